@@ -1,0 +1,274 @@
+"""Immutable, content-identified genome records: Layer, Block and Model.
+
+Identity is a hash of the canonical content, so two identical layers (or
+blocks) are the same member of their subpopulation wherever they were
+created, caches can be keyed on ``id``, and a model's JSON form names every
+record it uses. Records validate themselves in their constructor (as
+NASBench does) so an invalid genome cannot exist in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from . import choices as C
+from .dag import Edge, canonical_order, validate_dag
+from .errors import GenomeError
+
+__all__ = ["Layer", "Block", "Model", "MODEL_FORMAT"]
+
+MODEL_FORMAT = "ras_deap.model/1"
+
+
+def _digest(prefix: str, payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[int, ...], where: str) -> None:
+    if value not in allowed or isinstance(value, bool):
+        raise GenomeError(f"{where}: {name}={value!r} is outside its choices {list(allowed)}")
+
+
+def _as_edges(edges: Any, where: str) -> tuple[Edge, ...]:
+    try:
+        return tuple((int(u), int(v)) for u, v in edges)
+    except (TypeError, ValueError) as exc:
+        raise GenomeError(f"{where}: edges must be pairs of node indices, got {edges!r}") from exc
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """A convolution (filters, kernel, stride) or dense (units) layer. Every
+    layer is followed by ReLU and BatchNorm when compiled."""
+
+    kind: str
+    filters: int | None = None
+    kernel: int | None = None
+    stride: int | None = None
+    units: int | None = None
+
+    def __post_init__(self) -> None:
+        where = f"layer {self.to_dict()}"
+        if self.kind == C.CONV:
+            _check_choice("filters", self.filters, C.CONV_FILTERS, where)
+            _check_choice("kernel", self.kernel, C.CONV_KERNELS, where)
+            _check_choice("stride", self.stride, C.CONV_STRIDES, where)
+            if self.units is not None:
+                raise GenomeError(f"{where}: a conv layer has no units")
+        elif self.kind == C.DENSE:
+            _check_choice("units", self.units, C.DENSE_UNITS, where)
+            if (self.filters, self.kernel, self.stride) != (None, None, None):
+                raise GenomeError(f"{where}: a dense layer has no filters, kernel or stride")
+        else:
+            raise GenomeError(f"{where}: kind={self.kind!r} is not one of {list(C.LAYER_KINDS)}")
+
+    @classmethod
+    def conv(cls, filters: int, kernel: int, stride: int) -> Layer:
+        return cls(C.CONV, filters=filters, kernel=kernel, stride=stride)
+
+    @classmethod
+    def dense(cls, units: int) -> Layer:
+        return cls(C.DENSE, units=units)
+
+    @property
+    def is_conv(self) -> bool:
+        return self.kind == C.CONV
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == C.CONV:
+            return {"kind": self.kind, "filters": self.filters, "kernel": self.kernel,
+                    "stride": self.stride}
+        if self.kind == C.DENSE:
+            return {"kind": self.kind, "units": self.units}
+        return {"kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Layer:
+        if not isinstance(data, dict) or "kind" not in data:
+            raise GenomeError(f"layer {data!r}: expected an object with a 'kind'")
+        unknown = set(data) - {"kind", "filters", "kernel", "stride", "units"}
+        if unknown:
+            raise GenomeError(f"layer {data!r}: unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+    @cached_property
+    def id(self) -> str:
+        return _digest("L", self.to_dict())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layer) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        if self.kind == C.CONV:
+            return f"Conv({self.filters}f k{self.kernel} s{self.stride})"
+        return f"Dense({self.units})"
+
+
+class _Graph:
+    """Shared behaviour of Block and Model: a canonical single-entry,
+    single-exit DAG whose nodes are records of the level below."""
+
+    nodes: tuple[Any, ...]
+    edges: tuple[Edge, ...]
+    _prefix = "G"
+
+    def _canonicalise(self, where: str) -> None:
+        edges = _as_edges(self.edges, where)
+        validate_dag(len(self.nodes), edges, where)
+        order, canon = canonical_order(len(self.nodes), edges)
+        object.__setattr__(self, "nodes", tuple(self.nodes[i] for i in order))
+        object.__setattr__(self, "edges", canon)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def predecessors(self, node: int) -> list[int]:
+        return [u for u, v in self.edges if v == node]
+
+    def successors(self, node: int) -> list[int]:
+        return [v for u, v in self.edges if u == node]
+
+    @cached_property
+    def id(self) -> str:
+        return _digest(self._prefix, {"nodes": [n.id for n in self.nodes],
+                                      "edges": [list(e) for e in self.edges]})
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Block(_Graph):
+    """A DAG of layers with one entry and one exit. A node with several inputs
+    concatenates them. The same layer may appear at several nodes."""
+
+    nodes: tuple[Layer, ...]
+    edges: tuple[Edge, ...] = field(default=())
+    _prefix = "B"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        for layer in self.nodes:
+            if not isinstance(layer, Layer):
+                raise GenomeError(f"block: node {layer!r} is not a Layer")
+        self._canonicalise("block")
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return self.nodes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layers": [layer.id for layer in self.nodes],
+                "edges": [list(e) for e in self.edges]}
+
+    def __repr__(self) -> str:
+        return f"Block({self.id}, {len(self.nodes)} layers, {len(self.edges)} edges)"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Model(_Graph):
+    """A DAG of blocks: the entry block receives the input, the exit block
+    feeds the classification head (global pooling + Linear + softmax)."""
+
+    nodes: tuple[Block, ...]
+    edges: tuple[Edge, ...] = field(default=())
+    _prefix = "M"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        for block in self.nodes:
+            if not isinstance(block, Block):
+                raise GenomeError(f"model: node {block!r} is not a Block")
+        self._canonicalise("model")
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return self.nodes
+
+    def layers(self) -> list[Layer]:
+        """Every layer node of every block node, in order (with repeats)."""
+        return [layer for block in self.nodes for layer in block.nodes]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Human-readable, self-contained form: every layer and block the model
+        uses, by id, then the model graph."""
+        layers: dict[str, Any] = {}
+        blocks: dict[str, Any] = {}
+        for block in self.nodes:
+            blocks.setdefault(block.id, block.to_dict())
+            for layer in block.nodes:
+                layers.setdefault(layer.id, layer.to_dict())
+        return {
+            "format": MODEL_FORMAT,
+            "id": self.id,
+            "layers": layers,
+            "blocks": blocks,
+            "model": {"blocks": [b.id for b in self.nodes],
+                      "edges": [list(e) for e in self.edges]},
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Model:
+        if not isinstance(data, dict):
+            raise GenomeError(f"model JSON must be an object, got {type(data).__name__}")
+        if data.get("format") != MODEL_FORMAT:
+            raise GenomeError(
+                f"model JSON has format {data.get('format')!r}; expected {MODEL_FORMAT!r}"
+            )
+        for key in ("layers", "blocks", "model"):
+            if key not in data:
+                raise GenomeError(f"model JSON is missing the {key!r} section")
+        layers = {}
+        for lid, spec in data["layers"].items():
+            layer = Layer.from_dict(spec)
+            if layer.id != lid:
+                raise GenomeError(f"layer {lid}: content hashes to {layer.id}; the JSON was edited "
+                                  "or corrupted")
+            layers[lid] = layer
+        blocks = {}
+        for bid, spec in data["blocks"].items():
+            try:
+                nodes = [layers[lid] for lid in spec["layers"]]
+            except KeyError as exc:
+                raise GenomeError(f"block {bid}: dangling reference to layer {exc.args[0]}") from exc
+            block = Block(tuple(nodes), _as_edges(spec.get("edges", []), f"block {bid}"))
+            if block.id != bid:
+                raise GenomeError(f"block {bid}: content hashes to {block.id}; the JSON was edited "
+                                  "or corrupted")
+            blocks[bid] = block
+        graph = data["model"]
+        try:
+            nodes = [blocks[bid] for bid in graph["blocks"]]
+        except KeyError as exc:
+            raise GenomeError(f"model: dangling reference to block {exc.args[0]}") from exc
+        model = cls(tuple(nodes), _as_edges(graph.get("edges", []), "model"))
+        if "id" in data and data["id"] != model.id:
+            raise GenomeError(f"model {data['id']}: content hashes to {model.id}; the JSON was "
+                              "edited or corrupted")
+        return model
+
+    @classmethod
+    def from_json(cls, text: str) -> Model:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise GenomeError(f"model JSON is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def __repr__(self) -> str:
+        return (f"Model({self.id}, {len(self.nodes)} blocks, {len(self.edges)} edges, "
+                f"{len(self.layers())} layers)")
