@@ -1,0 +1,218 @@
+"""The adversarial bank: stored adversarial images plus per-sample metadata.
+
+The paper (section 4.1) measures robustness by *transfer*: adversarial
+samples found earlier against other models are replayed against the model
+under evaluation. The bank is that stored set. It is numpy-only so the
+attack side (which builds it) and the evaluation side (which replays it)
+share one format without either importing the other.
+
+On disk a bank is two files: ``NAME.npz`` (compressed arrays) and
+``NAME.json`` beside it (the manifest: dataset, image shape, counts per
+cell and a sha256 of the arrays, so a corrupted or edited bank is refused
+instead of silently giving wrong fitness values).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import BankError
+
+__all__ = [
+    "BANK_FORMAT",
+    "NORMS",
+    "OPTIMIZERS",
+    "AdversarialBank",
+    "bank_checksum",
+    "load_bank",
+    "save_bank",
+]
+
+BANK_FORMAT = "ras_deap.bank/1"
+NORMS = ("L0", "Linf")
+# The optimisers of the paper's black-box attacks. Other labels (e.g. the
+# "random" of the test bank) are accepted so fallback banks stay honest.
+OPTIMIZERS = ("DE", "CMA-ES")
+_ARRAYS = ("x", "y_true", "norm", "th", "optimizer", "source_model", "source_pred")
+
+
+def _str_array(values: Any, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in ("U", "O", "S"):
+        raise BankError(f"bank field {name!r} must hold strings, got dtype {arr.dtype}")
+    return arr.astype(np.str_)
+
+
+@dataclass
+class AdversarialBank:
+    """Adversarial images ``x`` (float32 N x C x H x W in [0, 1]) with their
+    true labels and where each came from.
+
+    ``norm`` is 'L0' or 'Linf', ``th`` the attack threshold (pixels for L0,
+    intensity steps out of 255 for Linf), ``optimizer`` the attack's search
+    algorithm, ``source_model`` the model it was found against and
+    ``source_pred`` that model's (wrong) prediction, -1 when unknown.
+    ``manifest`` must name the ``dataset``; the image shape is taken from x.
+    """
+
+    x: np.ndarray
+    y_true: np.ndarray
+    norm: np.ndarray
+    th: np.ndarray
+    optimizer: np.ndarray
+    source_model: np.ndarray
+    source_pred: np.ndarray
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.x = np.asarray(self.x)
+        if self.x.ndim != 4 or self.x.dtype != np.float32:
+            raise BankError(f"bank images x must be float32 N x C x H x W, got "
+                            f"{self.x.dtype} with shape {self.x.shape}")
+        n = self.x.shape[0]
+        if n and (not np.isfinite(self.x).all() or self.x.min() < 0.0 or self.x.max() > 1.0):
+            raise BankError("bank images x must be finite and in [0, 1]; scale pixel values "
+                            "by 1/255 (the network normalises internally)")
+        self.y_true = np.asarray(self.y_true).astype(np.int64, copy=False)
+        self.th = np.asarray(self.th).astype(np.int64, copy=False)
+        self.source_pred = np.asarray(self.source_pred).astype(np.int64, copy=False)
+        self.norm = _str_array(self.norm, "norm")
+        self.optimizer = _str_array(self.optimizer, "optimizer")
+        self.source_model = _str_array(self.source_model, "source_model")
+        for name in _ARRAYS[1:]:
+            arr = getattr(self, name)
+            if arr.shape != (n,):
+                raise BankError(f"bank field {name!r} has shape {arr.shape}; expected ({n},), "
+                                "one entry per image")
+        bad = sorted(set(self.norm.tolist()) - set(NORMS))
+        if bad:
+            raise BankError(f"bank field 'norm' has values {bad}; allowed are {list(NORMS)}")
+        if n and self.th.min() < 1:
+            raise BankError("bank field 'th' must be >= 1 (the attack threshold)")
+        if n and self.y_true.min() < 0:
+            raise BankError("bank field 'y_true' must hold class indices >= 0")
+        self.manifest = dict(self.manifest)
+        if not isinstance(self.manifest.get("dataset"), str):
+            raise BankError("bank manifest must name the 'dataset' it was built for, "
+                            "e.g. manifest={'dataset': 'digits'}")
+        self.manifest["shape"] = list(self.shape)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def dataset(self) -> str:
+        return str(self.manifest["dataset"])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.x.shape[1:])  # type: ignore[return-value]
+
+    def cells(self) -> dict[tuple[str, int], np.ndarray]:
+        """Indices of the samples of every (norm, th) cell, ordered by norm
+        (L0 first) then threshold; cells without samples are absent."""
+        out: dict[tuple[str, int], np.ndarray] = {}
+        for norm in NORMS:
+            for th in sorted(set(self.th[self.norm == norm].tolist())):
+                out[(norm, int(th))] = np.flatnonzero((self.norm == norm) & (self.th == th))
+        return out
+
+    def counts(self) -> dict[str, Any]:
+        """Sample counts per cell, norm, optimizer and source model (for the
+        manifest and for humans)."""
+        def tally(arr: np.ndarray) -> dict[str, int]:
+            values, counts = np.unique(arr, return_counts=True)
+            return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+        return {
+            "total": len(self),
+            "cells": {f"{norm}/th{th}": len(idx) for (norm, th), idx in self.cells().items()},
+            "norm": tally(self.norm),
+            "optimizer": tally(self.optimizer),
+            "source_model": tally(self.source_model),
+        }
+
+    def subset(self, index: np.ndarray) -> AdversarialBank:
+        """A bank of the selected samples (same manifest)."""
+        return AdversarialBank(**{name: getattr(self, name)[index] for name in _ARRAYS},
+                               manifest={k: v for k, v in self.manifest.items()
+                                         if k in ("dataset", "description", "source")})
+
+
+def bank_checksum(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over every array's name, dtype, shape and bytes, in a fixed order."""
+    digest = hashlib.sha256()
+    for name in _ARRAYS:
+        arr = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def _npz_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_suffix(".npz")
+
+
+def save_bank(bank: AdversarialBank, path: str | Path) -> Path:
+    """Write ``path`` (.npz, compressed) and its manifest ``path.json``.
+    Returns the .npz path."""
+    npz = _npz_path(path)
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {name: getattr(bank, name) for name in _ARRAYS}
+    np.savez_compressed(npz, **arrays)
+    manifest = dict(bank.manifest)
+    manifest.update({
+        "format": BANK_FORMAT,
+        "dataset": bank.dataset,
+        "shape": list(bank.shape),
+        "sha256": bank_checksum(arrays),
+        "counts": bank.counts(),
+    })
+    npz.with_suffix(".json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return npz
+
+
+def load_bank(path: str | Path, dataset: str | None = None,
+              shape: tuple[int, ...] | None = None) -> AdversarialBank:
+    """Read a bank written by :func:`save_bank`, verifying its checksum and,
+    when given, that it was built for ``dataset`` and images of ``shape``."""
+    npz = _npz_path(path)
+    meta_path = npz.with_suffix(".json")
+    if not npz.is_file():
+        raise BankError(f"adversarial bank {npz} does not exist; build one with the attack "
+                        "command or pass a different bank path")
+    if not meta_path.is_file():
+        raise BankError(f"adversarial bank {npz} has no manifest {meta_path}; both files are "
+                        "written by save_bank and must be kept together")
+    try:
+        manifest = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BankError(f"bank manifest {meta_path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != BANK_FORMAT:
+        raise BankError(f"bank manifest {meta_path} has format {manifest.get('format')!r}; "
+                        f"expected {BANK_FORMAT!r}")
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in _ARRAYS}
+    except (KeyError, ValueError, OSError) as exc:
+        raise BankError(f"bank {npz} is not a readable bank archive ({exc}); rebuild it") from exc
+    if bank_checksum(arrays) != manifest.get("sha256"):
+        raise BankError(f"bank {npz} does not match the sha256 in {meta_path}: the arrays were "
+                        "modified or corrupted; rebuild the bank")
+    bank = AdversarialBank(**arrays, manifest=manifest)
+    if list(bank.shape) != list(manifest.get("shape", [])):
+        raise BankError(f"bank {npz} holds images of shape {bank.shape} but its manifest says "
+                        f"{manifest.get('shape')}")
+    if dataset is not None and bank.dataset != dataset:
+        raise BankError(f"bank {npz} was built for dataset {bank.dataset!r}, not {dataset!r}; "
+                        f"use a bank built for {dataset!r}")
+    if shape is not None and tuple(bank.shape) != tuple(shape):
+        raise BankError(f"bank {npz} holds images of shape {bank.shape}, but the dataset's "
+                        f"images are {tuple(shape)}; use a bank built for this dataset")
+    return bank
