@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +66,8 @@ def split_indices(n: int, val_fraction: float, test_fraction: float,
                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A fixed seeded permutation split into train / validation / test."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * test_fraction))
-    n_val = int(round(n * val_fraction))
+    n_test = round(n * test_fraction)
+    n_val = round(n * val_fraction)
     return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
 
 
@@ -74,10 +75,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
                  seed: int = 0) -> Dataset:
     """Load a dataset by name. ``seed`` fixes any split the loader makes."""
     from . import digits  # noqa: F401  (registers the embedded dataset)
-    try:
-        from . import vision  # noqa: F401  (registers torchvision datasets, if present)
-    except ImportError:
-        pass
+    with contextlib.suppress(ImportError):  # torchvision datasets, if importable
+        from . import vision  # noqa: F401
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name](data_dir=data_dir, download=download, seed=seed)

@@ -137,7 +137,7 @@ def insert_node(
     Returns the new node's index and the new edges (not canonicalised).
     """
     u = rng.randrange(n)
-    new_edges = list(edges) + [(u, n)]
+    new_edges = [*edges, (u, n)]
     later = descendants(n, edges, u)
     if later:
         new_edges.append((n, rng.choice(later)))

@@ -103,6 +103,12 @@ class Layer:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Layer) and other.id == self.id
 
+    def __copy__(self) -> Layer:
+        return self  # immutable: copies (DEAP's toolbox.clone deep-copies) share the record
+
+    def __deepcopy__(self, memo: dict) -> Layer:
+        return self
+
     def __hash__(self) -> int:
         return hash(self.id)
 
@@ -143,6 +149,12 @@ class _Graph:
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.id == self.id  # type: ignore[attr-defined]
+
+    def __copy__(self):  # immutable: copies share the record
+        return self
+
+    def __deepcopy__(self, memo: dict):
+        return self
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -244,7 +256,8 @@ class Model(_Graph):
             try:
                 nodes = [layers[lid] for lid in spec["layers"]]
             except KeyError as exc:
-                raise GenomeError(f"block {bid}: dangling reference to layer {exc.args[0]}") from exc
+                raise GenomeError(
+                    f"block {bid}: dangling reference to layer {exc.args[0]}") from exc
             block = Block(tuple(nodes), _as_edges(spec.get("edges", []), f"block {bid}"))
             if block.id != bid:
                 raise GenomeError(f"block {bid}: content hashes to {block.id}; the JSON was edited "

@@ -1,0 +1,55 @@
+"""RAS evolution on DEAP: mutations, spectrum niching and the loop (no torch)."""
+
+from .algorithm import (
+    SearchState,
+    assign_result,
+    default_stats,
+    derive_seed,
+    ea_spectrum_niching,
+    generation_summary,
+    initial_state,
+    step,
+)
+from .individual import Individual, ensure_creator, make_individual
+from .limits import Limits, available_mutations
+from .mutations import (
+    BLOCK_MUTATIONS,
+    LAYER_MUTATIONS,
+    MODEL_MUTATIONS,
+    MUTATIONS,
+    MUTATIONS_BY_NAME,
+    MutationOp,
+)
+from .niching import DISTANCES, cached_spectrum, closest_representative, sel_spectrum_niching
+from .operators import apply_mutation, mutate, try_mutation
+from .toolbox import build_toolbox
+
+__all__ = [
+    "BLOCK_MUTATIONS",
+    "DISTANCES",
+    "LAYER_MUTATIONS",
+    "MODEL_MUTATIONS",
+    "MUTATIONS",
+    "MUTATIONS_BY_NAME",
+    "Individual",
+    "Limits",
+    "MutationOp",
+    "SearchState",
+    "apply_mutation",
+    "assign_result",
+    "available_mutations",
+    "build_toolbox",
+    "cached_spectrum",
+    "closest_representative",
+    "default_stats",
+    "derive_seed",
+    "ea_spectrum_niching",
+    "ensure_creator",
+    "generation_summary",
+    "initial_state",
+    "make_individual",
+    "mutate",
+    "sel_spectrum_niching",
+    "step",
+    "try_mutation",
+]

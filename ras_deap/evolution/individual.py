@@ -1,0 +1,83 @@
+"""The DEAP individual of RAS: a model genome plus its lineage and metrics.
+
+``deap.creator`` classes are process-global, so they are created once and
+idempotently (importing twice or building two toolboxes neither warns nor
+clashes), and individuals pickle through a module-level rebuild function so a
+worker process that never imported this module can still unpickle them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deap import base, creator
+
+from ..genome import Model
+
+__all__ = ["Individual", "ensure_creator", "make_individual", "FITNESS_NAME", "INDIVIDUAL_NAME"]
+
+FITNESS_NAME = "RasFitness"
+INDIVIDUAL_NAME = "RasIndividual"
+
+
+class Individual:
+    """Base class of ``creator.RasIndividual``: a mutable wrapper around an
+    immutable :class:`Model` genome (mutations produce new genomes)."""
+
+    fitness: base.Fitness
+
+    def __init__(self, genome: Model, *, generation: int = 0, parent_id: str | None = None,
+                 mutations: tuple[str, ...] = (), cluster: int | None = None,
+                 eval_seed: int | None = None) -> None:
+        if not isinstance(genome, Model):
+            raise TypeError(f"an Individual wraps a Model genome, got {type(genome).__name__}")
+        self.genome = genome
+        self.generation = generation
+        self.parent_id = parent_id
+        self.mutations = tuple(mutations)
+        self.cluster = cluster
+        self.eval_seed = eval_seed
+        self.metrics: dict[str, float] = {}
+        self.failure: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.genome.id
+
+    def __repr__(self) -> str:
+        fit = self.fitness.values if self.fitness.valid else "invalid"
+        return f"<{self.genome.id} gen={self.generation} fitness={fit}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        fitness = state.pop("fitness")
+        return (_rebuild, (state, fitness.values))
+
+
+def ensure_creator() -> tuple[type, type]:
+    """Create ``creator.RasFitness`` (weights (1.0,)) and
+    ``creator.RasIndividual`` once; return them."""
+    if not hasattr(creator, FITNESS_NAME):
+        creator.create(FITNESS_NAME, base.Fitness, weights=(1.0,))
+    if not hasattr(creator, INDIVIDUAL_NAME):
+        creator.create(INDIVIDUAL_NAME, Individual, fitness=getattr(creator, FITNESS_NAME))
+    return getattr(creator, FITNESS_NAME), getattr(creator, INDIVIDUAL_NAME)
+
+
+def make_individual(genome: Model, **kwargs: Any) -> Individual:
+    """A new ``creator.RasIndividual`` with an invalid fitness."""
+    _, cls = ensure_creator()
+    return cls(genome, **kwargs)
+
+
+def _rebuild(state: dict[str, Any], values: tuple[float, ...]) -> Individual:
+    _, cls = ensure_creator()
+    ind = cls.__new__(cls)
+    ind.fitness = getattr(creator, FITNESS_NAME)()
+    ind.__dict__.update(state)
+    if values:
+        ind.fitness.values = values
+    return ind
+
+
+ensure_creator()

@@ -1,0 +1,56 @@
+"""Build the DEAP toolbox of a RAS search."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from deap import base
+
+from .algorithm import SearchState
+from .individual import ensure_creator
+from .limits import Limits
+from .mutations import MUTATIONS
+from .niching import DISTANCES, sel_spectrum_niching
+from .operators import apply_mutation, mutate
+
+__all__ = ["build_toolbox"]
+
+
+def _clone(individual: Any) -> Any:
+    # Genome records are immutable and shared; deepcopy keeps them (see
+    # Layer/Block/Model.__deepcopy__) and copies only the wrapper.
+    import copy
+    return copy.deepcopy(individual)
+
+
+def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = None,
+                  map_fn: Callable[..., Any] = map, n_mutations: int = 5,
+                  layer_limit: int = 100, block_limit: int = 100,
+                  distance: str = "raw") -> base.Toolbox:
+    """A toolbox whose operators share the state's gene pool and seeded RNG.
+
+    Registers the 13 mutations one by one (``toolbox.mut_change_kernel``, ...,
+    each ``individual -> (child,)``), ``mutate`` (``n_mutations`` random
+    applicable ones), ``select`` (spectrum niching), ``evaluate``, ``map`` and
+    ``clone``.
+    """
+    if n_mutations < 1:
+        raise ValueError(f"n_mutations must be >= 1, got {n_mutations}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance={distance!r} must be one of {DISTANCES}")
+    ensure_creator()
+    limits = Limits(layers=layer_limit, blocks=block_limit)
+    toolbox = base.Toolbox()
+    for op in MUTATIONS:
+        toolbox.register(op.toolbox_name, apply_mutation, op=op, rng=state.rng,
+                         pool=state.pool, limits=limits)
+    toolbox.register("mutate", mutate, k=n_mutations, rng=state.rng, pool=state.pool,
+                     limits=limits)
+    toolbox.register("select", sel_spectrum_niching, distance=distance)
+    toolbox.register("clone", _clone)
+    toolbox.register("map", map_fn)
+    if evaluate is not None:
+        toolbox.register("evaluate", evaluate)
+    toolbox.limits = limits
+    return toolbox
