@@ -1,0 +1,149 @@
+"""The configuration of a RAS search: one dataclass, validated up front.
+
+Every field is a command-line flag of ``python -m ras_deap.run`` (underscores
+become dashes) and a key of the optional TOML config file; flags override the
+file, which overrides the defaults. Validation happens before any work
+starts, and every error names the parameter and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "SearchConfig", "PRESETS", "load_toml"]
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the parameter."""
+
+
+DATASET_NAMES = ("digits", "cifar10", "mnist", "fashion-mnist")
+OPTIMIZERS = ("adam", "sgd")
+DISTANCES = ("raw", "normalized")
+
+
+@dataclass
+class SearchConfig:
+    # data
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    bank: str | None = None  # None: the bank shipped for the dataset, if any
+    # evolution (paper defaults)
+    generations: int = 10
+    population: int = 25
+    children: int = 2
+    mutations: int = 5
+    layer_limit: int = 100
+    block_limit: int = 100
+    distance: str = "raw"
+    max_evaluations: int | None = None  # stop once this many individuals were evaluated
+    # training schedule (paper: subset 1000, full every 10 generations for 50 epochs)
+    subset_size: int = 1000
+    full_every: int = 10
+    full_epochs: int = 50
+    max_epochs: int = 200
+    patience: int = 15
+    min_delta: float = 0.001
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    augment: bool = False
+    # execution
+    workers: int = 1
+    scheduler: str | None = None  # tcp://host:port of a Dask scheduler, or "local"
+    threads: int = 1  # torch threads per evaluation
+    device: str | None = None
+    seed: int = 0
+    # tracking and checkpoints
+    experiment: str = "ras_deap"
+    tracking_uri: str | None = None  # None: sqlite:///mlruns/mlflow.db
+    run_dir: str = "runs"
+    run_name: str | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def positive(name: str, allow_zero: bool = False) -> None:
+            value = getattr(self, name)
+            low = 0 if allow_zero else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name}={value!r}: must be an integer >= {low}")
+
+        if self.dataset not in DATASET_NAMES:
+            raise ConfigError(f"dataset={self.dataset!r}: unknown dataset; choose one of "
+                              f"{', '.join(DATASET_NAMES)}")
+        for name in ("population", "children", "mutations", "layer_limit", "block_limit",
+                     "subset_size", "full_every", "full_epochs", "max_epochs", "patience",
+                     "batch_size", "workers", "threads"):
+            positive(name)
+        positive("generations", allow_zero=True)
+        positive("seed", allow_zero=True)
+        if self.max_evaluations is not None:
+            positive("max_evaluations")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 10):
+            raise ConfigError(f"lr={self.lr!r}: must be a number in (0, 10)")
+        if not (isinstance(self.min_delta, (int, float)) and 0 <= self.min_delta < 1):
+            raise ConfigError(f"min_delta={self.min_delta!r}: must be a number in [0, 1)")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer={self.optimizer!r}: choose one of {OPTIMIZERS}")
+        if self.distance not in DISTANCES:
+            raise ConfigError(f"distance={self.distance!r}: choose one of {DISTANCES}")
+        if self.bank is not None and not Path(self.bank).is_file():
+            raise ConfigError(f"bank={self.bank!r}: no such file; build one with "
+                              "`python -m ras_deap.attacks build` or omit --bank")
+        if self.scheduler is not None and not (self.scheduler == "local"
+                                               or self.scheduler.startswith("tcp://")):
+            raise ConfigError(f"scheduler={self.scheduler!r}: give tcp://host:port of a Dask "
+                              "scheduler, or 'local' for a local Dask cluster")
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown keys {unknown}; valid keys are "
+                              f"{sorted(known)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file (keys may use dashes or underscores; a
+    ``[search]`` table is accepted too)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+    if "search" in data and isinstance(data["search"], dict):
+        data = data["search"]
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+# Named presets: starting points that flags and --config refine.
+PRESETS: dict[str, dict[str, Any]] = {
+    # A few seconds of evolution: a quick check that everything works end to end.
+    "smoke": {"generations": 2, "population": 4, "children": 1, "subset_size": 300,
+              "max_epochs": 3, "full_every": 100, "patience": 2},
+    # The default run: a complete small RAS search on digits in about 10 minutes.
+    "default": {},
+    # The paper's settings (days of compute on CIFAR-10 with a GPU).
+    "paper": {"generations": 100, "population": 25, "children": 2, "subset_size": 1000,
+              "full_every": 10, "full_epochs": 50, "max_epochs": 200},
+}
