@@ -37,6 +37,7 @@ __all__ = [
     "default_stats",
     "step",
     "ea_spectrum_niching",
+    "finished",
     "generation_summary",
 ]
 
@@ -120,8 +121,13 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int) -> list[Ind
 
 
 def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
-                      on_evaluated: OnEvaluated | None) -> None:
+                      on_evaluated: OnEvaluated | None, budget: int | None) -> None:
     invalid = [ind for ind in state.offspring if not ind.fitness.valid]
+    if budget is not None:
+        remaining = max(budget - state.evaluations, 0)
+        dropped = {id(ind) for ind in invalid[remaining:]}
+        state.offspring = [ind for ind in state.offspring if id(ind) not in dropped]
+        invalid = invalid[:remaining]
     for ind, result in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
         assign_result(ind, result)
         state.evaluations += 1
@@ -131,17 +137,22 @@ def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
 
 def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
          stats: tools.Statistics | None = None, on_bred: OnBred | None = None,
-         on_evaluated: OnEvaluated | None = None) -> dict[str, Any]:
+         on_evaluated: OnEvaluated | None = None, budget: int | None = None) -> dict[str, Any]:
     """Finish the current generation (breeding it first if needed) and return
     its logbook record. Safe to call again on a state restored from any
-    checkpoint: evaluated individuals keep their fitness and are skipped."""
+    checkpoint: evaluated individuals keep their fitness and are skipped.
+
+    ``budget`` caps the total number of evaluations of the search: offspring
+    beyond it are dropped unevaluated, so a fixed budget is spent exactly."""
     if state.phase == "done":
         state.generation += 1
         state.offspring = _breed(state, toolbox, children)
         state.phase = "evaluate"
         if on_bred is not None:  # lets the caller checkpoint the bred offspring
             on_bred(state)
-    _evaluate_pending(state, toolbox, on_evaluated)
+    _evaluate_pending(state, toolbox, on_evaluated, budget)
+    if not state.offspring and not state.population:
+        raise ValueError("the evaluation budget ended before any individual was evaluated")
     if state.population:
         state.population[:] = toolbox.select(state.population + state.offspring,
                                              len(state.population))
@@ -156,6 +167,14 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     state.offspring = []
     state.phase = "done"
     return record
+
+
+def finished(state: SearchState, ngen: int, budget: int | None = None) -> bool:
+    """Whether the search is over: generation ``ngen`` is done, or the
+    evaluation budget is spent (with the last generation selected)."""
+    if state.phase != "done":
+        return False
+    return state.generation >= ngen or (budget is not None and state.evaluations >= budget)
 
 
 def generation_summary(state: SearchState, stats: tools.Statistics) -> dict[str, Any]:
@@ -177,14 +196,16 @@ def ea_spectrum_niching(state: SearchState, toolbox: base.Toolbox, ngen: int, *,
                         verbose: bool = False, on_bred: OnBred | None = None,
                         on_evaluated: OnEvaluated | None = None,
                         on_generation: Callable[[SearchState, dict], None] | None = None,
+                        budget: int | None = None,
                         ) -> tuple[list[Individual], tools.Logbook]:
     """Run generations up to ``ngen`` and return ``(population, logbook)`` as
     DEAP's algorithms do. ``state`` is a new :func:`initial_state` or one
     restored from a checkpoint; the toolbox must be built on it
-    (:func:`ras_deap.evolution.build_toolbox`)."""
-    while not (state.phase == "done" and state.generation >= ngen):
+    (:func:`ras_deap.evolution.build_toolbox`). ``budget`` stops the search
+    after exactly that many evaluations."""
+    while not finished(state, ngen, budget):
         record = step(state, toolbox, children=children, stats=stats, on_bred=on_bred,
-                      on_evaluated=on_evaluated)
+                      on_evaluated=on_evaluated, budget=budget)
         if verbose:
             print(state.logbook.stream)
         if on_generation is not None:
