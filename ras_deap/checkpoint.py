@@ -1,0 +1,72 @@
+"""Atomic checkpoints of a search, so a killed run resumes where it stopped.
+
+A checkpoint is a pickle of the search state (subpopulations, cluster
+representatives, offspring with the fitness of those already evaluated,
+logbook, hall of fame, RNG state, MLflow run id) together with the config
+that produced it. It is written to a temporary file and renamed over the
+old one, so a kill at any moment leaves either the old or the new checkpoint,
+never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .evolution import SearchState
+
+__all__ = ["CHECKPOINT_NAME", "CheckpointError", "Checkpoint", "save_checkpoint",
+           "load_checkpoint"]
+
+CHECKPOINT_NAME = "checkpoint.pkl"
+FORMAT = "ras_deap.checkpoint/1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt or from an incompatible version."""
+
+
+@dataclass
+class Checkpoint:
+    config: dict[str, Any]
+    state: SearchState
+    history: list[dict[str, Any]]
+    format: str = FORMAT
+    version: str = __version__
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(checkpoint, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: pass the folder of a run started with "
+                              "`python -m ras_deap.run` (runs/<name>/)")
+    try:
+        with path.open("rb") as fh:
+            checkpoint = pickle.load(fh)
+    except Exception as exc:  # truncated, overwritten, not a pickle at all
+        raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read ({exc!r}); "
+                              "start a new run, or restore the file from a backup") from exc
+    if not isinstance(checkpoint, Checkpoint) or getattr(checkpoint, "format", None) != FORMAT:
+        raise CheckpointError(f"{path} is not a ras_deap checkpoint of format {FORMAT}; it was "
+                              f"written by another program or version")
+    return checkpoint

@@ -1,0 +1,198 @@
+"""``python -m ras_deap.run``: a complete RAS search from the command line.
+
+With no arguments it runs the default search on the embedded ``digits`` data
+(about 10 minutes on 2 CPU cores) and prints a summary; ``--preset smoke``
+finishes in about a minute. Every individual is logged to MLflow (by default
+``sqlite:///mlruns/mlflow.db``), and the run can be killed and continued with
+``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .checkpoint import CheckpointError
+from .config import (
+    DATASET_NAMES,
+    DISTANCES,
+    OPTIMIZERS,
+    PRESETS,
+    ConfigError,
+    SearchConfig,
+    load_toml,
+)
+
+__all__ = ["build_parser", "config_from_args", "format_summary", "main"]
+
+EXIT_USAGE = 2
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SearchConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m ras_deap.run",
+        description="Robust Architecture Search (Kotyan & Vargas) on DEAP: evolve architectures "
+                    "whose fitness is validation accuracy + accuracy on a bank of transferable "
+                    "adversarial samples. Values come from the defaults, then --preset, then "
+                    "--config, then the flags given here.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    add = p.add_argument
+    g = p.add_argument_group("configuration")
+    g.add_argument("--preset", choices=sorted(PRESETS),
+                   help="named starting point: smoke (about a minute), default, paper")
+    g.add_argument("--config", metavar="FILE",
+                   help="TOML file of options (same names as the flags); flags override it")
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASET_NAMES,
+                   help=f"dataset to search on (default {d.dataset}, embedded)")
+    g.add_argument("--data-dir", metavar="DIR",
+                   help="folder holding cifar10/mnist/fashion-mnist files (torchvision layout)")
+    g.add_argument("--download", type=_bool, metavar="BOOL",
+                   help="let torchvision download the dataset into --data-dir (needs internet)")
+    g.add_argument("--bank", metavar="NPZ",
+                   help="adversarial bank (.npz from `python -m ras_deap.attacks build`); "
+                        "default: the bank shipped for the dataset")
+    g = p.add_argument_group("evolution")
+    g.add_argument("--generations", type=int, help=f"generations after the initial one "
+                   f"(default {d.generations})")
+    g.add_argument("--population", type=int, help=f"initial clusters, each a random model "
+                   f"(paper 25; default {d.population})")
+    g.add_argument("--children", type=int, help=f"children per cluster and generation "
+                   f"(paper 2; default {d.children})")
+    g.add_argument("--mutations", type=int, help=f"mutations applied to make each child "
+                   f"(paper 5; default {d.mutations})")
+    g.add_argument("--layer-limit", type=int, help="over this many layers only swap-layer is "
+                   f"left (paper 100; default {d.layer_limit})")
+    g.add_argument("--block-limit", type=int, help="over this many blocks only swap-block is "
+                   f"left (paper 100; default {d.block_limit})")
+    g.add_argument("--distance", choices=DISTANCES, help="spectrum distance for niching: raw "
+                   "Euclidean (paper) or per-feature normalised")
+    g.add_argument("--max-evaluations", type=int, metavar="N",
+                   help="stop after exactly N trained individuals (default: no limit)")
+    g = p.add_argument_group("training schedule (paper section 5.3)")
+    g.add_argument("--subset-size", type=int, help="training samples drawn in ordinary "
+                   f"generations (paper 1000; default {d.subset_size})")
+    g.add_argument("--full-every", type=int, help="train on the full training set every N "
+                   f"generations (paper 10; default {d.full_every})")
+    g.add_argument("--full-epochs", type=int, help="max epochs of full-set training "
+                   f"(paper 50; default {d.full_epochs})")
+    g.add_argument("--max-epochs", type=int, help="max epochs of subset training "
+                   f"(paper 200; default {d.max_epochs})")
+    g.add_argument("--patience", type=int, help="early stopping: epochs without a change of "
+                   f"min-delta in train or validation accuracy (paper 15; default {d.patience})")
+    g.add_argument("--min-delta", type=float, help=f"early stopping threshold (paper 0.001; "
+                   f"default {d.min_delta})")
+    g.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    g.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
+    g.add_argument("--augment", type=_bool, metavar="BOOL",
+                   help="random crop + flip (cifar10 only)")
+    g = p.add_argument_group("execution")
+    g.add_argument("--workers", type=int, help="evaluate N individuals in parallel processes "
+                   "(results are identical for any N; default 1)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="evaluate on a Dask cluster: "
+                   "tcp://host:port of a running scheduler, or 'local' for a LocalCluster of "
+                   "--workers processes")
+    g.add_argument("--threads", type=int, help="torch threads per evaluation (default 1)")
+    g.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    g.add_argument("--seed", type=int, help="fixes every random choice (default 0)")
+    g = p.add_argument_group("tracking and checkpoints")
+    g.add_argument("--experiment", help=f"MLflow experiment name (default {d.experiment})")
+    g.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default "
+                   "sqlite:///mlruns/mlflow.db, artifacts in mlruns/artifacts); e.g. "
+                   "http://host:5000 for a shared mlflow server")
+    g.add_argument("--run-dir", metavar="DIR", help=f"where run folders (checkpoints, weights, "
+                   f"figures) go (default {d.run_dir}/)")
+    g.add_argument("--run-name", help="name of this run's folder and MLflow run (default "
+                   "<dataset>-seed<seed>-<time>)")
+    add("--resume", nargs="?", const=True, metavar="RUN",
+        help="continue a killed run: its folder (runs/<name>), or the latest run if omitted")
+    add("--no-progress", action="store_true", help="hide the tqdm progress bars")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    values: dict[str, Any] = {}
+    if "preset" in args:
+        values.update(PRESETS[args.preset])
+    if "config" in args:
+        values.update(load_toml(args.config))
+    skip = {"preset", "config", "resume", "no_progress"}
+    values.update({k: v for k, v in vars(args).items() if k not in skip})
+    return SearchConfig.from_dict(values, source="options")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The table printed at the end of a run."""
+    rows = [
+        ("best architecture", summary.get("best_id")),
+        ("found in generation", summary.get("generation_found")),
+        ("fitness (val acc + robustness)", summary.get("fitness")),
+        ("validation accuracy", summary.get("accuracy")),
+        ("robustness (bank accuracy)", summary.get("robustness")),
+        ("retrained on full train set:", ""),
+        ("  validation accuracy", summary.get("final_accuracy")),
+        ("  test accuracy", summary.get("final_test_accuracy")),
+        ("  robustness", summary.get("final_robustness")),
+        ("  parameters", summary.get("final_parameters")),
+    ]
+    cells = sorted(k for k in summary if k.startswith("final_robustness_"))
+    rows += [(f"  {k.removeprefix('final_')}", summary[k]) for k in cells]
+    rows += [
+        ("evaluations", summary.get("evaluations")),
+        ("wall time (s)", summary.get("wall_seconds")),
+        ("run folder", summary.get("run_dir")),
+        ("MLflow run id", summary.get("mlflow_run_id")),
+        ("see it in MLflow", summary.get("mlflow_ui")),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = ["", "RAS search summary", "=" * (width + 30)]
+    lines += [f"{name:<{width}}  {_fmt(value)}" for name, value in rows if value is not None]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from .search import run_search
+
+    resume = getattr(args, "resume", False)
+    try:
+        result = run_search(config, resume=resume,
+                            progress=not getattr(args, "no_progress", False))
+    except (ConfigError, CheckpointError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted: every evaluated individual is saved; continue with\n"
+              f"  python -m ras_deap.run --resume {config.run_dir}/<run name>", file=sys.stderr)
+        return 130
+    print(format_summary(result.summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""A complete RAS search as one function: :func:`run_search`.
+
+This is the integration layer: it wires the genome/evolution code (pure
+Python), the torch evaluator, the map backend, MLflow tracking and the
+checkpoints together. ``python -m ras_deap.run``, the Optuna studies and the
+baseline comparison all call it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from deap import tools
+from tqdm.auto import tqdm
+
+from . import __version__
+from .checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .config import ConfigError, SearchConfig
+from .evolution import (
+    Individual,
+    SearchState,
+    build_toolbox,
+    cached_spectrum,
+    finished,
+    initial_state,
+    step,
+)
+from .genome import SPECTRUM_FEATURES
+from .parallel import make_map
+
+__all__ = ["SearchResult", "run_search", "resolve_run_dir", "make_evaluator",
+           "RESUMABLE_OVERRIDES"]
+
+# Options that may change when a run is resumed; everything else must match
+# the checkpoint, or the resumed search would not be the same search.
+RESUMABLE_OVERRIDES = ("generations", "max_evaluations", "workers", "scheduler", "threads",
+                       "device", "tracking_uri", "experiment")
+
+
+@dataclass
+class SearchResult:
+    best: Individual
+    population: list[Individual]
+    logbook: tools.Logbook
+    history: list[dict[str, Any]]
+    evaluations: int
+    run_id: str | None
+    run_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_run_dir(config: SearchConfig, resume: bool | str | Path = False) -> Path:
+    """The folder of this run's checkpoint and outputs.
+
+    ``resume=True`` picks ``runs/<run_name>`` or, without a name, the most
+    recently modified run folder holding a checkpoint; a path resumes that
+    folder (or checkpoint file)."""
+    base = Path(config.run_dir)
+    if isinstance(resume, (str, Path)) and not isinstance(resume, bool):
+        path = Path(resume)
+        return path.parent if path.is_file() else path
+    if resume:
+        if config.run_name:
+            return base / config.run_name
+        candidates = sorted(base.glob(f"*/{CHECKPOINT_NAME}"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise CheckpointError(f"--resume: no run with a checkpoint under {base}/; start a "
+                                  "new run without --resume")
+        return candidates[-1].parent
+    name = config.run_name or (f"{config.dataset}-seed{config.seed}-"
+                               f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    return base / name
+
+
+def make_evaluator(config: SearchConfig) -> Any:
+    """The torch evaluator for a config (imported lazily: torch is heavy)."""
+    from .bank import default_bank_path
+    from .evaluation import Evaluator, TrainConfig
+
+    bank = config.bank or default_bank_path(config.dataset)
+    train = TrainConfig(optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
+                        max_epochs=config.max_epochs, patience=config.patience,
+                        min_delta=config.min_delta, full_every=config.full_every,
+                        full_epochs=config.full_epochs, subset_size=config.subset_size,
+                        augment=config.augment)
+    return Evaluator(dataset_name=config.dataset, data_dir=config.data_dir,
+                     bank_path=str(bank) if bank else None, train_config=train,
+                     seed=config.seed, num_threads=config.threads, device=config.device,
+                     download=config.download)
+
+
+def _check_resumable(stored: dict[str, Any], config: SearchConfig) -> SearchConfig:
+    """The stored config, with the options that may change taken from ``config``."""
+    current = config.to_dict()
+    merged = dict(stored)
+    for key in RESUMABLE_OVERRIDES:
+        merged[key] = current[key]
+    merged["run_dir"], merged["run_name"] = current["run_dir"], stored.get("run_name")
+    return SearchConfig.from_dict(merged, source="checkpoint config")
+
+
+def _population_metrics(state: SearchState) -> dict[str, float]:
+    """Per-generation metrics of the cluster representatives, for MLflow and
+    the figures (the logbook has the fitness statistics)."""
+    from .report import architecture_statistics
+
+    pop = state.population
+    fitness = np.array([ind.fitness.values[0] for ind in pop])
+    best = pop[int(np.argmax(fitness))]
+    out: dict[str, float] = {
+        "best_fitness": float(fitness.max()),
+        "mean_fitness": float(fitness.mean()),
+        "min_fitness": float(fitness.min()),
+        "evaluations": float(state.evaluations),
+        "models": float(len(pop)),
+        "layer_subpopulation": float(len(state.pool.layers)),
+        "block_subpopulation": float(len(state.pool.blocks)),
+    }
+    for key in ("accuracy", "robustness"):
+        values = [ind.metrics.get(key, 0.0) for ind in pop]
+        out[f"best_{key}"] = float(best.metrics.get(key, 0.0))
+        out[f"mean_{key}"] = float(np.mean(values))
+        out[f"max_{key}"] = float(np.max(values))
+    spectra = np.array([cached_spectrum(ind.genome) for ind in pop], dtype=float).mean(axis=0)
+    out.update({f"spectrum_{n}": float(v) for n, v in zip(SPECTRUM_FEATURES, spectra,
+                                                        strict=True)})
+    out.update(architecture_statistics([ind.genome for ind in pop]))
+    return out
+
+
+def _individual_record(state: SearchState, ind: Individual) -> Any:
+    from .tracking import IndividualRecord
+
+    index = next(i for i, o in enumerate(state.offspring) if o is ind)
+    return IndividualRecord(
+        key=f"g{ind.generation}-i{index}",
+        genome_id=ind.genome.id,
+        generation=ind.generation,
+        index=index,
+        cluster=ind.cluster,
+        parent_id=ind.parent_id,
+        mutations=list(ind.mutations),
+        fitness=float(ind.fitness.values[0]),
+        metrics={k: float(v) for k, v in ind.metrics.items()},
+        spectrum=dict(zip(SPECTRUM_FEATURES, map(float, cached_spectrum(ind.genome)),
+                          strict=True)),
+        genome=ind.genome.to_dict(),
+        failure=ind.failure,
+    )
+
+
+def run_search(config: SearchConfig, *,
+               on_generation: Callable[[int, dict[str, Any]], None] | None = None,
+               parent_run_id: str | None = None, resume: bool | str | Path = False,
+               progress: bool = True, final_training: bool = True) -> SearchResult:
+    """Run (or resume) a RAS search and return its result.
+
+    After every generation ``on_generation(generation, record)`` is called;
+    an exception it raises (e.g. ``optuna.TrialPruned``) stops the search,
+    ends its MLflow run as KILLED and propagates. With ``final_training`` the
+    best architecture is retrained on the full training set and its test
+    accuracy, weights, drawing and the figures are logged.
+    """
+    from .tracking import SearchTracker
+
+    run_dir = resolve_run_dir(config, resume)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    if resume:
+        checkpoint = load_checkpoint(ckpt_path)
+        config = _check_resumable(checkpoint.config, config)
+        state, history = checkpoint.state, checkpoint.history
+    else:
+        if ckpt_path.exists():
+            raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass --resume "
+                              "to continue it, or choose another --run-name")
+        state, history = initial_state(config.seed, config.population), []
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    timings = {"evaluation": 0.0, "tracking": 0.0, "checkpoint": 0.0, "evolution": 0.0}
+    started = time.perf_counter()
+    evaluator = make_evaluator(config)
+    mapper = make_map(config.workers, config.scheduler)
+    toolbox = build_toolbox(state, evaluate=evaluator, map_fn=mapper,
+                            n_mutations=config.mutations, layer_limit=config.layer_limit,
+                            block_limit=config.block_limit, distance=config.distance)
+    tracker = SearchTracker(config.tracking_uri, config.experiment)
+    tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
+            "run_dir": str(run_dir.resolve())}
+    run_id = tracker.start_search(config.to_dict(), tags, run_name=run_dir.name,
+                                  resume_run_id=state.extra.get("mlflow_run_id"),
+                                  parent_run_id=parent_run_id)
+    state.extra["mlflow_run_id"] = run_id
+
+    def save() -> None:
+        t = time.perf_counter()
+        save_checkpoint(ckpt_path, Checkpoint(config=config.to_dict(), state=state,
+                                              history=history))
+        timings["checkpoint"] += time.perf_counter() - t
+
+    total_gens = config.generations + 1
+    gen_bar = tqdm(total=total_gens, desc="generations", unit="gen", disable=not progress,
+                   initial=len(history), position=0)
+    eval_bar: Any = None
+    last_mark = [time.perf_counter()]
+
+    def on_evaluated(st: SearchState, ind: Individual) -> None:
+        nonlocal eval_bar
+        now = time.perf_counter()
+        timings["evaluation"] += now - last_mark[0]
+        if eval_bar is None:
+            done = sum(o.fitness.valid for o in st.offspring) - 1
+            eval_bar = tqdm(total=len(st.offspring), initial=done, leave=False, position=1,
+                            desc=f"gen {st.generation} evaluations", unit="model",
+                            disable=not progress)
+        tracker.log_individual(_individual_record(st, ind))
+        t = time.perf_counter()
+        timings["tracking"] += t - now
+        save()
+        fits = [o.fitness.values[0] for o in st.offspring if o.fitness.valid]
+        eval_bar.set_postfix(best=f"{max(fits):.3f}", mean=f"{np.mean(fits):.3f}")
+        eval_bar.update(1)
+        last_mark[0] = time.perf_counter()
+
+    def on_bred(st: SearchState) -> None:
+        timings["evolution"] += time.perf_counter() - last_mark[0]  # breeding
+        save()
+        last_mark[0] = time.perf_counter()
+
+    try:
+        with tracker:
+            while not finished(state, config.generations, config.max_evaluations):
+                last_mark[0] = time.perf_counter()
+                record = step(state, toolbox, children=config.children, on_bred=on_bred,
+                              on_evaluated=on_evaluated, budget=config.max_evaluations)
+                if eval_bar is not None:
+                    eval_bar.close()
+                    eval_bar = None
+                timings["evolution"] += time.perf_counter() - last_mark[0]  # selection
+                metrics = _population_metrics(state)
+                history_record = {"gen": state.generation, "nevals": record["nevals"],
+                                  "max": record["max"], "mean": record["mean"],
+                                  "min": record["min"], **metrics}
+                history.append(history_record)
+                t = time.perf_counter()
+                tracker.log_generation(state.generation, metrics)
+                timings["tracking"] += time.perf_counter() - t
+                save()
+                gen_bar.set_postfix(best=f"{metrics['best_fitness']:.3f}",
+                                    mean=f"{metrics['mean_fitness']:.3f}",
+                                    evals=state.evaluations)
+                gen_bar.update(1)
+                if on_generation is not None:
+                    on_generation(state.generation, history_record)
+            best = state.halloffame[0]
+            summary = _summarise(best, state)
+            if final_training:
+                summary.update(_finalise(config, evaluator, best, history, state, tracker,
+                                         run_dir))
+            summary["wall_seconds"] = time.perf_counter() - started
+            summary["run_dir"] = str(run_dir)
+            summary["mlflow_run_id"] = run_id
+            summary["mlflow_ui"] = tracker.ui_command()
+            tracker.log_dict(summary, "summary.json")
+            timings["total"] = time.perf_counter() - started
+            tracker.log_generation(state.generation, {f"seconds_{k}": v
+                                                       for k, v in timings.items()})
+    finally:
+        if eval_bar is not None:
+            eval_bar.close()
+        gen_bar.close()
+        mapper.close()
+    return SearchResult(best=best, population=list(state.population), logbook=state.logbook,
+                        history=history, evaluations=state.evaluations, run_id=run_id,
+                        run_dir=run_dir, summary=summary, timings=timings)
+
+
+def _summarise(best: Individual, state: SearchState) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "best_id": best.genome.id,
+        "fitness": float(best.fitness.values[0]),
+        "generation_found": best.generation,
+        "generations": state.generation,
+        "evaluations": state.evaluations,
+    }
+    summary.update({k: float(v) for k, v in best.metrics.items()})
+    summary["fitness"] = float(best.fitness.values[0])
+    return summary
+
+
+def _finalise(config: SearchConfig, evaluator: Any, best: Individual,
+              history: list[dict[str, Any]], state: SearchState, tracker: Any,
+              run_dir: Path) -> dict[str, Any]:
+    """Retrain the best architecture on the full training set, measure its
+    test accuracy and robustness, and log weights, drawing and figures."""
+    from .report import (
+        draw_model,
+        model_to_dot,
+        plot_accuracy_over_generations,
+        plot_architecture_statistics,
+    )
+
+    out: dict[str, Any] = {}
+    full_generation = config.full_every if config.full_every > 0 else 0
+    result = evaluator.evaluate(best.genome, full_generation, seed=best.eval_seed,
+                                with_test=True, return_module=True)
+    final = {f"final_{k}": float(v) for k, v in result.metrics.items()}
+    out.update(final)
+    if result.failure:
+        out["final_failure"] = result.failure
+    else:
+        weights = run_dir / "best_model.pt"
+        evaluator.save_weights(result, weights)
+        tracker.log_artifact(weights, "best_model")
+    (run_dir / "best_genome.json").write_text(best.genome.to_json())
+    tracker.log_artifact(run_dir / "best_genome.json", "best_model")
+    dot = run_dir / "best_architecture.dot"
+    dot.write_text(model_to_dot(best.genome))
+    tracker.log_artifact(dot, "best_model")
+    tracker.log_artifact(draw_model(best.genome, run_dir / "best_architecture.png"), "best_model")
+    tracker.log_artifact(plot_accuracy_over_generations(history, run_dir / "fig3_accuracy.png"),
+                         "figures")
+    tracker.log_artifact(plot_architecture_statistics(history, run_dir / "fig4_architecture.png"),
+                         "figures")
+    tracker.log_generation(state.generation, final)
+    return out
