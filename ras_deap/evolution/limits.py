@@ -16,6 +16,13 @@ class Limits:
     (``blocks``) members, the only layer (block) mutation left is swap layer
     (swap block), so the subpopulations stop filling with untested members.
 
+    Over the layer limit no new layer is ever created (add layer inserts a
+    pooled layer, see :func:`ras_deap.evolution.operators.try_mutation`).
+    The block pool can still grow over its limit through the layer
+    mutations (a-d, allowed by the *layer* limit): a changed or swapped
+    layer needs a new block to live in. Pruning after every generation
+    bounds that growth.
+
     Layers are content-identified, so the layer subpopulation holds at most
     the 28 distinct layers of the search space: with the default limit of
     100 only the block limit ever binds."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -29,16 +30,45 @@ def _digest(prefix: str, payload: Any) -> str:
     return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def _check_choice(name: str, value: Any, allowed: tuple[int, ...], where: str) -> None:
-    if value not in allowed or isinstance(value, bool):
-        raise GenomeError(f"{where}: {name}={value!r} is outside its choices {list(allowed)}")
+def _is_index(value: Any) -> bool:
+    """An integer (Python or numpy), not a bool and not a float such as 8.0:
+    ``8.0 in (8, 16)`` is true, but a float width breaks the compiler and
+    hashes differently from 8, so it must not pass as a valid choice."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_choice(name: str, value: Any, allowed: tuple[int, ...], where: str) -> int:
+    """Return ``value`` as a plain ``int`` if it is one of ``allowed``."""
+    if not _is_index(value) or value not in allowed:
+        raise GenomeError(f"{where}: {name}={value!r} is outside its choices {list(allowed)} "
+                          "(use one of those integers)")
+    return int(value)
 
 
 def _as_edges(edges: Any, where: str) -> tuple[Edge, ...]:
+    """Edges as a tuple of ``(int, int)`` pairs; rejects (rather than
+    truncates) non-integer indices such as ``1.7`` or ``"1"``."""
     try:
-        return tuple((int(u), int(v)) for u, v in edges)
-    except (TypeError, ValueError) as exc:
-        raise GenomeError(f"{where}: edges must be pairs of node indices, got {edges!r}") from exc
+        pairs = [tuple(edge) for edge in edges]
+    except TypeError as exc:
+        raise GenomeError(f"{where}: edges must be a list of [source, target] pairs of node "
+                          f"indices, got {edges!r}") from exc
+    for pair in pairs:
+        if len(pair) != 2 or not all(_is_index(x) for x in pair):
+            raise GenomeError(f"{where}: edge {list(pair)!r} must be a [source, target] pair of "
+                              "integer node indices")
+    return tuple((int(u), int(v)) for u, v in pairs)
+
+
+def _section(data: Any, key: str, where: str, kind: type = dict) -> Any:
+    """``data[key]`` checked to be a ``kind`` (clear errors for malformed JSON)."""
+    if not isinstance(data, dict) or key not in data:
+        raise GenomeError(f"{where} is missing the {key!r} entry")
+    value = data[key]
+    if not isinstance(value, kind):
+        raise GenomeError(f"{where}: {key!r} must be a JSON {'object' if kind is dict else 'array'}"
+                          f", got {type(value).__name__}")
+    return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,13 +85,18 @@ class Layer:
     def __post_init__(self) -> None:
         where = f"layer {self.to_dict()}"
         if self.kind == C.CONV:
-            _check_choice("filters", self.filters, C.CONV_FILTERS, where)
-            _check_choice("kernel", self.kernel, C.CONV_KERNELS, where)
-            _check_choice("stride", self.stride, C.CONV_STRIDES, where)
+            # Normalise numpy integers to int so equal layers serialise identically.
+            object.__setattr__(self, "filters",
+                               _check_choice("filters", self.filters, C.CONV_FILTERS, where))
+            object.__setattr__(self, "kernel",
+                               _check_choice("kernel", self.kernel, C.CONV_KERNELS, where))
+            object.__setattr__(self, "stride",
+                               _check_choice("stride", self.stride, C.CONV_STRIDES, where))
             if self.units is not None:
                 raise GenomeError(f"{where}: a conv layer has no units")
         elif self.kind == C.DENSE:
-            _check_choice("units", self.units, C.DENSE_UNITS, where)
+            object.__setattr__(self, "units",
+                               _check_choice("units", self.units, C.DENSE_UNITS, where))
             if (self.filters, self.kernel, self.stride) != (None, None, None):
                 raise GenomeError(f"{where}: a dense layer has no filters, kernel or stride")
         else:
@@ -241,33 +276,35 @@ class Model(_Graph):
             raise GenomeError(
                 f"model JSON has format {data.get('format')!r}; expected {MODEL_FORMAT!r}"
             )
-        for key in ("layers", "blocks", "model"):
-            if key not in data:
-                raise GenomeError(f"model JSON is missing the {key!r} section")
+        layer_specs = _section(data, "layers", "model JSON")
+        block_specs = _section(data, "blocks", "model JSON")
+        graph = _section(data, "model", "model JSON")
         layers = {}
-        for lid, spec in data["layers"].items():
+        for lid, spec in layer_specs.items():
             layer = Layer.from_dict(spec)
             if layer.id != lid:
                 raise GenomeError(f"layer {lid}: content hashes to {layer.id}; the JSON was edited "
                                   "or corrupted")
             layers[lid] = layer
         blocks = {}
-        for bid, spec in data["blocks"].items():
-            try:
-                nodes = [layers[lid] for lid in spec["layers"]]
-            except KeyError as exc:
-                raise GenomeError(
-                    f"block {bid}: dangling reference to layer {exc.args[0]}") from exc
+        for bid, spec in block_specs.items():
+            missing = [lid for lid in _section(spec, "layers", f"block {bid}", list)
+                       if not isinstance(lid, str) or lid not in layers]
+            if missing:
+                raise GenomeError(f"block {bid}: dangling reference to layer(s) {missing}, which "
+                                  "the 'layers' section does not define")
+            nodes = [layers[lid] for lid in spec["layers"]]
             block = Block(tuple(nodes), _as_edges(spec.get("edges", []), f"block {bid}"))
             if block.id != bid:
                 raise GenomeError(f"block {bid}: content hashes to {block.id}; the JSON was edited "
                                   "or corrupted")
             blocks[bid] = block
-        graph = data["model"]
-        try:
-            nodes = [blocks[bid] for bid in graph["blocks"]]
-        except KeyError as exc:
-            raise GenomeError(f"model: dangling reference to block {exc.args[0]}") from exc
+        missing = [bid for bid in _section(graph, "blocks", "model JSON 'model'", list)
+                   if not isinstance(bid, str) or bid not in blocks]
+        if missing:
+            raise GenomeError(f"model: dangling reference to block(s) {missing}, which the "
+                              "'blocks' section does not define")
+        nodes = [blocks[bid] for bid in graph["blocks"]]
         model = cls(tuple(nodes), _as_edges(graph.get("edges", []), "model"))
         if "id" in data and data["id"] != model.id:
             raise GenomeError(f"model {data['id']}: content hashes to {model.id}; the JSON was "
