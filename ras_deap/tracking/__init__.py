@@ -1,0 +1,22 @@
+"""MLflow tracking of searches (the only package that imports mlflow).
+
+A search is one parent run (config as params, per-generation metrics, final
+artifacts); each evaluated individual is a nested child run holding its
+metrics, spectrum and genome JSON, so any architecture can be found and
+rebuilt from the tracking store alone.
+"""
+
+from .entities import IndividualRecord, flatten_config
+from .store import DEFAULT_TRACKING_URI, resolve_tracking
+from .tracker import FAILURE_TAG, KEY_TAG, PARENT_TAG, SearchTracker
+
+__all__ = [
+    "DEFAULT_TRACKING_URI",
+    "FAILURE_TAG",
+    "KEY_TAG",
+    "PARENT_TAG",
+    "IndividualRecord",
+    "SearchTracker",
+    "flatten_config",
+    "resolve_tracking",
+]
