@@ -1,0 +1,240 @@
+"""The compared search methods, all under one exact evaluation budget.
+
+* ``random``: random RAS models (:func:`ras_deap.genome.random_model`), no
+  evolution: what the RAS search space gives for free.
+* ``tpe``: Optuna's TPE over a chain space (:mod:`.chain`), the kind of
+  space DeepArchitect's SMBO searches, converted to the robust fitness.
+* ``mu_plus_lambda``: DEAP's ``eaMuPlusLambda`` with the 13 RAS mutations,
+  tournament selection and no crossover: RAS without spectrum niching.
+* ``ras``: RAS as in the paper (:func:`ras_deap.search.run_search`).
+
+Every method maximises the same fitness (accuracy + accuracy on the bank)
+computed by the same evaluator; the first three share a
+:class:`~.budget.BudgetedEvaluator`, RAS enforces the budget itself with
+``max_evaluations``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import SearchConfig
+from ..evolution.algorithm import derive_seed, initial_state
+from ..evolution.individual import Individual
+from ..evolution.toolbox import build_toolbox
+from ..genome.random_init import random_model
+from ..genome.records import Model
+from .budget import BudgetedEvaluator, BudgetExhausted
+from .chain import ChainSpace, suggest_chain
+
+__all__ = [
+    "METHODS",
+    "MethodContext",
+    "MethodOutcome",
+    "mu_plus_lambda_plan",
+    "run_method",
+    "run_mu_plus_lambda",
+    "run_random",
+    "ras_generations",
+    "run_ras",
+    "run_tpe",
+]
+
+
+@dataclass
+class MethodContext:
+    """What a method run gets: the shared evaluator (wrapped in the budget),
+    the search settings (population, children, mutations, limits, training)
+    and where to nest its MLflow runs (RAS only; the others log through
+    ``budgeted.on_evaluated``)."""
+
+    budgeted: BudgetedEvaluator
+    config: SearchConfig
+    seed: int
+    tournament_size: int = 3
+    chain_space: ChainSpace = field(default_factory=ChainSpace)
+    parent_run_id: str | None = None
+
+    @property
+    def budget(self) -> int:
+        return self.budgeted.budget
+
+
+@dataclass
+class MethodOutcome:
+    """The result of one method run, before the best model is re-trained."""
+
+    method: str
+    seed: int
+    best_genome: Model
+    best_fitness: float
+    best_metrics: dict[str, float]
+    evaluations: int
+    curve: list[float]  # best fitness after each evaluation
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _outcome(ctx: MethodContext, method: str, start: float, **info: Any) -> MethodOutcome:
+    best = ctx.budgeted.best
+    if best is None:
+        raise RuntimeError(f"{method}: no model was evaluated (budget={ctx.budget})")
+    return MethodOutcome(method=method, seed=ctx.seed, best_genome=best.genome,
+                         best_fitness=best.fitness, best_metrics=dict(best.metrics),
+                         evaluations=ctx.budgeted.calls, curve=list(ctx.budgeted.best_curve),
+                         seconds=time.perf_counter() - start, info=info)
+
+
+def run_random(ctx: MethodContext) -> MethodOutcome:
+    """``budget`` random models drawn exactly as RAS draws its initial population."""
+    start = time.perf_counter()
+    rng = random.Random(derive_seed(ctx.seed, "random"))
+    while ctx.budgeted.remaining > 0:
+        ctx.budgeted.evaluate(random_model(rng))
+    return _outcome(ctx, "random", start)
+
+
+def run_tpe(ctx: MethodContext) -> MethodOutcome:
+    """TPE (seeded, in-memory storage) over chains, one trial per evaluation."""
+    import optuna
+
+    start = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=derive_seed(ctx.seed, "tpe"))
+    study = optuna.create_study(direction="maximize", sampler=sampler,
+                                storage=optuna.storages.InMemoryStorage(),
+                                study_name=f"tpe-seed{ctx.seed}")
+
+    def objective(trial: optuna.Trial) -> float:
+        model = suggest_chain(trial, ctx.chain_space)
+        record = ctx.budgeted.evaluate(model, trial=trial.number)
+        trial.set_user_attr("genome_id", model.id)
+        return record.fitness
+
+    study.optimize(objective, n_trials=ctx.budget, gc_after_trial=False)
+    return _outcome(ctx, "tpe", start, best_params=study.best_params)
+
+
+def mu_plus_lambda_plan(budget: int, population: int, children: int) -> tuple[int, int, int]:
+    """``(mu, lambda, ngen)`` for ``eaMuPlusLambda`` under ``budget``:
+    mu = the RAS population (capped at the budget), lambda = population x
+    children (what RAS breeds per generation), ngen = generations needed to
+    reach the budget. mu + ngen * lambda may exceed the budget by less than
+    one generation: the budgeted evaluator stops the last one short, as RAS's
+    ``max_evaluations`` does."""
+    mu = min(population, budget)
+    lam = population * children
+    ngen = math.ceil((budget - mu) / lam) if budget > mu else 0
+    return mu, lam, ngen
+
+
+def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
+    """RAS without niching: same initial population, gene pool, 13 mutations
+    (``n_mutations`` each) and pruning, but DEAP's (mu + lambda) loop with
+    tournament selection and no crossover."""
+    from deap import algorithms, tools
+
+    start = time.perf_counter()
+    cfg = ctx.config
+    mu, lam, ngen = mu_plus_lambda_plan(ctx.budget, cfg.population, cfg.children)
+    seed = derive_seed(ctx.seed, "mu_plus_lambda")
+    state = initial_state(seed, mu)
+
+    def evaluate(ind: Individual) -> tuple[float]:
+        record = ctx.budgeted.evaluate(ind.genome, parent_id=ind.parent_id,
+                                       mutations=list(ind.mutations))
+        ind.metrics = dict(record.metrics)
+        ind.failure = record.failure
+        return (record.fitness,)
+
+    def select(individuals: list[Individual], k: int) -> list[Individual]:
+        chosen = tools.selTournament(individuals, k, tournsize=ctx.tournament_size)
+        state.pool.prune(ind.genome for ind in chosen)  # as RAS does after selection
+        return chosen
+
+    toolbox = build_toolbox(state, evaluate=evaluate, n_mutations=cfg.mutations,
+                            layer_limit=cfg.layer_limit, block_limit=cfg.block_limit)
+    toolbox.register("select", select)
+    population = list(state.offspring)  # the random initial models, as RAS starts
+    # varOr and selTournament draw from the global `random`: seed it, restore it after.
+    saved = random.getstate()
+    random.seed(seed)
+    stopped_early = False
+    try:
+        algorithms.eaMuPlusLambda(population, toolbox, mu=mu, lambda_=lam, cxpb=0.0,
+                                  mutpb=1.0, ngen=ngen, verbose=False)
+    except BudgetExhausted:
+        stopped_early = True  # the last generation was cut to the budget
+    finally:
+        random.setstate(saved)
+    return _outcome(ctx, "mu_plus_lambda", start, mu=mu, lambda_=lam, ngen=ngen,
+                    stopped_early=stopped_early)
+
+
+def ras_generations(budget: int, population: int, children: int) -> int:
+    """Generations a RAS search needs for ``budget`` evaluations."""
+    if budget <= population:
+        return 0
+    return math.ceil((budget - population) / (population * children))
+
+
+def run_ras(ctx: MethodContext) -> MethodOutcome:
+    """RAS as in the paper, stopped at exactly ``budget`` evaluations."""
+    from ..search import run_search
+
+    start = time.perf_counter()
+    cfg = ctx.config
+    config = cfg.replace(seed=ctx.seed, max_evaluations=ctx.budget,
+                         generations=ras_generations(ctx.budget, cfg.population, cfg.children))
+    # final_training=False: the comparison re-trains every method's best itself,
+    # with one trainer and seed rule for all.
+    result = run_search(config, parent_run_id=ctx.parent_run_id, progress=False,
+                        final_training=False)
+    best = result.best
+    curve = _history_curve(result.history, result.evaluations)
+    return MethodOutcome(method="ras", seed=ctx.seed, best_genome=best.genome,
+                         best_fitness=float(best.fitness.values[0]),
+                         best_metrics=dict(getattr(best, "metrics", {}) or {}),
+                         evaluations=int(result.evaluations), curve=curve,
+                         seconds=time.perf_counter() - start,
+                         info={"run_id": result.run_id, "run_dir": str(result.run_dir)})
+
+
+def _history_curve(history: list[dict[str, Any]], evaluations: int) -> list[float]:
+    """Best fitness after each evaluation, from per-generation records (the
+    niching keeps every niche's best, so a generation's max is the best so
+    far). Within a generation the previous best is held until its end (NaN
+    inside generation 0, before any best is known)."""
+    curve: list[float] = []
+    best = float("nan")
+    for record in history:
+        n = int(record.get("nevals", 0))
+        if n <= 0:
+            continue
+        curve.extend([best] * (n - 1))
+        best = float(record["max"]) if math.isnan(best) else max(best, float(record["max"]))
+        curve.append(best)
+    if len(curve) != evaluations:
+        raise RuntimeError(f"RAS history counts {len(curve)} evaluations but the search "
+                           f"reports {evaluations}")
+    return curve
+
+
+Method = Callable[[MethodContext], MethodOutcome]
+METHODS: dict[str, Method] = {
+    "random": run_random,
+    "tpe": run_tpe,
+    "mu_plus_lambda": run_mu_plus_lambda,
+    "ras": run_ras,
+}
+
+
+def run_method(name: str, ctx: MethodContext) -> MethodOutcome:
+    if name not in METHODS:
+        raise ValueError(f"method {name!r} is unknown; choose from {sorted(METHODS)}")
+    return METHODS[name](ctx)

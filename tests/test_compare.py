@@ -1,0 +1,261 @@
+"""Tests of the converted-NAS comparison (ras_deap.compare)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+from types import SimpleNamespace
+
+import pytest
+
+from ras_deap.compare import (
+    METHODS,
+    BudgetedEvaluator,
+    BudgetExhausted,
+    ChainSpace,
+    CompareConfig,
+    MethodContext,
+    chain_model,
+    mu_plus_lambda_plan,
+    ras_generation,
+    run_method,
+    suggest_chain,
+)
+from ras_deap.compare.baselines import _history_curve
+from ras_deap.compare.cli import build_parser, config_from_args
+from ras_deap.compare.plot import plot_curves
+from ras_deap.compare.table import aggregate, format_markdown, write_outputs
+from ras_deap.config import SearchConfig
+from ras_deap.genome import GenomeError, Model, spectrum
+
+
+class CountingEvaluator:
+    """A stand-in for the torch evaluator that only counts calls: the fitness
+    is a deterministic function of the genome, so the search logic runs for
+    real in milliseconds."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def evaluate(self, model: Model, generation: int, *, seed=None, with_test=False,
+                 return_module=False):
+        self.calls.append((model.id, generation))
+        spec = spectrum(model)
+        fitness = 1.0 / (1.0 + abs(spec[1] - 6)) + 0.01 * spec[5]
+        return SimpleNamespace(fitness=fitness, failure=None,
+                               metrics={"fitness": fitness, "accuracy": fitness / 2,
+                                        "robustness": fitness / 2})
+
+    def __call__(self, individual):
+        return self.evaluate(individual.genome, individual.generation,
+                             seed=individual.eval_seed)
+
+
+# -- the chain space ----------------------------------------------------------------
+def test_chain_model_is_one_block_path():
+    model = chain_model([(16, 3, 1), (32, 5, 2)], [128])
+    assert len(model.blocks) == 1 and model.edges == ()
+    block = model.blocks[0]
+    assert [layer.kind for layer in block.layers] == ["conv", "conv", "dense"]
+    assert block.edges == ((0, 1), (1, 2))
+    assert Model.from_json(model.to_json()) == model
+
+
+def test_chain_model_rejects_bad_values():
+    with pytest.raises(GenomeError, match="filters"):
+        chain_model([(7, 3, 1)], [])
+    with pytest.raises(ValueError, match="at least one layer"):
+        chain_model([], [])
+    with pytest.raises(ValueError, match="max_conv"):
+        ChainSpace(min_conv=3, max_conv=1)
+
+
+def test_suggest_chain_with_optuna_is_valid_and_seeded():
+    import optuna
+
+    def sample(seed):
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed),
+                                    storage=optuna.storages.InMemoryStorage())
+        out = []
+        for _ in range(10):
+            trial = study.ask()
+            model = suggest_chain(trial, ChainSpace(max_conv=3, max_dense=2))
+            study.tell(trial, 0.0)
+            out.append(model)
+        return out
+
+    first = sample(3)
+    assert [m.id for m in first] == [m.id for m in sample(3)]
+    for model in first:
+        n = len(model.blocks[0].layers)
+        assert 1 <= n <= 5
+        kinds = [layer.kind for layer in model.blocks[0].layers]
+        assert kinds == sorted(kinds)  # every conv before every dense
+
+
+# -- the budget ---------------------------------------------------------------------
+def test_ras_generation_schedule():
+    assert [ras_generation(i, 3, 2) for i in range(12)] == [0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    with pytest.raises(ValueError, match="population"):
+        ras_generation(0, 0, 2)
+
+
+def test_budgeted_evaluator_counts_refuses_and_tracks_best():
+    fake = CountingEvaluator()
+    seen = []
+    b = BudgetedEvaluator(fake, 3, seed=1, method="x", on_evaluated=seen.append)
+    models = [chain_model([(8, 1, 1)] * n, []) for n in (6, 1, 5)]
+    for m in models:
+        b.evaluate(m)
+    with pytest.raises(BudgetExhausted, match="budget of 3"):
+        b.evaluate(models[0])
+    assert len(fake.calls) == 3 and len(seen) == 3 and b.remaining == 0
+    assert b.best.genome == models[0]
+    assert b.best_curve == sorted(b.best_curve)
+    with pytest.raises(ValueError, match="budget"):
+        BudgetedEvaluator(fake, 0, seed=0, method="x")
+
+
+def test_mu_plus_lambda_plan():
+    assert mu_plus_lambda_plan(30, 6, 2) == (6, 12, 2)
+    assert mu_plus_lambda_plan(31, 6, 2) == (6, 12, 3)
+    assert mu_plus_lambda_plan(4, 6, 2) == (4, 12, 0)
+
+
+@pytest.mark.parametrize("method", ["random", "tpe", "mu_plus_lambda"])
+@pytest.mark.parametrize("budget", [1, 5, 11])
+def test_each_baseline_spends_the_budget_exactly(method, budget):
+    fake = CountingEvaluator()
+    config = SearchConfig(population=3, children=2, mutations=2)
+    budgeted = BudgetedEvaluator(fake, budget, seed=7, method=method,
+                                 schedule=lambda i: ras_generation(i, 3, 2))
+    state = random.getstate()
+    outcome = run_method(method, MethodContext(budgeted=budgeted, config=config, seed=7))
+    assert random.getstate() == state  # the global RNG is left as it was
+    assert len(fake.calls) == budget == outcome.evaluations == len(outcome.curve)
+    assert outcome.best_fitness == max(outcome.curve)
+    assert [g for _, g in fake.calls] == [ras_generation(i, 3, 2) for i in range(budget)]
+    again = CountingEvaluator()
+    run_method(method, MethodContext(
+        budgeted=BudgetedEvaluator(again, budget, seed=7, method=method), config=config, seed=7))
+    assert [c[0] for c in again.calls] == [c[0] for c in fake.calls]  # reproducible
+
+
+def test_mu_plus_lambda_evolves_mutated_children():
+    fake = CountingEvaluator()
+    config = SearchConfig(population=4, children=2, mutations=1)
+    budgeted = BudgetedEvaluator(fake, 36, seed=0, method="mu_plus_lambda")
+    outcome = run_method("mu_plus_lambda", MethodContext(budgeted=budgeted, config=config,
+                                                         seed=0))
+    assert outcome.info["stopped_early"] is False and outcome.info["ngen"] == 4
+    initial = {gid for gid, _ in fake.calls[:4]}
+    children = budgeted.records[4:]
+    assert all(r.info["parent_id"] is not None and r.info["mutations"] for r in children)
+    assert sum(r.genome.id not in initial for r in children) >= len(children) // 2
+    cut = CountingEvaluator()
+    budgeted = BudgetedEvaluator(cut, 33, seed=0, method="mu_plus_lambda")
+    outcome = run_method("mu_plus_lambda", MethodContext(budgeted=budgeted, config=config,
+                                                         seed=0))
+    assert outcome.info["stopped_early"] is True and len(cut.calls) == 33
+
+
+def test_ras_spends_the_budget_exactly(tmp_path, monkeypatch):
+    import ras_deap.search as search
+
+    fake = CountingEvaluator()
+    monkeypatch.setattr(search, "make_evaluator", lambda config: fake)
+    config = SearchConfig(population=3, children=2, mutations=2, run_dir=str(tmp_path / "r"),
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    budgeted = BudgetedEvaluator(CountingEvaluator(), 8, seed=0, method="ras")
+    outcome = run_method("ras", MethodContext(budgeted=budgeted, config=config, seed=0))
+    assert len(fake.calls) == 8 == outcome.evaluations == len(outcome.curve)
+    assert [g for _, g in fake.calls] == [ras_generation(i, 3, 2) for i in range(8)]
+    assert budgeted.calls == 0  # RAS enforces the budget itself
+
+
+def test_history_curve():
+    history = [{"nevals": 2, "max": 0.5}, {"nevals": 3, "max": 0.7}, {"nevals": 1, "max": 0.7}]
+    curve = _history_curve(history, 6)
+    assert math.isnan(curve[0]) and curve[1:] == [0.5, 0.5, 0.5, 0.7, 0.7]
+    with pytest.raises(RuntimeError, match="counts"):
+        _history_curve(history, 7)
+
+
+def test_unknown_method_and_bad_config():
+    with pytest.raises(ValueError, match="unknown"):
+        run_method("smash", None)
+    with pytest.raises(ValueError, match="methods"):
+        CompareConfig(methods=("ras", "nope"))
+    with pytest.raises(ValueError, match="budget"):
+        CompareConfig(budget=0)
+    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "ras"}
+
+
+# -- outputs ------------------------------------------------------------------------
+def _rows():
+    rows = []
+    for method in ("ras", "random"):
+        for seed, err in ((0, 0.2), (1, 0.4)):
+            rows.append({"method": method, "seed": seed, "evaluations": 4,
+                         "search_fitness": 1.5, "test_error": err, "adv_error": 0.5,
+                         "adv_error_L0": 0.6, "adv_error_Linf": 0.4, "final_fitness": 1.2,
+                         "parameters": 1000.0 * (seed + 1), "wall_seconds": 10.0})
+    return rows
+
+
+def test_table_aggregates_mean_and_std(tmp_path):
+    table = aggregate(_rows())
+    assert [t["method"] for t in table] == ["random", "ras"]  # canonical order
+    assert table[0]["test_error_mean"] == pytest.approx(0.3)
+    assert table[0]["test_error_std"] == pytest.approx(0.1414, abs=1e-3)
+    text = format_markdown(table)
+    assert "30.0 ± 14.1%" in text and "RAS (spectrum niching)" in text
+    cfg = CompareConfig(search=SearchConfig(), budget=4, seeds=2)
+    files = write_outputs(_rows(), {("ras", 0): [0.1, 0.2]}, cfg, tmp_path)
+    with files["table_csv"].open() as fh:
+        assert len(list(csv.DictReader(fh))) == 2
+    with files["curves_csv"].open() as fh:
+        assert [r["best_fitness"] for r in csv.DictReader(fh)] == ["0.1", "0.2"]
+
+
+def test_plot_curves_writes_png(tmp_path):
+    path = plot_curves({("ras", 0): [float("nan"), 0.5, 0.7], ("ras", 1): [0.4, 0.4, 0.9],
+                        ("tpe", 0): [0.2, 0.3, 0.3]}, tmp_path / "f.png", budget=3)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_flags_build_the_config():
+    args = build_parser().parse_args(["--preset", "tiny", "--seeds", "2", "--methods",
+                                      "ras,tpe", "--max-epochs", "3", "--seed", "5"])
+    cfg = config_from_args(args)
+    assert cfg.budget == 4 and cfg.methods == ("ras", "tpe") and cfg.seed_list == [5, 6]
+    assert cfg.search.max_epochs == 3 and cfg.search.population == 2
+
+
+# -- end to end (real torch training, real MLflow) -------------------------------------
+@pytest.mark.slow
+def test_tiny_comparison_end_to_end(tmp_path):
+    from ras_deap.bank import perturbed_bank, save_bank
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.data import load_dataset
+
+    data = load_dataset("digits", None, False, 0)
+    bank = save_bank(perturbed_bank(data.val, 40, seed=0), tmp_path / "bank.npz")
+    search = SearchConfig(population=2, children=1, mutations=2, subset_size=200,
+                          max_epochs=2, patience=1, full_every=100, full_epochs=2,
+                          bank=str(bank), tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                          experiment="compare-test")
+    cfg = CompareConfig(search=search, budget=4, seeds=1, out=str(tmp_path / "out"))
+    result = run_comparison(cfg, log=lambda msg: None)
+    assert [r.outcome.method for r in result.runs] == ["random", "tpe", "mu_plus_lambda", "ras"]
+    for run in result.runs:
+        assert run.outcome.evaluations == 4
+        assert 0.0 <= run.final["test_error"] <= 1.0
+        assert 0.0 <= run.final["adv_error"] <= 1.0
+        assert run.final["parameters"] > 0
+    text = result.files["markdown"].read_text()
+    assert text.count("\n| ") == 4 and "Bank ER L0" in text
+    assert result.files["figure"].stat().st_size > 1000
+    with result.files["results_csv"].open() as fh:
+        assert len(list(csv.DictReader(fh))) == 4
