@@ -146,16 +146,18 @@ def insert_node(
 
 def removable_nodes(n: int, edges: Sequence[Edge]) -> list[int]:
     """Nodes whose removal (bridging predecessors to successors) keeps exactly
-    one entry and one exit: any interior node, the entry if it has one
-    successor, the exit if it has one predecessor. Never the last node."""
+    one entry and one exit: any interior node; the entry if exactly one of
+    its successors has no other input (that one becomes the entry); the exit
+    if exactly one of its predecessors has no other output. Never the last
+    node."""
     if n < 2:
         return []
     succ, pred = _adjacency(n, edges)
     out = []
     for i in range(n):
-        if not pred[i] and len(succ[i]) != 1:
+        if not pred[i] and sum(len(pred[s]) == 1 for s in succ[i]) != 1:
             continue
-        if not succ[i] and len(pred[i]) != 1:
+        if not succ[i] and sum(len(succ[p]) == 1 for p in pred[i]) != 1:
             continue
         out.append(i)
     return out

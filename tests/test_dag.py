@@ -1,0 +1,168 @@
+"""The DAG rules shared by blocks and models, and the graph edits mutations use."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ras_deap.genome import GenomeError
+from ras_deap.genome.dag import (
+    addable_edges,
+    canonical_order,
+    descendants,
+    insert_node,
+    removable_edges,
+    removable_nodes,
+    remove_node,
+    validate_dag,
+)
+from ras_deap.genome.random_init import random_dag
+
+
+def is_valid(n, edges) -> bool:
+    try:
+        validate_dag(n, edges, "g")
+    except GenomeError:
+        return False
+    return True
+
+
+def on_entry_exit_paths(n, edges) -> bool:
+    """Independent check: every node is reachable from node 0 and reaches n-1."""
+    succ = {i: [v for u, v in edges if u == i] for i in range(n)}
+    pred = {i: [u for u, v in edges if v == i] for i in range(n)}
+
+    def reach(start, nxt):
+        seen, stack = {start}, [start]
+        while stack:
+            for x in nxt[stack.pop()]:
+                if x not in seen:
+                    seen.add(x)
+                    stack.append(x)
+        return seen
+
+    return reach(0, succ) == set(range(n)) == reach(n - 1, pred)
+
+
+def canonical_graphs(count=80, max_n=7):
+    rng = random.Random(1234)
+    graphs = [(1, ())]
+    for _ in range(count):
+        n = rng.randint(2, max_n)
+        edges = random_dag(n, rng)
+        _, canon = canonical_order(n, edges)
+        graphs.append((n, canon))
+    return graphs
+
+
+GRAPHS = canonical_graphs()
+
+
+@pytest.mark.parametrize(("n", "edges", "match"), [
+    (0, (), "at least one node"),
+    (2, ((0, 5),), "dangling reference"),
+    (2, ((1, 1),), "self-loop"),
+    (2, ((0, 1), (0, 1)), "appears twice"),
+    (3, ((0, 1), (1, 2), (2, 1)), "cycle"),
+    (3, ((0, 2), (1, 2)), "have no input"),
+    (3, ((0, 1), (0, 2)), "have no output"),
+    (3, ((0, 1),), "no input"),
+    (2, (("0", 1),), "integer node indices"),
+    (2, ((0,),), "pair"),
+])
+def test_validate_dag_rejects_with_a_message(n, edges, match):
+    with pytest.raises(GenomeError, match=match):
+        validate_dag(n, edges, "block X")
+    with pytest.raises(GenomeError, match="block X"):
+        validate_dag(n, edges, "block X")
+
+
+def test_validate_dag_accepts_single_entry_single_exit_graphs():
+    validate_dag(1, (), "g")
+    validate_dag(4, ((0, 1), (0, 2), (1, 3), (2, 3)), "g")
+    validate_dag(3, ((2, 0), (0, 1)), "g")  # not canonical, still valid
+
+
+def test_canonical_order_is_a_deterministic_topological_relabelling():
+    order, edges = canonical_order(4, ((3, 1), (3, 2), (1, 0), (2, 0)))
+    assert order == [3, 1, 2, 0]
+    assert edges == ((0, 1), (0, 2), (1, 3), (2, 3))
+    # canonical graphs are fixed points
+    for n, canon in GRAPHS:
+        assert canonical_order(n, canon) == (list(range(n)), canon)
+
+
+def test_random_dags_are_valid_and_canonical_form_puts_entry_first_exit_last():
+    for n, edges in GRAPHS:
+        assert is_valid(n, edges) and on_entry_exit_paths(n, edges)
+        assert all(u < v for u, v in edges) and list(edges) == sorted(set(edges))
+
+
+def test_descendants():
+    edges = ((0, 1), (0, 2), (1, 3), (2, 3))
+    assert descendants(4, edges, 0) == [1, 2, 3]
+    assert descendants(4, edges, 1) == [3]
+    assert descendants(4, edges, 3) == []
+
+
+def test_insert_node_keeps_the_graph_valid_and_adds_one_or_two_edges():
+    rng = random.Random(0)
+    for n, edges in GRAPHS:
+        for _ in range(3):
+            new, grown = insert_node(n, edges, rng)
+            assert new == n and is_valid(n + 1, grown)
+            added = set(grown) - set(edges)
+            assert set(edges) <= set(grown) and len(added) in (1, 2)
+            (u, _), = [e for e in added if e[1] == new]
+            outs = [v for s, v in added if s == new]
+            assert outs == [] or outs[0] in descendants(n, edges, u)
+            assert (outs == []) == (descendants(n, edges, u) == [])
+
+
+def test_removable_nodes_are_exactly_those_whose_removal_stays_valid():
+    for n, edges in GRAPHS:
+        removable = removable_nodes(n, edges)
+        if n == 1:
+            assert removable == []
+            continue
+        for node in range(n):
+            kept, left = remove_node(n, edges, node)
+            assert kept == [i for i in range(n) if i != node]
+            assert is_valid(n - 1, left) == (node in removable), (n, edges, node)
+
+
+def test_remove_node_bridges_predecessors_to_successors():
+    edges = ((0, 1), (0, 2), (1, 3), (2, 3))
+    kept, left = remove_node(4, edges, 1)
+    assert kept == [0, 2, 3]
+    assert left == ((0, 1), (0, 2), (1, 2))  # 0->3 bridge, relabelled
+    assert removable_nodes(4, edges) == [1, 2]  # entry and exit have two links each
+    assert removable_nodes(2, ((0, 1),)) == [0, 1]
+    # the entry has three successors, but only node 1 is fed by the entry alone,
+    # so removing the entry leaves node 1 as the single new entry
+    skip = ((0, 1), (0, 2), (0, 3), (1, 2), (2, 3))
+    assert 0 in removable_nodes(4, skip)
+    assert remove_node(4, skip, 0) == ([1, 2, 3], ((0, 1), (1, 2)))
+    # and symmetrically for the exit
+    assert 3 in removable_nodes(4, ((0, 1), (0, 3), (1, 2), (1, 3), (2, 3)))
+
+
+def test_addable_edges_are_every_missing_forward_edge_and_keep_validity():
+    for n, edges in GRAPHS:
+        addable = addable_edges(n, edges)
+        expected = {(u, v) for u in range(n) for v in range(u + 1, n)} - set(edges)
+        assert set(addable) == expected
+        for edge in addable:
+            assert is_valid(n, (*edges, edge))
+    assert addable_edges(3, ((0, 1), (0, 2), (1, 2))) == []
+
+
+def test_removable_edges_are_exactly_those_whose_removal_stays_valid():
+    for n, edges in GRAPHS:
+        removable = set(removable_edges(n, edges))
+        for edge in edges:
+            left = tuple(e for e in edges if e != edge)
+            assert is_valid(n, left) == (edge in removable), (n, edges, edge)
+    assert removable_edges(3, ((0, 1), (1, 2))) == []
+    assert removable_edges(3, ((0, 1), (0, 2), (1, 2))) == [(0, 2)]
