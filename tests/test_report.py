@@ -1,0 +1,124 @@
+"""Report figures and architecture drawings."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from ras_deap.genome import Block, Layer, Model, random_model
+from ras_deap.report import (
+    architecture_statistics,
+    draw_model,
+    layer_graph,
+    layer_label,
+    model_to_dot,
+    plot_accuracy_over_generations,
+    plot_architecture_statistics,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def hand_models() -> tuple[Model, Model]:
+    c = Layer.conv(16, 3, 1)
+    d = Layer.dense(256)
+    diamond = Block((c, c, d, d), ((0, 1), (0, 2), (1, 3), (2, 3)))  # 4 layers, 4 edges
+    single = Block((d,))                                            # 1 layer, 0 edges
+    chain = Block((c, d), ((0, 1),))                                 # 2 layers, 1 edge
+    # three blocks: 0 -> 1 -> 2 and 0 -> 2
+    a = Model((diamond, single, chain), ((0, 1), (1, 2), (0, 2)))
+    b = Model((chain,))
+    return a, b
+
+
+def test_architecture_statistics_exact() -> None:
+    a, b = hand_models()
+    assert architecture_statistics([a]) == {
+        "mean_blocks": 3.0,
+        "mean_layers": 7.0,                      # 4 + 1 + 2
+        "mean_connections": 8.0,                 # 3 block edges + 4 + 0 + 1 layer edges
+        "mean_layers_per_block": pytest.approx(7 / 3),
+        "mean_connections_per_block": pytest.approx(5 / 3),
+    }
+    both = architecture_statistics([a, b])
+    assert both == {
+        "mean_blocks": 2.0,
+        "mean_layers": 4.5,
+        "mean_connections": 4.5,                 # (8 + 1) / 2
+        "mean_layers_per_block": pytest.approx((7 / 3 + 2) / 2),
+        "mean_connections_per_block": pytest.approx((5 / 3 + 1) / 2),
+    }
+
+
+def test_architecture_statistics_rejects_empty() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        architecture_statistics([])
+
+
+def test_layer_labels() -> None:
+    assert layer_label(Layer.conv(16, 3, 1)) == "conv 16f k3 s1"
+    assert layer_label(Layer.dense(256)) == "dense 256"
+
+
+def test_layer_graph_edges() -> None:
+    a, _ = hand_models()
+    nodes, edges = layer_graph(a)
+    assert nodes[0][0] == "input" and nodes[-1][0] == "softmax"
+    assert len(nodes) == 7 + 2
+    # 4 + 0 + 1 inner edges, 3 block edges (exit layer -> entry layer), input, softmax
+    assert len(edges) == 10
+    assert ("b0_l3", "b1_l0") in edges and ("b0_l3", "b2_l0") in edges
+    assert ("input", "b0_l0") in edges and ("b2_l1", "softmax") in edges
+
+
+def test_dot_contains_every_layer() -> None:
+    model = random_model(random.Random(4))
+    dot = model_to_dot(model)
+    assert dot.startswith(f'digraph "{model.id}"') and dot.rstrip().endswith("}")
+    labels = re.findall(r'(b\d+_l\d+) \[label="([^"]+)"', dot)
+    expected = [(f"b{b}_l{j}", layer_label(layer))
+                for b, block in enumerate(model.blocks) for j, layer in enumerate(block.layers)]
+    assert labels == expected
+    assert dot.count("subgraph cluster_b") == len(model.blocks)
+    assert "input ->" in dot and "-> softmax;" in dot
+    _, edges = layer_graph(model)
+    assert dot.count(" -> ") == len(edges)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_draw_model_png(tmp_path: Path, seed: int) -> None:
+    model = random_model(random.Random(seed), min_blocks=5, max_blocks=5, min_layers=5,
+                         max_layers=5)
+    path = draw_model(model, tmp_path / "sub" / "model.png")
+    assert is_png(path)
+
+
+def history(n: int = 6) -> list[dict]:
+    return [{"generation": g, "best_fitness": 0.5 + g / 20, "mean_fitness": 0.4 + g / 30,
+             "best_accuracy": 0.8 + g / 50, "mean_accuracy": 0.7 + g / 60,
+             "best_robustness": None if g == 2 else 0.3, "mean_robustness": 0.2,
+             "mean_blocks": 3 + g / 5, "mean_layers": 12 - g / 3, "mean_connections": 14.0,
+             "mean_layers_per_block": 3.2 - g / 30, "mean_connections_per_block": 2.1}
+            for g in range(n)]
+
+
+def test_figures_are_pngs(tmp_path: Path) -> None:
+    fig3 = plot_accuracy_over_generations(history(), tmp_path / "fig3.png")
+    fig4 = plot_architecture_statistics(history(), tmp_path / "fig4.png")
+    assert is_png(fig3) and is_png(fig4)
+    partial = [{"generation": 0, "mean_accuracy": 0.5}, {"generation": 1, "mean_accuracy": 0.6}]
+    assert is_png(plot_accuracy_over_generations(partial, tmp_path / "partial.png"))
+
+
+def test_figures_reject_useless_history(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        plot_accuracy_over_generations([], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="mean_blocks"):
+        plot_architecture_statistics([{"generation": 0, "best_fitness": 1.0}], tmp_path / "y.png")
