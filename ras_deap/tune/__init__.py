@@ -1,0 +1,34 @@
+"""Optuna studies of RAS's own hyperparameters (``python -m ras_deap.tune``).
+
+A trial is one complete RAS search (:func:`ras_deap.search.run_search`) with
+a fixed budget of evaluated individuals; its value is the best fitness
+(accuracy + robustness) reached. Studies live in an Optuna RDB storage (so
+they can be continued, and shared between machines through one database),
+and every trial is an MLflow run with its search nested under it.
+"""
+
+from .errors import TuneError
+from .objective import Milestones, Objective
+from .report import StudyReport, reproduce_command, summarise_study
+from .runner import TuneOutcome, TuneSettings, base_config, tune
+from .space import SPACES, SearchSpace, get_space
+from .storage import DEFAULT_STORAGE, open_storage, open_study
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "Milestones",
+    "Objective",
+    "SPACES",
+    "SearchSpace",
+    "StudyReport",
+    "TuneError",
+    "TuneOutcome",
+    "TuneSettings",
+    "base_config",
+    "get_space",
+    "open_storage",
+    "open_study",
+    "reproduce_command",
+    "summarise_study",
+    "tune",
+]

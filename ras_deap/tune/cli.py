@@ -1,0 +1,148 @@
+"""``python -m ras_deap.tune``: tune RAS's own evolution hyperparameters with Optuna.
+
+The bare command runs 8 small trials (smoke-sized searches of 24 evaluated
+individuals each on the embedded digits data) in ``sqlite:///studies/ras.db``;
+running it again continues the same study. Exit codes: 0 done, 1 no trial of
+the study has completed, 2 bad input (flags, storage URL, incompatible
+study), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import DATASET_NAMES, PRESETS
+from .errors import TuneError
+from .runner import PRUNERS, SAMPLERS, TuneSettings, tune
+from .space import SPACES
+from .storage import DEFAULT_STORAGE
+
+__all__ = ["build_parser", "settings_from_args", "main"]
+
+EXIT_USAGE = 2
+PROG = "python -m ras_deap.tune"
+
+
+def _parse_value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _assignment(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. patience=3), got {text!r}")
+    return key.strip().replace("-", "_"), _parse_value(value.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TuneSettings()
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Tune RAS's evolution hyperparameters with Optuna (seeded TPE, pruning on "
+                    "intermediate fitness, RDB storage). A trial is a complete RAS search "
+                    "with a fixed budget of evaluated individuals; its value is the best "
+                    "fitness (accuracy + robustness) reached. Every trial is an MLflow run "
+                    "with its search nested under it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("study")
+    g.add_argument("--study-name", default=None,
+                   help="study to create or continue (default: ras-<space>)")
+    g.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help="Optuna storage: any SQLAlchemy URL; a shared PostgreSQL/MySQL URL "
+                        "lets several machines work on one study")
+    g.add_argument("--space", choices=sorted(SPACES), default=d.space,
+                   help="what to tune: " + "; ".join(f"{k}: {v.description}"
+                                                     for k, v in SPACES.items()))
+    g.add_argument("--n-trials", type=int, default=None,
+                   help="trials to add in this session (default 8; a grid: what is left)")
+    g.add_argument("--timeout", type=float, default=None,
+                   help="stop starting new trials after this many seconds")
+    g.add_argument("--sampler", choices=SAMPLERS, default=None,
+                   help="default: tpe (grid for the spectrum space)")
+    g.add_argument("--pruner", choices=PRUNERS, default=None,
+                   help="default: median (none for the spectrum space, a fair comparison)")
+    g.add_argument("--startup-trials", type=int, default=d.startup_trials,
+                   help="random trials before TPE models the space; complete trials before "
+                        "the median pruner prunes")
+    g.add_argument("--replicates", type=int, default=d.replicates,
+                   help="seeds per variant of the spectrum grid")
+    g.add_argument("--report-every", type=int, default=None,
+                   help="evaluations between intermediate reports / pruning checks "
+                        "(default budget // 10)")
+    g.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the sampler and of every trial's search")
+    g = p.add_argument_group("each trial's search")
+    g.add_argument("--budget", type=int, default=d.budget,
+                   help="evaluated individuals per trial (the search's --max-evaluations)")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset,
+                   help="search preset the trials start from (smoke: 3 epochs, 300 samples)")
+    g.add_argument("--epochs", type=int, default=None,
+                   help="max epochs per training (the search's --max-epochs)")
+    g.add_argument("--full-epochs", type=int, default=None,
+                   help="max epochs of full-set generations (default: min(50, epochs))")
+    g.add_argument("--dataset", choices=DATASET_NAMES, default=None,
+                   help="dataset (default digits, embedded)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="evaluate individuals of a trial in N processes")
+    g.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
+                   metavar="KEY=VALUE", help="any other SearchConfig field, e.g. --set "
+                   "patience=3 (repeatable)")
+    g.add_argument("--final-training", action="store_true",
+                   help="retrain each trial's best model on the full set and log weights and "
+                        "test accuracy (slower; not part of the value)")
+    g.add_argument("--progress", action="store_true", help="show each search's progress bars")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--out-dir", default=d.out_dir,
+                   help="plots, summary.json, trials.csv and run folders go to OUT_DIR/<study>/")
+    g.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
+    g.add_argument("--experiment", default=d.experiment, help="MLflow experiment")
+    g.add_argument("--no-mlflow", action="store_true", help="do not log trials to MLflow")
+    return p
+
+
+def settings_from_args(args: argparse.Namespace) -> TuneSettings:
+    overrides = dict(args.overrides)
+    for flag, key in (("epochs", "max_epochs"), ("full_epochs", "full_epochs"),
+                      ("dataset", "dataset"), ("workers", "workers")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[key] = value
+    return TuneSettings(
+        study_name=args.study_name, storage=args.storage, space=args.space,
+        n_trials=args.n_trials, timeout=args.timeout, budget=args.budget, preset=args.preset,
+        overrides=overrides, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
+        startup_trials=args.startup_trials, replicates=args.replicates,
+        report_every=args.report_every, out_dir=args.out_dir, tracking_uri=args.tracking_uri,
+        experiment=args.experiment, track=not args.no_mlflow,
+        final_training=args.final_training, progress=args.progress)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        outcome = tune(settings)
+    except TuneError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished trials are stored; run the same command again to "
+              f"continue study {args.study_name or 'ras-' + args.space!r}", file=sys.stderr)
+        return 130
+    return 0 if outcome.report.best_value is not None else 1

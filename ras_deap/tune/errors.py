@@ -1,0 +1,10 @@
+"""The one error type of the tuning module: bad input the user can fix."""
+
+from __future__ import annotations
+
+__all__ = ["TuneError"]
+
+
+class TuneError(ValueError):
+    """A bad study setting (storage URL, study name, flag value): the message
+    names it and says how to fix it. The CLI turns it into exit code 2."""

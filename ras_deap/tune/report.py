@@ -1,0 +1,214 @@
+"""What a finished (or interrupted) study leaves behind.
+
+The best parameters, the ``python -m ras_deap.run`` command that reproduces
+the best trial, per-category means of categorical parameters (the spectrum
+study's answer), parameter importances, and Optuna's plots (matplotlib, Agg:
+no display needed) written to ``<out_dir>/<study>/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shlex
+import statistics
+import warnings
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ..config import SearchConfig
+
+__all__ = ["StudyReport", "reproduce_command", "summarise_study", "write_outputs",
+           "format_report"]
+
+# Where things go, not what the search does: left out of the reproducing command.
+_NOT_REPRODUCED = ("tracking_uri", "experiment", "run_dir", "run_name", "workers", "scheduler",
+                   "threads", "device")
+MIN_TRIALS_FOR_IMPORTANCE = 2
+
+
+def reproduce_command(config: dict[str, Any]) -> str:
+    """``python -m ras_deap.run`` with a flag (field name, underscores as
+    dashes) for every search setting that differs from the defaults."""
+    default = SearchConfig().to_dict()
+    parts = ["python", "-m", "ras_deap.run"]
+    for f in fields(SearchConfig):
+        name = f.name
+        if name in _NOT_REPRODUCED or name not in config:
+            continue
+        value = config[name]
+        if value is None or value == default.get(name):
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts += [f"--{name.replace('_', '-')}", text]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+@dataclass
+class StudyReport:
+    study_name: str
+    counts: dict[str, int]
+    best_value: float | None = None
+    best_trial: int | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    best_attrs: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    importances: dict[str, float] = field(default_factory=dict)
+    importance_note: str | None = None
+    by_category: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"study_name": self.study_name, "counts": self.counts,
+                "best_value": self.best_value, "best_trial": self.best_trial,
+                "best_params": self.best_params, "best_attrs": self.best_attrs,
+                "reproduce_command": self.command, "importances": self.importances,
+                "importance_note": self.importance_note, "by_category": self.by_category,
+                "files": [str(p) for p in self.files]}
+
+
+def _importance_evaluator() -> optuna.importance.BaseImportanceEvaluator:
+    # fANOVA (Optuna's own random-forest implementation): seeded, so a report
+    # is reproducible; PED-ANOVA (Optuna's default) needs many trials.
+    return optuna.importance.FanovaImportanceEvaluator(seed=0)
+
+
+def summarise_study(study: optuna.Study) -> StudyReport:
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+    counts = {k: v for k, v in counts.items() if v}
+    report = StudyReport(study.study_name, counts)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        return report
+    best = study.best_trial
+    report.best_value = float(best.value)  # type: ignore[arg-type]
+    report.best_trial = best.number
+    report.best_params = dict(best.params)
+    report.best_attrs = {k: v for k, v in best.user_attrs.items() if k != "config"}
+    if "config" in best.user_attrs:
+        report.command = reproduce_command(best.user_attrs["config"])
+    report.by_category = _by_category(complete)
+    if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
+        report.importance_note = (f"parameter importances need at least "
+                                  f"{MIN_TRIALS_FOR_IMPORTANCE} complete trials "
+                                  f"(have {len(complete)})")
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                imp = optuna.importance.get_param_importances(
+                    study, evaluator=_importance_evaluator())
+            report.importances = {k: float(v) for k, v in imp.items()}
+        except (ValueError, RuntimeError) as exc:
+            report.importance_note = f"parameter importances unavailable: {exc}"
+    return report
+
+
+def _by_category(trials: list[FrozenTrial]) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean, spread and count of the value per category of each categorical
+    parameter (e.g. distance raw vs normalized)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for trial in trials[:1]:
+        names = [n for n, d in trial.distributions.items()
+                 if isinstance(d, optuna.distributions.CategoricalDistribution)]
+        for name in names:
+            groups: dict[str, list[float]] = {}
+            for t in trials:
+                if name in t.params and t.value is not None:
+                    groups.setdefault(str(t.params[name]), []).append(float(t.value))
+            out[name] = {cat: {"mean": statistics.fmean(v),
+                               "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                               "n": float(len(v))} for cat, v in sorted(groups.items())}
+    return out
+
+
+def write_outputs(study: optuna.Study, report: StudyReport, folder: Path) -> list[Path]:
+    """Plots, ``summary.json`` and ``trials.csv`` in ``folder``; returns the
+    files written (plots that cannot be drawn yet are skipped)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    plots: list[tuple[str, Any]] = []
+    if complete:
+        plots.append(("optimization_history.png", lambda: ovm.plot_optimization_history(study)))
+    if report.importances:
+        plots.append(("param_importances.png", lambda: ovm.plot_param_importances(
+            study, evaluator=_importance_evaluator())))
+    if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        plots.append(("intermediate_values.png", lambda: ovm.plot_intermediate_values(study)))
+    for name, draw in plots:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ExperimentalWarning of the matplotlib backend
+            ax = draw()
+        fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=110)
+        plt.close(fig)
+        files.append(folder / name)
+    files.append(_write_trials_csv(study, folder / "trials.csv"))
+    report.files = [*files, folder / "summary.json"]
+    (folder / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    return report.files
+
+
+def _write_trials_csv(study: optuna.Study, path: Path) -> Path:
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({n for t in trials for n in t.params})
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["number", "state", "value", *names, "evaluations", "seconds",
+                         "mlflow_run_id", "failure"])
+        for t in trials:
+            writer.writerow([t.number, t.state.name, "" if t.value is None else t.value,
+                             *[t.params.get(n, "") for n in names],
+                             t.user_attrs.get("evaluations", ""),
+                             _round(t.user_attrs.get("seconds")),
+                             t.user_attrs.get("mlflow_run_id", ""),
+                             t.user_attrs.get("failure", "")])
+    return path
+
+
+def _round(value: Any) -> Any:
+    return round(value, 2) if isinstance(value, float) and math.isfinite(value) else ""
+
+
+def format_report(report: StudyReport) -> str:
+    counts = ", ".join(f"{n} {k.lower()}" for k, n in report.counts.items()) or "no trials"
+    lines = ["", f"Study {report.study_name!r}: {counts}"]
+    if report.best_value is None:
+        lines.append("no trial completed yet: nothing to report (see the failures above)")
+        return "\n".join(lines)
+    lines.append(f"best value (fitness = accuracy + robustness): {report.best_value:.4f} "
+                 f"(trial {report.best_trial})")
+    lines.append("best parameters:")
+    lines += [f"  {k} = {_fmt(v)}" for k, v in report.best_params.items()]
+    for name, cats in report.by_category.items():
+        lines.append(f"value by {name}:")
+        lines += [f"  {cat:<12} mean {s['mean']:.4f}  std {s['std']:.4f}  n={int(s['n'])}"
+                  for cat, s in cats.items()]
+    if report.importances:
+        lines.append("parameter importances (fANOVA):")
+        lines += [f"  {k:<14} {v:.3f}" for k, v in report.importances.items()]
+    elif report.importance_note:
+        lines.append(report.importance_note)
+    if report.command:
+        lines += ["reproduce the best trial with:", f"  {report.command}"]
+    if report.files:
+        lines.append(f"plots and summary: {report.files[0].parent}")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

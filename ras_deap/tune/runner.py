@@ -1,0 +1,266 @@
+"""Running a study end to end: settings -> study -> trials -> report.
+
+:func:`tune` is what ``python -m ras_deap.tune`` and the files in
+``studies/`` call. Running it again with the same study name and storage
+continues the study (new trials are added; the sampler is re-seeded from the
+seed and the number of trials so far, so a continued study does not repeat
+the first run's suggestions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from .. import __version__
+from ..config import PRESETS, ConfigError, SearchConfig
+from .errors import TuneError
+from .objective import Objective, SearchFn
+from .report import StudyReport, format_report, summarise_study, write_outputs
+from .space import SearchSpace, get_space
+from .storage import DEFAULT_STORAGE, open_study, public_url
+
+__all__ = ["TuneSettings", "TuneOutcome", "tune", "base_config", "study_attrs",
+           "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS"]
+
+SAMPLERS = ("tpe", "grid", "random")
+PRUNERS = ("median", "hyperband", "none")
+# Fields that change where or how fast a search runs, never its result: they
+# may differ between the sessions (or machines) that work on one study.
+EXECUTION_FIELDS = ("workers", "scheduler", "threads", "device", "tracking_uri", "experiment",
+                    "run_dir", "run_name")
+# SearchConfig fields the study sets itself -> the flag to use instead of --set
+RESERVED = {"max_evaluations": "--budget", "generations": "--budget (the budget ends a trial)",
+            "seed": "--seed", "tracking_uri": "--tracking-uri", "experiment": "--experiment",
+            "run_dir": "--out-dir", "run_name": "--study-name"}
+
+
+@dataclass
+class TuneSettings:
+    """Everything a study run needs; the CLI flags map one to one."""
+
+    study_name: str | None = None  # None: "ras-<space>"
+    storage: str = DEFAULT_STORAGE
+    space: str = "evolution"
+    n_trials: int | None = None  # None: 8, or the remaining grid for a grid sampler
+    timeout: float | None = None  # seconds for this session's trials
+    budget: int = 24  # evaluations per trial (config.max_evaluations)
+    preset: str = "smoke"
+    overrides: dict[str, Any] = field(default_factory=dict)  # other SearchConfig fields
+    seed: int = 0
+    sampler: str | None = None  # None: the space's default
+    pruner: str | None = None  # None: the space's default
+    startup_trials: int = 4  # random trials before TPE models, complete trials before pruning
+    replicates: int = 3  # seeds per variant in a grid
+    report_every: int | None = None  # evaluations between pruning checks (None: budget // 10)
+    out_dir: str = "studies/out"
+    tracking_uri: str | None = None
+    experiment: str = "ras_deap-tune"
+    track: bool = True
+    final_training: bool = False
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.study_name is None:
+            self.study_name = f"ras-{self.space}"
+        for name in ("budget", "startup_trials", "replicates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise TuneError(f"{name}={value!r}: must be an integer >= 1")
+        if self.n_trials is not None and (not isinstance(self.n_trials, int)
+                                          or self.n_trials < 1):
+            raise TuneError(f"n_trials={self.n_trials!r}: must be an integer >= 1")
+        if self.report_every is not None and (not isinstance(self.report_every, int)
+                                              or self.report_every < 1):
+            raise TuneError(f"report_every={self.report_every!r}: must be an integer >= 1")
+        if self.timeout is not None and not self.timeout > 0:
+            raise TuneError(f"timeout={self.timeout!r}: must be a number of seconds > 0")
+        if self.preset not in PRESETS:
+            raise TuneError(f"preset={self.preset!r}: choose one of {', '.join(PRESETS)}")
+        if self.sampler is not None and self.sampler not in SAMPLERS:
+            raise TuneError(f"sampler={self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
+        if self.pruner is not None and self.pruner not in PRUNERS:
+            raise TuneError(f"pruner={self.pruner!r}: choose one of {', '.join(PRUNERS)}")
+        space = get_space(self.space)
+        known = {f.name for f in fields(SearchConfig)}
+        for key in self.overrides:
+            if key not in known:
+                raise TuneError(f"--set {key}=...: SearchConfig has no field {key!r}; valid "
+                                f"fields are {', '.join(sorted(known))}")
+            if key in RESERVED:
+                raise TuneError(f"--set {key}=...: {key} is set by the study itself; use "
+                                f"{RESERVED[key]}")
+            if key in space.tunes:
+                raise TuneError(f"--set {key}=...: the {space.name!r} space tunes {key}; "
+                                "fix it with another --space, or drop --set")
+
+
+@dataclass
+class TuneOutcome:
+    study: optuna.Study
+    report: StudyReport
+    study_run_id: str | None
+    new_trials: list[int]
+
+
+def base_config(settings: TuneSettings) -> SearchConfig:
+    """The config every trial starts from: the preset, the overrides, the
+    budget (``max_evaluations``; ``generations`` is set so high that the
+    budget is always what ends a search) and where outputs go. A full-set
+    generation trains no longer than an ordinary one may, unless
+    ``full_epochs`` is given: otherwise the smoke preset's 3-epoch searches
+    would spend 50 epochs whenever a trial picks a short full-training
+    period."""
+    values: dict[str, Any] = {**PRESETS[settings.preset], **settings.overrides}
+    if "full_epochs" not in values:
+        values["full_epochs"] = min(SearchConfig.full_epochs,
+                                    values.get("max_epochs", SearchConfig.max_epochs))
+    values.update(max_evaluations=settings.budget, generations=settings.budget,
+                  seed=settings.seed, tracking_uri=settings.tracking_uri,
+                  experiment=settings.experiment,
+                  run_dir=str(Path(settings.out_dir) / str(settings.study_name) / "runs"))
+    try:
+        return SearchConfig.from_dict(values, source="study settings")
+    except ConfigError as exc:
+        raise TuneError(str(exc)) from exc
+
+
+def study_attrs(settings: TuneSettings, base: SearchConfig) -> dict[str, Any]:
+    """What a trial value of this study measures; a study continued with
+    different attrs would mix incomparable values (see :func:`open_study`)."""
+    config = {k: v for k, v in base.to_dict().items() if k not in EXECUTION_FIELDS}
+    return {"space": settings.space, "budget": settings.budget, "preset": settings.preset,
+            "config": config, "version": __version__}
+
+
+def _sampler(settings: TuneSettings, space: SearchSpace, n_done: int
+             ) -> optuna.samplers.BaseSampler:
+    kind = settings.sampler or space.default_sampler
+    if kind == "grid":
+        if space.grid is None:
+            raise TuneError(f"sampler='grid': the {space.name!r} space is continuous; use "
+                            "--sampler tpe or random, or --space spectrum")
+        return optuna.samplers.GridSampler(space.grid(settings.replicates), seed=settings.seed)
+    seed = settings.seed * 1_000_003 + n_done  # a continued study draws new suggestions
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=settings.startup_trials)
+
+
+def _pruner(settings: TuneSettings, space: SearchSpace, report_every: int
+            ) -> optuna.pruners.BasePruner:
+    kind = settings.pruner or space.default_pruner
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=report_every,
+                                              max_resource=settings.budget, reduction_factor=3)
+    # no pruning in the first quarter of the budget: it is mostly random initial models
+    return optuna.pruners.MedianPruner(n_startup_trials=settings.startup_trials,
+                                       n_warmup_steps=settings.budget // 4)
+
+
+def _remaining_grid(study: optuna.Study, grid: dict[str, list[Any]]) -> int:
+    done = {tuple(t.params.get(k) for k in sorted(grid)) for t in study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                optuna.trial.TrialState.PRUNED))}
+    total = math.prod(len(v) for v in grid.values())
+    return total - len(done & set(_product(grid)))
+
+
+def _product(grid: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    import itertools
+
+    return list(itertools.product(*(grid[k] for k in sorted(grid))))
+
+
+def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    seconds = trial.user_attrs.get("seconds")
+    took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
+    value = f" value {trial.value:.4f}" if trial.value is not None else ""
+    extra = ""
+    if trial.state == optuna.trial.TrialState.FAIL:
+        extra = f" ({trial.user_attrs.get('failure', 'see the error above')})"
+    elif trial.state == optuna.trial.TrialState.PRUNED:
+        last = max(trial.intermediate_values) if trial.intermediate_values else 0
+        extra = f" (after {last} evaluations)"
+    print(f"trial {trial.number} {trial.state.name}{value}{took}{extra}  "
+          f"{json.dumps(trial.params, default=str)}", flush=True)
+
+
+def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
+         verbose: bool = True) -> TuneOutcome:
+    """Create or continue the study, run its trials (failures are recorded as
+    FAIL and the study goes on), then write and print the report."""
+    space = get_space(settings.space)
+    base = base_config(settings)
+    name = str(settings.study_name)
+    report_every = settings.report_every or max(1, settings.budget // 10)
+    study = open_study(name, settings.storage, attrs=study_attrs(settings, base),
+                       pruner=_pruner(settings, space, report_every))
+    study.sampler = _sampler(settings, space, len(study.trials))
+    n_trials = settings.n_trials
+    kind = settings.sampler or space.default_sampler
+    if kind == "grid" and space.grid is not None:
+        remaining = _remaining_grid(study, space.grid(settings.replicates))
+        n_trials = remaining if n_trials is None else min(n_trials, remaining)
+        if remaining == 0 and verbose:
+            print(f"study {name!r}: every grid point is done; nothing to run")
+    elif n_trials is None:
+        n_trials = 8
+
+    tracker = None
+    study_run_id = None
+    if settings.track:
+        from ..tracking.trials import StudyTracker
+
+        tracker = StudyTracker(settings.tracking_uri, settings.experiment)
+        study_run_id = tracker.start_study(name, public_url(settings.storage),
+                                           {"space": space.name, "budget": settings.budget,
+                                            "preset": settings.preset,
+                                            "sampler": kind,
+                                            "pruner": settings.pruner or space.default_pruner})
+    objective = Objective(base, space, study_name=name, tracker=tracker,
+                          study_run_id=study_run_id, search_fn=search_fn,
+                          report_every=report_every, final_training=settings.final_training,
+                          progress=settings.progress)
+    before = {t.number for t in study.trials}
+    if verbose:
+        print(f"study {name!r} in {public_url(settings.storage)}: {len(before)} trials so far, "
+              f"running {n_trials} more ({space.name} space, {kind} sampler, budget "
+              f"{settings.budget} evaluations per trial)", flush=True)
+    status = "FINISHED"
+    try:
+        if n_trials:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            study.optimize(objective, n_trials=n_trials, timeout=settings.timeout,
+                           catch=(Exception,), callbacks=[_print_trial] if verbose else None)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        report = summarise_study(study)
+        folder = Path(settings.out_dir) / name
+        files = write_outputs(study, report, folder)
+        if tracker is not None and study_run_id is not None:
+            tracker.end_study(study_run_id, _study_metrics(report),
+                              {"best_params": json.dumps(report.best_params, default=str),
+                               "best_trial": str(report.best_trial),
+                               "reproduce_command": report.command or ""},
+                              artifacts=files, status=status)
+        if verbose:
+            print(format_report(report), flush=True)
+    new = sorted({t.number for t in study.trials} - before)
+    return TuneOutcome(study=study, report=report, study_run_id=study_run_id, new_trials=new)
+
+
+def _study_metrics(report: StudyReport) -> dict[str, Any]:
+    metrics: dict[str, Any] = {f"trials_{k.lower()}": v for k, v in report.counts.items()}
+    metrics["best_value"] = report.best_value
+    metrics.update({f"importance_{k}": v for k, v in report.importances.items()})
+    return metrics

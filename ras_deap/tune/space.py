@@ -1,0 +1,108 @@
+"""What a study tunes: named search spaces over :class:`SearchConfig` fields.
+
+Every parameter a space suggests is named after the ``SearchConfig`` field it
+sets (``mutations``, ``children``, ...), so a trial's params are directly the
+``python -m ras_deap.run`` flags that reproduce it. The one exception is the
+spectrum study's ``replicate``, which shifts the seed: comparing two distance
+variants on one seed would compare two random draws, not the variants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from ..config import DISTANCES, SearchConfig
+from .errors import TuneError
+
+__all__ = ["SearchSpace", "SPACES", "get_space", "PAPER_VALUES"]
+
+# The paper's values for the parameters tuned here (section 5), for reference
+# in reports: each study says how far the best trial moved from them.
+PAPER_VALUES: dict[str, Any] = {
+    "mutations": 5, "children": 2, "population": 25, "layer_limit": 100, "block_limit": 100,
+    "subset_size": 1000, "full_every": 10, "lr": 1e-3, "distance": "raw",
+}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A named space: ``suggest(trial, base)`` asks Optuna for values and
+    returns the config changes; ``grid(replicates)`` is the full grid when the
+    space is small enough to enumerate (then a GridSampler is the default)."""
+
+    name: str
+    description: str
+    suggest: Callable[[optuna.Trial, SearchConfig], dict[str, Any]]
+    tunes: tuple[str, ...]  # the SearchConfig fields the space sets
+    grid: Callable[[int], dict[str, list[Any]]] | None = None
+    default_sampler: str = "tpe"
+    default_pruner: str = "median"
+
+
+def _max_population(base: SearchConfig) -> int:
+    """Initial clusters up to the paper's 25, but never more than half the
+    evaluation budget: the rest must be left for children, or the study would
+    tune random search."""
+    budget = base.max_evaluations or 50
+    return max(2, min(25, budget // 2))
+
+
+def _suggest_evolution(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
+    return {
+        "mutations": trial.suggest_int("mutations", 1, 10),
+        "children": trial.suggest_int("children", 1, 4),
+        "population": trial.suggest_int("population", 2, _max_population(base)),
+        "layer_limit": trial.suggest_int("layer_limit", 5, 200, log=True),
+        "block_limit": trial.suggest_int("block_limit", 5, 200, log=True),
+        "subset_size": trial.suggest_int("subset_size", 100, 1000, step=50),
+        "full_every": trial.suggest_int("full_every", 1, 10),
+        "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+    }
+
+
+def _suggest_spectrum(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
+    distance = trial.suggest_categorical("distance", list(DISTANCES))
+    replicate = trial.suggest_int("replicate", 0, 1_000)
+    return {"distance": distance, "seed": base.seed + replicate}
+
+
+def _spectrum_grid(replicates: int) -> dict[str, list[Any]]:
+    return {"distance": list(DISTANCES), "replicate": list(range(replicates))}
+
+
+def _suggest_full(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
+    changes = _suggest_evolution(trial, base)
+    changes["distance"] = trial.suggest_categorical("distance", list(DISTANCES))
+    return changes
+
+
+_EVOLUTION = ("mutations", "children", "population", "layer_limit", "block_limit",
+              "subset_size", "full_every", "lr")
+
+SPACES: dict[str, SearchSpace] = {
+    "evolution": SearchSpace(
+        "evolution",
+        "RAS's evolution hyperparameters: mutations per child, children per cluster, initial "
+        "clusters, layer/block subpopulation limits, subset size, full-training period, lr",
+        _suggest_evolution, tunes=_EVOLUTION),
+    "spectrum": SearchSpace(
+        "spectrum",
+        "spectrum distance of the niching (raw Euclidean vs per-feature normalised), each "
+        "variant run on the same seeds (replicates)",
+        _suggest_spectrum, tunes=("distance", "seed"), grid=_spectrum_grid,
+        default_sampler="grid", default_pruner="none"),
+    "full": SearchSpace(
+        "full", "the evolution space plus the spectrum distance as a categorical parameter",
+        _suggest_full, tunes=(*_EVOLUTION, "distance")),
+}
+
+
+def get_space(name: str) -> SearchSpace:
+    if name not in SPACES:
+        raise TuneError(f"space={name!r}: unknown search space; choose one of "
+                        f"{', '.join(sorted(SPACES))}")
+    return SPACES[name]
