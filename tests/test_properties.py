@@ -1,0 +1,213 @@
+"""Property tests: any sequence of mutations from any random initial model
+keeps every genome valid, the gene pool consistent and the limit rule obeyed."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ras_deap.evolution import (
+    MUTATIONS,
+    MUTATIONS_BY_NAME,
+    SearchState,
+    build_toolbox,
+    make_individual,
+    try_mutation,
+)
+from ras_deap.genome import (
+    CONV_FILTERS,
+    CONV_KERNELS,
+    CONV_STRIDES,
+    DENSE_UNITS,
+    GenePool,
+    GenomeError,
+    Model,
+    random_model,
+    spectrum,
+)
+from ras_deap.genome.dag import validate_dag
+
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+STEPS = [op.name for op in MUTATIONS] + ["mutate"]
+
+
+def reach(n: int, edges, start: int, forward: bool) -> set[int]:
+    nxt: dict[int, list[int]] = {i: [] for i in range(n)}
+    for u, v in edges:
+        nxt[u if forward else v].append(v if forward else u)
+    seen, stack = {start}, [start]
+    while stack:
+        for x in nxt[stack.pop()]:
+            if x not in seen:
+                seen.add(x)
+                stack.append(x)
+    return seen
+
+
+def check_graph(n: int, edges, what: str) -> None:
+    """Independent of the genome code: acyclic (canonical edges go forward),
+    single entry 0 and exit n-1, every node on an entry-exit path."""
+    validate_dag(n, edges, what)
+    assert all(0 <= u < v < n for u, v in edges), (what, edges)
+    assert list(edges) == sorted(set(edges))
+    assert reach(n, edges, 0, True) == set(range(n)) == reach(n, edges, n - 1, False), what
+
+
+def check_valid(model: Model) -> None:
+    text = model.to_json()
+    rebuilt = Model.from_json(text)  # re-runs every validation on fresh records
+    assert rebuilt == model and rebuilt.to_json() == text
+    check_graph(len(model.blocks), model.edges, "model")
+    for block in model.blocks:
+        check_graph(len(block.layers), block.edges, "block")
+        for layer in block.layers:
+            if layer.kind == "conv":
+                assert layer.filters in CONV_FILTERS and layer.kernel in CONV_KERNELS
+                assert layer.stride in CONV_STRIDES and layer.units is None
+            else:
+                assert layer.kind == "dense" and layer.units in DENSE_UNITS
+    s = spectrum(model)
+    assert s[1] == s[4] + s[5] and s[3] == sum(s[6:])
+
+
+def snapshot(pool: GenePool) -> tuple[dict, dict]:
+    return ({k: v.to_dict() for k, v in pool.layers.items()},
+            {k: json.dumps(v.to_dict()) for k, v in pool.blocks.items()})
+
+
+def allowed_in(sizes: tuple[int, int], op_name: str, layer_limit: int, block_limit: int) -> bool:
+    op = MUTATIONS_BY_NAME[op_name]
+    n_layers, n_blocks = sizes
+    if op.level == "layer" and n_layers > layer_limit:
+        return op.swap
+    if op.level == "block" and n_blocks > block_limit:
+        return op.swap
+    return True
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31 - 1),
+       steps=st.lists(st.sampled_from(STEPS), min_size=1, max_size=10),
+       layer_limit=st.sampled_from([3, 12, 100]),
+       block_limit=st.sampled_from([5, 100]),
+       n_mutations=st.integers(1, 5),
+       data=st.data())
+def test_any_mutation_sequence_keeps_genomes_and_pool_valid(seed, steps, layer_limit,
+                                                           block_limit, n_mutations, data):
+    model = random_model(random.Random(seed))
+    check_valid(model)
+    state = SearchState(seed=seed, rng=random.Random(seed + 1),
+                        pool=GenePool.from_models([model]), population=[])
+    toolbox = build_toolbox(state, n_mutations=n_mutations, layer_limit=layer_limit,
+                            block_limit=block_limit)
+    limits = toolbox.limits
+    pool = state.pool
+    ind = make_individual(model)
+    seen = [model]
+    for name in steps:
+        parent_json, parent_mutations = ind.genome.to_json(), ind.mutations
+        before = snapshot(pool)
+        sizes = (len(pool.layers), len(pool.blocks))
+        over_layers = sizes[0] > layer_limit
+        probe = copy.deepcopy(state.rng)  # replays the same random draws
+        if name == "mutate":
+            (child,) = toolbox.mutate(ind)
+            applied = child.mutations
+            # add_block always applies (its pool is never empty): exactly k mutations
+            assert len(applied) == n_mutations
+        else:
+            op = MUTATIONS_BY_NAME[name]
+            allowed = limits.allows(op, pool)
+            expected = try_mutation(op, ind.genome, probe, GenePool(dict(pool.layers),
+                                                                    dict(pool.blocks)), limits)
+            (child,) = getattr(toolbox, op.toolbox_name)(ind)
+            assert child.mutations[:len(parent_mutations)] == parent_mutations
+            applied = child.mutations[len(parent_mutations):]
+            if not allowed:
+                assert applied == () and expected is None
+            if expected is None:  # forbidden or not applicable: an unchanged copy
+                assert applied == () and child.genome == ind.genome
+            else:  # the toolbox applies exactly the pure mutation
+                assert applied == (name,) and child.genome == expected
+        # the limit rule: the pool only grows while mutating, so a mutation
+        # forbidden at the start stays forbidden; none may have been applied
+        for op_name in applied:
+            assert allowed_in(sizes, op_name, layer_limit, block_limit), (op_name, sizes)
+        if over_layers:
+            assert set(pool.layers) == set(before[0]), "a layer was created over the limit"
+        # the child is valid and round-trips through JSON exactly
+        check_valid(child.genome)
+        assert child.parent_id == ind.genome.id and not child.fitness.valid
+        # nothing existing was modified or removed
+        assert ind.genome.to_json() == parent_json and ind.mutations == parent_mutations
+        after = snapshot(pool)
+        assert all(after[0].get(k) == v for k, v in before[0].items())
+        assert all(after[1].get(k) == v for k, v in before[1].items())
+        # the child's members are all in the pool (the same records)
+        for block in child.genome.blocks:
+            assert pool.blocks[block.id] == block
+            for layer in block.layers:
+                assert pool.layers[layer.id] == layer
+        ind = child
+        seen.append(child.genome)
+    # pruning keeps exactly the layers and blocks the kept models use
+    keep = data.draw(st.lists(st.sampled_from(seen), max_size=len(seen)), label="keep")
+    pool.prune(keep)
+    assert set(pool.blocks) == {b.id for m in keep for b in m.blocks}
+    assert set(pool.layers) == {layer.id for m in keep for layer in m.layers()}
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31 - 1),
+       min_blocks=st.integers(1, 3), extra_blocks=st.integers(0, 4),
+       min_layers=st.integers(1, 3), extra_layers=st.integers(0, 4))
+def test_random_models_are_valid_and_round_trip(seed, min_blocks, extra_blocks, min_layers,
+                                                extra_layers):
+    model = random_model(random.Random(seed), min_blocks, min_blocks + extra_blocks,
+                         min_layers, min_layers + extra_layers)
+    check_valid(model)
+    assert min_blocks <= len(model.blocks) <= min_blocks + extra_blocks
+    assert all(min_layers <= len(b.layers) <= min_layers + extra_layers for b in model.blocks)
+
+
+def _paths(value, prefix=()):
+    """Every (path, leaf) of a JSON document."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+    else:
+        yield prefix, value
+
+
+JUNK = st.one_of(st.integers(-3, 600), st.floats(allow_nan=False), st.text(max_size=4),
+                 st.none(), st.booleans(), st.lists(st.integers(-1, 5), max_size=3),
+                 st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31 - 1), data=st.data())
+def test_corrupted_json_raises_genome_error_or_is_still_valid(seed, data):
+    model = random_model(random.Random(seed))
+    doc = model.to_dict()
+    doc = json.loads(json.dumps(doc))
+    leaves = list(_paths(doc))
+    path, _ = data.draw(st.sampled_from(leaves), label="leaf")
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = data.draw(JUNK, label="junk")
+    try:
+        rebuilt = Model.from_dict(doc)
+    except GenomeError as exc:
+        assert str(exc)
+        return
+    check_valid(rebuilt)  # an edit that happens to be harmless (e.g. same value)
+    assert rebuilt == model
