@@ -1,0 +1,320 @@
+"""Tests of ``ras_deap.tune``: Optuna studies of RAS's own hyperparameters.
+
+Fast tests drive the real Optuna/MLflow/sqlite path with a scripted search
+function (so pruning and failures happen on cue); the slow ones run real RAS
+searches through :func:`ras_deap.search.run_search`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+
+from ras_deap.config import SearchConfig
+from ras_deap.genome.records import Model
+from ras_deap.tracking.trials import StudyTracker
+from ras_deap.tune import (
+    Milestones,
+    Objective,
+    TuneError,
+    TuneSettings,
+    base_config,
+    get_space,
+    open_storage,
+    open_study,
+    reproduce_command,
+    tune,
+)
+from ras_deap.tune.cli import main
+from ras_deap.tune.runner import study_attrs
+
+PARENT = "mlflow.parentRunId"
+
+
+def _settings(tmp: Path, **kw: Any) -> TuneSettings:
+    values: dict[str, Any] = {
+        "storage": f"sqlite:///{tmp}/db/studies.db", "tracking_uri": f"sqlite:///{tmp}/ml/m.db",
+        "out_dir": str(tmp / "out"), "budget": 12, "startup_trials": 1, "n_trials": 3}
+    values.update(kw)
+    return TuneSettings(**values)
+
+
+def _genome() -> Model:
+    import random
+
+    from ras_deap.genome.random_init import random_model
+
+    return random_model(random.Random(0))
+
+
+class ScriptedSearch:
+    """Stands in for run_search: spends the budget generation by generation
+    like the real loop and reports a fitness fixed by the trial's params
+    (mutations >= 5 is "good"); ``children == 4`` makes the search crash."""
+
+    def __init__(self) -> None:
+        self.calls: list[SearchConfig] = []
+
+    def __call__(self, config: SearchConfig, *, on_generation: Any, parent_run_id: Any,
+                 progress: bool, final_training: bool) -> Any:
+        self.calls.append(config)
+        if config.children == 4:
+            raise RuntimeError("scripted crash: out of memory")
+        level = 1.0 + config.mutations / 10 if config.mutations >= 5 else 0.1
+        evaluations, generation, best = 0, 0, 0.0
+        while evaluations < config.max_evaluations:
+            n = config.population if generation == 0 else config.population * config.children
+            evaluations += min(n, config.max_evaluations - evaluations)
+            best = level * evaluations / config.max_evaluations
+            on_generation(generation, {"gen": generation, "max": best,
+                                       "evaluations": float(evaluations)})
+            generation += 1
+        return SimpleNamespace(summary={"fitness": best, "best_id": "M-x", "accuracy": 0.9,
+                                        "robustness": 0.4},
+                               run_id=None, evaluations=evaluations, run_dir=Path("x"),
+                               best=SimpleNamespace(genome=_genome()))
+
+
+def _trial_runs(settings: TuneSettings, study_run_id: str) -> dict[int, Any]:
+    tracker = StudyTracker(settings.tracking_uri, settings.experiment)
+    return {int(r.data.tags["optuna.trial_number"]): r
+            for r in tracker.trial_runs(study_run_id)}
+
+
+# -- pieces ---------------------------------------------------------------------------
+
+def test_milestones_report_every_passed_step_once() -> None:
+    m = Milestones(5)
+    assert m.passed(4) == []
+    assert m.passed(12) == [5, 10]
+    assert m.passed(12) == []
+    assert m.passed(15) == [15]
+    with pytest.raises(TuneError, match="report_every"):
+        Milestones(0)
+
+
+def test_evolution_space_sets_config_fields_and_respects_budget() -> None:
+    base = SearchConfig(max_evaluations=10)
+    params = {"mutations": 3, "children": 1, "population": 5, "layer_limit": 20,
+              "block_limit": 7, "subset_size": 400, "full_every": 2, "lr": 0.003}
+    changes = get_space("evolution").suggest(optuna.trial.FixedTrial(params), base)
+    assert changes == params
+    assert base.replace(**changes).population == 5
+    # the budget caps the initial clusters at half of it (here 5): 6 is outside the space
+    with pytest.warns(UserWarning, match="out of the range"):
+        get_space("evolution").suggest(optuna.trial.FixedTrial({**params, "population": 6}),
+                                       base)
+
+
+def test_spectrum_space_replicate_shifts_seed() -> None:
+    base = SearchConfig(seed=7, max_evaluations=10)
+    changes = get_space("spectrum").suggest(
+        optuna.trial.FixedTrial({"distance": "normalized", "replicate": 2}), base)
+    assert changes == {"distance": "normalized", "seed": 9}
+
+
+def test_reproduce_command_parses_back_to_the_same_search() -> None:
+    from ras_deap.run import build_parser, config_from_args
+
+    config = SearchConfig(max_evaluations=30, generations=30, mutations=7, lr=0.00123,
+                          distance="normalized", augment=True, subset_size=350,
+                          run_dir="/tmp/somewhere", experiment="x")
+    command = reproduce_command(config.to_dict())
+    assert command.startswith("python -m ras_deap.run --generations 30")
+    assert "--run-dir" not in command and "--experiment" not in command
+    args = build_parser().parse_args(shlex.split(command)[3:])
+    again = config_from_args(args)
+    keep = ("run_dir", "run_name", "experiment", "tracking_uri")
+    assert {k: v for k, v in again.to_dict().items() if k not in keep} == \
+        {k: v for k, v in config.to_dict().items() if k not in keep}
+
+
+def test_base_config_budget_and_full_epochs(tmp_path: Path) -> None:
+    base = base_config(_settings(tmp_path, budget=20, overrides={"patience": 1}))
+    assert base.max_evaluations == 20 and base.generations == 20
+    assert base.full_epochs == base.max_epochs == 3  # smoke: never 50 epochs on a full gen
+    assert base.patience == 1
+    assert Path(base.run_dir) == tmp_path / "out" / "ras-evolution" / "runs"
+
+
+@pytest.mark.parametrize(("overrides", "match"), [
+    ({"max_evaluations": 3}, "--budget"),
+    ({"mutations": 3}, "tunes mutations"),
+    ({"no_such_field": 1}, "no field 'no_such_field'"),
+])
+def test_settings_refuse_overrides_the_study_owns(tmp_path: Path, overrides: dict[str, Any],
+                                                  match: str) -> None:
+    with pytest.raises(TuneError, match=match):
+        _settings(tmp_path, overrides=overrides)
+
+
+# -- storage ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("url", "match"), [
+    ("nonsense", "not a database URL"),
+    ("nosuchdialect://host/db", "cannot open the database"),
+    ("postgresql://alice:s3cret@localhost:1/optuna", "driver"),
+])
+def test_bad_storage_url_is_a_clear_error(url: str, match: str) -> None:
+    with pytest.raises(TuneError, match=match) as info:
+        open_storage(url)
+    assert "s3cret" not in str(info.value)  # passwords are never printed
+
+
+def test_sqlite_storage_folder_is_created(tmp_path: Path) -> None:
+    open_storage(f"sqlite:///{tmp_path}/a/b/c.db")
+    assert (tmp_path / "a" / "b" / "c.db").is_file()
+
+
+def test_cli_bad_storage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--storage", "nonsense", "--out-dir", str(tmp_path), "--no-mlflow"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "error: storage='nonsense' is not a database URL" in err
+    assert main(["--budget", "0", "--no-mlflow"]) == 2
+    assert "budget=0" in capsys.readouterr().err
+
+
+def test_existing_study_with_other_direction_or_settings_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/s.db"
+    optuna.create_study(storage=url, study_name="minimised", direction="minimize")
+    with pytest.raises(TuneError, match=r"direction\(s\) \['minimize'\].*maximises"):
+        open_study("minimised", url, attrs={"space": "evolution"})
+    open_study("mine", url, attrs={"space": "evolution", "budget": 10})
+    with pytest.raises(TuneError, match=r"budget: study has 10 \(now 12\)"):
+        open_study("mine", url, attrs={"space": "evolution", "budget": 12})
+    assert main(["--storage", url, "--study-name", "minimised", "--no-mlflow",
+                 "--out-dir", str(tmp_path)]) == 2
+
+
+# -- studies through the real Optuna / MLflow / sqlite path ---------------------------
+
+def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(tmp_path)
+    study = open_study(str(settings.study_name), settings.storage,
+                       attrs=study_attrs(settings, base_config(settings)))
+    study.enqueue_trial({"mutations": 6, "children": 1})  # good: completes
+    study.enqueue_trial({"mutations": 2, "children": 1})  # bad early: pruned
+    study.enqueue_trial({"mutations": 7, "children": 4})  # the search crashes: FAIL
+    search = ScriptedSearch()
+    outcome = tune(settings, search_fn=search)
+    states = {t.number: t.state.name for t in outcome.study.trials}
+    assert states == {0: "COMPLETE", 1: "PRUNED", 2: "FAIL"}
+    trials = outcome.study.trials
+    assert trials[0].value == pytest.approx(1.6)
+    assert all(c.max_evaluations == 12 for c in search.calls)
+    # pruned as soon as the warm-up (budget // 4 = 3 evaluations) was over
+    assert max(trials[1].intermediate_values) < 12
+    assert "RuntimeError: scripted crash" in trials[2].user_attrs["failure"]
+    out = capsys.readouterr().out
+    assert "trial 2 FAIL" in out and "scripted crash" in out
+    assert "python -m ras_deap.run" in out and "--mutations 6" in out
+    folder = tmp_path / "out" / "ras-evolution"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["best_trial"] == 0 and summary["best_params"]["mutations"] == 6
+    assert "at least 2 complete trials" in summary["importance_note"]
+    assert (folder / "optimization_history.png").stat().st_size > 1000
+    assert (folder / "intermediate_values.png").is_file()
+
+    runs = _trial_runs(settings, outcome.study_run_id)
+    assert {n: (r.info.status, r.data.tags["optuna.state"]) for n, r in runs.items()} == {
+        0: ("FINISHED", "COMPLETE"), 1: ("KILLED", "PRUNED"), 2: ("FAILED", "FAIL")}
+    assert runs[0].data.metrics["value"] == pytest.approx(1.6)
+    assert runs[0].data.params["mutations"] == "6"
+    assert runs[0].data.params["config.max_evaluations"] == "12"
+    assert "scripted crash" in runs[2].data.tags["failure"]
+    assert "pruned after" in runs[1].data.tags["failure"]
+
+    # resume: the same study and the same MLflow study run get the new trials
+    again = tune(_settings(tmp_path, n_trials=2), search_fn=ScriptedSearch())
+    assert again.new_trials == [3, 4]
+    assert len(again.study.trials) == 5
+    assert again.study_run_id == outcome.study_run_id
+    assert set(_trial_runs(settings, outcome.study_run_id)) == {0, 1, 2, 3, 4}
+    # the continued sampler does not replay the first session's suggestions
+    first = {json.dumps(t.params, sort_keys=True) for t in trials}
+    assert not {json.dumps(t.params, sort_keys=True) for t in again.study.trials[3:]} & first
+
+
+def test_spectrum_grid_runs_each_variant_on_the_same_seeds(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, space="spectrum", n_trials=None, replicates=2, track=False,
+                         overrides={"mutations": 6})
+    search = ScriptedSearch()
+    outcome = tune(settings, search_fn=search, verbose=False)
+    assert sorted((c.distance, c.seed) for c in search.calls) == [
+        ("normalized", 0), ("normalized", 1), ("raw", 0), ("raw", 1)]
+    assert set(outcome.report.by_category["distance"]) == {"raw", "normalized"}
+    assert outcome.report.by_category["distance"]["raw"]["n"] == 2
+    # the grid is done: running it again adds nothing
+    assert tune(settings, search_fn=search, verbose=False).new_trials == []
+
+
+def test_objective_needs_a_budget() -> None:
+    with pytest.raises(TuneError, match="max_evaluations"):
+        Objective(SearchConfig(), get_space("evolution"), study_name="x")
+
+
+# -- real searches ---------------------------------------------------------------------
+
+def _real_settings(tmp_path: Path, **kw: Any) -> TuneSettings:
+    return _settings(tmp_path, budget=6, n_trials=2, overrides={"patience": 1,
+                                                                "subset_size": 200}, **kw)
+
+
+@pytest.mark.slow
+def test_real_study_nests_search_runs_under_trial_runs(tmp_path: Path) -> None:
+    settings = _real_settings(tmp_path, space="spectrum", replicates=1)
+    settings.overrides.update(max_epochs=1, population=3)
+    outcome = tune(settings)
+    trials = outcome.study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
+    assert all(0 < t.value <= 2 for t in trials)
+    assert all(t.user_attrs["evaluations"] == 6 for t in trials)
+    tracker = StudyTracker(settings.tracking_uri, settings.experiment)
+    for number, run in _trial_runs(settings, outcome.study_run_id).items():
+        search_id = trials[number].user_attrs["search_run_id"]
+        search = tracker.client.get_run(search_id)
+        assert search.data.tags[PARENT] == run.info.run_id
+        assert search.info.status == "FINISHED"
+        children = tracker.client.search_runs(
+            [tracker.experiment_id], filter_string=f"tags.`{PARENT}` = '{search_id}'")
+        assert len(children) == 6  # one run per evaluated individual
+        assert run.data.metrics["value"] == pytest.approx(trials[number].value)
+        best = json.loads(Path(tracker.client.download_artifacts(
+            run.info.run_id, "best_genome.json", str(tmp_path))).read_text())
+        assert Model.from_dict(best).id == trials[number].user_attrs["best_id"]
+
+
+@pytest.mark.slow
+def test_real_search_is_pruned_through_on_generation(tmp_path: Path) -> None:
+    settings = _real_settings(tmp_path)
+    base = base_config(settings).replace(max_epochs=1, patience=1)
+    tracker = StudyTracker(settings.tracking_uri, settings.experiment)
+    objective = Objective(base, get_space("evolution"), study_name="prune", tracker=tracker,
+                          report_every=2)
+    # every fitness is <= 2, so this pruner prunes at the first report
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=100.0))
+    study.enqueue_trial({"population": 3, "children": 1})
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "PRUNED"
+    assert math.isfinite(trial.value) and trial.value < 100
+    run = tracker.client.get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "PRUNED"
+    searches = tracker.client.search_runs(
+        [tracker.experiment_id],
+        filter_string=f"tags.`{PARENT}` = '{run.info.run_id}'")
+    assert [s.info.status for s in searches] == ["KILLED"]  # the search stopped early
+    db = tmp_path / "ml" / "m.db"
+    with sqlite3.connect(db) as con:  # the store is a real MLflow sqlite database
+        assert con.execute("select count(*) from runs").fetchone()[0] >= 2
