@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -225,5 +226,19 @@ def test_default_store_keeps_everything_in_mlruns(tmp_path: Path,
 
 
 def test_flatten_config() -> None:
-    flat = flatten_config({"a": {"b": {"c": 1}, "d": None}, "e f": [1, "x"], "g?": True})
-    assert flat == {"a.b.c": "1", "a.d": "None", "e f": '[1, "x"]', "g_": "True"}
+    flat = flatten_config({"a": {"b": {"c": 1}, "d": None}, "e f": [1, "x"], "g?": True,
+                           "p": Path("/x/y")})
+    assert flat == {"a.b.c": "1", "a.d": "None", "e f": '[1, "x"]', "g_": "True", "p": "/x/y"}
+
+    @dataclass
+    class Inner:
+        epochs: int = 2
+
+    @dataclass
+    class Config:
+        seed: int = 1
+        inner: Inner = field(default_factory=Inner)
+
+    assert flatten_config(Config()) == {"seed": "1", "inner.epochs": "2"}
+    with pytest.raises(TypeError, match="config"):
+        flatten_config(["not", "a", "dict"])

@@ -13,7 +13,7 @@ import posixpath
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
@@ -80,14 +80,15 @@ def clean_name(name: Any) -> str:
 
 
 def _stringify(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, bool | int | float):
-        return str(value)
-    try:
-        return json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return str(value)
+    """Containers as JSON (readable and parseable back), anything else as str()."""
+    if isinstance(value, list | tuple | dict | set | frozenset):
+        if isinstance(value, set | frozenset):
+            value = sorted(value, key=str)
+        try:
+            return json.dumps(value, sort_keys=True, default=str)
+        except (TypeError, ValueError):
+            return str(value)
+    return str(value)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -97,9 +98,15 @@ def _truncate(text: str, limit: int) -> str:
     return text[: limit - len(marker)] + marker
 
 
-def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested dicts become dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``);
-    leaves are stringified (lists as JSON) and cut to MLflow's 6000 characters."""
+def flatten_config(config: Any, prefix: str = "") -> dict[str, str]:
+    """Nested dicts (or dataclasses) become dotted keys (``{"a": {"b": 1}}`` ->
+    ``{"a.b": "1"}``); leaves are stringified (lists as JSON) and cut to
+    MLflow's 6000 characters."""
+    if is_dataclass(config) and not isinstance(config, type):
+        config = asdict(config)
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict or a dataclass instance, got "
+                        f"{type(config).__name__}")
     flat: dict[str, str] = {}
     for key, value in config.items():
         name = f"{prefix}{key}"

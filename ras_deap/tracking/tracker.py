@@ -90,16 +90,15 @@ class SearchTracker:
         return found.experiment_id
 
     # -- the search run ------------------------------------------------------------
-    def start_search(self, config: dict[str, Any], tags: dict[str, str],
+    def start_search(self, config: Any, tags: dict[str, str],
                      run_name: str | None = None, resume_run_id: str | None = None,
                      parent_run_id: str | None = None) -> str:
         """Create the search's parent run (or reopen ``resume_run_id``), nested
-        under ``parent_run_id`` when given. Returns its run id."""
+        under ``parent_run_id`` when given; ``config`` (a dict or dataclass) is
+        logged flattened as params. Returns the run id."""
         if self._run_id is not None:
             raise RuntimeError(f"this tracker already holds run {self._run_id}; use a new "
                                "SearchTracker for another search")
-        if not isinstance(config, dict):
-            raise TypeError(f"config must be a dict, got {type(config).__name__}")
         params = flatten_config(config)
         all_tags = {**{str(k): v for k, v in (tags or {}).items()},
                     ROLE_TAG: "search", "ras_deap.version": __version__}
@@ -260,10 +259,11 @@ class SearchTracker:
             return
         status = "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
         try:
-            reason = f"{exc_type.__name__}: {exc}"
-            self.set_tags({FAILURE_TAG: reason[:MAX_TAG_LENGTH]})
-        finally:
+            self.set_tags({FAILURE_TAG: f"{exc_type.__name__}: {exc}"[:MAX_TAG_LENGTH]})
             self.end_search(status)
+        except Exception as store_error:  # the search's own exception is the one to see
+            warnings.warn(f"could not mark MLflow run {self._run_id} {status}: {store_error}",
+                          stacklevel=2)
 
     # -- pointers for the user ---------------------------------------------------------
     def run_url(self, host: str = "http://127.0.0.1:5000") -> str:
