@@ -107,6 +107,9 @@ def test_block_is_canonicalised_so_labelling_does_not_change_the_id():
     assert all(u < v for u, v in diamond.edges)
     assert list(diamond.edges) == sorted(diamond.edges)
     assert diamond.predecessors(3) == [1, 2] and diamond.successors(0) == [1, 2]
+    # forward but unsorted edges, and lists from JSON, end up in the same form
+    assert Block((C8, C16, D64), ((1, 2), (0, 1))).edges == ((0, 1), (1, 2))
+    assert Block((C8, C16, D64), [[0, 1], [1, 2]]) == Block((C8, C16, D64), ((0, 1), (1, 2)))
 
 
 def test_block_id_depends_on_layers_and_edges():

@@ -31,7 +31,7 @@ from ras_deap.genome import (
 )
 from ras_deap.genome.dag import validate_dag
 
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 STEPS = [op.name for op in MUTATIONS] + ["mutate"]
 

@@ -100,8 +100,8 @@ def mut_change_units(model: Model, rng: random.Random, pool: GenePool) -> Model 
 def mut_swap_layer(model: Model, rng: random.Random, pool: GenePool) -> Model | None:
     """d) Swap one layer for a different layer of the layer subpopulation."""
     b, i = rng.choice(_layer_positions(model, None))
-    old = model.blocks[b].layers[i]
-    others = [layer for layer in pool.layers.values() if layer != old]
+    old = model.blocks[b].layers[i].id
+    others = [layer for lid, layer in pool.layers.items() if lid != old]
     if not others:
         return None
     return _replace_layer(model, b, i, rng.choice(others))
@@ -161,7 +161,8 @@ def mut_remove_layer_connection(model: Model, rng: random.Random,
 def mut_swap_block(model: Model, rng: random.Random, pool: GenePool) -> Model | None:
     """i) Swap one block for a different block of the block subpopulation."""
     b = rng.randrange(len(model.blocks))
-    others = [block for block in pool.blocks.values() if block != model.blocks[b]]
+    old = model.blocks[b].id
+    others = [block for bid, block in pool.blocks.items() if bid != old]
     if not others:
         return None
     return _replace_block(model, b, rng.choice(others))

@@ -34,7 +34,8 @@ def _is_index(value: Any) -> bool:
     """An integer (Python or numpy), not a bool and not a float such as 8.0:
     ``8.0 in (8, 16)`` is true, but a float width breaks the compiler and
     hashes differently from 8, so it must not pass as a valid choice."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, numbers.Integral)
+                                  and not isinstance(value, bool))
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[int, ...], where: str) -> int:
@@ -48,6 +49,9 @@ def _check_choice(name: str, value: Any, allowed: tuple[int, ...], where: str) -
 def _as_edges(edges: Any, where: str) -> tuple[Edge, ...]:
     """Edges as a tuple of ``(int, int)`` pairs; rejects (rather than
     truncates) non-integer indices such as ``1.7`` or ``"1"``."""
+    if type(edges) is tuple and all(type(e) is tuple and len(e) == 2 and type(e[0]) is int
+                                    and type(e[1]) is int for e in edges):
+        return edges  # already clean (what the mutations produce): skip the slow checks
     try:
         pairs = [tuple(edge) for edge in edges]
     except TypeError as exc:
@@ -164,6 +168,11 @@ class _Graph:
     def _canonicalise(self, where: str) -> None:
         edges = _as_edges(self.edges, where)
         validate_dag(len(self.nodes), edges, where)
+        if all(u < v for u, v in edges) and list(edges) == sorted(edges):
+            # Already canonical: with every edge forward, the smallest-index
+            # topological order is the identity, so skip relabelling.
+            object.__setattr__(self, "edges", edges)
+            return
         order, canon = canonical_order(len(self.nodes), edges)
         object.__setattr__(self, "nodes", tuple(self.nodes[i] for i in order))
         object.__setattr__(self, "edges", canon)
