@@ -378,7 +378,7 @@ def test_limits_rule_and_validation():
     assert over_blocks == {*LAYER_MUTATIONS, "swap_block", *MODEL_MUTATIONS}
     at_limit = {op.name for op in available_mutations(pool, Limits(layers=12, blocks=5))}
     assert at_limit == set(MUTATIONS_BY_NAME)  # "exceeds": equal to the limit is allowed
-    for bad in (0, -3, 2.5):
+    for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="limit must be a positive integer"):
             Limits(layers=bad)
     with pytest.raises(ValueError, match="n_mutations"):

@@ -153,3 +153,14 @@ def test_select_rejects_bad_arguments():
         sel_spectrum_niching(reps, 3)
     with pytest.raises(ValueError, match="distance="):
         sel_spectrum_niching(reps, 2, distance="manhattan")
+
+
+def test_a_nan_fitness_never_wins_and_is_always_beaten():
+    nan = float("nan")
+    reps = [ind(SMALL, 1.0), ind(MEDIUM, nan)]
+    nan_child = ind(chain_model(C8, C8), nan)  # nearest SMALL
+    out = sel_spectrum_niching([*reps, nan_child], 2)
+    assert out[0] is reps[0] and out[1] is reps[1]
+    weak_child = ind(chain_model(C8, C8, C8, C8, C8), -100.0)  # nearest MEDIUM (NaN)
+    out = sel_spectrum_niching([*reps, weak_child], 2)
+    assert out[0] is reps[0] and out[1] is weak_child

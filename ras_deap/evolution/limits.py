@@ -33,7 +33,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("layers", "blocks"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} limit must be a positive integer, got {value!r}")
 
     def allows(self, op: MutationOp, pool: GenePool) -> bool:

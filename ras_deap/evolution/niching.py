@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -30,6 +31,17 @@ def closest_representative(child: Sequence[float], reps: Sequence[Sequence[float
         if d < best_d:
             best, best_d = i, d
     return best
+
+
+def _fitter(child: Individual, rep: Individual) -> bool:
+    """Strictly fitter. A NaN fitness is never fitter and always beaten:
+    DEAP's ``Fitness.__gt__`` is ``not <=``, so a NaN child would otherwise
+    replace every representative it meets."""
+    if any(math.isnan(x) for x in child.fitness.wvalues):
+        return False
+    if any(math.isnan(x) for x in rep.fitness.wvalues):
+        return True
+    return child.fitness > rep.fitness
 
 
 def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
@@ -61,7 +73,7 @@ def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
             raise ValueError(f"child {child.genome.id} has no fitness; evaluate it first")
         spec = cached_spectrum(child.genome)
         j = closest_representative(spec, spectra, scale)
-        if child.fitness > reps[j].fitness:
+        if _fitter(child, reps[j]):
             reps[j] = child
             spectra[j] = spec
     return reps
