@@ -1,0 +1,47 @@
+"""Torch evaluation of genomes: compile, train, measure accuracy + robustness."""
+
+from .augment import random_crop_flip
+from .compiler import (
+    CompiledBlock,
+    CompiledLayer,
+    CompiledNetwork,
+    Concat,
+    compile_model,
+    merge_shape,
+    planned_parameters,
+)
+from .config import OPTIMIZERS, TrainConfig
+from .cost import count_parameters, estimate_flops
+from .errors import BuildError, TrainingError
+from .evaluator import FALLBACK_BANK_SIZE, EvaluationResult, Evaluator, clear_cache
+from .seeding import derive_seed, seed_everything
+from .trainer import TrainResult, accuracy, make_optimizer, plateaued, predict, train
+
+__all__ = [
+    "FALLBACK_BANK_SIZE",
+    "OPTIMIZERS",
+    "BuildError",
+    "CompiledBlock",
+    "CompiledLayer",
+    "CompiledNetwork",
+    "Concat",
+    "EvaluationResult",
+    "Evaluator",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "accuracy",
+    "clear_cache",
+    "compile_model",
+    "count_parameters",
+    "derive_seed",
+    "estimate_flops",
+    "make_optimizer",
+    "merge_shape",
+    "planned_parameters",
+    "plateaued",
+    "predict",
+    "random_crop_flip",
+    "seed_everything",
+    "train",
+]

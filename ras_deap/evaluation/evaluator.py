@@ -1,0 +1,227 @@
+"""Fitness of a genome: train its network, then accuracy + robustness.
+
+``Evaluator`` is a small picklable object holding only configuration; the
+dataset and the adversarial bank are loaded lazily, once per process, and
+cached at module level, so sending an evaluator to a worker process (DEAP's
+``toolbox.map`` with multiprocessing or dask) sends a few bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ras_deap.bank import (
+    AdversarialBank,
+    default_bank_path,
+    load_bank,
+    perturbed_bank,
+    robustness_metrics,
+)
+from ras_deap.data import Dataset, load_dataset
+from ras_deap.genome import Model
+
+from .augment import random_crop_flip
+from .compiler import compile_model
+from .config import TrainConfig
+from .cost import count_parameters, estimate_flops
+from .errors import BuildError, TrainingError
+from .seeding import derive_seed, seed_everything
+from .trainer import accuracy, predict, train
+
+__all__ = ["FALLBACK_BANK_SIZE", "EvaluationResult", "Evaluator", "clear_cache"]
+
+log = logging.getLogger(__name__)
+
+FALLBACK_BANK_SIZE = 400
+
+
+@dataclass
+class EvaluationResult:
+    """``fitness`` = validation accuracy + robustness (0..2), 0 on failure.
+    ``metrics`` is a flat dict of floats ready for MLflow; ``failure`` names
+    why a bad individual got fitness 0 (None on success)."""
+
+    fitness: float
+    metrics: dict[str, float]
+    failure: str | None = None
+    genome_id: str = ""
+    seed: int = 0
+    state_dict: dict[str, torch.Tensor] | None = None
+    module: nn.Module | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Data:
+    dataset: Dataset
+    bank: AdversarialBank
+    bank_fallback: bool
+    tensors: dict[str, torch.Tensor]
+
+
+_CACHE: dict[tuple, _Data] = {}
+
+
+def clear_cache() -> None:
+    """Forget the datasets and banks loaded by this process."""
+    _CACHE.clear()
+
+
+class Evaluator:
+    """Callable fitness function (see the module docstring).
+
+    ``bank_path``: an adversarial bank for ``dataset_name`` (see
+    ``ras_deap.bank``); ``None`` uses the shipped bank if there is one and
+    otherwise a *fallback* bank of randomly perturbed validation images
+    (not real adversarial samples; reported as metric ``bank_fallback`` = 1).
+    ``device``: ``None`` picks 'cuda' when available, else 'cpu'.
+    ``num_threads``: torch intra-op threads per evaluation (1 keeps parallel
+    workers from oversubscribing the CPU).
+    """
+
+    def __init__(self, dataset_name: str = "digits", data_dir: str | Path | None = None,
+                 bank_path: str | Path | None = None, train_config: TrainConfig | None = None,
+                 seed: int = 0, num_threads: int = 1, device: str | None = None,
+                 *, download: bool = False) -> None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads={num_threads} must be >= 1")
+        self.dataset_name = dataset_name
+        self.data_dir = str(data_dir) if data_dir is not None else None
+        self.bank_path = str(bank_path) if bank_path is not None else None
+        self.train_config = train_config if train_config is not None else TrainConfig()
+        if not isinstance(self.train_config, TrainConfig):
+            raise TypeError("train_config must be a TrainConfig (TrainConfig.from_dict(d) "
+                            "builds one from a dict)")
+        self.seed = int(seed)
+        self.num_threads = int(num_threads)
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.download = download
+
+    def __repr__(self) -> str:
+        return (f"Evaluator(dataset_name={self.dataset_name!r}, bank_path={self.bank_path!r}, "
+                f"seed={self.seed}, device={self.device!r}, num_threads={self.num_threads})")
+
+    # -- data -------------------------------------------------------------
+    def _key(self) -> tuple:
+        return (self.dataset_name, self.data_dir, self.bank_path, self.seed, self.device)
+
+    def data(self) -> _Data:
+        """The dataset, bank and their device tensors (loaded once per process)."""
+        key = self._key()
+        if key not in _CACHE:
+            ds = load_dataset(self.dataset_name, self.data_dir, download=self.download,
+                              seed=self.seed)
+            path = self.bank_path or default_bank_path(self.dataset_name)
+            if path is not None:
+                bank, fallback = load_bank(path, dataset=ds.name, shape=ds.shape), False
+            else:
+                log.warning("no adversarial bank for %s: robustness is measured on randomly "
+                            "perturbed validation images (fallback, not adversarial)", ds.name)
+                bank = perturbed_bank(ds.val, FALLBACK_BANK_SIZE, seed=self.seed,
+                                      dataset=ds.name)
+                fallback = True
+            dev = torch.device(self.device)
+            tensors = {
+                "x_train": torch.from_numpy(ds.train.x).to(dev),
+                "y_train": torch.from_numpy(ds.train.y).to(dev),
+                "x_val": torch.from_numpy(ds.val.x).to(dev),
+                "y_val": torch.from_numpy(ds.val.y).to(dev),
+                "x_test": torch.from_numpy(ds.test.x).to(dev),
+                "y_test": torch.from_numpy(ds.test.y).to(dev),
+                "x_bank": torch.from_numpy(bank.x).to(dev),
+            }
+            _CACHE[key] = _Data(ds, bank, fallback, tensors)
+        return _CACHE[key]
+
+    # -- evaluation ---------------------------------------------------------
+    def evaluation_seed(self, model: Model, generation: int) -> int:
+        return derive_seed(self.seed, model.id, generation)
+
+    def evaluate(self, model: Model, generation: int, *, seed: int | None = None,
+                 with_test: bool = False, return_module: bool = False) -> EvaluationResult:
+        """Train ``model``'s network with the schedule of ``generation`` and
+        measure it. Never raises for a bad individual: build errors, a
+        diverging loss or running out of memory give fitness 0 and a
+        ``failure`` reason."""
+        eval_seed = self.evaluation_seed(model, generation) if seed is None else int(seed)
+        data = self.data()  # configuration problems (missing data) do raise
+        cfg = self.train_config
+        full = cfg.is_full_generation(generation)
+        metrics: dict[str, float] = {"full_training": float(full), "failed": 0.0,
+                                     "bank_fallback": float(data.bank_fallback),
+                                     "bank_size": float(len(data.bank))}
+        start = time.perf_counter()
+        if torch.get_num_threads() != self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        torch.set_flush_denormal(True)
+        net: nn.Module | None = None
+        try:
+            generator = seed_everything(eval_seed)
+            ds, t = data.dataset, data.tensors
+            net = compile_model(model, ds.shape, ds.num_classes, ds.mean, ds.std,
+                                max_parameters=cfg.max_parameters).to(self.device)
+            metrics["parameters"] = float(count_parameters(net))
+            metrics["flops"] = float(estimate_flops(net, ds.shape))
+            x, y = t["x_train"], t["y_train"]
+            if not full and cfg.subset_size < len(ds.train):
+                rng = np.random.default_rng(eval_seed)
+                idx = torch.from_numpy(rng.choice(len(ds.train), cfg.subset_size,
+                                                  replace=False)).to(x.device)
+                x, y = x[idx], y[idx]
+            augment = random_crop_flip if cfg.augment else None
+            result = train(net, x, y, t["x_val"], t["y_val"], cfg, cfg.epochs_for(generation),
+                           generator, augment)
+            bank_pred = predict(net, t["x_bank"], cfg.eval_batch_size).cpu().numpy()
+            robust = robustness_metrics(bank_pred, data.bank)
+            metrics.update({
+                "accuracy": result.val_accuracy,
+                "train_accuracy": result.train_accuracy,
+                "epochs": float(result.epochs),
+                "stopped_early": float(result.stopped_early),
+                "train_seconds": result.seconds,
+                "train_samples": float(x.shape[0]),
+            })
+            metrics.update(robust)
+            if with_test:
+                metrics["test_accuracy"] = accuracy(net, t["x_test"], t["y_test"],
+                                                    cfg.eval_batch_size)
+            fitness = metrics["accuracy"] + metrics["robustness"]
+            if not math.isfinite(fitness):
+                raise TrainingError(f"non-finite fitness {fitness}")
+            failure = None
+        except BuildError as exc:
+            fitness, failure = 0.0, f"build_error: {exc.reason}"
+        except TrainingError as exc:
+            fitness, failure = 0.0, f"nan_loss: {exc}"
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            fitness, failure = 0.0, f"out_of_memory: {str(exc).splitlines()[0] if str(exc) else ''}"
+        except Exception as exc:  # a bad individual must never stop the search
+            fitness, failure = 0.0, f"{type(exc).__name__}: {exc}"
+            log.exception("evaluation of %s failed", model.id)
+        if failure is not None:
+            metrics.update({"failed": 1.0, "accuracy": 0.0, "robustness": 0.0})
+            if self.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+        metrics["fitness"] = float(fitness)
+        metrics["eval_seconds"] = time.perf_counter() - start
+        out = EvaluationResult(fitness=float(fitness), metrics=metrics, failure=failure,
+                               genome_id=model.id, seed=eval_seed)
+        if return_module and failure is None and net is not None:
+            net = net.cpu().eval()
+            out.state_dict = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            out.module = net
+        return out
+
+    def __call__(self, individual: Any) -> EvaluationResult:
+        """DEAP entry point: ``individual.genome`` (Model), ``.generation``
+        (int) and optional ``.eval_seed``."""
+        return self.evaluate(individual.genome, int(individual.generation),
+                             seed=getattr(individual, "eval_seed", None))
