@@ -266,14 +266,13 @@ def test_objective_needs_a_budget() -> None:
 # -- real searches ---------------------------------------------------------------------
 
 def _real_settings(tmp_path: Path, **kw: Any) -> TuneSettings:
-    return _settings(tmp_path, budget=6, n_trials=2, overrides={"patience": 1,
-                                                                "subset_size": 200}, **kw)
+    return _settings(tmp_path, budget=6, n_trials=2, overrides={"patience": 1}, **kw)
 
 
 @pytest.mark.slow
 def test_real_study_nests_search_runs_under_trial_runs(tmp_path: Path) -> None:
     settings = _real_settings(tmp_path, space="spectrum", replicates=1)
-    settings.overrides.update(max_epochs=1, population=3)
+    settings.overrides.update(max_epochs=1, population=3, subset_size=200)
     outcome = tune(settings)
     trials = outcome.study.trials
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
@@ -304,7 +303,7 @@ def test_real_search_is_pruned_through_on_generation(tmp_path: Path) -> None:
     # every fitness is <= 2, so this pruner prunes at the first report
     study = optuna.create_study(direction="maximize",
                                 pruner=optuna.pruners.ThresholdPruner(lower=100.0))
-    study.enqueue_trial({"population": 3, "children": 1})
+    study.enqueue_trial({"population": 3, "children": 1, "subset_size": 200, "full_every": 10})
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state.name == "PRUNED"

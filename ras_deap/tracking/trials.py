@@ -138,6 +138,20 @@ class StudyTracker:
             self.client.log_dict(run_id, genome, "best_genome.json")
         self.client.set_terminated(run_id, status=OPTUNA_TO_MLFLOW[state])
 
+    def stop_nested_searches(self, trial_run_id: str, reason: str) -> list[str]:
+        """Mark the search run(s) nested under a pruned trial KILLED (a search
+        stopped by the pruner did not fail); returns the run ids changed.
+        Runs already KILLED or FINISHED are left alone."""
+        flt = f"tags.`{PARENT_TAG}` = '{trial_run_id}' and tags.`{ROLE_TAG}` = 'search'"
+        changed = []
+        for run in self.client.search_runs([self.experiment_id], filter_string=flt,
+                                           run_view_type=ViewType.ACTIVE_ONLY):
+            if run.info.status in ("FAILED", "RUNNING"):
+                self.client.set_tag(run.info.run_id, "ras_deap.stopped_by", reason[:500])
+                self.client.set_terminated(run.info.run_id, status="KILLED")
+                changed.append(run.info.run_id)
+        return changed
+
     def trial_runs(self, study_run_id: str) -> list[Any]:
         """The trial runs nested under a study run (for checks and reports)."""
         flt = f"tags.`{PARENT_TAG}` = '{study_run_id}' and tags.`{ROLE_TAG}` = 'trial'"

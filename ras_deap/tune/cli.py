@@ -134,6 +134,9 @@ def settings_from_args(args: argparse.Namespace) -> TuneSettings:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is printed instead
     try:
         settings = settings_from_args(args)
         outcome = tune(settings)

@@ -154,6 +154,7 @@ class Objective:
         except optuna.TrialPruned as exc:
             trial.set_user_attr("seconds", time.perf_counter() - started)
             if run_id is not None:
+                self.tracker.stop_nested_searches(run_id, f"optuna pruner: {exc}")
                 self.tracker.end_trial(run_id, "PRUNED",
                                        value=best if math.isfinite(best) else None,
                                        reason=str(exc))

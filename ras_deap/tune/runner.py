@@ -237,7 +237,6 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
     status = "FINISHED"
     try:
         if n_trials:
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
             study.optimize(objective, n_trials=n_trials, timeout=settings.timeout,
                            catch=(Exception,), callbacks=[_print_trial] if verbose else None)
     except KeyboardInterrupt:
