@@ -160,6 +160,7 @@ def test_mu_plus_lambda_evolves_mutated_children():
     assert outcome.info["stopped_early"] is True and len(cut.calls) == 33
 
 
+@pytest.mark.slow
 def test_ras_spends_the_budget_exactly(tmp_path, monkeypatch):
     import ras_deap.search as search
 
@@ -259,3 +260,23 @@ def test_tiny_comparison_end_to_end(tmp_path):
     assert result.files["figure"].stat().st_size > 1000
     with result.files["results_csv"].open() as fh:
         assert len(list(csv.DictReader(fh))) == 4
+    assert "Warning" not in text  # a real bank file was given: no fallback
+    # MLflow: comparison run -> one child per method and seed -> its individuals
+    from ras_deap.tracking import SearchTracker
+
+    client = SearchTracker(search.tracking_uri, "compare-test").client
+    exp = client.get_experiment_by_name("compare-test").experiment_id
+
+    def children(run_id):
+        return client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run_id}'")
+
+    methods = children(result.run_id)
+    assert sorted(r.data.tags["method"] for r in methods) == sorted(cfg.methods)
+    for run in methods:
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["evaluations"] == 4 and "test_error" in run.data.metrics
+        nested = children(run.info.run_id)
+        if run.data.tags["method"] == "ras":  # the RAS search run holds its individuals
+            assert len(nested) == 1 and len(children(nested[0].info.run_id)) == 4
+        else:
+            assert len(nested) == 4

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bank import NORMS, metric_name
+from ..config import SearchConfig
 from ..evolution.algorithm import derive_seed
 from ..genome.spectrum import SPECTRUM_FEATURES, spectrum
 from .baselines import MethodContext, MethodOutcome, run_method
@@ -76,6 +77,7 @@ def final_metrics(metrics: dict[str, float]) -> dict[str, float]:
     out["final_fitness"] = float(metrics.get("fitness", math.nan))
     out["val_accuracy"] = float(metrics.get("accuracy", math.nan))
     out["parameters"] = float(metrics.get("parameters", math.nan))
+    out["bank_fallback"] = float(metrics.get("bank_fallback", math.nan))
     return out
 
 
@@ -101,13 +103,16 @@ def _retrain(evaluator: Any, cfg: CompareConfig, outcome: MethodOutcome
     return final_metrics(result.metrics), result.failure, time.perf_counter() - start
 
 
-def run_comparison(cfg: CompareConfig, *, evaluator: Any = None,
+def run_comparison(cfg: CompareConfig, *,
+                   evaluator_factory: Callable[[SearchConfig], Any] | None = None,
                    log: Callable[[str], None] = print) -> ComparisonResult:
     """Run ``cfg.methods`` x ``cfg.seed_list``; write the table, CSVs and the
     figure to ``cfg.out`` and return everything measured.
 
-    ``evaluator`` defaults to :func:`ras_deap.search.make_evaluator` of
-    ``cfg.search`` (RAS builds its own, identical one inside ``run_search``).
+    Each seed gets the evaluator ``evaluator_factory(search config with that
+    seed)`` (default :func:`ras_deap.search.make_evaluator`, which RAS's
+    ``run_search`` also uses): the seed fixes the data split and the fallback
+    bank, so within a seed every method sees the same data and bank.
     """
     from ..search import make_evaluator
     from ..tracking import SearchTracker
@@ -119,7 +124,8 @@ def run_comparison(cfg: CompareConfig, *, evaluator: Any = None,
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     search = cfg.search.replace(run_dir=str(out / "ras_runs"))
-    evaluator = evaluator if evaluator is not None else make_evaluator(search)
+    factory = evaluator_factory or make_evaluator
+    evaluators = {seed: factory(search.replace(seed=seed)) for seed in cfg.seed_list}
     schedule = lambda i: ras_generation(i, search.population, search.children)  # noqa: E731
     runs: list[RunResult] = []
     with SearchTracker(search.tracking_uri, search.experiment) as parent:
@@ -128,6 +134,7 @@ def run_comparison(cfg: CompareConfig, *, evaluator: Any = None,
                             run_name=f"compare-{search.dataset}-{stamp}")
         for method in cfg.methods:
             for seed in cfg.seed_list:
+                evaluator = evaluators[seed]
                 log(f"[compare] {method} seed={seed}: searching ({cfg.budget} evaluations)")
                 with SearchTracker(search.tracking_uri, search.experiment) as child:
                     child.start_search(

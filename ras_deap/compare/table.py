@@ -54,6 +54,7 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for key, _, _ in COLUMNS:
             entry[f"{key}_mean"], entry[f"{key}_std"] = _mean_std([r.get(key, math.nan)
                                                                   for r in mine])
+        entry["bank_fallback"] = any(float(r.get("bank_fallback", 0) or 0) > 0 for r in mine)
         table.append(entry)
     return table
 
@@ -87,6 +88,11 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                  f"Errors are of the best model re-trained from scratch on the full training "
                  f"set ({s.full_epochs} epochs max). ER = error rate; Bank ER = error on the "
                  f"adversarial bank. * converted to the robust fitness (paper section 4.2).\n")
+    if any(entry.get("bank_fallback") for entry in table):
+        text += ("\n**Warning:** no adversarial bank was given, so 'Bank ER' is measured on "
+                 "randomly perturbed validation images (the evaluator's fallback), not on "
+                 "adversarial samples; build a bank with `python -m ras_deap.attacks build` "
+                 "and pass --bank for the paper's measure.\n")
     return text
 
 
