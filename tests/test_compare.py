@@ -236,42 +236,50 @@ def test_cli_flags_build_the_config():
 
 # -- end to end (real torch training, real MLflow) -------------------------------------
 @pytest.mark.slow
-def test_tiny_comparison_end_to_end(tmp_path):
+def test_tiny_comparison_end_to_end(tmp_path, capsys):
+    """The CLI on a budget of 4, one seed, 2-epoch training: real torch
+    training, a real bank file, real MLflow."""
+    import json
+
     from ras_deap.bank import perturbed_bank, save_bank
-    from ras_deap.compare.runner import run_comparison
+    from ras_deap.compare.cli import main
     from ras_deap.data import load_dataset
+    from ras_deap.tracking import SearchTracker
 
     data = load_dataset("digits", None, False, 0)
     bank = save_bank(perturbed_bank(data.val, 40, seed=0), tmp_path / "bank.npz")
-    search = SearchConfig(population=2, children=1, mutations=2, subset_size=200,
-                          max_epochs=2, patience=1, full_every=100, full_epochs=2,
-                          bank=str(bank), tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
-                          experiment="compare-test")
-    cfg = CompareConfig(search=search, budget=4, seeds=1, out=str(tmp_path / "out"))
-    result = run_comparison(cfg, log=lambda msg: None)
-    assert [r.outcome.method for r in result.runs] == ["random", "tpe", "mu_plus_lambda", "ras"]
-    for run in result.runs:
-        assert run.outcome.evaluations == 4
-        assert 0.0 <= run.final["test_error"] <= 1.0
-        assert 0.0 <= run.final["adv_error"] <= 1.0
-        assert run.final["parameters"] > 0
-    text = result.files["markdown"].read_text()
-    assert text.count("\n| ") == 4 and "Bank ER L0" in text
-    assert result.files["figure"].stat().st_size > 1000
-    with result.files["results_csv"].open() as fh:
-        assert len(list(csv.DictReader(fh))) == 4
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    out = tmp_path / "out"
+    assert main(["--preset", "tiny", "--budget", "4", "--seeds", "1", "--mutations", "2",
+                 "--bank", str(bank), "--out", str(out), "--tracking-uri", uri,
+                 "--experiment", "compare-test"]) == 0
+    printed = capsys.readouterr().out
+    text = (out / "table.md").read_text()
+    assert text in printed and text.count("\n| ") == 4 and "Bank ER L0" in text
     assert "Warning" not in text  # a real bank file was given: no fallback
-    # MLflow: comparison run -> one child per method and seed -> its individuals
-    from ras_deap.tracking import SearchTracker
+    assert (out / "best_fitness.png").stat().st_size > 1000
+    with (out / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["method"] for r in rows] == ["random", "tpe", "mu_plus_lambda", "ras"]
+    for row in rows:
+        assert int(row["evaluations"]) == 4
+        assert 0.0 <= float(row["test_error"]) <= 1.0 and 0.0 <= float(row["adv_error"]) <= 1.0
+        assert float(row["parameters"]) > 0
+    with (out / "curves.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 16
+    run_id = json.loads((out / "results.json").read_text())["runs"][0]["run_id"]
 
-    client = SearchTracker(search.tracking_uri, "compare-test").client
+    # MLflow: comparison run -> one child per method and seed -> its individuals
+    client = SearchTracker(uri, "compare-test").client
     exp = client.get_experiment_by_name("compare-test").experiment_id
 
-    def children(run_id):
-        return client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run_id}'")
+    def children(parent):
+        return client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent}'")
 
-    methods = children(result.run_id)
-    assert sorted(r.data.tags["method"] for r in methods) == sorted(cfg.methods)
+    parent_id = client.get_run(run_id).data.tags["mlflow.parentRunId"]
+    assert parent_id in printed
+    methods = children(parent_id)
+    assert sorted(r.data.tags["method"] for r in methods) == sorted(r["method"] for r in rows)
     for run in methods:
         assert run.info.status == "FINISHED"
         assert run.data.metrics["evaluations"] == 4 and "test_error" in run.data.metrics
