@@ -197,13 +197,14 @@ def test_existing_study_with_other_direction_or_settings_is_refused(tmp_path: Pa
 
 # -- studies through the real Optuna / MLflow / sqlite path ---------------------------
 
+@pytest.mark.slow  # ~8-12 s: 5 trials with MLflow sqlite logging and plots
 def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     settings = _settings(tmp_path)
     study = open_study(str(settings.study_name), settings.storage,
                        attrs=study_attrs(settings, base_config(settings)))
-    study.enqueue_trial({"mutations": 6, "children": 1})  # good: completes
-    study.enqueue_trial({"mutations": 2, "children": 1})  # bad early: pruned
+    study.enqueue_trial({"mutations": 6, "children": 1, "population": 2})  # good: completes
+    study.enqueue_trial({"mutations": 2, "children": 1, "population": 2})  # bad: pruned
     study.enqueue_trial({"mutations": 7, "children": 4})  # the search crashes: FAIL
     search = ScriptedSearch()
     outcome = tune(settings, search_fn=search)
@@ -212,8 +213,9 @@ def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
     trials = outcome.study.trials
     assert trials[0].value == pytest.approx(1.6)
     assert all(c.max_evaluations == 12 for c in search.calls)
-    # pruned as soon as the warm-up (budget // 4 = 3 evaluations) was over
-    assert max(trials[1].intermediate_values) < 12
+    # pruned in generation 1 (never in generation 0: random models), after the warm-up
+    # (budget // 4 = 3 evaluations): generation 0 spent 2 evaluations, generation 1 two more
+    assert max(trials[1].intermediate_values) == 4
     assert "RuntimeError: scripted crash" in trials[2].user_attrs["failure"]
     out = capsys.readouterr().out
     assert "trial 2 FAIL" in out and "scripted crash" in out
@@ -303,11 +305,13 @@ def test_real_search_is_pruned_through_on_generation(tmp_path: Path) -> None:
     # every fitness is <= 2, so this pruner prunes at the first report
     study = optuna.create_study(direction="maximize",
                                 pruner=optuna.pruners.ThresholdPruner(lower=100.0))
-    study.enqueue_trial({"population": 3, "children": 1, "subset_size": 200, "full_every": 10})
+    # generation 0: 2 evaluations (never pruned), generation 1: 2 more, then pruned
+    study.enqueue_trial({"population": 2, "children": 1, "subset_size": 200, "full_every": 10})
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state.name == "PRUNED"
     assert math.isfinite(trial.value) and trial.value < 100
+    assert max(trial.intermediate_values) == 4
     run = tracker.client.get_run(trial.user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED" and run.data.tags["optuna.state"] == "PRUNED"
     searches = tracker.client.search_runs(

@@ -123,7 +123,10 @@ class Objective:
                 steps = milestones.passed(evaluations)
                 for step in steps:
                     trial.report(best, step)
-                if steps and trial.should_prune():
+                # generation 0 is random models (nothing evolved yet to judge), and a
+                # trial that has spent its budget is finished, not pruned
+                if (steps and generation > 0 and evaluations < config.max_evaluations
+                        and trial.should_prune()):
                     raise optuna.TrialPruned(
                         f"pruned after {evaluations} evaluations (generation {generation}): "
                         f"best fitness {best:.4f} is below the median of earlier trials")
