@@ -23,6 +23,14 @@ from ras_deap.genome import Block, GenePool, Layer, Model, random_model
 conv, dense = Layer.conv, Layer.dense
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def one_block(*layers: Layer, edges=None) -> Model:
     edges = edges if edges is not None else [(i, i + 1) for i in range(len(layers) - 1)]
     return Model((Block(tuple(layers), tuple(edges)),), ())

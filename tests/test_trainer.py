@@ -17,6 +17,14 @@ from ras_deap.evaluation import (
 from ras_deap.genome import Block, Layer, Model
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def digits():
     ds = load_dataset("digits", seed=0)

@@ -198,7 +198,7 @@ class Evaluator:
                 raise TrainingError(f"non-finite fitness {fitness}")
             failure = None
         except BuildError as exc:
-            fitness, failure = 0.0, f"build_error: {exc.reason}"
+            fitness, failure = 0.0, f"build_error: {exc}"
         except TrainingError as exc:
             fitness, failure = 0.0, f"nan_loss: {exc}"
         except (torch.OutOfMemoryError, MemoryError) as exc:
