@@ -1,0 +1,115 @@
+"""``python -m ras_deap.attacks build|show``: build an adversarial bank or
+print its Table-1-style counts. Bad arguments exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..bank import BankError, load_bank
+from .build import BuildConfig, BuildError, build_bank, parse_int_list, parse_name_list
+from .cells import CellError
+from .source_models import SourceConfig, SourceModelError
+
+__all__ = ["format_table", "main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ras_deap.attacks",
+                                description="Transferable adversarial bank (paper section 4.1)")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="train source models, attack, save the bank (resumable)")
+    d = BuildConfig()
+    b.add_argument("--dataset", default=d.dataset,
+                   help="digits (embedded) or cifar10 / mnist / fashion-mnist from --data-dir")
+    b.add_argument("--out", required=True, help="output bank path, must end in .npz")
+    b.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    b.add_argument("--seed", type=int, default=d.seed)
+    b.add_argument("--images-per-cell", type=int, default=d.images_per_cell,
+                   help="correctly classified test images attacked per (source, cell)")
+    b.add_argument("--max-iter", type=int, default=d.max_iter,
+                   help="ART max_iter: DE generations / CMA-ES iterations per image")
+    b.add_argument("--sources", default=",".join(d.sources),
+                   help="comma list from resnet,capsnet,at,fs")
+    b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)),
+                   help="L0 thresholds (pixels changed); empty for none")
+    b.add_argument("--linf-th", default=",".join(map(str, d.linf_th)),
+                   help="Linf thresholds (0-255 scale); empty for none")
+    b.add_argument("--optimizers", default=",".join(d.optimizers), help="DE,CMA-ES")
+    b.add_argument("--epochs", type=int, default=d.source.epochs,
+                   help="training epochs of resnet / capsnet / fs")
+    b.add_argument("--at-epochs", type=int, default=d.source.at_epochs,
+                   help="PGD adversarial-training epochs of the at source")
+    b.add_argument("--keep-work", action="store_true",
+                   help="keep the OUT.partial work folder after a finished build")
+    b.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    s = sub.add_parser("show", help="print the Table-1-style counts of a bank")
+    s.add_argument("path", help="bank .npz path")
+    s.add_argument("--json", action="store_true", help="print the whole manifest")
+    return p
+
+
+def format_table(manifest: dict) -> str:
+    """Rows source x optimizer, columns norm x th, as the paper's Table 1."""
+    from .build import table_rows
+
+    rows = table_rows(manifest)
+    cols = list(dict.fromkeys(c for _, _, cs, _ in rows for c in cs))
+    head = ["source", "optimizer", *cols, "total"]
+    body = [[s, o, *[str(cs.get(c, 0)) for c in cols], str(t)] for s, o, cs, t in rows]
+    totals = ["total", "", *[str(sum(r[2].get(c, 0) for r in rows)) for c in cols],
+              str(sum(r[3] for r in rows))]
+    widths = [max(len(r[i]) for r in [head, *body, totals]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    lines = [fmt.format(*head), *(fmt.format(*r) for r in body), fmt.format(*totals)]
+    acc = manifest.get("source_models", {})
+    if acc:
+        lines.append("clean test accuracy: " + ", ".join(
+            f"{k} {v['test_accuracy']:.4f}" for k, v in acc.items()))
+    rates = [f"{s}/{k}: {c['succeeded']}/{c['attacked']}"
+             for s, cells in manifest.get("attack_cells", {}).items() for k, c in cells.items()]
+    lines.append("success per (source, cell): " + "; ".join(rates))
+    return "\n".join(lines)
+
+
+def _build(args: argparse.Namespace) -> int:
+    src = SourceConfig(epochs=args.epochs, at_epochs=args.at_epochs)
+    cfg = BuildConfig(
+        dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
+        images_per_cell=args.images_per_cell, max_iter=args.max_iter,
+        sources=parse_name_list(args.sources), l0_th=parse_int_list(args.l0_th, "--l0-th"),
+        linf_th=parse_int_list(args.linf_th, "--linf-th"),
+        optimizers=parse_name_list(args.optimizers), source=src)
+    start = time.perf_counter()
+    bank = build_bank(cfg, args.out, show_progress=not args.no_progress,
+                      keep_work=args.keep_work, log=lambda m: print(m, file=sys.stderr))
+    print(format_table(bank.manifest))
+    print(f"saved {len(bank)} samples to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            return _build(args)
+        bank = load_bank(Path(args.path))
+        print(json.dumps(bank.manifest, indent=2) if args.json else format_table(bank.manifest))
+        return 0
+    except (BuildError, BankError, CellError, SourceModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from ..data import DatasetError
+        if isinstance(exc, DatasetError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Build an adversarial bank: train the source models, run every attack cell,
+keep the successes, save with :func:`ras_deap.bank.save_bank`.
+
+Resumable: a work folder ``<out>.partial/`` next to the output holds the
+trained source models and every finished (source, cell), each written
+atomically (tmp file + ``os.replace``). An interrupted build started again
+with the same settings skips what is there; nothing found is lost. Every
+image gets its own seed derived from (seed, source, cell, image), so the
+result does not depend on where a build was interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..bank import AdversarialBank, save_bank
+from .cells import NORMS, OPTIMIZERS, THRESHOLDS, Cell
+from .source_models import SOURCE_NAMES, SourceConfig
+
+__all__ = [
+    "BuildConfig",
+    "BuildError",
+    "build_bank",
+    "parse_int_list",
+    "parse_name_list",
+    "table_rows",
+    "work_dir_for",
+]
+
+
+class BuildError(ValueError):
+    """Bad build settings, or a work folder left by a build with other settings."""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that determines a bank. Defaults: the shipped digits bank
+    (builds in a few minutes on 2 CPU cores)."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    seed: int = 0
+    images_per_cell: int = 10
+    max_iter: int = 10  # ART max_iter: DE generations / CMA-ES iterations per image
+    sources: tuple[str, ...] = SOURCE_NAMES
+    l0_th: tuple[int, ...] = THRESHOLDS
+    linf_th: tuple[int, ...] = THRESHOLDS
+    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
+    source: SourceConfig = field(default_factory=SourceConfig)
+
+    def __post_init__(self) -> None:
+        if self.images_per_cell < 1:
+            raise BuildError(f"images_per_cell must be >= 1, got {self.images_per_cell}")
+        if self.max_iter < 1:
+            raise BuildError(f"max_iter must be >= 1, got {self.max_iter}")
+        if self.seed < 0:
+            raise BuildError(f"seed must be >= 0, got {self.seed}")
+        if not self.sources:
+            raise BuildError("sources is empty; choose from " + ", ".join(SOURCE_NAMES))
+        bad = [s for s in self.sources if s not in SOURCE_NAMES]
+        if bad or len(set(self.sources)) != len(self.sources):
+            raise BuildError(f"sources {list(self.sources)}: each must be one of "
+                             f"{', '.join(SOURCE_NAMES)}, without repeats")
+        bad = [o for o in self.optimizers if o not in OPTIMIZERS]
+        if bad or not self.optimizers:
+            raise BuildError(f"optimizers {list(self.optimizers)}: choose from {list(OPTIMIZERS)}")
+        for name in ("l0_th", "linf_th"):
+            ths = getattr(self, name)
+            if any(not isinstance(t, int) or t < 1 for t in ths):
+                raise BuildError(f"{name} {list(ths)}: thresholds must be positive ints")
+        if not self.l0_th and not self.linf_th:
+            raise BuildError("no thresholds: give l0_th and/or linf_th")
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        """Table 1 order: optimizer, then L0 / Linf by threshold."""
+        ths = {"L0": self.l0_th, "Linf": self.linf_th}
+        return tuple(Cell(n, t, o) for o in self.optimizers for n in NORMS for t in ths[n])
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("data_dir")  # where the data lives does not change the bank
+        return json.loads(json.dumps(d))
+
+
+def work_dir_for(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".partial")
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    _atomic_write_bytes(path, lambda fh: fh.write(
+        (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def _seed_parts(source: str, cell: Cell) -> tuple[int, ...]:
+    return (SOURCE_NAMES.index(source), NORMS.index(cell.norm), cell.th, cell.es)
+
+
+def _train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tuple[Any, dict]:
+    import torch
+
+    from .attack import image_seed
+    from .source_models import accuracy, build_source, make_untrained, seed_everything
+
+    pt, meta = work / "models" / f"{name}.pt", work / "models" / f"{name}.json"
+    model = make_untrained(name, dataset.shape, dataset.num_classes, dataset.mean, dataset.std,
+                           cfg.source)
+    if pt.is_file() and meta.is_file():
+        model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
+        return model.eval(), json.loads(meta.read_text())
+    torch.set_num_threads(1)
+    seed_everything(cfg.seed)
+    start = time.perf_counter()
+    model = build_source(name, dataset, image_seed(cfg.seed, SOURCE_NAMES.index(name)), cfg.source)
+    info = {
+        "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y),
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "train_seconds": round(time.perf_counter() - start, 2),
+    }
+    _atomic_write_bytes(pt, lambda fh: torch.save(model.state_dict(), fh))
+    _atomic_json(meta, info)
+    log(f"trained {name}: test accuracy {info['test_accuracy']:.4f} "
+        f"({info['train_seconds']:.1f} s)")
+    return model.eval(), info
+
+
+def _images_for(name: str, model, cfg: BuildConfig, dataset) -> np.ndarray:
+    """Test indices to attack: a seeded order, first ``images_per_cell`` the
+    source classifies correctly (attacks start from correct predictions)."""
+    from .attack import image_seed
+    from .source_models import predict
+
+    order = np.random.default_rng(image_seed(cfg.seed, 1000 + SOURCE_NAMES.index(name))) \
+        .permutation(len(dataset.test))
+    correct = predict(model, dataset.test.x[order]) == dataset.test.y[order]
+    return order[correct][: cfg.images_per_cell]
+
+
+def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, dataset,
+              path: Path, show_progress: bool) -> dict[str, np.ndarray]:
+    from tqdm.auto import tqdm
+
+    from .attack import attack_cell
+
+    x, y = dataset.test.x[idx], dataset.test.y[idx]
+    with tqdm(total=len(idx), desc=f"{name} {cell.key}", leave=False,
+              disable=not show_progress) as bar:
+        res = attack_cell(model, x, y, cell, max_iter=cfg.max_iter, seed=cfg.seed,
+                          num_classes=dataset.num_classes, seed_parts=_seed_parts(name, cell),
+                          progress=bar)
+    limit = cell.th + 1e-3
+    if res.success.any() and res.max_change[res.success].max() > limit:
+        raise RuntimeError(f"{name} {cell.key}: a sample exceeds its threshold "
+                           f"({res.max_change[res.success].max()} > {cell.th}); ART output "
+                           "was not projected correctly")
+    arrays = {"index": idx.astype(np.int64), "x_adv": res.x_adv, "success": res.success,
+              "pred": res.pred, "max_change": res.max_change,
+              "seconds": np.float64(res.seconds)}
+    _atomic_write_bytes(path, lambda fh: np.savez_compressed(fh, **arrays))
+    return arrays
+
+
+def table_rows(manifest: dict) -> list[tuple[str, str, dict[str, int], int]]:
+    """(source, optimizer, {cell column: count}, total) rows of the Table-1 analog."""
+    rows = []
+    for src, cells in manifest["attack_cells"].items():
+        for opt in manifest["build"]["optimizers"]:
+            cols = {f"{c['norm']} th={c['th']}": c["succeeded"] for c in cells.values()
+                    if c["optimizer"] == opt}
+            rows.append((src, opt, cols, sum(cols.values())))
+    return rows
+
+
+def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
+               keep_work: bool = False, log=print) -> AdversarialBank:
+    """Build (or resume building) the bank described by ``cfg`` into ``out``."""
+    from .. import __version__
+    from ..data import load_dataset
+
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise BuildError(f"output {out} must end in .npz (the manifest goes next to it as .json)")
+    work = work_dir_for(out)
+    (work / "models").mkdir(parents=True, exist_ok=True)
+    (work / "cells").mkdir(exist_ok=True)
+    cfg_path = work / "config.json"
+    if cfg_path.is_file():
+        old = json.loads(cfg_path.read_text())
+        if old != cfg.to_json():
+            raise BuildError(f"work folder {work} holds a build with other settings; rerun with "
+                             "the same settings to resume, or delete the folder to start over")
+        log(f"resuming the build in {work}")
+    else:
+        _atomic_json(cfg_path, cfg.to_json())
+
+    wall = time.perf_counter()
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    parts: dict[str, list] = {k: [] for k in
+                              ("x", "y_true", "norm", "th", "optimizer", "source_model",
+                               "source_pred")}
+    models_info: dict[str, dict] = {}
+    cells_info: dict[str, dict] = {}
+    for name in cfg.sources:
+        model, models_info[name] = _train_or_load(name, cfg, dataset, work, log)
+        idx = _images_for(name, model, cfg, dataset)
+        cells_info[name] = {}
+        for cell in cfg.cells:
+            path = work / "cells" / f"{name}__{cell.key}.npz"
+            if path.is_file():
+                with np.load(path) as data:
+                    arrays = {k: data[k] for k in data.files}
+            else:
+                arrays = _run_cell(name, cell, model, idx, cfg, dataset, path, show_progress)
+            ok = arrays["success"].astype(bool)
+            n_ok = int(ok.sum())
+            seconds = float(arrays["seconds"])
+            cells_info[name][cell.key] = {
+                "norm": cell.norm, "th": cell.th, "optimizer": cell.optimizer,
+                "attacked": len(ok), "succeeded": n_ok,
+                "success_rate": round(n_ok / len(ok), 4) if len(ok) else 0.0,
+                "seconds": round(seconds, 2),
+                "seconds_per_image": round(seconds / max(1, len(ok)), 4),
+            }
+            parts["x"].append(arrays["x_adv"][ok])
+            parts["y_true"].append(dataset.test.y[arrays["index"][ok]])
+            parts["norm"] += [cell.norm] * n_ok
+            parts["th"] += [cell.th] * n_ok
+            parts["optimizer"] += [cell.optimizer] * n_ok
+            parts["source_model"] += [name] * n_ok
+            parts["source_pred"].append(arrays["pred"][ok])
+
+    import art
+    import torch
+    total_attack = sum(c["seconds"] for s in cells_info.values() for c in s.values())
+    total_train = sum(m["train_seconds"] for m in models_info.values())
+    manifest = {
+        "dataset": cfg.dataset,
+        "split": "test",
+        "ras_deap_version": __version__,
+        "seed": cfg.seed,
+        "build": cfg.to_json(),
+        "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
+        "torch_version": torch.__version__,
+        "source_models": models_info,
+        "attack_cells": cells_info,
+        "seconds": {"train": round(total_train, 1), "attack": round(total_attack, 1),
+                    "this_run_wall": round(time.perf_counter() - wall, 1)},
+        "description": "transferable adversarial samples (paper section 4.1, Table 1): "
+                       "successful untargeted ART Pixel (L0) / Threshold (Linf) attacks "
+                       "with DE / CMA-ES on correctly classified test images",
+    }
+    manifest["table1"] = [{"source": s, "optimizer": o, "counts": c, "total": t}
+                          for s, o, c, t in table_rows(manifest)]
+    shape = dataset.shape
+    bank = AdversarialBank(
+        x=np.concatenate(parts["x"]) if parts["x"] else np.zeros((0, *shape), np.float32),
+        y_true=np.concatenate(parts["y_true"]).astype(np.int64),
+        norm=np.array(parts["norm"], dtype=str),
+        th=np.array(parts["th"], dtype=np.int64),
+        optimizer=np.array(parts["optimizer"], dtype=str),
+        source_model=np.array(parts["source_model"], dtype=str),
+        source_pred=np.concatenate(parts["source_pred"]).astype(np.int64),
+        manifest=manifest,
+    )
+    save_bank(bank, out)
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return bank
+
+
+def parse_int_list(text: str, name: str) -> tuple[int, ...]:
+    """'1,3,5' -> (1, 3, 5); BuildError naming ``name`` otherwise."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise BuildError(f"{name} {text!r}: expected comma-separated integers, e.g. 1,3,5,10") \
+            from exc
+    return values
+
+
+def parse_name_list(text: str) -> tuple[str, ...]:
+    """'resnet, fs' -> ('resnet', 'fs')."""
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
