@@ -136,7 +136,9 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) >= 100 else f"{value:.4f}"
+    return str(value)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

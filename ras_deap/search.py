@@ -263,7 +263,12 @@ def run_search(config: SearchConfig, *,
                                     evals=state.evaluations)
                 gen_bar.update(1)
                 if on_generation is not None:
-                    on_generation(state.generation, history_record)
+                    try:
+                        on_generation(state.generation, history_record)
+                    except BaseException:
+                        # stopped by the caller (e.g. optuna.TrialPruned): not a failure
+                        tracker.end_search("KILLED")
+                        raise
             best = state.halloffame[0]
             summary = _summarise(best, state)
             if final_training:
@@ -321,8 +326,10 @@ def _finalise(config: SearchConfig, evaluator: Any, best: Individual,
     if result.failure:
         out["final_failure"] = result.failure
     else:
+        import torch  # the evaluator already imported it
+
         weights = run_dir / "best_model.pt"
-        evaluator.save_weights(result, weights)
+        torch.save(result.state_dict, weights)
         tracker.log_artifact(weights, "best_model")
     (run_dir / "best_genome.json").write_text(best.genome.to_json())
     tracker.log_artifact(run_dir / "best_genome.json", "best_model")
