@@ -1,0 +1,268 @@
+"""Tests of the adversarial bank builder (ras_deap.attacks)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ras_deap.attacks import (
+    ALL_CELLS,
+    BuildConfig,
+    BuildError,
+    CapsNet,
+    Cell,
+    CellError,
+    FeatureSqueeze,
+    SmallResNet,
+    SourceConfig,
+    attack_cell,
+    build_bank,
+    make_untrained,
+    parse_cell,
+    predict,
+    train_classifier,
+    work_dir_for,
+)
+from ras_deap.attacks.__main__ import main
+from ras_deap.bank import default_bank_path, load_bank, robustness_metrics
+from ras_deap.data import load_dataset
+
+torch.set_num_threads(1)
+
+TINY = dict(images_per_cell=3, max_iter=3, sources=("resnet", "fs"), l0_th=(1, 3),
+            linf_th=(10,), source=SourceConfig(epochs=3))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def resnet(digits):
+    torch.manual_seed(0)
+    m = SmallResNet(1, 10, digits.mean, digits.std, width=8)
+    return train_classifier(m, digits.train.x, digits.train.y, epochs=3, batch_size=64,
+                            lr=3e-3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bank") / "tiny.npz"
+    bank = build_bank(BuildConfig(**TINY), out, show_progress=False, keep_work=True,
+                      log=lambda m: None)
+    return out, bank
+
+
+# --- cells -------------------------------------------------------------------
+
+def test_sixteen_cells_round_trip():
+    assert len(ALL_CELLS) == 16 and len(set(ALL_CELLS)) == 16
+    for cell in ALL_CELLS:
+        assert parse_cell(cell.key) == cell
+    assert Cell("L0", 3, "CMA-ES").es == 0 and Cell("L0", 3, "DE").es == 1
+
+
+@pytest.mark.parametrize("args", [("L2", 1, "DE"), ("L0", 0, "DE"), ("L0", 1, "PSO")])
+def test_bad_cell_is_refused(args):
+    with pytest.raises(CellError):
+        Cell(*args)
+
+
+def test_bad_build_config_is_refused():
+    with pytest.raises(BuildError, match="sources"):
+        BuildConfig(sources=("vgg",))
+    with pytest.raises(BuildError, match="images_per_cell"):
+        BuildConfig(images_per_cell=0)
+    with pytest.raises(BuildError, match="l0_th"):
+        BuildConfig(l0_th=(0,))
+
+
+# --- source models -----------------------------------------------------------
+
+def test_source_architectures_take_unit_images(digits):
+    x = torch.from_numpy(digits.test.x[:4])
+    for name in ("resnet", "capsnet", "at", "fs"):
+        m = make_untrained(name, digits.shape, 10, digits.mean, digits.std).eval()
+        with torch.no_grad():
+            out = m(x)
+        assert out.shape == (4, 10), name
+    caps = CapsNet(1, 10, (8, 8), digits.mean, digits.std).eval()
+    with torch.no_grad():
+        lengths = caps(x)
+    assert (lengths >= 0).all() and (lengths <= 1).all()  # capsule lengths
+
+
+def test_feature_squeeze_removes_small_changes(digits):
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x):
+            seen.append(x.clone())
+            return x.flatten(1)[:, :10]
+
+    fs = FeatureSqueeze(Spy(), bits=4, median_size=1)
+    x = torch.from_numpy(digits.test.x[:2])
+    fs(x)
+    fs(x + 1 / 255)  # below half a 4-bit level: squeezed away
+    assert torch.equal(seen[0], seen[1])
+
+
+def test_trained_resnet_is_accurate(digits, resnet):
+    assert (predict(resnet, digits.test.x) == digits.test.y).mean() > 0.9
+
+
+# --- attacks -----------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", [Cell("L0", 3, "DE"), Cell("L0", 3, "CMA-ES"),
+                                  Cell("Linf", 10, "DE")])
+def test_attack_respects_threshold_and_range(digits, resnet, cell):
+    x, y = digits.test.x[:4], digits.test.y[:4]
+    res = attack_cell(resnet, x, y, cell, max_iter=3, seed=1, num_classes=10)
+    assert res.x_adv.dtype == np.float32 and res.x_adv.shape == x.shape
+    assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
+    assert (res.max_change <= cell.th + 1e-3).all()
+    delta = np.abs(res.x_adv - x) * 255
+    if cell.norm == "L0":
+        assert ((delta > 1e-3).reshape(len(x), -1).sum(1) <= cell.th).all()
+    else:
+        assert delta.max() <= cell.th + 1e-3
+    np.testing.assert_array_equal(res.success, predict(resnet, res.x_adv) != y)
+    # failures come back unchanged
+    np.testing.assert_allclose(res.x_adv[~res.success], x[~res.success], atol=1e-6)
+
+
+def test_l0_attack_finds_samples_with_both_optimizers(digits, resnet):
+    x, y = digits.test.x[:6], digits.test.y[:6]
+    for opt in ("DE", "CMA-ES"):
+        res = attack_cell(resnet, x, y, Cell("L0", 10, opt), max_iter=5, seed=0, num_classes=10)
+        assert res.success.sum() >= 1, opt
+
+
+def test_cma_es_attack_is_reproducible(digits, resnet):
+    x, y = digits.test.x[:3], digits.test.y[:3]
+    cell = Cell("L0", 3, "CMA-ES")
+    a = attack_cell(resnet, x, y, cell, max_iter=3, seed=5, num_classes=10)
+    b = attack_cell(resnet, x, y, cell, max_iter=3, seed=5, num_classes=10)
+    np.testing.assert_array_equal(a.x_adv, b.x_adv)
+
+
+# --- builds ------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_build_writes_a_loadable_bank(tiny_build):
+    out, bank = tiny_build
+    loaded = load_bank(out, dataset="digits", shape=(1, 8, 8))
+    m = loaded.manifest
+    assert len(loaded) == len(bank) > 0
+    assert m["split"] == "test" and m["seed"] == 0 and "ras_deap_version" in m
+    assert set(m["source_models"]) == {"resnet", "fs"}
+    for name, cells in m["attack_cells"].items():
+        assert len(cells) == 6  # (2 L0 + 1 Linf) x 2 optimizers
+        for c in cells.values():
+            mask = ((loaded.source_model == name) & (loaded.norm == c["norm"])
+                    & (loaded.th == c["th"]) & (loaded.optimizer == c["optimizer"]))
+            assert mask.sum() == c["succeeded"] <= c["attacked"] == 3
+    assert (loaded.source_pred != loaded.y_true).all()
+
+
+@pytest.mark.slow
+def test_sources_score_zero_on_their_own_samples(tiny_build, digits):
+    out, bank = tiny_build
+    work = work_dir_for(out)
+    trained = {}
+    for name in ("resnet", "fs"):
+        model = make_untrained(name, digits.shape, 10, digits.mean, digits.std,
+                               TINY["source"])
+        model.load_state_dict(torch.load(work / "models" / f"{name}.pt", weights_only=True))
+        own = bank.subset(np.flatnonzero(bank.source_model == name))
+        assert len(own) > 0
+        pred = predict(model, own.x)
+        assert robustness_metrics(pred, own)["robustness"] == 0.0
+        np.testing.assert_array_equal(pred, own.source_pred)
+        trained[name] = model
+    torch.manual_seed(123)
+    untrained = make_untrained("resnet", digits.shape, 10, digits.mean, digits.std)
+    r_trained = robustness_metrics(predict(trained["resnet"], bank.x), bank)["robustness"]
+    r_untrained = robustness_metrics(predict(untrained, bank.x), bank)["robustness"]
+    assert r_trained != r_untrained
+
+
+@pytest.mark.slow
+def test_rebuild_with_same_seed_reproduces_the_bank(tiny_build, tmp_path):
+    out, bank = tiny_build
+    again = build_bank(BuildConfig(**TINY), tmp_path / "again.npz", show_progress=False,
+                       log=lambda m: None)
+    assert again.counts() == bank.counts()
+    np.testing.assert_array_equal(again.x, bank.x)
+    assert json.loads((tmp_path / "again.json").read_text())["sha256"] == \
+        json.loads(out.with_suffix(".json").read_text())["sha256"]
+    assert not work_dir_for(tmp_path / "again.npz").exists()  # cleaned up
+
+
+@pytest.mark.slow
+def test_interrupted_build_resumes_without_redoing_work(tiny_build, tmp_path):
+    out, bank = tiny_build
+    work = work_dir_for(out)
+    model_file = work / "models" / "resnet.pt"
+    mtime = model_file.stat().st_mtime_ns
+    # Simulate an interruption: the last cell and the output were never written.
+    (work / "cells" / "fs__Linf-th10-CMA-ES.npz").unlink()
+    out.unlink()
+    resumed = build_bank(BuildConfig(**TINY), out, show_progress=False, keep_work=True,
+                         log=lambda m: None)
+    assert model_file.stat().st_mtime_ns == mtime  # not retrained
+    assert resumed.counts() == bank.counts()
+    np.testing.assert_array_equal(resumed.x, bank.x)
+    with pytest.raises(BuildError, match="other settings"):
+        build_bank(BuildConfig(**{**TINY, "seed": 9}), out, show_progress=False,
+                   log=lambda m: None)
+
+
+# --- CLI ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["build", "--out", "x.npz", "--sources", "vgg"],
+    ["build", "--out", "x.npz", "--images-per-cell", "0"],
+    ["build", "--out", "x.txt"],
+    ["build", "--out", "x.npz", "--l0-th", "a,b"],
+    ["build", "--out", "x.npz", "--dataset", "imagenet"],
+])
+def test_cli_bad_arguments_exit_2(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_cli_show_missing_bank_exits_2(tmp_path, capsys):
+    assert main(["show", str(tmp_path / "none.npz")]) == 2
+
+
+def test_cli_argparse_errors_exit_2():
+    with pytest.raises(SystemExit) as exc:
+        main(["build"])  # --out missing
+    assert exc.value.code == 2
+
+
+# --- the shipped bank --------------------------------------------------------
+
+def test_shipped_digits_bank(capsys):
+    path = default_bank_path("digits")
+    if path is None:
+        pytest.fail("ras_deap/banks/digits.npz (+ .json) is missing; rebuild it with the "
+                    "command in ras_deap/banks/README.md")
+    assert Path(path).stat().st_size < 1_000_000
+    bank = load_bank(path, dataset="digits", shape=(1, 8, 8))
+    m = bank.manifest
+    assert set(m["source_models"]) == {"resnet", "capsnet", "at", "fs"}
+    for name, cells in m["attack_cells"].items():
+        assert len(cells) == 16
+        assert sum(c["succeeded"] for c in cells.values()) == (bank.source_model == name).sum()
+    assert (bank.source_pred != bank.y_true).all()
+    assert set(bank.optimizer.tolist()) == {"DE", "CMA-ES"}
+    assert main(["show", str(path)]) == 0
+    assert "CMA-ES" in capsys.readouterr().out
