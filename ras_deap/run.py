@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import (
     DATASET_NAMES,
     DISTANCES,
@@ -124,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
+def explicit_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The options the user set (preset, then config file, then flags)."""
     values: dict[str, Any] = {}
     if "preset" in args:
         values.update(PRESETS[args.preset])
@@ -132,7 +134,31 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         values.update(load_toml(args.config))
     skip = {"preset", "config", "resume", "no_progress"}
     values.update({k: v for k, v in vars(args).items() if k not in skip})
-    return SearchConfig.from_dict(values, source="options")
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    return SearchConfig.from_dict(explicit_values(args), source="options")
+
+
+def resumed_config(args: argparse.Namespace) -> SearchConfig:
+    """The checkpoint's config with the options that may change on resume
+    taken from what the user set; other options must not differ."""
+    from .search import RESUMABLE_OVERRIDES, resolve_run_dir
+
+    given = explicit_values(args)
+    run_dir = resolve_run_dir(SearchConfig.from_dict(given, source="options"), args.resume)
+    stored = load_checkpoint(run_dir).config
+    changed = sorted(k for k, v in given.items()
+                     if k not in (*RESUMABLE_OVERRIDES, "run_dir", "run_name")
+                     and stored.get(k) != v)
+    if changed:
+        raise ConfigError(f"cannot change {', '.join(changed)} when resuming (the search would "
+                          f"not be the same search); only {', '.join(RESUMABLE_OVERRIDES)} may "
+                          "change")
+    merged = {**stored, **{k: given[k] for k in given if k in RESUMABLE_OVERRIDES}}
+    merged["run_dir"], merged["run_name"] = str(run_dir.parent), run_dir.name
+    return SearchConfig.from_dict(merged, source="checkpoint config")
 
 
 def _fmt(value: Any) -> str:
@@ -173,15 +199,17 @@ def format_summary(summary: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    resume = getattr(args, "resume", False)
     try:
-        config = config_from_args(args)
-    except ConfigError as exc:
+        config = resumed_config(args) if resume else config_from_args(args)
+    except (ConfigError, CheckpointError) as exc:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from .search import run_search
 
-    resume = getattr(args, "resume", False)
+    if resume:
+        resume = Path(config.run_dir) / str(config.run_name)
     try:
         result = run_search(config, resume=resume,
                             progress=not getattr(args, "no_progress", False))

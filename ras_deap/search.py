@@ -103,13 +103,16 @@ def make_evaluator(config: SearchConfig) -> Any:
 
 
 def _check_resumable(stored: dict[str, Any], config: SearchConfig) -> SearchConfig:
-    """The stored config, with the options that may change taken from ``config``."""
+    """``config`` if it describes the same search as the checkpoint: only the
+    options in ``RESUMABLE_OVERRIDES`` (and the run folder) may differ."""
     current = config.to_dict()
-    merged = dict(stored)
-    for key in RESUMABLE_OVERRIDES:
-        merged[key] = current[key]
-    merged["run_dir"], merged["run_name"] = current["run_dir"], stored.get("run_name")
-    return SearchConfig.from_dict(merged, source="checkpoint config")
+    changed = sorted(k for k, v in stored.items()
+                     if k not in (*RESUMABLE_OVERRIDES, "run_dir", "run_name")
+                     and current.get(k) != v)
+    if changed:
+        raise ConfigError(f"cannot resume with different {', '.join(changed)}: the checkpoint "
+                          f"was made with {', '.join(f'{k}={stored[k]!r}' for k in changed)}")
+    return config
 
 
 def _population_metrics(state: SearchState) -> dict[str, float]:

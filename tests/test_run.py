@@ -1,0 +1,239 @@
+"""End-to-end tests of `python -m ras_deap.run`: CLI, MLflow records, resume
+after kill -9, invalid arguments, failing individuals, parallel backends."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from ras_deap.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
+from ras_deap.config import PRESETS, SearchConfig
+from ras_deap.genome import Model
+from ras_deap.run import main
+from ras_deap.search import run_search
+
+TINY = {**PRESETS["smoke"], "max_epochs": 2, "subset_size": 200}
+
+
+def tiny_config(tmp_path: Path, **changes) -> SearchConfig:
+    values = {**TINY, "run_dir": str(tmp_path / "runs"), "run_name": "t",
+              "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "test"}
+    values.update(changes)
+    return SearchConfig(**values)
+
+
+def cli(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "ras_deap.run", "--run-dir", str(tmp_path / "runs"),
+           "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "test",
+           "--no-progress", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+
+
+def children_of(tmp_path: Path, run_id: str):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    return mlflow.search_runs(experiment_names=["test"],
+                              filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+
+
+# ---------------------------------------------------------------- invalid input
+@pytest.mark.parametrize("args, message", [
+    (["--population", "0"], "population=0"),
+    (["--lr", "-1"], "lr=-1"),
+    (["--bank", "/nonexistent/bank.npz"], "bank="),
+    (["--config", "/nonexistent.toml"], "does not exist"),
+    (["--scheduler", "nowhere"], "scheduler="),
+])
+def test_invalid_values_exit_2_before_any_work(tmp_path, capsys, args, message):
+    assert main(["--run-dir", str(tmp_path / "runs"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_dataset_and_bad_toml_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "imagenet"])
+    assert exc.value.code == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("generations = [\n")
+    assert main(["--config", str(bad)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("generation = 3\n")
+    assert main(["--config", str(unknown)]) == 2
+    assert "unknown keys ['generation']" in capsys.readouterr().err
+
+
+def test_resume_without_a_run_and_corrupt_checkpoint(tmp_path, capsys):
+    assert main(["--run-dir", str(tmp_path / "runs"), "--resume"]) == 2
+    assert "no run with a checkpoint" in capsys.readouterr().err
+    run = tmp_path / "runs" / "broken"
+    run.mkdir(parents=True)
+    (run / CHECKPOINT_NAME).write_bytes(b"not a pickle at all")
+    assert main(["--run-dir", str(tmp_path / "runs"), "--resume", str(run)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(run)
+
+
+def test_toml_config_and_flags_override(tmp_path):
+    from ras_deap.run import build_parser, config_from_args
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('generations = 7\npopulation = 9\ndistance = "normalized"\n')
+    args = build_parser().parse_args(["--preset", "smoke", "--config", str(toml),
+                                      "--population", "3"])
+    cfg = config_from_args(args)
+    assert (cfg.generations, cfg.population, cfg.distance) == (7, 3, "normalized")
+    assert cfg.subset_size == PRESETS["smoke"]["subset_size"]
+
+
+# ---------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_smoke_run_through_the_cli_logs_everything(tmp_path):
+    proc = cli(tmp_path, "--preset", "smoke", "--run-name", "smoke", "--max-epochs", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "RAS search summary" in proc.stdout
+    assert "mlflow ui --backend-store-uri" in proc.stdout
+    assert "test accuracy" in proc.stdout
+
+    ckpt = load_checkpoint(tmp_path / "runs" / "smoke")
+    state = ckpt.state
+    run_id = state.extra["mlflow_run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    parent = client.get_run(run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["population"] == str(PRESETS["smoke"]["population"])
+    assert parent.data.tags["dataset"] == "digits"
+    history = client.get_metric_history(run_id, "best_fitness")
+    assert [m.step for m in history] == list(range(PRESETS["smoke"]["generations"] + 1))
+    artifacts = {a.path for a in client.list_artifacts(run_id, "figures")}
+    assert {"figures/fig3_accuracy.png", "figures/fig4_architecture.png"} <= artifacts
+    best = {a.path for a in client.list_artifacts(run_id, "best_model")}
+    assert "best_model/best_model.pt" in best and "best_model/best_genome.json" in best
+
+    runs = children_of(tmp_path, run_id)
+    assert len(runs) == state.evaluations
+    assert runs["tags.ras_deap.key"].is_unique
+    for _, row in runs.iterrows():
+        assert row["metrics.fitness"] >= 0
+        assert "metrics.accuracy" in row and "metrics.spectrum_blocks" in row
+        assert "params.generation" in row and "params.mutations" in row
+    one = runs.iloc[-1]
+    genome = client.download_artifacts(one["run_id"], "genome.json", str(tmp_path))
+    model = Model.from_dict(json.loads(Path(genome).read_text()))
+    assert model.id == one["tags.genome_id"]
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path):
+    args = ["--preset", "smoke", "--generations", "3", "--population", "4", "--children", "2",
+            "--max-epochs", "3", "--run-name", "killed"]
+    cmd = [sys.executable, "-m", "ras_deap.run", "--run-dir", str(tmp_path / "runs"),
+           "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "test",
+           "--no-progress", *args]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt_path = tmp_path / "runs" / "killed" / CHECKPOINT_NAME
+    deadline = time.time() + 240
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt_path.exists():
+            try:
+                state = load_checkpoint(ckpt_path).state
+            except CheckpointError:
+                state = None
+            # kill in the middle of generation 1, with some of its children evaluated
+            if state is not None and state.generation >= 1 and state.phase == "evaluate" and \
+                    any(o.fitness.valid for o in state.offspring):
+                os.kill(proc.pid, signal.SIGKILL)
+                killed_at = state.evaluations
+                break
+        time.sleep(0.05)
+    proc.wait()
+    assert killed_at is not None, "the run ended before it could be killed mid-generation"
+
+    before = load_checkpoint(ckpt_path).state
+    assert before.evaluations >= killed_at
+    resumed = cli(tmp_path, "--resume", str(tmp_path / "runs" / "killed"))
+    assert resumed.returncode == 0, resumed.stderr
+    after = load_checkpoint(ckpt_path).state
+    assert after.generation == 3 and after.phase == "done"
+    expected = 4 + 3 * 4 * 2
+    assert after.evaluations == expected
+
+    runs = children_of(tmp_path, after.extra["mlflow_run_id"])
+    assert len(runs) == expected
+    assert runs["tags.ras_deap.key"].is_unique
+
+    # the resumed search is the same search as an uninterrupted one
+    straight = cli(tmp_path, *args[:-1], "straight")
+    assert straight.returncode == 0, straight.stderr
+    ref = load_checkpoint(tmp_path / "runs" / "straight").state
+    assert [i.genome.id for i in ref.population] == [i.genome.id for i in after.population]
+    assert [i.fitness.values for i in ref.population] == \
+        [i.fitness.values for i in after.population]
+
+
+@pytest.mark.slow
+def test_failing_individuals_get_zero_fitness_and_a_failed_run(tmp_path, monkeypatch):
+    import ras_deap.search as search
+
+    real = search.make_evaluator
+
+    def fragile(config):
+        evaluator = real(config)
+        # networks above 1M parameters are refused: a real failure path of the evaluator
+        evaluator.train_config = evaluator.train_config.__class__(
+            **{**evaluator.train_config.to_dict(), "max_parameters": 1_000_000})
+        return evaluator
+
+    monkeypatch.setattr(search, "make_evaluator", fragile)
+    result = run_search(tiny_config(tmp_path), progress=False, final_training=False)
+    runs = children_of(tmp_path, result.run_id)
+    assert len(runs) == result.evaluations
+    failed_runs = runs[runs["status"] == "FAILED"]
+    assert len(failed_runs) > 0, "expected some networks over 1M parameters"
+    assert (failed_runs["metrics.fitness"] == 0).all()
+    assert failed_runs["tags.failure"].str.contains("parameters").all()
+    assert result.best.fitness.values[0] > 0
+
+
+@pytest.mark.slow
+def test_results_do_not_depend_on_the_number_of_workers(tmp_path):
+    serial = run_search(tiny_config(tmp_path, run_name="w1"), progress=False,
+                        final_training=False)
+    pooled = run_search(tiny_config(tmp_path, run_name="w2", workers=2), progress=False,
+                        final_training=False)
+    assert [i.genome.id for i in serial.population] == [i.genome.id for i in pooled.population]
+    assert [i.fitness.values for i in serial.population] == \
+        [i.fitness.values for i in pooled.population]
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_backend_gives_the_same_results(tmp_path):
+    serial = run_search(tiny_config(tmp_path, run_name="s", generations=1), progress=False,
+                        final_training=False)
+    dask = run_search(tiny_config(tmp_path, run_name="d", generations=1, scheduler="local",
+                                  workers=2), progress=False, final_training=False)
+    assert [i.fitness.values for i in serial.population] == \
+        [i.fitness.values for i in dask.population]
+
+
+def test_existing_checkpoint_requires_resume(tmp_path):
+    from ras_deap.config import ConfigError
+
+    run = tmp_path / "runs" / "t"
+    run.mkdir(parents=True)
+    (run / CHECKPOINT_NAME).write_bytes(b"x")
+    with pytest.raises(ConfigError, match="--resume"):
+        run_search(tiny_config(tmp_path), progress=False)
