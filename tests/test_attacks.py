@@ -265,4 +265,7 @@ def test_shipped_digits_bank(capsys):
     assert (bank.source_pred != bank.y_true).all()
     assert set(bank.optimizer.tolist()) == {"DE", "CMA-ES"}
     assert main(["show", str(path)]) == 0
-    assert "CMA-ES" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    head = out.splitlines()[0]
+    assert head.index("L0 th=3") < head.index("L0 th=10") < head.index("Linf th=1")
+    assert out.splitlines()[1].startswith("resnet") and "CMA-ES" in out

@@ -182,9 +182,14 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
 def table_rows(manifest: dict) -> list[tuple[str, str, dict[str, int], int]]:
     """(source, optimizer, {cell column: count}, total) rows of the Table-1 analog."""
     rows = []
-    for src, cells in manifest["attack_cells"].items():
+    # The JSON manifest is written with sorted keys: restore Table 1's order.
+    sources = sorted(manifest["attack_cells"],
+                     key=lambda s: SOURCE_NAMES.index(s) if s in SOURCE_NAMES else 99)
+    for src in sources:
+        cells = sorted(manifest["attack_cells"][src].values(),
+                       key=lambda c: (NORMS.index(c["norm"]), c["th"]))
         for opt in manifest["build"]["optimizers"]:
-            cols = {f"{c['norm']} th={c['th']}": c["succeeded"] for c in cells.values()
+            cols = {f"{c['norm']} th={c['th']}": c["succeeded"] for c in cells
                     if c["optimizer"] == opt}
             rows.append((src, opt, cols, sum(cols.values())))
     return rows
