@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-import mlflow
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -38,10 +38,22 @@ def cli(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.Complete
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
 
 
-def children_of(tmp_path: Path, run_id: str):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    return mlflow.search_runs(experiment_names=["test"],
-                              filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+def children_of(tmp_path: Path, run_id: str) -> pd.DataFrame:
+    """The child runs of a search as ``mlflow.search_runs`` lays them out
+    (read with a client bound to the test's store: no global tracking URI)."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("test")
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{run_id}'",
+                              max_results=10_000)
+    rows = []
+    for run in runs:
+        row = {"run_id": run.info.run_id, "status": run.info.status}
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.data.tags.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- invalid input
