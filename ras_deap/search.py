@@ -168,9 +168,12 @@ def _individual_record(state: SearchState, ind: Individual) -> Any:
 def run_search(config: SearchConfig, *,
                on_generation: Callable[[int, dict[str, Any]], None] | None = None,
                parent_run_id: str | None = None, resume: bool | str | Path = False,
-               progress: bool = True, final_training: bool = True) -> SearchResult:
+               progress: bool = True, final_training: bool = True,
+               on_individual: Callable[[Individual], None] | None = None) -> SearchResult:
     """Run (or resume) a RAS search and return its result.
 
+    ``on_individual(individual)`` is called after each evaluation (once it is
+    logged and checkpointed), in evaluation order.
     After every generation ``on_generation(generation, record)`` is called;
     an exception it raises (e.g. ``optuna.TrialPruned``) stops the search,
     ends its MLflow run as KILLED and propagates. With ``final_training`` the
@@ -235,6 +238,8 @@ def run_search(config: SearchConfig, *,
         fits = [o.fitness.values[0] for o in st.offspring if o.fitness.valid]
         eval_bar.set_postfix(best=f"{max(fits):.3f}", mean=f"{np.mean(fits):.3f}")
         eval_bar.update(1)
+        if on_individual is not None:
+            on_individual(ind)
         last_mark[0] = time.perf_counter()
 
     def on_bred(st: SearchState) -> None:

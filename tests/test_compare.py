@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import math
+import itertools
 import random
 from types import SimpleNamespace
 
@@ -22,7 +22,6 @@ from ras_deap.compare import (
     run_method,
     suggest_chain,
 )
-from ras_deap.compare.baselines import _history_curve
 from ras_deap.compare.cli import build_parser, config_from_args
 from ras_deap.compare.plot import plot_curves
 from ras_deap.compare.table import aggregate, format_markdown, write_outputs
@@ -37,12 +36,14 @@ class CountingEvaluator:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.fitness: list[float] = []
 
     def evaluate(self, model: Model, generation: int, *, seed=None, with_test=False,
                  return_module=False):
         self.calls.append((model.id, generation))
         spec = spectrum(model)
         fitness = 1.0 / (1.0 + abs(spec[1] - 6)) + 0.01 * spec[5]
+        self.fitness.append(fitness)
         return SimpleNamespace(fitness=fitness, failure=None,
                                metrics={"fitness": fitness, "accuracy": fitness / 2,
                                         "robustness": fitness / 2})
@@ -173,14 +174,8 @@ def test_ras_spends_the_budget_exactly(tmp_path, monkeypatch):
     assert len(fake.calls) == 8 == outcome.evaluations == len(outcome.curve)
     assert [g for _, g in fake.calls] == [ras_generation(i, 3, 2) for i in range(8)]
     assert budgeted.calls == 0  # RAS enforces the budget itself
-
-
-def test_history_curve():
-    history = [{"nevals": 2, "max": 0.5}, {"nevals": 3, "max": 0.7}, {"nevals": 1, "max": 0.7}]
-    curve = _history_curve(history, 6)
-    assert math.isnan(curve[0]) and curve[1:] == [0.5, 0.5, 0.5, 0.7, 0.7]
-    with pytest.raises(RuntimeError, match="counts"):
-        _history_curve(history, 7)
+    # the curve is exact: the best fitness so far after each evaluation, in order
+    assert outcome.curve == list(itertools.accumulate(fake.fitness, max))
 
 
 def test_unknown_method_and_bad_config():

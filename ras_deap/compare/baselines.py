@@ -193,36 +193,24 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
                          generations=ras_generations(ctx.budget, cfg.population, cfg.children))
     # final_training=False: the comparison re-trains every method's best itself,
     # with one trainer and seed rule for all.
+    curve: list[float] = []
+
+    def record(ind: Any) -> None:  # best fitness so far after each evaluation
+        fitness = float(ind.fitness.values[0])
+        curve.append(fitness if not curve else max(curve[-1], fitness))
+
     result = run_search(config, parent_run_id=ctx.parent_run_id, progress=False,
-                        final_training=False)
+                        final_training=False, on_individual=record)
+    if len(curve) != result.evaluations:
+        raise RuntimeError(f"RAS reported {result.evaluations} evaluations but "
+                           f"{len(curve)} were seen")
     best = result.best
-    curve = _history_curve(result.history, result.evaluations)
     return MethodOutcome(method="ras", seed=ctx.seed, best_genome=best.genome,
                          best_fitness=float(best.fitness.values[0]),
                          best_metrics=dict(getattr(best, "metrics", {}) or {}),
                          evaluations=int(result.evaluations), curve=curve,
                          seconds=time.perf_counter() - start,
                          info={"run_id": result.run_id, "run_dir": str(result.run_dir)})
-
-
-def _history_curve(history: list[dict[str, Any]], evaluations: int) -> list[float]:
-    """Best fitness after each evaluation, from per-generation records (the
-    niching keeps every niche's best, so a generation's max is the best so
-    far). Within a generation the previous best is held until its end (NaN
-    inside generation 0, before any best is known)."""
-    curve: list[float] = []
-    best = float("nan")
-    for record in history:
-        n = int(record.get("nevals", 0))
-        if n <= 0:
-            continue
-        curve.extend([best] * (n - 1))
-        best = float(record["max"]) if math.isnan(best) else max(best, float(record["max"]))
-        curve.append(best)
-    if len(curve) != evaluations:
-        raise RuntimeError(f"RAS history counts {len(curve)} evaluations but the search "
-                           f"reports {evaluations}")
-    return curve
 
 
 Method = Callable[[MethodContext], MethodOutcome]
