@@ -10,6 +10,7 @@ finishes in about a minute. Every individual is logged to MLflow (by default
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -181,7 +182,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("  robustness", summary.get("final_robustness")),
         ("  parameters", summary.get("final_parameters")),
     ]
-    cells = sorted(k for k in summary if k.startswith("final_robustness_"))
+    def natural(key: str) -> list[Any]:  # th3 before th10
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
+
+    cells = sorted((k for k in summary if k.startswith("final_robustness_")), key=natural)
     rows += [(f"  {k.removeprefix('final_')}", summary[k]) for k in cells]
     rows += [
         ("evaluations", summary.get("evaluations")),
