@@ -32,14 +32,6 @@ __all__ = ["build_parser", "config_from_args", "format_summary", "main"]
 EXIT_USAGE = 2
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     d = SearchConfig()
     p = argparse.ArgumentParser(
@@ -62,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"dataset to search on (default {d.dataset}, embedded)")
     g.add_argument("--data-dir", metavar="DIR",
                    help="folder holding cifar10/mnist/fashion-mnist files (torchvision layout)")
-    g.add_argument("--download", type=_bool, metavar="BOOL",
+    g.add_argument("--download", action="store_true",
                    help="let torchvision download the dataset into --data-dir (needs internet)")
     g.add_argument("--bank", metavar="NPZ",
                    help="adversarial bank (.npz from `python -m ras_deap.attacks build`); "
@@ -100,8 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
     g.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
     g.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
-    g.add_argument("--augment", type=_bool, metavar="BOOL",
-                   help="random crop + flip (cifar10 only)")
+    g.add_argument("--augment", action="store_true",
+                   help="random crop + horizontal flip of training images (for cifar10)")
     g = p.add_argument_group("execution")
     g.add_argument("--workers", type=int, help="evaluate N individuals in parallel processes "
                    "(results are identical for any N; default 1)")
@@ -210,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from .bank import BankError
+    from .data import DatasetError
     from .search import run_search
 
     if resume:
@@ -217,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run_search(config, resume=resume,
                             progress=not getattr(args, "no_progress", False))
-    except (ConfigError, CheckpointError) as exc:
+    except (ConfigError, CheckpointError, DatasetError, BankError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -193,11 +193,12 @@ def run_search(config: SearchConfig, *,
             raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass --resume "
                               "to continue it, or choose another --run-name")
         state, history = initial_state(config.seed, config.population), []
+    evaluator = make_evaluator(config)
+    evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
     run_dir.mkdir(parents=True, exist_ok=True)
 
     timings = {"evaluation": 0.0, "tracking": 0.0, "checkpoint": 0.0, "evolution": 0.0}
     started = time.perf_counter()
-    evaluator = make_evaluator(config)
     mapper = make_map(config.workers, config.scheduler)
     toolbox = build_toolbox(state, evaluate=evaluator, map_fn=mapper,
                             n_mutations=config.mutations, layer_limit=config.layer_limit,

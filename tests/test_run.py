@@ -249,3 +249,13 @@ def test_existing_checkpoint_requires_resume(tmp_path):
     (run / CHECKPOINT_NAME).write_bytes(b"x")
     with pytest.raises(ConfigError, match="--resume"):
         run_search(tiny_config(tmp_path), progress=False)
+
+
+def test_missing_data_folder_is_a_usage_error_and_creates_nothing(tmp_path, capsys):
+    argv = ["--run-dir", str(tmp_path / "runs"), "--tracking-uri",
+            f"sqlite:///{tmp_path}/mlflow.db", "--dataset", "cifar10", "--data-dir",
+            str(tmp_path / "nowhere"), "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--download" in err and "nowhere" in err
+    assert not (tmp_path / "runs").exists()
