@@ -91,11 +91,8 @@ def make_evaluator(config: SearchConfig) -> Any:
     from .evaluation import Evaluator, TrainConfig
 
     bank = config.bank or default_bank_path(config.dataset)
-    train = TrainConfig(optimizer=config.optimizer, lr=config.lr, batch_size=config.batch_size,
-                        max_epochs=config.max_epochs, patience=config.patience,
-                        min_delta=config.min_delta, full_every=config.full_every,
-                        full_epochs=config.full_epochs, subset_size=config.subset_size,
-                        augment=config.augment)
+    shared = set(TrainConfig.__dataclass_fields__) & set(SearchConfig.__dataclass_fields__)
+    train = TrainConfig(**{name: getattr(config, name) for name in sorted(shared)})
     return Evaluator(dataset_name=config.dataset, data_dir=config.data_dir,
                      bank_path=str(bank) if bank else None, train_config=train,
                      seed=config.seed, num_threads=config.threads, device=config.device,
