@@ -44,8 +44,12 @@ def reproduce_command(config: dict[str, Any]) -> str:
         value = config[name]
         if value is None or value == default.get(name):
             continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        parts += [f"--{name.replace('_', '-')}", text]
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):  # switches (--download, --augment), off by default
+            if value:
+                parts.append(flag)
+            continue
+        parts += [flag, str(value)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
