@@ -23,12 +23,7 @@ from ras_deap.genome import Block, GenePool, Layer, Model, random_model
 conv, dense = Layer.conv, Layer.dense
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def one_block(*layers: Layer, edges=None) -> Model:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from graph_checks import on_entry_exit_paths
 
 from ras_deap.genome import GenomeError
 from ras_deap.genome.dag import (
@@ -26,23 +27,6 @@ def is_valid(n, edges) -> bool:
     except GenomeError:
         return False
     return True
-
-
-def on_entry_exit_paths(n, edges) -> bool:
-    """Independent check: every node is reachable from node 0 and reaches n-1."""
-    succ = {i: [v for u, v in edges if u == i] for i in range(n)}
-    pred = {i: [u for u, v in edges if v == i] for i in range(n)}
-
-    def reach(start, nxt):
-        seen, stack = {start}, [start]
-        while stack:
-            for x in nxt[stack.pop()]:
-                if x not in seen:
-                    seen.add(x)
-                    stack.append(x)
-        return seen
-
-    return reach(0, succ) == set(range(n)) == reach(n - 1, pred)
 
 
 def canonical_graphs(count=80, max_n=7):

@@ -27,12 +27,7 @@ from ras_deap.genome import Block, Layer, Model, random_model
 FAST = TrainConfig(max_epochs=2, full_epochs=1, subset_size=200, batch_size=64)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import copy
 import json
 import random
 
+from graph_checks import on_entry_exit_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,26 +37,13 @@ SETTINGS = settings(max_examples=80, deadline=None,
 STEPS = [op.name for op in MUTATIONS] + ["mutate"]
 
 
-def reach(n: int, edges, start: int, forward: bool) -> set[int]:
-    nxt: dict[int, list[int]] = {i: [] for i in range(n)}
-    for u, v in edges:
-        nxt[u if forward else v].append(v if forward else u)
-    seen, stack = {start}, [start]
-    while stack:
-        for x in nxt[stack.pop()]:
-            if x not in seen:
-                seen.add(x)
-                stack.append(x)
-    return seen
-
-
 def check_graph(n: int, edges, what: str) -> None:
     """Independent of the genome code: acyclic (canonical edges go forward),
     single entry 0 and exit n-1, every node on an entry-exit path."""
     validate_dag(n, edges, what)
     assert all(0 <= u < v < n for u, v in edges), (what, edges)
     assert list(edges) == sorted(set(edges))
-    assert reach(n, edges, 0, True) == set(range(n)) == reach(n, edges, n - 1, False), what
+    assert on_entry_exit_paths(n, edges), what
 
 
 def check_valid(model: Model) -> None:
