@@ -301,13 +301,12 @@ def run_search(config: SearchConfig, *,
 def _summarise(best: Individual, state: SearchState) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "best_id": best.genome.id,
-        "fitness": float(best.fitness.values[0]),
         "generation_found": best.generation,
         "generations": state.generation,
         "evaluations": state.evaluations,
     }
     summary.update({k: float(v) for k, v in best.metrics.items()})
-    summary["fitness"] = float(best.fitness.values[0])
+    summary["fitness"] = float(best.fitness.values[0])  # DEAP's value wins over the metric
     return summary
 
 
