@@ -141,10 +141,25 @@ def _population_metrics(state: SearchState) -> dict[str, float]:
     return out
 
 
+def _training_schedule(config: SearchConfig, evaluator: Any) -> Callable[[int], str]:
+    """``generation -> "full" | "subset"``: the schedule the evaluator trains
+    with (its TrainConfig; one built from ``config`` as make_evaluator does
+    when the evaluator has none), registered as ``toolbox.schedule``."""
+    train = getattr(evaluator, "train_config", None)
+    if train is None:
+        from .evaluation import TrainConfig
+
+        shared = set(TrainConfig.__dataclass_fields__) & set(SearchConfig.__dataclass_fields__)
+        train = TrainConfig(**{name: getattr(config, name) for name in sorted(shared)})
+    return lambda generation: "full" if train.is_full_generation(generation) else "subset"
+
+
 def _individual_record(state: SearchState, ind: Individual) -> Any:
     from .tracking import IndividualRecord
 
     index = next(i for i, o in enumerate(state.offspring) if o is ind)
+    # a representative re-evaluated under a new schedule is not a child: mark it
+    reevaluation = getattr(ind, "reevaluation_of", None) is not None
     return IndividualRecord(
         key=f"g{ind.generation}-i{index}",
         genome_id=ind.genome.id,
@@ -159,6 +174,8 @@ def _individual_record(state: SearchState, ind: Individual) -> Any:
                           strict=True)),
         genome=ind.genome.to_dict(),
         failure=ind.failure,
+        extra_params={"schedule": getattr(ind, "schedule", None),
+                      "reevaluation": "true" if reevaluation else "false"},
     )
 
 
@@ -199,7 +216,8 @@ def run_search(config: SearchConfig, *,
     mapper = make_map(config.workers, config.scheduler)
     toolbox = build_toolbox(state, evaluate=evaluator, map_fn=mapper,
                             n_mutations=config.mutations, layer_limit=config.layer_limit,
-                            block_limit=config.block_limit, distance=config.distance)
+                            block_limit=config.block_limit, distance=config.distance,
+                            schedule=_training_schedule(config, evaluator))
     tracker = SearchTracker(config.tracking_uri, config.experiment)
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve())}

@@ -14,6 +14,8 @@ from ras_deap.evaluation import (
     random_crop_flip,
     train,
 )
+from ras_deap.evaluation import trainer as trainer_module
+from ras_deap.evaluation.trainer import should_stop
 from ras_deap.genome import Block, Layer, Model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -51,13 +53,82 @@ def test_training_learns_digits(digits):
     assert res.samples_seen == 5 * 600 and len(res.history) == 5
 
 
-def test_early_stopping_needs_both_accuracies_flat(digits):
+def test_early_stopping_with_both_accuracies_flat(digits):
     ds, t = digits
     # min_delta = 1 means "any change counts as flat": stop after patience + 1 epochs
     cfg = TrainConfig(patience=2, min_delta=1.0)
     res = train(small_net(ds), t["x"][:128], t["y"][:128], t["xv"], t["yv"], cfg, 50,
                 torch.Generator().manual_seed(0))
     assert res.stopped_early and res.epochs == 3
+
+
+def test_stop_rule_is_accuracy_or_validation_accuracy():
+    # section 5.3: "early stopping if accuracy or validation accuracy do not
+    # change more than 0.001 in the span of 15 epochs"
+    moving = [0.1, 0.2, 0.3, 0.4, 0.5]
+    flat = [0.5, 0.5, 0.5005, 0.5, 0.5]
+    assert should_stop(list(zip(moving, flat, strict=True)), patience=3, min_delta=0.001)
+    assert should_stop(list(zip(flat, moving, strict=True)), patience=3, min_delta=0.001)
+    assert should_stop(list(zip(flat, flat, strict=True)), patience=3, min_delta=0.001)
+    assert not should_stop(list(zip(moving, moving, strict=True)), patience=3,
+                           min_delta=0.001)
+    assert not should_stop(list(zip(flat, flat, strict=True))[:3], patience=3,
+                           min_delta=0.001)
+
+
+def scripted_val_accuracy(monkeypatch, values):
+    """Make ``train`` see the validation accuracies ``values`` (one per epoch);
+    the training accuracy stays the real one."""
+    values = iter(values)
+    monkeypatch.setattr(trainer_module, "accuracy", lambda *args, **kwargs: next(values))
+
+
+def alternating(n):
+    return [0.2 if i % 2 else 0.6 for i in range(n)]
+
+
+def random_labels(t, n, seed=0):
+    """``n`` training images with random labels: the training accuracy keeps
+    moving over the few epochs these tests run."""
+    g = torch.Generator().manual_seed(seed)
+    return t["x"][:n], torch.randint(0, 10, (n,), generator=g)
+
+
+def test_only_the_validation_accuracy_flat_stops(digits, monkeypatch):
+    ds, t = digits
+    scripted_val_accuracy(monkeypatch, [0.5] * 50)
+    x, y = random_labels(t, 128)
+    cfg = TrainConfig(patience=2, min_delta=0.0)
+    res = train(small_net(ds), x, y, t["xv"], t["yv"], cfg, 50,
+                torch.Generator().manual_seed(0))
+    assert res.stopped_early and res.epochs == 3
+    # the training accuracy had not plateaued: requiring both would not have stopped
+    assert not plateaued([h[0] for h in res.history], 2, 0.0)
+
+
+def test_only_the_training_accuracy_flat_stops(digits, monkeypatch):
+    ds, t = digits
+    scripted_val_accuracy(monkeypatch, alternating(50))
+    # 32 images, one class: the network soon predicts that class for all of them
+    x, y = t["x"][:32], torch.full((32,), 3, dtype=torch.int64)
+    cfg = TrainConfig(patience=2, min_delta=0.0, lr=1e-2)
+    res = train(small_net(ds), x, y, t["xv"], t["yv"], cfg, 50,
+                torch.Generator().manual_seed(0))
+    assert res.stopped_early and res.epochs < 50
+    assert plateaued([h[0] for h in res.history], 2, 0.0)
+    # the validation accuracy never plateaued: requiring both would not have stopped
+    assert not plateaued([h[1] for h in res.history], 2, 0.0)
+
+
+def test_neither_accuracy_flat_runs_to_max_epochs(digits, monkeypatch):
+    ds, t = digits
+    scripted_val_accuracy(monkeypatch, alternating(6))
+    x, y = random_labels(t, 128)
+    cfg = TrainConfig(patience=2, min_delta=0.0)
+    res = train(small_net(ds), x, y, t["xv"], t["yv"], cfg, 6,
+                torch.Generator().manual_seed(0))
+    assert not res.stopped_early and res.epochs == 6
+    assert not any(should_stop(res.history[:i], 2, 0.0) for i in range(1, 7))
 
 
 def test_single_sample_tail_batch_is_skipped(digits):

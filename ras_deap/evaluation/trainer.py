@@ -20,7 +20,8 @@ from torch.nn import functional as F
 from .config import TrainConfig
 from .errors import TrainingError
 
-__all__ = ["TrainResult", "make_optimizer", "plateaued", "predict", "accuracy", "train"]
+__all__ = ["TrainResult", "make_optimizer", "plateaued", "should_stop", "predict", "accuracy",
+           "train"]
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -62,6 +63,16 @@ def plateaued(values: list[float], patience: int, min_delta: float) -> bool:
     return all(abs(v - ref) <= min_delta for v in values[-patience:])
 
 
+def should_stop(history: list[tuple[float, float]], patience: int, min_delta: float) -> bool:
+    """The paper's early-stopping rule (section 5.3: "early stopping if
+    accuracy or validation accuracy do not change more than 0.001 in the span
+    of 15 epochs"): stop as soon as the training accuracy *or* the validation
+    accuracy has :func:`plateaued`. ``history`` holds ``(train, val)``
+    accuracies per epoch."""
+    return (plateaued([h[0] for h in history], patience, min_delta)
+            or plateaued([h[1] for h in history], patience, min_delta))
+
+
 @torch.inference_mode()
 def predict(net: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
     """Predicted classes (int64, on x's device) in eval mode."""
@@ -84,9 +95,12 @@ def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
           config: TrainConfig, max_epochs: int, generator: torch.Generator,
           augment: Augment | None = None) -> TrainResult:
     """Train ``net`` in place with cross-entropy for at most ``max_epochs``,
-    stopping early when neither the training nor the validation accuracy
-    has moved more than ``config.min_delta`` over ``config.patience`` epochs
-    (section 5.3). Raises :class:`TrainingError` on a non-finite loss.
+    stopping early as the paper words it (section 5.3: "early stopping if
+    accuracy or validation accuracy do not change more than 0.001 in the span
+    of 15 epochs"): as soon as the training accuracy *or* the validation
+    accuracy has not moved more than ``config.min_delta`` over
+    ``config.patience`` epochs (:func:`should_stop`). Raises
+    :class:`TrainingError` on a non-finite loss.
 
     A trailing batch of a single sample is skipped: BatchNorm cannot compute
     batch statistics from one value.
@@ -126,8 +140,7 @@ def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
         train_acc = float(correct.item()) / max(count, 1)
         val_acc = accuracy(net, x_val, y_val, config.eval_batch_size)
         history.append((train_acc, val_acc))
-        if (plateaued([h[0] for h in history], config.patience, config.min_delta)
-                and plateaued([h[1] for h in history], config.patience, config.min_delta)):
+        if should_stop(history, config.patience, config.min_delta):
             stopped = True
             break
     return TrainResult(

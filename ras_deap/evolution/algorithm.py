@@ -7,6 +7,14 @@ each cluster representative spawns ``children`` children through
 niching) picks the new representatives, and layers/blocks no representative
 uses are pruned from the gene pool.
 
+Fitnesses are only compared when measured under the same training schedule
+(the paper trains every 10th generation on the full training set, the others
+on a subset): an optional ``toolbox.schedule(generation) -> str`` names each
+generation's schedule, and a representative whose fitness was measured under
+another schedule is re-evaluated under the current one before selection (see
+:func:`step`). Without ``toolbox.schedule`` every generation has the one
+schedule :data:`CONSTANT_SCHEDULE` and nothing is re-evaluated.
+
 The state of a search is a plain dataclass so a checkpoint can be written
 after every evaluated individual and a killed search resumed without
 re-evaluating anything (see :func:`step`).
@@ -16,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +38,11 @@ from .individual import Individual, make_individual
 from .niching import cached_spectrum
 
 __all__ = [
+    "CONSTANT_SCHEDULE",
     "SearchState",
     "derive_seed",
+    "measured_schedule",
+    "schedule_of",
     "initial_state",
     "assign_result",
     "default_stats",
@@ -43,6 +54,8 @@ __all__ = [
 
 OnEvaluated = Callable[["SearchState", Individual], None]
 OnBred = Callable[["SearchState"], None]
+
+CONSTANT_SCHEDULE = "constant"  # every generation's schedule without toolbox.schedule
 
 
 def derive_seed(*parts: Any) -> int:
@@ -108,7 +121,50 @@ def default_stats() -> tools.Statistics:
     return stats
 
 
+def schedule_of(toolbox: base.Toolbox, generation: int) -> str:
+    """The training schedule of ``generation``: ``toolbox.schedule(generation)``
+    when the toolbox has one, else :data:`CONSTANT_SCHEDULE`."""
+    schedule = getattr(toolbox, "schedule", None)
+    return CONSTANT_SCHEDULE if schedule is None else str(schedule(generation))
+
+
+def measured_schedule(toolbox: base.Toolbox, individual: Individual) -> str:
+    """The schedule ``individual``'s fitness was measured under: the one it
+    records, or (an individual from a checkpoint older than the attribute)
+    the schedule of the generation it was evaluated in."""
+    schedule = getattr(individual, "schedule", None)
+    return schedule_of(toolbox, individual.generation) if schedule is None else schedule
+
+
+def _reevaluations(state: SearchState, toolbox: base.Toolbox, schedule: str,
+                   pending: Collection[int] = ()) -> list[Individual]:
+    """Unevaluated clones of the representatives whose fitness was measured
+    under another schedule than ``schedule`` (the current generation's),
+    except those of the clusters in ``pending``."""
+    clones = []
+    for cluster, rep in enumerate(state.population):
+        if cluster in pending or measured_schedule(toolbox, rep) == schedule:
+            continue
+        clone = toolbox.clone(rep)
+        del clone.fitness.values
+        clone.metrics = {}
+        clone.failure = None
+        clone.generation = state.generation  # the evaluator trains with this generation's schedule
+        clone.cluster = cluster
+        clone.mutations = ()
+        clone.schedule = schedule
+        clone.reevaluation_of = cluster
+        clone.eval_seed = derive_seed(state.seed, state.generation, "reeval", cluster)
+        clones.append(clone)
+    return clones
+
+
 def _breed(state: SearchState, toolbox: base.Toolbox, children: int) -> list[Individual]:
+    """The pending individuals of a new generation: re-evaluations of
+    representatives measured under another schedule (first, so an evaluation
+    budget never leaves a child to be compared with a stale fitness), then
+    ``children`` children per representative."""
+    schedule = schedule_of(toolbox, state.generation)
     offspring = []
     for cluster, rep in enumerate(state.population):
         for _ in range(children):
@@ -116,8 +172,23 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int) -> list[Ind
             child.generation = state.generation
             child.cluster = cluster
             child.eval_seed = derive_seed(state.seed, state.generation, len(offspring))
+            child.schedule = schedule
             offspring.append(child)
-    return offspring
+    return _reevaluations(state, toolbox, schedule) + offspring
+
+
+def _with_reevaluations(state: SearchState) -> tuple[list[Individual], list[Individual]]:
+    """The representatives with their evaluated re-evaluations substituted,
+    and the children (the rest of the offspring)."""
+    reps = list(state.population)
+    children = []
+    for ind in state.offspring:
+        cluster = getattr(ind, "reevaluation_of", None)
+        if cluster is None:
+            children.append(ind)
+        elif ind.fitness.valid:
+            reps[cluster] = ind
+    return reps, children
 
 
 def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
@@ -142,6 +213,25 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     its logbook record. Safe to call again on a state restored from any
     checkpoint: evaluated individuals keep their fitness and are skipped.
 
+    Comparable fitness across schedules: the generation's schedule is
+    ``toolbox.schedule(generation)`` (:data:`CONSTANT_SCHEDULE` without one)
+    and every individual records the schedule its fitness is measured under
+    (``Individual.schedule``). Any representative whose measured schedule
+    differs from the current generation's (not only at every 10th
+    generation: the generation after a full one differs again) is
+    re-evaluated under the current schedule before selection: a clone of it
+    (``reevaluation_of`` = its cluster, no mutations, generation and
+    schedule of this generation, evaluation seed
+    ``derive_seed(seed, generation, "reeval", cluster)``) joins the pending
+    offspring, ahead of the children, so it is evaluated through
+    ``toolbox.map``, counted in ``state.evaluations`` and the budget,
+    checkpointed and passed to ``on_evaluated`` like any offspring. Before
+    ``toolbox.select`` the evaluated clones replace their representatives,
+    so a child is only compared with a fitness measured under its own
+    schedule; a re-evaluated representative stays the representative unless
+    a child beats it. With a schedule that never changes nothing is
+    re-evaluated and the search is exactly what it was without schedules.
+
     ``budget`` caps the total number of evaluations of the search: offspring
     beyond it are dropped unevaluated, so a fixed budget is spent exactly."""
     if state.phase == "done":
@@ -150,12 +240,21 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
         state.phase = "evaluate"
         if on_bred is not None:  # lets the caller checkpoint the bred offspring
             on_bred(state)
+    current = schedule_of(toolbox, state.generation)
+    for ind in state.offspring:  # generation 0, and offspring of older checkpoints
+        if getattr(ind, "schedule", None) is None:
+            ind.schedule = current
+    # a checkpoint older than re-evaluations, taken mid-generation: add them
+    # now, at the end so the positions of the logged offspring do not move
+    pending = {ind.reevaluation_of for ind in state.offspring
+               if getattr(ind, "reevaluation_of", None) is not None}
+    state.offspring.extend(_reevaluations(state, toolbox, current, pending))
     _evaluate_pending(state, toolbox, on_evaluated, budget)
     if not state.offspring and not state.population:
         raise ValueError("the evaluation budget ended before any individual was evaluated")
     if state.population:
-        state.population[:] = toolbox.select(state.population + state.offspring,
-                                             len(state.population))
+        reps, offspring = _with_reevaluations(state)
+        state.population[:] = toolbox.select(reps + offspring, len(reps))
     else:  # generation 0: every initial individual is a cluster representative
         state.population[:] = state.offspring
     for cluster, rep in enumerate(state.population):

@@ -22,13 +22,24 @@ INDIVIDUAL_NAME = "RasIndividual"
 
 class Individual:
     """Base class of ``creator.RasIndividual``: a mutable wrapper around an
-    immutable :class:`Model` genome (mutations produce new genomes)."""
+    immutable :class:`Model` genome (mutations produce new genomes).
+
+    ``schedule`` is the training schedule its fitness is measured under (e.g.
+    ``"subset"`` or ``"full"``, set by the loop when it is bred or created);
+    ``reevaluation_of`` is the cluster index when the individual is a clone
+    of that cluster's representative, re-evaluated under a new schedule (see
+    :func:`ras_deap.evolution.step`), else ``None``. Both default to ``None``
+    on individuals pickled before they existed.
+    """
 
     fitness: base.Fitness
+    schedule: str | None = None  # class defaults: old checkpoints lack the attributes
+    reevaluation_of: int | None = None
 
     def __init__(self, genome: Model, *, generation: int = 0, parent_id: str | None = None,
                  mutations: tuple[str, ...] = (), cluster: int | None = None,
-                 eval_seed: int | None = None) -> None:
+                 eval_seed: int | None = None, schedule: str | None = None,
+                 reevaluation_of: int | None = None) -> None:
         if not isinstance(genome, Model):
             raise TypeError(f"an Individual wraps a Model genome, got {type(genome).__name__}")
         self.genome = genome
@@ -37,6 +48,8 @@ class Individual:
         self.mutations = tuple(mutations)
         self.cluster = cluster
         self.eval_seed = eval_seed
+        self.schedule = schedule
+        self.reevaluation_of = reevaluation_of
         self.metrics: dict[str, float] = {}
         self.failure: str | None = None
 

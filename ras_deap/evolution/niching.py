@@ -44,6 +44,16 @@ def _fitter(child: Individual, rep: Individual) -> bool:
     return child.fitness > rep.fitness
 
 
+def _check_same_schedule(child: Individual, rep: Individual) -> None:
+    """Fitnesses measured under different training schedules (subset/full)
+    are not comparable; the loop re-evaluates such representatives first."""
+    a, b = getattr(child, "schedule", None), getattr(rep, "schedule", None)
+    if a is not None and b is not None and a != b:
+        raise ValueError(f"child {child.genome.id} was evaluated under schedule {a!r} but its "
+                         f"closest representative {rep.genome.id} under {b!r}: re-evaluate the "
+                         "representative under the child's schedule first")
+
+
 def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
                          distance: str = "raw") -> list[Individual]:
     """Select ``k`` cluster representatives, DEAP style (returns references).
@@ -52,6 +62,10 @@ def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
     evaluated children in order. Each child is compared with its *closest*
     representative in spectrum distance and takes its place only if strictly
     fitter, so every niche keeps its best member and diversity survives.
+    Both fitnesses must be measured under the same training schedule
+    (``Individual.schedule``; a ``ValueError`` otherwise, unless one of them
+    records none): :func:`ras_deap.evolution.step` re-evaluates
+    representatives measured under another schedule before selecting.
 
     ``distance='raw'`` is the paper's plain Euclidean distance, dominated by
     the large counts (layers, connections); ``'normalized'`` divides each
@@ -73,6 +87,7 @@ def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
             raise ValueError(f"child {child.genome.id} has no fitness; evaluate it first")
         spec = cached_spectrum(child.genome)
         j = closest_representative(spec, spectra, scale)
+        _check_same_schedule(child, reps[j])
         if _fitter(child, reps[j]):
             reps[j] = child
             spectra[j] = spec

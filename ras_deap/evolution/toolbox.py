@@ -27,13 +27,17 @@ def _clone(individual: Any) -> Any:
 def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = None,
                   map_fn: Callable[..., Any] = map, n_mutations: int = 5,
                   layer_limit: int = 100, block_limit: int = 100,
-                  distance: str = "raw") -> base.Toolbox:
+                  distance: str = "raw",
+                  schedule: Callable[[int], str] | None = None) -> base.Toolbox:
     """A toolbox whose operators share the state's gene pool and seeded RNG.
 
     Registers the 13 mutations one by one (``toolbox.mut_change_kernel``, ...,
     each ``individual -> (child,)``), ``mutate`` (``n_mutations`` random
     applicable ones), ``select`` (spectrum niching), ``evaluate``, ``map`` and
-    ``clone``.
+    ``clone``, and ``schedule`` when given: ``generation -> name`` of the
+    training schedule the evaluator uses in that generation (e.g. ``"full"``
+    or ``"subset"``), so the loop only compares fitnesses measured under the
+    same schedule (see :func:`ras_deap.evolution.step`).
     """
     if n_mutations < 1:
         raise ValueError(f"n_mutations must be >= 1, got {n_mutations}")
@@ -52,5 +56,7 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
     toolbox.register("map", map_fn)
     if evaluate is not None:
         toolbox.register("evaluate", evaluate)
+    if schedule is not None:
+        toolbox.register("schedule", schedule)
     toolbox.limits = limits
     return toolbox
