@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import random
+import statistics
 from types import SimpleNamespace
 
 import pytest
@@ -26,6 +28,7 @@ from ras_deap.compare.cli import build_parser, config_from_args
 from ras_deap.compare.plot import plot_curves
 from ras_deap.compare.table import aggregate, format_markdown, write_outputs
 from ras_deap.config import SearchConfig
+from ras_deap.evaluation.remeasure import remeasure_seeds
 from ras_deap.genome import GenomeError, Model, spectrum
 
 
@@ -218,6 +221,36 @@ def test_table_aggregates_mean_and_std(tmp_path):
         assert [r["best_fitness"] for r in csv.DictReader(fh)] == ["0.1", "0.2"]
 
 
+def test_table_reports_remeasured_fitness_with_ci_over_seeds(tmp_path):
+    rows = _rows()
+    for row, (value, sd) in zip(rows, [(1.2, 0.05), (1.4, 0.07), (1.0, 0.02), (1.1, 0.04)],
+                                strict=True):
+        row.update(remeasured_fitness=value, remeasured_sd=sd, remeasured_ci95=2.5 * sd,
+                   remeasure_repeats=3.0, remeasure_failures=0.0)
+    table = aggregate(rows)
+    ras = table[1]
+    assert ras["method"] == "ras" and ras["remeasured_fitness_mean"] == pytest.approx(1.3)
+    # 95 % t-interval over 2 seeds: t_{0.975, 1} = 12.7062 x sd 0.14142 / sqrt(2)
+    assert ras["remeasured_fitness_ci95"] == pytest.approx(
+        12.7062047 * statistics.stdev([1.2, 1.4]) / math.sqrt(2), rel=1e-6)
+    assert ras["remeasured_sd_mean"] == pytest.approx(0.06)
+    assert ras["remeasure_repeats"] == [3]
+    text = format_markdown(table, CompareConfig(search=SearchConfig(), budget=4, seeds=2))
+    header = text.splitlines()[0]
+    assert "Re-measured fitness (95% CI)" in header and "Search max fitness" in header
+    assert "| 1.300 ± 1.271 |" in text  # mean ± 95% CI over seeds, not ± std
+    assert "trained 3 more time(s)" in text and "biased upwards" in text
+    one_seed = format_markdown(aggregate(rows[:1]))
+    assert "| 1.200 ± n/a |" in one_seed  # one seed: no interval over seeds
+    files = write_outputs(rows, {}, CompareConfig(search=SearchConfig(), budget=4, seeds=2),
+                          tmp_path)
+    with files["results_csv"].open() as fh:
+        assert {"remeasured_fitness", "remeasured_ci95", "search_fitness"} <= set(
+            csv.DictReader(fh).fieldnames)
+    with files["table_csv"].open() as fh:
+        assert "remeasured_fitness_ci95" in csv.DictReader(fh).fieldnames
+
+
 def test_plot_curves_writes_png(tmp_path):
     path = plot_curves({("ras", 0): [float("nan"), 0.5, 0.7], ("ras", 1): [0.4, 0.4, 0.9],
                         ("tpe", 0): [0.2, 0.3, 0.3]}, tmp_path / "f.png", budget=3)
@@ -230,6 +263,73 @@ def test_cli_flags_build_the_config():
     cfg = config_from_args(args)
     assert cfg.budget == 4 and cfg.methods == ("ras", "tpe") and cfg.seed_list == [5, 6]
     assert cfg.search.max_epochs == 3 and cfg.search.population == 2
+    assert cfg.remeasure == 3  # the default: at least 3 fresh trainings
+    assert config_from_args(build_parser().parse_args(["--remeasure", "5"])).remeasure == 5
+    with pytest.raises(ValueError, match="remeasure"):
+        CompareConfig(remeasure=0)
+
+
+class NoisyEvaluator:
+    """A torch-free evaluator whose fitness is an architecture term plus a
+    seed-dependent "training luck" term of sd ~0.06, so the search maximum is
+    a lucky draw and a re-measurement can be checked by hand."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.calls = []
+
+    @staticmethod
+    def fitness(model, seed):
+        spec = spectrum(model)
+        return 1.0 / (1.0 + abs(spec[1] - 6)) + 0.2 * ((seed % 1009) / 1009)
+
+    def evaluate(self, model, generation, *, seed=None, with_test=False, return_module=False):
+        fitness = self.fitness(model, seed)
+        self.calls.append((model.id, generation, seed, fitness))
+        metrics = {"fitness": fitness, "accuracy": fitness / 2, "robustness": fitness / 2,
+                   "parameters": 1000.0}
+        if with_test:
+            metrics["test_accuracy"] = 0.8
+        return SimpleNamespace(fitness=fitness, failure=None, metrics=metrics)
+
+
+def test_comparison_reports_the_winner_remeasured_not_its_search_maximum(tmp_path):
+    from ras_deap.compare.runner import run_comparison
+
+    evaluators = {}
+
+    def factory(config):
+        evaluators[config.seed] = NoisyEvaluator(config.seed)
+        return evaluators[config.seed]
+
+    search = SearchConfig(population=2, children=1, mutations=1, full_every=100,
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="rm")
+    cfg = CompareConfig(search=search, budget=3, seeds=2, methods=("random",),
+                        out=str(tmp_path / "out"))
+    result = run_comparison(cfg, evaluator_factory=factory, log=lambda msg: None)
+    assert len(result.runs) == 2
+    for run in result.runs:
+        row = run.row
+        fake = evaluators[row["seed"]]
+        search_calls, extra = fake.calls[:3], fake.calls[3:]
+        assert len(extra) == 3 + 1  # 3 re-measuring trainings, then the final re-training
+        winner = run.outcome.best_genome
+        seeds = remeasure_seeds(row["seed"], winner.id, run.outcome.best_generation, 3,
+                                "compare")
+        assert [c[2] for c in extra[:3]] == list(seeds)  # fresh seeds, none of the search's
+        assert not set(seeds) & {c[2] for c in search_calls}
+        assert {(c[0], c[1]) for c in extra[:3]} == {(winner.id, run.outcome.best_generation)}
+        values = [NoisyEvaluator.fitness(winner, s) for s in seeds]
+        assert row["remeasured_fitness"] == pytest.approx(statistics.fmean(values))
+        assert row["remeasured_sd"] == pytest.approx(statistics.stdev(values))
+        # the winner is still picked by the search maximum, which stays reported as such
+        assert row["search_fitness"] == pytest.approx(max(c[3] for c in search_calls))
+        assert row["remeasured_fitness"] != pytest.approx(row["search_fitness"])
+        assert row["remeasure_repeats"] == 3 and row["remeasure_failures"] == 0
+    text = (tmp_path / "out" / "table.md").read_text()
+    means = [r.row["remeasured_fitness"] for r in result.runs]
+    ci = 12.7062047 * statistics.stdev(means) / math.sqrt(2)
+    assert f"| {statistics.fmean(means):.3f} ± {ci:.3f} |" in text
 
 
 # -- end to end (real torch training, real MLflow) -------------------------------------

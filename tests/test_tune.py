@@ -11,6 +11,7 @@ import json
 import math
 import shlex
 import sqlite3
+import statistics
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ import optuna
 import pytest
 
 from ras_deap.config import SearchConfig
+from ras_deap.evaluation.remeasure import remeasure_seeds
 from ras_deap.genome.records import Model
 from ras_deap.tracking.trials import StudyTracker
 from ras_deap.tune import (
@@ -33,10 +35,12 @@ from ras_deap.tune import (
     reproduce_command,
     tune,
 )
-from ras_deap.tune.cli import main
+from ras_deap.tune.cli import build_parser, main, settings_from_args
+from ras_deap.tune.report import format_report, summarise_study
 from ras_deap.tune.runner import study_attrs
 
 PARENT = "mlflow.parentRunId"
+BEST_GENERATION = 2  # the generation the scripted search's best was evaluated in
 
 
 def _settings(tmp: Path, **kw: Any) -> TuneSettings:
@@ -55,6 +59,51 @@ def _genome() -> Model:
     return random_model(random.Random(0))
 
 
+def _level(config: SearchConfig) -> float:
+    """The scripted search's final (maximum) fitness for a config."""
+    return 1.0 + config.mutations / 10 if config.mutations >= 5 else 0.1
+
+
+class FakeEvaluator:
+    """Stands in for the torch evaluator in the re-measurement: the fitness
+    of a training is a fixed fraction of the scripted search's maximum (the
+    maximum was a lucky run) plus a seed-dependent wobble, so the expected
+    mean can be computed by hand from the re-measurement seeds."""
+
+    def __init__(self, config: SearchConfig) -> None:
+        self.seed = config.seed
+        self.level = _level(config)
+        self.calls: list[tuple[str, int, int]] = []
+
+    @staticmethod
+    def fitness(level: float, seed: int) -> float:
+        return 0.9 * level + (seed % 7) / 100
+
+    def evaluate(self, model: Model, generation: int, *, seed: int,
+                 with_test: bool = False) -> Any:
+        self.calls.append((model.id, generation, seed))
+        fitness = self.fitness(self.level, seed)
+        return SimpleNamespace(fitness=fitness, failure=None,
+                               metrics={"accuracy": fitness / 2, "robustness": fitness / 2})
+
+
+class FakeEvaluators:
+    """``evaluator_factory`` for Objective/tune: one FakeEvaluator per trial."""
+
+    def __init__(self) -> None:
+        self.made: list[FakeEvaluator] = []
+
+    def __call__(self, config: SearchConfig) -> FakeEvaluator:
+        self.made.append(FakeEvaluator(config))
+        return self.made[-1]
+
+
+def _expected_remeasure(config: SearchConfig, repeats: int = 3) -> list[float]:
+    """The fitness of each re-measuring training FakeEvaluator gives."""
+    seeds = remeasure_seeds(config.seed, _genome().id, BEST_GENERATION, repeats, "tune")
+    return [FakeEvaluator.fitness(_level(config), s) for s in seeds]
+
+
 class ScriptedSearch:
     """Stands in for run_search: spends the budget generation by generation
     like the real loop and reports a fitness fixed by the trial's params
@@ -68,7 +117,7 @@ class ScriptedSearch:
         self.calls.append(config)
         if config.children == 4:
             raise RuntimeError("scripted crash: out of memory")
-        level = 1.0 + config.mutations / 10 if config.mutations >= 5 else 0.1
+        level = _level(config)
         evaluations, generation, best = 0, 0, 0.0
         while evaluations < config.max_evaluations:
             n = config.population if generation == 0 else config.population * config.children
@@ -80,7 +129,8 @@ class ScriptedSearch:
         return SimpleNamespace(summary={"fitness": best, "best_id": "M-x", "accuracy": 0.9,
                                         "robustness": 0.4},
                                run_id=None, evaluations=evaluations, run_dir=Path("x"),
-                               best=SimpleNamespace(genome=_genome()))
+                               best=SimpleNamespace(genome=_genome(),
+                                                    generation=BEST_GENERATION))
 
 
 def _trial_runs(settings: TuneSettings, study_run_id: str) -> dict[int, Any]:
@@ -207,11 +257,15 @@ def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
     study.enqueue_trial({"mutations": 2, "children": 1, "population": 2})  # bad: pruned
     study.enqueue_trial({"mutations": 7, "children": 4})  # the search crashes: FAIL
     search = ScriptedSearch()
-    outcome = tune(settings, search_fn=search)
+    outcome = tune(settings, search_fn=search, evaluator_factory=FakeEvaluators())
     states = {t.number: t.state.name for t in outcome.study.trials}
     assert states == {0: "COMPLETE", 1: "PRUNED", 2: "FAIL"}
     trials = outcome.study.trials
-    assert trials[0].value == pytest.approx(1.6)
+    # the value is the best architecture re-measured on 3 fresh seeds, not the maximum
+    remeasured = statistics.fmean(_expected_remeasure(search.calls[0]))
+    assert trials[0].value == pytest.approx(remeasured)
+    assert trials[0].user_attrs["search_best_fitness"] == pytest.approx(1.6)
+    assert trials[0].user_attrs["remeasure_repeats"] == 3
     assert all(c.max_evaluations == 12 for c in search.calls)
     # pruned in generation 1 (never in generation 0: random models), after the warm-up
     # (budget // 4 = 3 evaluations): generation 0 spent 2 evaluations, generation 1 two more
@@ -230,14 +284,19 @@ def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
     runs = _trial_runs(settings, outcome.study_run_id)
     assert {n: (r.info.status, r.data.tags["optuna.state"]) for n, r in runs.items()} == {
         0: ("FINISHED", "COMPLETE"), 1: ("KILLED", "PRUNED"), 2: ("FAILED", "FAIL")}
-    assert runs[0].data.metrics["value"] == pytest.approx(1.6)
+    assert runs[0].data.metrics["value"] == pytest.approx(remeasured)
+    assert runs[0].data.metrics["search_best_fitness"] == pytest.approx(1.6)
+    assert runs[0].data.metrics["remeasured_sd"] == pytest.approx(
+        trials[0].user_attrs["remeasured_sd"])
+    assert runs[0].data.metrics["remeasured_ci95"] > 0
     assert runs[0].data.params["mutations"] == "6"
     assert runs[0].data.params["config.max_evaluations"] == "12"
     assert "scripted crash" in runs[2].data.tags["failure"]
     assert "pruned after" in runs[1].data.tags["failure"]
 
     # resume: the same study and the same MLflow study run get the new trials
-    again = tune(_settings(tmp_path, n_trials=2), search_fn=ScriptedSearch())
+    again = tune(_settings(tmp_path, n_trials=2), search_fn=ScriptedSearch(),
+                 evaluator_factory=FakeEvaluators())
     assert again.new_trials == [3, 4]
     assert len(again.study.trials) == 5
     assert again.study_run_id == outcome.study_run_id
@@ -251,18 +310,157 @@ def test_spectrum_grid_runs_each_variant_on_the_same_seeds(tmp_path: Path) -> No
     settings = _settings(tmp_path, space="spectrum", n_trials=None, replicates=2, track=False,
                          overrides={"mutations": 6})
     search = ScriptedSearch()
-    outcome = tune(settings, search_fn=search, verbose=False)
+    outcome = tune(settings, search_fn=search, evaluator_factory=FakeEvaluators(),
+                   verbose=False)
     assert sorted((c.distance, c.seed) for c in search.calls) == [
         ("normalized", 0), ("normalized", 1), ("raw", 0), ("raw", 1)]
     assert set(outcome.report.by_category["distance"]) == {"raw", "normalized"}
     assert outcome.report.by_category["distance"]["raw"]["n"] == 2
     # the grid is done: running it again adds nothing
-    assert tune(settings, search_fn=search, verbose=False).new_trials == []
+    assert tune(settings, search_fn=search, evaluator_factory=FakeEvaluators(),
+                verbose=False).new_trials == []
 
 
 def test_objective_needs_a_budget() -> None:
     with pytest.raises(TuneError, match="max_evaluations"):
         Objective(SearchConfig(), get_space("evolution"), study_name="x")
+
+
+# -- the value: the best architecture re-measured, not the luckiest maximum -------------
+
+def _one_trial(objective: Objective, params: dict[str, Any]) -> optuna.trial.FrozenTrial:
+    study = optuna.create_study(direction="maximize", storage=optuna.storages.InMemoryStorage())
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    return study.trials[0]
+
+
+def test_objective_value_is_the_remeasured_mean_not_the_search_maximum() -> None:
+    base = SearchConfig(max_evaluations=12, seed=5)
+    factory = FakeEvaluators()
+    search = ScriptedSearch()
+    objective = Objective(base, get_space("evolution"), study_name="x", search_fn=search,
+                          evaluator_factory=factory)
+    assert objective.remeasure == 3  # the default: at least 3 trainings
+    trial = _one_trial(objective, {"mutations": 6, "children": 1, "population": 2})
+    assert trial.state.name == "COMPLETE"
+    values = _expected_remeasure(search.calls[0])
+    assert trial.value == pytest.approx(statistics.fmean(values))
+    assert trial.value != pytest.approx(1.6)  # the search's maximum is only an attribute
+    attrs = trial.user_attrs
+    assert attrs["search_best_fitness"] == pytest.approx(1.6)
+    assert attrs["remeasured_fitness"] == pytest.approx(values)
+    assert attrs["remeasured_sd"] == pytest.approx(statistics.stdev(values))
+    # t_{0.975, 2} = 4.302653 for a 95 % interval from 3 trainings
+    assert attrs["remeasured_ci95"] == pytest.approx(
+        4.302653 * statistics.stdev(values) / math.sqrt(3), rel=1e-6)
+    assert attrs["remeasure_repeats"] == 3 and attrs["remeasure_failures"] == 0
+    assert attrs["trainings"] == 12 + 3  # the re-measurement is counted, not hidden
+    # re-measured with the trial's own evaluator, as the generation the best was found in,
+    # on seeds that are fresh and distinct
+    (fake,) = factory.made
+    assert fake.seed == 5 and {(g, m) for m, g, _ in fake.calls} == {
+        (BEST_GENERATION, _genome().id)}
+    seeds = [s for _, _, s in fake.calls]
+    assert len(set(seeds)) == 3
+
+
+def test_objective_remeasure_count_is_threaded_and_validated(tmp_path: Path) -> None:
+    base = SearchConfig(max_evaluations=12)
+    factory = FakeEvaluators()
+    search = ScriptedSearch()
+    objective = Objective(base, get_space("evolution"), study_name="x", search_fn=search,
+                          evaluator_factory=factory, remeasure=5)
+    trial = _one_trial(objective, {"mutations": 6, "children": 1, "population": 2})
+    assert len(factory.made[0].calls) == 5 and trial.user_attrs["remeasure_repeats"] == 5
+    assert trial.value == pytest.approx(statistics.fmean(
+        _expected_remeasure(search.calls[0], repeats=5)))
+    with pytest.raises(TuneError, match="remeasure"):
+        Objective(base, get_space("evolution"), study_name="x", remeasure=0)
+    with pytest.raises(TuneError, match="remeasure"):
+        _settings(tmp_path, remeasure=0)
+    args = build_parser().parse_args(["--remeasure", "4"])
+    assert settings_from_args(args).remeasure == 4
+    assert settings_from_args(build_parser().parse_args([])).remeasure == 3
+
+
+def test_cli_bad_remeasure_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--remeasure", "0", "--no-mlflow", "--out-dir", str(tmp_path),
+                 "--storage", f"sqlite:///{tmp_path}/s.db"]) == 2
+    assert "remeasure=0" in capsys.readouterr().err
+
+
+def _study_with(n: int, n_params: int) -> optuna.Study:
+    study = optuna.create_study(direction="maximize", storage=optuna.storages.InMemoryStorage(),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(n):
+        trial = study.ask()
+        xs = [trial.suggest_float(f"p{j}", 0, 1) for j in range(n_params)]
+        trial.set_user_attr("remeasured_sd", 0.05)
+        trial.set_user_attr("remeasured_ci95", 0.12)
+        trial.set_user_attr("remeasure_repeats", 3)
+        trial.set_user_attr("search_best_fitness", 1.9)
+        study.tell(trial, xs[0] + 0.01 * i)
+    return study
+
+
+def test_importances_from_few_trials_carry_a_warning() -> None:
+    report = summarise_study(_study_with(8, 8))
+    assert report.importances  # still computed and shown ...
+    assert not report.importances_reliable  # ... but flagged: 8 < max(20, 4 x 8)
+    assert "rest on 8 complete trial(s) for 8 parameter(s)" in report.importance_warning
+    assert "too few trials for them to mean anything" in report.importance_warning
+    text = format_report(report)
+    assert report.importance_warning in text and "NOT meaningful" in text
+    assert report.to_dict()["importances_reliable"] is False
+    # one trial: no importances at all, and still the warning
+    one = summarise_study(_study_with(1, 2))
+    assert one.importances == {} and "at least 2 complete trials" in one.importance_note
+    assert one.importance_warning is not None
+    # enough trials for few parameters: no warning
+    many = summarise_study(_study_with(20, 2))
+    assert many.importances_reliable and many.importance_warning is None
+    assert "WARNING" not in format_report(many)
+
+
+def test_report_prints_the_remeasured_value_with_its_spread() -> None:
+    report = summarise_study(_study_with(3, 1))
+    line = format_report(report)
+    assert (f"best trial {report.best_trial}: re-measured fitness (accuracy + robustness) "
+            f"{report.best_value:.4f} ± 0.0500 (95% CI ±0.1200) over 3 fresh trainings; "
+            f"search maximum 1.9000") in line
+
+
+def test_tune_output_and_summary_flag_few_trial_importances(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = _settings(tmp_path, n_trials=2, track=False)
+    study = open_study(str(settings.study_name), settings.storage,
+                       attrs=study_attrs(settings, base_config(settings)))
+    study.enqueue_trial({"mutations": 6, "children": 1, "population": 2})
+    study.enqueue_trial({"mutations": 8, "children": 2, "population": 3})
+    outcome = tune(settings, search_fn=ScriptedSearch(), evaluator_factory=FakeEvaluators())
+    assert [t.state.name for t in outcome.study.trials] == ["COMPLETE", "COMPLETE"]
+    out = capsys.readouterr().out
+    assert ("each trial costs 15 trainings: a search of 12 evaluations + 3 trainings "
+            "re-measuring") in out
+    assert "re-measured fitness (accuracy + robustness)" in out and "search maximum" in out
+    assert "WARNING: parameter importances rest on 2 complete trial(s)" in out
+    folder = tmp_path / "out" / "ras-evolution"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["importances_reliable"] is False
+    assert "too few trials" in summary["importance_warning"]
+    assert summary["best_attrs"]["search_best_fitness"] > summary["best_value"]
+    header = (folder / "trials.csv").read_text().splitlines()[0].split(",")
+    assert {"remeasured_sd", "remeasured_ci95", "search_best_fitness"} <= set(header)
+
+
+def test_study_of_the_old_maximum_value_is_not_continued(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    old = {k: v for k, v in study_attrs(settings, base_config(settings)).items()
+           if k != "objective"}
+    open_study("old", settings.storage, attrs=old)
+    with pytest.raises(TuneError, match="objective"):
+        open_study("old", settings.storage, attrs=study_attrs(settings, base_config(settings)))
 
 
 # -- real searches ---------------------------------------------------------------------

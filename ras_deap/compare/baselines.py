@@ -67,7 +67,10 @@ class MethodContext:
 
 @dataclass
 class MethodOutcome:
-    """The result of one method run, before the best model is re-trained."""
+    """The result of one method run, before the best model is re-trained.
+    ``best_fitness`` is the best fitness the search saw (its own selection,
+    biased upwards by lucky trainings); ``best_generation`` the generation
+    (training schedule) that fitness was measured with."""
 
     method: str
     seed: int
@@ -78,6 +81,7 @@ class MethodOutcome:
     curve: list[float]  # best fitness after each evaluation
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    best_generation: int = 0
 
 
 def _outcome(ctx: MethodContext, method: str, start: float, **info: Any) -> MethodOutcome:
@@ -87,7 +91,8 @@ def _outcome(ctx: MethodContext, method: str, start: float, **info: Any) -> Meth
     return MethodOutcome(method=method, seed=ctx.seed, best_genome=best.genome,
                          best_fitness=best.fitness, best_metrics=dict(best.metrics),
                          evaluations=ctx.budgeted.calls, curve=list(ctx.budgeted.best_curve),
-                         seconds=time.perf_counter() - start, info=info)
+                         seconds=time.perf_counter() - start, info=info,
+                         best_generation=int(best.generation))
 
 
 def run_random(ctx: MethodContext) -> MethodOutcome:
@@ -210,7 +215,8 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
                          best_metrics=dict(getattr(best, "metrics", {}) or {}),
                          evaluations=int(result.evaluations), curve=curve,
                          seconds=time.perf_counter() - start,
-                         info={"run_id": result.run_id, "run_dir": str(result.run_dir)})
+                         info={"run_id": result.run_id, "run_dir": str(result.run_dir)},
+                         best_generation=int(getattr(best, "generation", 0) or 0))
 
 
 Method = Callable[[MethodContext], MethodOutcome]

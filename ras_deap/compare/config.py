@@ -40,6 +40,10 @@ class CompareConfig:
 
     ``final_generation`` is the generation the best models are re-trained as
     (full training set, ``full_epochs`` epochs); None: ``search.full_every``.
+
+    ``remeasure``: each method's winner (per seed) is trained this many more
+    times, exactly as the search trained it but on fresh seeds; their mean
+    fitness is the reported number (the search's maximum is mostly luck).
     """
 
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -49,9 +53,10 @@ class CompareConfig:
     out: str = "compare_out"
     tournament_size: int = 3
     final_generation: int | None = None
+    remeasure: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("budget", "seeds", "tournament_size"):
+        for name in ("budget", "seeds", "tournament_size", "remeasure"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")

@@ -1,5 +1,13 @@
-"""Run every method under the same budget and seeds, re-train the best
-models the same way, and log it all to MLflow.
+"""Run every method under the same budget and seeds, re-measure and re-train
+the best models the same way, and log it all to MLflow.
+
+Each method picks its winner (per seed) itself: the best fitness its search
+saw. That maximum is mostly the luckiest training run, so it is reported only
+as ``search_fitness`` (the search maximum); the number compared is the
+winner's fitness re-measured (:func:`ras_deap.evaluation.remeasure`): trained
+``cfg.remeasure`` more times exactly as its search trained it (same
+evaluator, same generation) on fresh seeds, mean with sd and 95 % CI. The
+final re-training on the full training set (test and bank error) follows.
 
 MLflow layout (all through :class:`ras_deap.tracking.SearchTracker`): one
 parent run per comparison (config, table, CSV, figure), one child run per
@@ -26,28 +34,37 @@ from .baselines import MethodContext, MethodOutcome, run_method
 from .budget import BudgetedEvaluator, EvaluationRecord, ras_generation
 from .config import CompareConfig
 
-__all__ = ["ComparisonResult", "RunResult", "final_metrics", "run_comparison"]
+__all__ = ["ComparisonResult", "RunResult", "final_metrics", "remeasured_columns",
+           "run_comparison"]
 
 
 @dataclass
 class RunResult:
-    """One method and seed: the search outcome and the re-trained best model."""
+    """One method and seed: the search outcome, the winner re-measured on
+    fresh seeds, and the re-trained best model."""
 
     outcome: MethodOutcome
     final: dict[str, float]
     final_failure: str | None
     retrain_seconds: float
     run_id: str | None = None
+    remeasured: Any = None  # ras_deap.evaluation.Remeasurement
 
     @property
     def row(self) -> dict[str, Any]:
         o = self.outcome
         return {"method": o.method, "seed": o.seed, "evaluations": o.evaluations,
-                "search_fitness": o.best_fitness, **self.final,
-                "search_seconds": o.seconds, "retrain_seconds": self.retrain_seconds,
-                "wall_seconds": o.seconds + self.retrain_seconds,
+                "search_fitness": o.best_fitness, **remeasured_columns(self.remeasured),
+                **self.final,
+                "search_seconds": o.seconds, "remeasure_seconds": self.remeasure_seconds,
+                "retrain_seconds": self.retrain_seconds,
+                "wall_seconds": o.seconds + self.remeasure_seconds + self.retrain_seconds,
                 "best_id": o.best_genome.id, "failure": self.final_failure or "",
                 "run_id": self.run_id or ""}
+
+    @property
+    def remeasure_seconds(self) -> float:
+        return float(self.remeasured.seconds) if self.remeasured is not None else 0.0
 
 
 @dataclass
@@ -79,6 +96,25 @@ def final_metrics(metrics: dict[str, float]) -> dict[str, float]:
     out["parameters"] = float(metrics.get("parameters", math.nan))
     out["bank_fallback"] = float(metrics.get("bank_fallback", math.nan))
     return out
+
+
+def remeasured_columns(measured: Any) -> dict[str, float]:
+    """The re-measured fitness of a winner as result columns:
+    ``remeasured_fitness`` (mean over the fresh trainings), ``remeasured_sd``,
+    ``remeasured_ci95`` (half-width of the 95 % t-interval; both NaN for one
+    training), the accuracy/robustness means, ``remeasure_repeats`` and
+    ``remeasure_failures`` (failed trainings, counted as fitness 0). All NaN
+    when nothing was re-measured."""
+    if measured is None:
+        return {k: math.nan for k in ("remeasured_fitness", "remeasured_sd", "remeasured_ci95",
+                                      "remeasured_accuracy", "remeasured_robustness",
+                                      "remeasure_repeats", "remeasure_failures")}
+    return {"remeasured_fitness": float(measured.mean), "remeasured_sd": float(measured.sd),
+            "remeasured_ci95": float(measured.ci95),
+            "remeasured_accuracy": float(measured.accuracy_mean),
+            "remeasured_robustness": float(measured.robustness_mean),
+            "remeasure_repeats": float(measured.repeats),
+            "remeasure_failures": float(measured.failures)}
 
 
 def _individual_record(rec: EvaluationRecord) -> Any:
@@ -114,6 +150,7 @@ def run_comparison(cfg: CompareConfig, *,
     ``run_search`` also uses): the seed fixes the data split and the fallback
     bank, so within a seed every method sees the same data and bank.
     """
+    from ..evaluation.remeasure import remeasure
     from ..search import make_evaluator
     from ..tracking import SearchTracker
     from .plot import plot_curves
@@ -152,15 +189,22 @@ def run_comparison(cfg: CompareConfig, *,
                     for i, value in enumerate(outcome.curve, start=1):
                         if not math.isnan(value):
                             child.log_generation(i, {"best_fitness": value})
-                    log(f"[compare] {method} seed={seed}: best fitness "
+                    log(f"[compare] {method} seed={seed}: search maximum "
                         f"{outcome.best_fitness:.4f} after {outcome.evaluations} evaluations; "
+                        f"re-measuring its winner with {cfg.remeasure} fresh trainings")
+                    measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
+                                         generation=outcome.best_generation, salt="compare")
+                    log(f"[compare] {method} seed={seed}: re-measured fitness "
+                        f"{measured.describe()}; search maximum {outcome.best_fitness:.4f}; "
                         "re-training it on the full training set")
                     final, failure, seconds = _retrain(evaluator, cfg, outcome)
-                    run = RunResult(outcome, final, failure, seconds, run_id=child.run_id)
+                    run = RunResult(outcome, final, failure, seconds, run_id=child.run_id,
+                                    remeasured=measured)
                     child.log_generation(outcome.evaluations, {
                         k: v for k, v in run.row.items()
                         if isinstance(v, float | int) and k != "seed"})
                     child.log_dict(outcome.best_genome.to_dict(), "best_genome.json")
+                    child.log_dict(measured.to_dict(), "remeasured.json")
                     child.set_tags({"best_id": outcome.best_genome.id,
                                     **({"final_failure": failure} if failure else {})})
                     runs.append(run)

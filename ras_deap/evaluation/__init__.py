@@ -14,6 +14,7 @@ from .config import OPTIMIZERS, TrainConfig
 from .cost import count_parameters, estimate_flops
 from .errors import BuildError, TrainingError
 from .evaluator import FALLBACK_BANK_SIZE, EvaluationResult, Evaluator, clear_cache
+from .remeasure import Remeasurement, mean_sd_ci95, remeasure, remeasure_seeds
 from .seeding import derive_seed, seed_everything
 from .trainer import TrainResult, accuracy, make_optimizer, plateaued, predict, train
 
@@ -27,6 +28,7 @@ __all__ = [
     "Concat",
     "EvaluationResult",
     "Evaluator",
+    "Remeasurement",
     "TrainConfig",
     "TrainResult",
     "TrainingError",
@@ -37,11 +39,14 @@ __all__ = [
     "derive_seed",
     "estimate_flops",
     "make_optimizer",
+    "mean_sd_ci95",
     "merge_shape",
     "planned_parameters",
     "plateaued",
     "predict",
     "random_crop_flip",
+    "remeasure",
+    "remeasure_seeds",
     "seed_everything",
     "train",
 ]

@@ -1,8 +1,10 @@
 """Optuna studies of RAS's own hyperparameters (``python -m ras_deap.tune``).
 
 A trial is one complete RAS search (:func:`ras_deap.search.run_search`) with
-a fixed budget of evaluated individuals; its value is the best fitness
-(accuracy + robustness) reached. Studies live in an Optuna RDB storage (so
+a fixed budget of evaluated individuals; its value is the fitness (accuracy +
+robustness) of the search's best architecture re-measured on fresh evaluation
+seeds (the mean of ``remeasure`` trainings, default 3), not the maximum the
+search saw, which is mostly its luckiest training run. Studies live in an Optuna RDB storage (so
 they can be continued, and shared between machines through one database),
 and every trial is an MLflow run with its search nested under it.
 """

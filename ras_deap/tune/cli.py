@@ -1,7 +1,9 @@
 """``python -m ras_deap.tune``: tune RAS's own evolution hyperparameters with Optuna.
 
 The bare command runs 8 small trials (smoke-sized searches of 24 evaluated
-individuals each on the embedded digits data) in ``sqlite:///studies/ras.db``;
+individuals each on the embedded digits data, then 3 trainings that
+re-measure each search's best architecture on fresh seeds: 27 trainings a
+trial) in ``sqlite:///studies/ras.db``;
 running it again continues the same study. Exit codes: 0 done, 1 no trial of
 the study has completed, 2 bad input (flags, storage URL, incompatible
 study), 130 interrupted.
@@ -53,9 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Tune RAS's evolution hyperparameters with Optuna (seeded TPE, pruning on "
                     "intermediate fitness, RDB storage). A trial is a complete RAS search "
-                    "with a fixed budget of evaluated individuals; its value is the best "
-                    "fitness (accuracy + robustness) reached. Every trial is an MLflow run "
-                    "with its search nested under it.",
+                    "with a fixed budget of evaluated individuals; its value is the fitness "
+                    "(accuracy + robustness) of the search's best architecture re-measured "
+                    "on fresh seeds (mean of --remeasure trainings), not the luckiest "
+                    "maximum the search saw, so a trial costs --budget + --remeasure "
+                    "trainings. Every trial is an MLflow run with its search nested under it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("study")
     g.add_argument("--study-name", default=None,
@@ -87,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("each trial's search")
     g.add_argument("--budget", type=int, default=d.budget,
                    help="evaluated individuals per trial (the search's --max-evaluations)")
+    g.add_argument("--remeasure", type=int, default=d.remeasure, metavar="N",
+                   help="train each trial's best architecture N more times on fresh "
+                        "evaluation seeds (as the search trained it); the trial's value is "
+                        "their mean fitness, reported with sd and 95%% CI. Each trial costs "
+                        "--budget + N trainings; use N >= 3 for numbers you report")
     g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset,
                    help="search preset the trials start from (smoke: 3 epochs, 300 samples)")
     g.add_argument("--epochs", type=int, default=None,
@@ -128,7 +137,8 @@ def settings_from_args(args: argparse.Namespace) -> TuneSettings:
         startup_trials=args.startup_trials, replicates=args.replicates,
         report_every=args.report_every, out_dir=args.out_dir, tracking_uri=args.tracking_uri,
         experiment=args.experiment, track=not args.no_mlflow,
-        final_training=args.final_training, progress=args.progress)
+        final_training=args.final_training, progress=args.progress,
+        remeasure=args.remeasure)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

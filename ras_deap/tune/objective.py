@@ -1,12 +1,23 @@
 """The Optuna objective: one trial = one RAS search under a fixed evaluation budget.
 
-The value is the best fitness (validation accuracy + robustness) the search
-reached within ``config.max_evaluations`` evaluated individuals, so settings
-that would spend more evaluations (more clusters, more children) cannot win
-by spending more. Intermediate values are reported at fixed *evaluation*
-milestones rather than per generation: a generation costs ``population *
-children`` evaluations, which differs between trials, and Optuna's pruners
-compare trials at equal steps, so equal steps must mean equal cost.
+The value is **not** the best fitness the search saw: with a seed-to-seed
+fitness spread of about 0.06, the maximum over a search's evaluations is
+mostly its luckiest training run. The search picks its best architecture
+(its hall of fame) as always, within ``config.max_evaluations`` evaluated
+individuals, so settings that would spend more evaluations (more clusters,
+more children) cannot win by spending more; then that architecture is
+re-measured (:func:`ras_deap.evaluation.remeasure`): trained ``remeasure``
+more times exactly as the search trained it (same evaluator, same
+generation) on fresh evaluation seeds, and the trial's value is the mean
+fitness of those trainings. Its spread and the search's maximum are kept as
+user attributes. A trial therefore costs ``max_evaluations + remeasure``
+trainings.
+
+Intermediate values (best fitness so far, good enough for pruning) are
+reported at fixed *evaluation* milestones rather than per generation: a
+generation costs ``population * children`` evaluations, which differs between
+trials, and Optuna's pruners compare trials at equal steps, so equal steps
+must mean equal cost.
 """
 
 from __future__ import annotations
@@ -24,9 +35,11 @@ from ..config import SearchConfig
 from .errors import TuneError
 from .space import SearchSpace
 
-__all__ = ["Objective", "Milestones", "SearchFn"]
+__all__ = ["Objective", "Milestones", "SearchFn", "EvaluatorFactory", "DEFAULT_REMEASURE"]
 
 SearchFn = Callable[..., Any]  # run_search's signature: (config, *, on_generation, ...)
+EvaluatorFactory = Callable[[SearchConfig], Any]  # make_evaluator's signature
+DEFAULT_REMEASURE = 3  # fresh trainings of each trial's best architecture
 log = logging.getLogger(__name__)
 
 
@@ -54,7 +67,10 @@ class Milestones:
 class Objective:
     """Callable for ``study.optimize``: builds the trial's config from
     ``base`` and the space's suggestions, runs the search (``search_fn``,
-    default :func:`ras_deap.search.run_search`) and returns the best fitness.
+    default :func:`ras_deap.search.run_search`), re-measures the search's best
+    architecture with ``remeasure`` fresh trainings (through
+    ``evaluator_factory(config)``, default :func:`ras_deap.search.make_evaluator`,
+    the evaluator the search itself used) and returns their mean fitness.
 
     With a ``tracker`` (:class:`ras_deap.tracking.trials.StudyTracker`) each
     trial is an MLflow run nested under ``study_run_id`` with the search run
@@ -66,7 +82,9 @@ class Objective:
     def __init__(self, base: SearchConfig, space: SearchSpace, *, study_name: str,
                  tracker: Any = None, study_run_id: str | None = None,
                  search_fn: SearchFn | None = None, report_every: int | None = None,
-                 final_training: bool = False, progress: bool = False) -> None:
+                 final_training: bool = False, progress: bool = False,
+                 remeasure: int = DEFAULT_REMEASURE,
+                 evaluator_factory: EvaluatorFactory | None = None) -> None:
         if base.max_evaluations is None:
             raise TuneError("the base config needs max_evaluations (the per-trial budget): "
                             "without it trials that evaluate more individuals win by spending "
@@ -80,6 +98,12 @@ class Objective:
         self.report_every = report_every or max(1, base.max_evaluations // 10)
         self.final_training = final_training
         self.progress = progress
+        if not isinstance(remeasure, int) or isinstance(remeasure, bool) or remeasure < 1:
+            raise TuneError(f"remeasure={remeasure!r}: must be an integer >= 1 (fresh trainings "
+                            f"of each trial's best architecture; {DEFAULT_REMEASURE} or more for "
+                            "values with a spread)")
+        self.remeasure = remeasure
+        self.evaluator_factory = evaluator_factory
 
     def config_for(self, trial: optuna.Trial) -> tuple[SearchConfig, dict[str, Any]]:
         """The trial's search config and the changes the space made to ``base``."""
@@ -94,6 +118,20 @@ class Objective:
 
             self.search_fn = run_search
         return self.search_fn
+
+    def _remeasure(self, config: SearchConfig, best: Any) -> Any:
+        """The search's best architecture trained ``self.remeasure`` more times
+        as the generation it was selected in (only the seeds are new)."""
+        from ..evaluation.remeasure import remeasure
+
+        if self.evaluator_factory is None:
+            from ..search import make_evaluator
+
+            self.evaluator_factory = make_evaluator
+        evaluator = self.evaluator_factory(config)
+        generation = int(getattr(best, "generation", 0) or 0)
+        return remeasure(evaluator, best.genome, repeats=self.remeasure, generation=generation,
+                         salt="tune")
 
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
@@ -133,25 +171,53 @@ class Objective:
 
             result = self._search()(config, on_generation=on_generation, parent_run_id=run_id,
                                     progress=self.progress, final_training=self.final_training)
-            value = float(result.summary.get("fitness", best))
+            search_best = float(result.summary.get("fitness", best))
+            if not math.isfinite(search_best):
+                raise RuntimeError(f"the search returned a non-finite best fitness "
+                                   f"({search_best})")
+            measured = self._remeasure(config, result.best)
+            value = float(measured.mean)
             if not math.isfinite(value):
-                raise RuntimeError(f"the search returned a non-finite best fitness ({value})")
+                raise RuntimeError(f"the re-measured fitness is not finite ({value})")
             attrs = {"search_run_id": result.run_id, "evaluations": result.evaluations,
                      "best_id": result.summary.get("best_id"),
                      "accuracy": result.summary.get("accuracy"),
                      "robustness": result.summary.get("robustness"),
+                     "search_best_fitness": search_best,
+                     "remeasured_mean": value,
+                     "remeasured_sd": _finite_or_none(measured.sd),
+                     "remeasured_ci95": _finite_or_none(measured.ci95),
+                     "remeasure_repeats": measured.repeats,
+                     "remeasured_fitness": list(measured.fitness),
+                     "remeasured_accuracy": _finite_or_none(measured.accuracy_mean),
+                     "remeasured_robustness": _finite_or_none(measured.robustness_mean),
+                     "remeasure_failures": measured.failures,
+                     "remeasure_generation": measured.generation,
+                     "remeasure_seconds": measured.seconds,
+                     "trainings": int(result.evaluations) + measured.repeats,
                      "run_dir": str(result.run_dir),
                      "seconds": time.perf_counter() - started}
+            if measured.failure_reasons:
+                attrs["remeasure_failure"] = measured.failure_reasons[0][:2000]
             for key, item in attrs.items():
                 trial.set_user_attr(key, item)
             if run_id is not None:
                 self.tracker.report(run_id, result.evaluations, {
                     "accuracy": result.summary.get("accuracy"),
                     "robustness": result.summary.get("robustness"),
-                    "evaluations": result.evaluations, "seconds": attrs["seconds"]})
+                    "evaluations": result.evaluations, "seconds": attrs["seconds"],
+                    "search_best_fitness": search_best,
+                    "remeasured_mean": value,
+                    "remeasured_sd": attrs["remeasured_sd"],
+                    "remeasured_ci95": attrs["remeasured_ci95"],
+                    "remeasure_repeats": measured.repeats,
+                    "remeasure_failures": measured.failures,
+                    "trainings": attrs["trainings"]})
                 self.tracker.end_trial(
                     run_id, "COMPLETE", value=value,
-                    tags={"search_run_id": result.run_id or "", "best_id": attrs["best_id"]},
+                    tags={"search_run_id": result.run_id or "", "best_id": attrs["best_id"],
+                          "value_kind": f"re-measured mean fitness over {measured.repeats} "
+                                        "fresh trainings"},
                     genome=result.best.genome.to_dict())
             return value
         except optuna.TrialPruned as exc:
@@ -173,3 +239,8 @@ class Objective:
                 except Exception as track_exc:  # never hide the trial's own error
                     log.warning("could not mark MLflow run %s FAILED: %s", run_id, track_exc)
             raise
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON/MLflow-friendly: an unmeasured spread (one training) is None."""
+    return float(value) if math.isfinite(value) else None

@@ -1,9 +1,11 @@
 """What a finished (or interrupted) study leaves behind.
 
-The best parameters, the ``python -m ras_deap.run`` command that reproduces
-the best trial, per-category means of categorical parameters (the spectrum
-study's answer), parameter importances, and Optuna's plots (matplotlib, Agg:
-no display needed) written to ``<out_dir>/<study>/``.
+The best parameters, the best trial's re-measured fitness with its spread
+next to the search's raw maximum, the ``python -m ras_deap.run`` command that
+reproduces the best trial, per-category means of categorical parameters (the
+spectrum study's answer), parameter importances (with a warning when they
+rest on too few trials to mean anything), and Optuna's plots (matplotlib,
+Agg: no display needed) written to ``<out_dir>/<study>/``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,26 @@ from optuna.trial import FrozenTrial, TrialState
 from ..config import SearchConfig
 
 __all__ = ["StudyReport", "reproduce_command", "summarise_study", "write_outputs",
-           "format_report"]
+           "format_report", "importance_trials_needed"]
 
 # Where things go, not what the search does: left out of the reproducing command.
 _NOT_REPRODUCED = ("tracking_uri", "experiment", "run_dir", "run_name", "workers", "scheduler",
                    "threads", "device")
-MIN_TRIALS_FOR_IMPORTANCE = 2
+MIN_TRIALS_FOR_IMPORTANCE = 2  # fANOVA cannot run on fewer
+# Below this many complete trials importances are printed with a warning that
+# they mean nothing: fANOVA fits a random forest to (params -> value) and
+# splits the value's variance between the parameters. With k parameters and
+# n trials, n < 4k leaves fewer than four observations per dimension, and with
+# a seed-to-seed fitness sd of about 0.06 the forest then mostly apportions
+# training noise; 20 is the floor for a space of few parameters.
+MIN_TRIALS_PER_PARAMETER = 4
+MIN_TRIALS_FOR_RELIABLE_IMPORTANCE = 20
+
+
+def importance_trials_needed(n_params: int) -> int:
+    """Complete trials below which importances of ``n_params`` parameters are
+    flagged as meaningless: ``max(20, 4 * n_params)``."""
+    return max(MIN_TRIALS_FOR_RELIABLE_IMPORTANCE, MIN_TRIALS_PER_PARAMETER * n_params)
 
 
 def reproduce_command(config: dict[str, Any]) -> str:
@@ -64,6 +80,8 @@ class StudyReport:
     command: str | None = None
     importances: dict[str, float] = field(default_factory=dict)
     importance_note: str | None = None
+    importances_reliable: bool = False
+    importance_warning: str | None = None
     by_category: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
@@ -72,7 +90,10 @@ class StudyReport:
                 "best_value": self.best_value, "best_trial": self.best_trial,
                 "best_params": self.best_params, "best_attrs": self.best_attrs,
                 "reproduce_command": self.command, "importances": self.importances,
-                "importance_note": self.importance_note, "by_category": self.by_category,
+                "importance_note": self.importance_note,
+                "importances_reliable": self.importances_reliable,
+                "importance_warning": self.importance_warning,
+                "by_category": self.by_category,
                 "files": [str(p) for p in self.files]}
 
 
@@ -98,6 +119,16 @@ def summarise_study(study: optuna.Study) -> StudyReport:
     if "config" in best.user_attrs:
         report.command = reproduce_command(best.user_attrs["config"])
     report.by_category = _by_category(complete)
+    n_params = len({name for t in complete for name in t.params})
+    needed = importance_trials_needed(n_params)
+    report.importances_reliable = len(complete) >= needed
+    if not report.importances_reliable:
+        report.importance_warning = (
+            f"WARNING: parameter importances rest on {len(complete)} complete trial(s) for "
+            f"{n_params} parameter(s), fewer than max({MIN_TRIALS_FOR_RELIABLE_IMPORTANCE}, "
+            f"{MIN_TRIALS_PER_PARAMETER} x {n_params}) = {needed}: too few trials for them to "
+            f"mean anything (with a seed-to-seed fitness sd of ~0.06 they mostly split noise); "
+            f"run more trials before reading them")
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
         report.importance_note = (f"parameter importances need at least "
                                   f"{MIN_TRIALS_FOR_IMPORTANCE} complete trials "
@@ -172,16 +203,24 @@ def _write_trials_csv(study: optuna.Study, path: Path) -> Path:
     names = sorted({n for t in trials for n in t.params})
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["number", "state", "value", *names, "evaluations", "seconds",
-                         "mlflow_run_id", "failure"])
+        writer.writerow(["number", "state", "value", *names, "remeasured_sd",
+                         "remeasured_ci95", "remeasure_repeats", "search_best_fitness",
+                         "evaluations", "seconds", "mlflow_run_id", "failure"])
         for t in trials:
             writer.writerow([t.number, t.state.name, "" if t.value is None else t.value,
                              *[t.params.get(n, "") for n in names],
+                             *[_blank(t.user_attrs.get(k)) for k in (
+                                 "remeasured_sd", "remeasured_ci95", "remeasure_repeats",
+                                 "search_best_fitness")],
                              t.user_attrs.get("evaluations", ""),
                              _round(t.user_attrs.get("seconds")),
                              t.user_attrs.get("mlflow_run_id", ""),
                              t.user_attrs.get("failure", "")])
     return path
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def _round(value: Any) -> Any:
@@ -194,8 +233,7 @@ def format_report(report: StudyReport) -> str:
     if report.best_value is None:
         lines.append("no trial completed yet: nothing to report (see the failures above)")
         return "\n".join(lines)
-    lines.append(f"best value (fitness = accuracy + robustness): {report.best_value:.4f} "
-                 f"(trial {report.best_trial})")
+    lines.append(_best_line(report))
     lines.append("best parameters:")
     lines += [f"  {k} = {_fmt(v)}" for k, v in report.best_params.items()]
     for name, cats in report.by_category.items():
@@ -203,15 +241,43 @@ def format_report(report: StudyReport) -> str:
         lines += [f"  {cat:<12} mean {s['mean']:.4f}  std {s['std']:.4f}  n={int(s['n'])}"
                   for cat, s in cats.items()]
     if report.importances:
-        lines.append("parameter importances (fANOVA):")
+        lines.append("parameter importances (fANOVA)"
+                     + ("" if report.importances_reliable else ", NOT meaningful (see below)")
+                     + ":")
         lines += [f"  {k:<14} {v:.3f}" for k, v in report.importances.items()]
     elif report.importance_note:
         lines.append(report.importance_note)
+    if report.importance_warning:
+        lines.append(report.importance_warning)
     if report.command:
         lines += ["reproduce the best trial with:", f"  {report.command}"]
     if report.files:
         lines.append(f"plots and summary: {report.files[0].parent}")
     return "\n".join(lines)
+
+
+def _num(value: Any, digits: int = 4) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and math.isfinite(value) \
+        else "n/a"
+
+
+def _best_line(report: StudyReport) -> str:
+    """``best trial N: re-measured fitness mean ± sd (95% CI ±x) over N trainings;
+    search maximum y`` (trials from before re-measuring: just the value)."""
+    attrs = report.best_attrs
+    repeats = attrs.get("remeasure_repeats")
+    if not isinstance(repeats, int):
+        return (f"best value (the search's maximum fitness = accuracy + robustness, not "
+                f"re-measured): {report.best_value:.4f} (trial {report.best_trial})")
+    line = (f"best trial {report.best_trial}: re-measured fitness (accuracy + robustness) "
+            f"{report.best_value:.4f} ± {_num(attrs.get('remeasured_sd'))} "
+            f"(95% CI ±{_num(attrs.get('remeasured_ci95'))}) over {repeats} fresh "
+            f"training{'s' if repeats != 1 else ''}; search maximum "
+            f"{_num(attrs.get('search_best_fitness'))}")
+    failures = attrs.get("remeasure_failures")
+    if failures:
+        line += f" ({failures} re-measuring training(s) failed, counted as 0)"
+    return line
 
 
 def _fmt(value: Any) -> str:

@@ -20,16 +20,18 @@ import optuna
 from .. import __version__
 from ..config import PRESETS, ConfigError, SearchConfig
 from .errors import TuneError
-from .objective import Objective, SearchFn
+from .objective import DEFAULT_REMEASURE, EvaluatorFactory, Objective, SearchFn
 from .report import StudyReport, format_report, summarise_study, write_outputs
 from .space import SearchSpace, get_space
 from .storage import DEFAULT_STORAGE, open_study, public_url
 
 __all__ = ["TuneSettings", "TuneOutcome", "tune", "base_config", "study_attrs",
-           "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS"]
+           "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS", "OBJECTIVE"]
 
 SAMPLERS = ("tpe", "grid", "random")
 PRUNERS = ("median", "hyperband", "none")
+# What a trial's value is (kept in the study's attributes, see study_attrs).
+OBJECTIVE = "remeasured_mean_fitness"
 # Fields that change where or how fast a search runs, never its result: they
 # may differ between the sessions (or machines) that work on one study.
 EXECUTION_FIELDS = ("workers", "scheduler", "threads", "device", "tracking_uri", "experiment",
@@ -64,11 +66,14 @@ class TuneSettings:
     track: bool = True
     final_training: bool = False
     progress: bool = False
+    # fresh trainings of each trial's best architecture; their mean is the trial's value,
+    # so a trial costs budget + remeasure trainings
+    remeasure: int = DEFAULT_REMEASURE
 
     def __post_init__(self) -> None:
         if self.study_name is None:
             self.study_name = f"ras-{self.space}"
-        for name in ("budget", "startup_trials", "replicates"):
+        for name in ("budget", "startup_trials", "replicates", "remeasure"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TuneError(f"{name}={value!r}: must be an integer >= 1")
@@ -134,8 +139,10 @@ def study_attrs(settings: TuneSettings, base: SearchConfig) -> dict[str, Any]:
     """What a trial value of this study measures; a study continued with
     different attrs would mix incomparable values (see :func:`open_study`)."""
     config = {k: v for k, v in base.to_dict().items() if k not in EXECUTION_FIELDS}
+    # "objective": studies made when the value was the search's maximum fitness hold
+    # other numbers (upward-biased by luck) and must not be continued with these
     return {"space": settings.space, "budget": settings.budget, "preset": settings.preset,
-            "config": config, "version": __version__}
+            "objective": OBJECTIVE, "config": config, "version": __version__}
 
 
 def _sampler(settings: TuneSettings, space: SearchSpace, n_done: int
@@ -184,6 +191,16 @@ def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     took = f" in {seconds:.1f} s" if isinstance(seconds, float) else ""
     value = f" value {trial.value:.4f}" if trial.value is not None else ""
     extra = ""
+    attrs = trial.user_attrs
+    if trial.state == optuna.trial.TrialState.COMPLETE and "remeasure_repeats" in attrs:
+        sd = attrs.get("remeasured_sd")
+        spread = f" ± {sd:.4f}" if isinstance(sd, float) else ""
+        search_best = attrs.get("search_best_fitness")
+        maximum = f"; search maximum {search_best:.4f}" if isinstance(search_best, float) else ""
+        value = (f" value {trial.value:.4f}{spread} (re-measured over "
+                 f"{attrs['remeasure_repeats']} trainings{maximum})")
+    elif trial.state == optuna.trial.TrialState.PRUNED and trial.value is not None:
+        value = f" best so far {trial.value:.4f} (search maximum, not re-measured)"
     if trial.state == optuna.trial.TrialState.FAIL:
         extra = f" ({trial.user_attrs.get('failure', 'see the error above')})"
     elif trial.state == optuna.trial.TrialState.PRUNED:
@@ -194,9 +211,12 @@ def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
+         evaluator_factory: EvaluatorFactory | None = None,
          verbose: bool = True) -> TuneOutcome:
     """Create or continue the study, run its trials (failures are recorded as
-    FAIL and the study goes on), then write and print the report."""
+    FAIL and the study goes on), then write and print the report.
+    ``search_fn`` / ``evaluator_factory`` replace ``run_search`` /
+    ``make_evaluator`` (the latter re-measures each trial's best architecture)."""
     space = get_space(settings.space)
     base = base_config(settings)
     name = str(settings.study_name)
@@ -228,12 +248,21 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
     objective = Objective(base, space, study_name=name, tracker=tracker,
                           study_run_id=study_run_id, search_fn=search_fn,
                           report_every=report_every, final_training=settings.final_training,
-                          progress=settings.progress)
+                          progress=settings.progress, remeasure=settings.remeasure,
+                          evaluator_factory=evaluator_factory)
     before = {t.number for t in study.trials}
+    final = int(settings.final_training)
     if verbose:
         print(f"study {name!r} in {public_url(settings.storage)}: {len(before)} trials so far, "
-              f"running {n_trials} more ({space.name} space, {kind} sampler, budget "
-              f"{settings.budget} evaluations per trial)", flush=True)
+              f"running {n_trials} more ({space.name} space, {kind} sampler); each trial "
+              f"costs {settings.budget + settings.remeasure + final} trainings: a search of "
+              f"{settings.budget} evaluations + {settings.remeasure} trainings re-measuring "
+              f"its best architecture on fresh seeds (the value is their mean fitness)"
+              f"{' + 1 final training (not part of the value)' if final else ''}", flush=True)
+        if settings.remeasure < DEFAULT_REMEASURE:
+            print(f"note: --remeasure {settings.remeasure} < {DEFAULT_REMEASURE}: the values "
+                  "have little or no usable spread; use 3 or more for numbers you report",
+                  flush=True)
     status = "FINISHED"
     try:
         if n_trials:
@@ -261,5 +290,9 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
 def _study_metrics(report: StudyReport) -> dict[str, Any]:
     metrics: dict[str, Any] = {f"trials_{k.lower()}": v for k, v in report.counts.items()}
     metrics["best_value"] = report.best_value
+    for key in ("remeasured_sd", "remeasured_ci95", "search_best_fitness"):
+        if isinstance(report.best_attrs.get(key), int | float):
+            metrics[f"best_{key}"] = report.best_attrs[key]
+    metrics["importances_reliable"] = float(report.importances_reliable)
     metrics.update({f"importance_{k}": v for k, v in report.importances.items()})
     return metrics
