@@ -28,13 +28,13 @@ from ras_deap.attacks import (
     work_dir_for,
 )
 from ras_deap.attacks.__main__ import main
-from ras_deap.bank import default_bank_path, load_bank, robustness_metrics
+from ras_deap.bank import check_quarantine, default_bank_path, load_bank, robustness_metrics
 from ras_deap.data import load_dataset
 
 torch.set_num_threads(1)
 
 TINY = dict(images_per_cell=3, max_iter=3, sources=("resnet", "fs"), l0_th=(1, 3),
-            linf_th=(10,), source=SourceConfig(epochs=3))
+            linf_th=(2,), source=SourceConfig(epochs=3))
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +136,17 @@ def test_attack_respects_threshold_and_range(digits, resnet, cell):
     np.testing.assert_allclose(res.x_adv[~res.success], x[~res.success], atol=1e-6)
 
 
+def test_linf_threshold_counts_steps_of_the_data_grid(digits, resnet):
+    """On digits one Linf step is 255/16 on the 0-255 scale: a th=1 cell may
+    move a value by exactly one intensity level, never more."""
+    x, y = digits.test.x[:4], digits.test.y[:4]
+    res = attack_cell(resnet, x, y, Cell("Linf", 1, "DE"), max_iter=3, seed=1, num_classes=10,
+                      linf_step255=255 / 16)
+    delta = np.abs(res.x_adv - x)
+    assert delta.max() <= 1 / 16 + 1e-6
+    assert (res.max_change <= 255 / 16 + 1e-3).all()
+
+
 def test_l0_attack_finds_samples_with_both_optimizers(digits, resnet):
     x, y = digits.test.x[:6], digits.test.y[:6]
     for opt in ("DE", "CMA-ES"):
@@ -154,12 +165,20 @@ def test_cma_es_attack_is_reproducible(digits, resnet):
 # --- builds ------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_build_writes_a_loadable_bank(tiny_build):
+def test_build_writes_a_loadable_bank(tiny_build, digits):
     out, bank = tiny_build
     loaded = load_bank(out, dataset="digits", shape=(1, 8, 8))
     m = loaded.manifest
     assert len(loaded) == len(bank) > 0
-    assert m["split"] == "test" and m["seed"] == 0 and "ras_deap_version" in m
+    assert m["split"] == "bank" and m["seed"] == 0 and "ras_deap_version" in m
+    assert m["linf_grid"]["levels"] == 17 and m["linf_grid"]["step"] == 1 / 16
+    # every base image is a bank-split image, so the bank passes the quarantine
+    assert set(loaded.base_index.tolist()) <= set(digits.bank.index.tolist())
+    check_quarantine(loaded, digits)
+    linf = loaded.norm == "Linf"
+    pos = {int(i): k for k, i in enumerate(digits.bank.index)}
+    clean = digits.bank.x[[pos[int(i)] for i in loaded.base_index]]
+    assert np.abs(loaded.x - clean)[linf].max() <= 2 / 16 + 1e-6  # th=2 steps of 1/16
     assert set(m["source_models"]) == {"resnet", "fs"}
     for name, cells in m["attack_cells"].items():
         assert len(cells) == 6  # (2 L0 + 1 Linf) x 2 optimizers
@@ -211,7 +230,7 @@ def test_interrupted_build_resumes_without_redoing_work(tiny_build, tmp_path):
     model_file = work / "models" / "resnet.pt"
     mtime = model_file.stat().st_mtime_ns
     # Simulate an interruption: the last cell and the output were never written.
-    (work / "cells" / "fs__Linf-th10-CMA-ES.npz").unlink()
+    (work / "cells" / "fs__Linf-th2-CMA-ES.npz").unlink()
     out.unlink()
     resumed = build_bank(BuildConfig(**TINY), out, show_progress=False, keep_work=True,
                          log=lambda m: None)
@@ -264,8 +283,16 @@ def test_shipped_digits_bank(capsys):
         assert sum(c["succeeded"] for c in cells.values()) == (bank.source_model == name).sum()
     assert (bank.source_pred != bank.y_true).all()
     assert set(bank.optimizer.tolist()) == {"DE", "CMA-ES"}
+    # the issue's bar: all 16 (norm, th, optimizer) cells filled, >= 1000 samples
+    # from >= 300 distinct base images, Linf on the digits grid (steps of 1/16)
+    filled = {(n, int(t), o) for n, t, o in zip(bank.norm, bank.th, bank.optimizer,
+                                                strict=True)}
+    assert len(filled) == 16
+    assert len(bank) >= 1000 and len(np.unique(bank.base_index)) >= 300
+    assert m["linf_grid"]["levels"] == 17
     assert main(["show", str(path)]) == 0
     out = capsys.readouterr().out
     head = out.splitlines()[0]
     assert head.index("L0 th=3") < head.index("L0 th=10") < head.index("Linf th=1")
+    assert "Linf th unit: 1/16" in out and "distinct base images" in out
     assert out.splitlines()[1].startswith("resnet") and "CMA-ES" in out

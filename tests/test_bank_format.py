@@ -11,6 +11,9 @@ from ras_deap.bank import (
     AdversarialBank,
     BankError,
     default_bank_path,
+    default_linf_thresholds,
+    fallback_bank,
+    linf_grid,
     load_bank,
     perturbed_bank,
     robustness_metrics,
@@ -46,6 +49,7 @@ def test_perturbations_respect_their_budget(digits):
     rng = np.random.default_rng(1)
     src = rng.choice(len(digits.val.y), size=80, replace=False)
     clean = digits.val.x[src]
+    np.testing.assert_array_equal(bank.base_index, digits.val.index[src])
     for i in range(80):
         diff = np.abs(bank.x[i] - clean[i])
         if bank.norm[i] == "L0":
@@ -64,7 +68,8 @@ def test_save_load_round_trip(tmp_path, bank):
     assert meta["counts"]["cells"]["L0/th1"] == 5 and meta["counts"]["total"] == 40
     assert len(meta["sha256"]) == 64
     loaded = load_bank(path, dataset="digits", shape=(1, 8, 8))
-    for name in ("x", "y_true", "norm", "th", "optimizer", "source_model", "source_pred"):
+    for name in ("x", "y_true", "norm", "th", "optimizer", "source_model", "source_pred",
+                 "base_index"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(bank, name))
     assert loaded.manifest["seed"] == 3
 
@@ -88,7 +93,7 @@ def test_load_refuses_corruption_and_wrong_target(tmp_path, bank):
 
 def test_constructor_validates(bank):
     fields = {k: getattr(bank, k) for k in ("x", "y_true", "norm", "th", "optimizer",
-                                            "source_model", "source_pred")}
+                                            "source_model", "source_pred", "base_index")}
     with pytest.raises(BankError, match="dataset"):
         AdversarialBank(**fields, manifest={})
     with pytest.raises(BankError, match="norm"):
@@ -98,6 +103,41 @@ def test_constructor_validates(bank):
         AdversarialBank(**{**fields, "x": fields["x"] * 255}, manifest={"dataset": "digits"})
     with pytest.raises(BankError, match="th"):
         AdversarialBank(**{**fields, "th": fields["th"][:-1]}, manifest={"dataset": "digits"})
+    with pytest.raises(BankError, match="base_index"):
+        AdversarialBank(**{**fields, "base_index": -1 - fields["base_index"]},
+                        manifest={"dataset": "digits"})
+
+
+def test_linf_steps_follow_the_data_grid(digits):
+    """On digits one Linf step is 1/16 (one intensity level), on 8-bit data 1/255."""
+    assert linf_grid(17)["step"] == pytest.approx(1 / 16)
+    assert linf_grid(256)["step_255"] == pytest.approx(1.0)
+    assert default_linf_thresholds(17) == (1, 2, 3, 4)
+    assert default_linf_thresholds(256) == (1, 3, 5, 10)
+    bank = fallback_bank(digits, 64, seed=0)
+    assert bank.manifest["linf_grid"]["levels"] == 17
+    assert sorted({int(t) for t in bank.th[bank.norm == "Linf"]}) == [1, 2, 3, 4]
+    linf = np.flatnonzero(bank.norm == "Linf")
+    pos = {int(i): k for k, i in enumerate(digits.bank.index)}
+    clean = digits.bank.x[[pos[int(i)] for i in bank.base_index[linf]]]
+    steps = np.abs(bank.x[linf] - clean).reshape(len(linf), -1).max(axis=1) * 16
+    assert np.all(steps <= bank.th[linf] + 1e-5) and np.all(steps > 0)
+
+
+def test_old_format_is_refused_with_the_rebuild_command(tmp_path, bank):
+    path = save_bank(bank, tmp_path / "b.npz")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["format"] = "ras_deap.bank/1"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(BankError, match=r"older ras_deap.*rebuild.*attacks build"):
+        load_bank(path)
+
+
+def test_truncated_archive_is_a_bank_error(tmp_path, bank):
+    path = save_bank(bank, tmp_path / "b.npz")
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(BankError, match="not a readable bank archive"):
+        load_bank(path)
 
 
 def test_robustness_metrics(bank):

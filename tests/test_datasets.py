@@ -71,7 +71,8 @@ def _write_mnist(root, cls_name: str, compress: bool, n_train: int = 30, n_test:
 def test_cifar10_from_python_batches(cifar_dir):
     ds = load_dataset("cifar10", cifar_dir, seed=0)
     assert ds.shape == (3, 32, 32) and ds.num_classes == 10 and ds.levels == 256
-    assert len(ds.train) + len(ds.val) == 20 and len(ds.val) == 2 and len(ds.test) == 4
+    # 10 % of the 20 official training images are the bank split
+    assert len(ds.bank) == 2 and len(ds.val) == 2 and len(ds.train) == 16 and len(ds.test) == 4
     assert ds.train.x.dtype == np.float32 and ds.train.x.min() >= 0 and ds.train.x.max() <= 1
     assert len(ds.mean) == 3 and all(s > 0 for s in ds.std)
     # pixel layout: first test image, channel 0 row 0 == first 32 bytes of the batch
@@ -94,11 +95,11 @@ def test_mnist_like_from_idx_files(tmp_path, name, cls_name, compress):
     arrays = _write_mnist(tmp_path, cls_name, compress)
     ds = load_dataset(name, tmp_path, seed=0)
     assert ds.name == name and ds.shape == (1, 28, 28)
-    assert len(ds.train) == 27 and len(ds.val) == 3 and len(ds.test) == 7
+    assert len(ds.bank) == 3 and len(ds.train) == 24 and len(ds.val) == 3 and len(ds.test) == 7
     np.testing.assert_allclose(ds.test.x[:, 0] * 255, arrays["t10k-images-idx3-ubyte"],
                                atol=1e-3)
     assert ds.test.y.tolist() == arrays["t10k-labels-idx1-ubyte"].tolist()
-    assert sorted(np.concatenate([ds.train.y, ds.val.y]).tolist()) == sorted(
+    assert sorted(np.concatenate([ds.train.y, ds.val.y, ds.bank.y]).tolist()) == sorted(
         arrays["train-labels-idx1-ubyte"].tolist())
 
 

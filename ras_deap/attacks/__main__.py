@@ -36,8 +36,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma list from resnet,capsnet,at,fs")
     b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)),
                    help="L0 thresholds (pixels changed); empty for none")
-    b.add_argument("--linf-th", default=",".join(map(str, d.linf_th)),
-                   help="Linf thresholds (0-255 scale); empty for none")
+    b.add_argument("--linf-th", default=None,
+                   help="Linf thresholds in steps of the data's intensity grid (1/255 on 8-bit "
+                        "data, 1/16 on digits); default: 1,3,5,10 on 8-bit data, 1,2,3,4 on "
+                        "digits; empty for none")
     b.add_argument("--optimizers", default=",".join(d.optimizers), help="DE,CMA-ES")
     b.add_argument("--epochs", type=int, default=d.source.epochs,
                    help="training epochs of resnet / capsnet / fs")
@@ -65,6 +67,14 @@ def format_table(manifest: dict) -> str:
     widths = [max(len(r[i]) for r in [head, *body, totals]) for i in range(len(head))]
     fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*head), *(fmt.format(*r) for r in body), fmt.format(*totals)]
+    grid = manifest.get("linf_grid")
+    if grid:
+        lines.append(f"Linf th unit: {grid['unit']} = {grid['step_255']:g}/255 "
+                     f"({grid['levels']} intensity levels)")
+    counts = manifest.get("counts", {})
+    if "base_images" in counts:
+        lines.append(f"{counts['total']} samples from {counts['base_images']} distinct base "
+                     "images of the quarantined bank split")
     acc = manifest.get("source_models", {})
     if acc:
         lines.append("clean test accuracy: " + ", ".join(
@@ -81,7 +91,7 @@ def _build(args: argparse.Namespace) -> int:
         dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
         images_per_cell=args.images_per_cell, max_iter=args.max_iter,
         sources=parse_name_list(args.sources), l0_th=parse_int_list(args.l0_th, "--l0-th"),
-        linf_th=parse_int_list(args.linf_th, "--linf-th"),
+        linf_th=None if args.linf_th is None else parse_int_list(args.linf_th, "--linf-th"),
         optimizers=parse_name_list(args.optimizers), source=src)
     start = time.perf_counter()
     bank = build_bank(cfg, args.out, show_progress=not args.no_progress,

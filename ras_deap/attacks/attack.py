@@ -117,9 +117,12 @@ def _perturbation(x255: np.ndarray, a255: np.ndarray, norm: str) -> float:
 
 def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, max_iter: int,
                 seed: int, num_classes: int, seed_parts: tuple[int, ...] = (),
-                progress=None) -> CellResult:
+                progress=None, linf_step255: float = 1.0) -> CellResult:
     """Untargeted ART attack of ``cell`` on each image of ``x`` (in [0, 1]).
 
+    A Linf ``cell.th`` counts steps of ``linf_step255`` on the 0-255 scale
+    (1 for 8-bit data, 255/16 for digits): ART searches the integer box
+    ``ceil(th * step)`` and the result is projected onto the exact box.
     ``progress`` (e.g. a tqdm bar) gets ``update(1)`` per image.
     """
     from art.attacks.evasion import PixelAttack, ThresholdAttack
@@ -134,7 +137,11 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
     torch.set_num_threads(1)  # tiny models: threads only add overhead / contention
     clf = art_classifier(model, x.shape[1:], num_classes)
     cls = PixelAttack if cell.norm == "L0" else ThresholdAttack
-    attack = cls(clf, th=cell.th, es=cell.es, max_iter=max_iter, targeted=False, verbose=False)
+    if linf_step255 <= 0:
+        raise AttackError(f"linf_step255 must be > 0, got {linf_step255}")
+    box = cell.th * linf_step255 if cell.norm == "Linf" else cell.th
+    art_th = cell.th if cell.norm == "L0" else int(np.ceil(box - 1e-9))
+    attack = cls(clf, th=art_th, es=cell.es, max_iter=max_iter, targeted=False, verbose=False)
     x255 = x.astype(np.float32) * np.float32(255.0)
     out = np.empty_like(x255)
     start = time.perf_counter()
@@ -143,8 +150,8 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
             seed_everything(image_seed(seed, *seed_parts, i))
             adv = attack.generate(x255[i:i + 1], y=np.asarray(y[i:i + 1]))[0]
             if cell.norm == "Linf":
-                lo = np.clip(x255[i] - cell.th, 0, 255)
-                hi = np.clip(x255[i] + cell.th, 0, 255)
+                lo = np.clip(x255[i] - np.float32(box), 0, 255)
+                hi = np.clip(x255[i] + np.float32(box), 0, 255)
                 adv = np.clip(adv, lo, hi)
             out[i] = adv
             if progress is not None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..bank import AdversarialBank, save_bank
+from ..bank import AdversarialBank, default_linf_thresholds, linf_grid, quarantine_record, save_bank
 from .cells import NORMS, OPTIMIZERS, THRESHOLDS, Cell
 from .source_models import SOURCE_NAMES, SourceConfig
 
@@ -44,16 +44,20 @@ class BuildError(ValueError):
 @dataclass(frozen=True)
 class BuildConfig:
     """Everything that determines a bank. Defaults: the shipped digits bank
-    (builds in a few minutes on 2 CPU cores)."""
+    (40 images per (source, cell), each cell drawing its own images from the
+    quarantined bank split, so the bank spans several hundred base images)."""
 
     dataset: str = "digits"
     data_dir: str | None = None
     seed: int = 0
-    images_per_cell: int = 10
-    max_iter: int = 10  # ART max_iter: DE generations / CMA-ES iterations per image
+    images_per_cell: int = 40
+    max_iter: int = 20  # ART max_iter: DE generations / CMA-ES iterations per image
     sources: tuple[str, ...] = SOURCE_NAMES
     l0_th: tuple[int, ...] = THRESHOLDS
-    linf_th: tuple[int, ...] = THRESHOLDS
+    # Linf thresholds in steps of the data's intensity grid; None = the
+    # data's default (1/3/5/10 out of 255 on 8-bit data, 1-4 steps of 1/16
+    # on digits): see ras_deap.bank.linf_grid.
+    linf_th: tuple[int, ...] | None = None
     optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
     source: SourceConfig = field(default_factory=SourceConfig)
 
@@ -74,16 +78,17 @@ class BuildConfig:
         if bad or not self.optimizers:
             raise BuildError(f"optimizers {list(self.optimizers)}: choose from {list(OPTIMIZERS)}")
         for name in ("l0_th", "linf_th"):
-            ths = getattr(self, name)
+            ths = getattr(self, name) or ()
             if any(not isinstance(t, int) or t < 1 for t in ths):
                 raise BuildError(f"{name} {list(ths)}: thresholds must be positive ints")
-        if not self.l0_th and not self.linf_th:
+        if not self.l0_th and self.linf_th == ():
             raise BuildError("no thresholds: give l0_th and/or linf_th")
 
-    @property
-    def cells(self) -> tuple[Cell, ...]:
-        """Table 1 order: optimizer, then L0 / Linf by threshold."""
-        ths = {"L0": self.l0_th, "Linf": self.linf_th}
+    def cells_for(self, levels: int) -> tuple[Cell, ...]:
+        """Table 1 order: optimizer, then L0 / Linf by threshold; Linf
+        thresholds on the grid of data with ``levels`` intensity levels."""
+        linf = self.linf_th if self.linf_th is not None else default_linf_thresholds(levels)
+        ths = {"L0": self.l0_th, "Linf": linf}
         return tuple(Cell(n, t, o) for o in self.optimizers for n in NORMS for t in ths[n])
 
     def to_json(self) -> dict[str, Any]:
@@ -143,15 +148,17 @@ def _train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tup
     return model.eval(), info
 
 
-def _images_for(name: str, model, cfg: BuildConfig, dataset) -> np.ndarray:
-    """Test indices to attack: a seeded order, first ``images_per_cell`` the
-    source classifies correctly (attacks start from correct predictions)."""
+def _images_for(name: str, cell: Cell, model, cfg: BuildConfig, dataset) -> np.ndarray:
+    """Positions in the bank split to attack in one (source, cell): a seeded
+    order of its own, first ``images_per_cell`` the source classifies
+    correctly (attacks start from correct predictions). Each cell drawing
+    its own images spreads the bank over many distinct base images."""
     from .attack import image_seed
     from .source_models import predict
 
-    order = np.random.default_rng(image_seed(cfg.seed, 1000 + SOURCE_NAMES.index(name))) \
-        .permutation(len(dataset.test))
-    correct = predict(model, dataset.test.x[order]) == dataset.test.y[order]
+    order = np.random.default_rng(image_seed(cfg.seed, 1000, *_seed_parts(name, cell))) \
+        .permutation(len(dataset.bank))
+    correct = predict(model, dataset.bank.x[order]) == dataset.bank.y[order]
     return order[correct][: cfg.images_per_cell]
 
 
@@ -161,13 +168,14 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
 
     from .attack import attack_cell
 
-    x, y = dataset.test.x[idx], dataset.test.y[idx]
+    x, y = dataset.bank.x[idx], dataset.bank.y[idx]
+    step255 = linf_grid(dataset.levels)["step_255"]
     with tqdm(total=len(idx), desc=f"{name} {cell.key}", leave=False,
               disable=not show_progress) as bar:
         res = attack_cell(model, x, y, cell, max_iter=cfg.max_iter, seed=cfg.seed,
                           num_classes=dataset.num_classes, seed_parts=_seed_parts(name, cell),
-                          progress=bar)
-    limit = cell.th + 1e-3
+                          progress=bar, linf_step255=step255)
+    limit = (cell.th if cell.norm == "L0" else cell.th * step255) + 1e-3
     if res.success.any() and res.max_change[res.success].max() > limit:
         raise RuntimeError(f"{name} {cell.key}: a sample exceeds its threshold "
                            f"({res.max_change[res.success].max()} > {cell.th}); ART output "
@@ -219,21 +227,24 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
 
     wall = time.perf_counter()
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    if dataset.bank is None or not len(dataset.bank):
+        raise BuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
+    cells = cfg.cells_for(dataset.levels)
     parts: dict[str, list] = {k: [] for k in
                               ("x", "y_true", "norm", "th", "optimizer", "source_model",
-                               "source_pred")}
+                               "source_pred", "base_index")}
     models_info: dict[str, dict] = {}
     cells_info: dict[str, dict] = {}
     for name in cfg.sources:
         model, models_info[name] = _train_or_load(name, cfg, dataset, work, log)
-        idx = _images_for(name, model, cfg, dataset)
         cells_info[name] = {}
-        for cell in cfg.cells:
+        for cell in cells:
             path = work / "cells" / f"{name}__{cell.key}.npz"
             if path.is_file():
                 with np.load(path) as data:
                     arrays = {k: data[k] for k in data.files}
             else:
+                idx = _images_for(name, cell, model, cfg, dataset)
                 arrays = _run_cell(name, cell, model, idx, cfg, dataset, path, show_progress)
             ok = arrays["success"].astype(bool)
             n_ok = int(ok.sum())
@@ -246,7 +257,8 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
                 "seconds_per_image": round(seconds / max(1, len(ok)), 4),
             }
             parts["x"].append(arrays["x_adv"][ok])
-            parts["y_true"].append(dataset.test.y[arrays["index"][ok]])
+            parts["y_true"].append(dataset.bank.y[arrays["index"][ok]])
+            parts["base_index"].append(dataset.bank.index[arrays["index"][ok]])
             parts["norm"] += [cell.norm] * n_ok
             parts["th"] += [cell.th] * n_ok
             parts["optimizer"] += [cell.optimizer] * n_ok
@@ -259,7 +271,8 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     total_train = sum(m["train_seconds"] for m in models_info.values())
     manifest = {
         "dataset": cfg.dataset,
-        "split": "test",
+        "split": "bank",
+        "linf_grid": linf_grid(dataset.levels),
         "ras_deap_version": __version__,
         "seed": cfg.seed,
         "build": cfg.to_json(),
@@ -271,7 +284,8 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
                     "this_run_wall": round(time.perf_counter() - wall, 1)},
         "description": "transferable adversarial samples (paper section 4.1, Table 1): "
                        "successful untargeted ART Pixel (L0) / Threshold (Linf) attacks "
-                       "with DE / CMA-ES on correctly classified test images",
+                       "with DE / CMA-ES on correctly classified images of the dataset's "
+                       "quarantined bank split (never train/validation/test images)",
     }
     manifest["table1"] = [{"source": s, "optimizer": o, "counts": c, "total": t}
                           for s, o, c, t in table_rows(manifest)]
@@ -284,8 +298,10 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
         optimizer=np.array(parts["optimizer"], dtype=str),
         source_model=np.array(parts["source_model"], dtype=str),
         source_pred=np.concatenate(parts["source_pred"]).astype(np.int64),
+        base_index=np.concatenate(parts["base_index"]).astype(np.int64),
         manifest=manifest,
     )
+    bank.manifest["quarantine"] = quarantine_record(dataset, bank.base_index)
     save_bank(bank, out)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)

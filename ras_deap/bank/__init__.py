@@ -13,7 +13,14 @@ from .format import (
 )
 from .metrics import metric_name, robustness_metrics
 from .paths import BANKS_DIR, default_bank_path
-from .synthetic import PERTURBED_SOURCE, perturbed_bank
+from .quarantine import check_quarantine, quarantine_record
+from .synthetic import (
+    PERTURBED_SOURCE,
+    default_linf_thresholds,
+    fallback_bank,
+    linf_grid,
+    perturbed_bank,
+)
 
 __all__ = [
     "BANKS_DIR",
@@ -24,10 +31,15 @@ __all__ = [
     "AdversarialBank",
     "BankError",
     "bank_checksum",
+    "check_quarantine",
     "default_bank_path",
+    "default_linf_thresholds",
+    "fallback_bank",
+    "linf_grid",
     "load_bank",
     "metric_name",
     "perturbed_bank",
+    "quarantine_record",
     "robustness_metrics",
     "save_bank",
 ]

@@ -8,14 +8,21 @@ share one format without either importing the other.
 
 On disk a bank is two files: ``NAME.npz`` (compressed arrays) and
 ``NAME.json`` beside it (the manifest: dataset, image shape, counts per
-cell and a sha256 of the arrays, so a corrupted or edited bank is refused
-instead of silently giving wrong fitness values).
+cell, a sha256 of the arrays, the Linf grid and the quarantine record, so a
+corrupted, edited or leaking bank is refused instead of silently giving wrong
+fitness values).
+
+Format 2 adds ``base_index`` (the dataset index of the clean image each
+sample was made from) and the manifest's ``quarantine`` (the dataset
+fingerprint and the base indices), checked by
+:func:`ras_deap.bank.check_quarantine` against the split in use.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,12 +41,13 @@ __all__ = [
     "save_bank",
 ]
 
-BANK_FORMAT = "ras_deap.bank/1"
+BANK_FORMAT = "ras_deap.bank/2"
 NORMS = ("L0", "Linf")
 # The optimisers of the paper's black-box attacks. Other labels (e.g. the
 # "random" of the test bank) are accepted so fallback banks stay honest.
 OPTIMIZERS = ("DE", "CMA-ES")
-_ARRAYS = ("x", "y_true", "norm", "th", "optimizer", "source_model", "source_pred")
+_ARRAYS = ("x", "y_true", "norm", "th", "optimizer", "source_model", "source_pred",
+           "base_index")
 
 
 def _str_array(values: Any, name: str) -> np.ndarray:
@@ -55,9 +63,11 @@ class AdversarialBank:
     true labels and where each came from.
 
     ``norm`` is 'L0' or 'Linf', ``th`` the attack threshold (pixels for L0,
-    intensity steps out of 255 for Linf), ``optimizer`` the attack's search
-    algorithm, ``source_model`` the model it was found against and
-    ``source_pred`` that model's (wrong) prediction, -1 when unknown.
+    steps of the data's intensity grid for Linf: ``manifest['linf_grid']``,
+    1/255 for 8-bit data), ``optimizer`` the attack's search algorithm,
+    ``source_model`` the model it was found against, ``source_pred`` that
+    model's (wrong) prediction (-1 when unknown) and ``base_index`` the
+    dataset index of the clean image the sample was made from.
     ``manifest`` must name the ``dataset``; the image shape is taken from x.
     """
 
@@ -68,6 +78,7 @@ class AdversarialBank:
     optimizer: np.ndarray
     source_model: np.ndarray
     source_pred: np.ndarray
+    base_index: np.ndarray
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,6 +93,7 @@ class AdversarialBank:
         self.y_true = np.asarray(self.y_true).astype(np.int64, copy=False)
         self.th = np.asarray(self.th).astype(np.int64, copy=False)
         self.source_pred = np.asarray(self.source_pred).astype(np.int64, copy=False)
+        self.base_index = np.asarray(self.base_index).astype(np.int64, copy=False)
         self.norm = _str_array(self.norm, "norm")
         self.optimizer = _str_array(self.optimizer, "optimizer")
         self.source_model = _str_array(self.source_model, "source_model")
@@ -97,6 +109,8 @@ class AdversarialBank:
             raise BankError("bank field 'th' must be >= 1 (the attack threshold)")
         if n and self.y_true.min() < 0:
             raise BankError("bank field 'y_true' must hold class indices >= 0")
+        if n and self.base_index.min() < 0:
+            raise BankError("bank field 'base_index' must hold dataset indices >= 0")
         self.manifest = dict(self.manifest)
         if not isinstance(self.manifest.get("dataset"), str):
             raise BankError("bank manifest must name the 'dataset' it was built for, "
@@ -131,6 +145,7 @@ class AdversarialBank:
             return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
         return {
             "total": len(self),
+            "base_images": len(np.unique(self.base_index)),
             "cells": {f"{norm}/th{th}": len(idx) for (norm, th), idx in self.cells().items()},
             "norm": tally(self.norm),
             "optimizer": tally(self.optimizer),
@@ -141,7 +156,8 @@ class AdversarialBank:
         """A bank of the selected samples (same manifest)."""
         return AdversarialBank(**{name: getattr(self, name)[index] for name in _ARRAYS},
                                manifest={k: v for k, v in self.manifest.items()
-                                         if k in ("dataset", "description", "source")})
+                                         if k in ("dataset", "description", "source",
+                                                  "linf_grid", "quarantine")})
 
 
 def bank_checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -194,13 +210,17 @@ def load_bank(path: str | Path, dataset: str | None = None,
         manifest = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise BankError(f"bank manifest {meta_path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") == "ras_deap.bank/1":
+        raise BankError(f"bank {npz} was built by an older ras_deap (format 1) from images "
+                        "that the train/validation/test splits may contain; rebuild it with "
+                        "`python -m ras_deap.attacks build` (see ras_deap/banks/README.md)")
     if manifest.get("format") != BANK_FORMAT:
         raise BankError(f"bank manifest {meta_path} has format {manifest.get('format')!r}; "
                         f"expected {BANK_FORMAT!r}")
     try:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {name: data[name] for name in _ARRAYS}
-    except (KeyError, ValueError, OSError) as exc:
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise BankError(f"bank {npz} is not a readable bank archive ({exc}); rebuild it") from exc
     if bank_checksum(arrays) != manifest.get("sha256"):
         raise BankError(f"bank {npz} does not match the sha256 in {meta_path}: the arrays were "

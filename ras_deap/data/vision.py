@@ -2,8 +2,10 @@
 read from a local folder (nothing is downloaded unless ``download=True``).
 
 Returned as the same :class:`Dataset` record as digits: float32 N x C x H x W
-in [0, 1]; the validation split (10 %) is carved from the official training
-set with a seeded permutation; the test split is the official test set.
+in [0, 1]; a fixed bank split of 1000 official training images is set aside
+for adversarial banks, the validation split (10 % of the rest) is carved from
+the official training set with a seeded permutation; the test split is the
+official test set.
 torchvision is imported inside the loaders, so importing ``ras_deap.data``
 stays torch-free.
 """
@@ -16,13 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .splits import Dataset, DatasetError, Split, register
+from .splits import Dataset, DatasetError, assemble, register
 
-__all__ = ["DEFAULT_DATA_DIR", "VAL_FRACTION", "load_cifar10", "load_fashion_mnist",
+__all__ = ["BANK_SPLIT_SIZE", "DEFAULT_DATA_DIR", "VAL_FRACTION", "load_cifar10", "load_fashion_mnist",
            "load_mnist"]
 
 DEFAULT_DATA_DIR = Path("data")
 VAL_FRACTION = 0.1
+# Images of the official training set set aside for adversarial banks (at
+# most 10 % of it, for the tiny files of the tests).
+BANK_SPLIT_SIZE = 1000
+BANK_SPLIT_MAX_FRACTION = 0.1
 
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -37,26 +43,23 @@ def _missing(name: str, folder: Path, files: str) -> DatasetError:
 
 def _finish(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
             test_y: np.ndarray, seed: int) -> Dataset:
-    """uint8 N x H x W x C arrays -> Dataset with a seeded validation split."""
+    """uint8 N x H x W x C arrays -> Dataset. Source order is the official
+    training set, then the official test set; the bank split is taken from
+    the official training images (every copy of its contents, in either set,
+    is excluded from train/validation/test), the validation split is a
+    seeded 10 % of the remaining training images, the test split the
+    official test set."""
     def to_float(a: np.ndarray) -> np.ndarray:
-        return (a.astype(np.float32) / 255.0).transpose(0, 3, 1, 2).copy()
+        return (a.astype(np.float32) / 255.0).transpose(0, 3, 1, 2)
 
-    x, xt = to_float(train_x), to_float(test_x)
-    y, yt = np.asarray(train_y, dtype=np.int64), np.asarray(test_y, dtype=np.int64)
-    perm = np.random.default_rng(seed).permutation(len(y))
-    n_val = max(1, round(len(y) * VAL_FRACTION))
-    val, train = perm[:n_val], perm[n_val:]
-    xtr = x[train]
-    return Dataset(
-        name=name,
-        train=Split(xtr, y[train]),
-        val=Split(x[val], y[val]),
-        test=Split(xt, yt),
-        num_classes=10,
-        mean=tuple(float(m) for m in xtr.mean(axis=(0, 2, 3))),
-        std=tuple(float(s) for s in xtr.std(axis=(0, 2, 3))),
-        levels=256,
-    )
+    x = np.concatenate([to_float(train_x), to_float(test_x)])
+    y = np.concatenate([np.asarray(train_y, dtype=np.int64), np.asarray(test_y, dtype=np.int64)])
+    n_train = len(train_x)
+    bank_size = max(1, min(BANK_SPLIT_SIZE, round(n_train * BANK_SPLIT_MAX_FRACTION)))
+    n_val = max(1, round((n_train - bank_size) * VAL_FRACTION))
+    return assemble(name, x, y, levels=256, bank_size=bank_size, n_val=n_val, n_test=0,
+                    seed=seed, bank_candidates=np.arange(n_train),
+                    fixed_test=np.arange(n_train, len(x)))
 
 
 @register("cifar10")

@@ -21,11 +21,13 @@ from torch import nn
 
 from ras_deap.bank import (
     AdversarialBank,
+    check_quarantine,
     default_bank_path,
+    fallback_bank,
     load_bank,
-    perturbed_bank,
     robustness_metrics,
 )
+from ras_deap.config import ROBUSTNESS
 from ras_deap.data import Dataset, load_dataset
 from ras_deap.genome import Model
 
@@ -33,15 +35,20 @@ from .augment import random_crop_flip
 from .compiler import compile_model
 from .config import TrainConfig
 from .cost import count_parameters, estimate_flops
+from .direct import DirectConfig, direct_robustness
 from .errors import BuildError, TrainingError
 from .seeding import derive_seed, seed_everything
 from .trainer import accuracy, predict, train
 
-__all__ = ["FALLBACK_BANK_SIZE", "EvaluationResult", "Evaluator", "clear_cache"]
+__all__ = ["FALLBACK_BANK_SIZE", "ROBUSTNESS_CHOICES", "EvaluationResult", "Evaluator",
+           "clear_cache"]
 
 log = logging.getLogger(__name__)
 
 FALLBACK_BANK_SIZE = 400
+# What the robustness half of the fitness is: the paper's transfer bank, a
+# direct white-box attack on the trained network, or the mean of the two.
+ROBUSTNESS_CHOICES = ROBUSTNESS
 
 
 @dataclass
@@ -79,20 +86,33 @@ class Evaluator:
     """Callable fitness function (see the module docstring).
 
     ``bank_path``: an adversarial bank for ``dataset_name`` (see
-    ``ras_deap.bank``); ``None`` uses the shipped bank if there is one and
-    otherwise a *fallback* bank of randomly perturbed validation images
-    (not real adversarial samples; reported as metric ``bank_fallback`` = 1).
+    ``ras_deap.bank``), refused if its base images leak into the split of
+    ``seed``; ``None`` uses the shipped bank if there is one and otherwise a
+    *fallback* bank of randomly perturbed images of the quarantined bank
+    split (not real adversarial samples; reported as metric
+    ``bank_fallback`` = 1).
     ``device``: ``None`` picks 'cuda' when available, else 'cpu'.
     ``num_threads``: torch intra-op threads per evaluation (1 keeps parallel
     workers from oversubscribing the CPU).
+    ``robustness``: ``'bank'`` (the paper: accuracy on the transfer bank),
+    ``'direct'`` (PGD and JSMA on the trained network itself, see
+    :mod:`ras_deap.evaluation.direct`, configured by ``direct``) or
+    ``'both'`` (their mean, each weighing one half). The metric
+    ``robustness`` is the one the fitness uses; ``robustness_bank`` and
+    ``robustness_direct`` name each measure.
     """
 
     def __init__(self, dataset_name: str = "digits", data_dir: str | Path | None = None,
                  bank_path: str | Path | None = None, train_config: TrainConfig | None = None,
                  seed: int = 0, num_threads: int = 1, device: str | None = None,
-                 *, download: bool = False) -> None:
+                 *, download: bool = False, robustness: str = "bank",
+                 direct: DirectConfig | None = None) -> None:
         if num_threads < 1:
             raise ValueError(f"num_threads={num_threads} must be >= 1")
+        if robustness not in ROBUSTNESS_CHOICES:
+            raise ValueError(f"robustness={robustness!r}: choose one of {ROBUSTNESS_CHOICES}")
+        self.robustness = robustness
+        self.direct = direct if direct is not None else DirectConfig()
         self.dataset_name = dataset_name
         self.data_dir = str(data_dir) if data_dir is not None else None
         self.bank_path = str(bank_path) if bank_path is not None else None
@@ -107,7 +127,8 @@ class Evaluator:
 
     def __repr__(self) -> str:
         return (f"Evaluator(dataset_name={self.dataset_name!r}, bank_path={self.bank_path!r}, "
-                f"seed={self.seed}, device={self.device!r}, num_threads={self.num_threads})")
+                f"seed={self.seed}, device={self.device!r}, num_threads={self.num_threads}, "
+                f"robustness={self.robustness!r})")
 
     # -- data -------------------------------------------------------------
     def _key(self) -> tuple:
@@ -122,12 +143,12 @@ class Evaluator:
             path = self.bank_path or default_bank_path(self.dataset_name)
             if path is not None:
                 bank, fallback = load_bank(path, dataset=ds.name, shape=ds.shape), False
+                check_quarantine(bank, ds, where=f"bank {path}")
             else:
                 log.warning("no adversarial bank for %s: robustness is measured on randomly "
-                            "perturbed validation images (fallback, not adversarial)", ds.name)
-                bank = perturbed_bank(ds.val, FALLBACK_BANK_SIZE, seed=self.seed,
-                                      dataset=ds.name)
-                fallback = True
+                            "perturbed images of the bank split (fallback, not adversarial)",
+                            ds.name)
+                bank, fallback = fallback_bank(ds, FALLBACK_BANK_SIZE, seed=self.seed), True
             dev = torch.device(self.device)
             tensors = {
                 "x_train": torch.from_numpy(ds.train.x).to(dev),
@@ -181,6 +202,15 @@ class Evaluator:
                            generator, augment)
             bank_pred = predict(net, t["x_bank"], cfg.eval_batch_size).cpu().numpy()
             robust = robustness_metrics(bank_pred, data.bank)
+            robust["robustness_bank"] = robust["robustness"]
+            if self.robustness != "bank":
+                start_direct = time.perf_counter()
+                robust.update(direct_robustness(net, t["x_val"], t["y_val"], levels=ds.levels,
+                                                num_classes=ds.num_classes, config=self.direct))
+                robust["direct_seconds"] = time.perf_counter() - start_direct
+                robust["robustness"] = (robust["robustness_direct"] if self.robustness == "direct"
+                                        else 0.5 * (robust["robustness_bank"]
+                                                    + robust["robustness_direct"]))
             metrics.update({
                 "accuracy": result.val_accuracy,
                 "train_accuracy": result.train_accuracy,
