@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 DATASET_NAMES = ("digits", "cifar10", "mnist", "fashion-mnist")
 OPTIMIZERS = ("adam", "sgd")
 DISTANCES = ("raw", "normalized")
+ROBUSTNESS = ("bank", "direct", "both")
 
 
 @dataclass
@@ -33,6 +34,9 @@ class SearchConfig:
     data_dir: str | None = None
     download: bool = False
     bank: str | None = None  # None: the bank shipped for the dataset, if any
+    # robustness half of the fitness: "bank" (the paper's transfer bank),
+    # "direct" (PGD + JSMA on the trained network) or "both" (their mean)
+    robustness: str = "bank"
     # evolution (paper defaults)
     generations: int = 5
     population: int = 25
@@ -96,6 +100,9 @@ class SearchConfig:
             raise ConfigError(f"min_delta={self.min_delta!r}: must be a number in [0, 1)")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer={self.optimizer!r}: choose one of {OPTIMIZERS}")
+        if self.robustness not in ROBUSTNESS:
+            raise ConfigError(f"robustness={self.robustness!r}: choose one of "
+                              f"{', '.join(ROBUSTNESS)}")
         if self.distance not in DISTANCES:
             raise ConfigError(f"distance={self.distance!r}: choose one of {DISTANCES}")
         if self.bank is not None and not Path(self.bank).is_file():
@@ -149,7 +156,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (25 clusters, 5 generations of 50 children, 10 epochs on 1000 samples).
     "default": {},
     # The paper's settings (days of compute on CIFAR-10 with a GPU).
-    "paper": {"generations": 100, "population": 25, "children": 2, "subset_size": 1000,
+    "paper": {"robustness": "bank",
+              "generations": 100, "population": 25, "children": 2, "subset_size": 1000,
               "full_every": 10, "full_epochs": 50, "max_epochs": 200, "patience": 15,
               "min_delta": 0.001},
 }

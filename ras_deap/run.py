@@ -22,6 +22,7 @@ from .config import (
     DISTANCES,
     OPTIMIZERS,
     PRESETS,
+    ROBUSTNESS,
     ConfigError,
     SearchConfig,
     load_toml,
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bank", metavar="NPZ",
                    help="adversarial bank (.npz from `python -m ras_deap.attacks build`); "
                         "default: the bank shipped for the dataset")
+    g.add_argument("--robustness", choices=ROBUSTNESS,
+                   help="robustness half of the fitness: bank (the paper's transfer bank), "
+                        "direct (PGD and JSMA on each trained network), both (their mean); "
+                        f"default {d.robustness}")
     g = p.add_argument_group("evolution")
     g.add_argument("--generations", type=int, help=f"generations after the initial one "
                    f"(default {d.generations})")

@@ -96,7 +96,7 @@ def make_evaluator(config: SearchConfig) -> Any:
     return Evaluator(dataset_name=config.dataset, data_dir=config.data_dir,
                      bank_path=str(bank) if bank else None, train_config=train,
                      seed=config.seed, num_threads=config.threads, device=config.device,
-                     download=config.download)
+                     download=config.download, robustness=config.robustness)
 
 
 def _check_resumable(stored: dict[str, Any], config: SearchConfig) -> SearchConfig:

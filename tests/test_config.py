@@ -41,6 +41,7 @@ def test_make_evaluator_passes_every_training_option():
     ({"dataset": "imagenet"}, "unknown dataset"),
     ({"optimizer": "rmsprop"}, "optimizer="),
     ({"distance": "cosine"}, "distance="),
+    ({"robustness": "pgd"}, "robustness='pgd'"),
     ({"min_delta": 2.0}, "min_delta="),
     ({"max_evaluations": 0}, "max_evaluations=0"),
 ])
@@ -61,6 +62,15 @@ def test_toml_with_dashes_and_a_search_table(tmp_path):
     assert load_toml(path) == {"max_epochs": 4, "seed": 3}
     with pytest.raises(ConfigError, match="unknown keys"):
         SearchConfig.from_dict({"epochs": 3})
+
+
+def test_robustness_choice_reaches_the_evaluator(tmp_path):
+    assert make_evaluator(SearchConfig()).robustness == "bank"  # the paper's measure
+    path = tmp_path / "c.toml"
+    path.write_text('robustness = "direct"\n')
+    config = SearchConfig.from_dict(load_toml(path))
+    assert make_evaluator(config).robustness == "direct"
+    assert PRESETS["paper"]["robustness"] == "bank"
 
 
 def test_round_trip_through_dict():

@@ -10,18 +10,26 @@ import numpy as np
 import pytest
 import torch
 
-from ras_deap.bank import BankError, perturbed_bank, save_bank
+from ras_deap.bank import (
+    BankError,
+    fallback_bank,
+    perturbed_bank,
+    quarantine_record,
+    save_bank,
+)
 from ras_deap.data import load_dataset
 from ras_deap.evaluation import (
     EvaluationResult,
     Evaluator,
     TrainConfig,
     TrainingError,
+    clear_cache,
     compile_model,
     derive_seed,
     predict,
 )
 from ras_deap.evaluation import evaluator as evaluator_module
+from ras_deap.evaluation.direct import DirectConfig
 from ras_deap.genome import Block, Layer, Model, random_model
 
 FAST = TrainConfig(max_epochs=2, full_epochs=1, subset_size=200, batch_size=64)
@@ -33,8 +41,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def bank_path(tmp_path_factory):
     ds = load_dataset("digits", seed=0)
-    return save_bank(perturbed_bank(ds.val, 64, seed=0, dataset="digits"),
-                     tmp_path_factory.mktemp("bank") / "digits.npz")
+    return save_bank(fallback_bank(ds, 64, seed=0), tmp_path_factory.mktemp("bank") / "digits.npz")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,7 @@ def test_metrics_and_fitness(bank_path, model):
     m = res.metrics
     for key in ("accuracy", "robustness", "fitness", "epochs", "train_seconds", "parameters",
                 "flops", "stopped_early", "train_samples", "test_accuracy",
-                "robustness_L0_th1", "robustness_Linf_th10", "robustness_L0", "robustness_Linf",
+                "robustness_L0_th1", "robustness_Linf_th4", "robustness_L0", "robustness_Linf",
                 "robustness_model_random-perturbation", "full_training", "failed"):
         assert key in m, key
     assert all(isinstance(v, float) for v in m.values())
@@ -146,8 +153,76 @@ def test_bank_for_another_dataset_is_refused(tmp_path, model):
         make(path).evaluate(model, 1)
 
 
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_a_bank_made_from_search_images_is_refused(tmp_path, model, split):
+    """A bank whose base images are train/validation/test images of the seed
+    in use would let selection see them: the evaluator refuses it, naming
+    the split and the fix."""
+    ds = load_dataset("digits", seed=0)
+    bank = perturbed_bank(getattr(ds, split), 8, seed=0, dataset="digits", levels=17)
+    bank.manifest["quarantine"] = quarantine_record(ds, bank.base_index)
+    path = save_bank(bank, tmp_path / "b.npz")
+    name = {"val": "validation"}.get(split, split)
+    with pytest.raises(BankError, match=f"leaks into the {name} split.*attacks build"):
+        make(path).evaluate(model, 1)
+
+
+def test_a_bank_of_other_data_is_refused(tmp_path, model):
+    ds = load_dataset("digits", seed=0)
+    bank = fallback_bank(ds, 8, seed=0)
+    bank.manifest["quarantine"]["dataset_fingerprint"] = "0" * 16
+    path = save_bank(bank, tmp_path / "b.npz")
+    with pytest.raises(BankError, match="fingerprint"):
+        make(path).evaluate(model, 1)
+
+
+def test_fallback_bank_is_quarantined(monkeypatch):
+    """Without a bank the fallback perturbs bank-split images, never search images."""
+    monkeypatch.setattr(evaluator_module, "default_bank_path", lambda name: None)
+    clear_cache()
+    ev = make(None)
+    data = ev.data()
+    assert data.bank_fallback
+    base = set(data.bank.base_index.tolist())
+    assert base <= set(data.dataset.bank.index.tolist())
+    for split in data.dataset.splits().values():
+        assert not base & set(split.index.tolist())
+    clear_cache()
+
+
 def test_random_genomes_never_raise(bank_path):
     ev = make(bank_path, train_config=TrainConfig(max_epochs=1, subset_size=64))
     for seed in range(3):
         res = ev.evaluate(random_model(random.Random(seed)), 1)
         assert res.failure is None and np.isfinite(res.fitness)
+
+
+@pytest.mark.parametrize("choice", ["direct", "both"])
+def test_direct_robustness_in_the_fitness(bank_path, model, choice):
+    """--robustness direct|both: per-cell direct metrics, the fitness uses the
+    chosen measure, and the measure is deterministic for a fixed seed."""
+    small = DirectConfig(images=32, l0_images=16)
+    ev = make(bank_path, robustness=choice, direct=small)
+    a, b = ev.evaluate(model, 1), ev.evaluate(model, 1)
+    assert a.failure is None
+    m = a.metrics
+    for key in ("direct_Linf_th1", "direct_Linf_th2", "direct_L0_th1", "direct_L0_th10",
+                "robustness_direct", "robustness_bank"):
+        assert key in m, key
+    expected = (m["robustness_direct"] if choice == "direct"
+                else 0.5 * (m["robustness_direct"] + m["robustness_bank"]))
+    assert m["robustness"] == pytest.approx(expected)
+    assert a.fitness == pytest.approx(m["accuracy"] + expected)
+    same = {k: v for k, v in m.items() if "seconds" not in k}
+    assert same == {k: v for k, v in b.metrics.items() if "seconds" not in k}
+
+
+def test_bank_robustness_is_the_default_and_named(bank_path, model):
+    m = make(bank_path).evaluate(model, 1).metrics
+    assert m["robustness"] == m["robustness_bank"]
+    assert "robustness_direct" not in m
+
+
+def test_unknown_robustness_choice_is_refused():
+    with pytest.raises(ValueError, match="robustness='white'"):
+        make(None, robustness="white")

@@ -147,6 +147,24 @@ def test_smoke_run_through_the_cli_logs_everything(tmp_path):
 
 
 @pytest.mark.slow
+def test_direct_robustness_through_the_cli(tmp_path):
+    """--robustness direct: every individual's run holds the direct cells and
+    its fitness uses them; the choice is a param of the search run."""
+    proc = cli(tmp_path, "--preset", "smoke", "--run-name", "direct", "--max-epochs", "2",
+               "--generations", "1", "--robustness", "direct")
+    assert proc.returncode == 0, proc.stderr
+    run_id = load_checkpoint(tmp_path / "runs" / "direct").state.extra["mlflow_run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(run_id).data.params["robustness"] == "direct"
+    runs = children_of(tmp_path, run_id)
+    ok = runs[runs["metrics.failed"] == 0]
+    assert len(ok) > 0
+    for col in ("metrics.direct_Linf_th1", "metrics.direct_L0_th10", "metrics.robustness_bank"):
+        assert ok[col].notna().all(), col
+    assert (ok["metrics.robustness"] - ok["metrics.robustness_direct"]).abs().max() < 1e-9
+
+
+@pytest.mark.slow
 def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path):
     args = ["--preset", "smoke", "--generations", "3", "--population", "4", "--children", "2",
             "--max-epochs", "3", "--run-name", "killed"]
