@@ -20,8 +20,8 @@ import numpy as np
 
 from .splits import Dataset, DatasetError, assemble, register
 
-__all__ = ["BANK_SPLIT_SIZE", "DEFAULT_DATA_DIR", "VAL_FRACTION", "load_cifar10", "load_fashion_mnist",
-           "load_mnist"]
+__all__ = ["BANK_SPLIT_SIZE", "DEFAULT_DATA_DIR", "VAL_FRACTION", "load_cifar10",
+           "load_fashion_mnist", "load_mnist"]
 
 DEFAULT_DATA_DIR = Path("data")
 VAL_FRACTION = 0.1
