@@ -24,7 +24,10 @@ __all__ = ["CHECKPOINT_NAME", "CheckpointError", "Checkpoint", "save_checkpoint"
            "load_checkpoint"]
 
 CHECKPOINT_NAME = "checkpoint.pkl"
-FORMAT = "ras_deap.checkpoint/1"
+# 2: genome ids ignore node numbering, the limits count created instances and
+# clusters breed in a seeded random order. A format-1 state holds ids of the
+# old scheme (cached in its pickled records), so resuming it would mix both.
+FORMAT = "ras_deap.checkpoint/2"
 
 
 class CheckpointError(RuntimeError):
@@ -66,7 +69,14 @@ def load_checkpoint(path: Path) -> Checkpoint:
     except Exception as exc:  # truncated, overwritten, not a pickle at all
         raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read ({exc!r}); "
                               "start a new run, or restore the file from a backup") from exc
-    if not isinstance(checkpoint, Checkpoint) or getattr(checkpoint, "format", None) != FORMAT:
+    fmt = getattr(checkpoint, "format", None)
+    if isinstance(checkpoint, Checkpoint) and fmt == "ras_deap.checkpoint/1":
+        raise CheckpointError(
+            f"checkpoint {path} was written by ras_deap {getattr(checkpoint, 'version', '?')} "
+            "(checkpoint format 1), whose genome ids depend on node numbering and whose limits "
+            "and breeding order differ; resuming it here would mix two searches. Finish it with "
+            "that version, or start a new run (without --resume, or with another --run-name)")
+    if not isinstance(checkpoint, Checkpoint) or fmt != FORMAT:
         raise CheckpointError(f"{path} is not a ras_deap checkpoint of format {FORMAT}; it was "
                               f"written by another program or version")
     return checkpoint

@@ -73,12 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(paper 2; default {d.children})")
     g.add_argument("--mutations", type=int, help=f"mutations applied to make each child "
                    f"(paper 5; default {d.mutations})")
-    g.add_argument("--layer-limit", type=int, help="over this many layers only swap-layer is "
-                   f"left (paper 100; default {d.layer_limit})")
-    g.add_argument("--block-limit", type=int, help="over this many blocks only swap-block is "
-                   f"left (paper 100; default {d.block_limit})")
+    g.add_argument("--layer-limit", type=int, help="over this many layers created in a "
+                   f"generation only swap-layer is left (paper 100; default {d.layer_limit})")
+    g.add_argument("--block-limit", type=int, help="over this many blocks created in a "
+                   f"generation only swap-block is left (paper 100; default {d.block_limit})")
     g.add_argument("--distance", choices=DISTANCES, help="spectrum distance for niching: raw "
-                   "Euclidean (paper) or per-feature normalised")
+                   "(plain Euclidean; the paper does not specify) or per-feature normalised")
     g.add_argument("--max-evaluations", type=int, metavar="N",
                    help="stop after exactly N trained individuals (default: no limit)")
     g = p.add_argument_group("training schedule (paper section 5.3)")

@@ -2,10 +2,11 @@
 
 The spectrum of an architecture is a 10-feature histogram (blocks, layers,
 connections, layers of each type); niching lets a child replace the cluster
-representative closest to it in spectrum distance. ``raw`` is the paper's
-Euclidean distance on the counts (large counts such as connections dominate
-it); ``normalized`` first divides every feature by its maximum over the
-individuals compared, so every feature weighs the same
+representative closest to it in spectrum distance. ``raw`` is the plain
+Euclidean distance on the counts (the paper does not specify the distance;
+large counts such as connections dominate it); ``normalized`` first divides
+every feature by its maximum over the individuals compared, so every feature
+weighs the same
 (``SearchConfig.distance``). The study
 is a grid: every variant runs on the same ``--replicates`` seeds (3 by
 default, so 6 trials) with the other settings at the preset's values, and

@@ -71,16 +71,63 @@ def test_conv_to_dense_flattens_and_dense_to_conv_reshapes():
                         (1, 8, 8), 10)
     units = net.blocks[0].layers
     assert units[1].op.in_features == 8 * 4 * 4
-    assert units[2].adapt == "to_map" and units[2].op.in_channels == 64
-    # stride 2 on a 1 x 1 map keeps it 1 x 1 (padding kernel // 2, ceil output)
-    assert units[2].out_shape == (16, 1, 1) and units[3].out_shape == (8, 1, 1)
+    # the 64 units become a 4 x 4 x 4 map, not 64 x 1 x 1
+    assert units[2].adapt == "to_map" and units[2].map_shape == (4, 4, 4)
+    assert units[2].op.in_channels == 4 and not units[2].center_tap
+    assert units[2].out_shape == (16, 2, 2) and units[3].out_shape == (8, 1, 1)
     out = net(torch.rand(4, 1, 8, 8))
     assert out.shape == (4, 10) and torch.isfinite(out).all()
+    # stride 2 on a 1 x 1 map keeps it 1 x 1 (padding kernel // 2, ceil output)
+    tiny = compile_model(one_block(conv(8, 3, 2), conv(8, 3, 2)), (1, 1, 1), 10)
+    assert [u.out_shape for u in tiny.blocks[0].layers] == [(8, 1, 1), (8, 1, 1)]
+
+
+@pytest.mark.parametrize("image", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_dense_to_conv_keeps_space_on_every_dataset_shape(image):
+    """The documented rule: s is the largest side up to min(image side, 4)
+    whose square divides F, so every dense width gives s = 4 > 1 on every
+    dataset shape."""
+    for units in (64, 128, 256, 512):
+        shape = (units // 16, 4, 4)
+        net = compile_model(one_block(dense(units), conv(8, 3, 1)), image, 10)
+        unit = net.blocks[0].layers[1]
+        assert unit.map_shape == shape and unit.op.in_channels == shape[0]
+        assert unit.out_shape == (8, *shape[1:])
+        assert net(torch.rand(2, *image)).shape == (2, 10)
+
+
+def test_change_kernel_changes_what_a_conv_after_a_dense_layer_computes():
+    """Mutation (a) on the conv after a dense layer changes the forward output.
+    The kernel-3/5 conv gets the kernel-1 conv's weights as its centre tap
+    and random other taps: on a real map those taps see neighbours, so the
+    output changes; on a 1 x 1 map (the control, a 1 x 1 image) they only
+    multiply padding and the two networks agree."""
+    mutations = pytest.importorskip("ras_deap.evolution.mutations")
+    parent = one_block(dense(64), conv(8, 1, 1), dense(128))
+    child = mutations.mut_change_kernel(parent, random.Random(0), GenePool())
+    k = child.blocks[0].layers[1].kernel
+    assert k in (3, 5) and child.blocks[0].layers[0] == parent.blocks[0].layers[0]
+    for image, changes in (((1, 8, 8), True), ((1, 1, 1), False)):
+        torch.manual_seed(0)
+        before = compile_model(parent, image, 10).eval()
+        after = compile_model(child, image, 10).eval()
+        state = before.state_dict()
+        weight = torch.randn_like(after.blocks[0].layers[1].op.weight)
+        weight[:, :, k // 2, k // 2] = state["blocks.0.layers.1.op.weight"][:, :, 0, 0]
+        state["blocks.0.layers.1.op.weight"] = weight
+        after.load_state_dict(state)
+        x = torch.rand(4, *image)
+        with torch.no_grad():
+            same = torch.allclose(before(x), after(x), atol=1e-5)
+        assert same != changes, image
 
 
 def test_center_tap_path_equals_a_real_convolution():
     torch.manual_seed(0)
-    net = compile_model(one_block(dense(64), conv(16, 5, 2), conv(8, 3, 1)), (1, 8, 8), 10)
+    # three stride-2 convs take the 8 x 8 image to 1 x 1; the last two convs see 1 x 1
+    net = compile_model(one_block(conv(8, 3, 2), conv(8, 3, 2), conv(8, 3, 2), conv(16, 5, 2),
+                                  conv(8, 3, 1)), (1, 8, 8), 10)
+    assert [u.center_tap for u in net.blocks[0].layers] == [False, False, False, True, True]
     x = torch.rand(5, 1, 8, 8)
     fast = net(x)
     for unit in net.blocks[0].layers:
@@ -125,8 +172,10 @@ def test_block_graph_concatenates_block_outputs():
     assert net.blocks[2].layers[0].op.in_features == 24 * 16 * 16
     # block 3 gets a map and a vector: both flattened
     assert net.merges[3].mode == "flat" and net.merges[3].out_shape == (16 * 16 * 16 + 64,)
+    # ... and reshaped for its conv: 4160 = 260 x 4 x 4
     assert net.blocks[3].layers[0].adapt == "to_map"
-    assert net.blocks[3].layers[0].op.in_channels == 16 * 16 * 16 + 64
+    assert net.blocks[3].layers[0].map_shape == (260, 4, 4)
+    assert net.blocks[3].layers[0].op.in_channels == 260
     assert_reflects(net, model)
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 

@@ -189,6 +189,36 @@ def test_ten_generations_with_a_synthetic_fitness():
     assert {"spectrum_blocks", "spectrum_conv_to_conv", "layers", "blocks"} <= set(logbook[0])
 
 
+def _breeding_orders(seed: int, ngen: int = 6, population: int = 8) -> list[list[int]]:
+    """The clusters in the order ``toolbox.mutate`` saw them, per generation."""
+    state = initial_state(seed, population)
+    toolbox = build_toolbox(state, evaluate=synthetic_fitness)
+    mutate = toolbox.mutate
+    seen: dict[int, list[int]] = {}
+
+    def recording(individual):
+        seen.setdefault(state.generation, []).append(individual.cluster)
+        return mutate(individual)
+
+    toolbox.register("mutate", recording)
+    ea_spectrum_niching(state, toolbox, ngen)
+    orders = []
+    for gen in range(1, ngen + 1):
+        clusters = seen[gen]
+        assert clusters[::2] == clusters[1::2]  # two children of a cluster in a row
+        orders.append(clusters[::2])
+    return orders
+
+
+def test_clusters_breed_in_a_fresh_seeded_permutation_every_generation():
+    orders = _breeding_orders(0)
+    assert all(sorted(order) == list(range(8)) for order in orders)
+    assert len({tuple(order) for order in orders}) == len(orders)  # fresh every generation
+    assert orders != [list(range(8))] * len(orders)
+    assert _breeding_orders(0) == orders  # deterministic for a seed
+    assert _breeding_orders(1) != orders
+
+
 def test_same_seed_same_search_different_seed_different_search():
     a = run(seed=2, ngen=6)
     b = run(seed=2, ngen=6)
@@ -246,3 +276,17 @@ def test_a_search_resumes_from_a_pickled_state_without_reevaluating():
     assert list(logbook) == list(reference[2])
     assert [i.genome.id for i in pop] == [i.genome.id for i in reference[1]]
     assert restored.evaluations == reference[0].evaluations
+
+
+def test_a_checkpoint_from_before_invariant_ids_is_refused_with_the_fix(tmp_path):
+    from ras_deap.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+
+    path = tmp_path / "checkpoint.pkl"
+    state = initial_state(0, 2)
+    save_checkpoint(path, Checkpoint(config={}, state=state, history=[]))
+    assert load_checkpoint(tmp_path).state.seed == 0
+    save_checkpoint(path, Checkpoint(config={}, state=state, history=[],
+                                     format="ras_deap.checkpoint/1", version="0.9"))
+    with pytest.raises(CheckpointError, match=r"(?s)checkpoint .*checkpoint\.pkl.*format 1.*"
+                                              r"start a new run"):
+        load_checkpoint(path)

@@ -112,6 +112,68 @@ def test_block_is_canonicalised_so_labelling_does_not_change_the_id():
     assert Block((C8, C16, D64), [[0, 1], [1, 2]]) == Block((C8, C16, D64), ((0, 1), (1, 2)))
 
 
+def _diamonds() -> tuple[Block, Block]:
+    """A -> {B, C} -> D numbered both ways: both numberings are canonical."""
+    edges = ((0, 1), (0, 2), (1, 3), (2, 3))
+    return Block((C8, C16, C32, D64), edges), Block((C8, C32, C16, D64), edges)
+
+
+def test_two_numberings_of_one_graph_are_one_member():
+    one, other = _diamonds()
+    assert one.layers != other.layers  # the records keep the numbering they were given
+    assert one.id == other.id and one == other and hash(one) == hash(other)
+    pool = GenePool()
+    assert pool.add_block(one) is one and pool.add_block(other) is one
+    assert pool.sizes() == {"layers": 4, "blocks": 1}
+    # models: the same for either numbering of a block and of the model graph
+    head, tail = chain(D128), chain(C64, D256)
+    assert Model((one, head), ((0, 1),)).id == Model((other, head), ((0, 1),)).id
+    fork = Model((head, one, tail, other), ((0, 1), (0, 2), (1, 3), (2, 3)))
+    swapped = Model((head, tail, one, other), ((0, 1), (0, 2), (1, 3), (2, 3)))
+    assert fork.blocks != swapped.blocks and fork.id == swapped.id and fork == swapped
+    assert spectrum(fork) == spectrum(swapped)
+    assert Model((head, one), ((0, 1),)).id != Model((one, head), ((0, 1),)).id
+
+
+def test_json_keeps_each_numbering_of_a_shared_id():
+    one, other = _diamonds()
+    model = Model((one, chain(D128), other), ((0, 1), (1, 2)))
+    text = model.to_json()
+    data = json.loads(text)
+    assert data["model"]["blocks"] == [one.id, model.blocks[1].id, f"{one.id}~1"]
+    again = Model.from_json(text)
+    assert again.to_json() == text
+    assert [b.layers for b in again.blocks] == [b.layers for b in model.blocks]
+    assert [b.edges for b in again.blocks] == [b.edges for b in model.blocks]
+    layers = data["blocks"][f"{one.id}~1"]["layers"]
+    layers[0], layers[1] = layers[1], layers[0]  # the copy must still hash to its id
+    with pytest.raises(GenomeError, match="content hashes to"):
+        Model.from_dict(data)
+
+
+def _legacy(model: Model) -> dict:
+    """The document format 1 wrote: the same, with ids that hashed the numbering."""
+    data = model.to_dict()
+    keys = {b.id: b.legacy_id for b in model.blocks}
+    return {**data, "format": "ras_deap.model/1", "id": model.legacy_id,
+            "blocks": {keys[k]: v for k, v in data["blocks"].items()},
+            "model": {**data["model"], "blocks": [keys[k] for k in data["model"]["blocks"]]}}
+
+
+def test_model_json_of_format_1_still_loads():
+    model = random_model(random.Random(4))
+    old = _legacy(model)
+    assert old["id"] != model.id
+    again = Model.from_dict(json.loads(json.dumps(old)))
+    assert again == model and again.to_json() == model.to_json()
+    old["id"] = model.id  # a format-1 document is checked with format-1 ids
+    with pytest.raises(GenomeError, match="content hashes to"):
+        Model.from_dict(old)
+    current = {**model.to_dict(), "format": "ras_deap.model/1"}
+    with pytest.raises(GenomeError, match="content hashes to"):
+        Model.from_dict(current)
+
+
 def test_block_id_depends_on_layers_and_edges():
     assert chain(C8, D64).id != chain(C8, D128).id
     tri = Block((C8, C16, D64), ((0, 1), (1, 2)))
@@ -334,3 +396,18 @@ def test_spectrum_distance_and_scale():
     assert spectrum_distance((0, 0), (3, 4), scale=(3.0, 4.0)) == pytest.approx(2 ** 0.5)
     assert feature_scale([(1, 0, 5), (3, 0, 2)]) == (3.0, 1.0, 5.0)
     assert feature_scale([]) == tuple(1.0 for _ in SPECTRUM_FEATURES)
+
+
+# --------------------------------------------------------------------- shapes
+def test_vector_to_map_picks_the_largest_square_side_that_divides():
+    from ras_deap.genome.shapes import node_shapes, vector_to_map
+
+    assert vector_to_map(64, 8) == (4, 4, 4) and vector_to_map(512, 32) == (32, 4, 4)
+    assert vector_to_map(72, 28) == (8, 3, 3) and vector_to_map(8 * 2 * 2, 32) == (2, 4, 4)
+    assert vector_to_map(40, 32) == (10, 2, 2) and vector_to_map(7, 32) == (7, 1, 1)
+    assert vector_to_map(64, 2) == (16, 2, 2) and vector_to_map(64, 1) == (64, 1, 1)
+    with pytest.raises(ValueError, match="positive"):
+        vector_to_map(0, 8)
+    model = Model((chain(D64, C16, C8),))
+    assert node_shapes(model, (1, 8, 8)) == [[((1, 8, 8), (64,)), ((64,), (16, 2, 2)),
+                                              ((16, 2, 2), (8, 2, 2))]]

@@ -370,7 +370,10 @@ def test_mutate_redraws_mutations_that_do_not_apply():
 
 
 def test_limits_rule_and_validation():
-    pool = make_pool(X)  # 12 layers, 5 blocks
+    pool = make_pool(X)
+    # the limits count instances created since the last prune, not pool members
+    assert available_mutations(pool, Limits(layers=1, blocks=1)) == list(MUTATIONS)
+    pool.count_created(layers=12, blocks=5)
     assert available_mutations(pool, Limits()) == list(MUTATIONS)
     over_layers = {op.name for op in available_mutations(pool, Limits(layers=11))}
     assert over_layers == {"swap_layer", *BLOCK_MUTATIONS, *MODEL_MUTATIONS}
@@ -378,6 +381,12 @@ def test_limits_rule_and_validation():
     assert over_blocks == {*LAYER_MUTATIONS, "swap_block", *MODEL_MUTATIONS}
     at_limit = {op.name for op in available_mutations(pool, Limits(layers=12, blocks=5))}
     assert at_limit == set(MUTATIONS_BY_NAME)  # "exceeds": equal to the limit is allowed
+    assert Limits(layers=11, blocks=5).binding(pool) == (True, False)
+    pool.prune([MODEL])  # a new generation starts counting from zero
+    assert (pool.new_layers, pool.new_blocks) == (0, 0)
+    assert available_mutations(pool, Limits(layers=1, blocks=1)) == list(MUTATIONS)
+    with pytest.raises(ValueError, match=">= 0"):
+        pool.count_created(layers=-1)
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="limit must be a positive integer"):
             Limits(layers=bad)
@@ -387,10 +396,47 @@ def test_limits_rule_and_validation():
         build_toolbox(fresh_state(), distance="cosine")
 
 
+@pytest.mark.parametrize(("name", "layers", "blocks"), [
+    ("change_kernel", 1, 1), ("change_filter", 1, 1), ("change_units", 1, 1),
+    ("swap_layer", 0, 1), ("add_layer", 1, 1), ("remove_layer", 0, 1),
+    ("add_layer_connection", 0, 1), ("remove_layer_connection", 0, 1),
+    ("swap_block", 0, 0), ("add_block", 0, 0), ("remove_block", 0, 0),
+    ("add_block_connection", 0, 0), ("remove_block_connection", 0, 0)])
+def test_each_mutation_counts_the_instances_it_creates(name, layers, blocks):
+    """Duplicates count: a changed layer equal to a pooled one is still a new
+    instance (what the limit rule compares)."""
+    pool = make_pool(X)
+    (child,) = apply_mutation(make_individual(MODEL), op=MUTATIONS_BY_NAME[name],
+                              rng=random.Random(3), pool=pool, limits=Limits())
+    assert child.mutations == (name,)
+    assert (pool.new_layers, pool.new_blocks) == (layers, blocks)
+
+
+def test_mutate_counts_every_applied_mutation_and_reports_the_limits():
+    pool = make_pool(X)
+    seen = []
+    (child,) = mutate(make_individual(MODEL), k=40, rng=random.Random(0), pool=pool,
+                      limits=Limits(layers=4, blocks=6),
+                      observe=lambda op, lay, blk: seen.append((op, lay, blk)))
+    assert [op.name for op, _, _ in seen] == list(child.mutations) and len(seen) == 40
+    layers = blocks = 0
+    for op, over_layers, over_blocks in seen:
+        assert (over_layers, over_blocks) == (layers > 4, blocks > 6)
+        if over_layers:
+            assert op.level != "layer" or op.swap
+        if over_blocks:
+            assert op.level != "block" or op.swap
+        layers += op.new_layer and not (op.name == "add_layer" and over_layers)
+        blocks += op.new_block
+    assert (pool.new_layers, pool.new_blocks) == (layers, blocks)
+    assert layers > 4 and blocks > 6  # both limits bound during the 40 mutations
+
+
 def test_over_the_layer_limit_no_layer_is_created():
     limits = Limits(layers=3)
     for s in SEEDS:
         pool = make_pool(X)
+        pool.count_created(layers=4)
         layers_before = set(pool.layers)
         assert try_mutation(MUTATIONS_BY_NAME["change_kernel"], MODEL, random.Random(s), pool,
                             limits) is None
@@ -401,11 +447,13 @@ def test_over_the_layer_limit_no_layer_is_created():
         (child,) = apply_mutation(make_individual(MODEL), op=MUTATIONS_BY_NAME["add_layer"],
                                   rng=random.Random(s), pool=pool, limits=limits)
         assert child.mutations == ("add_layer",) and set(pool.layers) == layers_before
+        assert (pool.new_layers, pool.new_blocks) == (4, 1)  # a new block, no new layer
 
 
 def test_a_forbidden_mutation_is_not_applied_by_the_toolbox():
     state = fresh_state()
     toolbox = build_toolbox(state, layer_limit=3, block_limit=2)
+    state.pool.count_created(layers=4, blocks=3)
     parent = make_individual(MODEL)
     for name in ("change_kernel", "change_filter", "change_units", "add_layer", "remove_layer",
                  "add_layer_connection", "remove_layer_connection"):

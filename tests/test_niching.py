@@ -55,6 +55,22 @@ def test_cached_spectrum_matches_spectrum():
         assert cached_spectrum(Model.from_json(model.to_json())) == spectrum(model)
 
 
+def test_isomorphic_models_share_the_spectrum_cache_and_a_hall_of_fame_place():
+    """The two numberings of A -> {B, C} -> D are one genome for every cache
+    keyed on ids."""
+    edges = ((0, 1), (0, 2), (1, 3), (2, 3))
+    one = Model((Block((C8, C16, D64, C8), edges),))
+    other = Model((Block((C8, D64, C16, C8), edges),))
+    assert one.blocks[0].layers != other.blocks[0].layers and one.id == other.id
+    cached_spectrum(one)
+    hits = cached_spectrum.cache_info().hits
+    assert cached_spectrum(other) == spectrum(other)
+    assert cached_spectrum.cache_info().hits == hits + 1
+    state = SearchState(seed=0, rng=random.Random(0), pool=GenePool(), population=[])
+    state.halloffame.update([ind(one, 1.0), ind(other, 2.0)])
+    assert len(state.halloffame) == 1  # DEAP skips an individual similar to a member
+
+
 def test_a_strictly_fitter_child_replaces_its_closest_representative():
     reps = [ind(SMALL, 1.0), ind(MEDIUM, 1.0), ind(LARGE, 1.0)]
     child = ind(chain_model(C8, C8, C8, C8, C8), 1.5, cluster=0)  # nearest MEDIUM, bred by 0

@@ -1,5 +1,7 @@
 """Property tests: any sequence of mutations from any random initial model
-keeps every genome valid, the gene pool consistent and the limit rule obeyed."""
+keeps every genome valid, the gene pool consistent and the limit rule
+obeyed; block and model ids are the same for every numbering of a graph and
+differ between graphs that are not isomorphic."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import copy
 import json
 import random
 
+import networkx as nx
 from graph_checks import on_entry_exit_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,8 +27,10 @@ from ras_deap.genome import (
     CONV_KERNELS,
     CONV_STRIDES,
     DENSE_UNITS,
+    Block,
     GenePool,
     GenomeError,
+    Layer,
     Model,
     random_model,
     spectrum,
@@ -100,7 +105,7 @@ def test_any_mutation_sequence_keeps_genomes_and_pool_valid(seed, steps, layer_l
     for name in steps:
         parent_json, parent_mutations = ind.genome.to_json(), ind.mutations
         before = snapshot(pool)
-        sizes = (len(pool.layers), len(pool.blocks))
+        sizes = (pool.new_layers, pool.new_blocks)  # what the limits count
         over_layers = sizes[0] > layer_limit
         probe = copy.deepcopy(state.rng)  # replays the same random draws
         if name == "mutate":
@@ -111,8 +116,8 @@ def test_any_mutation_sequence_keeps_genomes_and_pool_valid(seed, steps, layer_l
         else:
             op = MUTATIONS_BY_NAME[name]
             allowed = limits.allows(op, pool)
-            expected = try_mutation(op, ind.genome, probe, GenePool(dict(pool.layers),
-                                                                    dict(pool.blocks)), limits)
+            copy_pool = GenePool(dict(pool.layers), dict(pool.blocks), *sizes)
+            expected = try_mutation(op, ind.genome, probe, copy_pool, limits)
             (child,) = getattr(toolbox, op.toolbox_name)(ind)
             assert child.mutations[:len(parent_mutations)] == parent_mutations
             applied = child.mutations[len(parent_mutations):]
@@ -122,10 +127,16 @@ def test_any_mutation_sequence_keeps_genomes_and_pool_valid(seed, steps, layer_l
                 assert applied == () and child.genome == ind.genome
             else:  # the toolbox applies exactly the pure mutation
                 assert applied == (name,) and child.genome == expected
-        # the limit rule: the pool only grows while mutating, so a mutation
+        # the limit rule: the counts only grow while mutating, so a mutation
         # forbidden at the start stays forbidden; none may have been applied
         for op_name in applied:
             assert allowed_in(sizes, op_name, layer_limit, block_limit), (op_name, sizes)
+        # every applied mutation counted the instances it created
+        ops = [MUTATIONS_BY_NAME[n] for n in applied]
+        assert pool.new_blocks - sizes[1] == sum(op.new_block for op in ops)
+        fresh_layers = pool.new_layers - sizes[0]
+        assert (sum(op.new_layer and op.name != "add_layer" for op in ops) <= fresh_layers
+                <= sum(op.new_layer for op in ops))
         if over_layers:
             assert set(pool.layers) == set(before[0]), "a layer was created over the limit"
         # the child is valid and round-trips through JSON exactly
@@ -146,6 +157,7 @@ def test_any_mutation_sequence_keeps_genomes_and_pool_valid(seed, steps, layer_l
     # pruning keeps exactly the layers and blocks the kept models use
     keep = data.draw(st.lists(st.sampled_from(seen), max_size=len(seen)), label="keep")
     pool.prune(keep)
+    assert (pool.new_layers, pool.new_blocks) == (0, 0)
     assert set(pool.blocks) == {b.id for m in keep for b in m.blocks}
     assert set(pool.layers) == {layer.id for m in keep for layer in m.layers()}
 
@@ -202,3 +214,74 @@ def test_corrupted_json_raises_genome_error_or_is_still_valid(seed, data):
         return
     check_valid(rebuilt)  # an edit that happens to be harmless (e.g. same value)
     assert rebuilt == model
+
+
+# ------------------------------------------------------- graph identity
+LABELS = (Layer.conv(8, 3, 1), Layer.conv(16, 5, 2), Layer.dense(64))
+
+
+@st.composite
+def dags(draw, labels=LABELS, max_n: int = 7):
+    """A random single-entry single-exit DAG with node labels: any set of
+    forward edges, then every node without an input fed by node 0 and every
+    node without an output feeding node n-1."""
+    n = draw(st.integers(1, max_n))
+    pairs = [(u, v) for u in range(n) for v in range(u + 1, n)]
+    chosen = draw(st.lists(st.booleans(), min_size=len(pairs), max_size=len(pairs)))
+    edges = {p for p, keep in zip(pairs, chosen, strict=True) if keep}
+    edges |= {(0, v) for v in range(1, n) if all(e[1] != v for e in edges)}
+    edges |= {(v, n - 1) for v in range(n - 1) if all(e[0] != v for e in edges)}
+    nodes = draw(st.lists(st.sampled_from(labels), min_size=n, max_size=n))
+    return tuple(nodes), tuple(sorted(edges))
+
+
+def relabel(nodes, edges, perm):
+    """The same graph with node i renumbered perm[i]."""
+    moved = [None] * len(nodes)
+    for i, node in enumerate(nodes):
+        moved[perm[i]] = node
+    return tuple(moved), tuple((perm[u], perm[v]) for u, v in edges)
+
+
+def isomorphic(a, b) -> bool:
+    def graph(nodes, edges):
+        g = nx.DiGraph()
+        g.add_nodes_from((i, {"label": node.id}) for i, node in enumerate(nodes))
+        g.add_edges_from(edges)
+        return g
+    return nx.is_isomorphic(graph(*a), graph(*b), node_match=lambda x, y: x == y)
+
+
+@SETTINGS
+@given(graph=dags(), data=st.data())
+def test_every_numbering_of_a_block_has_one_id(graph, data):
+    nodes, edges = graph
+    perm = data.draw(st.permutations(range(len(nodes))), label="perm")
+    block, moved = Block(nodes, edges), Block(*relabel(nodes, edges, perm))
+    assert moved.id == block.id and moved == block and hash(moved) == hash(block)
+    model = Model((block, moved), ((0, 1),))  # both numberings in one model
+    text = model.to_json()
+    again = Model.from_json(text)
+    assert again.to_json() == text
+    assert [(b.layers, b.edges) for b in again.blocks] == \
+        [(b.layers, b.edges) for b in model.blocks]
+
+
+@SETTINGS
+@given(a=dags(), b=dags())
+def test_blocks_share_an_id_exactly_when_isomorphic(a, b):
+    assert (Block(*a).id == Block(*b).id) == isomorphic(a, b)
+
+
+BLOCKS = (Block((LABELS[0],)), Block(LABELS[:2], ((0, 1),)), Block(LABELS[1::-1], ((0, 1),)),
+          Block((LABELS[0], LABELS[2], LABELS[1], LABELS[0]), ((0, 1), (0, 2), (1, 3), (2, 3))))
+
+
+@SETTINGS
+@given(graph=dags(labels=BLOCKS, max_n=6), other=dags(labels=BLOCKS, max_n=6), data=st.data())
+def test_model_ids_ignore_numbering_and_tell_graphs_apart(graph, other, data):
+    nodes, edges = graph
+    perm = data.draw(st.permutations(range(len(nodes))), label="perm")
+    model = Model(nodes, edges)
+    assert Model(*relabel(nodes, edges, perm)).id == model.id
+    assert (Model(*other).id == model.id) == isomorphic(graph, other)

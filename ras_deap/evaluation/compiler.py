@@ -11,8 +11,17 @@ the dataset's image shape, so parameter counts are exact):
   ``ceil(H / stride)``, so a stride-2 conv on a 1 x 1 map stays 1 x 1 and
   no map ever shrinks below 1 x 1 (the genome's stride is kept as is).
 * conv -> dense: the map is flattened (C*H*W features).
-* dense -> conv: the vector of F features is reshaped to an F x 1 x 1 map
-  (parameter-free, so a changed kernel only changes the conv itself).
+* dense -> conv: the vector of F features is reshaped (parameter-free) to a
+  C x s x s map, s the largest side up to min(image side, 4) whose square
+  divides F, C = F / s^2 (:func:`~ras_deap.genome.shapes.vector_to_map`).
+  Every dense width (64, 128, 256, 512) is a multiple of 16, so on 1x8x8
+  digits, 1x28x28 (MNIST, Fashion-MNIST) and 3x32x32 (CIFAR-10) alike F
+  units become an F/16 x 4 x 4 map: a conv after a dense layer sees a real
+  map, and its kernel and stride change what it computes (on the F x 1 x 1
+  map of earlier versions every tap but the centre one saw only padding).
+  4 x 4 is the smallest map on which every kernel and stride acts; larger
+  maps cost more to train (see ``RESHAPE_SIDE``). Every vector has a
+  multiple of 8 features, so s >= 2.
 * A node with several inputs concatenates them, in increasing order of the
   source node index. If every input is a map they are concatenated along
   channels after adaptive average pooling of the larger ones to the
@@ -26,6 +35,8 @@ the dataset's image shape, so parameter counts are exact):
   pooling (maps) or identity (vectors) followed by ``Linear(num_classes)``
   producing logits.
 
+The shapes come from :mod:`ras_deap.genome.shapes` (pure Python), so
+parameter counts and search-space statistics agree with the built module.
 The built module exposes its structure for inspection and tests:
 ``net.blocks[i].layers[j].op`` is the Conv2d / Linear of layer j of block i,
 ``net.blocks[i].node_inputs[j]`` the predecessor layer indices of node j
@@ -34,7 +45,6 @@ and ``net.block_inputs[i]`` the predecessor blocks of block i.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -42,6 +52,15 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ras_deap.genome import Block, Layer, Model
+from ras_deap.genome.shapes import (
+    Shape,
+    conv_input_shape,
+    is_map,
+    layer_output_shape,
+    merge_shape,
+    node_shapes,
+    numel,
+)
 
 from .errors import BuildError
 
@@ -56,30 +75,6 @@ __all__ = [
     "merge_shape",
     "planned_parameters",
 ]
-
-Shape = tuple[int, ...]  # (C, H, W) for a map, (F,) for a vector
-
-
-def _is_map(shape: Shape) -> bool:
-    return len(shape) == 3
-
-
-def _numel(shape: Shape) -> int:
-    return math.prod(shape)
-
-
-def merge_shape(shapes: Sequence[Shape]) -> tuple[str, Shape]:
-    """How several inputs are merged: ``(mode, output shape)`` with mode
-    'single' (one input, passed through), 'maps' (pool to the smallest H, W,
-    concatenate channels) or 'flat' (flatten all, concatenate)."""
-    if len(shapes) == 1:
-        return "single", tuple(shapes[0])
-    if all(_is_map(s) for s in shapes):
-        h = min(s[1] for s in shapes)
-        w = min(s[2] for s in shapes)
-        return "maps", (sum(s[0] for s in shapes), h, w)
-    return "flat", (sum(_numel(s) for s in shapes),)
-
 
 class Concat(nn.Module):
     """Merge the inputs of a node (see :func:`merge_shape`). ``num_inputs``
@@ -105,19 +100,22 @@ class Concat(nn.Module):
 
 
 class CompiledLayer(nn.Module):
-    """One genome layer: shape adapter, Conv2d/Linear ``op``, ReLU, BatchNorm."""
+    """One genome layer: shape adapter, Conv2d/Linear ``op``, ReLU, BatchNorm.
+    ``side`` is the image's smaller side, which bounds the map a vector is
+    reshaped to before a conv (see the module docstring)."""
 
-    def __init__(self, layer: Layer, in_shape: Shape) -> None:
+    def __init__(self, layer: Layer, in_shape: Shape, *, side: int) -> None:
         super().__init__()
         self.layer = layer
         self.in_shape = tuple(in_shape)
         if layer.is_conv:
-            self.adapt = "to_map" if not _is_map(in_shape) else "none"
-            c, h, w = in_shape if _is_map(in_shape) else (in_shape[0], 1, 1)
+            self.adapt = "to_map" if not is_map(in_shape) else "none"
+            self.map_shape: Shape = conv_input_shape(self.in_shape, side)
+            c, h, w = self.map_shape
             k, s = int(layer.kernel), int(layer.stride)
             self.op: nn.Module = nn.Conv2d(c, int(layer.filters), k, stride=s, padding=k // 2)
             self.bn: nn.Module = nn.BatchNorm2d(int(layer.filters))
-            self.out_shape: Shape = (int(layer.filters), -(-h // s), -(-w // s))
+            self.out_shape: Shape = layer_output_shape(layer, self.in_shape, side)
             # On a 1 x 1 input every kernel tap but the centre one sees zero
             # padding, so the conv *is* a matrix product with the centre tap
             # (same outputs and same gradients: the other taps get exactly 0).
@@ -126,8 +124,8 @@ class CompiledLayer(nn.Module):
             self.center_tap = (h, w) == (1, 1)
         else:
             self.center_tap = False
-            self.adapt = "flatten" if _is_map(in_shape) else "none"
-            self.op = nn.Linear(_numel(in_shape), int(layer.units))
+            self.adapt = "flatten" if is_map(in_shape) else "none"
+            self.op = nn.Linear(numel(in_shape), int(layer.units))
             self.bn = nn.BatchNorm1d(int(layer.units))
             self.out_shape = (int(layer.units),)
 
@@ -139,14 +137,14 @@ class CompiledLayer(nn.Module):
         if self.adapt == "flatten":
             x = x.flatten(1)
         elif self.adapt == "to_map":
-            x = x[:, :, None, None]
+            x = x.reshape(x.shape[0], *self.map_shape)
         return self.bn(F.relu(self.op(x)))
 
 
 class CompiledBlock(nn.Module):
     """A block's layer DAG run in (canonical = topological) node order."""
 
-    def __init__(self, block: Block, in_shape: Shape) -> None:
+    def __init__(self, block: Block, in_shape: Shape, *, side: int) -> None:
         super().__init__()
         self.block = block
         n = len(block.layers)
@@ -158,7 +156,7 @@ class CompiledBlock(nn.Module):
         for v, layer in enumerate(block.layers):
             src = [tuple(in_shape)] if v == 0 else [shapes[u] for u in self.node_inputs[v]]
             merge = Concat(src)
-            unit = CompiledLayer(layer, merge.out_shape)
+            unit = CompiledLayer(layer, merge.out_shape, side=side)
             merges.append(merge)
             layers.append(unit)
             shapes.append(unit.out_shape)
@@ -214,11 +212,11 @@ class CompiledNetwork(nn.Module):
                    else [blocks[u].out_shape for u in self.block_inputs[v]])
             merge = Concat(src)
             merges.append(merge)
-            blocks.append(CompiledBlock(block, merge.out_shape))
+            blocks.append(CompiledBlock(block, merge.out_shape, side=min(self.input_shape[1:])))
         self.blocks = nn.ModuleList(blocks)
         self.merges = nn.ModuleList(merges)
         feat = blocks[-1].out_shape
-        self.pool = "global_avg" if _is_map(feat) else "identity"
+        self.pool = "global_avg" if is_map(feat) else "identity"
         self.head = nn.Linear(feat[0], self.num_classes)
         self._last_use = {u: max(v for v in range(n) if u in self.block_inputs[v])
                           for u in range(n - 1)}
@@ -241,25 +239,19 @@ class CompiledNetwork(nn.Module):
 def planned_parameters(model: Model, input_shape: Shape, num_classes: int) -> int:
     """Exact parameter count of the network, computed from shapes alone so an
     oversized genome is refused before any memory is allocated."""
+    side = min(int(s) for s in input_shape[1:])
     total = 0
-    block_out: list[Shape] = []
-    for v, block in enumerate(model.blocks):
-        src = [tuple(input_shape)] if v == 0 else [block_out[u] for u in model.predecessors(v)]
-        shape = merge_shape(src)[1]
-        outs: list[Shape] = []
-        for j, layer in enumerate(block.layers):
-            s = shape if j == 0 else merge_shape([outs[u] for u in block.predecessors(j)])[1]
+    shapes = node_shapes(model, input_shape)
+    for block, nodes in zip(model.blocks, shapes, strict=True):
+        for layer, (in_shape, _) in zip(block.layers, nodes, strict=True):
             if layer.is_conv:
-                c, h, w = s if _is_map(s) else (s[0], 1, 1)
-                f, k, st = int(layer.filters), int(layer.kernel), int(layer.stride)
+                c = conv_input_shape(in_shape, side)[0]
+                f, k = int(layer.filters), int(layer.kernel)
                 total += c * f * k * k + f + 2 * f
-                outs.append((f, -(-h // st), -(-w // st)))
             else:
-                u_ = int(layer.units)
-                total += _numel(s) * u_ + u_ + 2 * u_
-                outs.append((u_,))
-        block_out.append(outs[-1])
-    return total + block_out[-1][0] * num_classes + num_classes
+                u = int(layer.units)
+                total += numel(in_shape) * u + u + 2 * u
+    return total + shapes[-1][-1][1][0] * num_classes + num_classes
 
 
 def compile_model(model: Model, input_shape: Sequence[int], num_classes: int,

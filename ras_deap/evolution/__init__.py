@@ -3,6 +3,7 @@
 from .algorithm import (
     SearchState,
     assign_result,
+    breeding_order,
     default_stats,
     derive_seed,
     ea_spectrum_niching,
@@ -39,6 +40,7 @@ __all__ = [
     "apply_mutation",
     "assign_result",
     "available_mutations",
+    "breeding_order",
     "build_toolbox",
     "cached_spectrum",
     "closest_representative",

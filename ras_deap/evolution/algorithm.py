@@ -1,8 +1,8 @@
 """The RAS evolutionary loop, written like DEAP's ``algorithms.eaMuPlusLambda``.
 
 Generation 0 evaluates the initial population; every later generation:
-each cluster representative spawns ``children`` children through
-``toolbox.mutate``, invalid individuals are evaluated through
+each cluster representative, in a fresh seeded order, spawns ``children``
+children through ``toolbox.mutate``, invalid individuals are evaluated through
 ``toolbox.map(toolbox.evaluate, ...)``, ``toolbox.select`` (spectrum
 niching) picks the new representatives, and layers/blocks no representative
 uses are pruned from the gene pool.
@@ -40,6 +40,7 @@ from .niching import cached_spectrum
 __all__ = [
     "CONSTANT_SCHEDULE",
     "SearchState",
+    "breeding_order",
     "derive_seed",
     "measured_schedule",
     "schedule_of",
@@ -159,14 +160,27 @@ def _reevaluations(state: SearchState, toolbox: base.Toolbox, schedule: str,
     return clones
 
 
+def breeding_order(state: SearchState) -> list[int]:
+    """The clusters in the order they are bred this generation: a fresh
+    permutation drawn from the search's seeded RNG. Within a generation the
+    limit rule binds only once enough members were created, and niching
+    meets the children in breeding order, so a fixed order would favour the
+    first clusters every generation."""
+    order = list(range(len(state.population)))
+    state.rng.shuffle(order)
+    return order
+
+
 def _breed(state: SearchState, toolbox: base.Toolbox, children: int) -> list[Individual]:
     """The pending individuals of a new generation: re-evaluations of
     representatives measured under another schedule (first, so an evaluation
     budget never leaves a child to be compared with a stale fitness), then
-    ``children`` children per representative."""
+    ``children`` children per representative, the clusters taken in
+    :func:`breeding_order`."""
     schedule = schedule_of(toolbox, state.generation)
     offspring = []
-    for cluster, rep in enumerate(state.population):
+    for cluster in breeding_order(state):
+        rep = state.population[cluster]
         for _ in range(children):
             child, = toolbox.mutate(rep)
             child.generation = state.generation

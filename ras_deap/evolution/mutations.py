@@ -211,28 +211,35 @@ def mut_remove_block_connection(model: Model, rng: random.Random,
 class MutationOp:
     """A mutation and what the paper's subpopulation-limit rule needs to know:
     its level (``layer``/``block``/``model``, as the paper groups a-d, e-i and
-    j-m) and whether it is the swap of its level."""
+    j-m), whether it is the swap of its level, and which instances it
+    creates: a new layer (a-c change one, e adds a random one) and a new
+    block (a-h rebuild the block they change). Swaps and add block reuse
+    pooled members and create none."""
 
     letter: str
     name: str
     level: str
     fn: Operator
     swap: bool = False
+    new_layer: bool = False
+    new_block: bool = False
 
     @property
     def toolbox_name(self) -> str:
         return f"mut_{self.name}"
 
 
+_LB = {"new_layer": True, "new_block": True}
+_B = {"new_block": True}
 MUTATIONS: tuple[MutationOp, ...] = (
-    MutationOp("a", "change_kernel", "layer", mut_change_kernel),
-    MutationOp("b", "change_filter", "layer", mut_change_filter),
-    MutationOp("c", "change_units", "layer", mut_change_units),
-    MutationOp("d", "swap_layer", "layer", mut_swap_layer, swap=True),
-    MutationOp("e", "add_layer", "block", mut_add_layer),
-    MutationOp("f", "remove_layer", "block", mut_remove_layer),
-    MutationOp("g", "add_layer_connection", "block", mut_add_layer_connection),
-    MutationOp("h", "remove_layer_connection", "block", mut_remove_layer_connection),
+    MutationOp("a", "change_kernel", "layer", mut_change_kernel, **_LB),
+    MutationOp("b", "change_filter", "layer", mut_change_filter, **_LB),
+    MutationOp("c", "change_units", "layer", mut_change_units, **_LB),
+    MutationOp("d", "swap_layer", "layer", mut_swap_layer, swap=True, **_B),
+    MutationOp("e", "add_layer", "block", mut_add_layer, **_LB),
+    MutationOp("f", "remove_layer", "block", mut_remove_layer, **_B),
+    MutationOp("g", "add_layer_connection", "block", mut_add_layer_connection, **_B),
+    MutationOp("h", "remove_layer_connection", "block", mut_remove_layer_connection, **_B),
     MutationOp("i", "swap_block", "block", mut_swap_block, swap=True),
     MutationOp("j", "add_block", "model", mut_add_block),
     MutationOp("k", "remove_block", "model", mut_remove_block),

@@ -18,7 +18,8 @@ DISTANCES = ("raw", "normalized")
 
 @lru_cache(maxsize=8192)
 def cached_spectrum(model: Model) -> tuple[int, ...]:
-    """Spectra keyed on the genome's content hash (models hash by id)."""
+    """Spectra keyed on the genome's id (models hash by id), which is the same
+    for every numbering of one graph, as is the spectrum."""
     return spectrum(model)
 
 
@@ -67,10 +68,11 @@ def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
     records none): :func:`ras_deap.evolution.step` re-evaluates
     representatives measured under another schedule before selecting.
 
-    ``distance='raw'`` is the paper's plain Euclidean distance, dominated by
-    the large counts (layers, connections); ``'normalized'`` divides each
-    feature by its maximum over all the individuals first, so every feature
-    weighs the same.
+    ``distance='raw'`` is the plain Euclidean distance between spectra (the
+    paper does not specify the distance), dominated by the large counts
+    (layers, connections); ``'normalized'`` divides each feature by its
+    maximum over all the individuals first, so every feature weighs the
+    same.
     """
     if distance not in DISTANCES:
         raise ValueError(f"distance={distance!r} must be one of {DISTANCES}")

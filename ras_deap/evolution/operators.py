@@ -3,12 +3,14 @@
 A DEAP mutation takes an individual and returns a 1-tuple. These wrappers
 return a *new* individual (the input is left untouched, like the immutable
 genome inside it), record the mutation names applied, and add the new
-layers and blocks to the gene pool: mutations add members, never replace.
+layers and blocks to the gene pool, counting the instances each mutation
+created for the limit rule: mutations add members, never replace.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from ..genome.pool import GenePool
 from ..genome.random_init import random_layer
@@ -17,7 +19,17 @@ from .individual import Individual, make_individual
 from .limits import Limits, available_mutations
 from .mutations import MutationOp, mut_add_layer
 
-__all__ = ["apply_mutation", "mutate", "try_mutation"]
+__all__ = ["apply_mutation", "mutate", "try_mutation", "Observer"]
+
+# called once per applied mutation with the op and whether the layer and the
+# block limit bound when it was drawn (for benchmarks and diagnostics)
+Observer = Callable[[MutationOp, bool, bool], None]
+
+
+def _pooled_layer(op: MutationOp, pool: GenePool, limits: Limits) -> bool:
+    """Whether ``op`` is add layer over the layer limit, which inserts a
+    pooled layer instead of creating one."""
+    return op.name == "add_layer" and limits.binding(pool)[0] and bool(pool.layers)
 
 
 def try_mutation(op: MutationOp, model: Model, rng: random.Random, pool: GenePool,
@@ -29,10 +41,18 @@ def try_mutation(op: MutationOp, model: Model, rng: random.Random, pool: GenePoo
     if not limits.allows(op, pool):
         return None
     if op.name == "add_layer":
-        over = len(pool.layers) > limits.layers and pool.layers
-        layer = rng.choice(list(pool.layers.values())) if over else random_layer(rng)
+        pooled = _pooled_layer(op, pool, limits)
+        layer = rng.choice(list(pool.layers.values())) if pooled else random_layer(rng)
         return mut_add_layer(model, rng, pool, new_layer=layer)
     return op.fn(model, rng, pool)
+
+
+def _commit(op: MutationOp, model: Model, pool: GenePool, limits: Limits) -> None:
+    """Add the mutated model's members to the pool and count what ``op``
+    created (call before anything else changes the pool's counts)."""
+    new_layer = op.new_layer and not _pooled_layer(op, pool, limits)
+    pool.add_model(model)
+    pool.count_created(layers=int(new_layer), blocks=int(op.new_block))
 
 
 def _child(individual: Individual, genome: Model, applied: tuple[str, ...]) -> Individual:
@@ -49,15 +69,17 @@ def apply_mutation(individual: Individual, *, op: MutationOp, rng: random.Random
     model = try_mutation(op, individual.genome, rng, pool, limits)
     if model is None:
         return (_child(individual, individual.genome, individual.mutations),)
-    pool.add_model(model)
+    _commit(op, model, pool, limits)
     return (_child(individual, model, (*individual.mutations, op.name)),)
 
 
 def mutate(individual: Individual, *, k: int, rng: random.Random, pool: GenePool,
-           limits: Limits) -> tuple[Individual]:
-    """Apply ``k`` randomly chosen mutations (with replacement). A drawn
-    mutation that does not apply is redrawn among the others, so the child
-    gets exactly ``k`` mutations unless none applies at some step."""
+           limits: Limits, observe: Observer | None = None) -> tuple[Individual]:
+    """Apply ``k`` randomly chosen mutations (with replacement), each drawn
+    uniformly among those the limit rule allows. A drawn mutation that does
+    not apply is redrawn among the others, so the child gets exactly ``k``
+    mutations unless none applies at some step. ``observe`` sees every
+    applied mutation with the limits that bound when it was drawn."""
     model = individual.genome
     applied: list[str] = []
     for _ in range(k):
@@ -68,7 +90,9 @@ def mutate(individual: Individual, *, k: int, rng: random.Random, pool: GenePool
             if new is None:
                 candidates.remove(op)
                 continue
-            pool.add_model(new)
+            if observe is not None:
+                observe(op, *limits.binding(pool))
+            _commit(op, new, pool, limits)
             model = new
             applied.append(op.name)
             break

@@ -1,10 +1,16 @@
 """Immutable, content-identified genome records: Layer, Block and Model.
 
-Identity is a hash of the canonical content, so two identical layers (or
-blocks) are the same member of their subpopulation wherever they were
-created, caches can be keyed on ``id``, and a model's JSON form names every
-record it uses. Records validate themselves in their constructor (as
-NASBench does) so an invalid genome cannot exist in memory.
+Identity is a hash of the content, so two identical layers (or blocks) are
+the same member of their subpopulation wherever they were created, caches
+can be keyed on ``id``, and a model's JSON form names every record it uses.
+A block's (model's) id hashes its graph with the layer (block) ids as node
+labels and ignores how the nodes are numbered (:func:`~.dag.graph_hash`):
+the same DAG numbered two ways is one member, one gene-pool entry, one
+spectrum-cache entry and one hall-of-fame entry. The records keep the node
+order and edges they were given (after the topological canonicalisation of
+:mod:`.dag`), so the JSON round trip is exact. Records validate themselves
+in their constructor (as NASBench does) so an invalid genome cannot exist
+in memory.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from functools import cached_property
 from typing import Any
 
 from . import choices as C
-from .dag import Edge, canonical_order, validate_dag
+from .dag import Edge, canonical_order, graph_hash, validate_dag
 from .errors import GenomeError
 
 __all__ = ["Layer", "Block", "Model", "MODEL_FORMAT"]
 
-MODEL_FORMAT = "ras_deap.model/1"
+MODEL_FORMAT = "ras_deap.model/2"
+# Format 1 is the same document with ids that hashed the node numbering too;
+# it still loads (its ids are checked with that older hash).
+_LEGACY_FORMAT = "ras_deap.model/1"
 
 
 def _digest(prefix: str, payload: Any) -> str:
@@ -188,7 +197,16 @@ class _Graph:
 
     @cached_property
     def id(self) -> str:
-        return _digest(self._prefix, {"nodes": [n.id for n in self.nodes],
+        """Isomorphism-invariant: equal for every numbering of the same graph."""
+        labels = [node.id for node in self.nodes]
+        return f"{self._prefix}-{graph_hash(len(self.nodes), self.edges, labels)}"
+
+    @property
+    def legacy_id(self) -> str:
+        """The id of model JSON format 1, which hashed the numbering too (only
+        to check old documents)."""
+        return _digest(self._prefix, {"nodes": [n.legacy_id if isinstance(n, _Graph) else n.id
+                                                for n in self.nodes],
                                       "edges": [list(e) for e in self.edges]})
 
     def __eq__(self, other: object) -> bool:
@@ -258,11 +276,20 @@ class Model(_Graph):
 
     def to_dict(self) -> dict[str, Any]:
         """Human-readable, self-contained form: every layer and block the model
-        uses, by id, then the model graph."""
+        uses, by id, then the model graph.
+
+        Blocks are keyed by id. Two block nodes numbered differently but
+        isomorphic share an id; the second numbering is stored under
+        ``<id>~1`` (``~2``, ...) so the round trip keeps each node as it is."""
         layers: dict[str, Any] = {}
         blocks: dict[str, Any] = {}
+        keys: list[str] = []
         for block in self.nodes:
-            blocks.setdefault(block.id, block.to_dict())
+            spec, key, copy = block.to_dict(), block.id, 0
+            while blocks.setdefault(key, spec) != spec:
+                copy += 1
+                key = f"{block.id}~{copy}"
+            keys.append(key)
             for layer in block.nodes:
                 layers.setdefault(layer.id, layer.to_dict())
         return {
@@ -270,8 +297,7 @@ class Model(_Graph):
             "id": self.id,
             "layers": layers,
             "blocks": blocks,
-            "model": {"blocks": [b.id for b in self.nodes],
-                      "edges": [list(e) for e in self.edges]},
+            "model": {"blocks": keys, "edges": [list(e) for e in self.edges]},
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -279,12 +305,17 @@ class Model(_Graph):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
+        """The model of :meth:`to_dict`'s document. Every id is checked against
+        the content it names, so an edited or corrupted document raises
+        :class:`GenomeError`. Documents of format 1 (ids that also hashed the
+        node numbering) load too and get today's ids."""
         if not isinstance(data, dict):
             raise GenomeError(f"model JSON must be an object, got {type(data).__name__}")
-        if data.get("format") != MODEL_FORMAT:
-            raise GenomeError(
-                f"model JSON has format {data.get('format')!r}; expected {MODEL_FORMAT!r}"
-            )
+        fmt = data.get("format")
+        if fmt not in (MODEL_FORMAT, _LEGACY_FORMAT):
+            raise GenomeError(f"model JSON has format {fmt!r}; expected {MODEL_FORMAT!r} (or the "
+                              f"older {_LEGACY_FORMAT!r})")
+        legacy = fmt == _LEGACY_FORMAT
         layer_specs = _section(data, "layers", "model JSON")
         block_specs = _section(data, "blocks", "model JSON")
         graph = _section(data, "model", "model JSON")
@@ -296,18 +327,19 @@ class Model(_Graph):
                                   "or corrupted")
             layers[lid] = layer
         blocks = {}
-        for bid, spec in block_specs.items():
-            missing = [lid for lid in _section(spec, "layers", f"block {bid}", list)
+        for key, spec in block_specs.items():
+            missing = [lid for lid in _section(spec, "layers", f"block {key}", list)
                        if not isinstance(lid, str) or lid not in layers]
             if missing:
-                raise GenomeError(f"block {bid}: dangling reference to layer(s) {missing}, which "
+                raise GenomeError(f"block {key}: dangling reference to layer(s) {missing}, which "
                                   "the 'layers' section does not define")
             nodes = [layers[lid] for lid in spec["layers"]]
-            block = Block(tuple(nodes), _as_edges(spec.get("edges", []), f"block {bid}"))
-            if block.id != bid:
-                raise GenomeError(f"block {bid}: content hashes to {block.id}; the JSON was edited "
+            block = Block(tuple(nodes), _as_edges(spec.get("edges", []), f"block {key}"))
+            bid = block.legacy_id if legacy else block.id
+            if bid != key.split("~")[0]:
+                raise GenomeError(f"block {key}: content hashes to {bid}; the JSON was edited "
                                   "or corrupted")
-            blocks[bid] = block
+            blocks[key] = block
         missing = [bid for bid in _section(graph, "blocks", "model JSON 'model'", list)
                    if not isinstance(bid, str) or bid not in blocks]
         if missing:
@@ -315,8 +347,9 @@ class Model(_Graph):
                               "'blocks' section does not define")
         nodes = [blocks[bid] for bid in graph["blocks"]]
         model = cls(tuple(nodes), _as_edges(graph.get("edges", []), "model"))
-        if "id" in data and data["id"] != model.id:
-            raise GenomeError(f"model {data['id']}: content hashes to {model.id}; the JSON was "
+        mid = model.legacy_id if legacy else model.id
+        if "id" in data and data["id"] != mid:
+            raise GenomeError(f"model {data['id']}: content hashes to {mid}; the JSON was "
                               "edited or corrupted")
         return model
 

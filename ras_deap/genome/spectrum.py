@@ -4,7 +4,9 @@ Connection counts are over *layer-level* edges, which are of two sorts:
 edges inside a block, and the edges a block connection induces from the
 exit layer of one block to the entry layer of the next. The edges from the
 input to the first layer and from the last layer to the softmax head exist
-in every model, so they are not counted (as in the paper's Figure 4).
+in every model, so they are not counted (section 5.4 does not say; the
+caption of the paper's Figure 4 omits them from its statistics for that
+reason).
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ def feature_scale(spectra: Sequence[Sequence[float]]) -> tuple[float, ...]:
 
 def spectrum_distance(a: Sequence[float], b: Sequence[float],
                       scale: Sequence[float] | None = None) -> float:
-    """Euclidean distance between two spectra, optionally dividing each
-    feature by ``scale`` first (see :func:`feature_scale`)."""
+    """Plain Euclidean distance between two spectra (the paper does not
+    specify the distance), optionally dividing each feature by ``scale``
+    first (see :func:`feature_scale`)."""
     if scale is None:
         return math.dist(a, b)
     return math.dist([x / s for x, s in zip(a, scale, strict=True)],
