@@ -201,7 +201,7 @@ def test_random_genomes_never_raise(bank_path):
 def test_direct_robustness_in_the_fitness(bank_path, model, choice):
     """--robustness direct|both: per-cell direct metrics, the fitness uses the
     chosen measure, and the measure is deterministic for a fixed seed."""
-    small = DirectConfig(images=32, l0_images=16)
+    small = DirectConfig(images=32)
     ev = make(bank_path, robustness=choice, direct=small)
     a, b = ev.evaluate(model, 1), ev.evaluate(model, 1)
     assert a.failure is None

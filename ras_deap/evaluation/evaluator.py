@@ -206,7 +206,7 @@ class Evaluator:
             if self.robustness != "bank":
                 start_direct = time.perf_counter()
                 robust.update(direct_robustness(net, t["x_val"], t["y_val"], levels=ds.levels,
-                                                num_classes=ds.num_classes, config=self.direct))
+                                                config=self.direct))
                 robust["direct_seconds"] = time.perf_counter() - start_direct
                 robust["robustness"] = (robust["robustness_direct"] if self.robustness == "direct"
                                         else 0.5 * (robust["robustness_bank"]
