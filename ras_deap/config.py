@@ -21,7 +21,7 @@ class ConfigError(ValueError):
     """A bad configuration value; the message names the parameter."""
 
 
-DATASET_NAMES = ("digits", "cifar10", "mnist", "fashion-mnist")
+DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
 OPTIMIZERS = ("adam", "sgd")
 DISTANCES = ("raw", "normalized")
 ROBUSTNESS = ("bank", "direct", "both")
@@ -61,8 +61,9 @@ class SearchConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     augment: bool = False
-    # execution
-    workers: int = 1
+    # execution (results do not depend on these). Two worker processes: the
+    # default run is sized for a 2-core machine.
+    workers: int = 2
     scheduler: str | None = None  # tcp://host:port of a Dask scheduler, or "local"
     threads: int = 1  # torch threads per evaluation
     device: str | None = None
@@ -151,7 +152,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 PRESETS: dict[str, dict[str, Any]] = {
     # A few seconds of evolution: a quick check that everything works end to end.
     "smoke": {"generations": 2, "population": 4, "children": 1, "subset_size": 300,
-              "max_epochs": 3, "full_every": 100, "patience": 2},
+              "max_epochs": 3, "full_every": 100, "patience": 2, "workers": 1},
     # The default run: a complete small RAS search on digits in about 10 minutes
     # (25 clusters, 5 generations of 50 children, 10 epochs on 1000 samples).
     "default": {},

@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random crop + horizontal flip of training images (for cifar10)")
     g = p.add_argument_group("execution")
     g.add_argument("--workers", type=int, help="evaluate N individuals in parallel processes "
-                   "(results are identical for any N; default 1)")
+                   f"(results are identical for any N; default {d.workers}, sized for 2 cores)")
     g.add_argument("--scheduler", metavar="ADDRESS", help="evaluate on a Dask cluster: "
                    "tcp://host:port of a running scheduler, or 'local' for a LocalCluster of "
                    "--workers processes")
