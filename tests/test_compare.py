@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import math
 import random
 import statistics
@@ -19,9 +20,12 @@ from ras_deap.compare import (
     CompareConfig,
     MethodContext,
     chain_model,
+    ea_regularized,
     mu_plus_lambda_plan,
     ras_generation,
+    regularized_plan,
     run_method,
+    sel_sample_best,
     suggest_chain,
 )
 from ras_deap.compare.cli import build_parser, config_from_args
@@ -130,7 +134,7 @@ def test_mu_plus_lambda_plan():
     assert mu_plus_lambda_plan(4, 6, 2) == (4, 12, 0)
 
 
-@pytest.mark.parametrize("method", ["random", "tpe", "mu_plus_lambda"])
+@pytest.mark.parametrize("method", ["random", "tpe", "mu_plus_lambda", "regularized"])
 @pytest.mark.parametrize("budget", [1, 5, 11])
 def test_each_baseline_spends_the_budget_exactly(method, budget):
     fake = CountingEvaluator()
@@ -174,6 +178,7 @@ def test_ras_spends_the_budget_exactly(tmp_path, monkeypatch):
     fake = CountingEvaluator()
     monkeypatch.setattr(search, "make_evaluator", lambda config: fake)
     config = SearchConfig(population=3, children=2, mutations=2, run_dir=str(tmp_path / "r"),
+                          workers=1,
                           tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     budgeted = BudgetedEvaluator(CountingEvaluator(), 8, seed=0, method="ras")
     outcome = run_method("ras", MethodContext(budgeted=budgeted, config=config, seed=0))
@@ -191,7 +196,7 @@ def test_unknown_method_and_bad_config():
         CompareConfig(methods=("ras", "nope"))
     with pytest.raises(ValueError, match="budget"):
         CompareConfig(budget=0)
-    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "ras"}
+    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "regularized", "ras"}
 
 
 # -- outputs ------------------------------------------------------------------------
@@ -211,8 +216,10 @@ def test_table_aggregates_mean_and_std(tmp_path):
     assert [t["method"] for t in table] == ["random", "ras"]  # canonical order
     assert table[0]["test_error_mean"] == pytest.approx(0.3)
     assert table[0]["test_error_std"] == pytest.approx(0.1414, abs=1e-3)
+    # every cell: mean ± the 95 % t half-width over seeds (12.706 x 0.1414 / sqrt 2 = 1.271)
+    assert table[0]["test_error_ci95"] == pytest.approx(12.7062047 * 0.1414214 / math.sqrt(2))
     text = format_markdown(table)
-    assert "30.0 ± 14.1%" in text and "RAS (spectrum niching)" in text
+    assert "30.0 ± 127.1%" in text and "RAS (spectrum niching)" in text
     cfg = CompareConfig(search=SearchConfig(), budget=4, seeds=2)
     files = write_outputs(_rows(), {("ras", 0): [0.1, 0.2]}, cfg, tmp_path)
     with files["table_csv"].open() as fh:
@@ -237,7 +244,7 @@ def test_table_reports_remeasured_fitness_with_ci_over_seeds(tmp_path):
     assert ras["remeasure_repeats"] == [3]
     text = format_markdown(table, CompareConfig(search=SearchConfig(), budget=4, seeds=2))
     header = text.splitlines()[0]
-    assert "Re-measured fitness (95% CI)" in header and "Search max fitness" in header
+    assert "Re-measured fitness" in header and "Search max fitness" in header
     assert "| 1.300 ± 1.271 |" in text  # mean ± 95% CI over seeds, not ± std
     assert "trained 3 more time(s)" in text and "biased upwards" in text
     one_seed = format_markdown(aggregate(rows[:1]))
@@ -258,6 +265,13 @@ def test_plot_curves_writes_png(tmp_path):
 
 
 def test_cli_flags_build_the_config():
+    reference = config_from_args(build_parser().parse_args([]))
+    assert reference.budget == 275 and reference.seeds == 5 and reference.is_reference
+    assert reference.methods == ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
+    assert reference.search == SearchConfig()  # the default search's training and population
+    assert reference.population_p == 25 and reference.aging_sample == 5
+    quick = config_from_args(build_parser().parse_args(["--preset", "quick"]))
+    assert quick.budget == 30 and not quick.is_reference
     args = build_parser().parse_args(["--preset", "tiny", "--seeds", "2", "--methods",
                                       "ras,tpe", "--max-epochs", "3", "--seed", "5"])
     cfg = config_from_args(args)
@@ -332,39 +346,341 @@ def test_comparison_reports_the_winner_remeasured_not_its_search_maximum(tmp_pat
     assert f"| {statistics.fmean(means):.3f} ± {ci:.3f} |" in text
 
 
-# -- end to end (real torch training, real MLflow) -------------------------------------
-@pytest.mark.slow
-def test_tiny_comparison_end_to_end(tmp_path, capsys):
-    """The CLI on a budget of 4, one seed, 2-epoch training: real torch
-    training, a real bank file, real MLflow."""
-    import json
+# -- regularized (aging) evolution -------------------------------------------------------
+def test_sel_sample_best_returns_references_of_the_fittest_of_each_sample():
+    from ras_deap.evolution.individual import make_individual
 
-    from ras_deap.bank import perturbed_bank, save_bank
+    pop = []
+    for i in range(6):
+        ind = make_individual(chain_model([(8, 1, 1)] * (i + 1), []))
+        ind.fitness.values = (float(i),)
+        pop.append(ind)
+    rng = random.Random(4)
+    chosen = sel_sample_best(pop, 50, 3, rng)
+    assert all(any(c is p for p in pop) for c in chosen)  # references, not copies
+    replay = random.Random(4)
+    for c in chosen:  # each is the fittest of 3 uniform draws with replacement
+        draws = [pop[replay.randrange(6)] for _ in range(3)]
+        assert c is max(draws, key=lambda ind: ind.fitness)
+    assert all(c is pop[5] for c in sel_sample_best(pop, 5, 200, random.Random(0)))
+
+
+def test_regularized_evolution_ages_out_the_oldest_and_mutates_the_sample_best():
+    fake = CountingEvaluator()
+    config = SearchConfig(population=4, children=2, mutations=2)
+    budgeted = BudgetedEvaluator(fake, 14, seed=3, method="regularized")
+    ctx = MethodContext(budgeted=budgeted, config=config, seed=3, aging_population=4,
+                        aging_sample=2)
+    outcome = run_method("regularized", ctx)
+    assert regularized_plan(14, 4, 2) == (4, 2, 10) and regularized_plan(3, 25, 5) == (3, 3, 0)
+    assert outcome.info["cycles"] == 10 and outcome.info["final_population"] == 4
+    records = budgeted.records
+    assert all(r.info["parent_id"] is None for r in records[:4])  # RAS's random initial models
+    # replay the queue: every child's parent is alive (in the last P) when it is bred
+    alive = [r.genome.id for r in records[:4]]
+    for r in records[4:]:
+        assert r.info["parent_id"] in alive and r.info["mutations"]
+        alive = [*alive[1:], r.genome.id]  # push the child, pop the oldest
+    # the initial models are the same as RAS's for that seed and population
+    from ras_deap.evolution.algorithm import derive_seed, initial_state
+
+    first = initial_state(derive_seed(3, "regularized"), 4).offspring
+    assert [r.genome.id for r in records[:4]] == [ind.genome.id for ind in first]
+
+
+def test_ea_regularized_reads_like_deap_and_returns_population_and_logbook():
+    from deap import base, creator, tools
+
+    if not hasattr(creator, "AgingFit"):
+        creator.create("AgingFit", base.Fitness, weights=(1.0,))
+        creator.create("AgingInd", list, fitness=creator.AgingFit)
+    rng = random.Random(0)
+    toolbox = base.Toolbox()
+    toolbox.register("evaluate", lambda ind: (float(sum(ind)),))
+    toolbox.register("select", sel_sample_best, sample=3, rng=rng)
+
+    def mutate(ind):
+        child = creator.AgingInd([v + rng.choice([-1, 1]) for v in ind])
+        return (child,)
+
+    toolbox.register("mutate", mutate)
+    toolbox.register("map", map)
+    pop = [creator.AgingInd([0, 0]) for _ in range(5)]
+    stats = tools.Statistics(lambda ind: ind.fitness.values[0])
+    stats.register("max", max)
+    final, logbook = ea_regularized(pop, toolbox, cycles=40, stats=stats)
+    assert len(final) == 5 and len(logbook) == 41
+    assert logbook.select("nevals") == [5] + [1] * 40
+    assert all(ind not in pop or ind is not p for ind in final for p in pop)  # all aged out
+    assert max(logbook.select("max")) > 0  # selection pushes the sum up
+
+
+# -- resumable cells: the journal --------------------------------------------------------
+def test_journal_replays_recorded_evaluations_and_trains_only_the_rest(tmp_path):
+    from ras_deap.compare import EvaluationJournal
+
+    config = SearchConfig(population=3, children=2, mutations=2)
+
+    def run(journal):
+        fake = CountingEvaluator()
+        budgeted = BudgetedEvaluator(fake, 12, seed=5, method="tpe", journal=journal,
+                                     schedule=lambda i: ras_generation(i, 3, 2))
+        outcome = run_method("tpe", MethodContext(budgeted=budgeted, config=config, seed=5))
+        return fake, budgeted, outcome
+
+    path = tmp_path / "evaluations.jsonl"
+    first, _, outcome = run(EvaluationJournal(path))
+    assert len(first.calls) == 12 and len(path.read_text().splitlines()) == 12
+    again, budgeted, replayed = run(EvaluationJournal(path))
+    assert again.calls == [] and budgeted.replayed == 12
+    assert replayed.curve == outcome.curve and replayed.best_genome == outcome.best_genome
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:7]) + "\n" + lines[7][:20])  # killed mid-write of #8
+    partial, budgeted, resumed = run(EvaluationJournal(path))
+    assert [c[0] for c in partial.calls] == [c[0] for c in first.calls[7:]]  # only the rest
+    assert budgeted.replayed == 7 and resumed.curve == outcome.curve
+    assert len(path.read_text().splitlines()) == 12
+
+
+# -- statistics against hand-computed numbers --------------------------------------------
+def test_paired_tests_match_hand_computed_values():
+    from ras_deap.compare.stats import paired_comparison
+
+    # Wilcoxon, 6 pairs, RAS better on all: W = 0, exact two-sided p = 2 / 2^6
+    ras = [0.10, 0.12, 0.15, 0.11, 0.09, 0.14]
+    base = [0.30, 0.20, 0.40, 0.50, 0.16, 0.45]
+    r = paired_comparison(ras, base, higher_is_better=False)
+    assert (r.wins, r.ties, r.losses, r.n) == (6, 0, 0, 6)
+    assert r.wilcoxon_stat == 0 and r.wilcoxon_p == pytest.approx(2 / 64)
+    # one loss with the smallest |difference| (rank 1): W = 1, p = 2 * 2 / 64
+    base_one_loss = [0.30, 0.20, 0.40, 0.50, 0.16, 0.13]  # |d| = .2 .08 .25 .39 .07 .01
+    r = paired_comparison(ras, base_one_loss, higher_is_better=False)
+    assert (r.wins, r.ties, r.losses) == (5, 0, 1)
+    assert r.wilcoxon_stat == 1 and r.wilcoxon_p == pytest.approx(4 / 64)
+    # paired t with 3 pairs (df 2, where the t CDF is 1/2 + t / (2 sqrt(2 + t^2))):
+    # d = 1, 2, 4 -> mean 7/3, sd sqrt(7/3), t = (7/3) / (sqrt(7/3) / sqrt 3) = sqrt 7
+    r = paired_comparison([2.0, 4.0, 7.0], [1.0, 2.0, 3.0], higher_is_better=True)
+    t = math.sqrt(7)
+    assert r.t_stat == pytest.approx(t)
+    assert r.t_p == pytest.approx(1 - t / math.sqrt(2 + t * t))  # 2 * (1 - CDF(t))
+    assert r.diff_mean == pytest.approx(7 / 3)
+    assert r.diff_ci95 == pytest.approx(4.302652730 * math.sqrt(7 / 3) / math.sqrt(3))
+    assert r.wilcoxon_p == pytest.approx(2 / 8)  # all three positive: 2 / 2^3
+    # a tie is a tie; no differences at all: no test
+    r = paired_comparison([0.2, 0.3], [0.2, 0.3], higher_is_better=False)
+    assert (r.wins, r.ties, r.losses) == (0, 2, 0)
+    assert math.isnan(r.wilcoxon_p) and math.isnan(r.t_p)
+
+
+def test_paired_table_pairs_seeds_and_reports_win_tie_loss():
+    from ras_deap.compare.stats import paired_table
+    from ras_deap.compare.table import format_paired
+
+    rows = [{"method": m, "seed": s, "test_error": e}
+            for m, errs in (("ras", (0.1, 0.2, 0.3)), ("random", (0.2, 0.2, 0.5, 0.9)))
+            for s, e in enumerate(errs)]
+    results = paired_table(rows, metrics=[("test_error", "Test ER", False)])
+    assert len(results) == 1
+    r = results[0]
+    assert r.baseline == "random" and r.n == 3  # seed 3 has no RAS partner
+    assert (r.wins, r.ties, r.losses) == (2, 1, 0)
+    assert r.diff_mean == pytest.approx(-0.1)
+    text = format_paired([dict(row, adv_error=0.5) for row in rows])
+    assert "2/1/0" in text and "Random search" in text
+
+
+# -- the comparison: resume, refusal -------------------------------------------------------
+class CallLog:
+    """Picklable-free evaluator factory recording every training per seed."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, config):
+        log = self
+
+        class Logged(NoisyEvaluator):
+            def evaluate(self, model, generation, **kw):
+                log.calls.append((config.seed, model.id, generation))
+                return super().evaluate(model, generation, **kw)
+
+        return Logged(config.seed)
+
+
+def _fake_cfg(tmp_path, **kw):
+    search = SearchConfig(population=2, children=1, mutations=1, full_every=100,
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="resume")
+    values = {"search": search, "budget": 5, "seeds": 2, "remeasure": 2,
+              "methods": ("random", "tpe", "mu_plus_lambda", "regularized"),
+              "out": str(tmp_path / "out")}
+    values.update(kw)
+    return CompareConfig(**values)
+
+
+def test_interrupted_comparison_resumes_and_recomputes_only_the_missing_cell(tmp_path):
+    from ras_deap.compare.runner import run_comparison
+
+    cfg = _fake_cfg(tmp_path)
+    first = CallLog()
+    result = run_comparison(cfg, evaluator_factory=first, log=lambda m: None)
+    assert len(result.runs) == 8 and result.cells_reused == []
+    per_cell = 5 + 2 + 1  # budget, re-measurements, final re-training
+    assert len(first.calls) == 8 * per_cell
+    cells = tmp_path / "out" / "cells"
+    stamps = {p.parent.name: p.stat().st_mtime_ns for p in cells.glob("*/result.json")}
+    assert len(stamps) == 8
+    # simulate a kill during tpe seed 1 after its 3rd evaluation
+    (cells / "tpe-seed1" / "result.json").unlink()
+    journal = cells / "tpe-seed1" / "evaluations.jsonl"
+    journal.write_text("\n".join(journal.read_text().splitlines()[:3]) + "\n")
+    messages = []
+    second = CallLog()
+    again = run_comparison(cfg, evaluator_factory=second, log=messages.append)
+    assert any("7 of 8 cells done, 1 left: tpe-seed1" in m for m in messages)
+    assert again.cells_run == ["tpe-seed1"] and len(again.cells_reused) == 7
+    # only that cell trained again, and only what its journal lacked
+    assert {c[0] for c in second.calls} == {1}
+    assert len(second.calls) == (5 - 3) + 2 + 1
+    for name, stamp in stamps.items():
+        if name != "tpe-seed1":
+            assert (cells / name / "result.json").stat().st_mtime_ns == stamp
+    timing = {"wall_seconds", "cpu_seconds", "search_seconds", "remeasure_seconds",
+              "retrain_seconds", "replayed", "run_id"}
+
+    def numbers(run):  # NaN-safe: compare the JSON text of the non-timing columns
+        return json.dumps({k: v for k, v in run.row.items() if k not in timing})
+
+    # the same numbers as the uninterrupted run
+    assert [numbers(r) for r in again.runs] == [numbers(r) for r in result.runs]
+    data = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert len(data["sessions"]) == 2 and data["parent_run_id"] == again.run_id == result.run_id
+    # seeds and methods may change: a third seed only adds its cells
+    third = CallLog()
+    with pytest.warns(UserWarning, match="config differs"):  # MLflow params are immutable
+        more = run_comparison(_fake_cfg(tmp_path, seeds=3, methods=("random",)),
+                              evaluator_factory=third, log=lambda m: None)
+    assert more.cells_run == ["random-seed2"] and {c[0] for c in third.calls} == {2}
+
+
+def test_a_result_left_by_a_worker_is_stored_without_running_again(tmp_path):
+    """The main process stopped after a worker finished a cell but before it
+    logged and stored the result: the rerun stores that result as it is."""
+    from ras_deap.compare.runner import WORKER_RESULT, run_comparison
+
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random", "regularized"))
+    first = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    folder = tmp_path / "out" / "cells" / "regularized-seed0"
+    data = json.loads((folder / "result.json").read_text())
+    (folder / "result.json").unlink()
+    (folder / WORKER_RESULT).write_text(json.dumps(data))
+    calls, messages = CallLog(), []
+    again = run_comparison(cfg, evaluator_factory=calls, log=messages.append)
+    assert calls.calls == [] and again.cells_run == ["regularized-seed0"]
+    assert any("finished by a worker before the stop" in m for m in messages)
+    assert not (folder / WORKER_RESULT).exists() and (folder / "result.json").is_file()
+    assert json.dumps(again.runs[1].row) == json.dumps(first.runs[1].row)
+
+
+def test_a_failing_cell_is_reported_and_retried_on_the_next_run(tmp_path):
+    from ras_deap.compare.runner import run_comparison
+
+    class Broken(CallLog):
+        def __call__(self, config):
+            if config.seed == 1:
+                raise RuntimeError("out of disk")
+            return super().__call__(config)
+
+    cfg = _fake_cfg(tmp_path, methods=("random",))
+    messages = []
+    first = run_comparison(cfg, evaluator_factory=Broken(), log=messages.append)
+    assert list(first.failed) == ["random-seed1"] and "out of disk" in first.failed["random-seed1"]
+    assert [r.row["seed"] for r in first.runs] == [0]  # the table holds what finished
+    assert any("random-seed1 FAILED" in m for m in messages)
+    calls = CallLog()
+    again = run_comparison(cfg, evaluator_factory=calls, log=lambda m: None)
+    assert again.cells_run == ["random-seed1"] and not again.failed
+    assert {c[0] for c in calls.calls} == {1} and len(again.runs) == 2
+
+
+def test_comparison_with_other_settings_refuses_with_a_clear_message(tmp_path, capsys):
     from ras_deap.compare.cli import main
+    from ras_deap.compare.runner import CompareError, run_comparison
+
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
+    run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    with pytest.raises(CompareError, match=r"budget: 5 then, 6 now.*--out"):
+        run_comparison(_fake_cfg(tmp_path, seeds=1, methods=("random",), budget=6),
+                       evaluator_factory=CallLog(), log=lambda m: None)
+    code = main(["--preset", "tiny", "--budget", "6", "--seeds", "1", "--methods", "random",
+                 "--out", str(tmp_path / "out"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"])
+    assert code == 2 and "other settings" in capsys.readouterr().err
+
+
+def test_cli_bad_values_exit_2_naming_the_option(capsys):
+    from ras_deap.compare.cli import main
+
+    assert main(["--budget", "0"]) == 2
+    assert "budget" in capsys.readouterr().err
+    assert main(["--workers", "0"]) == 2
+    assert "--workers" in capsys.readouterr().err
+    assert main(["--assess-images", "0"]) == 2
+    assert "images" in capsys.readouterr().err
+    assert main(["--methods", "ras,smash"]) == 2
+    assert "methods" in capsys.readouterr().err
+
+
+# -- end to end (real torch training, real ART, real MLflow) -------------------------------
+def _tiny_bank(tmp_path):
+    from ras_deap.bank import fallback_bank, save_bank
     from ras_deap.data import load_dataset
-    from ras_deap.tracking import SearchTracker
 
     data = load_dataset("digits", None, False, 0)
-    bank = save_bank(perturbed_bank(data.val, 40, seed=0), tmp_path / "bank.npz")
+    return save_bank(fallback_bank(data, 40, seed=0), tmp_path / "bank.npz")
+
+
+TINY_ASSESS = ["--assess-images", "20", "--assess-l0-images", "3", "--assess-pixel-iter", "2"]
+
+
+@pytest.mark.slow
+def test_tiny_comparison_end_to_end(tmp_path, capsys):
+    """The CLI on a budget of 4, one seed, 2-epoch training, every method:
+    real torch training, a real bank file, real ART attacks on each winner,
+    real MLflow; then an interrupted cell is resumed."""
+    from ras_deap.compare.cli import main
+    from ras_deap.tracking import SearchTracker
+
+    bank = _tiny_bank(tmp_path)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     out = tmp_path / "out"
-    assert main(["--preset", "tiny", "--budget", "4", "--seeds", "1", "--mutations", "2",
-                 "--bank", str(bank), "--out", str(out), "--tracking-uri", uri,
-                 "--experiment", "compare-test"]) == 0
-    printed = capsys.readouterr().out
+    report = tmp_path / "docs" / "table2-test.md"
+    argv = ["--preset", "tiny", "--budget", "4", "--seeds", "1", "--mutations", "2",
+            "--bank", str(bank), "--out", str(out), "--tracking-uri", uri,
+            "--experiment", "compare-test", "--no-progress", "--report", str(report),
+            *TINY_ASSESS]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
     text = (out / "table.md").read_text()
-    assert text in printed and text.count("\n| ") == 4 and "Bank ER L0" in text
+    assert text in printed.out and "Bank ER L0" in text and "PGD 1/16" in text
+    assert "L0 10 px" in text and "Quick check" in text
     assert "Warning" not in text  # a real bank file was given: no fallback
     assert (out / "best_fitness.png").stat().st_size > 1000
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["method"] for r in rows] == ["random", "tpe", "mu_plus_lambda", "ras"]
+    assert [r["method"] for r in rows] == ["random", "tpe", "mu_plus_lambda", "regularized",
+                                           "ras"]
     for row in rows:
         assert int(row["evaluations"]) == 4
         assert 0.0 <= float(row["test_error"]) <= 1.0 and 0.0 <= float(row["adv_error"]) <= 1.0
         assert float(row["parameters"]) > 0
+        for key in ("er_fgsm_eps1", "er_pgd_eps3", "er_pixel_th1", "er_direct_mean"):
+            assert 0.0 <= float(row[key]) <= 1.0
+        assert float(row["er_pgd_eps3"]) >= float(row["er_clean"])
     with (out / "curves.csv").open() as fh:
-        assert len(list(csv.DictReader(fh))) == 16
+        assert len(list(csv.DictReader(fh))) == 20
+    page = report.read_text()
+    assert "## Command" in page and "--budget 4" in page and "wall time" in page
+    assert report.with_suffix(".png").is_file() and report.with_suffix(".csv").is_file()
+    assert (tmp_path / "docs" / "table2-test-paired.csv").is_file()
     run_id = json.loads((out / "results.json").read_text())["runs"][0]["run_id"]
 
     # MLflow: comparison run -> one child per method and seed -> its individuals
@@ -375,14 +691,95 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
         return client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{parent}'")
 
     parent_id = client.get_run(run_id).data.tags["mlflow.parentRunId"]
-    assert parent_id in printed
+    assert parent_id in printed.out
     methods = children(parent_id)
     assert sorted(r.data.tags["method"] for r in methods) == sorted(r["method"] for r in rows)
     for run in methods:
         assert run.info.status == "FINISHED"
         assert run.data.metrics["evaluations"] == 4 and "test_error" in run.data.metrics
+        assert "assess/pgd_eps1_accuracy" in run.data.metrics
         nested = children(run.info.run_id)
         if run.data.tags["method"] == "ras":  # the RAS search run holds its individuals
             assert len(nested) == 1 and len(children(nested[0].info.run_id)) == 4
         else:
             assert len(nested) == 4
+
+    # interrupted after the random cell's 2nd evaluation: only that cell runs again
+    cells = out / "cells"
+    (cells / "random-seed0" / "result.json").unlink()
+    journal = cells / "random-seed0" / "evaluations.jsonl"
+    journal.write_text("\n".join(journal.read_text().splitlines()[:2]) + "\n")
+    before = {p.parent.name: p.stat().st_mtime_ns for p in cells.glob("*/result.json")}
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "4 of 5 cells done, 1 left: random-seed0" in err
+    assert "2 evaluations replayed" in err
+    for name, stamp in before.items():
+        assert (cells / name / "result.json").stat().st_mtime_ns == stamp
+    with (out / "results.csv").open() as fh:
+        again = list(csv.DictReader(fh))
+    for a, b in zip(rows, again, strict=True):
+        assert a["test_error"] == b["test_error"] and a["best_id"] == b["best_id"]
+    # the winner's folder is a run folder python -m ras_deap.assess accepts
+    assert {"best_genome.json", "best_model.pt", "config.json"} <= {
+        p.name for p in (cells / "ras-seed0").iterdir()}
+
+
+@pytest.mark.slow
+def test_parallel_cells_give_the_serial_results(tmp_path):
+    """--workers 2 runs cells in two processes; every number is the serial run's."""
+    from ras_deap.compare.cli import main
+
+    bank = _tiny_bank(tmp_path)
+    results = {}
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}"
+        assert main(["--preset", "tiny", "--budget", "3", "--seeds", "1", "--methods",
+                     "regularized,ras", "--bank", str(bank), "--out", str(out),
+                     "--tracking-uri", f"sqlite:///{tmp_path}/mlflow{workers}.db",
+                     "--workers", str(workers), "--no-progress", *TINY_ASSESS]) == 0
+        with (out / "results.csv").open() as fh:
+            results[workers] = list(csv.DictReader(fh))
+    skip = {"wall_seconds", "cpu_seconds", "search_seconds", "remeasure_seconds",
+            "retrain_seconds", "assess_seconds", "run_id"}
+    assert len(results[1]) == 2
+    for a, b in zip(results[1], results[2], strict=True):
+        assert {k: v for k, v in a.items() if k not in skip} == {
+            k: v for k, v in b.items() if k not in skip}
+
+
+@pytest.mark.slow
+def test_killed_parallel_comparison_resumes(tmp_path):
+    """`kill` (SIGTERM) of a running `--workers 2` comparison stops it and its
+    workers; the same command then finishes only what is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bank = _tiny_bank(tmp_path)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "ras_deap.compare", "--preset", "tiny", "--budget", "3",
+            "--seeds", "2", "--methods", "random,tpe", "--bank", str(bank), "--out", str(out),
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--workers", "2",
+            "--no-progress", *TINY_ASSESS]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    deadline = time.time() + 300
+    while not list(out.glob("cells/*/result.json")) and time.time() < deadline:
+        time.sleep(0.5)
+    assert list(out.glob("cells/*/result.json")), "no cell finished in time"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again to resume" in err
+    done = {p.parent.name for p in out.glob("cells/*/result.json")}
+    assert 1 <= len(done) < 4
+    sessions = json.loads((out / "comparison.json").read_text())["sessions"]
+    assert sessions[-1]["interrupted"] is True
+    again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(done)} of 4 cells done, {4 - len(done)} left" in again.stderr
+    assert {p.parent.name for p in out.glob("cells/*/result.json")} == {
+        "random-seed0", "tpe-seed0", "random-seed1", "tpe-seed1"}

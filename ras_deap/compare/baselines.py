@@ -6,6 +6,8 @@
   space DeepArchitect's SMBO searches, converted to the robust fitness.
 * ``mu_plus_lambda``: DEAP's ``eaMuPlusLambda`` with the 13 RAS mutations,
   tournament selection and no crossover: RAS without spectrum niching.
+* ``regularized``: regularized (aging) evolution (Real et al. 2019) on the
+  RAS genome with the RAS mutation operator (:mod:`.aging`).
 * ``ras``: RAS as in the paper (:func:`ras_deap.search.run_search`).
 
 Every method maximises the same fitness (accuracy + accuracy on the bank)
@@ -16,11 +18,14 @@ computed by the same evaluator; the first three share a
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..config import SearchConfig
@@ -42,6 +47,7 @@ __all__ = [
     "run_random",
     "ras_generations",
     "run_ras",
+    "run_regularized",
     "run_tpe",
 ]
 
@@ -51,7 +57,14 @@ class MethodContext:
     """What a method run gets: the shared evaluator (wrapped in the budget),
     the search settings (population, children, mutations, limits, training)
     and where to nest its MLflow runs (RAS only; the others log through
-    ``budgeted.on_evaluated``)."""
+    ``budgeted.on_evaluated``).
+
+    ``aging_population``/``aging_sample``: P (None: ``config.population``)
+    and S of regularized evolution. ``cell_dir``: a folder of this method
+    run's own files; with it RAS runs in ``config.run_dir/ras-seed<seed>``,
+    resumes from that run's checkpoint and keeps its curve in
+    ``cell_dir/ras_curve.jsonl``. ``on_evaluation`` is called after every
+    RAS evaluation (progress)."""
 
     budgeted: BudgetedEvaluator
     config: SearchConfig
@@ -59,6 +72,10 @@ class MethodContext:
     tournament_size: int = 3
     chain_space: ChainSpace = field(default_factory=ChainSpace)
     parent_run_id: str | None = None
+    aging_population: int | None = None
+    aging_sample: int = 5
+    cell_dir: Path | None = None
+    on_evaluation: Callable[[], None] | None = None
 
     @property
     def budget(self) -> int:
@@ -181,6 +198,52 @@ def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
                     stopped_early=stopped_early)
 
 
+def regularized_plan(budget: int, population: int, sample: int) -> tuple[int, int, int]:
+    """``(P, S, cycles)`` of regularized evolution under ``budget``: the
+    population P (capped at the budget), the sample S (capped at P) and the
+    cycles (one child each) that spend the rest of the budget."""
+    p = min(population, budget)
+    return p, min(sample, p), budget - p
+
+
+def run_regularized(ctx: MethodContext) -> MethodOutcome:
+    """Regularized (aging) evolution on the RAS genome: the same random
+    initial models as RAS (P of them, 25 by default, RAS's initial
+    population), then one child per cycle: the fittest of S models sampled
+    with replacement is mutated by the RAS mutation operator
+    (``build_toolbox(...).mutate``: ``config.mutations`` random applicable
+    mutations of the 13), the child joins and the oldest model leaves. Layers
+    and blocks no living model uses are pruned from the gene pool before each
+    mutation, as RAS prunes after each selection, so the subpopulation
+    limits mean the same thing."""
+    from .aging import ea_regularized, sel_sample_best
+
+    start = time.perf_counter()
+    cfg = ctx.config
+    p, s, cycles = regularized_plan(ctx.budget, ctx.aging_population or cfg.population,
+                                    ctx.aging_sample)
+    seed = derive_seed(ctx.seed, "regularized")
+    state = initial_state(seed, p)
+
+    def evaluate(ind: Individual) -> tuple[float]:
+        record = ctx.budgeted.evaluate(ind.genome, parent_id=ind.parent_id,
+                                       mutations=list(ind.mutations))
+        ind.metrics = dict(record.metrics)
+        ind.failure = record.failure
+        return (record.fitness,)
+
+    def select(individuals: list[Individual], k: int) -> list[Individual]:
+        state.pool.prune(ind.genome for ind in individuals)  # the living models' genes only
+        return sel_sample_best(individuals, k, s, state.rng)
+
+    toolbox = build_toolbox(state, evaluate=evaluate, n_mutations=cfg.mutations,
+                            layer_limit=cfg.layer_limit, block_limit=cfg.block_limit)
+    toolbox.register("select", select)
+    population, _ = ea_regularized(list(state.offspring), toolbox, cycles)
+    return _outcome(ctx, "regularized", start, population=p, sample=s, cycles=cycles,
+                    final_population=len(population))
+
+
 def ras_generations(budget: int, population: int, children: int) -> int:
     """Generations a RAS search needs for ``budget`` evaluations."""
     if budget <= population:
@@ -188,24 +251,67 @@ def ras_generations(budget: int, population: int, children: int) -> int:
     return math.ceil((budget - population) / (population * children))
 
 
-def run_ras(ctx: MethodContext) -> MethodOutcome:
-    """RAS as in the paper, stopped at exactly ``budget`` evaluations."""
+def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | None,
+                 resume: Path | None) -> tuple[Any, list[float]]:
     from ..search import run_search
+
+    curve: list[float] = []
+    if resume is not None and curve_file is not None and curve_file.is_file():
+        for line in curve_file.read_text().splitlines():
+            try:
+                curve.append(float(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, ValueError):
+                break
+    elif curve_file is not None:
+        curve_file.unlink(missing_ok=True)
+
+    def record(ind: Any) -> None:  # best fitness so far after each evaluation
+        fitness = float(ind.fitness.values[0])
+        curve.append(fitness if not curve else max(curve[-1], fitness))
+        if curve_file is not None:
+            with curve_file.open("a") as fh:
+                fh.write(json.dumps(curve[-1]) + "\n")
+        if ctx.on_evaluation is not None:
+            ctx.on_evaluation()
+
+    result = run_search(config, parent_run_id=ctx.parent_run_id, progress=False,
+                        final_training=False, on_individual=record,
+                        resume=resume if resume is not None else False)
+    return result, curve
+
+
+def run_ras(ctx: MethodContext) -> MethodOutcome:
+    """RAS as in the paper, stopped at exactly ``budget`` evaluations.
+
+    With ``ctx.cell_dir`` the search runs in ``<run_dir>/ras-seed<seed>``: a
+    checkpoint left there by an interrupted attempt is resumed (RAS's own
+    resume: nothing evaluated is trained again), with the best-fitness curve
+    read back from ``cell_dir/ras_curve.jsonl``. If the curve and the
+    checkpoint disagree (a kill between the two writes), the search starts
+    over from scratch rather than report a wrong curve."""
+    from ..checkpoint import CHECKPOINT_NAME
 
     start = time.perf_counter()
     cfg = ctx.config
     config = cfg.replace(seed=ctx.seed, max_evaluations=ctx.budget,
                          generations=ras_generations(ctx.budget, cfg.population, cfg.children))
+    curve_file = None
+    resume = None
+    if ctx.cell_dir is not None:
+        config = config.replace(run_name=f"ras-seed{ctx.seed}")
+        ctx.cell_dir.mkdir(parents=True, exist_ok=True)
+        curve_file = ctx.cell_dir / "ras_curve.jsonl"
+        run_dir = Path(config.run_dir) / config.run_name
+        if (run_dir / CHECKPOINT_NAME).is_file():
+            resume = run_dir
     # final_training=False: the comparison re-trains every method's best itself,
     # with one trainer and seed rule for all.
-    curve: list[float] = []
-
-    def record(ind: Any) -> None:  # best fitness so far after each evaluation
-        fitness = float(ind.fitness.values[0])
-        curve.append(fitness if not curve else max(curve[-1], fitness))
-
-    result = run_search(config, parent_run_id=ctx.parent_run_id, progress=False,
-                        final_training=False, on_individual=record)
+    result, curve = _ras_attempt(ctx, config, curve_file, resume)
+    resumed = resume is not None
+    if len(curve) != result.evaluations and resume is not None:
+        shutil.rmtree(resume)  # curve and checkpoint disagree: run it again from scratch
+        result, curve = _ras_attempt(ctx, config, curve_file, None)
+        resumed = False
     if len(curve) != result.evaluations:
         raise RuntimeError(f"RAS reported {result.evaluations} evaluations but "
                            f"{len(curve)} were seen")
@@ -215,7 +321,8 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
                          best_metrics=dict(getattr(best, "metrics", {}) or {}),
                          evaluations=int(result.evaluations), curve=curve,
                          seconds=time.perf_counter() - start,
-                         info={"run_id": result.run_id, "run_dir": str(result.run_dir)},
+                         info={"run_id": result.run_id, "run_dir": str(result.run_dir),
+                               "resumed": resumed},
                          best_generation=int(getattr(best, "generation", 0) or 0))
 
 
@@ -224,6 +331,7 @@ METHODS: dict[str, Method] = {
     "random": run_random,
     "tpe": run_tpe,
     "mu_plus_lambda": run_mu_plus_lambda,
+    "regularized": run_regularized,
     "ras": run_ras,
 }
 

@@ -8,19 +8,30 @@ comparison. It also decides how each evaluation is trained: evaluation ``i``
 gets the generation a RAS search with the same population would give its
 ``i``-th individual, so subset/full-training happens at the same evaluation
 counts for every method and none gets more training per model than RAS.
+
+With a :class:`EvaluationJournal` every evaluation is also appended to a
+JSON-lines file as soon as it ends. A method run started again on the same
+journal replays the recorded evaluations instead of training them again:
+the methods are deterministic for a seed, so they ask for the same models in
+the same order and receive the same results, up to where the journal ends.
+That is how an interrupted comparison resumes inside a (method, seed) cell.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..evolution.algorithm import derive_seed
 from ..genome.records import Model
 
-__all__ = ["BudgetExhausted", "BudgetedEvaluator", "EvaluationRecord", "ras_generation"]
+__all__ = ["BudgetExhausted", "BudgetedEvaluator", "EvaluationJournal", "EvaluationRecord",
+           "ras_generation"]
 
 
 class BudgetExhausted(RuntimeError):
@@ -55,6 +66,71 @@ class EvaluationRecord:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+class EvaluationJournal:
+    """An append-only JSON-lines record of one method run's evaluations.
+
+    Each line holds the index, genome (``Model.to_dict``), generation,
+    evaluation seed, fitness, metrics, failure, seconds and the caller's
+    info, written and fsynced when the evaluation ends. A truncated last
+    line (a kill mid-write) is ignored. :meth:`replay` returns the recorded
+    result of evaluation ``index`` if it was for the same genome, generation
+    and seed; at the first mismatch the journal is cut there, so a replay
+    never mixes two different runs.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.entries: list[dict[str, Any]] = []
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a line cut by a kill: everything before it is complete
+                if entry.get("index") != len(self.entries):
+                    break
+                self.entries.append(entry)
+            self._rewrite()  # drop a torn tail so appends start on a clean line
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _rewrite(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with tmp.open("w") as fh:
+            for entry in self.entries:
+                fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def replay(self, index: int, genome_id: str, generation: int, seed: int
+               ) -> dict[str, Any] | None:
+        if index >= len(self.entries):
+            return None
+        entry = self.entries[index]
+        if (entry["genome_id"], entry["generation"], entry["seed"]) == (genome_id, generation,
+                                                                         seed):
+            return entry
+        del self.entries[index:]  # the run went another way: forget the rest
+        self._rewrite()
+        return None
+
+    def append(self, record: EvaluationRecord) -> None:
+        entry = {"index": record.index, "genome_id": record.genome.id,
+                 "genome": record.genome.to_dict(), "generation": record.generation,
+                 "seed": record.seed, "fitness": record.fitness, "metrics": record.metrics,
+                 "failure": record.failure, "seconds": record.seconds,
+                 "info": {k: v for k, v in record.info.items() if k != "replayed"}}
+        self.entries.append(entry)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
 class BudgetedEvaluator:
     """Counts and records the evaluations of one method run.
 
@@ -62,12 +138,15 @@ class BudgetedEvaluator:
     an object with ``fitness``, ``metrics`` and ``failure`` (the torch
     :class:`ras_deap.evaluation.Evaluator`). ``schedule`` maps an evaluation
     index to the generation it is trained as; ``on_evaluated`` sees every
-    record (e.g. to log it to MLflow).
+    record (e.g. to log it to MLflow); ``journal`` (an
+    :class:`EvaluationJournal`) records every evaluation and replays the
+    recorded ones (``replayed`` counts them).
     """
 
     def __init__(self, evaluator: Any, budget: int, *, seed: int, method: str,
                  schedule: Callable[[int], int] = lambda i: 0,
-                 on_evaluated: Callable[[EvaluationRecord], None] | None = None) -> None:
+                 on_evaluated: Callable[[EvaluationRecord], None] | None = None,
+                 journal: EvaluationJournal | None = None) -> None:
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise ValueError(f"budget={budget!r} must be a positive integer (trained models "
                              "per method and seed)")
@@ -77,6 +156,8 @@ class BudgetedEvaluator:
         self.method = method
         self.schedule = schedule
         self.on_evaluated = on_evaluated
+        self.journal = journal
+        self.replayed = 0
         self.records: list[EvaluationRecord] = []
         self.best_curve: list[float] = []  # best fitness after evaluation 1, 2, ...
 
@@ -105,12 +186,24 @@ class BudgetedEvaluator:
         index = self.calls
         generation = self.schedule(index)
         seed = derive_seed(self.seed, self.method, index)
-        start = time.perf_counter()
-        result = self.evaluator.evaluate(model, generation, seed=seed)
-        record = EvaluationRecord(
-            index=index, genome=model, generation=generation, seed=seed,
-            fitness=float(result.fitness), metrics=dict(result.metrics),
-            failure=result.failure, seconds=time.perf_counter() - start, info=dict(info))
+        stored = (self.journal.replay(index, model.id, generation, seed)
+                  if self.journal is not None else None)
+        if stored is not None:
+            self.replayed += 1
+            record = EvaluationRecord(
+                index=index, genome=model, generation=generation, seed=seed,
+                fitness=float(stored["fitness"]), metrics=dict(stored["metrics"]),
+                failure=stored["failure"], seconds=float(stored["seconds"]),
+                info={**info, "replayed": True})
+        else:
+            start = time.perf_counter()
+            result = self.evaluator.evaluate(model, generation, seed=seed)
+            record = EvaluationRecord(
+                index=index, genome=model, generation=generation, seed=seed,
+                fitness=float(result.fitness), metrics=dict(result.metrics),
+                failure=result.failure, seconds=time.perf_counter() - start, info=dict(info))
+            if self.journal is not None:
+                self.journal.append(record)
         self.records.append(record)
         previous = self.best_curve[-1] if self.best_curve else float("-inf")
         self.best_curve.append(max(previous, record.fitness))

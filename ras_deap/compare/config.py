@@ -1,5 +1,5 @@
 """Settings of a comparison: the shared search/training settings plus the
-budget, seeds and methods."""
+budget, seeds, methods, the baselines' own knobs and the direct attacks."""
 
 from __future__ import annotations
 
@@ -7,29 +7,46 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..assess.config import AssessConfig
 from ..config import SearchConfig
 
-__all__ = ["COMPARE_PRESETS", "METHOD_LABELS", "METHOD_ORDER", "CompareConfig"]
+__all__ = ["COMPARE_PRESETS", "EXECUTION_FIELDS", "METHOD_LABELS", "METHOD_ORDER",
+           "REFERENCE_BUDGET", "REFERENCE_SEEDS", "CompareConfig"]
 
-METHOD_ORDER = ("random", "tpe", "mu_plus_lambda", "ras")
+METHOD_ORDER = ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
 METHOD_LABELS = {
     "random": "Random search (RAS space)",
     "tpe": "TPE* (chain space, DeepArchitect-like)",
     "mu_plus_lambda": "(mu+lambda)-EA* (RAS without niching)",
+    "regularized": "Regularized evolution* (aging, Real et al. 2019)",
     "ras": "RAS (spectrum niching)",
 }
 
-# Training and evolution sizes of a comparison (SearchConfig fields) plus
-# its budget. "default" finishes in well under an hour on 2 CPU cores with
-# digits; "tiny" is a seconds-long end-to-end check.
+# The reference setting: the default search's budget (25 initial models + 5
+# generations x 50 children = 275 trained networks per method and seed) with
+# its training schedule (SearchConfig defaults), over 5 seeds.
+REFERENCE_BUDGET = 275
+REFERENCE_SEEDS = 5
+
+# Training and evolution sizes (SearchConfig fields) plus budget and seeds.
+# "reference" (the default) is the comparison the README reports; "quick"
+# and "tiny" are checks that the machinery works, not results.
 COMPARE_PRESETS: dict[str, dict[str, Any]] = {
-    "tiny": {"budget": 4, "population": 2, "children": 1, "subset_size": 200,
+    "reference": {"budget": REFERENCE_BUDGET, "seeds": REFERENCE_SEEDS},
+    "quick": {"budget": 30, "seeds": 3, "population": 6, "children": 2, "subset_size": 1000,
+              "max_epochs": 10, "patience": 5, "full_every": 100, "full_epochs": 20},
+    "tiny": {"budget": 4, "seeds": 1, "population": 2, "children": 1, "subset_size": 200,
              "max_epochs": 2, "patience": 1, "full_every": 100, "full_epochs": 2},
-    "default": {"budget": 30, "population": 6, "children": 2, "subset_size": 1000,
-                "max_epochs": 30, "patience": 5, "full_every": 100, "full_epochs": 40},
-    "paper": {"budget": 5025, "population": 25, "children": 2, "subset_size": 1000,
-              "max_epochs": 200, "patience": 15, "full_every": 10, "full_epochs": 50},
+    "paper": {"budget": 5025, "seeds": REFERENCE_SEEDS, "population": 25, "children": 2,
+              "subset_size": 1000, "max_epochs": 200, "patience": 15, "full_every": 10,
+              "full_epochs": 50},
 }
+
+# CompareConfig / SearchConfig fields that do not change any cell's result:
+# a resumed comparison may differ in these (seeds and methods only choose
+# which cells are run and reported; every cell is keyed by method and seed).
+EXECUTION_FIELDS = ("seeds", "methods", "out")
+SEARCH_EXECUTION_FIELDS = ("seed", "workers", "scheduler", "run_dir", "run_name")
 
 
 @dataclass
@@ -44,27 +61,40 @@ class CompareConfig:
     ``remeasure``: each method's winner (per seed) is trained this many more
     times, exactly as the search trained it but on fresh seeds; their mean
     fitness is the reported number (the search's maximum is mostly luck).
+
+    ``aging_population`` / ``aging_sample``: P and S of regularized evolution
+    (None: P = ``search.population``, 25 by default, RAS's initial
+    population; S = 5). ``assess``: the direct attacks run on every re-trained
+    winner (None: none).
     """
 
     search: SearchConfig = field(default_factory=SearchConfig)
-    budget: int = 30
-    seeds: int = 3
+    budget: int = REFERENCE_BUDGET
+    seeds: int = REFERENCE_SEEDS
     methods: tuple[str, ...] = METHOD_ORDER
     out: str = "compare_out"
     tournament_size: int = 3
     final_generation: int | None = None
     remeasure: int = 3
+    aging_population: int | None = None
+    aging_sample: int = 5
+    assess: AssessConfig | None = field(default_factory=AssessConfig)
 
     def __post_init__(self) -> None:
-        for name in ("budget", "seeds", "tournament_size", "remeasure"):
+        for name in ("budget", "seeds", "tournament_size", "remeasure", "aging_sample"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+                raise ValueError(f"{name}={value!r} must be a positive integer "
+                                 f"(--{name.replace('_', '-')})")
+        if self.aging_population is not None and (
+                not isinstance(self.aging_population, int) or self.aging_population < 1):
+            raise ValueError(f"aging_population={self.aging_population!r} must be a positive "
+                             "integer (--aging-population)")
         self.methods = tuple(self.methods)
         unknown = [m for m in self.methods if m not in METHOD_ORDER]
         if unknown or not self.methods:
             raise ValueError(f"methods={list(self.methods)}: choose one or more of "
-                             f"{list(METHOD_ORDER)}")
+                             f"{list(METHOD_ORDER)} (--methods)")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods={list(self.methods)} lists a method twice")
         if self.search.full_every < 1 and self.final_generation is None:
@@ -73,6 +103,8 @@ class CompareConfig:
                              "re-trained on all of it")
         if self.final_generation is not None and self.final_generation < 1:
             raise ValueError(f"final_generation={self.final_generation} must be >= 1")
+        if isinstance(self.assess, dict):
+            self.assess = AssessConfig.from_dict(self.assess)
 
     @property
     def seed_list(self) -> list[int]:
@@ -82,7 +114,43 @@ class CompareConfig:
     def retrain_generation(self) -> int:
         return self.final_generation or self.search.full_every
 
+    @property
+    def population_p(self) -> int:
+        """P of regularized evolution."""
+        return self.aging_population or self.search.population
+
+    @property
+    def is_reference(self) -> bool:
+        """Whether this is at least the documented reference setting (budget
+        275, 5 seeds, the default search's population and training)."""
+        d = SearchConfig()
+        s = self.search
+        same_training = all(getattr(s, k) == getattr(d, k) for k in (
+            "population", "children", "mutations", "subset_size", "max_epochs", "patience",
+            "full_every", "full_epochs", "batch_size", "lr", "optimizer"))
+        return self.budget >= REFERENCE_BUDGET and self.seeds >= REFERENCE_SEEDS and same_training
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["methods"] = list(self.methods)
+        data["assess"] = self.assess.to_dict() if self.assess is not None else None
         return data
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides a cell's result: the config without the
+        execution fields (see :data:`EXECUTION_FIELDS`)."""
+        data = self.to_dict()
+        for key in EXECUTION_FIELDS:
+            data.pop(key, None)
+        data["search"] = {k: v for k, v in data["search"].items()
+                          if k not in SEARCH_EXECUTION_FIELDS}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
+        values = dict(data)
+        values["search"] = SearchConfig.from_dict(values.get("search", {}), source="comparison")
+        values["methods"] = tuple(values.get("methods", METHOD_ORDER))
+        if values.get("assess") is not None:
+            values["assess"] = AssessConfig.from_dict(values["assess"])
+        return cls(**values)

@@ -6,6 +6,7 @@ backend switch), so it works headless and inside any host application.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,9 +20,12 @@ __all__ = ["plot_curves"]
 def plot_curves(curves: dict[tuple[str, int], Sequence[float]], path: str | Path, *,
                 budget: int | None = None) -> Path:
     """One line per method: the mean over seeds of the best fitness after
-    each evaluation, with a band from the lowest to the highest seed."""
+    each evaluation, with its 95 % confidence band (mean ± the t-interval
+    half-width over the seeds that reached that evaluation; no band for one
+    seed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from scipy.stats import t
 
     if not curves:
         raise ValueError("plot_curves: no curves to draw; run at least one method")
@@ -39,18 +43,26 @@ def plot_curves(curves: dict[tuple[str, int], Sequence[float]], path: str | Path
         valid = ~np.all(np.isnan(grid), axis=0)
         if not valid.any():
             continue
-        mean = np.nanmean(grid[:, valid], axis=0)
+        sub = grid[:, valid]
+        mean = np.nanmean(sub, axis=0)
         (line,) = ax.plot(x[valid], mean, drawstyle="steps-post",
                           label=f"{METHOD_LABELS[method]} (n={len(runs)})")
-        if len(runs) > 1:
-            ax.fill_between(x[valid], np.nanmin(grid[:, valid], axis=0),
-                            np.nanmax(grid[:, valid], axis=0), step="post", alpha=0.15,
+        count = np.sum(~np.isnan(sub), axis=0)
+        if count.max() > 1:
+            with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # one seed at some x: no band
+                sd = np.nanstd(sub, axis=0, ddof=1)
+                half = t.ppf(0.975, np.maximum(count - 1, 1)) * sd / np.sqrt(count)
+            half = np.where(count > 1, half, np.nan)
+            # fitness lies in [0, 2]: a band wider than that (2 seeds) is clipped to it
+            ax.fill_between(x[valid], np.clip(mean - half, 0, 2), np.clip(mean + half, 0, 2),
+                            step="post", alpha=0.15,
                             color=line.get_color())
     if budget is not None:
         ax.set_xlim(1, max(budget, 2))
     ax.set_xlabel("evaluations (trained models)")
     ax.set_ylabel("best fitness (accuracy + bank accuracy)")
-    ax.set_title("Best fitness against evaluations")
+    ax.set_title("Best fitness against evaluations (mean, 95% CI over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

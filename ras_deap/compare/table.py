@@ -1,14 +1,15 @@
-"""The comparison table (the paper's Table 2 with spreads) as Markdown and CSV.
+"""The comparison tables (the paper's Table 2 with 95 % CIs) as Markdown and CSV.
 
-Per method: the fitness of its winner re-measured on fresh seeds (mean over
-seeds ± the 95 % t-interval over seeds, the number to compare), the sd between
-the re-measuring trainings, and mean and standard deviation over seeds
-(sample std, 0 for one seed) of the error rates of the re-trained best model
-on the test set and on the adversarial bank (overall and per norm), the
-search maximum (the best fitness the search saw: how the winner was picked,
-biased upwards by lucky trainings), the fitness after re-training, the
-parameter count and the wall time. ``table.csv`` has ``<col>_mean``,
-``<col>_std`` and ``<col>_ci95`` of every column.
+Per method, every number is the mean over seeds ± the half-width of the 95 %
+t-interval of that mean (n/a for one seed): the error rates of the
+re-trained winner on the test set and on the adversarial bank (overall and
+per norm), its error under each direct attack (:mod:`ras_deap.assess`), the
+winner's fitness re-measured on fresh seeds, the search maximum (biased
+upwards by lucky trainings), the parameter count and the wall time of the
+cell. A third table pairs RAS with each baseline seed by seed
+(:mod:`.stats`). ``table.csv`` has ``<col>_mean``, ``<col>_std`` and
+``<col>_ci95`` of every column, ``results.csv`` one row per method and seed,
+``paired.csv`` every paired test.
 """
 
 from __future__ import annotations
@@ -16,52 +17,86 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..bank import NORMS
-from .config import METHOD_LABELS, METHOD_ORDER, CompareConfig
+from .config import METHOD_LABELS, METHOD_ORDER, REFERENCE_BUDGET, CompareConfig
+from .stats import PAIRED_METRICS, paired_table
 
-__all__ = ["COLUMNS", "aggregate", "format_markdown", "write_outputs"]
+__all__ = ["COLUMNS", "aggregate", "direct_columns", "format_markdown", "write_outputs"]
 
-# (column key, header, kind) where kind picks the formatting; "ci": mean ± the
-# 95 % t-interval over seeds, every other kind: mean ± std over seeds.
+# (column key, header, kind): kind picks the number format.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("remeasured_fitness", "Re-measured fitness (95% CI)", "ci"),
-    ("remeasured_sd", "Training sd", "fitness"),
     ("test_error", "Test ER", "percent"),
     ("adv_error", "Bank ER", "percent"),
     *((f"adv_error_{n}", f"Bank ER {n}", "percent") for n in NORMS),
+    ("er_direct_mean", "Direct-attack ER (mean)", "percent"),
+    ("remeasured_fitness", "Re-measured fitness", "fitness"),
+    ("remeasured_sd", "Training sd", "fitness"),
     ("search_fitness", "Search max fitness", "fitness"),
     ("final_fitness", "Final fitness", "fitness"),
     ("parameters", "Parameters", "count"),
     ("wall_seconds", "Wall time (s)", "seconds"),
 )
+_ATTACK_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "pixel": 3}
+_DIRECT = re.compile(r"^er_(clean|fgsm|pgd|pixel)(?:_(eps|th)(\d+))?$")
 
 
-def _finite(values: Sequence[float]) -> list[float]:
-    return [float(v) for v in values if v is not None and not math.isnan(float(v))]
+def direct_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(column, header)`` of the direct attacks present in ``rows``, in the
+    order clean, FGSM, PGD, PixelAttack by budget."""
+    levels = next((int(r["assess_levels"]) for r in rows
+                   if _finite([r.get("assess_levels")])), None)
+    found = set()
+    for row in rows:
+        found.update(k for k in row if _DIRECT.match(k))
+
+    def order(key: str) -> tuple[int, int]:
+        m = _DIRECT.match(key)
+        return _ATTACK_ORDER[m.group(1)], int(m.group(3) or 0)
+
+    out = []
+    for key in sorted(found, key=order):
+        attack, _, k = _DIRECT.match(key).groups()
+        if attack == "clean":
+            header = "Clean ER"
+        elif attack == "pixel":
+            header = f"L0 {k} px"
+        else:
+            grid = f"/{levels - 1}" if levels else " steps"
+            header = f"{attack.upper()} {k}{grid}"
+        out.append((key, header))
+    return out
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    finite = _finite(values)
-    if not finite:
-        return math.nan, math.nan
-    std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    return statistics.fmean(finite), std
+def _finite(values: Sequence[Any]) -> list[float]:
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if not math.isnan(f):
+            out.append(f)
+    return out
 
 
-def _ci95(values: Sequence[float]) -> float:
-    """Half-width of the 95 % t-interval of the mean over seeds (NaN below 2)."""
-    finite = _finite(values)
-    if len(finite) < 2:
-        return math.nan
-    from scipy.stats import t  # comes with scikit-learn
+def _summary(values: Sequence[Any]) -> tuple[float, float, float]:
+    """Mean, sample std (0 for one value) and 95 % t half-width (NaN for one)."""
+    xs = _finite(values)
+    if not xs:
+        return math.nan, math.nan, math.nan
+    if len(xs) == 1:
+        return xs[0], 0.0, math.nan
+    from scipy.stats import t
 
-    return float(t.ppf(0.975, len(finite) - 1)) * statistics.stdev(finite) / math.sqrt(
-        len(finite))
+    sd = statistics.stdev(xs)
+    return (statistics.fmean(xs), sd,
+            float(t.ppf(0.975, len(xs) - 1)) * sd / math.sqrt(len(xs)))
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,75 +104,126 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ``<col>_std``, ``<col>_ci95`` (95 % t-interval over seeds), ``seeds``,
     ``evaluations`` (the budget spent per seed) and ``remeasure_repeats``."""
     methods = [m for m in METHOD_ORDER if any(r["method"] == m for r in rows)]
+    keys = [k for k, _, _ in COLUMNS] + [k for k, _ in direct_columns(rows)]
     table = []
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         entry: dict[str, Any] = {"method": method, "label": METHOD_LABELS[method],
                                  "seeds": len(mine),
+                                 "seed_list": sorted(int(r["seed"]) for r in mine),
                                  "evaluations": sorted({int(r["evaluations"]) for r in mine})}
-        for key, _, _ in COLUMNS:
-            values = [r.get(key, math.nan) for r in mine]
-            entry[f"{key}_mean"], entry[f"{key}_std"] = _mean_std(values)
-            entry[f"{key}_ci95"] = _ci95(values)
+        for key in keys:
+            entry[f"{key}_mean"], entry[f"{key}_std"], entry[f"{key}_ci95"] = _summary(
+                [r.get(key, math.nan) for r in mine])
         entry["remeasure_repeats"] = sorted({int(r["remeasure_repeats"]) for r in mine
                                              if _finite([r.get("remeasure_repeats")])})
-        entry["remeasure_failures"] = sum(int(r.get("remeasure_failures") or 0) for r in mine
+        entry["remeasure_failures"] = sum(int(float(r.get("remeasure_failures") or 0))
+                                          for r in mine
                                           if _finite([r.get("remeasure_failures")]))
-        entry["bank_fallback"] = any(float(r.get("bank_fallback", 0) or 0) > 0 for r in mine)
+        entry["bank_fallback"] = any(float(r.get("bank_fallback", 0) or 0) > 0 for r in mine
+                                     if _finite([r.get("bank_fallback")]))
         table.append(entry)
     return table
 
 
-def _fmt(mean: float, std: float, kind: str) -> str:
+def _fmt(mean: float, ci: float, kind: str) -> str:
     if math.isnan(mean):
         return "n/a"
-    if kind == "ci":  # std holds the 95 % CI half-width here
-        return f"{mean:.3f} ± {'n/a' if math.isnan(std) else f'{std:.3f}'}"
     if kind == "percent":
-        return f"{100 * mean:.1f} ± {100 * std:.1f}%"
+        return f"{100 * mean:.1f} ± {'n/a' if math.isnan(ci) else f'{100 * ci:.1f}'}%"
     if kind == "fitness":
-        return f"{mean:.3f} ± {std:.3f}"
+        return f"{mean:.3f} ± {'n/a' if math.isnan(ci) else f'{ci:.3f}'}"
     if kind == "count":
-        return f"{mean / 1000:.1f}k ± {std / 1000:.1f}k"
-    return f"{mean:.0f} ± {std:.0f}"
+        return f"{mean / 1000:.1f}k ± {'n/a' if math.isnan(ci) else f'{ci / 1000:.1f}k'}"
+    return f"{mean:.0f} ± {'n/a' if math.isnan(ci) else f'{ci:.0f}'}"
 
 
-def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None = None) -> str:
-    header = ["Method", "Evals", *(h for _, h, _ in COLUMNS)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def _table(header: list[str], lines: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    return "\n".join(out) + "\n"
+
+
+def _p(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:.3f}" if value >= 0.001 else f"{value:.1e}"
+
+
+def format_paired(rows: Sequence[dict[str, Any]]) -> str:
+    """RAS - baseline per seed: mean difference ± 95 % CI, W/T/L, p-values."""
+    results = paired_table(rows)
+    if not results:
+        return ""
+    labels = {k: label for k, label, _ in PAIRED_METRICS}
+    kinds = {"remeasured_fitness": "fitness"}
+    lines = []
+    for r in results:
+        kind = kinds.get(r.metric, "percent")
+        lines.append([METHOD_LABELS[r.baseline], labels[r.metric], str(r.n),
+                      _fmt(r.ras_mean, math.nan, kind).replace(" ± n/a", ""),
+                      _fmt(r.baseline_mean, math.nan, kind).replace(" ± n/a", ""),
+                      _fmt(r.diff_mean, r.diff_ci95, kind), f"{r.wins}/{r.ties}/{r.losses}",
+                      _p(r.wilcoxon_p), _p(r.t_p)])
+    return _table(["Baseline", "Metric", "Seeds", "RAS", "Baseline mean",
+                   "RAS − baseline (95% CI)", "RAS W/T/L", "Wilcoxon p", "Paired t p"], lines)
+
+
+def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None = None,
+                    rows: Sequence[dict[str, Any]] | None = None) -> str:
+    main = []
     for entry in table:
         evals = "/".join(str(e) for e in entry["evaluations"])
-        cells = [entry["label"], evals,
-                 *(_fmt(entry[f"{k}_mean"], entry[f"{k}_ci95" if kind == "ci" else f"{k}_std"],
-                        kind) for k, _, kind in COLUMNS)]
-        lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines) + "\n"
+        main.append([entry["label"], evals, str(entry["seeds"]),
+                     *(_fmt(entry.get(f"{k}_mean", math.nan), entry.get(f"{k}_ci95", math.nan),
+                            kind) for k, _, kind in COLUMNS)])
+    text = _table(["Method", "Evals", "Seeds", *(h for _, h, _ in COLUMNS)], main)
+    direct = direct_columns(rows or [])
+    if direct:
+        lines = [[entry["label"],
+                  *(_fmt(entry.get(f"{k}_mean", math.nan), entry.get(f"{k}_ci95", math.nan),
+                         "percent") for k, _ in direct)] for entry in table]
+        text += ("\n**Direct attacks on the re-trained winner** (error rate under attack, mean "
+                 "± 95% CI over seeds):\n\n" + _table(["Method", *(h for _, h in direct)], lines))
+    paired = format_paired(rows or [])
+    if paired:
+        text += ("\n**RAS against each baseline, paired by seed** (same split, bank and "
+                 "training per seed; W/T/L = seeds where RAS is better / equal / worse; "
+                 "two-sided Wilcoxon signed-rank and paired t-test):\n\n" + paired)
     if cfg is not None:
         s = cfg.search
-        text += (f"\n**Re-measured fitness** is the number to compare: each method picks its "
-                 f"winner by the best fitness its search saw (**Search max fitness**, biased "
-                 f"upwards by lucky trainings), and the winner is then trained "
-                 f"{cfg.remeasure} more time(s) exactly as its search trained it, on fresh "
-                 f"seeds; the column shows the mean over seeds of those means ± the 95% "
-                 f"t-interval over seeds (n/a for one seed), and **Training sd** the mean "
-                 f"sd between the {cfg.remeasure} trainings. That costs {cfg.remeasure} "
-                 f"trainings per method and seed on top of the budget, the same for every "
-                 f"method.\n"
-                 f"\nOther columns: mean ± std over {cfg.seeds} seed(s) (seeds "
-                 f"{cfg.seed_list}); budget "
-                 f"{cfg.budget} trained models per method and seed; dataset {s.dataset}; "
-                 f"fitness = validation accuracy + accuracy on the adversarial bank. "
-                 f"Errors are of the best model re-trained from scratch on the full training "
-                 f"set ({s.full_epochs} epochs max). ER = error rate; Bank ER = error on the "
-                 f"adversarial bank. * converted to the robust fitness (paper section 4.2).\n")
+        text += (f"\nEvery number: mean over seeds ± the half-width of the 95% t-interval of "
+                 f"that mean (n/a for one seed); seeds {cfg.seed_list}; budget {cfg.budget} "
+                 f"trained models per method and seed; dataset {s.dataset}; fitness = "
+                 f"validation accuracy + accuracy on the adversarial bank. Errors (ER) are of "
+                 f"each method's winner re-trained from scratch on the full training set "
+                 f"({s.full_epochs} epochs max) and measured on the quarantined test split. "
+                 f"**Re-measured fitness**: the winner trained {cfg.remeasure} more time(s) "
+                 f"exactly as its search trained it, on fresh seeds (mean); **Search max "
+                 f"fitness** is how the winner was picked, biased upwards by lucky trainings. "
+                 f"Regularized evolution: P={min(cfg.population_p, cfg.budget)}, "
+                 f"S={min(cfg.aging_sample, cfg.population_p, cfg.budget)}. "
+                 f"* converted to the robust fitness (paper section 4.2).\n")
+        if cfg.assess is not None:
+            a = cfg.assess
+            text += (f"\nDirect attacks (ART, white-box, on the re-trained winner): FGSM and "
+                     f"PGD ({a.pgd_steps} steps of eps/4) on {a.images} test images, eps in "
+                     f"steps of the data's intensity grid; PixelAttack (differential "
+                     f"evolution, {a.pixel_iter} generations) on {a.l0_images} test images "
+                     f"at th changed pixels. An image counts as an error when it is "
+                     f"misclassified clean or under attack. Direct-attack ER (mean) is the "
+                     f"mean over all FGSM, PGD and PixelAttack columns.\n")
+        if cfg.budget < REFERENCE_BUDGET or cfg.seeds < 5:
+            text += (f"\n**Quick check, not the reference setting** (budget {cfg.budget}, "
+                     f"{cfg.seeds} seed(s); the reference is --budget 275 --seeds 5).\n")
     failed = sum(int(entry.get("remeasure_failures") or 0) for entry in table)
     if failed:
         text += (f"\n**Note:** {failed} re-measuring training(s) failed and count as fitness "
                  "0 (see `remeasure_failures` in results.csv).\n")
     if any(entry.get("bank_fallback") for entry in table):
         text += ("\n**Warning:** no adversarial bank was given, so 'Bank ER' is measured on "
-                 "randomly perturbed validation images (the evaluator's fallback), not on "
-                 "adversarial samples; build a bank with `python -m ras_deap.attacks build` "
+                 "randomly perturbed images of the bank split (the evaluator's fallback), not "
+                 "on adversarial samples; build a bank with `python -m ras_deap.attacks build` "
                  "and pass --bank for the paper's measure.\n")
     return text
 
@@ -157,20 +243,25 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
 
 def write_outputs(rows: Sequence[dict[str, Any]],
                   curves: dict[tuple[str, int], Sequence[float]],
-                  cfg: CompareConfig, out: Path) -> dict[str, Path]:
+                  cfg: CompareConfig, out: Path,
+                  extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``table.md``, ``table.csv`` (per method), ``results.csv`` (per
-    method and seed), ``curves.csv`` (best fitness after each evaluation) and
-    ``results.json``; return their paths."""
+    method and seed), ``paired.csv``, ``curves.csv`` (best fitness after
+    each evaluation) and ``results.json``; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     table = aggregate(rows)
     files = {"markdown": out / "table.md"}
-    files["markdown"].write_text(format_markdown(table, cfg))
+    files["markdown"].write_text(format_markdown(table, cfg, rows))
     files["table_csv"] = _write_csv(out / "table.csv", table)
     files["results_csv"] = _write_csv(out / "results.csv", rows)
+    paired = [r.to_dict() for r in paired_table(rows)]
+    if paired:
+        files["paired_csv"] = _write_csv(out / "paired.csv", paired)
     curve_rows = [{"method": m, "seed": s, "evaluation": i, "best_fitness": v}
                   for (m, s), curve in curves.items() for i, v in enumerate(curve, start=1)]
     files["curves_csv"] = _write_csv(out / "curves.csv", curve_rows)
     files["json"] = out / "results.json"
     files["json"].write_text(json.dumps({"config": cfg.to_dict(), "table": table,
-                                         "runs": list(rows)}, indent=2, default=str))
+                                         "paired": paired, "runs": list(rows),
+                                         **(extra or {})}, indent=2, default=str))
     return files

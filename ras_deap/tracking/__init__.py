@@ -7,6 +7,7 @@ rebuilt from the tracking store alone.
 """
 
 from .entities import IndividualRecord, flatten_config
+from .runs import RunInfo, download_run_artifact, get_run_info, log_to_run
 from .store import DEFAULT_TRACKING_URI, resolve_tracking
 from .tracker import FAILURE_TAG, KEY_TAG, PARENT_TAG, SearchTracker
 
@@ -16,7 +17,11 @@ __all__ = [
     "KEY_TAG",
     "PARENT_TAG",
     "IndividualRecord",
+    "RunInfo",
     "SearchTracker",
+    "download_run_artifact",
     "flatten_config",
+    "get_run_info",
+    "log_to_run",
     "resolve_tracking",
 ]

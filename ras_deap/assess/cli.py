@@ -1,0 +1,121 @@
+"""``python -m ras_deap.assess RUN``: attack a search's best model directly."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..config import DATASET_NAMES, ConfigError
+from .config import ATTACKS, AssessConfig, AssessConfigError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_USAGE = 2
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated integers, e.g. "
+                                         "1,2,3") from exc
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one integer")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = AssessConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m ras_deap.assess",
+        description="Attack a trained best model directly with IBM ART on the dataset's "
+                    "quarantined test images: Linf FGSM and PGD over an eps grid in steps of "
+                    "the data's intensity grid, L0 PixelAttack (differential evolution) at "
+                    "th 1/3/5/10 pixels, plus the transfer bank. Prints a table, writes "
+                    "assess.md/assess.json and logs them (metrics assess/...) to the run's "
+                    "MLflow run.")
+    p.add_argument("target", metavar="RUN",
+                   help="a run folder (runs/<name> from python -m ras_deap.run, or a cell "
+                        "folder of python -m ras_deap.compare), an MLflow run id, or a genome "
+                        "JSON (best_genome.json; add --weights for its state dict)")
+    p.add_argument("--weights", metavar="PT", help="state dict (best_model.pt) of the genome "
+                   "file; without it the genome is re-trained on the full training set")
+    g = p.add_argument_group("attacks")
+    g.add_argument("--images", type=int, default=d.images,
+                   help=f"test images for clean accuracy, FGSM and PGD (default {d.images})")
+    g.add_argument("--l0-images", type=int, default=d.l0_images,
+                   help=f"test images for PixelAttack, the costly one (default {d.l0_images})")
+    g.add_argument("--eps-steps", type=_ints, metavar="K,K",
+                   help="Linf budgets in intensity steps of the data (default 1,2,3 on digits "
+                        "= 1/16, 2/16, 3/16; 1,3,5,10 on 8-bit data = x/255)")
+    g.add_argument("--pgd-steps", type=int, default=d.pgd_steps,
+                   help=f"PGD iterations (step eps/4; default {d.pgd_steps})")
+    g.add_argument("--pixel-th", type=_ints, default=d.pixel_th, metavar="T,T",
+                   help="PixelAttack budgets in changed pixels (default 1,3,5,10)")
+    g.add_argument("--pixel-iter", type=int, default=d.pixel_iter,
+                   help=f"DE generations per image (default {d.pixel_iter}, as the bank)")
+    g.add_argument("--attacks", type=_names, default=ATTACKS,
+                   help=f"subset of {','.join(ATTACKS)} (default all)")
+    g.add_argument("--no-bank", action="store_true", help="skip the transfer bank")
+    g = p.add_argument_group("settings (taken from the run; needed for a genome file)")
+    g.add_argument("--dataset", choices=DATASET_NAMES)
+    g.add_argument("--seed", type=int, help="the run's seed: fixes the split, hence the "
+                   "quarantined test images")
+    g.add_argument("--data-dir")
+    g.add_argument("--bank", help="adversarial bank .npz (default: the run's, or the shipped)")
+    g.add_argument("--full-epochs", type=int, help="epochs of the re-training (no weights)")
+    g.add_argument("--device", help="torch device of a re-training (attacks run on the CPU)")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", help="folder of assess.md/assess.json (default: the run folder)")
+    g.add_argument("--tracking-uri", help="MLflow store of the run (default: the run's, else "
+                   "sqlite:///mlruns/mlflow.db)")
+    g.add_argument("--log-run", metavar="RUN_ID", help="log under this MLflow run instead")
+    g.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    def usage(message: str) -> int:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    try:
+        config = AssessConfig(images=args.images, l0_images=args.l0_images,
+                              eps_steps=args.eps_steps, pgd_steps=args.pgd_steps,
+                              pixel_th=args.pixel_th, pixel_iter=args.pixel_iter,
+                              attacks=args.attacks, bank=not args.no_bank)
+    except AssessConfigError as exc:
+        return usage(str(exc))
+    from ..bank import BankError
+    from ..data import DatasetError
+    from .run import assess_target
+    from .target import TargetError, resolve_target
+
+    try:
+        target = resolve_target(args.target, weights=args.weights,
+                                tracking_uri=args.tracking_uri, out=args.out,
+                                log_run=args.log_run, dataset=args.dataset, seed=args.seed,
+                                data_dir=args.data_dir, bank=args.bank,
+                                full_epochs=args.full_epochs, device=args.device)
+        outcome = assess_target(target, config, mlflow=not args.no_mlflow,
+                                progress=not args.no_progress,
+                                log=lambda m: print(m, file=sys.stderr, flush=True))
+    except (TargetError, ConfigError, DatasetError, BankError) as exc:
+        return usage(str(exc))
+    print(outcome.table)
+    print(f"wrote {', '.join(str(p) for p in outcome.files.values())}")
+    if outcome.logged_run_id:
+        print(f"logged assess/* metrics and the table to MLflow run {outcome.logged_run_id}")
+    elif not args.no_mlflow:
+        print("no MLflow run to log to (pass --log-run RUN_ID to log one)")
+    return 0

@@ -1,0 +1,122 @@
+"""Rebuild the network of a target, attack it, write and log the table."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import AssessConfig
+from .result import METRIC_PREFIX, Assessment, format_table
+from .target import AssessTarget, TargetError
+
+__all__ = ["AssessOutcome", "assess_target", "build_network", "log_assessment", "write_atomic"]
+
+
+@dataclass
+class AssessOutcome:
+    assessment: Assessment
+    table: str
+    files: dict[str, Path]
+    logged_run_id: str | None
+    retrained: bool
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename, so a
+    reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def build_network(target: AssessTarget, evaluator: Any) -> tuple[Any, bool]:
+    """The target's network on the CPU in eval mode, and whether it was
+    re-trained (no weights) rather than loaded."""
+    import torch
+
+    from ..evaluation import compile_model
+    from ..evolution.algorithm import derive_seed
+
+    ds = evaluator.data().dataset
+    if target.weights is not None:
+        net = compile_model(target.genome, ds.shape, ds.num_classes, ds.mean, ds.std)
+        try:
+            state = torch.load(target.weights, map_location="cpu", weights_only=True)
+            net.load_state_dict(state, strict=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise TargetError(f"weights {target.weights} do not fit genome {target.genome.id} "
+                              f"({str(exc).splitlines()[0]}); pass the best_model.pt written "
+                              "with this best_genome.json, or leave --weights out to "
+                              "re-train") from exc
+        return net.cpu().eval(), False
+    cfg = target.config
+    generation = cfg.full_every if cfg.full_every > 0 else 0
+    result = evaluator.evaluate(target.genome, generation,
+                                seed=derive_seed(cfg.seed, "assess", target.genome.id),
+                                with_test=True, return_module=True)
+    if result.failure is not None or result.module is None:
+        raise TargetError(f"re-training genome {target.genome.id} failed: {result.failure}")
+    return result.module.cpu().eval(), True
+
+
+def log_assessment(assessment: Assessment, tracking_uri: str | None, run_id: str,
+                   files: list[Path]) -> None:
+    """Metrics ``assess/<row>_accuracy`` etc. and the table files as
+    artifacts ``assess/`` of run ``run_id``."""
+    from ..tracking import log_to_run
+
+    log_to_run(tracking_uri, run_id,
+               metrics={f"{METRIC_PREFIX}{k}": v for k, v in assessment.metrics().items()},
+               tags={"assess.dataset": assessment.dataset, "assess.seed": assessment.seed},
+               artifacts=[(p, "assess") for p in files])
+
+
+def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
+                  mlflow: bool = True, progress: bool = True,
+                  log: Any = print) -> AssessOutcome:
+    """Rebuild ``target``'s network (its weights, or a re-training), attack it
+    on its dataset's quarantined test images, write ``assess.md`` and
+    ``assess.json`` to ``target.out_dir`` and, with ``mlflow`` and a run
+    id, log them under that run."""
+    from ..search import make_evaluator
+    from .attacks import assess_network
+
+    config = config or AssessConfig()
+    start = time.perf_counter()
+    evaluator = make_evaluator(target.config)
+    data = evaluator.data()  # a missing data folder or a leaking bank fails here
+    log(f"[assess] {target.description}: genome {target.genome.id}, dataset "
+        f"{target.config.dataset} seed {target.config.seed}; "
+        + ("loading its weights" if target.weights else "no weights: re-training it on the "
+           "full training set"))
+    net, retrained = build_network(target, evaluator)
+    source = {"target": target.description, "genome_id": target.genome.id,
+              "weights": str(target.weights) if target.weights else None,
+              "retrained": retrained, "run_id": target.run_id}
+    assessment = assess_network(net, data.dataset, data.bank, config,
+                                seed=int(target.config.seed), bank_fallback=data.bank_fallback,
+                                progress=progress, source=source)
+    assessment.seconds = time.perf_counter() - start
+    table = format_table(assessment)
+    files = {"markdown": write_atomic(target.out_dir / "assess.md", table),
+             "json": write_atomic(target.out_dir / "assess.json",
+                                  json.dumps(assessment.to_dict(), indent=2))}
+    logged = None
+    if mlflow and target.run_id:
+        log_assessment(assessment, target.tracking_uri, target.run_id, list(files.values()))
+        logged = target.run_id
+    return AssessOutcome(assessment, table, files, logged, retrained)

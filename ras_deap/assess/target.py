@@ -1,0 +1,210 @@
+"""What to assess: a run folder, an MLflow run, or a saved model.
+
+* a **run folder** (``runs/<name>`` of ``python -m ras_deap.run``, or a cell
+  folder of ``python -m ras_deap.compare``): ``best_genome.json``, the
+  weights ``best_model.pt`` when the final training wrote them, and the
+  search settings (``checkpoint.pkl`` or ``config.json``), which give the
+  dataset, its seed (hence the quarantined test split) and the bank;
+* an **MLflow run id**: the run's folder when its ``run_dir`` tag still
+  exists here, else its ``best_model/`` artifacts and its logged params;
+* a **saved model**: a genome JSON (``Model.to_json``) plus, optionally, a
+  state dict; the settings come from the options.
+
+Without weights the genome is re-trained as the search's final training
+does (full training set, ``full_epochs``), seeded from the run's seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, SearchConfig
+from ..genome import GenomeError, Model
+
+__all__ = ["AssessTarget", "TargetError", "config_from_params", "resolve_target"]
+
+GENOME_NAMES = ("best_genome.json", "best_model/best_genome.json")
+WEIGHT_NAMES = ("best_model.pt", "best_model/best_model.pt")
+CONFIG_NAME = "config.json"
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class TargetError(ValueError):
+    """The thing to assess cannot be found or read; the message says what to pass."""
+
+
+@dataclass
+class AssessTarget:
+    """A genome with (optionally) its weights and the settings it was
+    searched with; ``run_id``/``tracking_uri``: the MLflow run to log the
+    assessment under (None: none); ``out_dir``: where assess.md/json go."""
+
+    genome: Model
+    config: SearchConfig
+    weights: Path | None
+    run_id: str | None
+    tracking_uri: str | None
+    out_dir: Path
+    description: str
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(SearchConfig)
+
+
+def _convert(text: str, hint: Any) -> Any:
+    if text in ("None", ""):
+        return None
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    kind = args[0] if isinstance(hint, types.UnionType) or typing.get_origin(hint) else hint
+    if kind is bool:
+        return text.lower() in ("true", "1", "yes")
+    if kind is int:
+        return int(float(text))
+    if kind is float:
+        return float(text)
+    return text
+
+
+def config_from_params(params: dict[str, str], **overrides: Any) -> SearchConfig:
+    """A SearchConfig from MLflow params (strings) of a search run; keys
+    that are not SearchConfig fields (e.g. a comparison's ``method``) are
+    ignored, overrides win."""
+    hints = _field_types()
+    values = {k: _convert(v, hints[k]) for k, v in params.items() if k in hints}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("bank") and not Path(values["bank"]).is_file():
+        values["bank"] = None  # logged on another machine; the shipped bank is the default
+    return SearchConfig.from_dict(values, source="run params")
+
+
+def _config_from_dict(data: dict[str, Any], source: str, **overrides: Any) -> SearchConfig:
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    values = {k: v for k, v in data.items() if k in known}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return SearchConfig.from_dict(values, source=source)
+    except ConfigError as exc:
+        raise TargetError(f"{source}: {exc}") from exc
+
+
+def _first(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _load_genome(path: Path) -> Model:
+    try:
+        return Model.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError, GenomeError) as exc:
+        raise TargetError(f"{path} is not a genome JSON written by ras_deap "
+                          f"(Model.to_json): {exc}") from exc
+
+
+def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = None,
+                 tracking_uri: str | None = None) -> AssessTarget:
+    genome_path = _first(folder, GENOME_NAMES)
+    if genome_path is None:
+        raise TargetError(f"run folder {folder} holds no best_genome.json: the search did not "
+                          "finish (resume it with python -m ras_deap.run --resume "
+                          f"{folder}) or was run without final training")
+    if (folder / CONFIG_NAME).is_file():
+        data = json.loads((folder / CONFIG_NAME).read_text())
+        config = _config_from_dict(data.get("search", data), str(folder / CONFIG_NAME),
+                                   **overrides)
+        run_id = run_id or data.get("mlflow_run_id")
+    elif (folder / "checkpoint.pkl").is_file():
+        from ..checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            checkpoint = load_checkpoint(folder)
+        except CheckpointError as exc:
+            raise TargetError(str(exc)) from exc
+        config = _config_from_dict(checkpoint.config, f"{folder}/checkpoint.pkl", **overrides)
+        run_id = run_id or checkpoint.state.extra.get("mlflow_run_id")
+    else:
+        raise TargetError(f"run folder {folder} has neither checkpoint.pkl nor config.json, so "
+                          "its dataset and seed are unknown; pass the genome file with "
+                          "--dataset and --seed instead")
+    tracking_uri = tracking_uri or overrides.get("tracking_uri") or config.tracking_uri
+    return AssessTarget(genome=_load_genome(genome_path), config=config,
+                        weights=_first(folder, WEIGHT_NAMES), run_id=run_id,
+                        tracking_uri=tracking_uri, out_dir=folder,
+                        description=f"run folder {folder}")
+
+
+def _from_mlflow(run_id: str, tracking_uri: str | None, overrides: dict[str, Any],
+                 out: Path | None) -> AssessTarget:
+    from ..tracking import download_run_artifact, get_run_info
+
+    try:
+        info = get_run_info(tracking_uri, run_id)
+    except ValueError as exc:
+        raise TargetError(str(exc)) from exc
+    folder = info.tags.get("run_dir")
+    if folder and _first(Path(folder), GENOME_NAMES) is not None:
+        target = _from_folder(Path(folder), overrides, run_id=run_id,
+                              tracking_uri=info.tracking_uri)
+        target.description = f"MLflow run {run_id} (folder {folder})"
+        return target
+    dst = out or Path("assess_out") / run_id
+    genome_path = next((p for name in GENOME_NAMES
+                        if (p := download_run_artifact(info.tracking_uri, run_id, name, dst))),
+                       None)
+    if genome_path is None:
+        raise TargetError(f"MLflow run {run_id} has no best_genome.json artifact (is it a "
+                          "search run that finished?); pass a run folder or a genome file")
+    weights = next((p for name in WEIGHT_NAMES
+                    if (p := download_run_artifact(info.tracking_uri, run_id, name, dst))), None)
+    try:
+        config = config_from_params(info.params, **overrides)
+    except ConfigError as exc:
+        raise TargetError(f"MLflow run {run_id}: its params do not form a search config "
+                          f"({exc})") from exc
+    return AssessTarget(genome=_load_genome(genome_path), config=config, weights=weights,
+                        run_id=run_id, tracking_uri=info.tracking_uri, out_dir=dst,
+                        description=f"MLflow run {run_id}")
+
+
+def resolve_target(target: str, *, weights: str | None = None, tracking_uri: str | None = None,
+                   out: str | None = None, log_run: str | None = None,
+                   **overrides: Any) -> AssessTarget:
+    """An :class:`AssessTarget` from what the user passed: a folder, a
+    genome ``.json`` (with ``weights``) or an MLflow run id. ``overrides``
+    are SearchConfig fields (dataset, seed, bank, data_dir, ...) that
+    replace the run's (for a genome file they are the settings)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    path = Path(target)
+    if path.is_dir():
+        if weights:
+            raise TargetError("--weights goes with a genome file, not a run folder (the "
+                              "folder's best_model.pt is used)")
+        result = _from_folder(path, overrides, tracking_uri=tracking_uri)
+    elif path.is_file():
+        if weights and not Path(weights).is_file():
+            raise TargetError(f"--weights {weights}: no such file")
+        config = _config_from_dict({}, "options", **overrides)
+        result = AssessTarget(genome=_load_genome(path), config=config,
+                              weights=Path(weights) if weights else None, run_id=None,
+                              tracking_uri=tracking_uri or config.tracking_uri,
+                              out_dir=path.parent, description=f"genome {path}")
+    elif _RUN_ID.match(target):
+        result = _from_mlflow(target, tracking_uri, overrides, Path(out) if out else None)
+    else:
+        raise TargetError(f"RUN={target!r} is neither a folder, a genome JSON file nor an "
+                          "MLflow run id (32 hex digits); pass runs/<name>, a best_genome.json "
+                          "or the run id printed by the search")
+    if out:
+        result.out_dir = Path(out)
+    if log_run:
+        result.run_id = log_run
+    return result

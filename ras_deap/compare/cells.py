@@ -1,0 +1,192 @@
+"""One (method, seed) cell of a comparison, runnable in any process.
+
+:func:`run_cell` searches with one method under the budget, re-measures its
+winner, re-trains it on the full training set and attacks the re-trained
+network directly (:mod:`ras_deap.assess`); it returns a JSON-ready dict and
+leaves in the cell folder ``cells/<method>-seed<seed>/``:
+
+* ``evaluations.jsonl``: every search evaluation, written as it ends (the
+  journal a resumed cell replays instead of training again; RAS keeps its
+  own checkpoint under ``ras_runs/`` and its curve in ``ras_curve.jsonl``);
+* ``best_genome.json``, ``best_model.pt`` (state dict of the re-trained
+  winner) and ``config.json``: a run folder ``python -m ras_deap.assess``
+  accepts;
+* ``assess.md`` / ``assess.json``: the direct attacks.
+
+The runner (main process) writes ``result.json`` once the cell's result is
+logged to MLflow: its presence marks the cell finished. Nothing here touches
+MLflow except RAS's own search run, which nests under the cell's run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import SearchConfig
+from ..evolution.algorithm import derive_seed
+from .baselines import MethodContext, run_method
+from .budget import BudgetedEvaluator, EvaluationJournal, ras_generation
+from .config import CompareConfig
+
+__all__ = ["CellSpec", "RESULT_NAME", "cell_dir", "cell_name", "journal_length", "run_cell",
+           "search_config_for"]
+
+RESULT_NAME = "result.json"
+JOURNAL_NAME = "evaluations.jsonl"
+RAS_CURVE_NAME = "ras_curve.jsonl"
+
+
+def cell_name(method: str, seed: int) -> str:
+    return f"{method}-seed{seed}"
+
+
+def cell_dir(out: str | Path, method: str, seed: int) -> Path:
+    return Path(out) / "cells" / cell_name(method, seed)
+
+
+def journal_length(folder: Path) -> int:
+    """Evaluations a cell has finished so far (its journal or RAS curve
+    lines; for progress bars)."""
+    total = 0
+    for name in (JOURNAL_NAME, RAS_CURVE_NAME):
+        path = folder / name
+        if path.is_file():
+            try:
+                with path.open("rb") as fh:
+                    total += sum(1 for _ in fh)
+            except OSError:
+                pass
+    return total
+
+
+def search_config_for(cfg: CompareConfig, seed: int) -> SearchConfig:
+    """The search settings of every method of ``seed``: same data split,
+    bank and training schedule; RAS's run folders under ``<out>/ras_runs``;
+    one process per cell (``workers=1``: the comparison parallelises cells)."""
+    return cfg.search.replace(seed=seed, run_dir=str(Path(cfg.out) / "ras_runs"), workers=1,
+                              scheduler=None)
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything a worker process needs (picklable): the comparison's
+    config, the cell, the MLflow run RAS nests its search under, and an
+    optional evaluator factory (default :func:`ras_deap.search.make_evaluator`)."""
+
+    cfg: CompareConfig
+    method: str
+    seed: int
+    run_id: str | None = None
+    evaluator_factory: Callable[[SearchConfig], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return cell_name(self.method, self.seed)
+
+    @property
+    def folder(self) -> Path:
+        return cell_dir(self.cfg.out, self.method, self.seed)
+
+
+def final_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The reported numbers of a re-trained model: error rates (1 - accuracy)
+    on the test set and on the bank (overall and per norm), fitness and size."""
+    from ..bank import NORMS, metric_name
+
+    def error(key: str) -> float:
+        value = metrics.get(key)
+        return 1.0 - float(value) if value is not None else math.nan
+
+    out = {"test_error": error("test_accuracy"), "adv_error": error("robustness")}
+    for norm in NORMS:
+        out[f"adv_error_{norm}"] = error(metric_name(norm))
+    out["final_fitness"] = float(metrics.get("fitness", math.nan))
+    out["val_accuracy"] = float(metrics.get("accuracy", math.nan))
+    out["parameters"] = float(metrics.get("parameters", math.nan))
+    out["bank_fallback"] = float(metrics.get("bank_fallback", math.nan))
+    return out
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    from ..assess.run import write_atomic
+
+    return write_atomic(path, json.dumps(data, indent=2, default=str))
+
+
+def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run one cell (see the module docstring) and return its result."""
+    from ..evaluation.remeasure import remeasure
+    from ..search import make_evaluator
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    cfg, method, seed = spec.cfg, spec.method, spec.seed
+    folder = spec.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    search = search_config_for(cfg, seed)
+    evaluator = (spec.evaluator_factory or make_evaluator)(search)
+    journal = EvaluationJournal(folder / JOURNAL_NAME) if method != "ras" else None
+    budgeted = BudgetedEvaluator(
+        evaluator, cfg.budget, seed=seed, method=method,
+        schedule=lambda i: ras_generation(i, search.population, search.children),
+        on_evaluated=(lambda rec: on_evaluation()) if on_evaluation else None, journal=journal)
+    ctx = MethodContext(budgeted=budgeted, config=search, seed=seed,
+                        tournament_size=cfg.tournament_size, parent_run_id=spec.run_id,
+                        aging_population=cfg.aging_population, aging_sample=cfg.aging_sample,
+                        cell_dir=folder, on_evaluation=on_evaluation)
+    outcome = run_method(method, ctx)
+    search_cpu = time.process_time() - cpu_started
+    measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
+                         generation=outcome.best_generation, salt="compare")
+    t0 = time.perf_counter()
+    final = evaluator.evaluate(outcome.best_genome, cfg.retrain_generation,
+                               seed=derive_seed(seed, "final", outcome.best_genome.id),
+                               with_test=True, return_module=True)
+    retrain_seconds = time.perf_counter() - t0
+    (folder / "best_genome.json").write_text(outcome.best_genome.to_json())
+    module = getattr(final, "module", None)
+    if module is not None and getattr(final, "state_dict", None) is not None:
+        import torch
+
+        torch.save(final.state_dict, folder / "best_model.pt")
+    _write_json(folder / "config.json", {"search": search.to_dict(), "method": method,
+                                         "mlflow_run_id": spec.run_id,
+                                         "budget": cfg.budget})
+    assessment = None
+    data = getattr(evaluator, "data", None)
+    if cfg.assess is not None and module is not None and callable(data):
+        from ..assess.attacks import assess_network
+        from ..assess.result import format_table
+        from ..assess.run import write_atomic
+
+        loaded = data()
+        assessment = assess_network(
+            module, loaded.dataset, loaded.bank, cfg.assess,
+            seed=derive_seed(seed, "assess", outcome.best_genome.id),
+            bank_fallback=loaded.bank_fallback,
+            source={"target": f"compare cell {spec.name}", "genome_id": outcome.best_genome.id,
+                    "retrained": True, "run_id": spec.run_id})
+        write_atomic(folder / "assess.md", format_table(assessment))
+        _write_json(folder / "assess.json", assessment.to_dict())
+    return {
+        "method": method, "seed": seed, "settings": cfg.settings(),
+        "outcome": {"best_genome": outcome.best_genome.to_dict(),
+                    "best_fitness": outcome.best_fitness,
+                    "best_metrics": outcome.best_metrics, "evaluations": outcome.evaluations,
+                    "curve": outcome.curve, "seconds": outcome.seconds, "info": outcome.info,
+                    "best_generation": outcome.best_generation},
+        "replayed": budgeted.replayed,
+        "remeasured": measured.to_dict(),
+        "final_metrics": dict(final.metrics), "final": final_metrics(final.metrics),
+        "final_failure": final.failure, "retrain_seconds": retrain_seconds,
+        "assessment": assessment.to_dict() if assessment is not None else None,
+        "cell_seconds": time.perf_counter() - started,
+        # CPU time of this process (one torch thread): the cell's cost on an idle core
+        "cpu_seconds": time.process_time() - cpu_started, "search_cpu_seconds": search_cpu,
+        "folder": str(folder),
+    }

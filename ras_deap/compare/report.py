@@ -1,0 +1,108 @@
+"""A self-contained results page of a comparison (``--report PATH``).
+
+Writes ``PATH`` (Markdown: command, machine, wall time, the tables, the
+figure), ``PATH.csv`` (one row per method and seed), ``<stem>-table.csv``
+(per method, mean/std/95 % CI), ``<stem>-paired.csv`` and ``PATH.png`` (the
+best-fitness figure), e.g. ``docs/results/table2-digits.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True,
+                             cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def _session_lines(sessions: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for i, s in enumerate(sessions, start=1):
+        load = s.get("machine", {}).get("load_average_at_start", "n/a")
+        lines.append(f"  {i}. {_duration(float(s['seconds']))}, {s.get('workers')} worker(s), "
+                     f"{len(s.get('cells_run', []))} cell(s) run"
+                     + (", interrupted" if s.get("interrupted") else "")
+                     + f"; load average (1, 5, 15 min) at its start {load}")
+    return lines
+
+
+def _cpu_lines(result: Any) -> list[str]:
+    cpus = [float(r.row["cpu_seconds"]) for r in result.runs
+            if not math.isnan(float(r.row.get("cpu_seconds", math.nan)))]
+    if not cpus:
+        return []
+    return [f"* CPU time of the cells: {_duration(sum(cpus))} (sum over the {len(cpus)} cells "
+            "that record it; one torch thread each, so about what they take on idle cores)"]
+
+
+def write_report(path: str | Path, result: Any, command: str | None = None) -> dict[str, Path]:
+    """Write the results page of ``result`` (a ComparisonResult) to ``path``
+    and copy its CSVs and figure beside it; return the written paths."""
+    path = Path(path)
+    if path.suffix != ".md":
+        raise ValueError(f"--report {path}: give a Markdown file name ending in .md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files = result.files
+    stem = path.with_suffix("")
+    written = {"report": path}
+    copies = {"results_csv": path.with_suffix(".csv"),
+              "table_csv": stem.with_name(stem.name + "-table.csv"),
+              "paired_csv": stem.with_name(stem.name + "-paired.csv"),
+              "figure": path.with_suffix(".png")}
+    for key, dst in copies.items():
+        if key in files:
+            shutil.copyfile(files[key], dst)
+            written[key] = dst
+    cfg = result.config
+    data = json.loads(Path(files["json"]).read_text())
+    machine = data.get("machine", {})
+    sessions = data.get("sessions", [])
+    done = len(result.runs)
+    expected = len(cfg.methods) * cfg.seeds
+    lines = [f"# Table 2 on {cfg.search.dataset}: RAS against NAS baselines", "",
+             f"Generated {datetime.now().isoformat(timespec='minutes')} by "
+             "`python -m ras_deap.compare`"
+             + (f" at commit {c}" if (c := _git_commit()) else "") + ".", "",
+             "## Command", "", "```bash", command or "python -m ras_deap.compare", "```", "",
+             "Rerunning the same command resumes an interrupted comparison (finished cells are "
+             "read back, unfinished ones replay their journals) and rewrites this page.", "",
+             "## Machine and wall time", "",
+             f"* machine: {machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPU(s), "
+             f"{machine.get('platform', '?')}, Python {machine.get('python', '?')}, ras_deap "
+             f"{machine.get('ras_deap', '?')}",
+             f"* wall time: {_duration(result.total_seconds)} over {len(sessions)} session(s):",
+             *_session_lines(sessions), *_cpu_lines(result),
+             f"* cells: {done} of {expected} finished"
+             + (f"; **failed: {', '.join(result.failed)}**" if result.failed else ""), "",
+             "## Results", "", Path(files["markdown"]).read_text(), "",
+             f"![Best fitness against evaluations]({written['figure'].name})"
+             if "figure" in written else "", "",
+             "## Files", "",
+             *(f"* `{p.name}`" for k, p in written.items() if k != "report"),
+             f"* MLflow: comparison run `{result.run_id}` (per-cell child runs with "
+             "`assess/` metrics and the evaluated individuals)", ""]
+    path.write_text("\n".join(lines))
+    return written

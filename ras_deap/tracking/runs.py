@@ -1,0 +1,86 @@
+"""Reading and annotating an existing MLflow run (e.g. by ``python -m ras_deap.assess``).
+
+Small functions over :class:`mlflow.MlflowClient`, so modules outside this
+package never import MLflow themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from . import store
+from .entities import batches, to_metrics, to_tags
+
+__all__ = ["RunInfo", "download_run_artifact", "get_run_info", "log_to_run"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    run_name: str
+    status: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    tracking_uri: str
+
+
+def _client(tracking_uri: str | None) -> tuple[MlflowClient, str]:
+    uri, _ = store.resolve_tracking(tracking_uri)
+    return MlflowClient(tracking_uri=uri), uri
+
+
+def get_run_info(tracking_uri: str | None, run_id: str) -> RunInfo:
+    """Params and tags of run ``run_id``; ValueError naming the store when
+    there is no such (live) run."""
+    client, uri = _client(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise ValueError(f"run {run_id!r} is not an MLflow run in {uri}; pass the run id of a "
+                         "search (or the run folder runs/<name>) and the --tracking-uri it "
+                         "was logged to") from exc
+    if run.info.lifecycle_stage == "deleted":
+        raise ValueError(f"MLflow run {run_id!r} was deleted; restore it or pass its run folder")
+    return RunInfo(run_id=run.info.run_id, run_name=run.info.run_name or "",
+                   status=run.info.status, params=dict(run.data.params),
+                   tags=dict(run.data.tags), tracking_uri=uri)
+
+
+def download_run_artifact(tracking_uri: str | None, run_id: str, path: str,
+                          dst: str | Path) -> Path | None:
+    """Download artifact ``path`` of ``run_id`` into folder ``dst``; None if
+    the run has no such artifact."""
+    client, _ = _client(tracking_uri)
+    folder = str(Path(path).parent) if "/" in path else ""
+    try:
+        names = {f.path for f in client.list_artifacts(run_id, folder or None)}
+    except (MlflowException, OSError):
+        return None
+    if path not in names:
+        return None
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    return Path(client.download_artifacts(run_id, path, str(dst)))
+
+
+def log_to_run(tracking_uri: str | None, run_id: str, *,
+               metrics: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
+               artifacts: Sequence[tuple[str | Path, str | None]] = (), step: int = 0,
+               series: Mapping[str, Sequence[tuple[int, float]]] | None = None) -> None:
+    """Add metrics (at ``step``), metric histories (``series``: name ->
+    ``(step, value)`` pairs), tags and files (``(path, artifact folder)``
+    pairs) to an existing run, finished or not, under exactly the given names."""
+    client, _ = _client(tracking_uri)
+    entries = to_metrics(dict(metrics or {}), step=step)
+    for name, points in (series or {}).items():
+        for s, value in points:
+            entries += to_metrics({name: value}, step=s)
+    for m, _, t in batches(metrics=entries, tags=to_tags(dict(tags or {}))):
+        client.log_batch(run_id, metrics=m, tags=t)
+    for path, folder in artifacts:
+        client.log_artifact(run_id, str(path), folder)

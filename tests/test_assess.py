@@ -1,0 +1,250 @@
+"""Tests of the direct attacks on a trained winner (ras_deap.assess)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from ras_deap.assess import (
+    METRIC_PREFIX,
+    AssessConfig,
+    AssessConfigError,
+    Assessment,
+    AttackRow,
+    TargetError,
+    default_eps_steps,
+    format_table,
+    resolve_target,
+)
+from ras_deap.assess.cli import main
+from ras_deap.assess.target import config_from_params
+from ras_deap.config import SearchConfig
+
+TINY = ["--images", "30", "--l0-images", "3", "--pixel-iter", "2", "--no-progress"]
+
+
+# -- settings and the table (pure Python) ----------------------------------------------
+def test_config_defaults_and_errors_name_the_option():
+    c = AssessConfig()
+    assert (c.images, c.l0_images, c.pixel_th, c.attacks) == (200, 50, (1, 3, 5, 10),
+                                                              ("fgsm", "pgd", "pixel"))
+    assert default_eps_steps(17) == (1, 2, 3)  # digits: 1/16, 2/16, 3/16
+    assert default_eps_steps(256) == (1, 3, 5, 10)  # 8-bit: the paper's x/255
+    assert AssessConfig(eps_steps=(3, 1, 3)).eps_for(17) == (1, 3)
+    assert AssessConfig(images=10, l0_images=50).l0_images == 10
+    with pytest.raises(AssessConfigError, match=r"images=0.*--assess-images"):
+        AssessConfig(images=0)
+    with pytest.raises(AssessConfigError, match="pixel_th"):
+        AssessConfig(pixel_th=(0, 1))
+    with pytest.raises(AssessConfigError, match=r"unknown.*cw"):
+        AssessConfig(attacks=("pgd", "cw"))
+    assert AssessConfig.from_dict(AssessConfig(eps_steps=(2,)).to_dict()) == AssessConfig(
+        eps_steps=(2,))
+
+
+def _assessment():
+    rows = [AttackRow("clean", "none (clean)", "-", "-", 10, 0.9),
+            AttackRow("pgd_eps1", "PGD (10 steps)", "Linf", "eps=1/16", 10, 0.6, 0.5),
+            AttackRow("pixel_th3", "PixelAttack (DE)", "L0", "th=3 pixels", 4, 0.25, 2.0),
+            AttackRow("bank", "transfer bank", "all", "stored samples", 40, 0.75)]
+    return Assessment(dataset="digits", seed=3, levels=17, test_accuracy=0.88, test_images=270,
+                      rows=rows, config=AssessConfig(images=10, l0_images=4), seconds=3.0)
+
+
+def test_table_metrics_and_round_trip():
+    a = _assessment()
+    text = format_table(a)
+    assert "| PGD (10 steps) | Linf | eps=1/16 | 10 | 60.0% | 40.0% | 0.5 |" in text
+    assert "| PixelAttack (DE) | L0 | th=3 pixels | 4 | 25.0% | 75.0% | 2.0 |" in text
+    assert "88.0% on all 270" in text and "Fallback" not in text
+    metrics = a.metrics()
+    assert metrics["pgd_eps1_accuracy"] == 0.6 and metrics["pgd_eps1_error"] == pytest.approx(0.4)
+    assert metrics["test_accuracy"] == 0.88 and METRIC_PREFIX == "assess/"
+    assert Assessment.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+
+
+def test_config_from_mlflow_params():
+    params = {k: str(v) for k, v in SearchConfig(seed=4, full_epochs=7).to_dict().items()}
+    params.update(method="tpe", budget="275", bank="/nowhere/bank.npz")
+    config = config_from_params(params, seed=None, dataset="digits")
+    assert config.seed == 4 and config.full_epochs == 7 and config.bank is None
+    assert config.max_evaluations is None and config.lr == pytest.approx(1e-3)
+
+
+def test_bad_targets_exit_2_with_what_to_pass(tmp_path, capsys):
+    assert main(["no/such/run"]) == 2
+    assert "neither a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2
+    assert "no best_genome.json" in capsys.readouterr().err
+    bad = tmp_path / "g.json"
+    bad.write_text("{}")
+    assert main([str(bad)]) == 2
+    assert "not a genome JSON" in capsys.readouterr().err
+    assert main([str(bad), "--images", "0"]) == 2
+    assert "--assess-images / --images" in capsys.readouterr().err
+    with pytest.raises(TargetError, match="--weights goes with a genome file"):
+        resolve_target(str(tmp_path / "empty"), weights="x.pt")
+
+
+# -- real torch + ART on a tiny trained model ---------------------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny chain trained for 3 epochs on digits, the data and a quarantined bank."""
+    import torch
+
+    from ras_deap.bank import fallback_bank, save_bank
+    from ras_deap.compare import chain_model
+    from ras_deap.data import load_dataset
+    from ras_deap.evaluation import Evaluator, TrainConfig
+
+    folder = tmp_path_factory.mktemp("assess")
+    data = load_dataset("digits", None, False, 0)
+    bank = save_bank(fallback_bank(data, 40, seed=0), folder / "bank.npz")
+    genome = chain_model([(8, 3, 1)], [64])
+    torch.set_num_threads(1)
+    evaluator = Evaluator("digits", bank_path=bank, seed=0,
+                          train_config=TrainConfig(full_epochs=3, max_epochs=3))
+    result = evaluator.evaluate(genome, 10, seed=1, with_test=True, return_module=True)
+    assert result.failure is None
+    return {"folder": folder, "data": data, "bank": bank, "genome": genome,
+            "net": result.module, "state": result.state_dict, "evaluator": evaluator}
+
+
+def test_assess_network_on_a_tiny_trained_model(tiny):
+    import torch
+
+    from ras_deap.assess import assess_network
+    from ras_deap.bank import load_bank, robustness_metrics
+
+    data, net = tiny["data"], tiny["net"]
+    bank = load_bank(tiny["bank"])
+    config = AssessConfig(images=40, l0_images=4, pixel_iter=2, pixel_th=(1, 10))
+    a = assess_network(net, data, bank, config, seed=5)
+    keys = [r.key for r in a.rows]
+    assert keys == ["clean", "fgsm_eps1", "fgsm_eps2", "fgsm_eps3", "pgd_eps1", "pgd_eps2",
+                    "pgd_eps3", "pixel_th1", "pixel_th10", "bank", "bank_L0", "bank_Linf"]
+    with torch.no_grad():
+        pred = net(torch.from_numpy(data.test.x)).argmax(1).numpy()
+    assert a.test_accuracy == pytest.approx(float((pred == data.test.y).mean()))
+    clean = a.row("clean").accuracy
+    assert clean == pytest.approx(float((pred[:40] == data.test.y[:40]).mean()))
+    for row in a.rows:
+        if row.key.startswith(("fgsm", "pgd")):
+            assert row.images == 40 and row.accuracy <= clean
+        if row.key.startswith("pixel"):
+            assert row.images == 4 and row.accuracy <= float((pred[:4] == data.test.y[:4]).mean())
+    # PGD is at least as strong as FGSM at the same eps, and a larger eps never helps much
+    assert a.row("pgd_eps3").accuracy <= a.row("fgsm_eps3").accuracy + 0.05
+    assert a.row("pgd_eps3").accuracy <= a.row("pgd_eps1").accuracy
+    with torch.no_grad():
+        bank_pred = net(torch.from_numpy(bank.x)).argmax(1).numpy()
+    assert a.row("bank").accuracy == robustness_metrics(bank_pred, bank)["robustness"]
+    again = assess_network(net, data, bank, config, seed=5)  # seeded: the same numbers
+    assert [r.accuracy for r in again.rows] == [r.accuracy for r in a.rows]
+    assert "eps=3/16" in format_table(a)
+
+
+def test_pgd_row_matches_a_hand_written_projected_attack(tiny):
+    """ART's PGD as assess configures it = signed-gradient steps of eps/4 from
+    the clean image, projected on the eps box and [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    from ras_deap.assess import assess_network
+
+    data, net = tiny["data"], tiny["net"].eval()
+    a = assess_network(net, data, None, AssessConfig(images=40, attacks=("pgd",),
+                                                     eps_steps=(2,), pgd_steps=5))
+    x = torch.from_numpy(data.test.x[:40])
+    y = torch.from_numpy(data.test.y[:40])
+    eps = 2 / 16
+    adv = x.clone()
+    for _ in range(5):
+        adv.requires_grad_(True)
+        loss = F.cross_entropy(net(adv), y)
+        (grad,) = torch.autograd.grad(loss, adv)
+        with torch.no_grad():
+            adv = (x + (adv + eps / 4 * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+    with torch.no_grad():
+        ok = (net(adv).argmax(1) == y) & (net(x).argmax(1) == y)
+    assert a.row("pgd_eps2").accuracy == pytest.approx(float(ok.float().mean()))
+
+
+def _tiny_run(tmp_path, bank):
+    from ras_deap.search import run_search
+
+    config = SearchConfig(population=2, generations=1, children=1, mutations=1,
+                          subset_size=200, max_epochs=1, full_epochs=2, full_every=100,
+                          bank=str(bank), run_dir=str(tmp_path / "runs"), run_name="tiny",
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="assess")
+    return run_search(config, progress=False)
+
+
+@pytest.mark.slow
+def test_assess_cli_on_a_run_folder_and_on_its_mlflow_run(tiny, tmp_path, capsys):
+    """The output of `python -m ras_deap.run` (a run folder with best_genome.json,
+    best_model.pt and checkpoint.pkl): attacked with its own weights, the table
+    logged under its MLflow run; then by run id once the folder is gone."""
+    from ras_deap.tracking import SearchTracker
+
+    result = _tiny_run(tmp_path, tiny["bank"])
+    folder = result.run_dir
+    assert (folder / "best_model.pt").is_file()
+    assert main([str(folder), *TINY]) == 0
+    out = capsys.readouterr()
+    assert "| PGD (10 steps) | Linf | eps=1/16 | 30 |" in out.out
+    assert "loading its weights" in out.err and f"MLflow run {result.run_id}" in out.out
+    assert (folder / "assess.md").read_text() in out.out
+    stored = json.loads((folder / "assess.json").read_text())
+    assert stored["source"]["retrained"] is False and stored["seed"] == 0
+    client = SearchTracker(f"sqlite:///{tmp_path}/mlflow.db", "assess").client
+    run = client.get_run(result.run_id)
+    assert 0 <= run.data.metrics["assess/pgd_eps1_accuracy"] <= 1
+    assert "assess/pixel_th10_error" in run.data.metrics
+    assert {a.path for a in client.list_artifacts(result.run_id, "assess")} == {
+        "assess/assess.md", "assess/assess.json"}
+    # by MLflow run id, the run folder deleted: its artifacts and params are enough
+    shutil.rmtree(folder)
+    out_dir = tmp_path / "by-id"
+    assert main([result.run_id, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+                 "--out", str(out_dir), *TINY]) == 0
+    again = json.loads((out_dir / "assess.json").read_text())
+    assert again["source"]["retrained"] is False  # the logged best_model.pt was used
+    # same weights, same seed: the same numbers
+    assert [(r["key"], r["accuracy"]) for r in again["rows"]] == [
+        (r["key"], r["accuracy"]) for r in stored["rows"]]
+    assert again["test_accuracy"] == stored["test_accuracy"]
+
+
+def test_assess_a_saved_genome_with_and_without_weights(tiny, tmp_path, capsys):
+    import torch
+
+    genome = tmp_path / "best_genome.json"
+    genome.write_text(tiny["genome"].to_json())
+    weights = tmp_path / "best_model.pt"
+    torch.save(tiny["state"], weights)
+    common = ["--bank", str(tiny["bank"]), "--no-mlflow", "--attacks", "fgsm,pgd", *TINY]
+    assert main([str(genome), "--weights", str(weights), *common]) == 0
+    loaded = json.loads((tmp_path / "assess.json").read_text())
+    assert not loaded["source"]["retrained"]
+    assert loaded["test_accuracy"] == pytest.approx(
+        float((tiny["net"](torch.from_numpy(tiny["data"].test.x)).argmax(1).numpy()
+               == tiny["data"].test.y).mean()))
+    assert main([str(genome), "--full-epochs", "1", "--out", str(tmp_path / "re"),
+                 *common]) == 0
+    assert "re-training it" in capsys.readouterr().err
+    retrained = json.loads((tmp_path / "re" / "assess.json").read_text())
+    assert retrained["source"]["retrained"] and not math.isnan(retrained["test_accuracy"])
+    # weights of another genome are refused with a clear message
+    from ras_deap.compare import chain_model
+
+    other = tmp_path / "other.json"
+    other.write_text(chain_model([(16, 3, 1)], []).to_json())
+    assert main([str(other), "--weights", str(weights), *common]) == 2
+    assert "do not fit genome" in capsys.readouterr().err
+    assert np.isfinite(loaded["seconds"])
