@@ -783,3 +783,19 @@ def test_killed_parallel_comparison_resumes(tmp_path):
     assert f"{len(done)} of 4 cells done, {4 - len(done)} left" in again.stderr
     assert {p.parent.name for p in out.glob("cells/*/result.json")} == {
         "random-seed0", "tpe-seed0", "random-seed1", "tpe-seed1"}
+
+
+def test_a_search_option_added_later_at_its_default_does_not_block_resume():
+    """A comparison stored before a newer ras_deap added a search option resumes
+    when the option keeps its default (the old behaviour); a changed value is
+    still a difference."""
+    from ras_deap.compare.runner import _differences, _matches, _upgraded
+
+    current = {"budget": 10, "search": {"seed": 0, "robustness": "bank"}}
+    stored = {"budget": 10, "search": {"seed": 0}}
+    assert _matches(stored, current)
+    assert not _differences(_upgraded(stored, current), current)
+    changed = {"budget": 10, "search": {"seed": 0, "robustness": "direct"}}
+    assert not _matches(stored, changed)
+    assert _differences(_upgraded(stored, changed), changed) == [
+        "search.robustness: None then, 'direct' now"]

@@ -188,6 +188,25 @@ def _normal(data: Any) -> Any:
     return json.loads(json.dumps(data, default=str))
 
 
+def _upgraded(stored: Any, current: dict[str, Any]) -> Any:
+    """``stored`` settings with the search options a newer ras_deap added (absent
+    when they were stored) filled in where the current value is the option's
+    default: such an option keeps the old behaviour, so a comparison started
+    before it existed can resume."""
+    if not (isinstance(stored, dict) and isinstance(stored.get("search"), dict)):
+        return stored
+    defaults = _normal(SearchConfig().to_dict())
+    search = dict(stored["search"])
+    for key, value in current.get("search", {}).items():
+        if key not in search and key in defaults and value == defaults[key]:
+            search[key] = value
+    return {**stored, "search": search}
+
+
+def _matches(stored: Any, current: dict[str, Any]) -> bool:
+    return _upgraded(stored, current) == current
+
+
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
@@ -218,7 +237,7 @@ def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
         if data.get("format") != MANIFEST_FORMAT:
             raise CompareError(f"{path} was written by another version of ras_deap.compare "
                                f"(format {data.get('format')!r}); pass another --out")
-        changed = _differences(data.get("settings"), settings)
+        changed = _differences(_upgraded(data.get("settings"), settings), settings)
         if changed:
             raise CompareError(
                 f"--out {out} holds a comparison with other settings ({'; '.join(changed)}). "
@@ -247,7 +266,7 @@ def load_result(cfg: CompareConfig, method: str, seed: int) -> dict[str, Any] | 
         data = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    if data.get("settings") != _normal(cfg.settings()):
+    if not _matches(data.get("settings"), _normal(cfg.settings())):
         return None
     return data
 
@@ -369,7 +388,7 @@ def worker_result(spec: CellSpec) -> dict[str, Any] | None:
         data = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    return data if data.get("settings") == _normal(spec.cfg.settings()) else None
+    return data if _matches(data.get("settings"), _normal(spec.cfg.settings())) else None
 
 
 def _run_parallel(specs: list[CellSpec], workers: int,
