@@ -22,6 +22,8 @@ _SEARCH_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("dataset", str, "dataset name (digits, cifar10, mnist, fashion-mnist)"),
     ("data_dir", str, "folder of the dataset files"),
     ("bank", str, "adversarial bank .npz (default: the one shipped for the dataset)"),
+    ("robustness", str, "robustness half of every method's fitness: bank (the paper's, "
+                        "default), direct (PGD + JSMA on each network) or both"),
     ("population", int, "RAS population (default 25); also mu of (mu+lambda), P of "
                         "regularized evolution, and the generation size of the training "
                         "schedule"),
