@@ -153,7 +153,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # A few seconds of evolution: a quick check that everything works end to end.
     "smoke": {"generations": 2, "population": 4, "children": 1, "subset_size": 300,
               "max_epochs": 3, "full_every": 100, "patience": 2, "workers": 1},
-    # The default run: a complete small RAS search on digits in about 10 minutes
+    # The default run: a complete small RAS search on digits in about 5 minutes on 2 free cores
     # (25 clusters, 5 generations of 50 children, 10 epochs on 1000 samples).
     "default": {},
     # The paper's settings (days of compute on CIFAR-10 with a GPU).

@@ -1,7 +1,7 @@
 """``python -m ras_deap.run``: a complete RAS search from the command line.
 
 With no arguments it runs the default search on the embedded ``digits`` data
-(about 10 minutes on 2 CPU cores) and prints a summary; ``--preset smoke``
+(about 5 minutes on 2 free CPU cores) and prints a summary; ``--preset smoke``
 finishes in about a minute. Every individual is logged to MLflow (by default
 ``sqlite:///mlruns/mlflow.db``), and the run can be killed and continued with
 ``--resume``.
