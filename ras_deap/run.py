@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                    f"figures) go (default {d.run_dir}/)")
     g.add_argument("--run-name", help="name of this run's folder and MLflow run (default "
                    "<dataset>-seed<seed>-<time>)")
+    g.add_argument("--register-model", metavar="NAME",
+                   help="register the retrained best network in the MLflow model registry "
+                        "under NAME (it is always logged as a model on the best individual's "
+                        "run)")
     add("--resume", nargs="?", const=True, metavar="RUN",
         help="continue a killed run: its folder (runs/<name>), or the latest run if omitted")
     add("--no-progress", action="store_true", help="hide the tqdm progress bars")
@@ -130,7 +134,7 @@ def explicit_values(args: argparse.Namespace) -> dict[str, Any]:
         values.update(PRESETS[args.preset])
     if "config" in args:
         values.update(load_toml(args.config))
-    skip = {"preset", "config", "resume", "no_progress"}
+    skip = {"preset", "config", "resume", "no_progress", "register_model"}
     values.update({k: v for k, v in vars(args).items() if k not in skip})
     return values
 
@@ -189,7 +193,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("wall time (s)", summary.get("wall_seconds")),
         ("run folder", summary.get("run_dir")),
         ("MLflow run id", summary.get("mlflow_run_id")),
-        ("see it in MLflow", summary.get("mlflow_ui")),
+        ("see it in MLflow (individuals, best first)", summary.get("mlflow_ui")),
+        ("the search run (description, charts)", summary.get("mlflow_run_url")),
+        ("load the retrained network", (f'mlflow.pytorch.load_model("{summary["model_uri"]}")'
+                                        if summary.get("model_uri") else None)),
+        ("registered model", summary.get("registered_model")),
     ]
     width = max(len(name) for name, _ in rows)
     lines = ["", "RAS search summary", "=" * (width + 30)]
@@ -215,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume = Path(config.run_dir) / str(config.run_name)
     try:
         result = run_search(config, resume=resume,
-                            progress=not getattr(args, "no_progress", False))
+                            progress=not getattr(args, "no_progress", False),
+                            register_model=getattr(args, "register_model", None))
     except (ConfigError, CheckpointError, DatasetError, BankError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -9,6 +9,7 @@ baseline comparison all call it.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,37 @@ __all__ = ["SearchResult", "run_search", "resolve_run_dir", "make_evaluator",
 # the checkpoint, or the resumed search would not be the same search.
 RESUMABLE_OVERRIDES = ("generations", "max_evaluations", "workers", "scheduler", "threads",
                        "device", "tracking_uri", "experiment")
+
+# wall-clock end (epoch seconds) of an evaluation, added to its metrics by the
+# worker and taken out again as soon as the main process receives the result
+_ENDED_AT = "_ras_deap_evaluation_ended_at"
+
+
+class _Timed:
+    """The evaluator as ``toolbox.evaluate``, noting when each evaluation
+    ended (in the worker, where it ran), so the individual's MLflow run
+    spans the real evaluation and not the moment it was logged."""
+
+    def __init__(self, evaluate: Callable[[Any], Any]) -> None:
+        self.evaluate = evaluate
+
+    def __call__(self, individual: Any) -> Any:
+        result = self.evaluate(individual)
+        metrics = getattr(result, "metrics", None)
+        if isinstance(metrics, dict):
+            metrics[_ENDED_AT] = time.time()
+        return result
+
+
+def _evaluation_window(ind: Individual) -> tuple[float | None, float | None]:
+    """``(start, end)`` of ``ind``'s evaluation in epoch seconds (the start is
+    the end minus the evaluator's ``eval_seconds``), removing the end mark
+    from its metrics."""
+    end = ind.metrics.pop(_ENDED_AT, None)
+    if end is None:
+        return None, None
+    seconds = ind.metrics.get("eval_seconds")
+    return (float(end) - float(seconds) if seconds is not None else None), float(end)
 
 
 @dataclass
@@ -115,7 +147,7 @@ def _check_resumable(stored: dict[str, Any], config: SearchConfig) -> SearchConf
 def _population_metrics(state: SearchState) -> dict[str, float]:
     """Per-generation metrics of the cluster representatives, for MLflow and
     the figures (the logbook has the fitness statistics)."""
-    from .report import architecture_statistics
+    from .report import architecture_ranges, architecture_statistics
 
     pop = state.population
     fitness = np.array([ind.fitness.values[0] for ind in pop])
@@ -131,13 +163,16 @@ def _population_metrics(state: SearchState) -> dict[str, float]:
     }
     for key in ("accuracy", "robustness"):
         values = [ind.metrics.get(key, 0.0) for ind in pop]
-        out[f"best_{key}"] = float(best.metrics.get(key, 0.0))
+        # the fittest's accuracy, not the highest accuracy (that is max_accuracy)
+        out[f"fittest_{key}"] = float(best.metrics.get(key, 0.0))
         out[f"mean_{key}"] = float(np.mean(values))
         out[f"max_{key}"] = float(np.max(values))
+        out[f"min_{key}"] = float(np.min(values))
     spectra = np.array([cached_spectrum(ind.genome) for ind in pop], dtype=float).mean(axis=0)
     out.update({f"spectrum_{n}": float(v) for n, v in zip(SPECTRUM_FEATURES, spectra,
                                                         strict=True)})
     out.update(architecture_statistics([ind.genome for ind in pop]))
+    out.update(architecture_ranges([ind.genome for ind in pop]))
     return out
 
 
@@ -154,7 +189,22 @@ def _training_schedule(config: SearchConfig, evaluator: Any) -> Callable[[int], 
     return lambda generation: "full" if train.is_full_generation(generation) else "subset"
 
 
-def _individual_record(state: SearchState, ind: Individual) -> Any:
+def _genetic_parent_key(state: SearchState, ind: Individual) -> str | None:
+    """The tracking key of the representative ``ind`` was mutated from (the
+    one of its cluster, still in the population while its generation is
+    evaluated), or None (generation 0, a re-evaluation, an old checkpoint)."""
+    if ind.parent_id is None or getattr(ind, "reevaluation_of", None) is not None:
+        return None
+    cluster = ind.cluster
+    if cluster is None or not 0 <= cluster < len(state.population):
+        return None
+    rep = state.population[cluster]
+    return getattr(rep, "tracking_key", None) if rep.genome.id == ind.parent_id else None
+
+
+def _individual_record(state: SearchState, ind: Individual, *,
+                       parent_run_id: str | None = None,
+                       window: tuple[float | None, float | None] = (None, None)) -> Any:
     from .tracking import IndividualRecord
 
     index = next(i for i, o in enumerate(state.offspring) if o is ind)
@@ -176,6 +226,9 @@ def _individual_record(state: SearchState, ind: Individual) -> Any:
         failure=ind.failure,
         extra_params={"schedule": getattr(ind, "schedule", None),
                       "reevaluation": "true" if reevaluation else "false"},
+        parent_run_id=parent_run_id,
+        started_at=window[0],
+        ended_at=window[1],
     )
 
 
@@ -183,7 +236,8 @@ def run_search(config: SearchConfig, *,
                on_generation: Callable[[int, dict[str, Any]], None] | None = None,
                parent_run_id: str | None = None, resume: bool | str | Path = False,
                progress: bool = True, final_training: bool = True,
-               on_individual: Callable[[Individual], None] | None = None) -> SearchResult:
+               on_individual: Callable[[Individual], None] | None = None,
+               register_model: str | None = None) -> SearchResult:
     """Run (or resume) a RAS search and return its result.
 
     ``on_individual(individual)`` is called after each evaluation (once it is
@@ -192,7 +246,9 @@ def run_search(config: SearchConfig, *,
     an exception it raises (e.g. ``optuna.TrialPruned``) stops the search,
     ends its MLflow run as KILLED and propagates. With ``final_training`` the
     best architecture is retrained on the full training set and its test
-    accuracy, weights, drawing and the figures are logged.
+    accuracy, weights, drawing and the figures are logged, and the retrained
+    network is logged as an MLflow model on the best individual's run
+    (``register_model``: also registered under that name).
     """
     from .tracking import SearchTracker
 
@@ -213,8 +269,10 @@ def run_search(config: SearchConfig, *,
 
     timings = {"evaluation": 0.0, "tracking": 0.0, "checkpoint": 0.0, "evolution": 0.0}
     started = time.perf_counter()
+    # cumulative over the sessions of a resumed search, for the timing/ charts
+    earlier = {k: float(v) for k, v in state.extra.get("timings", {}).items()}
     mapper = make_map(config.workers, config.scheduler)
-    toolbox = build_toolbox(state, evaluate=evaluator, map_fn=mapper,
+    toolbox = build_toolbox(state, evaluate=_Timed(evaluator), map_fn=mapper,
                             n_mutations=config.mutations, layer_limit=config.layer_limit,
                             block_limit=config.block_limit, distance=config.distance,
                             schedule=_training_schedule(config, evaluator))
@@ -247,7 +305,11 @@ def run_search(config: SearchConfig, *,
             eval_bar = tqdm(total=len(st.offspring), initial=done, leave=False, position=1,
                             desc=f"gen {st.generation} evaluations", unit="model",
                             disable=not progress)
-        tracker.log_individual(_individual_record(st, ind))
+        window = _evaluation_window(ind)
+        parent_run = tracker.run_of(_genetic_parent_key(st, ind))
+        record = _individual_record(st, ind, parent_run_id=parent_run, window=window)
+        tracker.log_individual(record)
+        ind.tracking_key = record.key  # kept in checkpoints and the hall of fame
         t = time.perf_counter()
         timings["tracking"] += t - now
         save()
@@ -279,7 +341,11 @@ def run_search(config: SearchConfig, *,
                                   "min": record["min"], **metrics}
                 history.append(history_record)
                 t = time.perf_counter()
-                tracker.log_generation(state.generation, metrics)
+                so_far = {k: earlier.get(k, 0.0) + v for k, v in
+                          {**timings, "total": t - started}.items()}
+                state.extra["timings"] = so_far
+                tracker.log_generation(state.generation, {
+                    **metrics, **{f"seconds_{k}": v for k, v in so_far.items()}})
                 timings["tracking"] += time.perf_counter() - t
                 save()
                 gen_bar.set_postfix(best=f"{metrics['best_fitness']:.3f}",
@@ -295,17 +361,23 @@ def run_search(config: SearchConfig, *,
                         raise
             best = state.halloffame[0]
             summary = _summarise(best, state)
+            best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)
+            summary["best_run_id"] = best_run
+            figures: list[str] = []
             if final_training:
                 summary.update(_finalise(config, evaluator, best, history, state, tracker,
-                                         run_dir))
+                                         run_dir, best_run, register_model))
+                figures = ["figures/fig3_accuracy.png", "figures/fig4_architecture.png",
+                           "best_model/best_architecture.png"]
             summary["wall_seconds"] = time.perf_counter() - started
             summary["run_dir"] = str(run_dir)
             summary["mlflow_run_id"] = run_id
             summary["mlflow_ui"] = tracker.ui_command()
+            summary["mlflow_runs_url"] = tracker.runs_url()
+            summary["mlflow_run_url"] = tracker.run_url()
             tracker.log_dict(summary, "summary.json")
+            tracker.describe(_search_description(summary, tracker, figures))
             timings["total"] = time.perf_counter() - started
-            tracker.log_generation(state.generation, {f"seconds_{k}": v
-                                                       for k, v in timings.items()})
     finally:
         if eval_bar is not None:
             eval_bar.close()
@@ -328,11 +400,27 @@ def _summarise(best: Individual, state: SearchState) -> dict[str, Any]:
     return summary
 
 
+def _search_description(summary: dict[str, Any], tracker: Any, figures: list[str]) -> str:
+    """The search run's Markdown description (the best, figures, the model)."""
+    from .tracking.notes import search_description
+    from .tracking.store import is_remote
+
+    return search_description(summary, experiment_id=tracker.experiment_id,
+                              run_id=tracker.run_id, best_run_id=summary.get("best_run_id"),
+                              model_uri=summary.get("model_uri"),
+                              tracking_uri=None if is_remote(tracker.tracking_uri)
+                              else tracker.tracking_uri,
+                              figures=figures, registered=summary.get("registered_model"))
+
+
 def _finalise(config: SearchConfig, evaluator: Any, best: Individual,
               history: list[dict[str, Any]], state: SearchState, tracker: Any,
-              run_dir: Path) -> dict[str, Any]:
+              run_dir: Path, best_run: str | None = None,
+              register_model: str | None = None) -> dict[str, Any]:
     """Retrain the best architecture on the full training set, measure its
-    test accuracy and robustness, and log weights, drawing and figures."""
+    test accuracy and robustness, and log weights, drawing and figures (on
+    the search run) and the retrained network as an MLflow model with its
+    ``final/`` metrics (on the best individual's run ``best_run``)."""
     from .report import (
         draw_model,
         model_to_dot,
@@ -354,15 +442,50 @@ def _finalise(config: SearchConfig, evaluator: Any, best: Individual,
         weights = run_dir / "best_model.pt"
         torch.save(result.state_dict, weights)
         tracker.log_artifact(weights, "best_model")
-    (run_dir / "best_genome.json").write_text(best.genome.to_json())
-    tracker.log_artifact(run_dir / "best_genome.json", "best_model")
+    genome = run_dir / "best_genome.json"
+    genome.write_text(best.genome.to_json())
+    tracker.log_artifact(genome, "best_model")
     dot = run_dir / "best_architecture.dot"
     dot.write_text(model_to_dot(best.genome))
     tracker.log_artifact(dot, "best_model")
-    tracker.log_artifact(draw_model(best.genome, run_dir / "best_architecture.png"), "best_model")
+    drawing = draw_model(best.genome, run_dir / "best_architecture.png")
+    tracker.log_artifact(drawing, "best_model")
     tracker.log_artifact(plot_accuracy_over_generations(history, run_dir / "fig3_accuracy.png"),
                          "figures")
     tracker.log_artifact(plot_architecture_statistics(history, run_dir / "fig4_architecture.png"),
                          "figures")
-    tracker.log_generation(state.generation, final)
+    if best_run is None:
+        return out
+    module = getattr(result, "module", None) if not result.failure else None
+    example = output = None
+    if module is not None:
+        import torch
+
+        example = np.ascontiguousarray(evaluator.data().dataset.val.x[:4], dtype=np.float32)
+        with torch.no_grad():
+            output = module(torch.from_numpy(example)).numpy()
+    from .tracking.notes import run_link
+
+    note = (f"**The best individual of search "
+            f"{run_link(tracker.experiment_id, tracker.run_id, tracker.run_id[:8])}.** "
+            "Its `final/` metrics are the architecture retrained on the full training set"
+            + (", and `model` is that network: "
+               f"`mlflow.pytorch.load_model(\"runs:/{best_run}/model\")`." if module is not None
+               else "."))
+    try:
+        info = tracker.log_final(best_run, result.metrics, module=module,
+                                 input_example=example, output_example=output,
+                                 extra_files=(genome, drawing), register_name=register_model,
+                                 description=note)
+    except Exception as exc:  # the search is done and saved: report, do not lose it
+        warnings.warn(f"could not log the retrained network to MLflow ({exc}); its weights "
+                      f"are in {run_dir / 'best_model.pt'}", stacklevel=2)
+        out["model_failure"] = f"{type(exc).__name__}: {exc}"
+        return out
+    if info is not None:
+        out["model_uri"] = info.run_uri
+        out["logged_model_uri"] = info.model_uri
+        out["model_format"] = info.serialization
+        if info.registered:
+            out["registered_model"] = info.registered
     return out

@@ -101,12 +101,21 @@ def test_draw_model_png(tmp_path: Path, seed: int) -> None:
 
 
 def history(n: int = 6) -> list[dict]:
-    return [{"generation": g, "best_fitness": 0.5 + g / 20, "mean_fitness": 0.4 + g / 30,
-             "best_accuracy": 0.8 + g / 50, "mean_accuracy": 0.7 + g / 60,
-             "best_robustness": None if g == 2 else 0.3, "mean_robustness": 0.2,
-             "mean_blocks": 3 + g / 5, "mean_layers": 12 - g / 3, "mean_connections": 14.0,
-             "mean_layers_per_block": 3.2 - g / 30, "mean_connections_per_block": 2.1}
-            for g in range(n)]
+    rows = []
+    for g in range(n):
+        row = {"generation": g, "best_fitness": 0.5 + g / 20, "mean_fitness": 0.4 + g / 30,
+               "min_fitness": 0.3 + g / 40,
+               "fittest_accuracy": 0.8 + g / 50, "mean_accuracy": 0.7 + g / 60,
+               "min_accuracy": 0.5, "max_accuracy": 0.9,
+               "fittest_robustness": None if g == 2 else 0.3, "mean_robustness": 0.2,
+               "mean_blocks": 3 + g / 5, "mean_layers": 12 - g / 3, "mean_connections": 14.0,
+               "mean_layers_per_block": 3.2 - g / 30, "mean_connections_per_block": 2.1}
+        for name in ("blocks", "layers", "connections", "layers_per_block",
+                     "connections_per_block"):
+            row[f"min_{name}"] = row[f"mean_{name}"] - 1
+            row[f"max_{name}"] = row[f"mean_{name}"] + 1
+        rows.append(row)
+    return rows
 
 
 def test_figures_are_pngs(tmp_path: Path) -> None:
@@ -115,6 +124,56 @@ def test_figures_are_pngs(tmp_path: Path) -> None:
     assert is_png(fig3) and is_png(fig4)
     partial = [{"generation": 0, "mean_accuracy": 0.5}, {"generation": 1, "mean_accuracy": 0.6}]
     assert is_png(plot_accuracy_over_generations(partial, tmp_path / "partial.png"))
+    # histories of checkpoints written before "best_accuracy" became "fittest_accuracy"
+    old = [{"gen": g, "best_fitness": 0.5, "best_accuracy": 0.8, "mean_accuracy": 0.7,
+            "mean_blocks": 3.0} for g in range(3)]
+    assert is_png(plot_accuracy_over_generations(old, tmp_path / "old3.png"))
+    assert is_png(plot_architecture_statistics(old, tmp_path / "old4.png"))
+
+
+def test_figure_legends_say_fittest_and_show_bands(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figure 3 calls the fittest individual's accuracy what it is (not
+    "best"), and both figures shade the population's min-max."""
+    from matplotlib.figure import Figure
+
+    import ras_deap.report.curves as curves
+
+    figures: list[Figure] = []
+    real = curves.save_figure
+
+    def keep(fig: Figure, path: Path, dpi: int = 120) -> Path:
+        figures.append(fig)
+        return real(fig, path, dpi)
+
+    monkeypatch.setattr(curves, "save_figure", keep)
+    plot_accuracy_over_generations(history(), tmp_path / "fig3.png")
+    plot_architecture_statistics(history(), tmp_path / "fig4.png")
+    fig3, fig4 = figures
+    for ax in fig3.axes:
+        if not ax.get_visible():
+            continue
+        labels = ax.get_legend_handles_labels()[1]
+        assert "fittest individual" in labels and "best" not in labels, labels
+    bands = {ax.get_title(): len(ax.collections) for ax in fig3.axes + fig4.axes
+             if ax.get_visible()}
+    assert bands["accuracy over generations"] == 1 and bands["fitness over generations"] == 1
+    assert bands["robustness over generations"] == 0  # no min/max logged for it
+    assert all(bands[label] == 1 for label in ("blocks", "layers", "connections",
+                                                "layers per block", "connections per block"))
+
+
+def test_architecture_ranges() -> None:
+    from ras_deap.report import architecture_ranges
+
+    a, b = hand_models()
+    assert architecture_ranges([a, b]) == {
+        "min_blocks": 1.0, "max_blocks": 3.0, "min_layers": 2.0, "max_layers": 7.0,
+        "min_connections": 1.0, "max_connections": 8.0,
+        "min_layers_per_block": 2.0, "max_layers_per_block": pytest.approx(7 / 3),
+        "min_connections_per_block": 1.0, "max_connections_per_block": pytest.approx(5 / 3)}
+    with pytest.raises(ValueError, match="empty"):
+        architecture_ranges([])
 
 
 def test_figures_reject_useless_history(tmp_path: Path) -> None:

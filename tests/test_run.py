@@ -112,22 +112,35 @@ def test_toml_config_and_flags_override(tmp_path):
 # ---------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_smoke_run_through_the_cli_logs_everything(tmp_path):
-    proc = cli(tmp_path, "--preset", "smoke", "--run-name", "smoke", "--max-epochs", "2")
+    proc = cli(tmp_path, "--preset", "smoke", "--run-name", "smoke", "--max-epochs", "2",
+               "--register-model", "ras-smoke")
     assert proc.returncode == 0, proc.stderr
     assert "RAS search summary" in proc.stdout
     assert "mlflow ui --backend-store-uri" in proc.stdout
     assert "test accuracy" in proc.stdout
+    assert "Downloading artifacts" not in proc.stdout + proc.stderr
 
     ckpt = load_checkpoint(tmp_path / "runs" / "smoke")
     state = ckpt.state
     run_id = state.extra["mlflow_run_id"]
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     parent = client.get_run(run_id)
+    # the printed link opens this search's individuals in the runs table
+    experiment = parent.info.experiment_id
+    assert (f"then open http://127.0.0.1:5000/#/experiments/{experiment}/runs?"
+            f"workflowType=machine_learning&viewStateShareKey={run_id}") in proc.stdout
+    assert f"#/experiments/{experiment}/runs/{run_id}?workflowType=machine_learning" in \
+        proc.stdout
     assert parent.info.status == "FINISHED"
     assert parent.data.params["population"] == str(PRESETS["smoke"]["population"])
     assert parent.data.tags["dataset"] == "digits"
-    history = client.get_metric_history(run_id, "best_fitness")
-    assert [m.step for m in history] == list(range(PRESETS["smoke"]["generations"] + 1))
+    generations = list(range(PRESETS["smoke"]["generations"] + 1))
+    for name in ("population/fitness_max", "population/accuracy_of_fittest",
+                 "population/accuracy_max", "architecture/blocks_mean",
+                 "architecture/blocks_min", "spectrum/blocks", "timing/total_seconds"):
+        assert [m.step for m in client.get_metric_history(run_id, name)] == generations, name
+    # nothing on the search run is a single point of a one-off value
+    assert not [k for k in parent.data.metrics if k.startswith(("final", "seconds_"))]
     artifacts = {a.path for a in client.list_artifacts(run_id, "figures")}
     assert {"figures/fig3_accuracy.png", "figures/fig4_architecture.png"} <= artifacts
     best = {a.path for a in client.list_artifacts(run_id, "best_model")}
@@ -136,14 +149,61 @@ def test_smoke_run_through_the_cli_logs_everything(tmp_path):
     runs = children_of(tmp_path, run_id)
     assert len(runs) == state.evaluations
     assert runs["tags.ras_deap.key"].is_unique
+    assert len(set(children_names(tmp_path, run_id))) == len(runs)
     for _, row in runs.iterrows():
         assert row["metrics.fitness"] >= 0
-        assert "metrics.accuracy" in row and "metrics.spectrum_blocks" in row
-        assert "params.generation" in row and "params.mutations" in row
+        assert "metrics.accuracy" in row and "metrics.spectrum/blocks" in row
+        assert "params.generation" in row and "params.mutation_ops" in row
+        assert "params.genetic_parent" in row
+    # child runs span their evaluation
+    for child in client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'"):
+        seconds = (child.info.end_time - child.info.start_time) / 1000
+        assert seconds == pytest.approx(child.data.metrics["timing/eval_seconds"], rel=0.1,
+                                        abs=0.002)
     one = runs.iloc[-1]
     genome = client.download_artifacts(one["run_id"], "genome.json", str(tmp_path))
     model = Model.from_dict(json.loads(Path(genome).read_text()))
     assert model.id == one["tags.genome_id"]
+
+    # the best individual: tagged, named on the search run, with the retrained model
+    best_rows = runs[runs.get("tags.ras_deap.best") == "true"]
+    assert len(best_rows) == 1
+    best_id = best_rows["run_id"].iloc[0]
+    assert parent.data.tags["best_run_id"] == best_id
+    assert parent.data.tags["best_genome_id"] == best_rows["tags.genome_id"].iloc[0]
+    note = parent.data.tags["mlflow.note.content"]
+    assert "Best architecture" in note and f'load_model("runs:/{best_id}/model")' in note
+    assert "fig3_accuracy.png" in note
+    best_run = client.get_run(best_id)
+    assert 0 < best_run.data.metrics["final/test_accuracy"] <= 1
+    assert f'mlflow.pytorch.load_model("runs:/{best_id}/model")' in proc.stdout
+
+    import mlflow
+    import numpy as np
+    import torch
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    try:
+        net = mlflow.pytorch.load_model(f"runs:/{best_id}/model")
+        registered = mlflow.pytorch.load_model("models:/ras-smoke/1")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert isinstance(net, torch.nn.Module) and isinstance(registered, torch.nn.Module)
+    from ras_deap.data import load_dataset
+
+    data = load_dataset("digits", None, seed=0)
+    with torch.no_grad():
+        predicted = net(torch.from_numpy(data.test.x)).argmax(1).numpy()
+    accuracy = float(np.mean(predicted == data.test.y))
+    assert accuracy == pytest.approx(best_run.data.metrics["final/test_accuracy"], abs=1e-6)
+
+
+def children_names(tmp_path: Path, run_id: str) -> list[str]:
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("test")
+    return [r.info.run_name for r in client.search_runs(
+        [experiment.experiment_id], f"tags.mlflow.parentRunId = '{run_id}'", max_results=10_000)]
 
 
 @pytest.mark.slow
@@ -157,11 +217,12 @@ def test_direct_robustness_through_the_cli(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     assert client.get_run(run_id).data.params["robustness"] == "direct"
     runs = children_of(tmp_path, run_id)
-    ok = runs[runs["metrics.failed"] == 0]
+    ok = runs[runs["metrics.diag/failed"] == 0]
     assert len(ok) > 0
-    for col in ("metrics.direct_Linf_th1", "metrics.direct_L0_th10", "metrics.robustness_bank"):
+    for col in ("metrics.robustness/direct_Linf_th1", "metrics.robustness/direct_L0_th10",
+                "metrics.robustness/bank", "metrics.timing/direct_seconds"):
         assert ok[col].notna().all(), col
-    assert (ok["metrics.robustness"] - ok["metrics.robustness_direct"]).abs().max() < 1e-9
+    assert (ok["metrics.robustness"] - ok["metrics.robustness/direct"]).abs().max() < 1e-9
 
 
 @pytest.mark.slow
@@ -204,6 +265,10 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path):
     runs = children_of(tmp_path, after.extra["mlflow_run_id"])
     assert len(runs) == expected
     assert runs["tags.ras_deap.key"].is_unique
+    # lineage links point at runs of this search; one best, also across the resume
+    links = runs["tags.ras_deap.genetic_parent_run"].dropna()
+    assert len(links) > 0 and set(links) <= set(runs["run_id"])
+    assert (runs.get("tags.ras_deap.best") == "true").sum() == 1
 
     # the resumed search is the same search as an uninterrupted one
     straight = cli(tmp_path, *args[:-1], "straight")

@@ -325,8 +325,8 @@ def test_run_search_registers_the_schedule_and_logs_reevaluations(tmp_path, monk
     reevals = [p for p in params if p["reevaluation"] == "true"]
     assert sorted((int(p["generation"]), int(p["cluster"])) for p in reevals) == \
         [(g, c) for g in (2, 3) for c in range(3)]
-    assert all(p["mutations"] == "none" for p in reevals)
-    assert all(p["mutations"] != "none" for p in params if p["reevaluation"] == "false"
+    assert all(p["mutation_ops"] == "none" for p in reevals)
+    assert all(p["mutation_ops"] != "none" for p in params if p["reevaluation"] == "false"
                and p["generation"] != "0")
     assert {p["schedule"] for p in params if p["generation"] == "2"} == {"full"}
     assert {p["schedule"] for p in params if p["generation"] != "2"} == {"subset"}

@@ -90,8 +90,9 @@ def test_parent_params_metrics_and_artifacts(logged) -> None:
     assert run.data.params["evaluation.epochs"] == "1"
     assert json.loads(run.data.params["evaluation.attacks"]) == ["pixel", "fgsm"]
     assert len(run.data.params["long"]) == 6000
-    history = client.get_metric_history(run_id, "best_fitness")
+    history = client.get_metric_history(run_id, "population/fitness_max")  # best_fitness
     assert [(m.step, m.value) for m in history] == [(0, 0.52), (1, 0.6)]
+    assert "best_fitness" not in run.data.metrics
     paths = {a.path for a in client.list_artifacts(run_id, "best_model")}
     assert paths == {"best_model/best.pt"}
     local = client.download_artifacts(run_id, "summary/summary.json")
@@ -103,14 +104,20 @@ def test_child_content_round_trips(logged) -> None:
     client = MlflowClient(uri)
     for rec, child_id in zip(records, ids, strict=True):
         run = client.get_run(child_id)
-        assert run.info.run_name == f"g000-{rec.genome_id}"
+        assert run.info.run_name == f"g000-i{rec.index:02d}-{rec.genome_id}"
         assert run.data.params["generation"] == "0"
         assert run.data.params["cluster"] == str(rec.cluster)
+        assert run.data.params["genetic_parent"] == "none"
+        assert run.data.params["mutation_ops"] == "none"
+        assert "parent_id" not in run.data.params and "mutations" not in run.data.params
         assert run.data.tags["genome_id"] == rec.genome_id
+        assert run.data.tags["mlflow.note.content"].startswith("Generation 0, individual")
         assert run.data.metrics["param_count"] == rec.metrics["param_count"]
-        assert run.data.metrics["robustness_cell_0"] == 0.25
+        assert run.data.metrics["accuracy"] == rec.metrics["accuracy"]
+        assert run.data.metrics["robustness/cell_0"] == 0.25
+        assert run.data.metrics["timing/train_seconds"] == 1.5
         for name in SPECTRUM_FEATURES:
-            assert run.data.metrics[f"spectrum_{name}"] == rec.spectrum[name]
+            assert run.data.metrics[f"spectrum/{name}"] == rec.spectrum[name]
         path = client.download_artifacts(child_id, "genome.json")
         model = Model.from_dict(json.loads(Path(path).read_text()))
         assert model.id == rec.genome_id
@@ -242,3 +249,172 @@ def test_flatten_config() -> None:
     assert flatten_config(Config()) == {"seed": "1", "inner.epochs": "2"}
     with pytest.raises(TypeError, match="config"):
         flatten_config(["not", "a", "dict"])
+
+
+# -------------------------------------------------- what a user sees in the UI
+def test_metric_names_have_sections() -> None:
+    from ras_deap.tracking import generation_metric_name, individual_metric_name
+
+    child = {"fitness": "fitness", "accuracy": "accuracy", "robustness": "robustness",
+             "test_accuracy": "test_accuracy", "parameters": "parameters", "flops": "flops",
+             "robustness_L0_th1": "robustness/L0_th1", "robustness_bank": "robustness/bank",
+             "robustness_direct": "robustness/direct",
+             "direct_Linf_th1": "robustness/direct_Linf_th1",
+             "robustness_model_resnet": "robustness/model_resnet",
+             "spectrum_blocks": "spectrum/blocks", "eval_seconds": "timing/eval_seconds",
+             "direct_seconds": "timing/direct_seconds", "epochs": "training/epochs",
+             "train_accuracy": "training/train_accuracy", "failed": "diag/failed",
+             "bank_fallback": "diag/bank_fallback", "full_training": "diag/full_training"}
+    assert {k: individual_metric_name(k) for k in child} == child
+    search = {"best_fitness": "population/fitness_max", "mean_fitness": "population/fitness_mean",
+              "min_fitness": "population/fitness_min",
+              "fittest_accuracy": "population/accuracy_of_fittest",
+              "max_accuracy": "population/accuracy_max",
+              "mean_robustness": "population/robustness_mean",
+              "evaluations": "population/evaluations",
+              "layer_subpopulation": "population/layer_subpopulation",
+              "mean_blocks": "architecture/blocks_mean",
+              "min_layers_per_block": "architecture/layers_per_block_min",
+              "max_connections": "architecture/connections_max",
+              "spectrum_conv_layers": "spectrum/conv_layers",
+              "seconds_evaluation": "timing/evaluation_seconds"}
+    assert {k: generation_metric_name(k) for k in search} == search
+
+
+def test_child_times_lineage_and_description(uri: str) -> None:
+    tracker = SearchTracker(uri, experiment="others")
+    tracker.start_search({"a": 1}, {})
+    parent = tracker.log_individual(record(0))
+    child = record(1, generation=1)
+    child.parent_id, child.parent_run_id = record(0).genome_id, parent
+    child.started_at, child.ended_at = 1_700_000_000.25, 1_700_000_007.75
+    child_id = tracker.log_individual(child)
+    tracker.end_search()
+    run = tracker.client.get_run(child_id)
+    assert (run.info.start_time, run.info.end_time) == (1_700_000_000_250, 1_700_000_007_750)
+    assert run.data.params["genetic_parent"] == child.parent_id
+    assert run.data.params["mutation_ops"] == "add_layer,swap_layer"
+    assert run.data.tags["ras_deap.genetic_parent_run"] == parent
+    note = run.data.tags["mlflow.note.content"]
+    assert f"#/experiments/{tracker.experiment_id}/runs/{parent}" in note
+    assert "`add_layer`, `swap_layer`" in note
+    # the metrics are stamped with the evaluation's end, not the logging time
+    assert {m.timestamp for m in tracker.client.get_metric_history(child_id, "fitness")} == {
+        1_700_000_007_750}
+
+
+def test_experiment_is_described_as_model_training(logged) -> None:
+    uri, run_id, _, _ = logged
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "ras_deap.best" in experiment.tags["mlflow.note.content"]
+    # the runs table view of the search's individuals, with its columns
+    view = json.loads(experiment.tags[f"mlflow.sharedViewState.{run_id}"])
+    assert view["searchFilter"] == f"tags.`mlflow.parentRunId` = '{run_id}'"
+    assert view["orderByKey"] == "metrics.`fitness`" and view["orderByAsc"] is False
+    assert view["selectedColumns"][1:4] == ["metrics.`fitness`", "metrics.`accuracy`",
+                                            "metrics.`robustness`"]
+    assert view["columnOrder"][:3] == ["duration", "attributes.`Models`", "metrics.`fitness`"]
+    # a description the user wrote is kept
+    client.set_experiment_tag(experiment.experiment_id, "mlflow.note.content", "mine")
+    with SearchTracker(uri, experiment=EXPERIMENT) as again:
+        again.start_search({}, {})
+    assert client.get_experiment(experiment.experiment_id).tags["mlflow.note.content"] == "mine"
+
+
+def test_links_open_the_model_training_view(uri: str) -> None:
+    tracker = SearchTracker(uri, experiment="others")
+    run_id = tracker.start_search({}, {})
+    eid = tracker.experiment_id
+    assert tracker.runs_url() == (f"http://127.0.0.1:5000/#/experiments/{eid}/runs?"
+                                  f"workflowType=machine_learning&viewStateShareKey={run_id}")
+    assert tracker.run_url() == (f"http://127.0.0.1:5000/#/experiments/{eid}/runs/{run_id}"
+                                 "?workflowType=machine_learning")
+    assert tracker.runs_url() in tracker.ui_command()
+    tracker.end_search()
+    from ras_deap.tracking import run_links, runs_url
+
+    links = run_links(uri, run_id, order_by="metrics.`value`")
+    assert links["run"] == tracker.run_url()
+    assert links["command"] == f"mlflow ui --backend-store-uri {tracker.tracking_uri}"
+    assert links["children"].startswith(f"http://127.0.0.1:5000/#/experiments/{eid}/runs?"
+                                        "workflowType=machine_learning&searchFilter=")
+    assert "orderByKey=metrics.%60value%60" in links["children"]
+    plain = runs_url("http://mlflow.example:5000", "7", parent_run_id="abc")
+    assert plain.startswith("http://mlflow.example:5000/#/experiments/7/runs?"
+                            "workflowType=machine_learning&searchFilter=")
+    assert "orderByKey=metrics.%60fitness%60&orderByAsc=false" in plain
+
+
+def test_best_is_marked_and_moves_on_a_later_call(uri: str) -> None:
+    tracker = SearchTracker(uri, experiment="others")
+    run_id = tracker.start_search({}, {})
+    first, second = (tracker.log_individual(record(i)) for i in range(2))
+    assert tracker.mark_best("g0-i0", record(0).genome_id) == first
+    assert tracker.mark_best("g0-i1", record(1).genome_id) == second  # e.g. after a resume
+    tracker.describe("### Best architecture")
+    tracker.end_search()
+    client = tracker.client
+    tags = client.get_run(run_id).data.tags
+    assert (tags["best_run_id"], tags["best_genome_id"]) == (second, record(1).genome_id)
+    assert tags["mlflow.note.content"] == "### Best architecture"
+    assert client.get_run(second).data.tags["ras_deap.best"] == "true"
+    assert "ras_deap.best" not in client.get_run(first).data.tags
+    assert tracker.mark_best(None, "M-unknown") is None
+
+
+def test_final_model_round_trips_through_mlflow(uri: str) -> None:
+    """The retrained network logged with log_final loads back with
+    mlflow.pytorch.load_model and computes the same logits."""
+    import numpy as np
+    import torch
+
+    from ras_deap.evaluation.compiler import compile_model
+
+    tracker = SearchTracker(uri, experiment="others")
+    tracker.start_search({}, {})
+    best = tracker.log_individual(record(0))
+    net = compile_model(random_model(random.Random(5)), (1, 8, 8), 10).eval()
+    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)).numpy()
+    info = tracker.log_final(best, {"test_accuracy": 0.97, "robustness_L0_th1": 0.5},
+                             module=net, input_example=x, output_example=y,
+                             register_name="ras-test-model",
+                             description="**The best individual of search x.**")
+    tracker.end_search()
+    assert info.run_uri == f"runs:/{best}/model" and info.registered == "ras-test-model/1"
+    run = tracker.client.get_run(best)
+    assert run.data.metrics["final/test_accuracy"] == 0.97
+    assert run.data.metrics["final/robustness_L0_th1"] == 0.5
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**The best individual") and "Generation 0, individual 0" in note
+
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracker.tracking_uri)
+    try:
+        loaded = mlflow.pytorch.load_model(info.run_uri)
+        by_name = mlflow.pytorch.load_model("models:/ras-test-model/1")
+        signature = mlflow.models.get_model_info(info.run_uri).signature
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert isinstance(loaded, torch.nn.Module)
+    with torch.no_grad():
+        np.testing.assert_allclose(loaded(torch.from_numpy(x)).numpy(), y, rtol=1e-5, atol=1e-6)
+        assert loaded(torch.zeros(7, 1, 8, 8)).shape == (7, 10)  # any batch size
+        np.testing.assert_allclose(by_name(torch.from_numpy(x)).numpy(), y, rtol=1e-5,
+                                   atol=1e-6)
+    assert signature.inputs.inputs[0].shape == (-1, 1, 8, 8)
+    # the store the tracker used was only borrowed
+    assert mlflow.get_tracking_uri() == previous
+    # logging it again (a search resumed after logging it) keeps the one logged
+    again = tracker.log_final(best, {"test_accuracy": 0.97}, module=net, input_example=x,
+                              output_example=y, register_name="ras-test-model")
+    assert again == info
+    logged_models = tracker.client.search_logged_models([tracker.experiment_id])
+    assert [(m.model_id, m.source_run_id) for m in logged_models] == [(info.model_id, best)]
+    # the run lists it as its output (the run page's "Logged models")
+    assert [o.model_id for o in run.outputs.model_outputs] == [info.model_id]

@@ -6,10 +6,16 @@ architecture drawings show the best model as DOT text and as a PNG.
 
 from .curves import plot_accuracy_over_generations, plot_architecture_statistics, save_figure
 from .drawing import draw_model, layer_graph, layer_label, model_to_dot
-from .stats import ARCHITECTURE_STATISTICS, architecture_statistics, model_statistics
+from .stats import (
+    ARCHITECTURE_STATISTICS,
+    architecture_ranges,
+    architecture_statistics,
+    model_statistics,
+)
 
 __all__ = [
     "ARCHITECTURE_STATISTICS",
+    "architecture_ranges",
     "architecture_statistics",
     "draw_model",
     "layer_graph",

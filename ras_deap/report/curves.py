@@ -20,14 +20,20 @@ from matplotlib.ticker import MaxNLocator
 __all__ = ["plot_accuracy_over_generations", "plot_architecture_statistics", "save_figure"]
 
 _QUALITIES = ("accuracy", "fitness", "robustness")
-_SERIES = (("best", "-", "o", "C0"), ("mean", "--", "s", "C1"), ("min", ":", "v", "C2"))
+# "fittest" is the representative with the highest fitness; its accuracy is
+# not the population's highest accuracy (histories written before the name
+# changed call it best_<quality>, and best_fitness is the fittest's fitness)
+_FITTEST_KEYS = {q: (f"fittest_{q}", f"best_{q}") for q in _QUALITIES}
+_MAX_KEYS = {"accuracy": ("max_accuracy",), "robustness": ("max_robustness",),
+             "fitness": ("max_fitness", "best_fitness")}
 _STATISTICS = (
-    ("mean_blocks", "blocks"),
-    ("mean_layers", "layers"),
-    ("mean_connections", "connections"),
-    ("mean_layers_per_block", "layers per block"),
-    ("mean_connections_per_block", "connections per block"),
+    ("blocks", "blocks"),
+    ("layers", "layers"),
+    ("connections", "connections"),
+    ("layers_per_block", "layers per block"),
+    ("connections_per_block", "connections per block"),
 )
+_BAND = {"alpha": 0.18, "linewidth": 0}
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
@@ -78,16 +84,42 @@ def _grid(count: int, ncols: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
+def _first_present(rows: list[Mapping[str, Any]], keys: Sequence[str]) -> str | None:
+    return next((key for key in keys if _present(rows, key)), None)
+
+
+def _band(ax: Any, x: list[float], rows: list[Mapping[str, Any]], low: str | None,
+          high: str | None, colour: str) -> bool:
+    """Shade min..max (or draw the one bound that is logged); True if drawn."""
+    if low and high:
+        ax.fill_between(x, _column(rows, low), _column(rows, high), color=colour,
+                        label="min–max", **_BAND)
+        return True
+    for key, name in ((low, "min"), (high, "max")):
+        if key:
+            ax.plot(x, _column(rows, key), linestyle=":", color=colour, label=name)
+            return True
+    return False
+
+
 def plot_accuracy_over_generations(history: Sequence[Mapping[str, Any]],
                                    path: str | Path) -> Path:
-    """Figure 3: best/mean (and min, where logged) accuracy, fitness and
-    robustness per generation, one panel per quantity that ``history`` holds."""
+    """Figure 3: per generation, the accuracy, fitness and robustness of the
+    *fittest* representative (highest fitness: not the highest accuracy),
+    the population mean and the min–max band, one panel per quantity that
+    ``history`` holds (keys ``fittest_<q>``, ``mean_<q>``, ``min_<q>``,
+    ``max_<q>``; ``best_fitness`` is the fittest's fitness)."""
     rows = _check_history(history, "plot_accuracy_over_generations")
-    panels = [(q, [series for series in _SERIES if _present(rows, f"{series[0]}_{q}")])
-              for q in _QUALITIES]
-    panels = [(q, series) for q, series in panels if series]
+    panels = []
+    for q in _QUALITIES:
+        keys = (_first_present(rows, _FITTEST_KEYS[q]),
+                f"mean_{q}" if _present(rows, f"mean_{q}") else None,
+                f"min_{q}" if _present(rows, f"min_{q}") else None,
+                _first_present(rows, _MAX_KEYS[q]))
+        if any(keys):
+            panels.append((q, keys))
     if not panels:
-        wanted = [f"{series[0]}_{q}" for q in _QUALITIES for series in _SERIES[:2]]
+        wanted = [k for q in _QUALITIES for k in (_FITTEST_KEYS[q][0], f"mean_{q}")]
         raise ValueError(f"plot_accuracy_over_generations: history has none of the keys "
                          f"{wanted}")
     x = _generations(rows)
@@ -95,10 +127,14 @@ def plot_accuracy_over_generations(history: Sequence[Mapping[str, Any]],
     fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     marker = len(x) <= 30
-    for ax, (quality, series) in zip(axes, panels, strict=False):
-        for name, style, mark, colour in series:
-            ax.plot(x, _column(rows, f"{name}_{quality}"), linestyle=style, color=colour,
-                    marker=mark if marker else None, markersize=4, label=name)
+    for ax, (quality, (fittest, mean, low, high)) in zip(axes, panels, strict=False):
+        _band(ax, x, rows, low, high, "C0")
+        if fittest:
+            ax.plot(x, _column(rows, fittest), linestyle="-", color="C0",
+                    marker="o" if marker else None, markersize=4, label="fittest individual")
+        if mean:
+            ax.plot(x, _column(rows, mean), linestyle="--", color="C1",
+                    marker="s" if marker else None, markersize=4, label="mean")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("generation")
         ax.set_ylabel(quality)
@@ -107,7 +143,8 @@ def plot_accuracy_over_generations(history: Sequence[Mapping[str, Any]],
         ax.legend(fontsize=8)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle("Improvement over the generations")
+    fig.suptitle("Improvement over the generations (cluster representatives; fittest = "
+                 "highest fitness, not highest accuracy)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -116,26 +153,35 @@ def plot_architecture_statistics(history: Sequence[Mapping[str, Any]],
                                  path: str | Path) -> Path:
     """Figure 4: population means of blocks, layers, connections, layers per
     block and connections per block per generation (see
-    :func:`ras_deap.report.architecture_statistics`)."""
+    :func:`ras_deap.report.architecture_statistics`), with the min–max band
+    where ``history`` holds ``min_<name>``/``max_<name>``
+    (:func:`ras_deap.report.architecture_ranges`)."""
     rows = _check_history(history, "plot_architecture_statistics")
-    panels = [(key, label) for key, label in _STATISTICS if _present(rows, key)]
+    panels = [(key, label) for key, label in _STATISTICS if _present(rows, f"mean_{key}")]
     if not panels:
         raise ValueError(f"plot_architecture_statistics: history has none of the keys "
-                         f"{[key for key, _ in _STATISTICS]}")
+                         f"{[f'mean_{key}' for key, _ in _STATISTICS]}")
     x = _generations(rows)
     nrows, ncols = _grid(len(panels), 3)
     fig = Figure(figsize=(4.0 * ncols, 3.0 * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     marker = "o" if len(x) <= 30 else None
     for ax, (key, label) in zip(axes, panels, strict=False):
-        ax.plot(x, _column(rows, key), marker=marker, markersize=4)
+        low, high = f"min_{key}", f"max_{key}"
+        banded = _band(ax, x, rows, low if _present(rows, low) else None,
+                       high if _present(rows, high) else None, "C0")
+        ax.plot(x, _column(rows, f"mean_{key}"), marker=marker, markersize=4, color="C0",
+                label="mean")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("generation")
-        ax.set_ylabel(f"mean {label}")
-        ax.set_title(f"mean {label}")
+        ax.set_ylabel(label)
+        ax.set_title(label)
         ax.grid(alpha=0.3)
+        if banded:
+            ax.legend(fontsize=8)
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle("Architectures per generation (input and softmax connections omitted)")
+    fig.suptitle("Architectures per generation: population mean and min–max (input and "
+                 "softmax connections omitted)", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -12,7 +12,8 @@ from statistics import fmean
 
 from ras_deap.genome import Model
 
-__all__ = ["ARCHITECTURE_STATISTICS", "architecture_statistics", "model_statistics"]
+__all__ = ["ARCHITECTURE_STATISTICS", "architecture_ranges", "architecture_statistics",
+           "model_statistics"]
 
 ARCHITECTURE_STATISTICS = (
     "mean_blocks",
@@ -56,3 +57,18 @@ def architecture_statistics(models: Sequence[Model]) -> dict[str, float]:
                             f"{type(model).__name__}")
     per_model = [model_statistics(m) for m in models]
     return {f"mean_{name}": fmean(s[name] for s in per_model) for name in per_model[0]}
+
+
+def architecture_ranges(models: Sequence[Model]) -> dict[str, float]:
+    """Population minimum and maximum of each :func:`model_statistics`
+    quantity, keyed ``min_<name>`` and ``max_<name>`` (the bands of Figure 4)."""
+    models = list(models)
+    if not models:
+        raise ValueError("architecture_ranges needs at least one model, got an empty population")
+    per_model = [model_statistics(m) for m in models]
+    out: dict[str, float] = {}
+    for name in per_model[0]:
+        values = [s[name] for s in per_model]
+        out[f"min_{name}"] = min(values)
+        out[f"max_{name}"] = max(values)
+    return out

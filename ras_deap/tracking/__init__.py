@@ -7,21 +7,41 @@ rebuilt from the tracking store alone.
 """
 
 from .entities import IndividualRecord, flatten_config
+from .models import LoggedModelInfo, log_pytorch_model
+from .names import generation_metric_name, individual_metric_name
 from .runs import RunInfo, download_run_artifact, get_run_info, log_to_run
-from .store import DEFAULT_TRACKING_URI, resolve_tracking
-from .tracker import FAILURE_TAG, KEY_TAG, PARENT_TAG, SearchTracker
+from .store import DEFAULT_TRACKING_URI, resolve_tracking, run_page_url, runs_url, ui_command
+from .tracker import (
+    BEST_TAG,
+    FAILURE_TAG,
+    GENETIC_PARENT_RUN_TAG,
+    KEY_TAG,
+    PARENT_TAG,
+    SearchTracker,
+    run_links,
+)
 
 __all__ = [
+    "BEST_TAG",
     "DEFAULT_TRACKING_URI",
     "FAILURE_TAG",
+    "GENETIC_PARENT_RUN_TAG",
     "KEY_TAG",
     "PARENT_TAG",
     "IndividualRecord",
+    "LoggedModelInfo",
     "RunInfo",
     "SearchTracker",
     "download_run_artifact",
     "flatten_config",
+    "generation_metric_name",
     "get_run_info",
+    "individual_metric_name",
+    "log_pytorch_model",
     "log_to_run",
     "resolve_tracking",
+    "run_links",
+    "run_page_url",
+    "runs_url",
+    "ui_command",
 ]

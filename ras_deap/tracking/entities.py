@@ -43,7 +43,11 @@ class IndividualRecord:
     """Everything logged about one evaluated individual (one child run).
 
     ``key`` is unique within a search (e.g. ``"g3-i7"``) and is what makes
-    logging idempotent across a resume; ``genome`` is ``Model.to_dict()``.
+    logging idempotent across a resume; ``genome`` is ``Model.to_dict()``;
+    ``parent_id`` is the genome id of the genetic parent (the representative
+    it was mutated from) and ``parent_run_id`` that parent's run, when known;
+    ``started_at``/``ended_at`` are the evaluation's wall-clock start and end
+    (epoch seconds), which become the run's start and end times.
     """
 
     key: str
@@ -59,6 +63,9 @@ class IndividualRecord:
     genome: dict[str, Any]
     failure: str | None = None
     extra_params: dict[str, Any] = field(default_factory=dict)
+    parent_run_id: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key.strip():

@@ -13,11 +13,29 @@ import shlex
 import sqlite3
 import warnings
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
 
-__all__ = ["DEFAULT_TRACKING_URI", "resolve_tracking", "sqlite_path", "ui_command", "is_remote",
-           "enable_wal"]
+__all__ = ["DEFAULT_TRACKING_URI", "UI_HOST", "SHARED_VIEW_PREFIX", "resolve_tracking",
+           "sqlite_path", "ui_command", "is_remote", "enable_wal", "ui_host", "runs_url",
+           "run_page_url", "individuals_view"]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+UI_HOST = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+# MLflow 3 opens an experiment in its GenAI view (traces) unless the address
+# asks for the model-training view; the experiment tag mlflow.experimentKind
+# alone does not change that (checked with MLflow 3.17 in headless Chromium).
+ML_VIEW = {"workflowType": "machine_learning"}
+# A runs-table view (filter, sort, columns) stored as an experiment tag
+# mlflow.sharedViewState.<key> opens with ?viewStateShareKey=<key>: the way
+# MLflow's own "Share" button passes columns, which no other URL parameter sets.
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
+_FITNESS = "metrics.`fitness`"
+INDIVIDUAL_COLUMNS = (
+    "attributes.`Models`", _FITNESS, "metrics.`accuracy`", "metrics.`robustness`",
+    "metrics.`parameters`", "metrics.`final/test_accuracy`", "params.`generation`",
+    "params.`genetic_parent`", "params.`mutation_ops`", "tags.`ras_deap.best`",
+)
 
 _SQLITE_PREFIX = "sqlite:///"
 _REMOTE_SCHEMES = ("http://", "https://", "databricks")
@@ -98,3 +116,56 @@ def ui_command(tracking_uri: str) -> str:
     if is_remote(tracking_uri):
         return f"open {tracking_uri} in a browser"
     return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)}"
+
+
+def ui_host(tracking_uri: str, host: str = UI_HOST) -> str:
+    """The address of the MLflow UI for ``tracking_uri``: the server itself for
+    a remote store, else ``host`` (where ``mlflow ui`` listens)."""
+    return (tracking_uri if is_remote(tracking_uri) else host).rstrip("/")
+
+
+def _children_filter(parent_run_id: str) -> str:
+    return f"tags.`mlflow.parentRunId` = '{parent_run_id}'"
+
+
+def individuals_view(parent_run_id: str) -> dict[str, Any]:
+    """The runs-table view of a search's individuals (its child runs): best
+    fitness first, with fitness, accuracy, robustness, size, lineage and the
+    model in columns (the value of a ``mlflow.sharedViewState.`` tag)."""
+    return {"searchFilter": _children_filter(parent_run_id), "orderByKey": _FITNESS,
+            "orderByAsc": False, "startTime": "ALL", "lifecycleFilter": "Active",
+            "selectedColumns": list(INDIVIDUAL_COLUMNS),
+            # "duration" is the grid's id of the always-shown Duration column
+            "columnOrder": ["duration", *INDIVIDUAL_COLUMNS],
+            "columnWidths": {c: 115 for c in INDIVIDUAL_COLUMNS}}
+
+
+def runs_url(tracking_uri: str, experiment_id: str, *, parent_run_id: str | None = None,
+             order_by: str | None = _FITNESS, ascending: bool = False,
+             view_key: str | None = None, host: str = UI_HOST) -> str:
+    """The experiment's runs table in the model-training view: only the runs
+    nested under ``parent_run_id`` when given (a search's individuals),
+    sorted by ``order_by`` (fitness, best first, by default). ``view_key``
+    opens the shared view ``mlflow.sharedViewState.<view_key>`` instead (its
+    own filter, sort and columns: MLflow ignores it when the address also
+    carries a filter or sort)."""
+    params = dict(ML_VIEW)
+    if view_key:
+        params["viewStateShareKey"] = view_key
+        return (f"{ui_host(tracking_uri, host)}/#/experiments/{experiment_id}/runs?"
+                f"{urlencode(params, quote_via=quote)}")
+    if parent_run_id:
+        params["searchFilter"] = _children_filter(parent_run_id)
+    if order_by:
+        params["orderByKey"] = order_by
+        params["orderByAsc"] = "true" if ascending else "false"
+    query = urlencode(params, quote_via=quote)
+    return f"{ui_host(tracking_uri, host)}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def run_page_url(tracking_uri: str, experiment_id: str, run_id: str,
+                 host: str = UI_HOST) -> str:
+    """One run's page (description, metrics, charts, artifacts) in the
+    model-training view."""
+    return (f"{ui_host(tracking_uri, host)}/#/experiments/{experiment_id}/runs/{run_id}"
+            f"?{urlencode(ML_VIEW)}")

@@ -5,10 +5,18 @@ all tags, one ``log_batch`` for params and metrics, ``log_dict`` for the
 genome, ``set_terminated``) instead of the fluent ``mlflow.start_run`` stack:
 no global state, and a handful of store round-trips per individual. Only the
 main process should hold a tracker.
+
+A child's start and end times are those of its evaluation (which ran in a
+worker, before the child was logged), its metrics are grouped in sections
+(:mod:`.names`) and its description says where it came from (:mod:`.notes`).
+When the search ends, :meth:`SearchTracker.mark_best` tags the best child,
+:meth:`SearchTracker.log_final` adds the retrained network (metrics and a
+loadable MLflow model) to it, and the search run gets a description.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from pathlib import Path
@@ -20,7 +28,7 @@ from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from .. import __version__
-from . import store
+from . import notes, store
 from .entities import (
     MAX_TAG_LENGTH,
     IndividualRecord,
@@ -30,14 +38,60 @@ from .entities import (
     to_params,
     to_tags,
 )
+from .models import LoggedModelInfo, log_pytorch_model
+from .names import final_metric_names, generation_metric_name, individual_metric_names
 
-__all__ = ["SearchTracker", "KEY_TAG", "ROLE_TAG", "PARENT_TAG", "FAILURE_TAG"]
+__all__ = ["SearchTracker", "KEY_TAG", "ROLE_TAG", "PARENT_TAG", "FAILURE_TAG", "BEST_TAG",
+           "GENETIC_PARENT_RUN_TAG", "NOTE_TAG", "EXPERIMENT_KIND_TAG", "describe_experiment",
+           "run_links"]
 
 PARENT_TAG = "mlflow.parentRunId"
 KEY_TAG = "ras_deap.key"
 ROLE_TAG = "ras_deap.role"
 FAILURE_TAG = "failure"
+BEST_TAG = "ras_deap.best"
+GENETIC_PARENT_RUN_TAG = "ras_deap.genetic_parent_run"
+NOTE_TAG = "mlflow.note.content"  # a run's or experiment's description in the UI
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"  # shown as "Machine learning"
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
+_NOTE_RULE = "\n\n---\n\n"  # between the best's note and the child's own description
+
+
+def describe_experiment(client: MlflowClient, experiment_id: str) -> None:
+    """Mark the experiment as a model-training one and give it a description
+    (what a search and an individual are, where the best is), unless the
+    user already set them."""
+    try:
+        tags = client.get_experiment(experiment_id).tags
+        if EXPERIMENT_KIND_TAG not in tags:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        if not tags.get(NOTE_TAG):
+            client.set_experiment_tag(experiment_id, NOTE_TAG, notes.EXPERIMENT_DESCRIPTION)
+    except MlflowException as exc:  # e.g. a server that refuses experiment tags
+        warnings.warn(f"could not describe MLflow experiment {experiment_id}: {exc}",
+                      stacklevel=2)
+
+
+def run_links(tracking_uri: str | None, run_id: str, *,
+              order_by: str | None = "metrics.`fitness`",
+              host: str = store.UI_HOST) -> dict[str, str]:
+    """How to see any run of the store in the MLflow UI (for the commands
+    that print where their results are): ``command`` (``mlflow ui ...``, or
+    the server's address), ``run`` (the run's page) and ``children`` (the
+    runs nested under it in the runs table, sorted by ``order_by``, e.g.
+    ``metrics.`value``` for the trials of a study), all in the
+    model-training view."""
+    uri, _ = store.resolve_tracking(tracking_uri)
+    experiment_id = MlflowClient(tracking_uri=uri).get_run(run_id).info.experiment_id
+    return {"command": store.ui_command(uri),
+            "run": store.run_page_url(uri, experiment_id, run_id, host),
+            "children": store.runs_url(uri, experiment_id, parent_run_id=run_id,
+                                       order_by=order_by, host=host)}
+
+
+def _millis(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
 
 
 class SearchTracker:
@@ -59,6 +113,7 @@ class SearchTracker:
         self._run_id: str | None = None
         self._ended = False
         self._keys: dict[str, str] = {}
+        self._view_key: str | None = None
 
     # -- properties ----------------------------------------------------------------
     @property
@@ -89,6 +144,11 @@ class SearchTracker:
             self.client.restore_experiment(found.experiment_id)
         return found.experiment_id
 
+    def _experiment_ready(self) -> str:
+        experiment_id = self.experiment_id
+        describe_experiment(self.client, experiment_id)
+        return experiment_id
+
     # -- the search run ------------------------------------------------------------
     def start_search(self, config: Any, tags: dict[str, str],
                      run_name: str | None = None, resume_run_id: str | None = None,
@@ -108,13 +168,28 @@ class SearchTracker:
             self._reopen(resume_run_id, params, all_tags)
         else:
             run = self.client.create_run(
-                self.experiment_id, tags={t.key: t.value for t in to_tags(all_tags)},
+                self._experiment_ready(), tags={t.key: t.value for t in to_tags(all_tags)},
                 run_name=run_name)
             self._run_id = run.info.run_id
             for _, p, _ in batches(params=to_params(params)):
                 self.client.log_batch(self._run_id, params=p)
+        self._share_view()
         self._ended = False
         return self._run_id  # type: ignore[return-value]
+
+    def _share_view(self) -> None:
+        """Store the runs-table view of this search's individuals (filter,
+        sort by fitness, columns) as an experiment tag, so :meth:`runs_url`
+        opens it (MLflow's shared views)."""
+        try:
+            self.client.set_experiment_tag(self.experiment_id,
+                                           store.SHARED_VIEW_PREFIX + self.run_id,
+                                           json.dumps(store.individuals_view(self.run_id)))
+            self._view_key = self.run_id
+        except MlflowException as exc:  # the link still filters and sorts, without columns
+            warnings.warn(f"could not store the MLflow runs view of {self.run_id}: {exc}",
+                          stacklevel=3)
+            self._view_key = None
 
     def _reopen(self, run_id: str, params: dict[str, str], tags: dict[str, Any]) -> None:
         try:
@@ -128,6 +203,7 @@ class SearchTracker:
                              "start a new search")
         self._experiment_id = run.info.experiment_id
         self._run_id = run_id
+        describe_experiment(self.client, self._experiment_id)
         logged = run.data.params
         changed = {k: {"logged": logged[k], "now": v} for k, v in params.items()
                    if k in logged and logged[k] != v}
@@ -180,15 +256,30 @@ class SearchTracker:
     # -- individuals and generations ---------------------------------------------------
     def log_individual(self, record: IndividualRecord) -> str:
         """Log ``record`` as a child run; returns its run id. Logging a key that is
-        already logged returns the existing run id and writes nothing."""
+        already logged returns the existing run id and writes nothing.
+
+        The run is named ``g<generation>-i<index>-<genome id>`` (unique in the
+        search), starts and ends when the evaluation did (``record.started_at``
+        and ``record.ended_at``, epoch seconds, when known), holds the
+        genetic parent's genome id (param ``genetic_parent``; tag
+        ``ras_deap.genetic_parent_run`` with its run when known) and the
+        mutations applied (param ``mutation_ops``)."""
         if not isinstance(record, IndividualRecord):
             raise TypeError(f"log_individual expects an IndividualRecord, got "
                             f"{type(record).__name__}")
         parent = self.run_id
         if record.key in self._keys:
             return self._keys[record.key]
+        reevaluation = str(record.extra_params.get("reevaluation", "false")) == "true"
         tags = {PARENT_TAG: parent, KEY_TAG: record.key, ROLE_TAG: "individual",
-                "genome_id": record.genome_id}
+                "genome_id": record.genome_id,
+                NOTE_TAG: notes.individual_description(
+                    generation=record.generation, index=record.index, cluster=record.cluster,
+                    genetic_parent=record.parent_id, mutation_ops=record.mutations,
+                    experiment_id=self.experiment_id, parent_run_id=record.parent_run_id,
+                    reevaluation=reevaluation, failure=record.failure)}
+        if record.parent_run_id:
+            tags[GENETIC_PARENT_RUN_TAG] = record.parent_run_id
         if record.failure is not None:
             tags[FAILURE_TAG] = record.failure or "unknown failure"
         params = {
@@ -197,27 +288,89 @@ class SearchTracker:
             "generation": record.generation,
             "index": record.index,
             "cluster": record.cluster,
-            "parent_id": record.parent_id,
-            "mutations": ",".join(record.mutations) if record.mutations else "none",
+            "genetic_parent": record.parent_id or "none",
+            "mutation_ops": ",".join(record.mutations) if record.mutations else "none",
             **record.extra_params,
         }
-        metrics = {"fitness": record.fitness, **record.metrics,
-                   **{f"spectrum_{k}": v for k, v in record.spectrum.items()}}
+        metrics = individual_metric_names({"fitness": record.fitness, **record.metrics},
+                                          record.spectrum)
+        ended = _millis(record.ended_at)
         run = self.client.create_run(
-            self.experiment_id, tags={t.key: t.value for t in to_tags(tags)},
-            run_name=f"g{record.generation:03d}-{record.genome_id}")
+            self.experiment_id, start_time=_millis(record.started_at),
+            tags={t.key: t.value for t in to_tags(tags)},
+            run_name=f"g{record.generation:03d}-i{record.index:02d}-{record.genome_id}")
         run_id = run.info.run_id
-        for m, p, _ in batches(metrics=to_metrics(metrics), params=to_params(params)):
+        for m, p, _ in batches(metrics=to_metrics(metrics, timestamp=ended),
+                               params=to_params(params)):
             self.client.log_batch(run_id, metrics=m, params=p)
         self.client.log_dict(run_id, record.genome, "genome.json")
-        self.client.set_terminated(run_id, "FAILED" if record.failure is not None else "FINISHED")
+        self.client.set_terminated(run_id, "FAILED" if record.failure is not None else "FINISHED",
+                                   end_time=ended)
         self._keys[record.key] = run_id
         return run_id
 
+    def run_of(self, key: str | None) -> str | None:
+        """The child run id of individual ``key`` (None if it was not logged)."""
+        if key is None:
+            return None
+        if key not in self._keys:
+            self._keys = self._scan_children()
+        return self._keys.get(key)
+
     def log_generation(self, generation: int, metrics: dict[str, float]) -> None:
-        """Per-generation metrics on the parent run, step = generation."""
-        for m, _, _ in batches(metrics=to_metrics(metrics, step=generation)):
+        """Per-generation metrics on the parent run, step = generation, under
+        their MLflow names (``best_fitness`` -> ``population/fitness_max``,
+        ``spectrum_blocks`` -> ``spectrum/blocks``, ...: see :mod:`.names`)."""
+        named = {generation_metric_name(k): v for k, v in metrics.items()}
+        for m, _, _ in batches(metrics=to_metrics(named, step=generation)):
             self.client.log_batch(self.run_id, metrics=m)
+
+    # -- the result ------------------------------------------------------------------
+    def mark_best(self, key: str | None, genome_id: str) -> str | None:
+        """Tag the child run of individual ``key`` ``ras_deap.best=true`` (and
+        untag a best marked earlier, e.g. before a resume) and the search run
+        with ``best_run_id`` and ``best_genome_id``. Returns the best's run id
+        (None when it was never logged)."""
+        best_run = self.run_of(key)
+        previous = self.client.get_run(self.run_id).data.tags.get("best_run_id")
+        if previous and previous != best_run:
+            with contextlib.suppress(MlflowException):  # deleted meanwhile
+                self.client.delete_tag(previous, BEST_TAG)
+        tags: dict[str, Any] = {"best_genome_id": genome_id}
+        if best_run is not None:
+            self.client.set_tag(best_run, BEST_TAG, "true")
+            tags["best_run_id"] = best_run
+        self.set_tags(tags)
+        return best_run
+
+    def log_final(self, best_run: str, metrics: dict[str, float], *, module: Any = None,
+                  input_example: Any = None, output_example: Any = None,
+                  extra_files: tuple[str | Path, ...] = (), register_name: str | None = None,
+                  description: str | None = None) -> LoggedModelInfo | None:
+        """The final retraining of the best architecture on its child run
+        ``best_run``: metrics as ``final/<name>``, and the retrained
+        ``module`` as the MLflow model ``model`` (signature and input example
+        from the numpy ``input_example`` -> ``output_example``; registered as
+        ``register_name`` when given). Returns where the model is."""
+        named = final_metric_names(metrics)
+        for m, _, _ in batches(metrics=to_metrics(named)):
+            self.client.log_batch(best_run, metrics=m)
+        if description:  # above the child's own description, once
+            own = self.client.get_run(best_run).data.tags.get(NOTE_TAG, "")
+            if own.startswith(description[:24]) and _NOTE_RULE in own:
+                own = own.split(_NOTE_RULE, 1)[1]  # noted by an earlier session: replace
+            note = f"{description}{_NOTE_RULE}{own}" if own else description
+            self.client.set_tag(best_run, NOTE_TAG, note[:MAX_TAG_LENGTH])
+        if module is None:
+            return None
+        return log_pytorch_model(self.tracking_uri, best_run, module,
+                                 input_example=input_example, output_example=output_example,
+                                 extra_files=extra_files, register_name=register_name,
+                                 metadata={"ras_deap_version": __version__})
+
+    def describe(self, markdown: str) -> None:
+        """The search run's description (Markdown, shown on its page)."""
+        self.set_tags({NOTE_TAG: markdown})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         for _, _, t in batches(tags=to_tags(tags)):
@@ -266,11 +419,16 @@ class SearchTracker:
                           stacklevel=2)
 
     # -- pointers for the user ---------------------------------------------------------
-    def run_url(self, host: str = "http://127.0.0.1:5000") -> str:
-        """Address of this search run in the MLflow UI served at ``host``."""
-        if store.is_remote(self.tracking_uri):
-            host = self.tracking_uri
-        return f"{host.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+    def run_url(self, host: str = store.UI_HOST) -> str:
+        """Address of this search run's page in the MLflow UI served at
+        ``host`` (model-training view: description, charts, artifacts)."""
+        return store.run_page_url(self.tracking_uri, self.experiment_id, self.run_id, host)
+
+    def runs_url(self, host: str = store.UI_HOST) -> str:
+        """Address of this search's individuals in the runs table, best
+        fitness first."""
+        return store.runs_url(self.tracking_uri, self.experiment_id, parent_run_id=self.run_id,
+                              view_key=self._view_key, host=host)
 
     def ui_command(self) -> str:
         """What to run (and open) to see this search in the MLflow UI."""
@@ -278,6 +436,5 @@ class SearchTracker:
         if self._run_id is None:
             return command
         if store.is_remote(self.tracking_uri):
-            return f"open {self.run_url()}"
-        return (f"{command}   # then open {self.run_url()} "
-                f"(experiment {self.experiment_id}, run {self.run_id})")
+            return f"open {self.runs_url()}"
+        return f"{command}   # then open {self.runs_url()}"

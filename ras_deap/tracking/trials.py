@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from .. import __version__
 from . import store
 from .entities import MAX_TAG_LENGTH, batches, to_metrics, to_params, to_tags
-from .tracker import PARENT_TAG, ROLE_TAG
+from .tracker import PARENT_TAG, ROLE_TAG, describe_experiment
 
 __all__ = ["StudyTracker", "OPTUNA_TO_MLFLOW", "STUDY_TAG", "TRIAL_TAG", "STATE_TAG"]
 
@@ -66,6 +66,7 @@ class StudyTracker:
                 if found.lifecycle_stage == "deleted":
                     self.client.restore_experiment(found.experiment_id)
                 self._experiment_id = found.experiment_id
+            describe_experiment(self.client, self._experiment_id)  # type: ignore[arg-type]
         return self._experiment_id  # type: ignore[return-value]
 
     # -- the study run -------------------------------------------------------------
