@@ -663,6 +663,8 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
     assert text in printed.out and "Bank ER L0" in text and "PGD 1/16" in text
     assert "L0 10 px" in text and "Quick check" in text
     assert "Warning" not in text  # a real bank file was given: no fallback
+    assert "see it in MLflow: mlflow ui" in printed.out
+    assert "workflowType=machine_learning" in printed.out  # lands on the runs table
     assert (out / "best_fitness.png").stat().st_size > 1000
     with (out / "results.csv").open() as fh:
         rows = list(csv.DictReader(fh))

@@ -178,6 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"wrote {', '.join(str(p) for p in result.files.values())}")
     print(f"MLflow comparison run {result.run_id}; wall time {result.seconds:.0f} s this session, "
           f"{result.total_seconds:.0f} s in total ({args.workers} worker(s))")
+    if result.run_id:
+        from ..tracking import run_links
+
+        links = run_links(cfg.search.tracking_uri, result.run_id, order_by=None)
+        print(f"see it in MLflow: {links['command']}   # then open {links['children']}")
     if result.failed:
         print(f"{len(result.failed)} cell(s) failed: {', '.join(result.failed)}; run the same "
               "command again to retry them", file=sys.stderr)

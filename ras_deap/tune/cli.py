@@ -158,4 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\ninterrupted: finished trials are stored; run the same command again to "
               f"continue study {args.study_name or 'ras-' + args.space!r}", file=sys.stderr)
         return 130
+    if outcome.study_run_id is not None:
+        from ..tracking import run_links
+
+        links = run_links(settings.tracking_uri, outcome.study_run_id,
+                          order_by="metrics.`value`")
+        print(f"see the trials in MLflow: {links['command']}   # then open {links['children']}")
     return 0 if outcome.report.best_value is not None else 1
