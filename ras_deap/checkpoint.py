@@ -10,14 +10,13 @@ never half of one.
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .atomic import write_bytes_atomic
 from .evolution import SearchState
 
 __all__ = ["CHECKPOINT_NAME", "CheckpointError", "Checkpoint", "save_checkpoint",
@@ -44,17 +43,8 @@ class Checkpoint:
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(checkpoint, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, lambda fh: pickle.dump(checkpoint, fh,
+                                                    protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

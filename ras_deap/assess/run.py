@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic
 from .config import AssessConfig
 from .result import METRIC_PREFIX, Assessment, format_table
 from .target import AssessTarget, TargetError
@@ -24,23 +23,6 @@ class AssessOutcome:
     files: dict[str, Path]
     logged_run_id: str | None
     retrained: bool
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so a
-    reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def build_network(target: AssessTarget, evaluator: Any) -> tuple[Any, bool]:

@@ -155,6 +155,18 @@ def mu_plus_lambda_plan(budget: int, population: int, children: int) -> tuple[in
     return mu, lam, ngen
 
 
+def _budgeted_fitness(ctx: MethodContext) -> Callable[[Individual], tuple[float]]:
+    """DEAP's ``toolbox.evaluate`` for a method on the RAS genome: one budgeted
+    evaluation, its metrics and failure kept on the individual."""
+    def evaluate(ind: Individual) -> tuple[float]:
+        record = ctx.budgeted.evaluate(ind.genome, parent_id=ind.parent_id,
+                                       mutations=list(ind.mutations))
+        ind.metrics = dict(record.metrics)
+        ind.failure = record.failure
+        return (record.fitness,)
+    return evaluate
+
+
 def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
     """RAS without niching: same initial population, gene pool, 13 mutations
     (``n_mutations`` each) and pruning, but DEAP's (mu + lambda) loop with
@@ -167,12 +179,7 @@ def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
     seed = derive_seed(ctx.seed, "mu_plus_lambda")
     state = initial_state(seed, mu)
 
-    def evaluate(ind: Individual) -> tuple[float]:
-        record = ctx.budgeted.evaluate(ind.genome, parent_id=ind.parent_id,
-                                       mutations=list(ind.mutations))
-        ind.metrics = dict(record.metrics)
-        ind.failure = record.failure
-        return (record.fitness,)
+    evaluate = _budgeted_fitness(ctx)
 
     def select(individuals: list[Individual], k: int) -> list[Individual]:
         chosen = tools.selTournament(individuals, k, tournsize=ctx.tournament_size)
@@ -225,12 +232,7 @@ def run_regularized(ctx: MethodContext) -> MethodOutcome:
     seed = derive_seed(ctx.seed, "regularized")
     state = initial_state(seed, p)
 
-    def evaluate(ind: Individual) -> tuple[float]:
-        record = ctx.budgeted.evaluate(ind.genome, parent_id=ind.parent_id,
-                                       mutations=list(ind.mutations))
-        ind.metrics = dict(record.metrics)
-        ind.failure = record.failure
-        return (record.fitness,)
+    evaluate = _budgeted_fitness(ctx)
 
     def select(individuals: list[Individual], k: int) -> list[Individual]:
         state.pool.prune(ind.genome for ind in individuals)  # the living models' genes only

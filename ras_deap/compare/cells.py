@@ -114,7 +114,7 @@ def final_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _write_json(path: Path, data: Any) -> Path:
-    from ..assess.run import write_atomic
+    from ..atomic import write_atomic
 
     return write_atomic(path, json.dumps(data, indent=2, default=str))
 
@@ -162,7 +162,7 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     if cfg.assess is not None and module is not None and callable(data):
         from ..assess.attacks import assess_network
         from ..assess.result import format_table
-        from ..assess.run import write_atomic
+        from ..atomic import write_atomic
 
         loaded = data()
         assessment = assess_network(

@@ -217,7 +217,7 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from ..assess.run import write_atomic
+    from ..atomic import write_atomic
 
     write_atomic(path, json.dumps(data, indent=2, default=str))
 
