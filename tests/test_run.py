@@ -111,7 +111,7 @@ def test_toml_config_and_flags_override(tmp_path):
 
 # ---------------------------------------------------------------- end to end
 @pytest.mark.slow
-def test_smoke_run_through_the_cli_logs_everything(tmp_path):
+def test_smoke_run_through_the_cli_logs_everything(tmp_path, global_tracking_uri):
     proc = cli(tmp_path, "--preset", "smoke", "--run-name", "smoke", "--max-epochs", "2",
                "--register-model", "ras-smoke")
     assert proc.returncode == 0, proc.stderr
@@ -182,13 +182,9 @@ def test_smoke_run_through_the_cli_logs_everything(tmp_path):
     import numpy as np
     import torch
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    try:
-        net = mlflow.pytorch.load_model(f"runs:/{best_id}/model")
-        registered = mlflow.pytorch.load_model("models:/ras-smoke/1")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    global_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    net = mlflow.pytorch.load_model(f"runs:/{best_id}/model")
+    registered = mlflow.pytorch.load_model("models:/ras-smoke/1")
     assert isinstance(net, torch.nn.Module) and isinstance(registered, torch.nn.Module)
     from ras_deap.data import load_dataset
 

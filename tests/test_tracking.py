@@ -364,7 +364,7 @@ def test_best_is_marked_and_moves_on_a_later_call(uri: str) -> None:
     assert tracker.mark_best(None, "M-unknown") is None
 
 
-def test_final_model_round_trips_through_mlflow(uri: str) -> None:
+def test_final_model_round_trips_through_mlflow(uri: str, global_tracking_uri) -> None:
     """The retrained network logged with log_final loads back with
     mlflow.pytorch.load_model and computes the same logits."""
     import numpy as np
@@ -379,6 +379,7 @@ def test_final_model_round_trips_through_mlflow(uri: str) -> None:
     x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
     with torch.no_grad():
         y = net(torch.from_numpy(x)).numpy()
+    previous = mlflow.get_tracking_uri()
     info = tracker.log_final(best, {"test_accuracy": 0.97, "robustness_L0_th1": 0.5},
                              module=net, input_example=x, output_example=y,
                              register_name="ras-test-model",
@@ -391,16 +392,11 @@ def test_final_model_round_trips_through_mlflow(uri: str) -> None:
     note = run.data.tags["mlflow.note.content"]
     assert note.startswith("**The best individual") and "Generation 0, individual 0" in note
 
-    import mlflow
-
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracker.tracking_uri)
-    try:
-        loaded = mlflow.pytorch.load_model(info.run_uri)
-        by_name = mlflow.pytorch.load_model("models:/ras-test-model/1")
-        signature = mlflow.models.get_model_info(info.run_uri).signature
-    finally:
-        mlflow.set_tracking_uri(previous)
+    assert mlflow.get_tracking_uri() == previous  # the tracker only borrowed the store
+    global_tracking_uri(tracker.tracking_uri)
+    loaded = mlflow.pytorch.load_model(info.run_uri)
+    by_name = mlflow.pytorch.load_model("models:/ras-test-model/1")
+    signature = mlflow.models.get_model_info(info.run_uri).signature
     assert isinstance(loaded, torch.nn.Module)
     with torch.no_grad():
         np.testing.assert_allclose(loaded(torch.from_numpy(x)).numpy(), y, rtol=1e-5, atol=1e-6)
@@ -408,8 +404,6 @@ def test_final_model_round_trips_through_mlflow(uri: str) -> None:
         np.testing.assert_allclose(by_name(torch.from_numpy(x)).numpy(), y, rtol=1e-5,
                                    atol=1e-6)
     assert signature.inputs.inputs[0].shape == (-1, 1, 8, 8)
-    # the store the tracker used was only borrowed
-    assert mlflow.get_tracking_uri() == previous
     # logging it again (a search resumed after logging it) keeps the one logged
     again = tracker.log_final(best, {"test_accuracy": 0.97}, module=net, input_example=x,
                               output_example=y, register_name="ras-test-model")
