@@ -256,19 +256,22 @@ def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
     return data, False
 
 
-def load_result(cfg: CompareConfig, method: str, seed: int) -> dict[str, Any] | None:
-    """The stored result of a finished cell, None if it has none (or an
-    unreadable one, which is run again)."""
-    path = cell_dir(cfg.out, method, seed) / RESULT_NAME
+def _stored_result(path: Path, cfg: CompareConfig) -> dict[str, Any] | None:
+    """The result stored in ``path`` if it is readable and made with ``cfg``'s
+    settings, else None (the cell is run again)."""
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    if not _matches(data.get("settings"), _normal(cfg.settings())):
-        return None
-    return data
+    return data if _matches(data.get("settings"), _normal(cfg.settings())) else None
+
+
+def load_result(cfg: CompareConfig, method: str, seed: int) -> dict[str, Any] | None:
+    """The stored result of a finished cell, None if it has none (or an
+    unreadable one, which is run again)."""
+    return _stored_result(cell_dir(cfg.out, method, seed) / RESULT_NAME, cfg)
 
 
 # -- MLflow (main process only) --------------------------------------------------------
@@ -381,14 +384,7 @@ def _cell_process(spec: CellSpec) -> None:
 def worker_result(spec: CellSpec) -> dict[str, Any] | None:
     """A result a worker left but the main process has not stored yet (it
     was stopped in between): it is logged and stored without running again."""
-    path = spec.folder / WORKER_RESULT
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    return data if _matches(data.get("settings"), _normal(spec.cfg.settings())) else None
+    return _stored_result(spec.folder / WORKER_RESULT, spec.cfg)
 
 
 def _run_parallel(specs: list[CellSpec], workers: int,
