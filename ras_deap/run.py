@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add = p.add_argument
     g = p.add_argument_group("configuration")
     g.add_argument("--preset", choices=sorted(PRESETS),
-                   help="named starting point: smoke (about a minute), default, paper")
+                   help="named starting point: smoke (about a minute), default, mnist10k "
+                        "(a smaller search on mnist10k), paper")
     g.add_argument("--config", metavar="FILE",
                    help="TOML file of options (same names as the flags); flags override it")
     g = p.add_argument_group("data")

@@ -162,6 +162,42 @@ def test_cma_es_attack_is_reproducible(digits, resnet):
     np.testing.assert_array_equal(a.x_adv, b.x_adv)
 
 
+def test_margin_selection_favours_the_least_sure_images(digits, resnet):
+    """select='margin': each cell draws its own images, favouring small margins
+    (weight 1/(rank + 1)), only among the ``pool`` least sure with a pool;
+    Linf cells take ``linf_images_per_cell``."""
+    from ras_deap.attacks.build import _images_for, _margins
+
+    cfg = BuildConfig(select="margin", images_per_cell=20, linf_images_per_cell=5)
+    ok = np.flatnonzero(predict(resnet, digits.bank.x) == digits.bank.y)
+    by_margin = ok[np.argsort(_margins(resnet, digits.bank.x[ok], digits.bank.y[ok]),
+                              kind="stable")]
+    rank = {int(i): r for r, i in enumerate(by_margin)}
+    a = _images_for("resnet", Cell("L0", 3, "DE"), resnet, cfg, digits)
+    b = _images_for("resnet", Cell("L0", 5, "DE"), resnet, cfg, digits)
+    assert len(a) == len(set(a.tolist())) == 20 and set(a.tolist()) <= set(ok.tolist())
+    assert not np.array_equal(a, b)  # each cell its own draw
+    np.testing.assert_array_equal(a, _images_for("resnet", Cell("L0", 3, "DE"), resnet, cfg,
+                                                 digits))  # seeded
+    assert np.median([rank[int(i)] for i in a]) < len(ok) / 4  # favours small margins
+    assert len(_images_for("resnet", Cell("Linf", 1, "DE"), resnet, cfg, digits)) == 5
+    pooled = BuildConfig(select="margin", pool=30, images_per_cell=20)
+    c = _images_for("resnet", Cell("L0", 3, "DE"), resnet, pooled, digits)
+    assert set(c.tolist()) <= set(by_margin[:30].tolist())
+
+
+def test_build_options_keep_the_old_record_at_their_defaults():
+    assert not {"select", "pool", "linf_images_per_cell"} & set(BuildConfig().to_json())
+    rec = BuildConfig(select="margin", pool=9, linf_images_per_cell=3).to_json()
+    assert rec["select"] == "margin" and rec["pool"] == 9 and rec["linf_images_per_cell"] == 3
+    with pytest.raises(BuildError, match="pool"):
+        BuildConfig(pool=9)  # only with select='margin'
+    with pytest.raises(BuildError, match="select"):
+        BuildConfig(select="best")
+    with pytest.raises(BuildError, match="linf_images_per_cell"):
+        BuildConfig(linf_images_per_cell=0)
+
+
 # --- builds ------------------------------------------------------------------
 
 @pytest.mark.slow

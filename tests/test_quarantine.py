@@ -115,3 +115,31 @@ def test_shipped_digits_bank_is_quarantined_for_seeds_0_to_9(digits_by_seed):
         base = ds.bank.x[[pos[int(i)] for i in np.unique(bank.base_index)]]
         for split in ds.splits().values():
             assert not _contents(base) & _contents(split.x)
+
+
+@pytest.fixture(scope="module")
+def mnist10k_by_seed():
+    return {seed: load_dataset("mnist10k", seed=seed) for seed in SEEDS}
+
+
+def test_mnist10k_bank_split_is_fixed_and_disjoint_by_content(mnist10k_by_seed):
+    first = mnist10k_by_seed[0]
+    assert len(first.bank) == 2000
+    for seed, ds in mnist10k_by_seed.items():
+        np.testing.assert_array_equal(ds.bank.index, first.bank.index)  # seed-independent
+        assert ds.fingerprint == first.fingerprint
+        _assert_quarantined(ds)
+        assert len(ds.train) + len(ds.val) + len(ds.test) + len(ds.bank) == 10000, seed
+
+
+def test_shipped_mnist10k_bank_is_quarantined_for_seeds_0_to_9(mnist10k_by_seed):
+    path = default_bank_path("mnist10k")
+    assert path is not None, "the mnist10k bank ships with the package"
+    bank = load_bank(path, dataset="mnist10k", shape=(1, 28, 28))
+    assert bank.manifest["linf_grid"]["step_255"] == 1.0  # the paper's 1/255 grid
+    for ds in mnist10k_by_seed.values():
+        check_quarantine(bank, ds)  # raises on any leak, by index or by content
+        pos = {int(i): k for k, i in enumerate(ds.bank.index)}
+        base = ds.bank.x[[pos[int(i)] for i in np.unique(bank.base_index)]]
+        for split in ds.splits().values():
+            assert not _contents(base) & _contents(split.x)

@@ -10,7 +10,14 @@ import time
 from pathlib import Path
 
 from ..bank import BankError, load_bank
-from .build import BuildConfig, BuildError, build_bank, parse_int_list, parse_name_list
+from .build import (
+    SELECTIONS,
+    BuildConfig,
+    BuildError,
+    build_bank,
+    parse_int_list,
+    parse_name_list,
+)
 from .cells import CellError
 from .source_models import SourceConfig, SourceModelError
 
@@ -24,12 +31,15 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="train source models, attack, save the bank (resumable)")
     d = BuildConfig()
     b.add_argument("--dataset", default=d.dataset,
-                   help="digits (embedded) or cifar10 / mnist / fashion-mnist from --data-dir")
+                   help="digits or mnist10k (embedded), or cifar10 / mnist / fashion-mnist from "
+                        "--data-dir")
     b.add_argument("--out", required=True, help="output bank path, must end in .npz")
     b.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     b.add_argument("--seed", type=int, default=d.seed)
     b.add_argument("--images-per-cell", type=int, default=d.images_per_cell,
-                   help="correctly classified test images attacked per (source, cell)")
+                   help="correctly classified bank-split images attacked per (source, cell)")
+    b.add_argument("--linf-images-per-cell", type=int, default=None,
+                   help="images per (source, Linf cell); default: --images-per-cell")
     b.add_argument("--max-iter", type=int, default=d.max_iter,
                    help="ART max_iter: DE generations / CMA-ES iterations per image")
     b.add_argument("--sources", default=",".join(d.sources),
@@ -41,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
                         "data, 1/16 on digits); default: 1,3,5,10 on 8-bit data, 1,2,3,4 on "
                         "digits; empty for none")
     b.add_argument("--optimizers", default=",".join(d.optimizers), help="DE,CMA-ES")
+    b.add_argument("--select", default=d.select, choices=SELECTIONS,
+                   help="which correctly classified bank-split images each (source, cell) "
+                        "attacks: a seeded random draw, or a seeded draw favouring the images "
+                        "the source is least sure of (weight 1/(margin rank + 1))")
+    b.add_argument("--pool", type=int, default=None,
+                   help="with --select margin: draw only among the POOL images the source is "
+                        "least sure of")
     b.add_argument("--epochs", type=int, default=d.source.epochs,
                    help="training epochs of resnet / capsnet / fs")
     b.add_argument("--at-epochs", type=int, default=d.source.at_epochs,
@@ -90,9 +107,11 @@ def _build(args: argparse.Namespace) -> int:
     cfg = BuildConfig(
         dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
         images_per_cell=args.images_per_cell, max_iter=args.max_iter,
+        linf_images_per_cell=args.linf_images_per_cell,
         sources=parse_name_list(args.sources), l0_th=parse_int_list(args.l0_th, "--l0-th"),
         linf_th=None if args.linf_th is None else parse_int_list(args.linf_th, "--linf-th"),
-        optimizers=parse_name_list(args.optimizers), source=src)
+        optimizers=parse_name_list(args.optimizers), source=src, select=args.select,
+        pool=args.pool)
     start = time.perf_counter()
     bank = build_bank(cfg, args.out, show_progress=not args.no_progress,
                       keep_work=args.keep_work, log=lambda m: print(m, file=sys.stderr))

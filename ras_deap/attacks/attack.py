@@ -6,12 +6,20 @@ take images on the 0-255 scale (``clip_values=(0, 255)``, ART then does no
 rescaling) and ``th`` is exactly the paper's threshold on that scale. Results
 come back to [0, 1] as ``x255 / 255``.
 
-Two details of ART 1.20 handled here, each with a reason:
+Three details of ART 1.20 handled here, each with a reason:
 
 * ``ThresholdAttack`` truncates every value to an integer, so on images whose
   values are not integers on the 0-255 scale (digits: k/16 * 255) a value can
   move by up to ``th + 1``. Every Linf result is projected back onto the exact
   ``th`` box around the original and re-checked; only successes are kept.
+* ``ThresholdAttack`` truncates toward zero (``astype(int)``), so on 8-bit
+  data the integer box ``[v - th, v + th]`` yields ``v - th .. v + th - 1``
+  and ``v + th`` only at the bound's exact edge: at ``th = 1`` a pixel can
+  only darken, and a zero background pixel cannot move at all. On data whose
+  values are integers on the 0-255 scale the attack is given ``v + 0.5``
+  (at most 255) instead, so truncation reaches ``v - th .. v + th`` both
+  ways; ``floor`` maps its output back (a failed attack returns its input,
+  ``v + 0.5``, which floors to the original).
 * ART builds its ``cma.CMAOptions`` without a seed, and cma then seeds
   numpy's global RNG from the clock: CMA-ES runs are not reproducible. While
   an attack runs, ``cma.CMAOptions`` is replaced by a subclass with
@@ -143,12 +151,18 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
     art_th = cell.th if cell.norm == "L0" else int(np.ceil(box - 1e-9))
     attack = cls(clf, th=art_th, es=cell.es, max_iter=max_iter, targeted=False, verbose=False)
     x255 = x.astype(np.float32) * np.float32(255.0)
+    # 8-bit data (integer values and steps on 0-255): centre ART's truncated box
+    centre = (cell.norm == "Linf" and float(linf_step255).is_integer()
+              and np.array_equal(x255, np.round(x255)))
+    x_in = np.minimum(x255 + np.float32(0.5), np.float32(255.0)) if centre else x255
     out = np.empty_like(x255)
     start = time.perf_counter()
     with _cma_without_clock_seed():
         for i in range(len(x)):
             seed_everything(image_seed(seed, *seed_parts, i))
-            adv = attack.generate(x255[i:i + 1], y=np.asarray(y[i:i + 1]))[0]
+            adv = attack.generate(x_in[i:i + 1], y=np.asarray(y[i:i + 1]))[0]
+            if centre:
+                adv = np.floor(adv)
             if cell.norm == "Linf":
                 lo = np.clip(x255[i] - np.float32(box), 0, 255)
                 hi = np.clip(x255[i] + np.float32(box), 0, 255)

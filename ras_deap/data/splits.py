@@ -207,7 +207,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
                  seed: int = 0) -> Dataset:
     """Load a dataset by name. ``seed`` fixes the train/validation/test split;
     the bank split is the same for every seed."""
-    from . import digits  # noqa: F401  (registers the embedded dataset)
+    from . import digits, mnist10k  # noqa: F401  (register the embedded datasets)
     with contextlib.suppress(ImportError):  # torchvision datasets, if importable
         from . import vision  # noqa: F401
     if name not in DATASETS:
