@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shutil
@@ -248,3 +249,132 @@ def test_assess_a_saved_genome_with_and_without_weights(tiny, tmp_path, capsys):
     assert main([str(other), "--weights", str(weights), *common]) == 2
     assert "do not fit genome" in capsys.readouterr().err
     assert np.isfinite(loaded["seconds"])
+
+
+# -- held-out attacks: SquareAttack and a second bank ------------------------------------
+def test_square_iter_stays_out_of_records_written_before_square_existed():
+    """Stored comparisons resume on equal assess settings: the default record
+    is what it was before SquareAttack was added."""
+    assert "square_iter" not in AssessConfig().to_dict()
+    with_square = AssessConfig(attacks=("square", "pgd"))
+    assert with_square.attacks == ("pgd", "square") and with_square.to_dict()["square_iter"] == 200
+    assert AssessConfig.from_dict(with_square.to_dict()) == with_square
+    with pytest.raises(AssessConfigError, match="--square-iter"):
+        AssessConfig(square_iter=0)
+
+
+@pytest.fixture(scope="module")
+def heldout_bank(tiny):
+    """A second quarantined bank, drawn with another seed (a stand-in for a
+    bank built on unseen sources)."""
+    from ras_deap.bank import fallback_bank, save_bank
+
+    return save_bank(fallback_bank(tiny["data"], 30, seed=1), tiny["folder"] / "heldout.npz")
+
+
+def test_square_attack_and_heldout_bank_rows(tiny, heldout_bank):
+    import torch
+
+    from ras_deap.assess import assess_network
+    from ras_deap.bank import load_bank, robustness_metrics
+
+    data, net = tiny["data"], tiny["net"]
+    bank = load_bank(heldout_bank)
+    config = AssessConfig(images=40, attacks=("square",), eps_steps=(1, 3), square_iter=20,
+                          bank=False)
+    a = assess_network(net, data, load_bank(tiny["bank"]), config, seed=3, heldout_bank=bank)
+    keys = [r.key for r in a.rows]
+    assert keys[:3] == ["clean", "square_eps1", "square_eps3"]
+    assert "bank" not in keys and keys[3] == "heldout_bank"  # bank=False skips the search's
+    clean = a.row("clean").accuracy
+    assert a.row("square_eps1").accuracy <= clean and a.row("square_eps3").accuracy <= clean
+    assert a.row("square_eps3").accuracy < clean  # 3/16 everywhere fools a 3-epoch chain
+    with torch.no_grad():
+        pred = net(torch.from_numpy(bank.x)).argmax(1).numpy()
+    assert a.row("heldout_bank").accuracy == robustness_metrics(pred, bank)["robustness"]
+    again = assess_network(net, data, None, config, seed=3, heldout_bank=bank)
+    assert [r.accuracy for r in again.rows] == [r.accuracy for r in a.rows]  # seeded
+    text = format_table(a)
+    assert "SquareAttack (20 queries" in text and "Held-out transfer bank" in text
+
+
+def _fake_comparison(tiny, out, robustness):
+    """A comparison folder as python -m ras_deap.compare leaves it, with the
+    tiny trained chain as every cell's winner."""
+    import torch
+
+    from ras_deap.compare.cells import cell_dir
+    from ras_deap.compare.config import CompareConfig
+
+    search = SearchConfig(bank=str(tiny["bank"]), robustness=robustness)
+    cfg = CompareConfig(search=search, out=str(out), seeds=2, methods=("random", "ras"))
+    settings = json.loads(json.dumps(cfg.settings(), default=str))
+    out.mkdir()
+    (out / "comparison.json").write_text(json.dumps({"format": "ras_deap.compare/2",
+                                                     "settings": settings}))
+    for method in cfg.methods:
+        for seed in (0, 1):
+            folder = cell_dir(out, method, seed)
+            folder.mkdir(parents=True)
+            (folder / "best_genome.json").write_text(tiny["genome"].to_json())
+            torch.save(tiny["state"], folder / "best_model.pt")
+            (folder / "config.json").write_text(json.dumps(
+                SearchConfig(bank=str(tiny["bank"]), robustness=robustness, seed=seed)
+                .to_dict()))
+            rows = [{"key": f"pixel_th{t}", "accuracy": 0.5 + 0.1 * (method == "ras")}
+                    for t in (1, 3)]
+            (folder / "result.json").write_text(json.dumps(
+                {"method": method, "seed": seed, "settings": settings,
+                 "assessment": {"rows": rows}}))
+    return out
+
+
+def test_heldout_comparison_assesses_every_winner_once_and_reports(tiny, heldout_bank,
+                                                                    tmp_path, capsys):
+    from ras_deap.compare import heldout
+
+    bank_arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
+    direct_arm = _fake_comparison(tiny, tmp_path / "direct", "direct")
+    report = tmp_path / "choice.md"
+    argv = ["--arm", f"bank={bank_arm}", "--arm", f"direct={direct_arm}",
+            "--methods", "random,ras", "--heldout-bank", str(heldout_bank), "--images", "30",
+            "--square-iter", "5", "--report", str(report), "--no-mlflow", "--no-progress"]
+    assert heldout.main(argv) == 0
+    cells = sorted(tmp_path.glob("*/cells/*/heldout.json"))
+    assert len(cells) == 8
+    first = json.loads(cells[0].read_text())
+    assert {r["key"] for r in first["assessment"]["rows"]} >= {"square_eps1", "heldout_bank"}
+    stamps = [c.stat().st_mtime_ns for c in cells]
+    assert heldout.main(argv) == 0  # stored: nothing is attacked again
+    assert [c.stat().st_mtime_ns for c in cells] == stamps
+    text = report.read_text()
+    assert "## Decision" in text and "| direct | RAS (spectrum niching) | 2 |" in text
+    # identical winners in both arms: no difference, so the paper's bank stays
+    assert "* **bank** (bank: no significant gain for direct" in text
+    with open(report.with_suffix(".csv")) as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and float(rows[0]["pixel_mean"]) == pytest.approx(0.5)
+    with pytest.raises(SystemExit):
+        heldout.main(["--arm", "bank", "--heldout-bank", str(heldout_bank)])
+    assert "NAME=FOLDER" in capsys.readouterr().err
+
+
+def test_fitness_choice_decision_rule():
+    from ras_deap.compare.heldout_report import choose_default
+    from ras_deap.compare.stats import paired_comparison
+
+    def paired(a, b):
+        return paired_comparison(a, b, higher_is_better=True)
+
+    base = [0.40, 0.42, 0.38, 0.41, 0.39, 0.40, 0.43]
+    better = [v + 0.05 + 0.001 * i for i, v in enumerate(base)]
+    acc = [0.97] * 7
+    assert choose_default(paired(better, base), paired(acc, acc), "direct", "bank").choice == \
+        "direct"
+    lower_acc = [0.95] * 7  # 2 points of test accuracy lost: too costly
+    decision = choose_default(paired(better, base), paired(lower_acc, acc), "direct", "bank")
+    assert decision.choice == "bank" and "costs more than 1 point" in decision.reason
+    assert choose_default(paired(base, better), paired(acc, acc), "direct", "bank").choice == \
+        "bank"
+    assert choose_default(paired(better[:1], base[:1]), paired(acc[:1], acc[:1]), "direct",
+                          "bank").choice == "bank"

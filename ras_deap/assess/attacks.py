@@ -3,11 +3,14 @@
 * **FGSM** (``FastGradientMethod``) and **PGD** (``ProjectedGradientDescent``,
   Linf, ``eps_step = eps/4``, no random start) over an eps grid counted in
   steps of the data's own intensity grid (1/16 on digits, 1/255 on 8-bit).
+* **SquareAttack** (opt-in; ART's gradient-free random search, Linf) over
+  the same eps grid: a check no gradient masking can pass.
 * **PixelAttack** (L0, ``art.attacks.evasion.PixelAttack`` with differential
   evolution) at ``th`` changed pixels, through
   :func:`ras_deap.attacks.attack_cell`, which runs ART's pixel attacks on the
   0-255 scale they need and seeds every image on its own.
-* the **transfer bank** through :func:`ras_deap.bank.robustness_metrics`.
+* the **transfer bank** through :func:`ras_deap.bank.robustness_metrics`, and
+  optionally a second, **held-out bank** (crafted on sources no search saw).
 
 Images are the first N of the dataset's quarantined ``test`` split (a seeded
 permutation, so a random sample no search selected on).
@@ -43,21 +46,39 @@ def _classifier(net: nn.Module, shape: tuple[int, ...], num_classes: int) -> Any
                              nb_classes=num_classes, clip_values=(0.0, 1.0), device_type="cpu")
 
 
+def _bank_rows(net: nn.Module, bank: Any, key: str, label: str) -> list[AttackRow]:
+    """Rows ``key``, ``key_L0``, ``key_Linf``: accuracy on a stored bank."""
+    from ..bank import robustness_metrics
+
+    t0 = time.perf_counter()
+    metrics = robustness_metrics(_predict(net, bank.x), bank)
+    rows = [AttackRow(key, label, "all", "stored samples", len(bank), metrics["robustness"],
+                      time.perf_counter() - t0)]
+    for norm in ("L0", "Linf"):
+        mask = bank.norm == norm
+        if mask.any():
+            rows.append(AttackRow(f"{key}_{norm}", label, norm, "stored samples",
+                                  int(mask.sum()), metrics[f"robustness_{norm}"], 0.0))
+    return rows
+
+
 def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                    config: AssessConfig | None = None, *, seed: int = 0,
                    bank_fallback: bool = False, progress: bool = False,
-                   source: dict[str, Any] | None = None) -> Assessment:
+                   source: dict[str, Any] | None = None,
+                   heldout_bank: Any = None) -> Assessment:
     """Attack ``net`` (inputs in [0, 1], class scores out, on the CPU) on
     ``dataset.test`` and measure it on ``bank`` (an
-    :class:`~ras_deap.bank.AdversarialBank`, or None to skip). ``seed``
-    seeds the PixelAttack's per-image evolutions (the gradient attacks are
-    deterministic)."""
-    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent
+    :class:`~ras_deap.bank.AdversarialBank`, or None to skip) and on
+    ``heldout_bank`` (rows ``heldout_bank*``; None to skip). ``seed`` seeds
+    the PixelAttack's per-image evolutions and SquareAttack's random search
+    (the gradient attacks are deterministic)."""
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
     from tqdm.auto import tqdm
 
-    from ..attacks.attack import attack_cell
+    from ..attacks.attack import attack_cell, image_seed
     from ..attacks.cells import Cell
-    from ..bank import robustness_metrics
+    from ..evaluation.seeding import seed_everything
 
     config = config or AssessConfig()
     start = time.perf_counter()
@@ -77,8 +98,10 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     grid = levels - 1
     plan = [("fgsm", k) for k in eps_steps if "fgsm" in config.attacks]
     plan += [("pgd", k) for k in eps_steps if "pgd" in config.attacks]
+    plan += [("square", k) for k in eps_steps if "square" in config.attacks]
     plan += [("pixel", th) for th in config.pixel_th if "pixel" in config.attacks]
-    bar = tqdm(total=len(plan) + bool(bank is not None and config.bank), desc="assess",
+    bar = tqdm(total=len(plan) + bool(bank is not None and config.bank)
+               + (heldout_bank is not None), desc="assess",
                unit="attack", disable=not progress, leave=False)
     clf = _classifier(net, x.shape[1:], dataset.num_classes) if n else None
     k_l0 = min(config.l0_images, n)
@@ -86,11 +109,16 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
         for name, k in plan:
             t0 = time.perf_counter()
             bar.set_postfix(attack=f"{name} {k}")
-            if name in ("fgsm", "pgd"):
+            if name in ("fgsm", "pgd", "square"):
                 eps = k / grid
                 if name == "fgsm":
                     attack = FastGradientMethod(clf, eps=eps, batch_size=256)
                     label = "FGSM"
+                elif name == "square":
+                    attack = SquareAttack(clf, norm=np.inf, eps=eps, max_iter=config.square_iter,
+                                          nb_restarts=1, batch_size=256, verbose=False)
+                    label = f"SquareAttack ({config.square_iter} queries)"
+                    seed_everything(image_seed(int(seed), 7, int(k)))  # ART draws from np.random
                 else:
                     attack = ProjectedGradientDescent(
                         clf, norm=np.inf, eps=eps, eps_step=eps / 4, max_iter=config.pgd_steps,
@@ -117,17 +145,10 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                                       time.perf_counter() - t0))
             bar.update(1)
         if bank is not None and config.bank:
-            t0 = time.perf_counter()
-            metrics = robustness_metrics(_predict(net, bank.x), bank)
-            elapsed = time.perf_counter() - t0
-            rows.append(AttackRow("bank", "transfer bank", "all", "stored samples", len(bank),
-                                  metrics["robustness"], elapsed))
-            for norm in ("L0", "Linf"):
-                mask = bank.norm == norm
-                if mask.any():
-                    rows.append(AttackRow(f"bank_{norm}", "transfer bank", norm,
-                                          "stored samples", int(mask.sum()),
-                                          metrics[f"robustness_{norm}"], 0.0))
+            rows += _bank_rows(net, bank, "bank", "transfer bank")
+            bar.update(1)
+        if heldout_bank is not None:
+            rows += _bank_rows(net, heldout_bank, "heldout_bank", "held-out transfer bank")
             bar.update(1)
     finally:
         bar.close()

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import DATASET_NAMES, ConfigError
-from .config import ATTACKS, AssessConfig, AssessConfigError
+from .config import ATTACKS, DEFAULT_ATTACKS, AssessConfig, AssessConfigError
 
 __all__ = ["build_parser", "main"]
 
@@ -59,9 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PixelAttack budgets in changed pixels (default 1,3,5,10)")
     g.add_argument("--pixel-iter", type=int, default=d.pixel_iter,
                    help=f"DE generations per image (default {d.pixel_iter}, as the bank)")
-    g.add_argument("--attacks", type=_names, default=ATTACKS,
-                   help=f"subset of {','.join(ATTACKS)} (default all)")
+    g.add_argument("--square-iter", type=int, default=d.square_iter,
+                   help=f"SquareAttack queries per image (default {d.square_iter})")
+    g.add_argument("--attacks", type=_names, default=DEFAULT_ATTACKS,
+                   help=f"subset of {','.join(ATTACKS)} (default "
+                        f"{','.join(DEFAULT_ATTACKS)}; square is the gradient-free Linf check)")
     g.add_argument("--no-bank", action="store_true", help="skip the transfer bank")
+    g.add_argument("--heldout-bank", metavar="NPZ",
+                   help="also measure a second bank, built from sources no search saw (e.g. "
+                        "python -m ras_deap.attacks build --seed 1); it must be quarantined "
+                        "from the run's split like the search's bank")
     g = p.add_argument_group("settings (taken from the run; needed for a genome file)")
     g.add_argument("--dataset", choices=DATASET_NAMES)
     g.add_argument("--seed", type=int, help="the run's seed: fixes the split, hence the "
@@ -93,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = AssessConfig(images=args.images, l0_images=args.l0_images,
                               eps_steps=args.eps_steps, pgd_steps=args.pgd_steps,
                               pixel_th=args.pixel_th, pixel_iter=args.pixel_iter,
-                              attacks=args.attacks, bank=not args.no_bank)
+                              attacks=args.attacks, bank=not args.no_bank,
+                              square_iter=args.square_iter)
     except AssessConfigError as exc:
         return usage(str(exc))
     from ..bank import BankError
@@ -108,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 data_dir=args.data_dir, bank=args.bank,
                                 full_epochs=args.full_epochs, device=args.device)
         outcome = assess_target(target, config, mlflow=not args.no_mlflow,
-                                progress=not args.no_progress,
+                                progress=not args.no_progress, heldout_bank=args.heldout_bank,
                                 log=lambda m: print(m, file=sys.stderr, flush=True))
     except (TargetError, ConfigError, DatasetError, BankError) as exc:
         return usage(str(exc))

@@ -11,9 +11,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ATTACKS", "AssessConfig", "AssessConfigError", "default_eps_steps"]
+__all__ = ["ATTACKS", "DEFAULT_ATTACKS", "AssessConfig", "AssessConfigError",
+           "default_eps_steps"]
 
-ATTACKS = ("fgsm", "pgd", "pixel")
+ATTACKS = ("fgsm", "pgd", "square", "pixel")
+# What an assessment runs unless told otherwise. SquareAttack is opt-in: it is the
+# gradient-free L-inf check that no fitness uses (held-out comparisons, masking checks).
+DEFAULT_ATTACKS = ("fgsm", "pgd", "pixel")
+SQUARE_ITER = 200  # ART SquareAttack queries per image, as in the masking check of #18
 COARSE_EPS_STEPS = (1, 2, 3)  # data with few intensity levels (digits: 1/16, 2/16, 3/16)
 FINE_EPS_STEPS = (1, 3, 5, 10)  # 8-bit data: the paper's Linf grid, out of 255
 PIXEL_TH = (1, 3, 5, 10)  # changed pixels: the paper's L0 grid
@@ -38,7 +43,10 @@ class AssessConfig:
     :func:`default_eps_steps`). PGD: ``pgd_steps`` steps of eps/4, no random
     start (deterministic). PixelAttack: ART's DE (``es=1``) with
     ``pixel_iter`` generations per image, at each of ``pixel_th`` changed
-    pixels. ``bank``: also measure accuracy on the transfer bank."""
+    pixels. SquareAttack (``"square"`` in ``attacks``, opt-in): ART's
+    gradient-free random-search L-inf attack, ``square_iter`` queries per
+    image, over the same eps grid and images as FGSM/PGD. ``bank``: also
+    measure accuracy on the transfer bank."""
 
     images: int = 200
     l0_images: int = 50
@@ -46,12 +54,14 @@ class AssessConfig:
     pgd_steps: int = 10
     pixel_th: tuple[int, ...] = PIXEL_TH
     pixel_iter: int = 20
-    attacks: tuple[str, ...] = ATTACKS
+    attacks: tuple[str, ...] = DEFAULT_ATTACKS
     bank: bool = True
+    square_iter: int = SQUARE_ITER
 
     def __post_init__(self) -> None:
         flags = {"images": "--assess-images / --images", "l0_images": "--l0-images",
-                 "pgd_steps": "--pgd-steps", "pixel_iter": "--pixel-iter"}
+                 "pgd_steps": "--pgd-steps", "pixel_iter": "--pixel-iter",
+                 "square_iter": "--square-iter"}
         for name, flag in flags.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -80,7 +90,12 @@ class AssessConfig:
         return tuple(self.eps_steps) if self.eps_steps is not None else default_eps_steps(levels)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings; ``square_iter`` only when SquareAttack runs or it
+        was changed, so records written before SquareAttack existed (stored
+        comparisons, which resume on equal settings) stay equal."""
         data = dataclasses.asdict(self)
+        if "square" not in self.attacks and self.square_iter == SQUARE_ITER:
+            data.pop("square_iter")
         for key in ("eps_steps", "pixel_th", "attacks"):
             if data[key] is not None:
                 data[key] = list(data[key])

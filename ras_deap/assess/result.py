@@ -111,10 +111,16 @@ def format_table(assessment: Assessment) -> str:
                   f"1/{a.levels - 1}; PGD: {c.pgd_steps} steps of eps/4, no random start. "
                   f"PixelAttack (ART, differential evolution, {c.pixel_iter} generations per "
                   f"image) on the first {min(c.l0_images, c.images)}; th = changed pixels."]
+    if any(r.key.startswith("square") for r in a.rows):
+        lines.append(f"SquareAttack (ART, gradient-free random search, {c.square_iter} queries "
+                     "per image) on the same images and eps grid as PGD.")
     if any(r.key.startswith("bank") for r in a.rows):
         lines.append("Transfer bank: stored adversarial samples crafted on other models "
                      "(the search's robustness measure)." +
                      (" **Fallback bank: randomly perturbed images, not adversarial.**"
                       if a.bank_fallback else ""))
+    if any(r.key.startswith("heldout_bank") for r in a.rows):
+        lines.append("Held-out transfer bank: samples crafted on source models that no search "
+                     "saw (a bank built with another seed).")
     lines.append(f"Total time {a.seconds:.1f} s.")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,8 @@ from .config import AssessConfig
 from .result import METRIC_PREFIX, Assessment, format_table
 from .target import AssessTarget, TargetError
 
-__all__ = ["AssessOutcome", "assess_target", "build_network", "log_assessment", "write_atomic"]
+__all__ = ["AssessOutcome", "assess_target", "build_network", "load_heldout_bank",
+           "log_assessment", "write_atomic"]
 
 
 @dataclass
@@ -67,13 +68,25 @@ def log_assessment(assessment: Assessment, tracking_uri: str | None, run_id: str
                artifacts=[(p, "assess") for p in files])
 
 
+def load_heldout_bank(path: str | Path, dataset: Any) -> Any:
+    """The bank at ``path``, refused (:class:`~ras_deap.bank.BankError`)
+    unless it was built for ``dataset`` and is quarantined from its splits."""
+    from ..bank import check_quarantine, load_bank
+
+    bank = load_bank(path, dataset=dataset.name, shape=tuple(dataset.shape))
+    check_quarantine(bank, dataset, where=f"held-out bank {path}")
+    return bank
+
+
 def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
-                  mlflow: bool = True, progress: bool = True,
-                  log: Any = print) -> AssessOutcome:
+                  mlflow: bool = True, progress: bool = True, log: Any = print,
+                  heldout_bank: str | Path | None = None,
+                  name: str = "assess") -> AssessOutcome:
     """Rebuild ``target``'s network (its weights, or a re-training), attack it
-    on its dataset's quarantined test images, write ``assess.md`` and
-    ``assess.json`` to ``target.out_dir`` and, with ``mlflow`` and a run
-    id, log them under that run."""
+    on its dataset's quarantined test images, write ``<name>.md`` and
+    ``<name>.json`` to ``target.out_dir`` and, with ``mlflow`` and a run
+    id, log them under that run. ``heldout_bank``: a second bank's path
+    (see :func:`load_heldout_bank`)."""
     from ..search import make_evaluator
     from .attacks import assess_network
 
@@ -81,6 +94,7 @@ def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
     start = time.perf_counter()
     evaluator = make_evaluator(target.config)
     data = evaluator.data()  # a missing data folder or a leaking bank fails here
+    heldout = None if heldout_bank is None else load_heldout_bank(heldout_bank, data.dataset)
     log(f"[assess] {target.description}: genome {target.genome.id}, dataset "
         f"{target.config.dataset} seed {target.config.seed}; "
         + ("loading its weights" if target.weights else "no weights: re-training it on the "
@@ -91,11 +105,11 @@ def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
               "retrained": retrained, "run_id": target.run_id}
     assessment = assess_network(net, data.dataset, data.bank, config,
                                 seed=int(target.config.seed), bank_fallback=data.bank_fallback,
-                                progress=progress, source=source)
+                                progress=progress, source=source, heldout_bank=heldout)
     assessment.seconds = time.perf_counter() - start
     table = format_table(assessment)
-    files = {"markdown": write_atomic(target.out_dir / "assess.md", table),
-             "json": write_atomic(target.out_dir / "assess.json",
+    files = {"markdown": write_atomic(target.out_dir / f"{name}.md", table),
+             "json": write_atomic(target.out_dir / f"{name}.json",
                                   json.dumps(assessment.to_dict(), indent=2))}
     logged = None
     if mlflow and target.run_id:
