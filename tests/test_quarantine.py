@@ -28,20 +28,26 @@ def _assert_quarantined(ds) -> None:
         assert not bank & _contents(split.x), f"bank content inside {name}"
 
 
-@pytest.fixture(scope="module")
-def digits_by_seed():
-    return {seed: load_dataset("digits", seed=seed) for seed in SEEDS}
+# dataset: (bank split size, images, shape of an image)
+EMBEDDED = {"digits": (360, 1797, (1, 8, 8)), "mnist10k": (2000, 10000, (1, 28, 28))}
 
 
-def test_digits_bank_split_is_fixed_and_disjoint_by_content(digits_by_seed):
-    first = digits_by_seed[0]
-    assert len(first.bank) == 360
-    for seed, ds in digits_by_seed.items():
+@pytest.fixture(scope="module", params=sorted(EMBEDDED))
+def by_seed(request):
+    return request.param, {seed: load_dataset(request.param, seed=seed) for seed in SEEDS}
+
+
+def test_bank_split_is_fixed_and_disjoint_by_content(by_seed):
+    name, datasets = by_seed
+    bank_size, total, _ = EMBEDDED[name]
+    first = datasets[0]
+    assert len(first.bank) == bank_size
+    for seed, ds in datasets.items():
         np.testing.assert_array_equal(ds.bank.index, first.bank.index)  # seed-independent
         assert ds.fingerprint == first.fingerprint
         _assert_quarantined(ds)
-        assert len(ds.train) + len(ds.val) + len(ds.test) + len(ds.bank) == 1797, seed
-    assert not np.array_equal(digits_by_seed[0].val.index, digits_by_seed[1].val.index)
+        assert len(ds.train) + len(ds.val) + len(ds.test) + len(ds.bank) == total, seed
+    assert not np.array_equal(datasets[0].val.index, datasets[1].val.index)
 
 
 def _with_duplicates(n_distinct: int, copies: list[int], seed: int = 0):
@@ -105,39 +111,12 @@ def test_bank_split_is_independent_of_candidate_order():
     assert set(d[a].tolist()) == set(d[perm][b].tolist())
 
 
-def test_shipped_digits_bank_is_quarantined_for_seeds_0_to_9(digits_by_seed):
-    path = default_bank_path("digits")
-    assert path is not None, "the digits bank ships with the package"
-    bank = load_bank(path, dataset="digits", shape=(1, 8, 8))
-    for ds in digits_by_seed.values():
-        check_quarantine(bank, ds)  # raises on any leak, by index or by content
-        pos = {int(i): k for k, i in enumerate(ds.bank.index)}
-        base = ds.bank.x[[pos[int(i)] for i in np.unique(bank.base_index)]]
-        for split in ds.splits().values():
-            assert not _contents(base) & _contents(split.x)
-
-
-@pytest.fixture(scope="module")
-def mnist10k_by_seed():
-    return {seed: load_dataset("mnist10k", seed=seed) for seed in SEEDS}
-
-
-def test_mnist10k_bank_split_is_fixed_and_disjoint_by_content(mnist10k_by_seed):
-    first = mnist10k_by_seed[0]
-    assert len(first.bank) == 2000
-    for seed, ds in mnist10k_by_seed.items():
-        np.testing.assert_array_equal(ds.bank.index, first.bank.index)  # seed-independent
-        assert ds.fingerprint == first.fingerprint
-        _assert_quarantined(ds)
-        assert len(ds.train) + len(ds.val) + len(ds.test) + len(ds.bank) == 10000, seed
-
-
-def test_shipped_mnist10k_bank_is_quarantined_for_seeds_0_to_9(mnist10k_by_seed):
-    path = default_bank_path("mnist10k")
-    assert path is not None, "the mnist10k bank ships with the package"
-    bank = load_bank(path, dataset="mnist10k", shape=(1, 28, 28))
-    assert bank.manifest["linf_grid"]["step_255"] == 1.0  # the paper's 1/255 grid
-    for ds in mnist10k_by_seed.values():
+def test_shipped_bank_is_quarantined_for_seeds_0_to_9(by_seed):
+    name, datasets = by_seed
+    path = default_bank_path(name)
+    assert path is not None, f"the {name} bank ships with the package"
+    bank = load_bank(path, dataset=name, shape=EMBEDDED[name][2])
+    for ds in datasets.values():
         check_quarantine(bank, ds)  # raises on any leak, by index or by content
         pos = {int(i): k for k, i in enumerate(ds.bank.index)}
         base = ds.bank.x[[pos[int(i)] for i in np.unique(bank.base_index)]]

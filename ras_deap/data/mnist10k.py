@@ -17,7 +17,7 @@ import numpy as np
 from .splits import Dataset, DatasetError, assemble, register
 
 __all__ = ["BANK_SPLIT_SIZE", "CONTENT_SHA256", "MNIST10K_PATH", "N_TEST", "N_VAL",
-           "load_mnist10k", "read_mnist10k"]
+           "content_sha256", "load_mnist10k", "read_mnist10k"]
 
 MNIST10K_PATH = Path(__file__).resolve().parent / "files" / "mnist10k.npz"
 # sha256 over dtype, shape and bytes of images then labels (the digest
@@ -35,7 +35,9 @@ N_VAL = 1000
 N_TEST = 1000
 
 
-def _content_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+def content_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    """sha256 over dtype, shape and bytes of both arrays: independent of the
+    zip container, so it names the data, not the file."""
     h = hashlib.sha256()
     for arr in (images, labels):
         arr = np.ascontiguousarray(arr)
@@ -57,7 +59,7 @@ def read_mnist10k(path: str | Path = MNIST10K_PATH) -> tuple[np.ndarray, np.ndar
     except (OSError, KeyError, ValueError) as exc:
         raise DatasetError(f"mnist10k file {path} is unreadable ({exc}); recreate it with "
                            "scripts/convert_mnist10k.py") from exc
-    if _content_sha256(images, labels) != CONTENT_SHA256:
+    if content_sha256(images, labels) != CONTENT_SHA256:
         raise DatasetError(f"mnist10k file {path} does not hold the recorded images (content "
                            "sha256 differs); recreate it with scripts/convert_mnist10k.py")
     return images, labels
