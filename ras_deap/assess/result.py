@@ -105,15 +105,20 @@ def format_table(assessment: Assessment) -> str:
         lines.append(f"| {r.attack} | {r.norm} | {r.budget} | {r.images} | {_pct(r.accuracy)} | "
                      f"{_pct(r.error)} | {r.seconds:.1f} |")
     c = a.config
-    lines += ["", f"Robust accuracy: share of the images classified correctly both clean and "
-                  f"under attack. FGSM and PGD (untargeted, white-box, ART) on the first "
-                  f"{c.images} test images, eps in steps of the data's intensity grid "
-                  f"1/{a.levels - 1}; PGD: {c.pgd_steps} steps of eps/4, no random start. "
-                  f"PixelAttack (ART, differential evolution, {c.pixel_iter} generations per "
-                  f"image) on the first {min(c.l0_images, c.images)}; th = changed pixels."]
-    if any(r.key.startswith("square") for r in a.rows):
-        lines.append(f"SquareAttack (ART, gradient-free random search, {c.square_iter} queries "
-                     "per image) on the same images and eps grid as PGD.")
+    ran = {r.key.split("_")[0] for r in a.rows}
+    legend = ["Robust accuracy: share of the images classified correctly both clean and under "
+              f"attack; Linf eps in steps of the data's intensity grid 1/{a.levels - 1}."]
+    if ran & {"fgsm", "pgd"}:
+        legend.append(f"FGSM and PGD (untargeted, white-box, ART) on the first {c.images} test "
+                      f"images; PGD: {c.pgd_steps} steps of eps/4, no random start.")
+    if "square" in ran:
+        legend.append(f"SquareAttack (ART, gradient-free random search, {c.square_iter} "
+                      f"queries per image) on the first {c.images} test images.")
+    if "pixel" in ran:
+        legend.append(f"PixelAttack (ART, differential evolution, {c.pixel_iter} generations "
+                      f"per image) on the first {min(c.l0_images, c.images)}; th = changed "
+                      "pixels.")
+    lines += ["", " ".join(legend)]
     if any(r.key.startswith("bank") for r in a.rows):
         lines.append("Transfer bank: stored adversarial samples crafted on other models "
                      "(the search's robustness measure)." +
