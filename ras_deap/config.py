@@ -9,16 +9,26 @@ starts, and every error names the parameter and says how to fix it.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
+
 __all__ = ["ConfigError", "SearchConfig", "PRESETS", "load_toml"]
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A bad configuration value; the message names the parameter."""
+
+
+# fields that must be text (None allowed where the default is None), and flags
+_TEXT_FIELDS = ("dataset", "data_dir", "bank", "robustness", "distance", "optimizer",
+                "scheduler", "device", "experiment", "tracking_uri", "run_dir", "run_name")
+_BOOL_FIELDS = ("download", "augment")
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
@@ -84,6 +94,32 @@ class SearchConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name}={value!r}: must be an integer >= {low}")
 
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name}={value!r}: must be text (a quoted string in TOML), "
+                                  f"not {type(value).__name__}")
+        for name in _BOOL_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}={value!r}: must be true or false (unquoted in TOML; "
+                                  f"the text {value!r} is not a boolean)")
+        if not self.experiment.strip():
+            raise ConfigError("experiment='': give a non-empty MLflow experiment name (default "
+                              "ras_deap)")
+        if not self.run_dir.strip():
+            raise ConfigError("run_dir='': give a folder for run folders (default runs)")
+        if self.run_name is not None and (not self.run_name.strip() or "/" in self.run_name
+                                          or self.run_name in (".", "..")
+                                          or self.run_name.startswith(".")):
+            raise ConfigError(f"run_name={self.run_name!r}: give a plain folder name (no '/', "
+                              "not starting with '.'), or leave it out for a unique default")
+        uri = (self.tracking_uri or "").strip()
+        if uri and not uri.startswith("databricks") and not _URI_SCHEME.match(uri):
+            raise ConfigError(f"tracking_uri={uri!r} is a path, not a URI: use "
+                              f"sqlite:///{uri.rstrip('/')}/mlflow.db for a local database "
+                              "(default sqlite:///mlruns/mlflow.db) or http://host:port for an "
+                              "MLflow server")
         if self.dataset not in DATASET_NAMES:
             raise ConfigError(f"dataset={self.dataset!r}: unknown dataset; choose one of "
                               f"{', '.join(DATASET_NAMES)}")
@@ -140,10 +176,22 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({exc}); save it as "
+                          "UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
-    if "search" in data and isinstance(data["search"], dict):
+    if "search" in data:
+        if not isinstance(data["search"], dict):
+            raise ConfigError(f"config file {str(path)!r}: 'search' must be a [search] table")
+        outside = sorted(k for k in data if k != "search")
+        if outside:
+            raise ConfigError(f"config file {str(path)!r}: keys {outside} are outside the "
+                              "[search] table and would be ignored; move them under [search] "
+                              "(or drop the [search] header)")
         data = data["search"]
     return {key.replace("-", "_"): value for key, value in data.items()}
 

@@ -4,16 +4,58 @@ Every backend yields results *in input order* and lazily, so the search can
 checkpoint and log each individual as soon as its result (and those before
 it) are in. Results do not depend on the backend: each individual carries
 its own evaluation seed and the evaluator seeds torch/numpy/random from it.
+
+Worker processes never outlive the search: each one watches its parent and
+exits as soon as it is gone (even after ``kill -9`` of the parent, which
+runs no cleanup), ignores Ctrl-C (the parent handles it and prints one
+line), and a search that stops on an error or a signal terminates them
+instead of waiting for their evaluations.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-__all__ = ["SerialMap", "ProcessMap", "DaskMap", "make_map"]
+from .errors import InfrastructureError
+
+__all__ = ["SerialMap", "ProcessMap", "DaskMap", "make_map", "PARENT_POLL_SECONDS",
+           "DASK_CONNECT_TIMEOUT"]
+
+PARENT_POLL_SECONDS = 0.5  # how often a worker checks that its parent is alive
+DASK_CONNECT_TIMEOUT = 10  # seconds for the Dask client to connect to a scheduler
+DASK_PROBE_TIMEOUT = 5  # seconds for the scheduler's port to accept a connection
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit this worker as soon as ``parent`` is no longer its parent."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        time.sleep(PARENT_POLL_SECONDS)
+
+
+def _worker_init(parent: int) -> None:
+    """Runs first in every pool worker: die with the parent, leave Ctrl-C to it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):  # the kernel kills us when the parent dies
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before we got here
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
+                     name="ras_deap-parent-watch").start()
 
 
 class SerialMap:
@@ -24,7 +66,7 @@ class SerialMap:
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         return map(fn, items)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
 
@@ -37,13 +79,48 @@ class ProcessMap:
         self.workers = workers
         self.description = f"{workers} processes"
         self._pool = ProcessPoolExecutor(max_workers=workers,
-                                         mp_context=multiprocessing.get_context("spawn"))
+                                         mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_worker_init, initargs=(os.getpid(),))
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         return self._pool.map(fn, list(items))
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Shut the pool down; ``abort`` (an error, Ctrl-C, SIGTERM) terminates
+        the workers at once instead of letting running evaluations finish."""
+        if not abort:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        # the queued calls are dropped anyway: without this, the queue's feeder thread
+        # can block on a pipe no dead worker reads, and exit would wait for it forever
+        with contextlib.suppress(Exception):
+            self._pool._call_queue.cancel_join_thread()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+                if process.is_alive():
+                    process.kill()
+
+
+def _probe(address: str) -> None:
+    """Fail within :data:`DASK_PROBE_TIMEOUT` seconds when nothing listens
+    at a ``tcp://host:port`` scheduler address (the Dask client would retry
+    for its whole timeout, then raise an OSError)."""
+    host, _, port = address.removeprefix("tcp://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)),
+                                      timeout=DASK_PROBE_TIMEOUT):
+            pass
+    except (OSError, ValueError) as exc:
+        raise InfrastructureError(
+            f"scheduler={address!r}: no Dask scheduler answers there ({exc}); start one "
+            "(dask scheduler) and workers (dask worker ADDRESS --nthreads 1), fix "
+            "--scheduler, or leave it out to use --workers local processes") from exc
 
 
 class DaskMap:
@@ -55,18 +132,29 @@ class DaskMap:
         from distributed import Client, LocalCluster
 
         self._cluster = None
+        if address is not None:
+            _probe(address)
         if address is None:
             self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
                                          processes=True, dashboard_address=None)
             address = self._cluster.scheduler_address
-        self.client = Client(address)
+        try:
+            self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            if self._cluster is not None:
+                self._cluster.close()
+            raise InfrastructureError(
+                f"scheduler={address!r}: no Dask scheduler answered within "
+                f"{DASK_CONNECT_TIMEOUT} s ({exc}); start one (dask scheduler) and workers "
+                "(dask worker ADDRESS --nthreads 1), fix --scheduler, or leave it out to use "
+                "--workers local processes") from exc
         self.description = f"dask {address}"
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         futures = self.client.map(fn, list(items), pure=False)
         return (future.result() for future in futures)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()

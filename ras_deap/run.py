@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import CheckpointError, load_checkpoint
+from .checkpoint import load_checkpoint
 from .config import (
     DATASET_NAMES,
     DISTANCES,
@@ -27,10 +27,9 @@ from .config import (
     SearchConfig,
     load_toml,
 )
+from .errors import EXIT_USAGE, run_cli, sigterm_as_interrupt
 
-__all__ = ["build_parser", "config_from_args", "format_summary", "main"]
-
-EXIT_USAGE = 2
+__all__ = ["build_parser", "config_from_args", "format_summary", "main", "EXIT_USAGE"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--run-dir", metavar="DIR", help=f"where run folders (checkpoints, weights, "
                    f"figures) go (default {d.run_dir}/)")
     g.add_argument("--run-name", help="name of this run's folder and MLflow run (default "
-                   "<dataset>-seed<seed>-<time>)")
+                   "<dataset>-seed<seed>-<time>-<random suffix>)")
     g.add_argument("--register-model", metavar="NAME",
                    help="register the retrained best network in the MLflow model registry "
                         "under NAME (it is always logged as a model on the best individual's "
@@ -125,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--resume", nargs="?", const=True, metavar="RUN",
         help="continue a killed run: its folder (runs/<name>), or the latest run if omitted")
     add("--no-progress", action="store_true", help="hide the tqdm progress bars")
+    add("--force", action="store_true",
+        help="run even with sizes that look like typos (more than 10,000 clusters, more than "
+             "1,000,000 trainings, ...), which are refused otherwise")
     return p
 
 
@@ -135,7 +137,7 @@ def explicit_values(args: argparse.Namespace) -> dict[str, Any]:
         values.update(PRESETS[args.preset])
     if "config" in args:
         values.update(load_toml(args.config))
-    skip = {"preset", "config", "resume", "no_progress", "register_model"}
+    skip = {"preset", "config", "resume", "no_progress", "register_model", "force"}
     values.update({k: v for k, v in vars(args).items() if k not in skip})
     return values
 
@@ -206,35 +208,56 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _resume_hint(config: SearchConfig | None, exc: BaseException) -> str:
+    """The one line printed after Ctrl-C or SIGTERM: where the run is and how to go on."""
+    run_dir = getattr(exc, "run_dir", None)
+    where = str(run_dir) if run_dir is not None else (
+        f"{config.run_dir}/<run name>" if config is not None else "runs/<run name>")
+    return ("the MLflow run is marked KILLED and every evaluated individual is saved; "
+            f"continue with: python -m ras_deap.run --resume {where}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     resume = getattr(args, "resume", False)
-    try:
-        config = resumed_config(args) if resume else config_from_args(args)
-    except (ConfigError, CheckpointError) as exc:
-        parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    from .bank import BankError
-    from .data import DatasetError
-    from .search import run_search
+    prog = parser.prog
+    holder: dict[str, SearchConfig] = {}
 
-    if resume:
-        resume = Path(config.run_dir) / str(config.run_name)
-    try:
-        result = run_search(config, resume=resume,
+    def configure() -> int:
+        holder["config"] = resumed_config(args) if resume else config_from_args(args)
+        return 0
+
+    def usage() -> None:
+        parser.print_usage(sys.stderr)
+
+    def search() -> int:
+        from .search import run_search
+        from .tracking.store import bound_http_retries
+
+        config = holder["config"]
+        bound_http_retries()
+        result = run_search(config, resume=(Path(config.run_dir) / str(config.run_name))
+                            if resume else False,
                             progress=not getattr(args, "no_progress", False),
-                            register_model=getattr(args, "register_model", None))
-    except (ConfigError, CheckpointError, DatasetError, BankError) as exc:
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("\ninterrupted: every evaluated individual is saved; continue with\n"
-              f"  python -m ras_deap.run --resume {config.run_dir}/<run name>", file=sys.stderr)
-        return 130
-    print(format_summary(result.summary))
-    return 0
+                            register_model=getattr(args, "register_model", None),
+                            force=getattr(args, "force", False))
+        if result.already_finished:
+            print(f"run {result.run_dir} has already finished: nothing was trained or logged "
+                  "(to continue it, resume with a larger --generations)")
+        print(format_summary(result.summary))
+        return 0
+
+    restore = sigterm_as_interrupt()
+    try:
+        code = run_cli(prog, configure, usage=usage,
+                       on_interrupt=lambda exc: "nothing was started")
+        if code:
+            return code
+        return run_cli(prog, search,
+                       on_interrupt=lambda exc: _resume_hint(holder.get("config"), exc))
+    finally:
+        restore()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ baseline comparison all call it.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import secrets
 import time
 import warnings
 from collections.abc import Callable
@@ -21,8 +25,10 @@ from deap import tools
 from tqdm.auto import tqdm
 
 from . import __version__
+from .atomic import write_atomic
 from .checkpoint import (
     CHECKPOINT_NAME,
+    LEGACY_CHECKPOINT_NAME,
     Checkpoint,
     CheckpointError,
     load_checkpoint,
@@ -39,10 +45,13 @@ from .evolution import (
     step,
 )
 from .genome import SPECTRUM_FEATURES
+from .locks import RunLock
 from .parallel import make_map
 
-__all__ = ["SearchResult", "run_search", "resolve_run_dir", "make_evaluator",
-           "RESUMABLE_OVERRIDES"]
+__all__ = ["SearchResult", "run_search", "resolve_run_dir", "create_run_dir", "make_evaluator",
+           "check_sizes", "RESUMABLE_OVERRIDES", "SIZE_LIMITS", "CONFIG_NAME"]
+
+CONFIG_NAME = "config.json"  # the run's settings and MLflow run id, as plain JSON
 
 # Options that may change when a run is resumed; everything else must match
 # the checkpoint, or the resumed search would not be the same search.
@@ -92,6 +101,14 @@ class SearchResult:
     run_dir: Path
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    already_finished: bool = False  # resumed a run that had ended: nothing was done
+
+
+def _default_name(config: SearchConfig) -> str:
+    """``<dataset>-seed<seed>-<time>-<random suffix>``: two runs started in
+    the same second still get two folders."""
+    return (f"{config.dataset}-seed{config.seed}-{datetime.now().strftime('%Y%m%d-%H%M%S')}-"
+            f"{secrets.token_hex(3)}")
 
 
 def resolve_run_dir(config: SearchConfig, resume: bool | str | Path = False) -> Path:
@@ -99,7 +116,8 @@ def resolve_run_dir(config: SearchConfig, resume: bool | str | Path = False) -> 
 
     ``resume=True`` picks ``runs/<run_name>`` or, without a name, the most
     recently modified run folder holding a checkpoint; a path resumes that
-    folder (or checkpoint file)."""
+    folder (or checkpoint file). A new run without a name gets a fresh
+    unique name (the folder is created by :func:`create_run_dir`)."""
     base = Path(config.run_dir)
     if isinstance(resume, (str, Path)) and not isinstance(resume, bool):
         path = Path(resume)
@@ -107,14 +125,63 @@ def resolve_run_dir(config: SearchConfig, resume: bool | str | Path = False) -> 
     if resume:
         if config.run_name:
             return base / config.run_name
-        candidates = sorted(base.glob(f"*/{CHECKPOINT_NAME}"), key=lambda p: p.stat().st_mtime)
+        candidates = sorted((p for name in (CHECKPOINT_NAME, LEGACY_CHECKPOINT_NAME)
+                             for p in base.glob(f"*/{name}")), key=lambda p: p.stat().st_mtime)
         if not candidates:
             raise CheckpointError(f"--resume: no run with a checkpoint under {base}/; start a "
                                   "new run without --resume")
         return candidates[-1].parent
-    name = config.run_name or (f"{config.dataset}-seed{config.seed}-"
-                               f"{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    return base / name
+    return base / (config.run_name or _default_name(config))
+
+
+def create_run_dir(config: SearchConfig, planned: Path) -> Path:
+    """Create a new run's folder. A default name is created exclusively (a
+    collision draws another suffix); a name the user chose may exist already
+    (without a checkpoint), since its lock, not the mkdir, decides who owns
+    it."""
+    planned.parent.mkdir(parents=True, exist_ok=True)
+    if config.run_name:
+        planned.mkdir(exist_ok=True)
+        return planned
+    for _ in range(100):
+        try:
+            planned.mkdir()
+            return planned
+        except FileExistsError:
+            planned = planned.parent / _default_name(config)
+    raise CheckpointError(f"could not create a fresh run folder under {planned.parent}")
+
+
+# Sizes beyond these are almost certainly typos (--population 1000000000 would
+# build a billion models before the first evaluation); --force allows them.
+SIZE_LIMITS = {"population": 10_000, "children": 1_000, "mutations": 1_000,
+               "subset_size": 10_000_000, "batch_size": 1_000_000, "max_epochs": 100_000,
+               "full_epochs": 100_000, "threads": 1_024, "generations": 1_000_000}
+MAX_EVALUATIONS = 1_000_000  # trainings in one search
+
+
+def check_sizes(config: SearchConfig) -> None:
+    """Refuse sizes that cannot fit in memory or time (see :data:`SIZE_LIMITS`)
+    with a message naming the option and ``--force``."""
+    for name, limit in SIZE_LIMITS.items():
+        value = getattr(config, name)
+        if value > limit:
+            raise ConfigError(f"{name}={value}: more than {limit:,}, which cannot fit in memory "
+                              f"or time; use a smaller --{name.replace('_', '-')} (or pass "
+                              "--force if you really mean it)")
+    total = config.population * (1 + config.generations * config.children)
+    if config.max_evaluations is not None:
+        total = min(total, config.max_evaluations)
+    if total > MAX_EVALUATIONS:
+        raise ConfigError(f"this search would train {total:,} networks (population x (1 + "
+                          f"generations x children)), more than {MAX_EVALUATIONS:,}; lower "
+                          "--generations, --population or --children, cap it with "
+                          "--max-evaluations, or pass --force")
+    cores = os.cpu_count() or 1
+    if config.workers > max(64, 4 * cores):
+        raise ConfigError(f"workers={config.workers}: far more worker processes than the "
+                          f"{cores} cores (each holds the dataset and torch, about 1 GB); use "
+                          "at most a few per core, or pass --force")
 
 
 def make_evaluator(config: SearchConfig) -> Any:
@@ -237,8 +304,14 @@ def run_search(config: SearchConfig, *,
                parent_run_id: str | None = None, resume: bool | str | Path = False,
                progress: bool = True, final_training: bool = True,
                on_individual: Callable[[Individual], None] | None = None,
-               register_model: str | None = None) -> SearchResult:
+               register_model: str | None = None, force: bool = False) -> SearchResult:
     """Run (or resume) a RAS search and return its result.
+
+    The run folder is owned by this call: a second process resuming it
+    meanwhile gets :class:`~ras_deap.errors.RunLockedError`. Resuming a run
+    that has ended returns its stored result (``already_finished``) and
+    changes nothing. Sizes beyond :data:`SIZE_LIMITS` are refused unless
+    ``force``.
 
     ``on_individual(individual)`` is called after each evaluation (once it is
     logged and checkpointed), in evaluation order.
@@ -252,37 +325,96 @@ def run_search(config: SearchConfig, *,
     """
     from .tracking import SearchTracker
 
+    if not force:
+        check_sizes(config)
     run_dir = resolve_run_dir(config, resume)
-    ckpt_path = run_dir / CHECKPOINT_NAME
-    if resume:
-        checkpoint = load_checkpoint(ckpt_path)
-        config = _check_resumable(checkpoint.config, config)
-        state, history = checkpoint.state, checkpoint.history
-    else:
-        if ckpt_path.exists():
-            raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass --resume "
-                              "to continue it, or choose another --run-name")
-        state, history = initial_state(config.seed, config.population), []
-    evaluator = make_evaluator(config)
-    evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as owned:  # the run folder's lock, the worker pool
+        if resume:
+            if run_dir.is_dir():
+                owned.enter_context(RunLock(run_dir))  # before reading: no one else writes it
+            checkpoint = load_checkpoint(run_dir if run_dir.is_dir() else
+                                         run_dir / CHECKPOINT_NAME)
+            config = _check_resumable(checkpoint.config, config)
+            state, history = checkpoint.state, checkpoint.history
+            if _already_finished(checkpoint, config, final_training):
+                return _finished_result(checkpoint, run_dir)
+        else:
+            if (run_dir / CHECKPOINT_NAME).exists():
+                raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
+                                  "--resume to continue it, or choose another --run-name")
+            state, history = initial_state(config.seed, config.population), []
+        evaluator = make_evaluator(config)
+        evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
+        tracker = SearchTracker(config.tracking_uri, config.experiment)  # the store answers
+        # ends the search run KILLED/FAILED whatever stops the search once it has started
+        owned.enter_context(tracker)
+        mapper = make_map(config.workers, config.scheduler)  # the scheduler answers
+        aborted = [True]  # until the search ends normally: then the pool may finish politely
+        owned.callback(lambda: mapper.close(abort=aborted[0]))
+        if not resume:
+            run_dir = create_run_dir(config, run_dir)
+            owned.enter_context(RunLock(run_dir))
+            if (run_dir / CHECKPOINT_NAME).exists():  # another process got there first
+                raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
+                                  "--resume to continue it, or choose another --run-name")
+        try:
+            result = _search(config, state, history, run_dir, evaluator, tracker, mapper,
+                             on_generation=on_generation, parent_run_id=parent_run_id,
+                             progress=progress, final_training=final_training,
+                             on_individual=on_individual, register_model=register_model)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say where to resume
+            exc.run_dir = run_dir  # type: ignore[attr-defined]
+            raise
+        aborted[0] = False
+        return result
 
+
+def _already_finished(checkpoint: Checkpoint, config: SearchConfig,
+                      final_training: bool) -> bool:
+    """Whether a resumed run has nothing left to do: it ended (and was
+    finalised as asked) and the resumed config adds no generations."""
+    done = checkpoint.completed
+    return (done is not None
+            and finished(checkpoint.state, config.generations, config.max_evaluations)
+            and (bool(done.get("final_training")) or not final_training))
+
+
+def _finished_result(checkpoint: Checkpoint, run_dir: Path) -> SearchResult:
+    """The result of a run that had already ended, read from its checkpoint
+    (nothing is trained or logged again)."""
+    state = checkpoint.state
+    summary = dict((checkpoint.completed or {}).get("summary") or {})
+    return SearchResult(best=state.halloffame[0], population=list(state.population),
+                        logbook=state.logbook, history=checkpoint.history,
+                        evaluations=state.evaluations, run_id=state.extra.get("mlflow_run_id"),
+                        run_dir=run_dir, summary=summary, already_finished=True)
+
+
+def _search(config: SearchConfig, state: SearchState, history: list[dict[str, Any]],
+            run_dir: Path, evaluator: Any, tracker: Any, mapper: Any, *,
+            on_generation: Callable[[int, dict[str, Any]], None] | None,
+            parent_run_id: str | None, progress: bool, final_training: bool,
+            on_individual: Callable[[Individual], None] | None,
+            register_model: str | None) -> SearchResult:
+    """The search proper, in a run folder this process owns."""
+    ckpt_path = run_dir / CHECKPOINT_NAME
     timings = {"evaluation": 0.0, "tracking": 0.0, "checkpoint": 0.0, "evolution": 0.0}
     started = time.perf_counter()
     # cumulative over the sessions of a resumed search, for the timing/ charts
     earlier = {k: float(v) for k, v in state.extra.get("timings", {}).items()}
-    mapper = make_map(config.workers, config.scheduler)
     toolbox = build_toolbox(state, evaluate=_Timed(evaluator), map_fn=mapper,
                             n_mutations=config.mutations, layer_limit=config.layer_limit,
                             block_limit=config.block_limit, distance=config.distance,
                             schedule=_training_schedule(config, evaluator))
-    tracker = SearchTracker(config.tracking_uri, config.experiment)
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve())}
     run_id = tracker.start_search(config.to_dict(), tags, run_name=run_dir.name,
                                   resume_run_id=state.extra.get("mlflow_run_id"),
                                   parent_run_id=parent_run_id)
     state.extra["mlflow_run_id"] = run_id
+    # the settings as plain JSON beside the checkpoint (python -m ras_deap.assess reads it)
+    write_atomic(run_dir / CONFIG_NAME, json.dumps({"search": config.to_dict(),
+                                                    "mlflow_run_id": run_id}, indent=2) + "\n")
 
     def save() -> None:
         t = time.perf_counter()
@@ -378,11 +510,17 @@ def run_search(config: SearchConfig, *,
             tracker.log_dict(summary, "summary.json")
             tracker.describe(_search_description(summary, tracker, figures))
             timings["total"] = time.perf_counter() - started
+            tracker.end_search("FINISHED")
+            # the run has ended: a later --resume says so and changes nothing
+            t = time.perf_counter()
+            save_checkpoint(ckpt_path, Checkpoint(
+                config=config.to_dict(), state=state, history=history,
+                completed={"final_training": final_training, "summary": summary}))
+            timings["checkpoint"] += time.perf_counter() - t
     finally:
         if eval_bar is not None:
             eval_bar.close()
         gen_bar.close()
-        mapper.close()
     return SearchResult(best=best, population=list(state.population), logbook=state.logbook,
                         history=history, evaluations=state.evaluations, run_id=run_id,
                         run_dir=run_dir, summary=summary, timings=timings)

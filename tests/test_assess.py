@@ -189,7 +189,7 @@ def _tiny_run(tmp_path, bank):
 @pytest.mark.slow
 def test_assess_cli_on_a_run_folder_and_on_its_mlflow_run(tiny, tmp_path, capsys):
     """The output of `python -m ras_deap.run` (a run folder with best_genome.json,
-    best_model.pt and checkpoint.pkl): attacked with its own weights, the table
+    best_model.pt and checkpoint.json): attacked with its own weights, the table
     logged under its MLflow run; then by run id once the folder is gone."""
     from ras_deap.tracking import SearchTracker
 

@@ -279,14 +279,21 @@ def test_a_search_resumes_from_a_pickled_state_without_reevaluating():
 
 
 def test_a_checkpoint_from_before_invariant_ids_is_refused_with_the_fix(tmp_path):
-    from ras_deap.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+    import pickle
 
-    path = tmp_path / "checkpoint.pkl"
+    from ras_deap.checkpoint import (
+        CHECKPOINT_NAME,
+        Checkpoint,
+        CheckpointError,
+        load_checkpoint,
+        save_checkpoint,
+    )
+
     state = initial_state(0, 2)
-    save_checkpoint(path, Checkpoint(config={}, state=state, history=[]))
+    save_checkpoint(tmp_path / CHECKPOINT_NAME, Checkpoint(config={}, state=state, history=[]))
     assert load_checkpoint(tmp_path).state.seed == 0
-    save_checkpoint(path, Checkpoint(config={}, state=state, history=[],
-                                     format="ras_deap.checkpoint/1", version="0.9"))
-    with pytest.raises(CheckpointError, match=r"(?s)checkpoint .*checkpoint\.pkl.*format 1.*"
-                                              r"start a new run"):
-        load_checkpoint(path)
+    old = tmp_path / "old"
+    old.mkdir()  # formats 1 and 2 were pickles: refused unread
+    (old / "checkpoint.pkl").write_bytes(pickle.dumps({"format": "ras_deap.checkpoint/1"}))
+    with pytest.raises(CheckpointError, match=r"(?s)checkpoint\.pkl.*format 1.*start a new run"):
+        load_checkpoint(old)

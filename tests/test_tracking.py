@@ -171,7 +171,7 @@ def test_resume_does_not_duplicate(uri: str) -> None:
 
 
 def test_resume_of_unknown_run_is_a_clear_error(uri: str) -> None:
-    with pytest.raises(ValueError, match="resume_run_id"):
+    with pytest.raises(ValueError, match="is not in"):
         SearchTracker(uri, experiment="others").start_search(
             {}, {}, resume_run_id="0123456789abcdef0123456789abcdef")
 

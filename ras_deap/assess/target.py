@@ -3,7 +3,7 @@
 * a **run folder** (``runs/<name>`` of ``python -m ras_deap.run``, or a cell
   folder of ``python -m ras_deap.compare``): ``best_genome.json``, the
   weights ``best_model.pt`` when the final training wrote them, and the
-  search settings (``checkpoint.pkl`` or ``config.json``), which give the
+  search settings (``config.json``, else ``checkpoint.json``), which give the
   dataset, its seed (hence the quarantined test split) and the bank;
 * an **MLflow run id**: the run's folder when its ``run_dir`` tag still
   exists here, else its ``best_model/`` artifacts and its logged params;
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import CHECKPOINT_NAME, LEGACY_CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from ..config import ConfigError, SearchConfig
 from ..genome import GenomeError, Model
 
@@ -122,18 +123,17 @@ def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = N
         config = _config_from_dict(data.get("search", data), str(folder / CONFIG_NAME),
                                    **overrides)
         run_id = run_id or data.get("mlflow_run_id")
-    elif (folder / "checkpoint.pkl").is_file():
-        from ..checkpoint import CheckpointError, load_checkpoint
-
+    elif any((folder / name).is_file() for name in (CHECKPOINT_NAME, LEGACY_CHECKPOINT_NAME)):
         try:
-            checkpoint = load_checkpoint(folder)
+            checkpoint = load_checkpoint(folder)  # JSON only; an old pickle is refused
         except CheckpointError as exc:
             raise TargetError(str(exc)) from exc
-        config = _config_from_dict(checkpoint.config, f"{folder}/checkpoint.pkl", **overrides)
+        config = _config_from_dict(checkpoint.config, f"{folder}/{CHECKPOINT_NAME}",
+                                   **overrides)
         run_id = run_id or checkpoint.state.extra.get("mlflow_run_id")
     else:
-        raise TargetError(f"run folder {folder} has neither checkpoint.pkl nor config.json, so "
-                          "its dataset and seed are unknown; pass the genome file with "
+        raise TargetError(f"run folder {folder} has neither {CHECKPOINT_NAME} nor config.json, "
+                          "so its dataset and seed are unknown; pass the genome file with "
                           "--dataset and --seed instead")
     tracking_uri = tracking_uri or overrides.get("tracking_uri") or config.tracking_uri
     return AssessTarget(genome=_load_genome(genome_path), config=config,

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..bank import BankError, load_bank
+from ..bank import load_bank
 from .build import (
     SELECTIONS,
     BuildConfig,
@@ -121,23 +121,26 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..errors import run_cli
+
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        if args.command == "build":
-            return _build(args)
-        bank = load_bank(Path(args.path))
-        print(json.dumps(bank.manifest, indent=2) if args.json else format_table(bank.manifest))
-        return 0
-    except (BuildError, BankError, CellError, SourceModelError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        from ..data import DatasetError
-        if isinstance(exc, DatasetError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
+
+    def work() -> int:
+        try:
+            if args.command == "build":
+                return _build(args)
+            bank = load_bank(Path(args.path))
+            print(json.dumps(bank.manifest, indent=2) if args.json
+                  else format_table(bank.manifest))
+            sys.stdout.flush()  # a closed pipe (`show ... | head`) fails here, inside run_cli
+            return 0
+        except (BuildError, CellError, SourceModelError) as exc:
+            from ..errors import UsageError
+
+            raise UsageError(str(exc)) from exc
+
+    return run_cli(parser.prog, work)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,12 @@ class BuildConfig:
         return self.images_per_cell
 
 
+def _has_progress(work: Path) -> bool:
+    """Whether a work folder holds a trained source model or an attacked cell."""
+    return any(p.is_file() for sub in ("models", "cells") if (work / sub).is_dir()
+               for p in (work / sub).iterdir())
+
+
 def work_dir_for(out: str | Path) -> Path:
     out = Path(out)
     return out.with_name(out.name + ".partial")
@@ -284,23 +290,35 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     if out.suffix != ".npz":
         raise BuildError(f"output {out} must end in .npz (the manifest goes next to it as .json)")
     work = work_dir_for(out)
-    (work / "models").mkdir(parents=True, exist_ok=True)
-    (work / "cells").mkdir(exist_ok=True)
     cfg_path = work / "config.json"
+    resuming = False
     if cfg_path.is_file():
-        old = json.loads(cfg_path.read_text())
+        try:
+            old = json.loads(cfg_path.read_text())
+        except (OSError, ValueError):
+            old = None
         if old != cfg.to_json():
-            raise BuildError(f"work folder {work} holds a build with other settings; rerun with "
-                             "the same settings to resume, or delete the folder to start over")
-        log(f"resuming the build in {work}")
-    else:
-        _atomic_json(cfg_path, cfg.to_json())
+            if _has_progress(work):
+                raise BuildError(f"work folder {work} holds a build with other settings; rerun "
+                                 "with the same settings to resume, or delete the folder to "
+                                 "start over")
+            cfg_path.unlink()  # settings of a build that never started: nothing to keep
+        else:
+            resuming = True
 
     wall = time.perf_counter()
+    # validate everything before the work folder exists, so a corrected command is not
+    # refused because of a folder left by a mistyped one
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     if dataset.bank is None or not len(dataset.bank):
         raise BuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
     cells = cfg.cells_for(dataset.levels)
+    (work / "models").mkdir(parents=True, exist_ok=True)
+    (work / "cells").mkdir(exist_ok=True)
+    if resuming:
+        log(f"resuming the build in {work}")
+    else:
+        _atomic_json(cfg_path, cfg.to_json())
     parts: dict[str, list] = {k: [] for k in
                               ("x", "y_true", "norm", "th", "optimizer", "source_model",
                                "source_pred", "base_index")}

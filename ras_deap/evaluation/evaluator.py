@@ -41,7 +41,7 @@ from .seeding import derive_seed, seed_everything
 from .trainer import accuracy, predict, train
 
 __all__ = ["FALLBACK_BANK_SIZE", "ROBUSTNESS_CHOICES", "EvaluationResult", "Evaluator",
-           "clear_cache"]
+           "available_devices", "check_device", "clear_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,35 @@ _CACHE: dict[tuple, _Data] = {}
 def clear_cache() -> None:
     """Forget the datasets and banks loaded by this process."""
     _CACHE.clear()
+
+
+def available_devices() -> list[str]:
+    """The torch devices this machine can use: cpu, and cuda:N / mps when present."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can use it here, else a ConfigError naming the
+    devices that are available (checked before any work starts)."""
+    from ..config import ConfigError
+
+    available = available_devices()
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"device={device!r} is not a torch device; available here: "
+                          f"{', '.join(available)} (or leave --device out)") from None
+    name = parsed.type if parsed.index is None else f"{parsed.type}:{parsed.index}"
+    if name not in available:
+        raise ConfigError(f"device={device!r} is not available on this machine; available "
+                          f"here: {', '.join(available)} (or leave --device out)")
+    return device
 
 
 class Evaluator:
@@ -122,7 +151,8 @@ class Evaluator:
                             "builds one from a dict)")
         self.seed = int(seed)
         self.num_threads = int(num_threads)
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = check_device(device) if device else (
+            "cuda" if torch.cuda.is_available() else "cpu")
         self.download = download
 
     def __repr__(self) -> str:

@@ -9,14 +9,22 @@ to it (``mlruns/artifacts``).
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
+import socket
 import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
-__all__ = ["DEFAULT_TRACKING_URI", "UI_HOST", "SHARED_VIEW_PREFIX", "resolve_tracking",
+from ..errors import InfrastructureError
+from ..locks import file_lock
+
+__all__ = ["TrackingError", "HTTP_DEFAULTS", "bound_http_retries", "check_reachable",
+           "check_uri", "prepare_store", "DEFAULT_TRACKING_URI", "UI_HOST",
+           "SHARED_VIEW_PREFIX", "resolve_tracking",
            "sqlite_path", "ui_command", "is_remote", "enable_wal", "ui_host", "runs_url",
            "run_page_url", "individuals_view"]
 
@@ -39,6 +47,44 @@ INDIVIDUAL_COLUMNS = (
 
 _SQLITE_PREFIX = "sqlite:///"
 _REMOTE_SCHEMES = ("http://", "https://", "databricks")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+# MLflow's HTTP client retries a dead server 7 times with exponential backoff
+# and a 120 s timeout per request (minutes of silence). A search talks to the
+# server after every individual, so it bounds both; an environment variable
+# the user set wins (README "Faults, concurrency and hostile input").
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+PROBE_TIMEOUT = 5.0  # seconds to reach a tracking server before a search starts
+
+
+class TrackingError(InfrastructureError, ValueError):
+    """A tracking URI that cannot work: malformed, an uncreatable database
+    folder, an unreachable server, a run missing from the store."""
+
+
+def bound_http_retries() -> None:
+    """Apply :data:`HTTP_DEFAULTS` to the environment where not already set."""
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+def check_reachable(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise :class:`TrackingError` unless the tracking server of an http(s)
+    ``uri`` answers within ``timeout`` seconds (any HTTP answer will do)."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise TrackingError(
+            f"tracking_uri {uri!r}: the MLflow server does not answer ({exc}); start it "
+            "(mlflow server --host ... --port ...), fix --tracking-uri, or leave it out to "
+            "track in sqlite:///mlruns/mlflow.db") from exc
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -71,14 +117,17 @@ def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
     if uri is not None and not isinstance(uri, str):
         raise TypeError(f"tracking_uri must be a string or None, got {type(uri).__name__}")
     uri = (uri or "").strip() or DEFAULT_TRACKING_URI
+    check_uri(uri)
     path = sqlite_path(uri)
     if path is None:
         return uri, None
     path = path.expanduser().resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(path.parent, os.W_OK):
+            raise PermissionError(f"{path.parent} is not writable")
     except OSError as exc:
-        raise ValueError(
+        raise TrackingError(
             f"tracking_uri {uri!r}: cannot create the folder {path.parent} for the database "
             f"({exc}); pass a --tracking-uri in a writable place"
         ) from exc
@@ -87,6 +136,46 @@ def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
     if query:
         absolute = f"{absolute}?{query}"
     return absolute, str(path.parent / "artifacts")
+
+
+def check_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow would reject only later, with a traceback:
+    a bare path such as ``mlruns`` or a file store (MLflow 3 refuses those
+    unless ``MLFLOW_ALLOW_FILE_STORE=true``)."""
+    if uri.startswith("databricks"):
+        return
+    if not _SCHEME.match(uri) or re.match(r"^[A-Za-z]:[\\/]", uri):
+        raise TrackingError(
+            f"tracking_uri {uri!r} is a path, not a URI: use sqlite:///{uri.rstrip('/')}"
+            f"/mlflow.db for a local database (the default is {DEFAULT_TRACKING_URI}), or "
+            "http://host:port for an MLflow server")
+    if uri.startswith("file:") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() \
+            not in ("true", "1"):
+        raise TrackingError(
+            f"tracking_uri {uri!r}: MLflow 3 no longer accepts file stores; use "
+            f"{DEFAULT_TRACKING_URI} (or set MLFLOW_ALLOW_FILE_STORE=true)")
+
+
+def prepare_store(tracking_uri: str, sqlite_wal: bool = True) -> None:
+    """Make the store ready before a search uses it. A local SQLite database
+    is created (MLflow's schema migrations) under a lock beside it, so
+    several runs started at once on a fresh store do not migrate it at the
+    same time; a server must answer within :data:`PROBE_TIMEOUT` seconds."""
+    path = sqlite_path(tracking_uri)
+    if path is None:
+        check_reachable(tracking_uri)
+        return
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    with file_lock(path.with_name(path.name + ".init-lock"), what="the MLflow store set-up"):
+        if sqlite_wal:
+            enable_wal(tracking_uri)
+        try:
+            MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)
+        except MlflowException as exc:
+            raise TrackingError(f"tracking_uri {tracking_uri!r}: cannot open the MLflow "
+                                f"database ({str(exc).splitlines()[0]})") from exc
 
 
 def enable_wal(tracking_uri: str) -> bool:

@@ -105,8 +105,7 @@ class SearchTracker:
         if not isinstance(experiment, str) or not experiment.strip():
             raise ValueError(f"experiment must be a non-empty name, got {experiment!r}")
         self.tracking_uri, self.artifact_location = store.resolve_tracking(tracking_uri)
-        if sqlite_wal:
-            store.enable_wal(self.tracking_uri)
+        store.prepare_store(self.tracking_uri, sqlite_wal=sqlite_wal)
         self.experiment = experiment
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self._experiment_id: str | None = None
@@ -195,12 +194,14 @@ class SearchTracker:
         try:
             run = self.client.get_run(run_id)
         except MlflowException as exc:
-            raise ValueError(f"resume_run_id {run_id!r} is not a run in {self.tracking_uri}; "
-                             "pass the run id printed by the interrupted search (and the same "
-                             "--tracking-uri)") from exc
+            raise store.TrackingError(
+                f"the checkpoint's MLflow run {run_id} is not in {self.tracking_uri}: resume "
+                "with the --tracking-uri the run was started with (the search run's params "
+                "list it), or start a new run") from exc
         if run.info.lifecycle_stage == "deleted":
-            raise ValueError(f"resume_run_id {run_id!r} was deleted in MLflow; restore it or "
-                             "start a new search")
+            raise store.TrackingError(
+                f"the checkpoint's MLflow run {run_id} was deleted in {self.tracking_uri}: "
+                f"restore it (mlflow runs restore --run-id {run_id}) or start a new run")
         self._experiment_id = run.info.experiment_id
         self._run_id = run_id
         describe_experiment(self.client, self._experiment_id)
@@ -300,14 +301,28 @@ class SearchTracker:
             tags={t.key: t.value for t in to_tags(tags)},
             run_name=f"g{record.generation:03d}-i{record.index:02d}-{record.genome_id}")
         run_id = run.info.run_id
-        for m, p, _ in batches(metrics=to_metrics(metrics, timestamp=ended),
-                               params=to_params(params)):
-            self.client.log_batch(run_id, metrics=m, params=p)
-        self.client.log_dict(run_id, record.genome, "genome.json")
-        self.client.set_terminated(run_id, "FAILED" if record.failure is not None else "FINISHED",
-                                   end_time=ended)
+        try:
+            for m, p, _ in batches(metrics=to_metrics(metrics, timestamp=ended),
+                                   params=to_params(params)):
+                self.client.log_batch(run_id, metrics=m, params=p)
+            self.client.log_dict(run_id, record.genome, "genome.json")
+            self.client.set_terminated(run_id, "FAILED" if record.failure is not None
+                                       else "FINISHED", end_time=ended)
+        except BaseException:
+            # Ctrl-C, SIGTERM or a store error mid-way: a half-logged child would stay
+            # RUNNING; remove it (the resumed search logs the individual again)
+            self._discard(run_id)
+            raise
         self._keys[record.key] = run_id
         return run_id
+
+    def _discard(self, run_id: str) -> None:
+        """Delete an incompletely logged child run (or, failing that, end it KILLED)."""
+        try:
+            self.client.delete_run(run_id)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.client.set_terminated(run_id, status="KILLED")
 
     def run_of(self, key: str | None) -> str | None:
         """The child run id of individual ``key`` (None if it was not logged)."""
@@ -412,6 +427,9 @@ class SearchTracker:
             return
         status = "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
         try:
+            # an individual cut off mid-logging (even inside create_run, before its id was
+            # known) would stay RUNNING: remove it, the resumed search logs it again
+            self._scan_children(drop_unfinished=True)
             self.set_tags({FAILURE_TAG: f"{exc_type.__name__}: {exc}"[:MAX_TAG_LENGTH]})
             self.end_search(status)
         except Exception as store_error:  # the search's own exception is the one to see

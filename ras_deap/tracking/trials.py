@@ -46,6 +46,7 @@ class StudyTracker:
         if not isinstance(experiment, str) or not experiment.strip():
             raise ValueError(f"experiment must be a non-empty name, got {experiment!r}")
         self.tracking_uri, self.artifact_location = store.resolve_tracking(tracking_uri)
+        store.prepare_store(self.tracking_uri)
         self.experiment = experiment
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
         self._experiment_id: str | None = None
@@ -152,6 +153,22 @@ class StudyTracker:
                 self.client.set_terminated(run.info.run_id, status="KILLED")
                 changed.append(run.info.run_id)
         return changed
+
+    def close_dead_trial(self, trial_run_id: str, reason: str) -> None:
+        """Close the runs of a trial whose process died: its searches and
+        their unfinished individuals, then the trial run, all KILLED (the
+        trial's Optuna state is FAIL)."""
+        for search_id in self.stop_nested_searches(trial_run_id, reason):
+            flt = f"tags.`{PARENT_TAG}` = '{search_id}'"
+            for run in self.client.search_runs([self.experiment_id], filter_string=flt,
+                                               run_view_type=ViewType.ACTIVE_ONLY,
+                                               max_results=5000):
+                if run.info.status == "RUNNING":
+                    self.client.set_terminated(run.info.run_id, status="KILLED")
+        tags = {STATE_TAG: "FAIL", REASON_TAG: reason[:MAX_TAG_LENGTH]}
+        for _, _, t in batches(tags=to_tags(tags)):
+            self.client.log_batch(trial_run_id, tags=t)
+        self.client.set_terminated(trial_run_id, status="KILLED")
 
     def trial_runs(self, study_run_id: str) -> list[Any]:
         """The trial runs nested under a study run (for checks and reports)."""

@@ -147,10 +147,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is printed instead
+    from ..errors import UsageError, sigterm_as_interrupt
+
+    restore = sigterm_as_interrupt()  # `kill PID` ends the running trial FAIL, as Ctrl-C does
     try:
         settings = settings_from_args(args)
         outcome = tune(settings)
-    except TuneError as exc:
+    except (TuneError, UsageError) as exc:  # bad flags, storage, tracking server, ...
         parser.print_usage(sys.stderr)
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -158,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\ninterrupted: finished trials are stored; run the same command again to "
               f"continue study {args.study_name or 'ras-' + args.space!r}", file=sys.stderr)
         return 130
+    finally:
+        restore()
     if outcome.study_run_id is not None:
         from ..tracking import run_links
 

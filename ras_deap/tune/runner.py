@@ -10,6 +10,7 @@ the first run's suggestions).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -25,9 +26,11 @@ from .report import StudyReport, format_report, summarise_study, write_outputs
 from .space import SearchSpace, get_space
 from .storage import DEFAULT_STORAGE, open_study, public_url
 
-__all__ = ["TuneSettings", "TuneOutcome", "tune", "base_config", "study_attrs",
+__all__ = ["TuneSettings", "TuneOutcome", "TrialRecovery", "tune", "base_config", "study_attrs",
            "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS", "OBJECTIVE"]
 
+log = logging.getLogger(__name__)
+MAX_RETRY = 2  # times a trial whose process died is run again
 SAMPLERS = ("tpe", "grid", "random")
 PRUNERS = ("median", "hyperband", "none")
 # What a trial's value is (kept in the study's attributes, see study_attrs).
@@ -221,8 +224,10 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
     base = base_config(settings)
     name = str(settings.study_name)
     report_every = settings.report_every or max(1, settings.budget // 10)
+    recovery = TrialRecovery()
     study = open_study(name, settings.storage, attrs=study_attrs(settings, base),
-                       pruner=_pruner(settings, space, report_every))
+                       pruner=_pruner(settings, space, report_every),
+                       failed_trial_callback=recovery)
     study.sampler = _sampler(settings, space, len(study.trials))
     n_trials = settings.n_trials
     kind = settings.sampler or space.default_sampler
@@ -240,6 +245,7 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
         from ..tracking.trials import StudyTracker
 
         tracker = StudyTracker(settings.tracking_uri, settings.experiment)
+        recovery.tracker = tracker
         study_run_id = tracker.start_study(name, public_url(settings.storage),
                                            {"space": space.name, "budget": settings.budget,
                                             "preset": settings.preset,
@@ -285,6 +291,29 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
             print(format_report(report), flush=True)
     new = sorted({t.number for t in study.trials} - before)
     return TuneOutcome(study=study, report=report, study_run_id=study_run_id, new_trials=new)
+
+
+class TrialRecovery:
+    """Optuna's ``failed_trial_callback`` for trials whose process died (their
+    heartbeat stopped): the trial is retried with the same parameters
+    (:class:`optuna.storages.RetryFailedTrialCallback`) and its MLflow runs
+    (trial, nested search) are closed KILLED instead of staying RUNNING."""
+
+    def __init__(self, max_retry: int = MAX_RETRY) -> None:
+        self.retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+        self.tracker: Any = None
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.retry(study, trial)
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if self.tracker is None or not run_id:
+            return
+        try:
+            self.tracker.close_dead_trial(run_id, f"trial {trial.number}'s process died "
+                                                  "(no heartbeat); retried as a new trial")
+        except Exception as exc:  # the study goes on; the runs can be closed by hand
+            log.warning("could not close the MLflow runs of dead trial %d: %s",
+                        trial.number, exc)
 
 
 def _study_metrics(report: StudyReport) -> dict[str, Any]:

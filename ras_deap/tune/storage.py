@@ -10,6 +10,8 @@ settings whose values would not be comparable.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,17 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from .errors import TuneError
 
-__all__ = ["DEFAULT_STORAGE", "STUDY_ATTR", "open_storage", "open_study", "public_url"]
+__all__ = ["DEFAULT_STORAGE", "STUDY_ATTR", "open_storage", "open_study", "public_url",
+           "heartbeat_settings", "HEARTBEAT_ENV", "GRACE_ENV"]
+
+FailedTrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+# A running trial writes a heartbeat every HEARTBEAT seconds; one silent for GRACE
+# seconds (its process was killed) is marked FAIL and retried the next time the
+# study runs. Both can be changed with these environment variables.
+HEARTBEAT_ENV = "RAS_DEAP_TUNE_HEARTBEAT_SECONDS"
+GRACE_ENV = "RAS_DEAP_TUNE_GRACE_SECONDS"
+DEFAULT_HEARTBEAT = 30
+DEFAULT_GRACE = 120
 
 DEFAULT_STORAGE = "sqlite:///studies/ras.db"
 STUDY_ATTR = "ras_deap"  # user attribute holding what the study measures
@@ -36,8 +48,29 @@ def public_url(url: str) -> str:
         return url
 
 
-def open_storage(url: str) -> RDBStorage:
-    """The RDB storage at ``url``; a local SQLite file gets its folder created.
+def heartbeat_settings() -> tuple[int, int]:
+    """``(heartbeat_interval, grace_period)`` in seconds, from the environment."""
+    values = []
+    for name, default in ((HEARTBEAT_ENV, DEFAULT_HEARTBEAT), (GRACE_ENV, DEFAULT_GRACE)):
+        text = os.environ.get(name, "").strip()
+        try:
+            value = int(text) if text else default
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise TuneError(f"{name}={text!r}: must be a whole number of seconds >= 1")
+        values.append(value)
+    if values[1] <= values[0]:
+        raise TuneError(f"{GRACE_ENV} ({values[1]}) must be longer than {HEARTBEAT_ENV} "
+                        f"({values[0]}), or live trials would be failed")
+    return values[0], values[1]
+
+
+def open_storage(url: str, failed_trial_callback: FailedTrialCallback | None = None
+                 ) -> RDBStorage:
+    """The RDB storage at ``url``, with trial heartbeats (see
+    :func:`heartbeat_settings`; ``failed_trial_callback`` runs for each
+    trial found dead); a local SQLite file gets its folder created.
     Every failure becomes a :class:`TuneError` that names the URL."""
     if not isinstance(url, str) or not url.strip():
         raise TuneError(f"storage={url!r}: empty storage URL; {_HINT}")
@@ -53,8 +86,10 @@ def open_storage(url: str) -> RDBStorage:
         except OSError as exc:
             raise TuneError(f"storage={shown!r}: cannot create the folder {folder} ({exc}); "
                             "put the database in a writable place") from exc
+    heartbeat, grace = heartbeat_settings()
     try:
-        return RDBStorage(url)
+        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
+                          heartbeat_stale_trial_callback=failed_trial_callback)
     except ImportError as exc:
         raise TuneError(f"storage={shown!r}: the database driver for "
                         f"{parsed.drivername!r} is not installed (e.g. psycopg2 for PostgreSQL, "
@@ -72,7 +107,8 @@ def _comparable(attrs: dict[str, Any]) -> dict[str, Any]:
 
 def open_study(name: str, storage: str, *, attrs: dict[str, Any],
                sampler: optuna.samplers.BaseSampler | None = None,
-               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+               pruner: optuna.pruners.BasePruner | None = None,
+               failed_trial_callback: FailedTrialCallback | None = None) -> optuna.Study:
     """Create study ``name`` (maximising) or load it to continue it.
 
     ``attrs`` says what a trial's value measures (space, budget, base
@@ -80,7 +116,7 @@ def open_study(name: str, storage: str, *, attrs: dict[str, Any],
     is refused with a message saying which setting differs."""
     if not isinstance(name, str) or not name.strip():
         raise TuneError(f"study_name={name!r}: give a non-empty study name")
-    rdb = open_storage(storage)
+    rdb = open_storage(storage, failed_trial_callback)
     study = optuna.create_study(storage=rdb, study_name=name, direction="maximize",
                                 load_if_exists=True, sampler=sampler, pruner=pruner)
     shown = public_url(storage)

@@ -1,0 +1,127 @@
+"""The package's error types and the one place that maps them to exit codes.
+
+A user mistake (a bad option, a checkpoint that cannot be resumed, an
+unreachable tracking server, a run folder another process owns) is an
+exception whose message names the option and the fix; the command-line
+entry points wrap their work in :func:`run_cli`, which prints that message
+on one line and returns the exit code of the error's type, so no user
+mistake ends in a traceback. Anything not in :data:`EXIT_CODES` is a bug and
+keeps its traceback (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+__all__ = ["UsageError", "InfrastructureError", "RunLockedError", "Terminated",
+           "EXIT_USAGE", "EXIT_INTERRUPTED", "exit_code_for", "run_cli", "sigterm_as_interrupt"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Something the user can fix: the message names the option and the fix
+    (exit code 2)."""
+
+
+class InfrastructureError(UsageError):
+    """A service the command needs is unreachable or unusable: a tracking
+    server, a Dask scheduler, a device, a database (exit code 2)."""
+
+
+class RunLockedError(UsageError):
+    """A run folder that another live process owns (exit code 2)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: MLflow runs end KILLED, the state is
+    saved, and the message says how to resume."""
+
+
+def _usage_types() -> tuple[type[BaseException], ...]:
+    """Error types of other subpackages that also mean "bad input" (their
+    modules cannot derive from :class:`UsageError` without importing this
+    one, and importing them here would load torch: resolved lazily)."""
+    types: list[type[BaseException]] = [UsageError]
+    for module, name in (("ras_deap.config", "ConfigError"), ("ras_deap.bank", "BankError"),
+                         ("ras_deap.data", "DatasetError"), ("ras_deap.tune.errors",
+                                                              "TuneError"),
+                         ("ras_deap.genome.errors", "GenomeError")):
+        loaded = sys.modules.get(module)
+        if loaded is not None and hasattr(loaded, name):
+            types.append(getattr(loaded, name))
+    return tuple(types)
+
+
+# exception type -> exit code; the first matching entry wins (subclasses first)
+EXIT_CODES: list[tuple[Callable[[], tuple[type[BaseException], ...]], int]] = [
+    (lambda: (KeyboardInterrupt,), EXIT_INTERRUPTED),
+    (_usage_types, EXIT_USAGE),
+    (lambda: (BrokenPipeError,), 0),  # `... | head`: the reader left, nothing went wrong
+]
+
+
+def exit_code_for(exc: BaseException) -> int | None:
+    """The exit code of ``exc``'s type, or None for an unexpected error."""
+    for types, code in EXIT_CODES:
+        if isinstance(exc, types()):
+            return code
+    return None
+
+
+def _quiet_broken_pipe() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final
+    flush does not print another BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run_cli(prog: str, work: Callable[[], int], *,
+            on_interrupt: Callable[[BaseException], str] | None = None,
+            usage: Callable[[], None] | None = None) -> int:
+    """Run ``work()`` and turn the package's errors into one line on stderr
+    and their exit code: 2 for user mistakes (``usage()`` prints the usage
+    line first), 130 for Ctrl-C and SIGTERM (``on_interrupt(exc)`` says how
+    to continue), 0 for a closed pipe. Other exceptions propagate."""
+    try:
+        return work()
+    except BaseException as exc:
+        code = exit_code_for(exc)
+        if code is None:
+            raise
+        if isinstance(exc, BrokenPipeError):
+            _quiet_broken_pipe()
+            return code
+        if isinstance(exc, KeyboardInterrupt):
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            extra = on_interrupt(exc) if on_interrupt is not None else ""
+            print(f"\n{what}{': ' + extra if extra else ''}", file=sys.stderr)
+            return code
+        if usage is not None:
+            usage()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return code
+
+
+def sigterm_as_interrupt() -> Callable[[], None]:
+    """Make SIGTERM raise :class:`Terminated` in the main thread (as Ctrl-C
+    raises KeyboardInterrupt) so ``kill PID`` ends MLflow runs KILLED and
+    saves the state. Returns a function restoring the previous handler."""
+    def handler(signum: int, frame: FrameType | None) -> Any:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup must not be cut
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,469 @@
+"""Faults, concurrency and hostile input, as a hostile but realistic user
+meets them: real subprocesses killed, signalled, raced and fed bad files.
+After each scenario: no lost evaluation, no duplicate child run, no run left
+RUNNING, no orphan process."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from ras_deap.checkpoint import (
+    CHECKPOINT_NAME,
+    LEGACY_CHECKPOINT_NAME,
+    CheckpointError,
+    load_checkpoint,
+)
+from ras_deap.run import main
+
+ROOT = Path(__file__).resolve().parents[1]
+# a search of 4 + 3 x 4 x 2 = 28 tiny trainings: long enough to be killed mid-way
+LONG = ["--preset", "smoke", "--population", "4", "--generations", "3", "--children", "2",
+        "--max-epochs", "2", "--subset-size", "150"]
+
+
+def base_cmd(tmp_path: Path) -> list[str]:
+    return [sys.executable, "-m", "ras_deap.run", "--run-dir", str(tmp_path / "runs"),
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "faults",
+            "--no-progress"]
+
+
+def start(tmp_path: Path, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([*base_cmd(tmp_path), *args], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def run(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*base_cmd(tmp_path), *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def wait_for_evaluations(path: Path, n: int, proc: subprocess.Popen,
+                         timeout: float = 240) -> int:
+    """Wait until the checkpoint at ``path`` holds ``n`` evaluations."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {proc.communicate()}")
+        if path.is_file():
+            try:
+                done = load_checkpoint(path).state.evaluations
+            except CheckpointError:
+                done = -1
+            if done >= n:
+                return done
+        time.sleep(0.1)
+    raise AssertionError(f"no {n} evaluations within {timeout} s")
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if alive(p)]
+
+
+def store_counts(tmp_path: Path, run_id: str, evaluations: int) -> dict[str, int]:
+    """The issue's counts for one search: lost evaluations, duplicated and
+    stale (RUNNING) child runs, and the search run's own status."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("faults").experiment_id
+    runs = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{run_id}'",
+                              max_results=10_000)
+    keys = [r.data.tags.get("ras_deap.key") for r in runs]
+    return {"lost": max(evaluations - len(set(keys)), 0),
+            "duplicated": len(keys) - len(set(keys)),
+            "stale": sum(r.info.status == "RUNNING" for r in runs)}
+
+
+# ------------------------------------------------------ a checkpoint that is data
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("name", [LEGACY_CHECKPOINT_NAME, CHECKPOINT_NAME])
+def test_malicious_pickle_checkpoint_runs_nothing(tmp_path, name):
+    """A pickle whose loading would run a command, where --resume looks: a
+    bare --resume (the most recent run) refuses it, clearly, and nothing runs."""
+    marker = tmp_path / "pwned"
+    run_dir = tmp_path / "runs" / "x"
+    run_dir.mkdir(parents=True)
+    (run_dir / name).write_bytes(pickle.dumps(_Exploit(marker)))
+    proc = run(tmp_path, "--resume", timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "pickle" in proc.stderr and "Traceback" not in proc.stderr
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(run_dir)
+    assert not marker.exists()
+
+
+def test_hostile_json_checkpoints_are_refused_clearly(tmp_path):
+    run_dir = tmp_path / "runs" / "x"
+    run_dir.mkdir(parents=True)
+    path = run_dir / CHECKPOINT_NAME
+    for text in ("", "{", "[]", "null", '{"format": "ras_deap.checkpoint/3"}',
+                 '{"format": "ras_deap.checkpoint/3", "config": {}, "history": [], '
+                 '"state": {"genomes": [], "individuals": [{"genome": 5, "attrs": {}}]}}',
+                 "[" * 100_000):
+        path.write_text(text)
+        with pytest.raises(CheckpointError):
+            load_checkpoint(run_dir)
+
+
+def test_checkpoint_round_trip_continues_the_same_search():
+    """JSON in, JSON out: a restored state continues exactly as the original."""
+    import copy
+    import random
+
+    from ras_deap.checkpoint import Checkpoint, checkpoint_from_dict, checkpoint_to_dict
+    from ras_deap.evolution import build_toolbox, initial_state, step
+
+    def fitness(ind):
+        return (random.Random(ind.eval_seed).random(),)
+
+    def advance(state, generations):
+        toolbox = build_toolbox(state, evaluate=fitness, map_fn=map, n_mutations=5,
+                                layer_limit=30, block_limit=30)
+        for _ in range(generations):
+            step(state, toolbox, children=2)
+        return state
+
+    state = advance(initial_state(3, 6), 2)
+    text = json.dumps(checkpoint_to_dict(Checkpoint(config={}, state=state, history=[])))
+    restored = checkpoint_from_dict(json.loads(text)).state
+    a, b = advance(copy.deepcopy(state), 3), advance(restored, 3)
+    assert [i.genome.to_dict() for i in a.population] == [i.genome.to_dict()
+                                                          for i in b.population]
+    assert [i.fitness.values for i in a.halloffame] == [i.fitness.values for i in b.halloffame]
+    assert a.rng.getstate() == b.rng.getstate() and a.evaluations == b.evaluations
+
+
+# ------------------------------------------------------------ one owner per run
+def test_default_run_folders_are_unique(tmp_path):
+    from ras_deap.config import SearchConfig
+    from ras_deap.search import create_run_dir, resolve_run_dir
+
+    config = SearchConfig(run_dir=str(tmp_path / "runs"))
+    planned = [resolve_run_dir(config) for _ in range(2)]
+    assert planned[0] != planned[1]  # same second, another suffix
+    made = {create_run_dir(config, planned[0]) for _ in range(3)}  # a taken name: redrawn
+    assert len(made) == 3 and all(p.is_dir() for p in made)
+
+
+def test_run_lock_names_the_owner_pid(tmp_path):
+    from ras_deap.errors import RunLockedError
+    from ras_deap.locks import RunLock
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; "
+                               "from ras_deap.locks import RunLock; "
+                               f"RunLock({str(folder)!r}).acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
+            RunLock(folder).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(folder):  # the kernel dropped the dead holder's lock
+        pass
+
+
+@pytest.mark.slow
+def test_three_simultaneous_first_runs_on_a_fresh_store(tmp_path):
+    """Three processes set up one fresh MLflow store at once: all succeed."""
+    code = ("import sys; from ras_deap.tracking import SearchTracker; "
+            f"t = SearchTracker('sqlite:///{tmp_path}/fresh/mlflow.db', 'faults'); "
+            "t.start_search({'i': sys.argv[1]}, {}); t.end_search(); print('ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(i)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(3)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1][-2000:] for o in outs]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/fresh/mlflow.db")
+    experiment = client.get_experiment_by_name("faults").experiment_id
+    runs = client.search_runs([experiment])
+    assert len(runs) == 3 and {r.info.status for r in runs} == {"FINISHED"}
+
+
+@pytest.mark.slow
+def test_sigterm_second_owner_wrong_store_and_finished_resume(tmp_path):
+    """SIGTERM ends the run KILLED with a resume hint; a resume against a store
+    without the run and a second resume of a live run both exit 2; the
+    resumed run loses and duplicates nothing; resuming it once finished
+    changes nothing."""
+    proc = start(tmp_path, *LONG, "--run-name", "t")
+    ckpt = tmp_path / "runs" / "t" / CHECKPOINT_NAME
+    wait_for_evaluations(ckpt, 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "terminated" in err and "--resume" in err and "Traceback" not in err
+    state = load_checkpoint(ckpt).state
+    run_id = state.extra["mlflow_run_id"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert store_counts(tmp_path, run_id, state.evaluations) == {
+        "lost": 0, "duplicated": 0, "stale": 0}
+
+    other = run(tmp_path, "--resume", str(ckpt.parent), "--tracking-uri",
+                f"sqlite:///{tmp_path}/other.db")
+    assert other.returncode == 2 and "is not in" in other.stderr, other.stderr
+    assert "Traceback" not in other.stderr
+
+    first = start(tmp_path, "--resume", str(ckpt.parent))
+    try:
+        lock = ckpt.parent / ".lock"
+        deadline = time.time() + 120
+        while time.time() < deadline and f"pid {first.pid}" not in (
+                lock.read_text() if lock.exists() else ""):
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.1)
+        second = run(tmp_path, "--resume", str(ckpt.parent))
+        assert second.returncode == 2, second.stderr
+        assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
+        _, err = first.communicate(timeout=400)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err
+    done = load_checkpoint(ckpt).state
+    assert done.evaluations == 4 + 3 * 4 * 2
+    assert store_counts(tmp_path, run_id, done.evaluations) == {
+        "lost": 0, "duplicated": 0, "stale": 0}
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+    best_run = client.get_run(run_id).data.tags["best_run_id"]
+    before = ckpt.read_bytes(), client.get_run(run_id).data.metrics
+    assert len(client.get_metric_history(best_run, "final/test_accuracy")) == 1
+    again = run(tmp_path, "--resume", str(ckpt.parent))
+    assert again.returncode == 0, again.stderr
+    assert "already finished" in again.stdout and "RAS search summary" in again.stdout
+    assert (ckpt.read_bytes(), client.get_run(run_id).data.metrics) == before
+    assert len(client.get_metric_history(best_run, "final/test_accuracy")) == 1
+
+
+# ------------------------------------------------------- workers die with the parent
+@pytest.mark.slow
+def test_kill_9_of_the_main_process_leaves_no_worker(tmp_path):
+    proc = start(tmp_path, *LONG, "--workers", "2", "--run-name", "w")
+    try:
+        wait_for_evaluations(tmp_path / "runs" / "w" / CHECKPOINT_NAME, 1, proc)
+        workers = children(proc.pid)
+        assert len(workers) >= 2
+    finally:
+        proc.kill()
+        proc.wait()
+    assert wait_gone(workers, 10) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_workers_prints_one_line_and_leaves_no_worker(tmp_path):
+    proc = start(tmp_path, *LONG, "--workers", "2", "--run-name", "c", start_new_session=True)
+    try:
+        wait_for_evaluations(tmp_path / "runs" / "c" / CHECKPOINT_NAME, 1, proc)
+        workers = children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    lines = [line for line in err.splitlines()  # MLflow's own start-up notes aside
+             if line.strip() and " INFO mlflow" not in line]
+    assert len(lines) == 1 and lines[0].startswith("interrupted: ") and "--resume" in lines[0]
+    assert wait_gone(workers, 10) == []
+    state = load_checkpoint(tmp_path / "runs" / "c").state
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    assert client.get_run(state.extra["mlflow_run_id"]).info.status == "KILLED"
+    assert store_counts(tmp_path, state.extra["mlflow_run_id"], state.evaluations) == {
+        "lost": 0, "duplicated": 0, "stale": 0}
+
+
+# ---------------------------------------------------------- fail fast and clearly
+def test_unreachable_tracking_server_fails_fast(tmp_path):
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "ras_deap.run", "--run-dir",
+                           str(tmp_path / "runs"), "--tracking-uri", "http://127.0.0.1:9",
+                           "--no-progress"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 2 and "does not answer" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_dead_dask_scheduler_fails_fast(tmp_path):
+    started = time.monotonic()
+    proc = run(tmp_path, "--scheduler", "tcp://127.0.0.1:9", timeout=60)
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 2 and "no Dask scheduler" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "runs").exists()
+
+
+def _toml(tmp_path: Path, text: str | bytes) -> str:
+    path = tmp_path / "c.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return str(path)
+
+
+def _truncated_bank(tmp_path: Path) -> str:
+    bank = ROOT / "ras_deap" / "banks" / "digits"
+    (tmp_path / "b.json").write_text(bank.with_suffix(".json").read_text())
+    (tmp_path / "b.npz").write_bytes(bank.with_suffix(".npz").read_bytes()[:20_000])
+    return str(tmp_path / "b.npz")
+
+
+USAGE_ERRORS = [
+    (lambda t: ["--device", "cuda:7"], "available here: cpu"),
+    (lambda t: ["--device", "nosuch"], "available here"),
+    (lambda t: ["--experiment", ""], "experiment="),
+    (lambda t: ["--tracking-uri", "mlruns"], "sqlite:///mlruns/mlflow.db"),
+    (lambda t: ["--tracking-uri", "sqlite:////proc/nope/x/mlflow.db"], "cannot create"),
+    (lambda t: ["--bank", _truncated_bank(t)], "not a readable bank"),
+    (lambda t: ["--population", "1000000000"], "--force"),
+    (lambda t: ["--generations", "100000", "--population", "100"], "--force"),
+    (lambda t: ["--config", _toml(t, "tracking_uri = 5\n")], "tracking_uri=5"),
+    (lambda t: ["--config", _toml(t, "run_dir = 1\n")], "run_dir=1"),
+    (lambda t: ["--config", _toml(t, "run_name = [1]\n")], "run_name=[1]"),
+    (lambda t: ["--config", _toml(t, "scheduler = true\n")], "scheduler=True"),
+    (lambda t: ["--config", _toml(t, "experiment = 2.5\n")], "experiment=2.5"),
+    (lambda t: ["--config", _toml(t, 'download = "false"\n')], "true or false"),
+    (lambda t: ["--config", _toml(t, b"seed = 1 # \xff\xfe\n")], "not UTF-8"),
+    (lambda t: ["--config", _toml(t, "seed = 1\n[search]\npopulation = 3\n")],
+     "outside the [search] table"),
+    (lambda t: ["--run-name", "../escape"], "run_name="),
+]
+
+
+@pytest.mark.parametrize("make_args, message", USAGE_ERRORS)
+def test_user_mistakes_exit_2_naming_the_option(tmp_path, monkeypatch, capsys, make_args,
+                                                message):
+    monkeypatch.chdir(tmp_path)  # runs/ and mlruns/ of a mistake that got through land here
+    # tiny sizes first, so a mistake that is not caught costs seconds, not a default search
+    code = main(["--preset", "smoke", "--generations", "0", "--population", "2",
+                 "--max-epochs", "1", "--no-progress", *make_args(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+# -------------------------------------------------------- the attacks command
+def test_attacks_show_into_a_closed_pipe_is_quiet(tmp_path):
+    proc = subprocess.run(f"{sys.executable} -m ras_deap.attacks show --json "
+                          f"{ROOT / 'ras_deap' / 'banks' / 'digits.npz'} | true", shell=True,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_attacks_show_of_a_truncated_bank_exits_2(tmp_path, capsys):
+    from ras_deap.attacks.__main__ import main as attacks
+
+    assert attacks(["show", _truncated_bank(tmp_path)]) == 2
+    assert "not a readable bank" in capsys.readouterr().err
+
+
+def test_attacks_build_leaves_no_work_folder_after_a_validation_error(tmp_path, capsys):
+    from ras_deap.attacks.__main__ import main as attacks
+
+    out = tmp_path / "bank.npz"
+    assert attacks(["build", "--dataset", "cifar10", "--data-dir", str(tmp_path / "none"),
+                    "--out", str(out), "--no-progress"]) == 2
+    assert "none" in capsys.readouterr().err
+    assert not (tmp_path / "bank.npz.partial").exists()
+
+
+# ------------------------------------------------------------- Optuna recovery
+@pytest.mark.slow
+def test_a_killed_optuna_trial_fails_is_retried_and_its_runs_are_closed(tmp_path):
+    """kill -9 in the middle of a trial: when the study runs again the trial
+    (silent past its grace period) is FAIL, retried with the same
+    parameters, and its MLflow runs are KILLED; nothing stays RUNNING."""
+    import optuna
+
+    env = {**os.environ, "RAS_DEAP_TUNE_HEARTBEAT_SECONDS": "1",
+           "RAS_DEAP_TUNE_GRACE_SECONDS": "2"}
+    cmd = [sys.executable, "-m", "ras_deap.tune", "--study-name", "s", "--storage",
+           f"sqlite:///{tmp_path}/study.db", "--budget", "6", "--n-trials", "1",
+           "--remeasure", "1", "--epochs", "1", "--out-dir",
+           str(tmp_path / "out"), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+           "--experiment", "faults"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            found = list((tmp_path / "out" / "s" / "runs").glob(f"*/{CHECKPOINT_NAME}"))
+            if found:
+                try:
+                    if load_checkpoint(found[0]).state.evaluations >= 1:
+                        break
+                except CheckpointError:
+                    pass
+            assert proc.poll() is None, "the trial ended before it could be killed"
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no trial progress within 240 s")
+    finally:
+        proc.kill()
+        proc.wait()
+    time.sleep(3)  # past the grace period
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=400)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path}/study.db")
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].params == trials[0].params
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("faults").experiment_id
+    runs = client.search_runs([experiment], max_results=10_000)
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+    dead = client.get_run(trials[0].user_attrs["mlflow_run_id"])
+    assert dead.info.status == "KILLED" and dead.data.tags["optuna.state"] == "FAIL"
+    searches = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == dead.info.run_id]
+    assert searches and all(r.info.status == "KILLED" for r in searches)
