@@ -34,7 +34,8 @@ from .evolution.individual import make_individual
 from .genome import Block, GenePool, GenomeError, Layer, Model
 
 __all__ = ["CHECKPOINT_NAME", "LEGACY_CHECKPOINT_NAME", "CheckpointError", "Checkpoint",
-           "save_checkpoint", "load_checkpoint", "checkpoint_to_dict", "checkpoint_from_dict"]
+           "save_checkpoint", "load_checkpoint", "checkpoint_text", "checkpoint_to_dict",
+           "checkpoint_from_dict"]
 
 CHECKPOINT_NAME = "checkpoint.json"
 LEGACY_CHECKPOINT_NAME = "checkpoint.pkl"  # formats 1 and 2: pickles, refused unread
@@ -144,10 +145,15 @@ def checkpoint_to_dict(checkpoint: Checkpoint) -> dict[str, Any]:
             "completed": checkpoint.completed, "state": state_to_dict(checkpoint.state)}
 
 
+def checkpoint_text(checkpoint: Checkpoint) -> str:
+    """``checkpoint`` as JSON text: taken at once, written later (the search
+    hands the writing to its MLflow writer thread, after the runs it names)."""
+    return json.dumps(checkpoint_to_dict(checkpoint), default=_plain, separators=(",", ":"))
+
+
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` as JSON to ``path`` atomically."""
-    text = json.dumps(checkpoint_to_dict(checkpoint), default=_plain, separators=(",", ":"))
-    write_atomic(path, text)
+    write_atomic(path, checkpoint_text(checkpoint))
 
 
 # -------------------------------------------------------------------- reading

@@ -31,6 +31,7 @@ from .checkpoint import (
     LEGACY_CHECKPOINT_NAME,
     Checkpoint,
     CheckpointError,
+    checkpoint_text,
     load_checkpoint,
     save_checkpoint,
 )
@@ -345,7 +346,8 @@ def run_search(config: SearchConfig, *,
             state, history = initial_state(config.seed, config.population), []
         evaluator = make_evaluator(config)
         evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
-        tracker = SearchTracker(config.tracking_uri, config.experiment)  # the store answers
+        tracker = SearchTracker(config.tracking_uri, config.experiment,  # the store answers
+                                background=True)
         # ends the search run KILLED/FAILED whatever stops the search once it has started
         owned.enter_context(tracker)
         mapper = make_map(config.workers, config.scheduler)  # the scheduler answers
@@ -417,9 +419,11 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                                                     "mlflow_run_id": run_id}, indent=2) + "\n")
 
     def save() -> None:
+        # the state as it is now, written once the MLflow writes queued before it are done
         t = time.perf_counter()
-        save_checkpoint(ckpt_path, Checkpoint(config=config.to_dict(), state=state,
-                                              history=history))
+        text = checkpoint_text(Checkpoint(config=config.to_dict(), state=state,
+                                          history=history))
+        tracker.after_writes(write_atomic, ckpt_path, text)
         timings["checkpoint"] += time.perf_counter() - t
 
     total_gens = config.generations + 1
@@ -475,6 +479,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                 t = time.perf_counter()
                 so_far = {k: earlier.get(k, 0.0) + v for k, v in
                           {**timings, "total": t - started}.items()}
+                timings["writer"] = tracker.writer_seconds
                 state.extra["timings"] = so_far
                 tracker.log_generation(state.generation, {
                     **metrics, **{f"seconds_{k}": v for k, v in so_far.items()}})
@@ -511,6 +516,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             tracker.describe(_search_description(summary, tracker, figures))
             timings["total"] = time.perf_counter() - started
             tracker.end_search("FINISHED")
+            timings["writer"] = tracker.writer_seconds
             # the run has ended: a later --resume says so and changes nothing
             t = time.perf_counter()
             save_checkpoint(ckpt_path, Checkpoint(

@@ -40,6 +40,7 @@ from .entities import (
 )
 from .models import LoggedModelInfo, log_pytorch_model
 from .names import final_metric_names, generation_metric_name, individual_metric_names
+from .writer import BackgroundWriter
 
 __all__ = ["SearchTracker", "KEY_TAG", "ROLE_TAG", "PARENT_TAG", "FAILURE_TAG", "BEST_TAG",
            "GENETIC_PARENT_RUN_TAG", "NOTE_TAG", "EXPERIMENT_KIND_TAG", "describe_experiment",
@@ -98,10 +99,16 @@ class SearchTracker:
     """Logs one search to MLflow. Use as ``with SearchTracker(uri) as t:``;
     leaving the block ends the run FINISHED, FAILED on an exception, KILLED
     on Ctrl-C. ``sqlite_wal=False`` leaves a local SQLite store's journal mode
-    alone (for filesystems without WAL support)."""
+    alone (for filesystems without WAL support).
+
+    ``background=True`` hands :meth:`log_individual` and :meth:`after_writes`
+    to one writer thread (:class:`~.writer.BackgroundWriter`), so the search
+    goes on while individuals are logged; every other method first waits for
+    those writes (:meth:`flush`), so the store sees everything in the order
+    the search did it."""
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "ras_deap",
-                 sqlite_wal: bool = True) -> None:
+                 sqlite_wal: bool = True, *, background: bool = False) -> None:
         if not isinstance(experiment, str) or not experiment.strip():
             raise ValueError(f"experiment must be a non-empty name, got {experiment!r}")
         self.tracking_uri, self.artifact_location = store.resolve_tracking(tracking_uri)
@@ -113,6 +120,28 @@ class SearchTracker:
         self._ended = False
         self._keys: dict[str, str] = {}
         self._view_key: str | None = None
+        self._writer = BackgroundWriter() if background else None
+
+    # -- the background writer ---------------------------------------------------------
+    def flush(self, *, message_after: float | None = 1.0) -> None:
+        """Wait until every queued write is done (saying so on stderr if that
+        takes longer than ``message_after`` seconds); re-raise a failed one."""
+        if self._writer is not None:
+            self._writer.flush(message_after=message_after)
+
+    def after_writes(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(*args)`` once every write queued so far is done (in the
+        writer thread; at once without one). The search writes its checkpoint
+        this way, so a checkpoint never names a run the store does not have."""
+        if self._writer is not None:
+            self._writer.submit(fn, *args)
+        else:
+            fn(*args)
+
+    @property
+    def writer_seconds(self) -> float:
+        """Time the writer thread spent writing (0 without one)."""
+        return self._writer.busy_seconds if self._writer is not None else 0.0
 
     # -- properties ----------------------------------------------------------------
     @property
@@ -224,6 +253,7 @@ class SearchTracker:
         self._keys = self._scan_children(drop_unfinished=True)
 
     def _children(self) -> list[Any]:
+        self.flush()
         runs, token = [], None
         while True:
             page = self.client.search_runs(
@@ -255,9 +285,10 @@ class SearchTracker:
         return dict(self._keys)
 
     # -- individuals and generations ---------------------------------------------------
-    def log_individual(self, record: IndividualRecord) -> str:
-        """Log ``record`` as a child run; returns its run id. Logging a key that is
-        already logged returns the existing run id and writes nothing.
+    def log_individual(self, record: IndividualRecord) -> str | None:
+        """Log ``record`` as a child run; returns its run id (None in
+        background mode: the run is written later, in order). Logging a key
+        that is already logged returns the existing run id and writes nothing.
 
         The run is named ``g<generation>-i<index>-<genome id>`` (unique in the
         search), starts and ends when the evaluation did (``record.started_at``
@@ -268,6 +299,13 @@ class SearchTracker:
         if not isinstance(record, IndividualRecord):
             raise TypeError(f"log_individual expects an IndividualRecord, got "
                             f"{type(record).__name__}")
+        if self._writer is not None:
+            _ = self.run_id  # no run yet: fail now, in the caller
+            self._writer.submit(self._write_individual, record)
+            return None
+        return self._write_individual(record)
+
+    def _write_individual(self, record: IndividualRecord) -> str:
         parent = self.run_id
         if record.key in self._keys:
             return self._keys[record.key]
@@ -336,6 +374,7 @@ class SearchTracker:
         """Per-generation metrics on the parent run, step = generation, under
         their MLflow names (``best_fitness`` -> ``population/fitness_max``,
         ``spectrum_blocks`` -> ``spectrum/blocks``, ...: see :mod:`.names`)."""
+        self.flush()
         named = {generation_metric_name(k): v for k, v in metrics.items()}
         for m, _, _ in batches(metrics=to_metrics(named, step=generation)):
             self.client.log_batch(self.run_id, metrics=m)
@@ -346,6 +385,7 @@ class SearchTracker:
         untag a best marked earlier, e.g. before a resume) and the search run
         with ``best_run_id`` and ``best_genome_id``. Returns the best's run id
         (None when it was never logged)."""
+        self.flush()
         best_run = self.run_of(key)
         previous = self.client.get_run(self.run_id).data.tags.get("best_run_id")
         if previous and previous != best_run:
@@ -367,6 +407,7 @@ class SearchTracker:
         ``module`` as the MLflow model ``model`` (signature and input example
         from the numpy ``input_example`` -> ``output_example``; registered as
         ``register_name`` when given). Returns where the model is."""
+        self.flush()
         named = final_metric_names(metrics)
         for m, _, _ in batches(metrics=to_metrics(named)):
             self.client.log_batch(best_run, metrics=m)
@@ -385,13 +426,16 @@ class SearchTracker:
 
     def describe(self, markdown: str) -> None:
         """The search run's description (Markdown, shown on its page)."""
+        self.flush()
         self.set_tags({NOTE_TAG: markdown})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
+        self.flush()
         for _, _, t in batches(tags=to_tags(tags)):
             self.client.log_batch(self.run_id, tags=t)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.flush()
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"log_artifact: {path} does not exist; write the file "
@@ -402,12 +446,14 @@ class SearchTracker:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def log_dict(self, data: dict[str, Any], name: str) -> None:
+        self.flush()
         self.client.log_dict(self.run_id, data, name)
 
     # -- ending --------------------------------------------------------------------
     def end_search(self, status: str = "FINISHED") -> None:
         """Mark the search run terminated (FINISHED, FAILED or KILLED). A second
         call does nothing."""
+        self.flush()
         if status not in _TERMINAL:
             raise ValueError(f"status must be one of {list(_TERMINAL)}, got {status!r}")
         if self._run_id is None or self._ended:
@@ -420,6 +466,14 @@ class SearchTracker:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        try:
+            self._exit(exc_type, exc)
+        finally:
+            if self._writer is not None:  # drained by now; stop its thread
+                with contextlib.suppress(Exception):
+                    self._writer.close(message_after=1.0)
+
+    def _exit(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
         if self._run_id is None or self._ended:
             return
         if exc_type is None:
