@@ -271,7 +271,7 @@ def _genetic_parent_key(state: SearchState, ind: Individual) -> str | None:
 
 
 def _individual_record(state: SearchState, ind: Individual, *,
-                       parent_run_id: str | None = None,
+                       parent_key: str | None = None,
                        window: tuple[float | None, float | None] = (None, None)) -> Any:
     from .tracking import IndividualRecord
 
@@ -294,7 +294,7 @@ def _individual_record(state: SearchState, ind: Individual, *,
         failure=ind.failure,
         extra_params={"schedule": getattr(ind, "schedule", None),
                       "reevaluation": "true" if reevaluation else "false"},
-        parent_run_id=parent_run_id,
+        parent_key=parent_key,
         started_at=window[0],
         ended_at=window[1],
     )
@@ -442,8 +442,9 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                             desc=f"gen {st.generation} evaluations", unit="model",
                             disable=not progress)
         window = _evaluation_window(ind)
-        parent_run = tracker.run_of(_genetic_parent_key(st, ind))
-        record = _individual_record(st, ind, parent_run_id=parent_run, window=window)
+        # the parent's run id is looked up when the writer writes this record (in order)
+        record = _individual_record(st, ind, parent_key=_genetic_parent_key(st, ind),
+                                    window=window)
         tracker.log_individual(record)
         ind.tracking_key = record.key  # kept in checkpoints and the hall of fame
         t = time.perf_counter()

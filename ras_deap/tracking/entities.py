@@ -47,7 +47,9 @@ class IndividualRecord:
     ``parent_id`` is the genome id of the genetic parent (the representative
     it was mutated from) and ``parent_run_id`` that parent's run, when known;
     ``started_at``/``ended_at`` are the evaluation's wall-clock start and end
-    (epoch seconds), which become the run's start and end times.
+    (epoch seconds), which become the run's start and end times;
+    ``parent_key`` is the genetic parent's key, which the tracker turns into
+    ``parent_run_id`` when it writes the record.
     """
 
     key: str
@@ -66,6 +68,9 @@ class IndividualRecord:
     parent_run_id: str | None = None
     started_at: float | None = None
     ended_at: float | None = None
+    # the genetic parent's ``key``: resolved to ``parent_run_id`` when the record is
+    # written (by then, in order, the parent's run exists)
+    parent_key: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.key, str) or not self.key.strip():

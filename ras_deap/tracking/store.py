@@ -53,7 +53,10 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # and a 120 s timeout per request (minutes of silence). A search talks to the
 # server after every individual, so it bounds both; an environment variable
 # the user set wins (README "Faults, concurrency and hostile input").
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+# MLflow prints two "View run ..." lines for every run it ends on an HTTP store: one
+# pair per individual; the search prints its own links instead.
+HTTP_DEFAULTS = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                 "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 PROBE_TIMEOUT = 5.0  # seconds to reach a tracking server before a search starts

@@ -17,6 +17,7 @@ loadable MLflow model) to it, and the search run gets a description.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import warnings
 from pathlib import Path
@@ -307,6 +308,8 @@ class SearchTracker:
 
     def _write_individual(self, record: IndividualRecord) -> str:
         parent = self.run_id
+        if record.parent_run_id is None and record.parent_key is not None:
+            record = dataclasses.replace(record, parent_run_id=self.run_of(record.parent_key))
         if record.key in self._keys:
             return self._keys[record.key]
         reevaluation = str(record.extra_params.get("reevaluation", "false")) == "true"
@@ -373,11 +376,11 @@ class SearchTracker:
     def log_generation(self, generation: int, metrics: dict[str, float]) -> None:
         """Per-generation metrics on the parent run, step = generation, under
         their MLflow names (``best_fitness`` -> ``population/fitness_max``,
-        ``spectrum_blocks`` -> ``spectrum/blocks``, ...: see :mod:`.names`)."""
-        self.flush()
+        ``spectrum_blocks`` -> ``spectrum/blocks``, ...: see :mod:`.names`).
+        Queued like the individuals in background mode."""
         named = {generation_metric_name(k): v for k, v in metrics.items()}
         for m, _, _ in batches(metrics=to_metrics(named, step=generation)):
-            self.client.log_batch(self.run_id, metrics=m)
+            self.after_writes(self.client.log_batch, self.run_id, m)
 
     # -- the result ------------------------------------------------------------------
     def mark_best(self, key: str | None, genome_id: str) -> str | None:

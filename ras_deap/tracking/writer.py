@@ -100,8 +100,9 @@ class BackgroundWriter:
     def flush(self, *, message_after: float | None = None) -> None:
         """Wait until every submitted write is done; re-raise a failed one.
         ``message_after``: if the backlog takes longer than this many
-        seconds, say so on stderr (the user sees why the exit waits)."""
-        if self._thread is not None:
+        seconds, say so on stderr (the user sees why the exit waits). Called
+        from a write itself it returns at once: every earlier write is done."""
+        if self._thread is not None and threading.current_thread() is not self._thread:
             if message_after is not None and self.pending:
                 done = threading.Event()
 
