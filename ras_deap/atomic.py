@@ -7,9 +7,9 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["write_atomic", "write_bytes_atomic"]
+__all__ = ["read_json_if_valid", "write_atomic", "write_bytes_atomic"]
 
 
 def write_bytes_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -33,3 +33,16 @@ def write_bytes_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> Path
 def write_atomic(path: Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return write_bytes_atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def read_json_if_valid(path: Path) -> Any:
+    """The JSON stored at ``path``, or None if there is no file or it is not
+    JSON (a result that was never finished is computed again, not trusted)."""
+    import json
+
+    if not Path(path).is_file():
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None

@@ -75,12 +75,10 @@ def _sha256(path: Path) -> str:
 
 
 def _stored(folder: Path, config: AssessConfig, bank_sha: str) -> dict[str, Any] | None:
-    path = folder / f"{HELDOUT_NAME}.json"
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    from ..atomic import read_json_if_valid
+
+    data = read_json_if_valid(folder / f"{HELDOUT_NAME}.json")
+    if not isinstance(data, dict):
         return None
     same = (data.get("format") == HELDOUT_FORMAT and data.get("heldout_bank_sha256") == bank_sha
             and data.get("assessment", {}).get("config") == config.to_dict())

@@ -259,11 +259,10 @@ def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
 def _stored_result(path: Path, cfg: CompareConfig) -> dict[str, Any] | None:
     """The result stored in ``path`` if it is readable and made with ``cfg``'s
     settings, else None (the cell is run again)."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    from ..atomic import read_json_if_valid
+
+    data = read_json_if_valid(path)
+    if not isinstance(data, dict):
         return None
     return data if _matches(data.get("settings"), _normal(cfg.settings())) else None
 
