@@ -285,7 +285,7 @@ def test_sigterm_second_owner_wrong_store_and_finished_resume(tmp_path):
 # ------------------------------------------------------- workers die with the parent
 @pytest.mark.slow
 def test_kill_9_of_the_main_process_leaves_no_worker(tmp_path):
-    proc = start(tmp_path, *LONG, "--workers", "2", "--run-name", "w")
+    proc = start(tmp_path, *LONG, "--generations", "30", "--workers", "2", "--run-name", "w")
     try:
         wait_for_evaluations(tmp_path / "runs" / "w" / CHECKPOINT_NAME, 1, proc)
         workers = children(proc.pid)
@@ -298,7 +298,10 @@ def test_kill_9_of_the_main_process_leaves_no_worker(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_with_workers_prints_one_line_and_leaves_no_worker(tmp_path):
-    proc = start(tmp_path, *LONG, "--workers", "2", "--run-name", "c", start_new_session=True)
+    # many generations: the checkpoint (written by the MLflow writer thread, after the runs it
+    # names) can lag a loaded machine's evaluations, and the search must still be running
+    proc = start(tmp_path, *LONG, "--generations", "30", "--workers", "2", "--run-name", "c",
+                 start_new_session=True)
     try:
         wait_for_evaluations(tmp_path / "runs" / "c" / CHECKPOINT_NAME, 1, proc)
         workers = children(proc.pid)
