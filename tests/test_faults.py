@@ -301,7 +301,10 @@ def test_ctrl_c_with_workers_prints_one_line_and_leaves_no_worker(tmp_path):
     # many generations: the checkpoint (written by the MLflow writer thread, after the runs it
     # names) can lag a loaded machine's evaluations, and the search must still be running
     proc = start(tmp_path, *LONG, "--generations", "30", "--workers", "2", "--run-name", "c",
-                 start_new_session=True)
+                 start_new_session=True,
+                 # as from a terminal: a test run started in the background (`cmd &` in a
+                 # script) ignores SIGINT, and its children would inherit that
+                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_evaluations(tmp_path / "runs" / "c" / CHECKPOINT_NAME, 1, proc)
         workers = children(proc.pid)
