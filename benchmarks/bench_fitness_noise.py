@@ -38,10 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from ras_deap.config import ROBUSTNESS, SearchConfig
-from ras_deap.evolution.algorithm import derive_seed
 from ras_deap.genome import random_model
 from ras_deap.report.reliability import icc
 from ras_deap.search import make_evaluator
+from ras_deap.seeding import derive_seed
 
 TRAINING = ("dataset", "bank", "max_epochs", "subset_size", "patience", "batch_size", "lr",
             "optimizer")

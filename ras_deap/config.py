@@ -1,9 +1,13 @@
-"""The configuration of a RAS search: one dataclass, validated up front.
+"""The configuration of a RAS search: one dataclass that is also the option schema.
 
-Every field is a command-line flag of ``python -m ras_deap.run`` (underscores
-become dashes) and a key of the optional TOML config file; flags override the
-file, which overrides the defaults. Validation happens before any work
-starts, and every error names the parameter and says how to fix it.
+Every field is declared once, with :func:`~ras_deap.options.option`: type,
+default, the paper's value, help text, group and what ``--resume`` may do
+with it. The flags of ``python -m ras_deap.run`` (and the search flags of
+``tune`` and ``compare``), the keys of the TOML config file, the resume
+check and the training options handed to the evaluator all derive from
+these declarations (:data:`OPTIONS`). Values come from the defaults, then a
+preset, then the TOML file, then the flags; validation happens before any
+work starts, and every error names the parameter and says how to fix it.
 """
 
 from __future__ import annotations
@@ -11,99 +15,111 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .constants import DATASET_NAMES, DISTANCES, OPTIMIZERS, ROBUSTNESS
+from .errors import ConfigError
+from .options import FIXED, FROM_FOLDER, MAY_CHANGE, Option, option, options_of
 
-__all__ = ["ConfigError", "SearchConfig", "PRESETS", "load_toml"]
+__all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
+           "EXECUTION_FIELDS", "RESUMABLE_OVERRIDES", "TRAINING_FIELDS", "DATASET_NAMES",
+           "DISTANCES", "OPTIMIZERS", "ROBUSTNESS", "check_resumable", "load_toml",
+           "training_values"]
 
-
-class ConfigError(UsageError, ValueError):
-    """A bad configuration value; the message names the parameter."""
-
-
-# fields that must be text (None allowed where the default is None), and flags
-_TEXT_FIELDS = ("dataset", "data_dir", "bank", "robustness", "distance", "optimizer",
-                "scheduler", "device", "experiment", "tracking_uri", "run_dir", "run_name")
-_BOOL_FIELDS = ("download", "augment")
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-
-
-DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
-OPTIMIZERS = ("adam", "sgd")
-DISTANCES = ("raw", "normalized")
-ROBUSTNESS = ("bank", "direct", "both")
+_S, _T, _X = "search", "training", "execution"
 
 
 @dataclass
 class SearchConfig:
-    # data
-    dataset: str = "digits"
-    data_dir: str | None = None
-    download: bool = False
-    bank: str | None = None  # None: the bank shipped for the dataset, if any
-    # robustness half of the fitness: "bank" (the paper's transfer bank),
-    # "direct" (PGD + JSMA on the trained network) or "both" (their mean)
-    robustness: str = "bank"
-    # evolution (paper defaults)
-    generations: int = 5
-    population: int = 25
-    children: int = 2
-    mutations: int = 5
-    layer_limit: int = 100
-    block_limit: int = 100
-    distance: str = "raw"
-    max_evaluations: int | None = None  # stop once this many individuals were evaluated
-    # training schedule. The paper trains on 1000 random samples for up to 200
-    # epochs, and every 10th generation on the full set for 50 epochs, stopping
-    # early once the training or the validation accuracy has not changed by more
-    # than 0.001 for 15 epochs; the defaults cap the epochs to keep the default
-    # run near 10 minutes on 2 cores. `--preset paper` restores 200/50.
-    subset_size: int = 1000
-    full_every: int = 10
-    full_epochs: int = 20
-    max_epochs: int = 10
-    patience: int = 15
-    min_delta: float = 0.001
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    augment: bool = False
-    # execution (results do not depend on these). Two worker processes: the
-    # default run is sized for a 2-core machine.
-    workers: int = 2
-    scheduler: str | None = None  # tcp://host:port of a Dask scheduler, or "local"
-    threads: int = 1  # torch threads per evaluation
-    device: str | None = None
-    seed: int = 0
-    # tracking and checkpoints
-    experiment: str = "ras_deap"
-    tracking_uri: str | None = None  # None: sqlite:///mlruns/mlflow.db
-    run_dir: str = "runs"
-    run_name: str | None = None
+    """The settings of one search (see the module docstring). The epoch
+    budgets are not the paper's by default: the paper trains on 1000 random
+    samples for up to 200 epochs and every 10th generation on the full set
+    for 50, which makes one evaluation minutes long on a CPU; the defaults
+    keep the default run near 10 minutes on 2 cores, and ``--preset paper``
+    restores 200/50."""
+
+    # search: the data, the evolution and the seed
+    dataset: str = option("digits", "dataset to search on (digits and mnist10k are embedded)",
+                          _S, choices=DATASET_NAMES)
+    data_dir: str | None = option(None, "folder holding cifar10/mnist/fashion-mnist files "
+                                  "(torchvision layout)", _S, metavar="DIR")
+    download: bool = option(False, "let torchvision download the dataset into --data-dir "
+                            "(needs internet)", _S)
+    bank: str | None = option(None, "adversarial bank (.npz from `python -m ras_deap.attacks "
+                              "build`)", _S, metavar="NPZ",
+                              none_means="the bank shipped for the dataset")
+    robustness: str = option("bank", "robustness half of the fitness: bank (the paper's "
+                             "transfer bank), direct (PGD and JSMA on each trained network), "
+                             "both (their mean)", _S, paper="bank", choices=ROBUSTNESS)
+    generations: int = option(5, "generations after the initial one", _S, paper=100,
+                              minimum=0, resume=MAY_CHANGE)
+    population: int = option(25, "initial clusters, each a random model", _S, paper=25,
+                             minimum=1)
+    children: int = option(2, "children per cluster and generation", _S, paper=2, minimum=1)
+    mutations: int = option(5, "mutations applied to make each child", _S, paper=5,
+                            minimum=1)
+    layer_limit: int = option(100, "over this many layers created in a generation only "
+                              "swap-layer is left", _S, paper=100, minimum=1)
+    block_limit: int = option(100, "over this many blocks created in a generation only "
+                              "swap-block is left", _S, paper=100, minimum=1)
+    distance: str = option("raw", "spectrum distance for niching: raw (plain Euclidean; the "
+                           "paper does not specify) or per-feature normalized", _S,
+                           choices=DISTANCES)
+    max_evaluations: int | None = option(None, "stop after exactly N trained individuals", _S,
+                                         metavar="N", minimum=1, resume=MAY_CHANGE,
+                                         none_means="no limit")
+    # training schedule (paper section 5.3)
+    subset_size: int = option(1000, "training samples drawn in ordinary generations", _T,
+                              paper=1000, minimum=1)
+    full_every: int = option(10, "train on the full training set every N generations", _T,
+                             paper=10, minimum=1)
+    full_epochs: int = option(20, "max epochs of full-set training (and of the final "
+                              "re-training)", _T, paper=50, minimum=1)
+    max_epochs: int = option(10, "max epochs of subset training", _T, paper=200, minimum=1)
+    patience: int = option(15, "early stopping: epochs without a change of min-delta in train "
+                           "or validation accuracy", _T, paper=15, minimum=1)
+    min_delta: float = option(0.001, "early stopping threshold", _T, paper=0.001, minimum=0,
+                              below=1)
+    batch_size: int = option(64, "training batch size", _T, minimum=1)
+    lr: float = option(1e-3, "learning rate", _T, minimum=0, closed=False, below=10)
+    optimizer: str = option("adam", "optimizer of every training", _T, choices=OPTIMIZERS)
+    augment: bool = option(False, "random crop + horizontal flip of training images (for "
+                           "cifar10)", _T)
+    # execution and tracking: never the result
+    workers: int = option(2, "evaluate N individuals in parallel processes (results are "
+                          "identical for any N; the default is sized for 2 cores)", _X,
+                          minimum=1, resume=MAY_CHANGE)
+    scheduler: str | None = option(None, "evaluate on a Dask cluster: tcp://host:port of a "
+                                   "running scheduler, or 'local' for a LocalCluster of "
+                                   "--workers processes", _X, metavar="ADDRESS",
+                                   resume=MAY_CHANGE)
+    threads: int = option(1, "torch threads per evaluation", _X, minimum=1, resume=MAY_CHANGE)
+    device: str | None = option(None, "torch device", _X, resume=MAY_CHANGE,
+                                none_means="cuda if available, else cpu")
+    seed: int = option(0, "fixes every random choice", _S, minimum=0)
+    experiment: str = option("ras_deap", "MLflow experiment name", _X, resume=MAY_CHANGE)
+    tracking_uri: str | None = option(None, "MLflow tracking URI, e.g. http://host:5000 for a "
+                                      "shared mlflow server", _X, metavar="URI",
+                                      resume=MAY_CHANGE,
+                                      none_means="sqlite:///mlruns/mlflow.db, artifacts in "
+                                                 "mlruns/artifacts")
+    run_dir: str = option("runs", "where run folders (checkpoints, weights, figures) go", _X,
+                          metavar="DIR", resume=FROM_FOLDER)
+    run_name: str | None = option(None, "name of this run's folder and MLflow run", _X,
+                                  resume=FROM_FOLDER,
+                                  none_means="<dataset>-seed<seed>-<time>-<random suffix>")
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        def positive(name: str, allow_zero: bool = False) -> None:
-            value = getattr(self, name)
-            low = 0 if allow_zero else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name}={value!r}: must be an integer >= {low}")
-
-        for name in _TEXT_FIELDS:
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise ConfigError(f"{name}={value!r}: must be text (a quoted string in TOML), "
-                                  f"not {type(value).__name__}")
-        for name in _BOOL_FIELDS:
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ConfigError(f"{name}={value!r}: must be true or false (unquoted in TOML; "
-                                  f"the text {value!r} is not a boolean)")
+        """Each option against its declaration, then what one declaration cannot say."""
+        for name, opt in OPTIONS.items():
+            opt.check(getattr(self, name))
         if not self.experiment.strip():
             raise ConfigError("experiment='': give a non-empty MLflow experiment name (default "
                               "ras_deap)")
@@ -120,28 +136,6 @@ class SearchConfig:
                               f"sqlite:///{uri.rstrip('/')}/mlflow.db for a local database "
                               "(default sqlite:///mlruns/mlflow.db) or http://host:port for an "
                               "MLflow server")
-        if self.dataset not in DATASET_NAMES:
-            raise ConfigError(f"dataset={self.dataset!r}: unknown dataset; choose one of "
-                              f"{', '.join(DATASET_NAMES)}")
-        for name in ("population", "children", "mutations", "layer_limit", "block_limit",
-                     "subset_size", "full_every", "full_epochs", "max_epochs", "patience",
-                     "batch_size", "workers", "threads"):
-            positive(name)
-        positive("generations", allow_zero=True)
-        positive("seed", allow_zero=True)
-        if self.max_evaluations is not None:
-            positive("max_evaluations")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 10):
-            raise ConfigError(f"lr={self.lr!r}: must be a number in (0, 10)")
-        if not (isinstance(self.min_delta, (int, float)) and 0 <= self.min_delta < 1):
-            raise ConfigError(f"min_delta={self.min_delta!r}: must be a number in [0, 1)")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer={self.optimizer!r}: choose one of {OPTIMIZERS}")
-        if self.robustness not in ROBUSTNESS:
-            raise ConfigError(f"robustness={self.robustness!r}: choose one of "
-                              f"{', '.join(ROBUSTNESS)}")
-        if self.distance not in DISTANCES:
-            raise ConfigError(f"distance={self.distance!r}: choose one of {DISTANCES}")
         if self.bank is not None and not Path(self.bank).is_file():
             raise ConfigError(f"bank={self.bank!r}: no such file; build one with "
                               "`python -m ras_deap.attacks build` or omit --bank")
@@ -167,6 +161,44 @@ class SearchConfig:
             return cls(**data)
         except TypeError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
+
+
+OPTIONS: dict[str, Option] = options_of(SearchConfig)
+# Options that never change a search's result (they may differ between the
+# sessions of one study or run, and a reproducing command leaves them out).
+EXECUTION_FIELDS = tuple(n for n, o in OPTIONS.items() if o.group == "execution")
+# Options that may change when a run is resumed; the others must match the
+# checkpoint, or the resumed search would not be the same search.
+RESUMABLE_OVERRIDES = tuple(n for n, o in OPTIONS.items() if o.resume == MAY_CHANGE)
+# The training options, handed to the evaluator's TrainConfig as they are.
+TRAINING_FIELDS = tuple(n for n, o in OPTIONS.items() if o.group == "training")
+
+
+def training_values(config: SearchConfig) -> dict[str, Any]:
+    """The training options of ``config`` (keyword arguments of TrainConfig)."""
+    return {name: getattr(config, name) for name in TRAINING_FIELDS}
+
+
+def check_resumable(stored: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Refuse to resume a checkpoint made with ``stored`` settings with
+    ``values`` that differ in an option ``--resume`` may not change. An
+    option the checkpoint predates counts with its default (what the
+    resumed search gets for it)."""
+    def fixed(name: str) -> bool:
+        opt = OPTIONS.get(name)
+        return opt is None or opt.resume == FIXED
+
+    def then(name: str) -> Any:
+        opt = OPTIONS.get(name)
+        return stored.get(name, opt.default if opt is not None else None)
+
+    changed = sorted(k for k, v in values.items() if fixed(k) and then(k) != v)
+    if changed:
+        allowed = ", ".join(OPTIONS[n].flag for n in RESUMABLE_OVERRIDES)
+        raise ConfigError(f"cannot change {', '.join(changed)} when resuming: the checkpoint "
+                          f"was made with {', '.join(f'{k}={then(k)!r}' for k in changed)}, "
+                          f"and the search would not be the same search; only {allowed} may "
+                          "change on --resume (and the run folder is the one resumed)")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -198,7 +230,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 # Named presets: starting points that flags and --config refine.
 PRESETS: dict[str, dict[str, Any]] = {
-    # A few seconds of evolution: a quick check that everything works end to end.
+    # Under a minute on one worker: a check that everything works end to end.
     "smoke": {"generations": 2, "population": 4, "children": 1, "subset_size": 300,
               "max_epochs": 3, "full_every": 100, "patience": 2, "workers": 1},
     # The default run: a complete small RAS search on digits in about 5 minutes on 2 free cores
@@ -216,3 +248,10 @@ PRESETS: dict[str, dict[str, Any]] = {
               "full_every": 10, "full_epochs": 50, "max_epochs": 200, "patience": 15,
               "min_delta": 0.001},
 }
+
+# --preset, shared by run and tune (tune's trials start from "smoke").
+PRESET_OPTION = Option(
+    name="preset", kind=str, default="default", group="search", choices=tuple(sorted(PRESETS)),
+    help="named starting point: smoke (under a minute: a check that everything works end to "
+         "end), default, mnist10k (a smaller search on mnist10k), paper (the paper's "
+         "generations and epochs)")

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-__all__ = ["UsageError", "InfrastructureError", "RunLockedError", "Terminated",
+__all__ = ["UsageError", "ConfigError", "InfrastructureError", "RunLockedError", "Terminated",
            "EXIT_USAGE", "EXIT_INTERRUPTED", "exit_code_for", "run_cli", "sigterm_as_interrupt"]
 
 EXIT_USAGE = 2
@@ -28,6 +28,11 @@ EXIT_INTERRUPTED = 130
 class UsageError(Exception):
     """Something the user can fix: the message names the option and the fix
     (exit code 2)."""
+
+
+class ConfigError(UsageError, ValueError):
+    """A bad option value; the message names the option and how to fix it.
+    (A ``ValueError`` too, so code that validates numbers can catch it as one.)"""
 
 
 class InfrastructureError(UsageError):
@@ -49,7 +54,7 @@ def _usage_types() -> tuple[type[BaseException], ...]:
     modules cannot derive from :class:`UsageError` without importing this
     one, and importing them here would load torch: resolved lazily)."""
     types: list[type[BaseException]] = [UsageError]
-    for module, name in (("ras_deap.config", "ConfigError"), ("ras_deap.bank", "BankError"),
+    for module, name in (("ras_deap.bank", "BankError"),
                          ("ras_deap.data", "DatasetError"), ("ras_deap.tune.errors",
                                                               "TuneError"),
                          ("ras_deap.genome.errors", "GenomeError")):

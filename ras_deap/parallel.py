@@ -1,6 +1,7 @@
 """Backends for ``toolbox.map``: serial, a local process pool, or Dask.
 
-Every backend yields results *in input order* and lazily, so the search can
+Every backend is a :class:`~ras_deap.contracts.MapBackend`: it yields
+results *in input order* and lazily, so the search can
 checkpoint and log each individual as soon as its result (and those before
 it) are in. Results do not depend on the backend: each individual carries
 its own evaluation seed and the evaluator seeds torch/numpy/random from it.
@@ -27,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from .contracts import MapBackend
 from .errors import InfrastructureError
 
 __all__ = ["SerialMap", "ProcessMap", "DaskMap", "make_map", "PARENT_POLL_SECONDS",
@@ -160,9 +162,10 @@ class DaskMap:
             self._cluster.close()
 
 
-def make_map(workers: int = 1, scheduler: str | None = None) -> SerialMap | ProcessMap | DaskMap:
+def make_map(workers: int = 1, scheduler: str | None = None) -> MapBackend:
     """``scheduler='local'`` or ``tcp://...`` selects Dask, else ``workers``
-    processes (1 = serial, the default, for easy debugging)."""
+    processes (1 = serial, the default, for easy debugging). Each backend
+    satisfies :class:`~ras_deap.contracts.MapBackend`."""
     if scheduler is not None:
         return DaskMap(None if scheduler == "local" else scheduler, workers=max(workers, 1))
     if workers > 1:

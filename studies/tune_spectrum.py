@@ -17,7 +17,7 @@ the distance together with the evolution hyperparameters instead.
 Run (from the repository root)::
 
     python studies/tune_spectrum.py                  # 2 variants x 3 seeds, budget 24 each
-    python studies/tune_spectrum.py --replicates 5 --budget 60
+    python studies/tune_spectrum.py --replicates 5 --max-evaluations 60
 
 Running it again continues the grid where it stopped (study ``ras-spectrum``
 in ``studies/ras.db``); results go to ``studies/out/ras-spectrum/`` and MLflow.

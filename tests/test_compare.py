@@ -172,15 +172,12 @@ def test_mu_plus_lambda_evolves_mutated_children():
 
 
 @pytest.mark.slow
-def test_ras_spends_the_budget_exactly(tmp_path, monkeypatch):
-    import ras_deap.search as search
-
-    fake = CountingEvaluator()
-    monkeypatch.setattr(search, "make_evaluator", lambda config: fake)
+def test_ras_spends_the_budget_exactly(tmp_path):
+    fake = CountingEvaluator()  # RAS's search gets the cell's evaluator through the search API
     config = SearchConfig(population=3, children=2, mutations=2, run_dir=str(tmp_path / "r"),
                           workers=1,
                           tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    budgeted = BudgetedEvaluator(CountingEvaluator(), 8, seed=0, method="ras")
+    budgeted = BudgetedEvaluator(fake, 8, seed=0, method="ras")
     outcome = run_method("ras", MethodContext(budgeted=budgeted, config=config, seed=0))
     assert len(fake.calls) == 8 == outcome.evaluations == len(outcome.curve)
     assert [g for _, g in fake.calls] == [ras_generation(i, 3, 2) for i in range(8)]
@@ -611,15 +608,16 @@ def test_comparison_with_other_settings_refuses_with_a_clear_message(tmp_path, c
     with pytest.raises(CompareError, match=r"budget: 5 then, 6 now.*--out"):
         run_comparison(_fake_cfg(tmp_path, seeds=1, methods=("random",), budget=6),
                        evaluator_factory=CallLog(), log=lambda m: None)
-    code = main(["--preset", "tiny", "--budget", "6", "--seeds", "1", "--methods", "random",
-                 "--out", str(tmp_path / "out"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"])
+    code = main(["--preset", "tiny", "--max-evaluations", "6", "--seeds", "1", "--methods",
+                 "random", "--out", str(tmp_path / "out"), "--tracking-uri",
+                 f"sqlite:///{tmp_path}/m.db"])
     assert code == 2 and "other settings" in capsys.readouterr().err
 
 
 def test_cli_bad_values_exit_2_naming_the_option(capsys):
     from ras_deap.compare.cli import main
 
-    assert main(["--budget", "0"]) == 2
+    assert main(["--max-evaluations", "0"]) == 2
     assert "budget" in capsys.readouterr().err
     assert main(["--workers", "0"]) == 2
     assert "--workers" in capsys.readouterr().err
@@ -653,7 +651,7 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     out = tmp_path / "out"
     report = tmp_path / "docs" / "table2-test.md"
-    argv = ["--preset", "tiny", "--budget", "4", "--seeds", "1", "--mutations", "2",
+    argv = ["--preset", "tiny", "--max-evaluations", "4", "--seeds", "1", "--mutations", "2",
             "--bank", str(bank), "--out", str(out), "--tracking-uri", uri,
             "--experiment", "compare-test", "--no-progress", "--report", str(report),
             *TINY_ASSESS]
@@ -680,7 +678,7 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
     with (out / "curves.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 20
     page = report.read_text()
-    assert "## Command" in page and "--budget 4" in page and "wall time" in page
+    assert "## Command" in page and "--max-evaluations 4" in page and "wall time" in page
     assert report.with_suffix(".png").is_file() and report.with_suffix(".csv").is_file()
     assert (tmp_path / "docs" / "table2-test-paired.csv").is_file()
     run_id = json.loads((out / "results.json").read_text())["runs"][0]["run_id"]
@@ -736,7 +734,7 @@ def test_parallel_cells_give_the_serial_results(tmp_path):
     results = {}
     for workers in (1, 2):
         out = tmp_path / f"out{workers}"
-        assert main(["--preset", "tiny", "--budget", "3", "--seeds", "1", "--methods",
+        assert main(["--preset", "tiny", "--max-evaluations", "3", "--seeds", "1", "--methods",
                      "regularized,ras", "--bank", str(bank), "--out", str(out),
                      "--tracking-uri", f"sqlite:///{tmp_path}/mlflow{workers}.db",
                      "--workers", str(workers), "--no-progress", *TINY_ASSESS]) == 0
@@ -762,7 +760,7 @@ def test_killed_parallel_comparison_resumes(tmp_path):
 
     bank = _tiny_bank(tmp_path)
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "ras_deap.compare", "--preset", "tiny", "--budget", "3",
+    argv = [sys.executable, "-m", "ras_deap.compare", "--preset", "tiny", "--max-evaluations", "3",
             "--seeds", "2", "--methods", "random,tpe", "--bank", str(bank), "--out", str(out),
             "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--workers", "2",
             "--no-progress", *TINY_ASSESS]

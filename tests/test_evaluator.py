@@ -25,12 +25,12 @@ from ras_deap.evaluation import (
     TrainingError,
     clear_cache,
     compile_model,
-    derive_seed,
     predict,
 )
 from ras_deap.evaluation import evaluator as evaluator_module
 from ras_deap.evaluation.direct import DirectConfig
 from ras_deap.genome import Block, Layer, Model, random_model
+from ras_deap.seeding import evaluation_seed as derive_seed
 
 FAST = TrainConfig(max_epochs=2, full_epochs=1, subset_size=200, batch_size=64)
 

@@ -15,13 +15,13 @@ import pytest
 from ras_deap.evaluation import (
     EvaluationResult,
     Remeasurement,
-    derive_seed,
     mean_sd_ci95,
     remeasure,
     remeasure_seeds,
 )
-from ras_deap.evolution.algorithm import derive_seed as evolution_seed
+from ras_deap.evolution import derive_seed as evolution_seed
 from ras_deap.genome.random_init import random_model
+from ras_deap.seeding import evaluation_seed as derive_seed
 
 
 class CannedEvaluator:

@@ -276,20 +276,15 @@ def test_resume_after_kill_9_loses_nothing_and_duplicates_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_failing_individuals_get_zero_fitness_and_a_failed_run(tmp_path, monkeypatch):
-    import ras_deap.search as search
+def test_failing_individuals_get_zero_fitness_and_a_failed_run(tmp_path):
+    from ras_deap.search import make_evaluator
 
-    real = search.make_evaluator
-
-    def fragile(config):
-        evaluator = real(config)
-        # networks above 1M parameters are refused: a real failure path of the evaluator
-        evaluator.train_config = evaluator.train_config.__class__(
-            **{**evaluator.train_config.to_dict(), "max_parameters": 1_000_000})
-        return evaluator
-
-    monkeypatch.setattr(search, "make_evaluator", fragile)
-    result = run_search(tiny_config(tmp_path), progress=False, final_training=False)
+    config = tiny_config(tmp_path)
+    evaluator = make_evaluator(config)
+    # networks above 1M parameters are refused: a real failure path of the evaluator
+    evaluator.train_config = evaluator.train_config.__class__(
+        **{**evaluator.train_config.to_dict(), "max_parameters": 1_000_000})
+    result = run_search(config, progress=False, final_training=False, evaluator=evaluator)
     runs = children_of(tmp_path, result.run_id)
     assert len(runs) == result.evaluations
     failed_runs = runs[runs["status"] == "FAILED"]

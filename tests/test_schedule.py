@@ -295,20 +295,19 @@ class ScheduleFakeEvaluator:
         return (base_fitness(ind.genome) + (FULL_BONUS if full else 0.0),)
 
 
-def test_run_search_registers_the_schedule_and_logs_reevaluations(tmp_path, monkeypatch):
+def test_run_search_registers_the_schedule_and_logs_reevaluations(tmp_path):
     from mlflow import MlflowClient
 
     import ras_deap.search as search
     from ras_deap.config import PRESETS, SearchConfig
 
-    monkeypatch.setattr(search, "make_evaluator",
-                        lambda config: ScheduleFakeEvaluator(config.full_every))
     config = SearchConfig(**{**PRESETS["smoke"], "population": 3, "children": 1,
                              "generations": 3, "full_every": 2,
                              "run_dir": str(tmp_path / "runs"), "run_name": "s",
                              "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
                              "experiment": "test"})
-    result = search.run_search(config, progress=False, final_training=False)
+    result = search.run_search(config, progress=False, final_training=False,
+                               evaluator=ScheduleFakeEvaluator(config.full_every))
     # generation 2 (full) re-evaluates the 3 subset representatives, generation 3 the 3 full
     assert result.evaluations == 3 + 3 * 3 + 2 * 3
     assert [r["nevals"] for r in result.history] == [3, 3, 6, 6]
@@ -335,7 +334,7 @@ def test_run_search_registers_the_schedule_and_logs_reevaluations(tmp_path, monk
 def test_the_registered_schedule_is_the_evaluators():
     from ras_deap.config import SearchConfig
     from ras_deap.evaluation import TrainConfig
-    from ras_deap.search import _training_schedule
+    from ras_deap.search import training_schedule as _training_schedule
 
     class WithConfig:
         train_config = TrainConfig(full_every=3)

@@ -196,7 +196,7 @@ def test_base_config_budget_and_full_epochs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("overrides", "match"), [
-    ({"max_evaluations": 3}, "--budget"),
+    ({"max_evaluations": 3}, "--max-evaluations"),
     ({"mutations": 3}, "tunes mutations"),
     ({"no_such_field": 1}, "no field 'no_such_field'"),
 ])
@@ -229,7 +229,7 @@ def test_cli_bad_storage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 2
     err = capsys.readouterr().err
     assert "error: storage='nonsense' is not a database URL" in err
-    assert main(["--budget", "0", "--no-mlflow"]) == 2
+    assert main(["--max-evaluations", "0", "--no-mlflow"]) == 2
     assert "budget=0" in capsys.readouterr().err
 
 

@@ -22,21 +22,13 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from ..evaluation.inference import predict
 from .config import AssessConfig
 from .result import Assessment, AttackRow
 
 __all__ = ["assess_network"]
-
-
-def _predict(net: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            out.append(net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch]))).argmax(1))
-    return torch.cat(out).cpu().numpy().astype(np.int64) if out else np.zeros(0, np.int64)
 
 
 def _classifier(net: nn.Module, shape: tuple[int, ...], num_classes: int) -> Any:
@@ -51,7 +43,7 @@ def _bank_rows(net: nn.Module, bank: Any, key: str, label: str) -> list[AttackRo
     from ..bank import robustness_metrics
 
     t0 = time.perf_counter()
-    metrics = robustness_metrics(_predict(net, bank.x), bank)
+    metrics = robustness_metrics(predict(net, bank.x), bank)
     rows = [AttackRow(key, label, "all", "stored samples", len(bank), metrics["robustness"],
                       time.perf_counter() - t0)]
     for norm in ("L0", "Linf"):
@@ -78,7 +70,7 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
 
     from ..attacks.attack import attack_cell, image_seed
     from ..attacks.cells import Cell
-    from ..evaluation.seeding import seed_everything
+    from ..seeding import seed_everything
 
     config = config or AssessConfig()
     start = time.perf_counter()
@@ -90,7 +82,7 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
         raise ValueError(f"dataset {dataset.name!r} has no test images to attack")
     x, y = test.x[:n], test.y[:n]
     rows: list[AttackRow] = []
-    test_pred = _predict(net, test.x)
+    test_pred = predict(net, test.x)
     test_accuracy = float((test_pred == test.y).mean())
     clean_ok = test_pred[:n] == y
     rows.append(AttackRow("clean", "none (clean)", "-", "-", n, float(clean_ok.mean())))
@@ -125,7 +117,7 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                         num_random_init=0, batch_size=256, verbose=False)
                     label = f"PGD ({config.pgd_steps} steps)"
                 adv = attack.generate(x, y=y).astype(np.float32)
-                ok = clean_ok & (_predict(net, adv) == y)
+                ok = clean_ok & (predict(net, adv) == y)
                 rows.append(AttackRow(f"{name}_eps{k}", label, "Linf", f"eps={k}/{grid}", n,
                                       float(ok.mean()), time.perf_counter() - t0))
             else:

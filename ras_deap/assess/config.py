@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..validate import check_int
+
 __all__ = ["ATTACKS", "DEFAULT_ATTACKS", "AssessConfig", "AssessConfigError",
            "default_eps_steps"]
 
@@ -63,10 +65,7 @@ class AssessConfig:
                  "pgd_steps": "--pgd-steps", "pixel_iter": "--pixel-iter",
                  "square_iter": "--square-iter"}
         for name, flag in flags.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise AssessConfigError(f"{name}={value!r}: must be an integer >= 1 "
-                                        f"(option {flag})")
+            check_int(name, getattr(self, name), error=AssessConfigError, hint=f"option {flag}")
         for name in ("eps_steps", "pixel_th"):
             values = getattr(self, name)
             if values is None:

@@ -32,7 +32,7 @@ def build_network(target: AssessTarget, evaluator: Any) -> tuple[Any, bool]:
     import torch
 
     from ..evaluation import compile_model
-    from ..evolution.algorithm import derive_seed
+    from ..seeding import derive_seed
 
     ds = evaluator.data().dataset
     if target.weights is not None:

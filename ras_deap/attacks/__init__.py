@@ -6,6 +6,7 @@ and CMA-ES over the Table 1 grid, and stores the successes as a bank
 (:mod:`ras_deap.bank`). torch and ART are imported here only.
 """
 
+from ..evaluation.inference import accuracy, predict  # the one home, re-exported for convenience
 from .attack import AttackError, CellResult, art_classifier, attack_cell, image_seed
 from .build import BuildConfig, BuildError, build_bank, work_dir_for
 from .cells import ALL_CELLS, NORMS, OPTIMIZERS, THRESHOLDS, Cell, CellError, parse_cell
@@ -16,11 +17,9 @@ from .source_models import (
     SmallResNet,
     SourceConfig,
     SourceModelError,
-    accuracy,
     adversarial_train,
     build_source,
     make_untrained,
-    predict,
     train_classifier,
 )
 

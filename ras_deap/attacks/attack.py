@@ -39,8 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation.inference import predict
+from ..seeding import seed_everything
 from .cells import Cell
-from .source_models import predict, seed_everything
 
 __all__ = ["AttackError", "CellResult", "art_classifier", "attack_cell", "image_seed"]
 

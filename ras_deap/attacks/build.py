@@ -166,8 +166,10 @@ def _seed_parts(source: str, cell: Cell) -> tuple[int, ...]:
 def _train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tuple[Any, dict]:
     import torch
 
+    from ..evaluation.inference import accuracy
+    from ..seeding import seed_everything
     from .attack import image_seed
-    from .source_models import accuracy, build_source, make_untrained, seed_everything
+    from .source_models import build_source, make_untrained
 
     pt, meta = work / "models" / f"{name}.pt", work / "models" / f"{name}.json"
     model = make_untrained(name, dataset.shape, dataset.num_classes, dataset.mean, dataset.std,
@@ -180,7 +182,8 @@ def _train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tup
     start = time.perf_counter()
     model = build_source(name, dataset, image_seed(cfg.seed, SOURCE_NAMES.index(name)), cfg.source)
     info = {
-        "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y),
+        "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y,
+                                  empty=float("nan")),
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "train_seconds": round(time.perf_counter() - start, 2),
     }
@@ -223,8 +226,8 @@ def _images_for(name: str, cell: Cell, model, cfg: BuildConfig, dataset) -> np.n
     flipped only 3 of 988 images at 1/255 (ranks 0, 1 and 3). Random draws
     would almost never attack those; this draw nearly always does, and each
     cell still draws its own."""
+    from ..evaluation.inference import predict
     from .attack import image_seed
-    from .source_models import predict
 
     rng = np.random.default_rng(image_seed(cfg.seed, 1000, *_seed_parts(name, cell)))
     x, y = dataset.bank.x, dataset.bank.y

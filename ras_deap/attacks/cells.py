@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..constants import ATTACK_OPTIMIZERS as OPTIMIZERS
+from ..constants import NORMS
+
 __all__ = ["ALL_CELLS", "NORMS", "OPTIMIZERS", "THRESHOLDS", "Cell", "CellError", "parse_cell"]
 
-NORMS = ("L0", "Linf")
 THRESHOLDS = (1, 3, 5, 10)
-# ART's ``es`` flag: 0 = CMA-ES, 1 = DE.
-OPTIMIZERS = {"DE": 1, "CMA-ES": 0}
+# ART's ``es`` flag of each optimizer: 0 = CMA-ES, 1 = DE.
+_ES_FLAG = {"DE": 1, "CMA-ES": 0}
 
 
 class CellError(ValueError):
@@ -40,7 +42,7 @@ class Cell:
 
     @property
     def es(self) -> int:
-        return OPTIMIZERS[self.optimizer]
+        return _ES_FLAG[self.optimizer]
 
 
 def parse_cell(key: str) -> Cell:

@@ -9,7 +9,6 @@ are class scores (logits, or capsule lengths for the CapsNet).
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from ..evaluation.inference import Normalize
+from ..seeding import seed_everything
+
 __all__ = [
     "SOURCE_NAMES",
     "CapsNet",
@@ -26,12 +28,9 @@ __all__ = [
     "SmallResNet",
     "SourceConfig",
     "SourceModelError",
-    "accuracy",
     "adversarial_train",
     "build_source",
     "make_untrained",
-    "predict",
-    "seed_everything",
     "train_classifier",
 ]
 
@@ -40,25 +39,6 @@ SOURCE_NAMES = ("resnet", "capsnet", "at", "fs")
 
 class SourceModelError(ValueError):
     """Unknown source model name or a bad training setting."""
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy's global RNG (ART's DE and cma draw from it) and torch."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
-class _Normalize(nn.Module):
-    """Per-channel standardisation inside the model: inputs stay in [0, 1]."""
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 class SmallResNet(nn.Module):
@@ -71,7 +51,7 @@ class SmallResNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, mean: tuple[float, ...],
                  std: tuple[float, ...], width: int = 16) -> None:
         super().__init__()
-        self.norm = _Normalize(mean, std)
+        self.norm = Normalize(mean, std)
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
             nn.BatchNorm2d(width),
@@ -120,7 +100,7 @@ class CapsNet(nn.Module):
                  primary_types: int = 8, primary_dim: int = 8, class_dim: int = 16,
                  routing_iters: int = 3, stem_stride: int = 1) -> None:
         super().__init__()
-        self.norm = _Normalize(mean, std)
+        self.norm = Normalize(mean, std)
         self.conv = nn.Conv2d(in_channels, conv_channels, 3, stride=stem_stride, padding=1)
         self.primary = nn.Conv2d(conv_channels, primary_types * primary_dim, 3, stride=2,
                                  padding=1)
@@ -262,19 +242,6 @@ def adversarial_train(model: nn.Module, x: np.ndarray, y: np.ndarray, *, epochs:
     """PGD adversarial training (Madry et al., 2018) of ``model``."""
     return train_classifier(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                             pgd_eps=eps, pgd_steps=steps)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Class predictions (int64) for images in [0, 1]."""
-    model.eval()
-    out = [model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))).argmax(1)
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy().astype(np.int64) if out else np.zeros(0, np.int64)
-
-
-def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    return float((predict(model, x) == y).mean()) if len(y) else float("nan")
 
 
 def make_untrained(name: str, shape: tuple[int, int, int], num_classes: int,

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import ATTACK_OPTIMIZERS as OPTIMIZERS
+from ..constants import NORMS
 from .errors import BankError
 
 __all__ = [
@@ -42,10 +44,8 @@ __all__ = [
 ]
 
 BANK_FORMAT = "ras_deap.bank/2"
-NORMS = ("L0", "Linf")
-# The optimisers of the paper's black-box attacks. Other labels (e.g. the
-# "random" of the test bank) are accepted so fallback banks stay honest.
-OPTIMIZERS = ("DE", "CMA-ES")
+# OPTIMIZERS: the optimisers of the paper's black-box attacks. Other labels
+# (e.g. the "random" of the test bank) are accepted so fallback banks stay honest.
 _ARRAYS = ("x", "y_true", "norm", "th", "optimizer", "source_model", "source_pred",
            "base_index")
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from deap import base, tools
 
+from ..validate import check_int
+
 __all__ = ["ea_regularized", "sel_sample_best"]
 
 
@@ -28,8 +30,7 @@ def sel_sample_best(individuals: Sequence[Any], k: int, sample: int,
     """``k`` times: draw ``sample`` individuals uniformly with replacement
     (``rng``) and keep the fittest (a reference, as DEAP selections return).
     This is the tournament of regularized evolution."""
-    if sample < 1:
-        raise ValueError(f"sample={sample} must be >= 1")
+    check_int("sample", sample)
     if not individuals:
         raise ValueError("cannot select from an empty population")
     chosen = []

@@ -29,11 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SearchConfig
-from ..evolution.algorithm import derive_seed, initial_state
-from ..evolution.individual import Individual
-from ..evolution.toolbox import build_toolbox
-from ..genome.random_init import random_model
-from ..genome.records import Model
+from ..evolution import Individual, build_toolbox, initial_state
+from ..genome import Model, random_model
+from ..seeding import derive_seed
 from .budget import BudgetedEvaluator, BudgetExhausted
 from .chain import ChainSpace, suggest_chain
 
@@ -276,9 +274,11 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
         if ctx.on_evaluation is not None:
             ctx.on_evaluation()
 
+    # the cell's own evaluator (RAS enforces the budget itself, with max_evaluations)
     result = run_search(config, parent_run_id=ctx.parent_run_id, progress=False,
                         final_training=False, on_individual=record,
-                        resume=resume if resume is not None else False)
+                        resume=resume if resume is not None else False,
+                        evaluator=ctx.budgeted.evaluator)
     return result, curve
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..evolution.algorithm import derive_seed
-from ..genome.records import Model
+from ..genome import Model
+from ..seeding import derive_seed
+from ..validate import check_int
 
 __all__ = ["BudgetExhausted", "BudgetedEvaluator", "EvaluationJournal", "EvaluationRecord",
            "ras_generation"]
@@ -44,8 +45,8 @@ def ras_generation(index: int, population: int, children: int) -> int:
     ``population * children``."""
     if index < 0:
         raise ValueError(f"index={index} must be >= 0")
-    if population < 1 or children < 1:
-        raise ValueError(f"population={population} and children={children} must be >= 1")
+    check_int("population", population)
+    check_int("children", children)
     if index < population:
         return 0
     return 1 + (index - population) // (population * children)
@@ -147,9 +148,7 @@ class BudgetedEvaluator:
                  schedule: Callable[[int], int] = lambda i: 0,
                  on_evaluated: Callable[[EvaluationRecord], None] | None = None,
                  journal: EvaluationJournal | None = None) -> None:
-        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-            raise ValueError(f"budget={budget!r} must be a positive integer (trained models "
-                             "per method and seed)")
+        check_int("budget", budget, hint="trained models per method and seed")
         self.evaluator = evaluator
         self.budget = budget
         self.seed = seed

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SearchConfig
-from ..evolution.algorithm import derive_seed
+from ..seeding import derive_seed
 from .baselines import MethodContext, run_method
 from .budget import BudgetedEvaluator, EvaluationJournal, ras_generation
 from .config import CompareConfig

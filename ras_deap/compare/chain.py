@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..genome import Block, Layer, Model
 from ..genome import choices as C
-from ..genome.records import Block, Layer, Model
 
 __all__ = ["ChainSpace", "chain_model", "suggest_chain"]
 

@@ -10,37 +10,24 @@ import sys
 from collections.abc import Sequence
 
 from ..assess.config import ATTACKS, AssessConfig, AssessConfigError
-from ..config import ConfigError, SearchConfig
+from ..config import OPTIONS, ConfigError, SearchConfig
+from ..flags import add_alias, add_option, given
 from .config import COMPARE_PRESETS, METHOD_ORDER, REFERENCE_BUDGET, CompareConfig
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
 EXIT_USAGE = 2
 
-# SearchConfig fields a comparison lets the user set (the rest keep defaults).
-_SEARCH_FLAGS: tuple[tuple[str, type, str], ...] = (
-    ("dataset", str, "dataset name (digits, cifar10, mnist, fashion-mnist)"),
-    ("data_dir", str, "folder of the dataset files"),
-    ("bank", str, "adversarial bank .npz (default: the one shipped for the dataset)"),
-    ("robustness", str, "robustness half of every method's fitness: bank (the paper's, "
-                        "default), direct (PGD + JSMA on each network) or both"),
-    ("population", int, "RAS population (default 25); also mu of (mu+lambda), P of "
-                        "regularized evolution, and the generation size of the training "
-                        "schedule"),
-    ("children", int, "children per cluster (lambda = population x children)"),
-    ("mutations", int, "mutations per child"),
-    ("subset_size", int, "training samples per search evaluation"),
-    ("max_epochs", int, "max epochs per search evaluation"),
-    ("patience", int, "early-stopping patience (epochs)"),
-    ("full_every", int, "train on the full set every N generations"),
-    ("full_epochs", int, "epochs of full training (also the final re-training)"),
-    ("batch_size", int, "training batch size"),
-    ("lr", float, "learning rate"),
-    ("threads", int, "torch threads per evaluation"),
-    ("device", str, "torch device (default: cpu)"),
-    ("tracking_uri", str, "MLflow tracking URI (default sqlite:///mlruns/mlflow.db)"),
-    ("experiment", str, "MLflow experiment name"),
-)
+# The search options a comparison lets the user set (the rest keep their
+# defaults), and what some of them also mean here; flags, types and help
+# come from the option schema, as in python -m ras_deap.run.
+_SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
+                   "mutations", "subset_size", "max_epochs", "patience", "full_every",
+                   "full_epochs", "batch_size", "lr", "threads", "device", "tracking_uri",
+                   "experiment")
+_NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and the "
+                        "generation size of the training schedule",
+          "children": "lambda = population x children"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,20 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
                     "the paper's Table 2 with mean ± 95% CI over seeds, direct attacks on every "
                     "re-trained winner, paired per-seed tests and a best-fitness figure. "
                     "Every (method, seed) cell is stored when it ends: rerun the same command "
-                    "to resume. The default is the reference setting (--budget 275 --seeds "
-                    "5: the default search's budget).")
+                    "to resume. The default is the reference setting (--max-evaluations 275 "
+                    "--seeds 5: the default search's budget).")
     p.add_argument("--preset", choices=sorted(COMPARE_PRESETS), default="reference",
                    help="'reference' (default): 275 evaluations x 5 seeds with the default "
                         "search's training; 'quick' and 'tiny' are checks, not results; "
                         "'paper': the paper's 100 generations")
-    p.add_argument("--budget", type=int,
-                   help=f"trained models per method and seed (reference {REFERENCE_BUDGET} = "
-                        "25 initial + 5 generations x 50 children)")
+    add_option(p, OPTIONS["max_evaluations"], default="the preset's",
+               note=f"the budget of every method and seed (reference {REFERENCE_BUDGET} = 25 "
+                    "initial + 5 generations x 50 children)")
+    add_alias(p, "--budget", OPTIONS["max_evaluations"])  # before 0.2: --budget
     p.add_argument("--seeds", type=int, help="seeds per method (reference 5)")
-    p.add_argument("--seed", type=int, help="base seed (seeds are seed, seed+1, ...)")
+    add_option(p, OPTIONS["seed"], note="the first seed: the seeds are seed, seed+1, ...")
     p.add_argument("--methods", default=",".join(METHOD_ORDER),
                    help=f"comma-separated subset of {','.join(METHOD_ORDER)}")
-    p.add_argument("--workers", type=int, default=1,
+    # not the search option --workers: a cell searches in one process, cells run in parallel
+    p.add_argument("--workers", dest="cell_workers", type=int, default=1, metavar="N",
                    help="run N (method, seed) cells at once, one process each (results are "
                         "identical to --workers 1; default 1)")
     p.add_argument("--out", default="compare_out",
@@ -93,26 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"test images for PixelAttack (default {d.l0_images})")
     g.add_argument("--assess-pixel-iter", type=int, default=d.pixel_iter,
                    help=f"DE generations per image (default {d.pixel_iter})")
-    g.add_argument("--assess-attacks", default=",".join(ATTACKS),
-                   help=f"subset of {','.join(ATTACKS)}")
+    g.add_argument("--assess-attacks", default=",".join(d.attacks),
+                   help=f"subset of {','.join(ATTACKS)} (default {','.join(d.attacks)}: "
+                        "square is opt-in)")
     g.add_argument("--no-assess", action="store_true", help="skip the direct attacks")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g = p.add_argument_group("search and training settings shared by every method")
-    for name, kind, text in _SEARCH_FLAGS:
-        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, help=text)
+    for name in _SEARCH_OPTIONS:
+        add_option(g, OPTIONS[name], note=_NOTES.get(name, ""))
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> CompareConfig:
     preset = dict(COMPARE_PRESETS[args.preset])
-    budget = args.budget if args.budget is not None else preset["budget"]
-    seeds = args.seeds if args.seeds is not None else preset["seeds"]
-    preset.pop("budget")
-    preset.pop("seeds")
-    search = {**preset, **{name: getattr(args, name) for name, _, _ in _SEARCH_FLAGS
-                           if getattr(args, name) is not None}}
-    if args.seed is not None:
-        search["seed"] = args.seed
+    budget, seeds = preset.pop("budget"), preset.pop("seeds")
+    budget = getattr(args, "max_evaluations", budget)  # the budget of every method and seed
+    seeds = args.seeds if args.seeds is not None else seeds
+    search = {**preset, **given(args, (*_SEARCH_OPTIONS, "seed"))}
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     assess = None if args.no_assess else AssessConfig(
         images=args.assess_images, l0_images=args.assess_l0_images,
@@ -140,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config_from_args(args)
     except (ConfigError, AssessConfigError, ValueError) as exc:
         return usage(str(exc))
-    if args.workers < 1:
-        return usage(f"--workers {args.workers}: must be >= 1")
+    if args.cell_workers < 1:
+        return usage(f"--workers {args.cell_workers}: must be >= 1")
     if args.report and not args.report.endswith(".md"):
         return usage(f"--report {args.report}: give a Markdown file name ending in .md")
     from ..bank import BankError
@@ -156,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        result = run_comparison(cfg, workers=args.workers, log=log,
+        result = run_comparison(cfg, workers=args.cell_workers, log=log,
                                 progress=not args.no_progress, command=command)
     except (ConfigError, DatasetError, BankError) as exc:
         return usage(str(exc))
@@ -177,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result.files.update({f"report_{k}": v for k, v in written.items()})
     print(f"wrote {', '.join(str(p) for p in result.files.values())}")
     print(f"MLflow comparison run {result.run_id}; wall time {result.seconds:.0f} s this session, "
-          f"{result.total_seconds:.0f} s in total ({args.workers} worker(s))")
+          f"{result.total_seconds:.0f} s in total ({args.cell_workers} worker(s))")
     if result.run_id:
         from ..tracking import run_links
 

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..assess.config import AssessConfig
-from ..config import SearchConfig
+from ..config import OPTIONS, SearchConfig
+from ..validate import check_int
 
-__all__ = ["COMPARE_PRESETS", "EXECUTION_FIELDS", "METHOD_LABELS", "METHOD_ORDER",
+__all__ = ["COMPARE_PRESETS", "UNSTORED_FIELDS", "METHOD_LABELS", "METHOD_ORDER",
            "REFERENCE_BUDGET", "REFERENCE_SEEDS", "CompareConfig"]
 
 METHOD_ORDER = ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
@@ -42,11 +43,17 @@ COMPARE_PRESETS: dict[str, dict[str, Any]] = {
               "full_epochs": 50},
 }
 
-# CompareConfig / SearchConfig fields that do not change any cell's result:
-# a resumed comparison may differ in these (seeds and methods only choose
-# which cells are run and reported; every cell is keyed by method and seed).
-EXECUTION_FIELDS = ("seeds", "methods", "out")
-SEARCH_EXECUTION_FIELDS = ("seed", "workers", "scheduler", "run_dir", "run_name")
+# CompareConfig fields that do not change any cell's result: a resumed
+# comparison may differ in these (seeds and methods only choose which cells
+# are run and reported; every cell is keyed by method and seed).
+UNSTORED_FIELDS = ("seeds", "methods", "out")
+# Search options left out of the stored settings: the seed (each cell has its
+# own) and where a cell's search runs (its folder and processes, which the
+# comparison sets itself). This is the format of the manifests and cells
+# already stored (ras_deap.compare/2), so it is spelled out rather than
+# derived from the schema's execution group: threads, device and the MLflow
+# options have always been part of a comparison's settings.
+UNSTORED_SEARCH_FIELDS = ("seed", "workers", "scheduler", "run_dir", "run_name")
 
 
 @dataclass
@@ -56,7 +63,8 @@ class CompareConfig:
     searches run with seeds ``search.seed``, ``search.seed + 1``, ...
 
     ``final_generation`` is the generation the best models are re-trained as
-    (full training set, ``full_epochs`` epochs); None: ``search.full_every``.
+    (full training set, ``full_epochs`` epochs); None: ``search.full_every``
+    (a search always has ``full_every >= 1``).
 
     ``remeasure``: each method's winner (per seed) is trained this many more
     times, exactly as the search trained it but on fresh seeds; their mean
@@ -81,15 +89,11 @@ class CompareConfig:
     assess: AssessConfig | None = field(default_factory=AssessConfig)
 
     def __post_init__(self) -> None:
-        for name in ("budget", "seeds", "tournament_size", "remeasure", "aging_sample"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer "
-                                 f"(--{name.replace('_', '-')})")
-        if self.aging_population is not None and (
-                not isinstance(self.aging_population, int) or self.aging_population < 1):
-            raise ValueError(f"aging_population={self.aging_population!r} must be a positive "
-                             "integer (--aging-population)")
+        flags = {"budget": OPTIONS["max_evaluations"].flag}
+        for name in ("budget", "seeds", "tournament_size", "remeasure", "aging_sample",
+                     "aging_population"):
+            check_int(name, getattr(self, name), allow_none=name == "aging_population",
+                      hint=flags.get(name, f"--{name.replace('_', '-')}"))
         self.methods = tuple(self.methods)
         unknown = [m for m in self.methods if m not in METHOD_ORDER]
         if unknown or not self.methods:
@@ -97,10 +101,6 @@ class CompareConfig:
                              f"{list(METHOD_ORDER)} (--methods)")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods={list(self.methods)} lists a method twice")
-        if self.search.full_every < 1 and self.final_generation is None:
-            raise ValueError("full_every=0 never trains on the full training set; set "
-                             "full_every >= 1 (or final_generation) so the best models can be "
-                             "re-trained on all of it")
         if self.final_generation is not None and self.final_generation < 1:
             raise ValueError(f"final_generation={self.final_generation} must be >= 1")
         if isinstance(self.assess, dict):
@@ -138,12 +138,12 @@ class CompareConfig:
 
     def settings(self) -> dict[str, Any]:
         """Everything that decides a cell's result: the config without the
-        execution fields (see :data:`EXECUTION_FIELDS`)."""
+        fields that never change a cell (see :data:`UNSTORED_FIELDS`)."""
         data = self.to_dict()
-        for key in EXECUTION_FIELDS:
+        for key in UNSTORED_FIELDS:
             data.pop(key, None)
         data["search"] = {k: v for k, v in data["search"].items()
-                          if k not in SEARCH_EXECUTION_FIELDS}
+                          if k not in UNSTORED_SEARCH_FIELDS}
         return data
 
     @classmethod

@@ -95,8 +95,8 @@ def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
     from ..assess.run import build_network, load_heldout_bank
     from ..assess.target import resolve_target
     from ..atomic import write_atomic
-    from ..evolution.algorithm import derive_seed
     from ..search import make_evaluator
+    from ..seeding import derive_seed
 
     bank_sha = _sha256(heldout_bank)
     stored = _stored(folder, config, bank_sha)

@@ -46,8 +46,8 @@ from typing import Any
 
 from .. import __version__
 from ..config import ConfigError, SearchConfig
-from ..genome import Model
-from ..genome.spectrum import SPECTRUM_FEATURES, spectrum
+from ..genome import SPECTRUM_FEATURES, Model, spectrum
+from ..validate import check_int
 from .baselines import MethodOutcome
 from .cells import (
     JOURNAL_NAME,
@@ -465,8 +465,7 @@ def run_comparison(cfg: CompareConfig, *, workers: int = 1,
     from .plot import plot_curves
     from .table import write_outputs
 
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise CompareError(f"workers={workers!r} must be an integer >= 1 (--workers)")
+    check_int("workers", workers, error=CompareError, hint="--workers")
     started = time.perf_counter()
     out = Path(cfg.out)
     manifest, existed = open_manifest(cfg)

@@ -215,7 +215,7 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                      f"mean over all FGSM, PGD and PixelAttack columns.\n")
         if cfg.budget < REFERENCE_BUDGET or cfg.seeds < 5:
             text += (f"\n**Quick check, not the reference setting** (budget {cfg.budget}, "
-                     f"{cfg.seeds} seed(s); the reference is --budget 275 --seeds 5).\n")
+                     f"{cfg.seeds} seed(s); the reference is --max-evaluations 275 --seeds 5).\n")
     failed = sum(int(entry.get("remeasure_failures") or 0) for entry in table)
     if failed:
         text += (f"\n**Note:** {failed} re-measuring training(s) failed and count as fitness "

@@ -1,5 +1,6 @@
 """Torch evaluation of genomes: compile, train, measure accuracy + robustness."""
 
+from ..seeding import evaluation_seed, seed_everything
 from .augment import random_crop_flip
 from .compiler import (
     CompiledBlock,
@@ -14,12 +15,13 @@ from .config import OPTIMIZERS, TrainConfig
 from .cost import count_parameters, estimate_flops
 from .errors import BuildError, TrainingError
 from .evaluator import FALLBACK_BANK_SIZE, EvaluationResult, Evaluator, clear_cache
+from .inference import Normalize, accuracy, predict
 from .remeasure import Remeasurement, mean_sd_ci95, remeasure, remeasure_seeds
-from .seeding import derive_seed, seed_everything
-from .trainer import TrainResult, accuracy, make_optimizer, plateaued, predict, train
+from .trainer import TrainResult, make_optimizer, plateaued, train
 
 __all__ = [
     "FALLBACK_BANK_SIZE",
+    "Normalize",
     "OPTIMIZERS",
     "BuildError",
     "CompiledBlock",
@@ -36,7 +38,7 @@ __all__ = [
     "clear_cache",
     "compile_model",
     "count_parameters",
-    "derive_seed",
+    "evaluation_seed",
     "estimate_flops",
     "make_optimizer",
     "mean_sd_ci95",

@@ -63,13 +63,13 @@ from ras_deap.genome.shapes import (
 )
 
 from .errors import BuildError
+from .inference import Normalize
 
 __all__ = [
     "CompiledBlock",
     "CompiledLayer",
     "CompiledNetwork",
     "Concat",
-    "Normalize",
     "Shape",
     "compile_model",
     "merge_shape",
@@ -177,19 +177,6 @@ class CompiledBlock(nn.Module):
                 if self._last_use.get(u) == v:
                     del outs[u]
         return outs[len(self.layers) - 1]
-
-
-class Normalize(nn.Module):
-    """(x - mean) / std per channel, as fixed buffers (not parameters)."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        as_buffer = lambda v: torch.tensor(list(v), dtype=torch.float32).view(1, -1, 1, 1)  # noqa: E731
-        self.register_buffer("mean", as_buffer(mean))
-        self.register_buffer("std", as_buffer(std))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
 
 
 class CompiledNetwork(nn.Module):

@@ -33,6 +33,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..validate import check_int
+
 __all__ = ["DirectConfig", "direct_robustness", "jsma", "jsma_pixels", "pgd_linf"]
 
 COARSE_LINF_TH = (1, 2)  # grid steps on data with few levels (digits: 1/16, 2/16)
@@ -55,9 +57,7 @@ class DirectConfig:
 
     def __post_init__(self) -> None:
         for name in ("images", "pgd_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be an integer >= 1")
+            check_int(name, getattr(self, name))
         for name in ("linf_th", "l0_th"):
             ths = getattr(self, name) or ()
             if any(not isinstance(t, int) or t < 1 for t in ths):

@@ -27,18 +27,19 @@ from ras_deap.bank import (
     load_bank,
     robustness_metrics,
 )
-from ras_deap.config import ROBUSTNESS
+from ras_deap.constants import ROBUSTNESS
 from ras_deap.data import Dataset, load_dataset
 from ras_deap.genome import Model
 
+from ..seeding import evaluation_seed, seed_everything
 from .augment import random_crop_flip
 from .compiler import compile_model
 from .config import TrainConfig
 from .cost import count_parameters, estimate_flops
 from .direct import DirectConfig, direct_robustness
 from .errors import BuildError, TrainingError
-from .seeding import derive_seed, seed_everything
-from .trainer import accuracy, predict, train
+from .inference import accuracy, predict
+from .trainer import train
 
 __all__ = ["FALLBACK_BANK_SIZE", "ROBUSTNESS_CHOICES", "EvaluationResult", "Evaluator",
            "available_devices", "check_device", "clear_cache"]
@@ -194,7 +195,7 @@ class Evaluator:
 
     # -- evaluation ---------------------------------------------------------
     def evaluation_seed(self, model: Model, generation: int) -> int:
-        return derive_seed(self.seed, model.id, generation)
+        return evaluation_seed(self.seed, model.id, generation)
 
     def evaluate(self, model: Model, generation: int, *, seed: int | None = None,
                  with_test: bool = False, return_module: bool = False) -> EvaluationResult:

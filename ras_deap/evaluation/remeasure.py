@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .seeding import derive_seed
+from ..seeding import evaluation_seed
+from ..validate import check_int
 
 __all__ = ["DEFAULT_REPEATS", "Remeasurement", "mean_sd_ci95", "remeasure",
            "remeasure_seeds", "t_quantile_975"]
@@ -58,15 +59,15 @@ def remeasure_seeds(seed: int, genome_id: str, generation: int, repeats: int,
     """The ``repeats`` evaluation seeds of a re-measurement: derived from the
     evaluator's seed, the genome id, the generation, the salt and the repeat
     index, so they are deterministic, distinct from each other and from the
-    seeds searches use (``derive_seed(seed, genome_id, generation)`` of the
+    seeds searches use (``evaluation_seed(seed, genome_id, generation)`` of the
     evaluator and the 31-bit seeds of the evolution and the baselines)."""
     seeds: list[int] = []
     for repeat in range(repeats):
-        value = derive_seed(seed, f"{genome_id}|{salt}|{repeat}", generation)
+        value = evaluation_seed(seed, f"{genome_id}|{salt}|{repeat}", generation)
         bump = 0
         while value in seeds:  # a 63-bit collision: astronomically rare, but never reuse one
             bump += 1
-            value = derive_seed(seed, f"{genome_id}|{salt}|{repeat}+{bump}", generation)
+            value = evaluation_seed(seed, f"{genome_id}|{salt}|{repeat}+{bump}", generation)
         seeds.append(value)
     return tuple(seeds)
 
@@ -147,9 +148,8 @@ def remeasure(evaluator: Any, model: Any, *, repeats: int = DEFAULT_REPEATS,
     (``failure`` set, or a non-finite fitness) counts as fitness 0: an
     architecture that fails to train on some seeds is worse for it.
     """
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"repeats={repeats!r} must be an integer >= 1 (trainings of the "
-                         f"selected model; {DEFAULT_REPEATS} or more for a reported number)")
+    check_int("repeats", repeats, hint=f"trainings of the selected model; {DEFAULT_REPEATS} or "
+                                        "more for a reported number")
     if not hasattr(evaluator, "seed"):
         raise TypeError(f"{type(evaluator).__name__} has no 'seed': remeasure derives its "
                         "fresh evaluation seeds from the evaluator's seed")

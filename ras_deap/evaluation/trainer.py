@@ -19,9 +19,9 @@ from torch.nn import functional as F
 
 from .config import TrainConfig
 from .errors import TrainingError
+from .inference import accuracy
 
-__all__ = ["TrainResult", "make_optimizer", "plateaued", "should_stop", "predict", "accuracy",
-           "train"]
+__all__ = ["TrainResult", "make_optimizer", "plateaued", "should_stop", "train"]
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -71,24 +71,6 @@ def should_stop(history: list[tuple[float, float]], patience: int, min_delta: fl
     accuracies per epoch."""
     return (plateaued([h[0] for h in history], patience, min_delta)
             or plateaued([h[1] for h in history], patience, min_delta))
-
-
-@torch.inference_mode()
-def predict(net: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """Predicted classes (int64, on x's device) in eval mode."""
-    was_training = net.training
-    net.eval()
-    try:
-        preds = [net(x[i:i + batch_size]).argmax(1) for i in range(0, x.shape[0], batch_size)]
-    finally:
-        net.train(was_training)
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.int64, device=x.device)
-
-
-def accuracy(net: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
-    if x.shape[0] == 0:
-        return 0.0
-    return float((predict(net, x, batch_size) == y).float().mean().item())
 
 
 def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,

@@ -12,6 +12,7 @@ from .algorithm import (
     initial_state,
     step,
 )
+from .hooks import CallbackObserver, LoopObserver
 from .individual import Individual, ensure_creator, make_individual
 from .limits import Limits, available_mutations
 from .mutations import (
@@ -28,6 +29,7 @@ from .toolbox import build_toolbox
 
 __all__ = [
     "BLOCK_MUTATIONS",
+    "CallbackObserver",
     "DISTANCES",
     "LAYER_MUTATIONS",
     "MODEL_MUTATIONS",
@@ -35,6 +37,7 @@ __all__ = [
     "MUTATIONS_BY_NAME",
     "Individual",
     "Limits",
+    "LoopObserver",
     "MutationOp",
     "SearchState",
     "apply_mutation",

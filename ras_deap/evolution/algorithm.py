@@ -22,9 +22,8 @@ re-evaluating anything (see :func:`step`).
 
 from __future__ import annotations
 
-import hashlib
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +33,8 @@ from deap import base, tools
 from ..genome.pool import GenePool
 from ..genome.random_init import random_model
 from ..genome.spectrum import SPECTRUM_FEATURES
+from ..seeding import derive_seed
+from .hooks import CallbackObserver, LoopObserver, notify
 from .individual import Individual, make_individual
 from .niching import cached_spectrum
 
@@ -57,13 +58,6 @@ OnEvaluated = Callable[["SearchState", Individual], None]
 OnBred = Callable[["SearchState"], None]
 
 CONSTANT_SCHEDULE = "constant"  # every generation's schedule without toolbox.schedule
-
-
-def derive_seed(*parts: Any) -> int:
-    """A stable 31-bit seed from any parts (not Python's salted ``hash``), so
-    an individual's evaluation seed does not depend on which worker runs it."""
-    text = "/".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass
@@ -309,18 +303,26 @@ def ea_spectrum_niching(state: SearchState, toolbox: base.Toolbox, ngen: int, *,
                         verbose: bool = False, on_bred: OnBred | None = None,
                         on_evaluated: OnEvaluated | None = None,
                         on_generation: Callable[[SearchState, dict], None] | None = None,
-                        budget: int | None = None,
+                        budget: int | None = None, observers: Sequence[LoopObserver] = (),
                         ) -> tuple[list[Individual], tools.Logbook]:
     """Run generations up to ``ngen`` and return ``(population, logbook)`` as
     DEAP's algorithms do. ``state`` is a new :func:`initial_state` or one
     restored from a checkpoint; the toolbox must be built on it
     (:func:`ras_deap.evolution.build_toolbox`). ``budget`` stops the search
-    after exactly that many evaluations."""
+    after exactly that many evaluations.
+
+    What runs around the loop hangs on its three moments: the ``on_*``
+    callbacks, or ``observers`` (:class:`~ras_deap.evolution.hooks.LoopObserver`,
+    called in order before the callbacks); this is how
+    :func:`ras_deap.search.run_search` adds progress, MLflow, checkpoints and
+    timings without a loop of its own."""
+    hooks = [*observers, CallbackObserver(on_bred, on_evaluated, on_generation)]
     while not finished(state, ngen, budget):
-        record = step(state, toolbox, children=children, stats=stats, on_bred=on_bred,
-                      on_evaluated=on_evaluated, budget=budget)
+        record = step(state, toolbox, children=children, stats=stats,
+                      on_bred=lambda st: notify(hooks, "bred", st),
+                      on_evaluated=lambda st, ind: notify(hooks, "evaluated", st, ind),
+                      budget=budget)
         if verbose:
             print(state.logbook.stream)
-        if on_generation is not None:
-            on_generation(state, record)
+        notify(hooks, "generation", state, record)
     return state.population, state.logbook

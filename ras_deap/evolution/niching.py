@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 
+from ..constants import DISTANCES
 from ..genome.records import Model
 from ..genome.spectrum import feature_scale, spectrum, spectrum_distance
 from .individual import Individual
@@ -13,7 +14,6 @@ from .individual import Individual
 __all__ = ["sel_spectrum_niching", "closest_representative", "cached_spectrum",
            "DISTANCES"]
 
-DISTANCES = ("raw", "normalized")
 
 
 @lru_cache(maxsize=8192)

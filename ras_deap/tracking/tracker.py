@@ -45,7 +45,7 @@ from .writer import BackgroundWriter
 
 __all__ = ["SearchTracker", "KEY_TAG", "ROLE_TAG", "PARENT_TAG", "FAILURE_TAG", "BEST_TAG",
            "GENETIC_PARENT_RUN_TAG", "NOTE_TAG", "EXPERIMENT_KIND_TAG", "describe_experiment",
-           "run_links"]
+           "get_or_create_experiment", "run_links"]
 
 PARENT_TAG = "mlflow.parentRunId"
 KEY_TAG = "ras_deap.key"
@@ -73,6 +73,25 @@ def describe_experiment(client: MlflowClient, experiment_id: str) -> None:
     except MlflowException as exc:  # e.g. a server that refuses experiment tags
         warnings.warn(f"could not describe MLflow experiment {experiment_id}: {exc}",
                       stacklevel=2)
+
+
+def get_or_create_experiment(client: MlflowClient, name: str,
+                             artifact_location: str | None) -> str:
+    """The id of experiment ``name``: created (with ``artifact_location``) if
+    missing, restored (with a warning) if deleted. Another process may create
+    it at the same moment: then its experiment is the one."""
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location)
+        except MlflowException:  # created meanwhile by another process
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if found.lifecycle_stage == "deleted":
+        warnings.warn(f"MLflow experiment {name!r} was deleted; restoring it", stacklevel=3)
+        client.restore_experiment(found.experiment_id)
+    return found.experiment_id
 
 
 def run_links(tracking_uri: str | None, run_id: str, *,
@@ -154,24 +173,9 @@ class SearchTracker:
     @property
     def experiment_id(self) -> str:
         if self._experiment_id is None:
-            self._experiment_id = self._get_or_create_experiment()
+            self._experiment_id = get_or_create_experiment(self.client, self.experiment,
+                                                           self.artifact_location)
         return self._experiment_id
-
-    def _get_or_create_experiment(self) -> str:
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is None:
-            try:
-                return self.client.create_experiment(
-                    self.experiment, artifact_location=self.artifact_location)
-            except MlflowException:  # created meanwhile by another process
-                found = self.client.get_experiment_by_name(self.experiment)
-                if found is None:
-                    raise
-        if found.lifecycle_stage == "deleted":
-            warnings.warn(f"MLflow experiment {self.experiment!r} was deleted; restoring it",
-                          stacklevel=3)
-            self.client.restore_experiment(found.experiment_id)
-        return found.experiment_id
 
     def _experiment_ready(self) -> str:
         experiment_id = self.experiment_id

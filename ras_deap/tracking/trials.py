@@ -18,12 +18,11 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
-from mlflow.exceptions import MlflowException
 
 from .. import __version__
 from . import store
 from .entities import MAX_TAG_LENGTH, batches, to_metrics, to_params, to_tags
-from .tracker import PARENT_TAG, ROLE_TAG, describe_experiment
+from .tracker import PARENT_TAG, ROLE_TAG, describe_experiment, get_or_create_experiment
 
 __all__ = ["StudyTracker", "OPTUNA_TO_MLFLOW", "STUDY_TAG", "TRIAL_TAG", "STATE_TAG"]
 
@@ -54,19 +53,8 @@ class StudyTracker:
     @property
     def experiment_id(self) -> str:
         if self._experiment_id is None:
-            found = self.client.get_experiment_by_name(self.experiment)
-            if found is None:
-                try:
-                    self._experiment_id = self.client.create_experiment(
-                        self.experiment, artifact_location=self.artifact_location)
-                except MlflowException:  # created meanwhile by another process
-                    found = self.client.get_experiment_by_name(self.experiment)
-                    if found is None:
-                        raise
-            if found is not None:
-                if found.lifecycle_stage == "deleted":
-                    self.client.restore_experiment(found.experiment_id)
-                self._experiment_id = found.experiment_id
+            self._experiment_id = get_or_create_experiment(self.client, self.experiment,
+                                                           self.artifact_location)
             describe_experiment(self.client, self._experiment_id)  # type: ignore[arg-type]
         return self._experiment_id  # type: ignore[return-value]
 

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..validate import check_int
+
 __all__ = ["BackgroundWriter", "WriterError"]
 
 _STOP = object()
@@ -39,8 +41,7 @@ class BackgroundWriter:
 
     def __init__(self, maxsize: int = 256, *, synchronous: bool = False,
                  name: str = "ras_deap-mlflow-writer") -> None:
-        if not isinstance(maxsize, int) or maxsize < 1:
-            raise ValueError(f"maxsize={maxsize!r}: must be an integer >= 1")
+        check_int("maxsize", maxsize)
         self.synchronous = synchronous
         self.busy_seconds = 0.0  # time spent in writes (in the writer thread)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)

@@ -16,7 +16,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import DATASET_NAMES, PRESETS
+from ..config import OPTIONS, PRESET_OPTION, PRESETS
+from ..flags import add_alias, add_option, given
 from .errors import TuneError
 from .runner import PRUNERS, SAMPLERS, TuneSettings, tune
 from .space import SPACES
@@ -26,6 +27,8 @@ __all__ = ["build_parser", "settings_from_args", "main"]
 
 EXIT_USAGE = 2
 PROG = "python -m ras_deap.tune"
+# Search options with a flag of their own here (any other one: --set KEY=VALUE).
+SEARCH_FLAGS = ("max_epochs", "full_epochs", "dataset", "workers")
 
 
 def _parse_value(text: str) -> Any:
@@ -58,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "with a fixed budget of evaluated individuals; its value is the fitness "
                     "(accuracy + robustness) of the search's best architecture re-measured "
                     "on fresh seeds (mean of --remeasure trainings), not the luckiest "
-                    "maximum the search saw, so a trial costs --budget + --remeasure "
+                    "maximum the search saw, so a trial costs --max-evaluations + --remeasure "
                     "trainings. Every trial is an MLflow run with its search nested under it.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("study")
@@ -85,29 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds per variant of the spectrum grid")
     g.add_argument("--report-every", type=int, default=None,
                    help="evaluations between intermediate reports / pruning checks "
-                        "(default budget // 10)")
-    g.add_argument("--seed", type=int, default=d.seed,
-                   help="seed of the sampler and of every trial's search")
-    g = p.add_argument_group("each trial's search")
-    g.add_argument("--budget", type=int, default=d.budget,
-                   help="evaluated individuals per trial (the search's --max-evaluations)")
+                        "(default --max-evaluations // 10)")
+    add_option(g, OPTIONS["seed"], default=d.seed, note="also seeds the sampler")
+    g = p.add_argument_group("each trial's search (the same flags as python -m ras_deap.run)")
+    add_option(g, OPTIONS["max_evaluations"], default=d.budget,
+               note="the budget of each trial's search, which is what ends it")
     g.add_argument("--remeasure", type=int, default=d.remeasure, metavar="N",
                    help="train each trial's best architecture N more times on fresh "
                         "evaluation seeds (as the search trained it); the trial's value is "
                         "their mean fitness, reported with sd and 95%% CI. Each trial costs "
-                        "--budget + N trainings; use N >= 3 for numbers you report")
-    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset,
-                   help="search preset the trials start from (smoke: 3 epochs, 300 samples)")
-    g.add_argument("--epochs", type=int, default=None,
-                   help="max epochs per training (the search's --max-epochs)")
-    g.add_argument("--full-epochs", type=int, default=None,
-                   help="max epochs of full-set generations (default: min(50, epochs))")
-    g.add_argument("--dataset", choices=DATASET_NAMES, default=None,
-                   help="dataset (default digits, embedded)")
-    g.add_argument("--workers", type=int, default=None,
-                   help="evaluate individuals of a trial in N processes")
+                        "--max-evaluations + N trainings; use N >= 3 for numbers you report")
+    add_option(g, PRESET_OPTION, default=d.preset, note="the trials start from it")
+    for name in SEARCH_FLAGS:
+        preset = PRESETS[d.preset].get(name, OPTIONS[name].default)
+        add_option(g, OPTIONS[name], default=(
+            f"min({OPTIONS['full_epochs'].default}, --max-epochs)" if name == "full_epochs"
+            else f"{preset} with --preset {d.preset}"))
+    add_alias(p, "--epochs", OPTIONS["max_epochs"])  # before 0.2: --epochs
+    add_alias(p, "--budget", OPTIONS["max_evaluations"])  # before 0.2: --budget
     g.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
-                   metavar="KEY=VALUE", help="any other SearchConfig field, e.g. --set "
+                   metavar="KEY=VALUE", help="any other search option (TOML name), e.g. --set "
                    "patience=3 (repeatable)")
     g.add_argument("--final-training", action="store_true",
                    help="retrain each trial's best model on the full set and log weights and "
@@ -116,27 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("outputs")
     g.add_argument("--out-dir", default=d.out_dir,
                    help="plots, summary.json, trials.csv and run folders go to OUT_DIR/<study>/")
-    g.add_argument("--tracking-uri", default=None,
-                   help="MLflow tracking URI (default sqlite:///mlruns/mlflow.db)")
-    g.add_argument("--experiment", default=d.experiment, help="MLflow experiment")
+    add_option(g, OPTIONS["tracking_uri"])
+    add_option(g, OPTIONS["experiment"], default=d.experiment)
     g.add_argument("--no-mlflow", action="store_true", help="do not log trials to MLflow")
     return p
 
 
 def settings_from_args(args: argparse.Namespace) -> TuneSettings:
-    overrides = dict(args.overrides)
-    for flag, key in (("epochs", "max_epochs"), ("full_epochs", "full_epochs"),
-                      ("dataset", "dataset"), ("workers", "workers")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides[key] = value
+    d = TuneSettings()
+    overrides = {**dict(args.overrides), **given(args, SEARCH_FLAGS)}
     return TuneSettings(
         study_name=args.study_name, storage=args.storage, space=args.space,
-        n_trials=args.n_trials, timeout=args.timeout, budget=args.budget, preset=args.preset,
-        overrides=overrides, seed=args.seed, sampler=args.sampler, pruner=args.pruner,
+        n_trials=args.n_trials, timeout=args.timeout,
+        budget=getattr(args, "max_evaluations", d.budget),
+        preset=getattr(args, "preset", d.preset), overrides=overrides,
+        seed=getattr(args, "seed", d.seed), sampler=args.sampler, pruner=args.pruner,
         startup_trials=args.startup_trials, replicates=args.replicates,
-        report_every=args.report_every, out_dir=args.out_dir, tracking_uri=args.tracking_uri,
-        experiment=args.experiment, track=not args.no_mlflow,
+        report_every=args.report_every, out_dir=args.out_dir,
+        tracking_uri=getattr(args, "tracking_uri", d.tracking_uri),
+        experiment=getattr(args, "experiment", d.experiment), track=not args.no_mlflow,
         final_training=args.final_training, progress=args.progress,
         remeasure=args.remeasure)
 

@@ -32,6 +32,7 @@ from typing import Any
 import optuna
 
 from ..config import SearchConfig
+from ..validate import check_int
 from .errors import TuneError
 from .space import SearchSpace
 
@@ -51,8 +52,7 @@ class Milestones:
     passed and the pruner always finds peers at the same step."""
 
     def __init__(self, every: int) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise TuneError(f"report_every={every!r}: must be an integer >= 1")
+        check_int("report_every", every, error=TuneError)
         self.every = every
         self.next = every
 
@@ -88,7 +88,7 @@ class Objective:
         if base.max_evaluations is None:
             raise TuneError("the base config needs max_evaluations (the per-trial budget): "
                             "without it trials that evaluate more individuals win by spending "
-                            "more; pass --budget")
+                            "more; pass --max-evaluations")
         self.base = base
         self.space = space
         self.study_name = study_name
@@ -98,10 +98,9 @@ class Objective:
         self.report_every = report_every or max(1, base.max_evaluations // 10)
         self.final_training = final_training
         self.progress = progress
-        if not isinstance(remeasure, int) or isinstance(remeasure, bool) or remeasure < 1:
-            raise TuneError(f"remeasure={remeasure!r}: must be an integer >= 1 (fresh trainings "
-                            f"of each trial's best architecture; {DEFAULT_REMEASURE} or more for "
-                            "values with a spread)")
+        check_int("remeasure", remeasure, error=TuneError,
+                  hint=f"fresh trainings of each trial's best architecture; {DEFAULT_REMEASURE} "
+                       "or more for values with a spread")
         self.remeasure = remeasure
         self.evaluator_factory = evaluator_factory
 

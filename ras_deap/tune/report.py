@@ -16,21 +16,18 @@ import math
 import shlex
 import statistics
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ..config import SearchConfig
+from ..config import EXECUTION_FIELDS, OPTIONS
 
 __all__ = ["StudyReport", "reproduce_command", "summarise_study", "write_outputs",
            "format_report", "importance_trials_needed"]
 
-# Where things go, not what the search does: left out of the reproducing command.
-_NOT_REPRODUCED = ("tracking_uri", "experiment", "run_dir", "run_name", "workers", "scheduler",
-                   "threads", "device")
 MIN_TRIALS_FOR_IMPORTANCE = 2  # fANOVA cannot run on fewer
 # Below this many complete trials importances are printed with a warning that
 # they mean nothing: fANOVA fits a random forest to (params -> value) and
@@ -49,23 +46,21 @@ def importance_trials_needed(n_params: int) -> int:
 
 
 def reproduce_command(config: dict[str, Any]) -> str:
-    """``python -m ras_deap.run`` with a flag (field name, underscores as
-    dashes) for every search setting that differs from the defaults."""
-    default = SearchConfig().to_dict()
+    """``python -m ras_deap.run`` with the flag of every search option that
+    differs from its default (execution options, which never change the
+    result, are left out: where things go is the reader's choice)."""
     parts = ["python", "-m", "ras_deap.run"]
-    for f in fields(SearchConfig):
-        name = f.name
-        if name in _NOT_REPRODUCED or name not in config:
+    for name, opt in OPTIONS.items():
+        if name in EXECUTION_FIELDS or name not in config:
             continue
         value = config[name]
-        if value is None or value == default.get(name):
+        if value is None or value == opt.default:
             continue
-        flag = f"--{name.replace('_', '-')}"
-        if isinstance(value, bool):  # switches (--download, --augment), off by default
+        if opt.kind is bool:  # switches (--download, --augment), off by default
             if value:
-                parts.append(flag)
+                parts.append(opt.flag)
             continue
-        parts += [flag, str(value)]
+        parts += [opt.flag, str(value)]
     return " ".join(shlex.quote(p) for p in parts)
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
 from .. import __version__
-from ..config import PRESETS, ConfigError, SearchConfig
+from ..config import EXECUTION_FIELDS, OPTIONS, PRESETS, ConfigError, SearchConfig
+from ..validate import check_int
 from .errors import TuneError
 from .objective import DEFAULT_REMEASURE, EvaluatorFactory, Objective, SearchFn
 from .report import StudyReport, format_report, summarise_study, write_outputs
@@ -35,14 +36,13 @@ SAMPLERS = ("tpe", "grid", "random")
 PRUNERS = ("median", "hyperband", "none")
 # What a trial's value is (kept in the study's attributes, see study_attrs).
 OBJECTIVE = "remeasured_mean_fitness"
-# Fields that change where or how fast a search runs, never its result: they
-# may differ between the sessions (or machines) that work on one study.
-EXECUTION_FIELDS = ("workers", "scheduler", "threads", "device", "tracking_uri", "experiment",
-                    "run_dir", "run_name")
-# SearchConfig fields the study sets itself -> the flag to use instead of --set
-RESERVED = {"max_evaluations": "--budget", "generations": "--budget (the budget ends a trial)",
-            "seed": "--seed", "tracking_uri": "--tracking-uri", "experiment": "--experiment",
-            "run_dir": "--out-dir", "run_name": "--study-name"}
+# Search options the study sets itself -> the flag to use instead of --set: the
+# ones with a flag of the same name here, and those the study derives.
+RESERVED = {
+    **{name: OPTIONS[name].flag for name in ("max_evaluations", "seed", "tracking_uri",
+                                             "experiment")},
+    "generations": f"{OPTIONS['max_evaluations'].flag} (the budget ends a trial)",
+    "run_dir": "--out-dir", "run_name": "--study-name"}
 
 
 @dataclass
@@ -54,7 +54,7 @@ class TuneSettings:
     space: str = "evolution"
     n_trials: int | None = None  # None: 8, or the remaining grid for a grid sampler
     timeout: float | None = None  # seconds for this session's trials
-    budget: int = 24  # evaluations per trial (config.max_evaluations)
+    budget: int = 24  # evaluations per trial (--max-evaluations: the search's max_evaluations)
     preset: str = "smoke"
     overrides: dict[str, Any] = field(default_factory=dict)  # other SearchConfig fields
     seed: int = 0
@@ -76,16 +76,11 @@ class TuneSettings:
     def __post_init__(self) -> None:
         if self.study_name is None:
             self.study_name = f"ras-{self.space}"
-        for name in ("budget", "startup_trials", "replicates", "remeasure"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise TuneError(f"{name}={value!r}: must be an integer >= 1")
-        if self.n_trials is not None and (not isinstance(self.n_trials, int)
-                                          or self.n_trials < 1):
-            raise TuneError(f"n_trials={self.n_trials!r}: must be an integer >= 1")
-        if self.report_every is not None and (not isinstance(self.report_every, int)
-                                              or self.report_every < 1):
-            raise TuneError(f"report_every={self.report_every!r}: must be an integer >= 1")
+        check_int("budget", self.budget, error=TuneError, hint=OPTIONS["max_evaluations"].flag)
+        for name in ("startup_trials", "replicates", "remeasure"):
+            check_int(name, getattr(self, name), error=TuneError)
+        for name in ("n_trials", "report_every"):
+            check_int(name, getattr(self, name), allow_none=True, error=TuneError)
         if self.timeout is not None and not self.timeout > 0:
             raise TuneError(f"timeout={self.timeout!r}: must be a number of seconds > 0")
         if self.preset not in PRESETS:
@@ -95,7 +90,7 @@ class TuneSettings:
         if self.pruner is not None and self.pruner not in PRUNERS:
             raise TuneError(f"pruner={self.pruner!r}: choose one of {', '.join(PRUNERS)}")
         space = get_space(self.space)
-        known = {f.name for f in fields(SearchConfig)}
+        known = set(OPTIONS)
         for key in self.overrides:
             if key not in known:
                 raise TuneError(f"--set {key}=...: SearchConfig has no field {key!r}; valid "

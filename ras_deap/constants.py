@@ -1,0 +1,21 @@
+"""Names shared by several layers, defined once (pure Python: the genome,
+evolution and config layers import them without loading torch)."""
+
+from __future__ import annotations
+
+__all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "NORMS", "OPTIMIZERS",
+           "ROBUSTNESS"]
+
+# Datasets the registry can load: two embedded, three from torchvision folders.
+DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
+# Optimisers a candidate network can be trained with.
+OPTIMIZERS = ("adam", "sgd")
+# Spectrum distances of niching: plain Euclidean (the paper does not say) or
+# per-feature normalised.
+DISTANCES = ("raw", "normalized")
+# What the robustness half of the fitness is.
+ROBUSTNESS = ("bank", "direct", "both")
+# Perturbation norms of the paper's black-box attacks (Table 1).
+NORMS = ("L0", "Linf")
+# Optimisers of those attacks (differential evolution, CMA-ES).
+ATTACK_OPTIMIZERS = ("DE", "CMA-ES")

@@ -1,0 +1,48 @@
+"""Command-line flags made from the option schema (:mod:`ras_deap.options`).
+
+``run``, ``tune`` and ``compare`` add their search options through
+:func:`add_option`, so an option has one flag, one type and one help text
+in every command; a command only adds a note (what the option means there)
+and, where it starts from another value, its own default. Every flag
+defaults to ``argparse.SUPPRESS``: the namespace holds only what the user
+gave, and the command layers it over its presets (:func:`given`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from typing import Any
+
+from .options import ABSENT, Option
+
+__all__ = ["add_alias", "add_option", "given"]
+
+
+def add_option(group: Any, opt: Option, *, default: Any = ABSENT, note: str = "",
+               ) -> argparse.Action:
+    """Add ``opt`` to a parser or argument group: its flag, type, choices and
+    help (with ``note`` and the command's ``default`` when it has its own)."""
+    kwargs: dict[str, Any] = {"dest": opt.name, "default": argparse.SUPPRESS,
+                              "help": opt.help_text(default, note)}
+    if opt.kind is bool:
+        kwargs["action"] = "store_true"
+    else:
+        kwargs["type"] = opt.kind
+        if opt.choices is not None:
+            kwargs["choices"] = opt.choices
+        if opt.metavar is not None:
+            kwargs["metavar"] = opt.metavar
+    return group.add_argument(opt.flag, **kwargs)
+
+
+def add_alias(parser: argparse.ArgumentParser, flag: str, opt: Option) -> None:
+    """A deprecated flag that still sets ``opt`` (hidden from the help, so
+    documented commands use the shared name)."""
+    parser.add_argument(flag, dest=opt.name, type=opt.kind, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+
+
+def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
+    """The options among ``names`` the user gave on the command line."""
+    return {name: getattr(args, name) for name in names if name in args}

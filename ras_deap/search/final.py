@@ -1,0 +1,128 @@
+"""The end of a search: its summary, the retraining of the best architecture
+and what a resumed run that had already ended returns."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checkpoint import Checkpoint
+from ..config import SearchConfig
+from ..contracts import RetrainingEvaluator, Tracker
+from ..evolution import Individual, SearchState, finished
+
+__all__ = ["already_finished", "finalise", "search_description", "summarise"]
+
+
+def summarise(best: Individual, state: SearchState) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "best_id": best.genome.id,
+        "generation_found": best.generation,
+        "generations": state.generation,
+        "evaluations": state.evaluations,
+    }
+    summary.update({k: float(v) for k, v in best.metrics.items()})
+    summary["fitness"] = float(best.fitness.values[0])  # DEAP's value wins over the metric
+    return summary
+
+
+def already_finished(checkpoint: Checkpoint, config: SearchConfig, final_training: bool) -> bool:
+    """Whether a resumed run has nothing left to do: it ended (and was
+    finalised as asked) and the resumed config adds no generations."""
+    done = checkpoint.completed
+    return (done is not None
+            and finished(checkpoint.state, config.generations, config.max_evaluations)
+            and (bool(done.get("final_training")) or not final_training))
+
+
+def search_description(summary: dict[str, Any], tracker: Any, figures: list[str]) -> str:
+    """The search run's Markdown description (the best, figures, the model)."""
+    from ..tracking.notes import search_description as describe
+    from ..tracking.store import is_remote
+
+    return describe(summary, experiment_id=tracker.experiment_id, run_id=tracker.run_id,
+                    best_run_id=summary.get("best_run_id"), model_uri=summary.get("model_uri"),
+                    tracking_uri=None if is_remote(tracker.tracking_uri)
+                    else tracker.tracking_uri,
+                    figures=figures, registered=summary.get("registered_model"))
+
+
+def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individual,
+             history: list[dict[str, Any]], tracker: Tracker, run_dir: Path,
+             best_run: str | None = None, register_model: str | None = None
+             ) -> dict[str, Any]:
+    """Retrain the best architecture on the full training set, measure its
+    test accuracy and robustness, and log weights, drawing and figures (on
+    the search run) and the retrained network as an MLflow model with its
+    ``final/`` metrics (on the best individual's run ``best_run``)."""
+    from ..report import (
+        draw_model,
+        model_to_dot,
+        plot_accuracy_over_generations,
+        plot_architecture_statistics,
+    )
+
+    out: dict[str, Any] = {}
+    # a search always has full_every >= 1: the final training is a full generation's
+    result = evaluator.evaluate(best.genome, config.full_every, seed=best.eval_seed,
+                                with_test=True, return_module=True)
+    out.update({f"final_{k}": float(v) for k, v in result.metrics.items()})
+    if result.failure:
+        out["final_failure"] = result.failure
+    else:
+        import torch  # the evaluator already imported it
+
+        weights = run_dir / "best_model.pt"
+        torch.save(result.state_dict, weights)
+        tracker.log_artifact(weights, "best_model")
+    genome = run_dir / "best_genome.json"
+    genome.write_text(best.genome.to_json())
+    tracker.log_artifact(genome, "best_model")
+    dot = run_dir / "best_architecture.dot"
+    dot.write_text(model_to_dot(best.genome))
+    tracker.log_artifact(dot, "best_model")
+    drawing = draw_model(best.genome, run_dir / "best_architecture.png")
+    tracker.log_artifact(drawing, "best_model")
+    tracker.log_artifact(plot_accuracy_over_generations(history, run_dir / "fig3_accuracy.png"),
+                         "figures")
+    tracker.log_artifact(plot_architecture_statistics(history, run_dir / "fig4_architecture.png"),
+                         "figures")
+    if best_run is None:
+        return out
+    module = getattr(result, "module", None) if not result.failure else None
+    example = output = None
+    if module is not None:
+        import torch
+
+        example = np.ascontiguousarray(evaluator.data().dataset.val.x[:4], dtype=np.float32)
+        with torch.no_grad():
+            output = module(torch.from_numpy(example)).numpy()
+    from ..tracking.notes import run_link
+
+    run_id = tracker.run_id  # type: ignore[attr-defined]
+    note = (f"**The best individual of search "
+            f"{run_link(tracker.experiment_id, run_id, run_id[:8])}.** "  # type: ignore[attr-defined]
+            "Its `final/` metrics are the architecture retrained on the full training set"
+            + (", and `model` is that network: "
+               f"`mlflow.pytorch.load_model(\"runs:/{best_run}/model\")`." if module is not None
+               else "."))
+    try:
+        info = tracker.log_final(best_run, result.metrics, module=module,
+                                 input_example=example, output_example=output,
+                                 extra_files=(genome, drawing), register_name=register_model,
+                                 description=note)
+    except Exception as exc:  # the search is done and saved: report, do not lose it
+        warnings.warn(f"could not log the retrained network to MLflow ({exc}); its weights "
+                      f"are in {run_dir / 'best_model.pt'}", stacklevel=2)
+        out["model_failure"] = f"{type(exc).__name__}: {exc}"
+        return out
+    if info is not None:
+        out["model_uri"] = info.run_uri
+        out["logged_model_uri"] = info.model_uri
+        out["model_format"] = info.serialization
+        if info.registered:
+            out["registered_model"] = info.registered
+    return out

@@ -1,0 +1,285 @@
+"""The option schema is the one declaration of every search option: the
+parsers of run, tune and compare, the resume check, the training options and
+tune's reserved keys derive from it; the search takes its evaluator as a
+typed contract and drives the one evolutionary loop."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ras_deap.compare import cli as compare_cli
+from ras_deap.config import (
+    EXECUTION_FIELDS,
+    OPTIONS,
+    PRESET_OPTION,
+    PRESETS,
+    RESUMABLE_OVERRIDES,
+    TRAINING_FIELDS,
+    ConfigError,
+    SearchConfig,
+    check_resumable,
+)
+from ras_deap.contracts import FitnessEvaluator, MapBackend, RetrainingEvaluator, Tracker
+from ras_deap.options import ABSENT, FIXED, FROM_FOLDER, MAY_CHANGE
+from ras_deap.run import build_parser as run_parser
+from ras_deap.tune import cli as tune_cli
+from ras_deap.tune.runner import RESERVED, TuneSettings, base_config, study_attrs
+
+REPO = Path(__file__).resolve().parents[1]
+PARSERS = {"run": run_parser, "tune": tune_cli.build_parser, "compare": compare_cli.build_parser}
+# Flags a command has for an option of its own that shares a name with another
+# command's: compare's presets are comparison presets, and its --workers runs
+# cells in parallel (each cell searches in one process).
+OWN_MEANING = {("compare", "--preset"), ("compare", "--workers")}
+
+
+def visible_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and a.help != argparse.SUPPRESS]
+
+
+def schema_actions(command: str) -> dict[str, argparse.Action]:
+    """dest -> action of every visible flag of ``command`` that is a schema option."""
+    out = {}
+    for action in visible_actions(PARSERS[command]()):
+        if (command, action.option_strings[0]) in OWN_MEANING:
+            continue
+        if action.dest in OPTIONS or action.dest == "preset":
+            out[action.dest] = action
+    return out
+
+
+def schema_of(dest: str):
+    return PRESET_OPTION if dest == "preset" else OPTIONS[dest]
+
+
+@pytest.mark.parametrize("command", sorted(PARSERS))
+def test_every_parsers_help_matches_the_schema(command):
+    actions = schema_actions(command)
+    assert actions, command
+    for dest, action in actions.items():
+        opt = schema_of(dest)
+        assert action.option_strings == [opt.flag], (command, dest)
+        assert action.help.startswith(opt.help), (command, dest)
+        if opt.kind is bool:
+            assert action.nargs == 0 and action.const is True
+        else:
+            assert action.type is opt.kind, (command, dest)
+            assert tuple(action.choices or ()) == tuple(opt.choices or ()), (command, dest)
+            assert " (" in action.help and action.help.endswith(")")
+            if opt.paper is not ABSENT:  # the paper's value is stated wherever the option is
+                assert f"paper {opt.paper}; " in action.help, (command, dest)
+        assert action.default is argparse.SUPPRESS  # only what the user gave is in the namespace
+
+
+def test_run_has_every_option_with_the_schemas_default_and_paper_value():
+    actions = schema_actions("run")
+    assert set(actions) == {*OPTIONS, "preset"}
+    for dest, action in actions.items():
+        opt = schema_of(dest)
+        assert action.help == opt.help_text(), dest
+
+
+def test_the_same_option_has_the_same_flag_everywhere():
+    flags: dict[str, set[str]] = {}
+    dests: dict[str, set[str]] = {}
+    for command in PARSERS:
+        for action in visible_actions(PARSERS[command]()):
+            if (command, action.option_strings[0]) in OWN_MEANING:
+                continue
+            flags.setdefault(action.dest, set()).update(action.option_strings)
+            for flag in action.option_strings:
+                dests.setdefault(flag, set()).add(action.dest)
+    for dest in OPTIONS:
+        assert flags.get(dest, {OPTIONS[dest].flag}) == {OPTIONS[dest].flag}, dest
+    assert all(len(d) == 1 for flag, d in dests.items() if flag != "-h"), dests
+    shared = {d for d in OPTIONS if all(d in schema_actions(c) for c in PARSERS)}
+    assert {"max_evaluations", "max_epochs", "full_epochs", "dataset", "seed", "tracking_uri",
+            "experiment"} <= shared
+
+
+def test_tune_help_states_the_defaults_the_code_uses():
+    actions = schema_actions("tune")
+    base = base_config(TuneSettings())
+    settings = TuneSettings()
+    assert f"(default {settings.budget})" in actions["max_evaluations"].help
+    assert base.max_evaluations == settings.budget
+    preset = PRESETS[settings.preset]
+    assert f"default {preset['max_epochs']} with --preset {settings.preset}" in \
+        actions["max_epochs"].help and base.max_epochs == preset["max_epochs"]
+    assert base.full_epochs == min(OPTIONS["full_epochs"].default, base.max_epochs)
+    assert f"min({OPTIONS['full_epochs'].default}, --max-epochs)" in actions["full_epochs"].help
+    assert f"(default {settings.preset})" in actions["preset"].help
+
+
+def test_old_flag_names_still_work_but_are_not_shown():
+    args = tune_cli.build_parser().parse_args(["--epochs", "2", "--budget", "5", "--no-mlflow"])
+    settings = tune_cli.settings_from_args(args)
+    assert settings.overrides["max_epochs"] == 2 and settings.budget == 5
+    cfg = compare_cli.config_from_args(compare_cli.build_parser().parse_args(
+        ["--preset", "tiny", "--budget", "7"]))
+    assert cfg.budget == 7
+    for command in ("tune", "compare"):
+        helptext = PARSERS[command]().format_help()
+        assert "--budget" not in helptext and "--epochs " not in helptext
+
+
+def test_compare_max_evaluations_is_the_budget_of_every_method_and_seed():
+    cfg = compare_cli.config_from_args(compare_cli.build_parser().parse_args(
+        ["--preset", "tiny", "--max-evaluations", "9", "--seed", "4", "--population", "3"]))
+    assert (cfg.budget, cfg.search.seed, cfg.search.population) == (9, 4, 3)
+    reference = compare_cli.config_from_args(compare_cli.build_parser().parse_args([]))
+    assert reference.budget == 275 and reference.search == SearchConfig()
+
+
+@pytest.mark.parametrize("folder", ["table2-digits-cells", "fitness-choice-digits-cells"])
+def test_stored_comparisons_resume_with_their_documented_command(tmp_path, folder):
+    """A manifest written before the options were unified still matches the
+    settings of the command that started it (docs/results/README.md)."""
+    from ras_deap.compare.runner import open_manifest
+
+    stored = REPO / "docs" / "results" / folder / "comparison.json"
+    if not stored.is_file():
+        pytest.skip(f"{stored} is not in this checkout")
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(stored, out / "comparison.json")
+    argv = ["--budget", "275", "--seeds", "5", "--methods", "random,regularized,ras",
+            "--workers", "1", "--out", str(out)]
+    if folder.startswith("fitness-choice"):
+        argv += ["--robustness", "direct"]
+    cfg = compare_cli.config_from_args(compare_cli.build_parser().parse_args(argv))
+    manifest, existed = open_manifest(cfg)
+    assert existed and manifest["settings"] == json.loads(stored.read_text())["settings"]
+
+
+def test_groups_and_resume_policies_derive_the_lists():
+    assert EXECUTION_FIELDS == ("workers", "scheduler", "threads", "device", "experiment",
+                                "tracking_uri", "run_dir", "run_name")
+    assert set(RESUMABLE_OVERRIDES) == {n for n, o in OPTIONS.items() if o.resume == MAY_CHANGE}
+    assert {n for n, o in OPTIONS.items() if o.resume == FROM_FOLDER} == {"run_dir", "run_name"}
+    assert {"generations", "max_evaluations"} <= set(RESUMABLE_OVERRIDES)
+    assert set(TRAINING_FIELDS) == {"subset_size", "full_every", "full_epochs", "max_epochs",
+                                    "patience", "min_delta", "batch_size", "lr", "optimizer",
+                                    "augment"}
+    # tune's reserved keys: the study sets them; each names the flag to use instead
+    assert RESERVED["max_evaluations"] == "--max-evaluations"
+    assert RESERVED["seed"] == OPTIONS["seed"].flag
+    assert {"run_dir", "run_name", "tracking_uri", "experiment"} <= set(RESERVED)
+    # a study's identity leaves out exactly the execution options
+    base = base_config(TuneSettings())
+    assert set(study_attrs(TuneSettings(), base)["config"]) == set(OPTIONS) - set(
+        EXECUTION_FIELDS)
+
+
+def test_resume_check_derives_from_the_schema():
+    stored = SearchConfig().to_dict()
+    for name, opt in OPTIONS.items():
+        if opt.kind is bool:
+            changed = not opt.default
+        elif opt.choices:
+            changed = next(c for c in opt.choices if c != opt.default)
+        elif opt.kind is str:
+            changed = "other"
+        else:
+            changed = (opt.default or 1) + 1
+        if opt.resume == FIXED:
+            with pytest.raises(ConfigError, match=f"cannot change {name} when resuming"):
+                check_resumable(stored, {name: changed})
+        else:
+            check_resumable(stored, {name: changed})  # may change, or is the resumed folder
+    # an option the checkpoint predates counts with its default
+    older = {k: v for k, v in stored.items() if k != "robustness"}
+    check_resumable(older, {"robustness": "bank"})
+    with pytest.raises(ConfigError, match="robustness"):
+        check_resumable(older, {"robustness": "direct"})
+
+
+def test_the_cli_refuses_to_resume_with_a_fixed_option_changed(tmp_path, capsys):
+    from ras_deap.checkpoint import CHECKPOINT_NAME
+    from ras_deap.run import main
+
+    config = SearchConfig(population=2, generations=1, children=1, max_epochs=1,
+                          subset_size=64, workers=1, run_dir=str(tmp_path), run_name="r",
+                          tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    from ras_deap.search import run_search
+
+    run_search(config, progress=False, final_training=False, evaluator=FakeEvaluator())
+    assert (tmp_path / "r" / CHECKPOINT_NAME).is_file()
+    code = main(["--resume", str(tmp_path / "r"), "--population", "3"])
+    assert code == 2 and "cannot change population" in capsys.readouterr().err
+
+
+class FakeEvaluator:
+    """A deterministic fitness of the genome alone: the search logic runs for real."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def data(self) -> None:
+        return None
+
+    def __call__(self, individual):
+        self.calls += 1
+        fitness = (int(individual.genome.id[2:10], 16) % 1000) / 1000
+        return SimpleNamespace(fitness=fitness, failure=None,
+                               metrics={"fitness": fitness, "accuracy": fitness})
+
+
+def test_run_search_takes_an_evaluator(tmp_path):
+    from ras_deap.search import run_search
+
+    fake = FakeEvaluator()
+    config = SearchConfig(population=3, generations=2, children=1, workers=1,
+                          run_dir=str(tmp_path), tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    result = run_search(config, progress=False, final_training=False, evaluator=fake)
+    assert result.evaluations == fake.calls == 3 + 2 * 3
+    assert [r["gen"] for r in result.logbook] == [0, 1, 2]
+    assert result.best.fitness.values[0] == max(r["max"] for r in result.logbook)
+    with pytest.raises(TypeError, match="FitnessEvaluator"):
+        run_search(config, progress=False, final_training=False, evaluator=object())
+    with pytest.raises(TypeError, match="RetrainingEvaluator"):
+        run_search(config, progress=False, final_training=True, evaluator=fake)
+
+
+def test_run_search_drives_the_one_loop():
+    import ast
+
+    import ras_deap.search.core as core
+
+    tree = ast.parse(inspect.getsource(core))
+    loops = [n for n in ast.walk(tree) if isinstance(n, ast.While)]
+    calls = {n.func.id for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert not loops and "step" not in calls and "ea_spectrum_niching" in calls
+
+
+def test_the_real_implementations_satisfy_the_contracts(tmp_path):
+    from ras_deap.evaluation import Evaluator
+    from ras_deap.parallel import DaskMap, ProcessMap, SerialMap
+    from ras_deap.search import make_evaluator
+    from ras_deap.tracking import SearchTracker
+
+    assert isinstance(Evaluator(), RetrainingEvaluator)
+    assert isinstance(make_evaluator(SearchConfig()), FitnessEvaluator)
+    assert isinstance(FakeEvaluator(), FitnessEvaluator)
+    assert not isinstance(FakeEvaluator(), RetrainingEvaluator)
+    assert isinstance(SerialMap(), MapBackend)
+    pool = ProcessMap(1)
+    try:
+        assert isinstance(pool, MapBackend)
+    finally:
+        pool.close()
+    dask = DaskMap.__new__(DaskMap)  # without a cluster: the methods are what is checked
+    dask.description = "dask"
+    assert isinstance(dask, MapBackend)
+    tracker = SearchTracker(f"sqlite:///{tmp_path}/m.db", "contracts")
+    assert isinstance(tracker, Tracker)
+    for contract in (FitnessEvaluator, RetrainingEvaluator, MapBackend, Tracker):
+        assert len(inspect.getdoc(contract) or "") > 200, contract  # the contract is stated
