@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..genome.pool import GenePool
+from ..validate import is_int
 from .mutations import MUTATIONS, MutationOp
 
 __all__ = ["Limits", "available_mutations"]
@@ -53,7 +54,7 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("layers", "blocks"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} limit must be a positive integer, got {value!r}")
 
     def binding(self, pool: GenePool) -> tuple[bool, bool]:

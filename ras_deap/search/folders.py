@@ -30,7 +30,7 @@ def resolve_run_dir(config: SearchConfig, resume: bool | str | Path = False) -> 
     folder (or checkpoint file). A new run without a name gets a fresh
     unique name (the folder is created by :func:`create_run_dir`)."""
     base = Path(config.run_dir)
-    if isinstance(resume, (str, Path)) and not isinstance(resume, bool):
+    if isinstance(resume, (str, Path)):
         path = Path(resume)
         return path.parent if path.is_file() else path
     if resume:
