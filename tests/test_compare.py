@@ -799,3 +799,55 @@ def test_a_search_option_added_later_at_its_default_does_not_block_resume():
     assert not _matches(stored, changed)
     assert _differences(_upgraded(stored, changed), changed) == [
         "search.robustness: None then, 'direct' now"]
+
+
+def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path, capsys):
+    """python -m ras_deap.compare.ablation reads finished comparisons (a RAS
+    variant with another --distance, and a baseline of the reference folder),
+    pairs them with the reference's RAS cells by seed and says what changed."""
+    from ras_deap.compare.ablation import main
+    from ras_deap.compare.runner import run_comparison
+
+    class SearchableNoisy(NoisyEvaluator):  # what run_search (the RAS cells) needs besides
+        def data(self):
+            return None
+
+        def __call__(self, individual):
+            return self.evaluate(individual.genome, individual.generation,
+                                 seed=individual.eval_seed)
+
+    def compare(out, **search):
+        cfg = CompareConfig(
+            search=SearchConfig(population=2, children=1, mutations=1, full_every=100,
+                                tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                                experiment="abl", **search),
+            budget=3, seeds=2, methods=("random", "ras"), out=str(tmp_path / out), assess=None)
+        return {(r.row["method"], r.row["seed"]): r.row for r in run_comparison(
+            cfg, evaluator_factory=lambda c: SearchableNoisy(c.seed), log=lambda m: None).runs}
+
+    ref, var = compare("ref"), compare("var", distance="normalized")
+    report = tmp_path / "abl.md"
+    argv = ["--reference", str(tmp_path / "ref"),
+            "--variant", f"normalized distance={tmp_path / 'var'}",
+            "--variant", f"random search={tmp_path / 'ref'}:random", "--report", str(report)]
+    assert main(argv) == 0
+    text = report.read_text()
+    assert text in capsys.readouterr().out
+    assert "search.distance: 'raw' -> 'normalized'" in text
+    assert "method ras -> random" in text
+    diffs = [var["ras", s]["remeasured_fitness"] - ref["ras", s]["remeasured_fitness"]
+             for s in (0, 1)]
+    wins = sum(d > 1e-12 for d in diffs)
+    losses = sum(d < -1e-12 for d in diffs)
+    with (tmp_path / "abl-paired.csv").open() as fh:
+        rows = {(r["variant"], r["metric"]): r for r in csv.DictReader(fh)}
+    row = rows["normalized distance", "remeasured_fitness"]
+    assert float(row["diff_mean"]) == pytest.approx(statistics.fmean(diffs))
+    assert (int(row["wins"]), int(row["losses"]), int(row["n"])) == (wins, losses, 2)
+    assert ("random search", "test_error") in rows
+    # a folder that is not a comparison: exit 2 naming the option and the fix
+    with pytest.raises(SystemExit) as exc:
+        main(["--reference", str(tmp_path / "ref"), "--variant", f"x={tmp_path}",
+              "--report", str(report)])
+    assert exc.value.code == 2
+    assert "--variant" in capsys.readouterr().err

@@ -1,0 +1,250 @@
+"""Why does (or doesn't) RAS beat the baselines? Ablations of RAS, each a
+finished ``python -m ras_deap.compare`` folder that changes one setting,
+paired seed by seed with the reference comparison's RAS cells.
+
+    python -m ras_deap.compare.ablation \\
+        --reference docs/results/table2-digits-cells \\
+        --variant "no niching=docs/results/table2-digits-cells:mu_plus_lambda" \\
+        --variant "normalized distance=docs/results/ras-ablation-digits/distance-normalized" \\
+        --report docs/results/ras-ablation-digits.md
+
+A variant is ``NAME=FOLDER[:METHOD]`` (METHOD defaults to ``ras``). Within a
+seed a variant and the reference share the data split, the bank, the
+training schedule and (for RAS variants) the initial population, so the seed
+pairs them. The report names, for each variant, the settings that differ from
+the reference (read from the two ``comparison.json`` manifests) so a variant
+that changes more than it claims shows it. Reads stored results only: it
+trains nothing (pure Python and scipy; no torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import METHOD_ORDER
+from .stats import PairedResult, mean_ci95, paired_comparison
+
+__all__ = ["ABLATION_METRICS", "AblationError", "Variant", "load_rows", "main", "parse_variant",
+           "setting_changes", "write_report"]
+
+# (column, label, higher is better, percent)
+ABLATION_METRICS: tuple[tuple[str, str, bool, bool], ...] = (
+    ("remeasured_fitness", "Re-measured fitness", True, False),
+    ("test_error", "Test ER", False, True),
+    ("adv_error", "Bank ER", False, True),
+    ("er_direct_mean", "Direct-attack ER (mean)", False, True),
+    ("search_fitness", "Search max fitness", True, False),
+)
+
+
+class AblationError(ValueError):
+    """A bad --reference / --variant; the message names the option and the fix."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named set of cells: ``method``'s cells of the comparison in ``out``."""
+
+    name: str
+    out: Path
+    method: str = "ras"
+
+
+def parse_variant(text: str, option: str = "--variant") -> Variant:
+    name, sep, spec = text.partition("=")
+    if option == "--reference" and not sep:
+        name, spec = "RAS (reference)", text
+    elif not sep or not name.strip() or not spec.strip():
+        raise AblationError(f"{option} {text!r}: write NAME=FOLDER[:METHOD], e.g. "
+                            "'no niching=docs/results/table2-digits-cells:mu_plus_lambda'")
+    folder, colon, method = spec.strip().rpartition(":")
+    if not colon or method not in METHOD_ORDER:  # no method given (or a ':' in the path)
+        folder, method = spec.strip(), "ras"
+    out = Path(folder)
+    if not (out / "comparison.json").is_file():
+        raise AblationError(f"{option} {text!r}: {out} holds no comparison.json; pass the "
+                            "--out folder of a python -m ras_deap.compare run")
+    return Variant(name.strip(), out, method)
+
+
+def _settings(out: Path) -> dict[str, Any]:
+    return json.loads((out / "comparison.json").read_text())["settings"]
+
+
+def setting_changes(reference: Variant, variant: Variant) -> list[str]:
+    """What the variant changes: the settings that differ between the two
+    manifests (the method, if it differs, first)."""
+    from .runner import _differences
+
+    changes = [] if variant.method == reference.method else [
+        f"method {reference.method} -> {variant.method}"]
+    diffs = _differences(_settings(reference.out), _settings(variant.out))
+    changes += [d.replace(" then, ", " -> ").replace(" now", "") for d in diffs]
+    return changes
+
+
+def load_rows(variant: Variant) -> list[dict[str, Any]]:
+    """One results row (see :func:`ras_deap.compare.runner.row_of`) per
+    finished cell of ``variant``, tagged with the variant's name."""
+    from .config import CompareConfig
+    from .runner import load_result, row_of
+
+    cfg = CompareConfig.from_dict({**_settings(variant.out), "out": str(variant.out)})
+    seeds = sorted({int(s) for d in (variant.out / "cells").glob(f"{variant.method}-seed*")
+                    if (s := d.name.rpartition("-seed")[2]).isdigit()})
+    rows = []
+    for seed in seeds:
+        result = load_result(cfg, variant.method, seed)
+        if result is not None:
+            rows.append({**row_of(result), "variant": variant.name})
+    return rows
+
+
+def _values(rows: Sequence[dict[str, Any]], name: str, metric: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r[metric]) for r in rows if r["variant"] == name
+            and r.get(metric) is not None and not math.isnan(float(r[metric]))}
+
+
+def paired(rows: Sequence[dict[str, Any]], name: str, reference: str, metric: str,
+           higher: bool) -> PairedResult:
+    """``name`` - ``reference`` on ``metric`` over the seeds both finished."""
+    a, b = _values(rows, name, metric), _values(rows, reference, metric)
+    seeds = sorted(set(a) & set(b))
+    return paired_comparison([a[s] for s in seeds], [b[s] for s in seeds],
+                             higher_is_better=higher, baseline_name=reference, metric=metric)
+
+
+def _fmt(mean: float, ci: float, percent: bool) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    scale, digits, unit = (100, 1, "%") if percent else (1, 3, "")
+    return (f"{scale * mean:.{digits}f}" + ("" if math.isnan(ci) else f" ± {scale * ci:.{digits}f}")
+            + unit)
+
+
+def _noise_lines(rows: Sequence[dict[str, Any]], reference: str) -> list[str]:
+    """How large one fitness measurement's noise is next to the effects."""
+    sd, _ = mean_ci95([r.get("remeasured_sd", math.nan) for r in rows])
+    bias, bias_ci = mean_ci95([r["search_fitness"] - r["remeasured_fitness"] for r in rows])
+    ref = [r["remeasured_fitness"] for r in rows if r["variant"] == reference]
+    spread = (max(ref) - min(ref)) if ref else math.nan
+    return [
+        f"* One training's fitness has a standard deviation of about **{sd:.3f}** "
+        "(the sd of each winner's re-measurements, averaged over every cell above).",
+        f"* The search maximum exceeds the winner's re-measured fitness by **{bias:.3f} ± "
+        f"{bias_ci:.3f}** on average: selection on single trainings picks lucky trainings.",
+        f"* Across the reference's seeds RAS's re-measured fitness spans {spread:.3f}.",
+    ]
+
+
+def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Variant,
+                 variants: Sequence[Variant], command: str,
+                 changes: dict[str, list[str]]) -> list[Path]:
+    """The Markdown report and its CSV (every row) beside it."""
+    names = [reference.name] + [v.name for v in variants]
+    lines = ["# Why RAS does not beat the baselines: ablations", "",
+             f"Command: `{command}`", "",
+             f"Every variant is paired by seed with **{reference.name}** "
+             f"(`{reference.out}`, method `{reference.method}`): same split, bank, training "
+             "schedule and budget; the column *what changes* is read from the two manifests.",
+             "", "| Variant | What changes | Seeds | " +
+             " | ".join(label for _, label, _, _ in ABLATION_METRICS) + " |",
+             "|---|---|---|" + "---|" * len(ABLATION_METRICS)]
+    for name in names:
+        mine = [r for r in rows if r["variant"] == name]
+        cells = [_fmt(*mean_ci95([r.get(m, math.nan) for r in mine]), pct) for m, _, _, pct in
+                 ABLATION_METRICS]
+        what = "; ".join(changes.get(name, [])) or ("(reference)" if name == reference.name
+                                                     else "nothing")
+        lines.append(f"| {name} | {what} | {len(mine)} | " + " | ".join(cells) + " |")
+    lines += ["", f"**Variant − {reference.name}, paired by seed** (95% CI of the mean "
+              "difference; W/T/L = seeds where the variant is better / equal / worse; "
+              "two-sided Wilcoxon signed-rank and paired t-test):", "",
+              "| Variant | Metric | Seeds | Difference | W/T/L | Wilcoxon p | Paired t p |",
+              "|---|---|---|---|---|---|---|"]
+    out_rows = []
+    for v in variants:
+        for metric, label, higher, pct in ABLATION_METRICS[:4]:
+            res = paired(rows, v.name, reference.name, metric, higher)
+            if not res.n:
+                continue
+            p = [("n/a" if math.isnan(x) else f"{x:.3f}") for x in (res.wilcoxon_p, res.t_p)]
+            lines.append(f"| {v.name} | {label} | {res.n} | "
+                         f"{_fmt(res.diff_mean, res.diff_ci95, pct)} | "
+                         f"{res.wins}/{res.ties}/{res.losses} | {p[0]} | {p[1]} |")
+            out_rows.append({"variant": v.name, **res.to_dict()})
+    lines += ["", "With n paired seeds the exact two-sided Wilcoxon p cannot go below "
+              "2 / 2^n (0.25 for 3 seeds, 0.0625 for 5): read the CIs and the W/T/L counts.",
+              "", "## How large the noise is", "", *_noise_lines(rows, reference.name), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    csv_path = path.with_suffix(".csv")
+    keys = sorted({k for r in rows for k in r})
+    with open(csv_path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["variant", *[k for k in keys if k != "variant"]])
+        writer.writeheader()
+        writer.writerows(rows)
+    paired_path = path.with_name(path.stem + "-paired.csv")
+    with open(paired_path, "w", newline="") as fh:
+        if out_rows:
+            writer = csv.DictWriter(fh, fieldnames=list(out_rows[0]))
+            writer.writeheader()
+            writer.writerows(out_rows)
+    return [path, csv_path, paired_path]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ras_deap.compare.ablation",
+        description="Pair ablations of RAS (finished python -m ras_deap.compare folders that "
+                    "change one setting) seed by seed with the reference comparison's RAS "
+                    "cells, and write a report. Trains nothing.")
+    p.add_argument("--reference", required=True, metavar="[NAME=]FOLDER[:METHOD]",
+                   help="the reference comparison folder (method ras unless given)")
+    p.add_argument("--variant", action="append", required=True, metavar="NAME=FOLDER[:METHOD]",
+                   help="an ablation and its comparison folder (repeat for several)")
+    p.add_argument("--report", required=True, metavar="MD",
+                   help="write the report here (and its CSVs beside it)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.report.endswith(".md"):
+        parser.error(f"--report {args.report}: give a Markdown file name ending in .md")
+    try:
+        reference = parse_variant(args.reference, "--reference")
+        variants = [parse_variant(v) for v in args.variant]
+        names = [reference.name] + [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise AblationError(f"--variant: names must be distinct, got {names}")
+    except AblationError as exc:
+        parser.error(str(exc))
+    rows = [r for v in (reference, *variants) for r in load_rows(v)]
+    empty = [v.name for v in (reference, *variants) if not any(r["variant"] == v.name
+                                                               for r in rows)]
+    if empty:
+        print(f"no finished cells yet for: {', '.join(empty)}", file=sys.stderr)
+        return 1
+    changes = {v.name: setting_changes(reference, v) for v in variants}
+    command = "python -m ras_deap.compare.ablation " + shlex.join(
+        sys.argv[1:] if argv is None else list(argv))
+    paths = write_report(Path(args.report), rows, reference=reference, variants=variants,
+                         command=command, changes=changes)
+    print(Path(args.report).read_text())
+    print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
