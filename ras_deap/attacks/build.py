@@ -3,7 +3,7 @@ keep the successes, save with :func:`ras_deap.bank.save_bank`.
 
 Resumable: a work folder ``<out>.partial/`` next to the output holds the
 trained source models and every finished (source, cell), each written
-atomically (tmp file + ``os.replace``). An interrupted build started again
+atomically (:mod:`ras_deap.atomic`). An interrupted build started again
 with the same settings skips what is there; nothing found is lost. Every
 image gets its own seed derived from (seed, source, cell, image), so the
 result does not depend on where a build was interrupted.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_atomic, write_bytes_atomic
 from ..bank import AdversarialBank, default_linf_thresholds, linf_grid, quarantine_record, save_bank
 from .cells import NORMS, OPTIMIZERS, THRESHOLDS, Cell
 from .source_models import SOURCE_NAMES, SourceConfig
@@ -145,18 +145,8 @@ def work_dir_for(out: str | Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _atomic_json(path: Path, obj: Any) -> None:
-    _atomic_write_bytes(path, lambda fh: fh.write(
-        (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def _seed_parts(source: str, cell: Cell) -> tuple[int, ...]:
@@ -187,7 +177,7 @@ def _train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tup
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "train_seconds": round(time.perf_counter() - start, 2),
     }
-    _atomic_write_bytes(pt, lambda fh: torch.save(model.state_dict(), fh))
+    write_bytes_atomic(pt, lambda fh: torch.save(model.state_dict(), fh))
     _atomic_json(meta, info)
     log(f"trained {name}: test accuracy {info['test_accuracy']:.4f} "
         f"({info['train_seconds']:.1f} s)")
@@ -263,7 +253,7 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
     arrays = {"index": idx.astype(np.int64), "x_adv": res.x_adv, "success": res.success,
               "pred": res.pred, "max_change": res.max_change,
               "seconds": np.float64(res.seconds)}
-    _atomic_write_bytes(path, lambda fh: np.savez_compressed(fh, **arrays))
+    write_bytes_atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
     return arrays
 
 
