@@ -801,6 +801,12 @@ def test_a_search_option_added_later_at_its_default_does_not_block_resume():
         "search.robustness: None then, 'direct' now"]
 
 
+def load_rows_for(out, method):
+    from ras_deap.compare.ablation import Variant, load_rows
+
+    return load_rows(Variant("x", out, method))
+
+
 def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path, capsys):
     """python -m ras_deap.compare.ablation reads finished comparisons (a RAS
     variant with another --distance, and a baseline of the reference folder),
@@ -845,6 +851,20 @@ def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path,
     assert float(row["diff_mean"]) == pytest.approx(statistics.fmean(diffs))
     assert (int(row["wins"]), int(row["losses"]), int(row["n"])) == (wins, losses, 2)
     assert ("random search", "test_error") in rows
+    # the drift table: each search's evaluated fitness by generation-sized stretch, from the
+    # baselines' journals and from the MLflow runs of the RAS cells (which keep no journal)
+    drift = text[text.index("Does selection move the population?"):]
+    assert "| evals 1-2 | evals 3-3 |" in drift
+    for name in ("RAS (reference)", "normalized distance", "random search"):
+        assert f"| {name} | 2 | " in drift
+    journal = [json.loads(line)["fitness"] for line in
+               (tmp_path / "ref" / "cells" / "random-seed0" / "evaluations.jsonl").open()]
+    from ras_deap.compare.ablation import Variant, evaluation_fitness
+    seed0 = next(r for r in load_rows_for(tmp_path / "ref", "random") if r["seed"] == 0)
+    assert evaluation_fitness(Variant("r", tmp_path / "ref", "random"), seed0) == journal
+    ras0 = next(r for r in load_rows_for(tmp_path / "ref", "ras") if r["seed"] == 0)
+    from_mlflow = evaluation_fitness(Variant("r", tmp_path / "ref", "ras"), ras0)
+    assert len(from_mlflow) == 3 and max(from_mlflow) == pytest.approx(ras0["search_fitness"])
     # a folder that is not a comparison: exit 2 naming the option and the fix
     with pytest.raises(SystemExit) as exc:
         main(["--reference", str(tmp_path / "ref"), "--variant", f"x={tmp_path}",

@@ -33,8 +33,8 @@ from typing import Any
 from .config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
 
-__all__ = ["ABLATION_METRICS", "AblationError", "Variant", "load_rows", "main", "parse_variant",
-           "setting_changes", "write_report"]
+__all__ = ["ABLATION_METRICS", "AblationError", "Variant", "evaluation_fitness", "load_rows",
+           "main", "parse_variant", "setting_changes", "stages", "write_report"]
 
 # (column, label, higher is better, percent)
 ABLATION_METRICS: tuple[tuple[str, str, bool, bool], ...] = (
@@ -109,6 +109,58 @@ def load_rows(variant: Variant) -> list[dict[str, Any]]:
     return rows
 
 
+def evaluation_fitness(variant: Variant, row: dict[str, Any]) -> list[float] | None:
+    """The fitness of each evaluation of ``row``'s search, in order: from the
+    cell's journal (baselines), else from the MLflow runs the cell logged
+    (RAS keeps no journal); None where neither is at hand (a clone without
+    the local MLflow store)."""
+    from .cells import JOURNAL_NAME, cell_dir
+
+    journal = cell_dir(variant.out, variant.method, int(row["seed"])) / JOURNAL_NAME
+    if journal.is_file():
+        lines = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        return [float(e.get("fitness") or 0.0) for e in lines]
+    uri = _settings(variant.out)["search"].get("tracking_uri") or "sqlite:///mlruns/mlflow.db"
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None
+    if not row.get("run_id"):
+        return None
+    from ..tracking.runs import evaluated_fitness
+
+    try:
+        values = evaluated_fitness(uri, row["run_id"])
+    except Exception:  # an unreachable or foreign store: no drift numbers
+        return None
+    return values or None
+
+
+def stages(settings: dict[str, Any], budget: int) -> list[tuple[int, int]]:
+    """Evaluation ranges of the reference's generations: the initial
+    population, then one generation of children each."""
+    search = settings["search"]
+    first, step = int(search["population"]), int(search["population"] * search["children"])
+    bounds = [(0, min(first, budget))]
+    while bounds[-1][1] < budget:
+        bounds.append((bounds[-1][1], min(bounds[-1][1] + step, budget)))
+    return bounds
+
+
+def _drift_lines(series: dict[str, list[list[float]]], bounds: list[tuple[int, int]],
+                 names: Sequence[str]) -> list[str]:
+    lines = ["| Variant | Seeds | " + " | ".join(f"evals {a + 1}-{b}" for a, b in bounds) +
+             " | last − first |", "|---|---|" + "---|" * (len(bounds) + 1)]
+    for name in names:
+        runs = [s for s in series.get(name, []) if len(s) >= bounds[-1][1]]
+        if not runs:
+            lines.append(f"| {name} | 0 | " + " | ".join("n/a" for _ in bounds) + " | n/a |")
+            continue
+        means = [[sum(s[a:b]) / (b - a) for a, b in bounds] for s in runs]
+        cols = [_fmt(*mean_ci95([m[i] for m in means]), False) for i in range(len(bounds))]
+        gain = _fmt(*mean_ci95([m[-1] - m[0] for m in means]), False)
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cols) + f" | {gain} |")
+    return lines
+
+
 def _values(rows: Sequence[dict[str, Any]], name: str, metric: str) -> dict[int, float]:
     return {int(r["seed"]): float(r[metric]) for r in rows if r["variant"] == name
             and r.get(metric) is not None and not math.isnan(float(r[metric]))}
@@ -147,8 +199,9 @@ def _noise_lines(rows: Sequence[dict[str, Any]], reference: str) -> list[str]:
 
 
 def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Variant,
-                 variants: Sequence[Variant], command: str,
-                 changes: dict[str, list[str]]) -> list[Path]:
+                 variants: Sequence[Variant], command: str, changes: dict[str, list[str]],
+                 series: dict[str, list[list[float]]] | None = None,
+                 bounds: list[tuple[int, int]] | None = None) -> list[Path]:
     """The Markdown report and its CSV (every row) beside it."""
     names = [reference.name] + [v.name for v in variants]
     lines = ["# Why RAS does not beat the baselines: ablations", "",
@@ -185,6 +238,14 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Varia
     lines += ["", "With n paired seeds the exact two-sided Wilcoxon p cannot go below "
               "2 / 2^n (0.25 for 3 seeds, 0.0625 for 5): read the CIs and the W/T/L counts.",
               "", "## How large the noise is", "", *_noise_lines(rows, reference.name), ""]
+    if series and bounds:
+        lines += ["## Does selection move the population?", "",
+                  "Mean fitness of the networks each search trained, by stretch of its budget "
+                  "(the reference's generations), mean ± 95% CI over seeds: a search whose "
+                  "selection works trains fitter networks as it goes; random search stays "
+                  "flat. Read from each cell's journal, or for RAS from the MLflow runs it "
+                  "logged (n/a where that store is not at hand).", "",
+                  *_drift_lines(series, bounds, names), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     csv_path = path.with_suffix(".csv")
@@ -237,10 +298,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no finished cells yet for: {', '.join(empty)}", file=sys.stderr)
         return 1
     changes = {v.name: setting_changes(reference, v) for v in variants}
+    series: dict[str, list[list[float]]] = {}
+    for v in (reference, *variants):
+        for row in (r for r in rows if r["variant"] == v.name):
+            values = evaluation_fitness(v, row)
+            if values is not None:
+                series.setdefault(v.name, []).append(values)
+    budget = int(_settings(reference.out)["budget"])
+    bounds = stages(_settings(reference.out), budget)
     command = "python -m ras_deap.compare.ablation " + shlex.join(
         sys.argv[1:] if argv is None else list(argv))
     paths = write_report(Path(args.report), rows, reference=reference, variants=variants,
-                         command=command, changes=changes)
+                         command=command, changes=changes, series=series, bounds=bounds)
     print(Path(args.report).read_text())
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0

@@ -17,7 +17,7 @@ from mlflow.exceptions import MlflowException
 from . import store
 from .entities import batches, to_metrics, to_tags
 
-__all__ = ["RunInfo", "download_run_artifact", "get_run_info", "log_to_run"]
+__all__ = ["RunInfo", "download_run_artifact", "evaluated_fitness", "get_run_info", "log_to_run"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,37 @@ def log_to_run(tracking_uri: str | None, run_id: str, *,
         client.log_batch(run_id, metrics=m, tags=t)
     for path, folder in artifacts:
         client.log_artifact(run_id, str(path), folder)
+
+
+def evaluated_fitness(tracking_uri: str | None, run_id: str) -> list[float]:
+    """The fitness of every individual evaluated under run ``run_id`` (a search
+    run, or a comparison cell's run holding one), in the order they were
+    evaluated (generation, then index); re-evaluations of survivors are left
+    out and a failed individual counts 0. Empty if the run holds none."""
+    from .store import _children_filter
+
+    client, _ = _client(tracking_uri)
+    experiment = client.get_run(run_id).info.experiment_id
+
+    def children(parent: str) -> list[Any]:
+        runs, token = [], None
+        while True:
+            page = client.search_runs([experiment], _children_filter(parent),
+                                      max_results=1000, page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def individuals(runs: list[Any]) -> list[Any]:
+        return [r for r in runs if r.data.tags.get("ras_deap.role") == "individual"
+                and r.data.params.get("reevaluation", "false") != "true"]
+
+    runs = children(run_id)
+    found = individuals(runs)
+    if not found and len(runs) == 1:  # a cell run: its one child is the search run
+        found = individuals(children(runs[0].info.run_id))
+    found.sort(key=lambda r: (int(r.data.params.get("generation", 0)),
+                              int(r.data.params.get("index", 0))))
+    return [float(r.data.metrics.get("fitness", 0.0)) for r in found]
+
