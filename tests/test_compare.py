@@ -839,7 +839,11 @@ def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path,
     assert main(argv) == 0
     text = report.read_text()
     assert text in capsys.readouterr().out
-    assert "search.distance: 'raw' -> 'normalized'" in text
+    assert "search.distance: 'raw' -> 'normalized'" in text and "†" not in text
+    from ras_deap.compare.ablation import changes_training
+    # a variant that trains otherwise has its fitness on another scale: flagged
+    assert changes_training(["search.full_every: 10 -> 1"])
+    assert not changes_training(["search.distance: 'raw' -> 'normalized'", "method ras -> tpe"])
     assert "method ras -> random" in text
     diffs = [var["ras", s]["remeasured_fitness"] - ref["ras", s]["remeasured_fitness"]
              for s in (0, 1)]

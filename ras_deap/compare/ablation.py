@@ -92,6 +92,16 @@ def setting_changes(reference: Variant, variant: Variant) -> list[str]:
     return changes
 
 
+def changes_training(changes: Sequence[str]) -> bool:
+    """Whether a variant trains its candidates otherwise (a training option of
+    the schema differs): its fitness is then measured on another scale, and
+    only the errors of the re-trained winners compare with the reference's."""
+    from ..config import OPTIONS
+
+    training = {f"search.{k}" for k, o in OPTIONS.items() if o.group == "training"}
+    return any(c.partition(":")[0] in training for c in changes)
+
+
 def load_rows(variant: Variant) -> list[dict[str, Any]]:
     """One results row (see :func:`ras_deap.compare.runner.row_of`) per
     finished cell of ``variant``, tagged with the variant's name."""
@@ -147,16 +157,22 @@ def stages(settings: dict[str, Any], budget: int) -> list[tuple[int, int]]:
 
 def _drift_lines(series: dict[str, list[list[float]]], bounds: list[tuple[int, int]],
                  names: Sequence[str]) -> list[str]:
+    """A search that re-trains survivors (a full-set generation) trains fewer
+    new networks than its budget: its last stretches are shorter or empty."""
     lines = ["| Variant | Seeds | " + " | ".join(f"evals {a + 1}-{b}" for a, b in bounds) +
              " | last − first |", "|---|---|" + "---|" * (len(bounds) + 1)]
     for name in names:
-        runs = [s for s in series.get(name, []) if len(s) >= bounds[-1][1]]
-        if not runs:
-            lines.append(f"| {name} | 0 | " + " | ".join("n/a" for _ in bounds) + " | n/a |")
-            continue
-        means = [[sum(s[a:b]) / (b - a) for a, b in bounds] for s in runs]
-        cols = [_fmt(*mean_ci95([m[i] for m in means]), False) for i in range(len(bounds))]
-        gain = _fmt(*mean_ci95([m[-1] - m[0] for m in means]), False)
+        runs = series.get(name, [])
+        cols, firsts_lasts = [], []
+        for a, b in bounds:
+            means = [sum(s[a:b]) / len(s[a:b]) for s in runs if s[a:b]]
+            cols.append(_fmt(*mean_ci95(means), False) if means else "n/a")
+        for s in runs:
+            stretches = [s[a:b] for a, b in bounds if s[a:b]]
+            if len(stretches) > 1:
+                firsts_lasts.append(sum(stretches[-1]) / len(stretches[-1])
+                                    - sum(stretches[0]) / len(stretches[0]))
+        gain = _fmt(*mean_ci95(firsts_lasts), False) if firsts_lasts else "n/a"
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cols) + f" | {gain} |")
     return lines
 
@@ -218,7 +234,14 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Varia
                  ABLATION_METRICS]
         what = "; ".join(changes.get(name, [])) or ("(reference)" if name == reference.name
                                                      else "nothing")
+        if changes_training(changes.get(name, [])):
+            what += " †"
         lines.append(f"| {name} | {what} | {len(mine)} | " + " | ".join(cells) + " |")
+    if any(changes_training(c) for c in changes.values()):
+        lines += ["", "† trains its candidates otherwise, so its fitness (search maximum and "
+                  "re-measured, both measured as its search trained) is on another scale than "
+                  "the reference's: compare its errors, which come from the same full-set "
+                  "re-training for every variant."]
     lines += ["", f"**Variant − {reference.name}, paired by seed** (95% CI of the mean "
               "difference; W/T/L = seeds where the variant is better / equal / worse; "
               "two-sided Wilcoxon signed-rank and paired t-test):", "",
