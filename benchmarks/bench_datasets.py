@@ -63,7 +63,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
-            full = SearchConfig(**PRESETS[args.preset], dataset=name)
+            full = SearchConfig(**{**PRESETS[args.preset], "dataset": name})
             for workers in (int(w) for w in args.workers.split(",")):
                 cfg = full.replace(workers=workers, max_evaluations=args.evaluations,
                                    run_dir=str(Path(tmp) / "runs"),
