@@ -237,7 +237,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (25 clusters, 5 generations of 50 children, 10 epochs on 1000 samples).
     "default": {},
     # A smaller complete search on the embedded 8-bit mnist10k data, because 28 x 28
-    # images cost 3.5x as much per evaluation as 8 x 8 digits (README "Costs": about 4
+    # images cost 3.5x as much per evaluation as 8 x 8 digits (README "Costs": about 5
     # minutes on 2 free cores against 16 for the default settings): 12 clusters, 4
     # generations of 2 children (108 trained networks), 5 epochs on 500 samples, final
     # training 5 epochs on the full 6000.
