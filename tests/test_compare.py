@@ -867,8 +867,18 @@ def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path,
     seed0 = next(r for r in load_rows_for(tmp_path / "ref", "random") if r["seed"] == 0)
     assert evaluation_fitness(Variant("r", tmp_path / "ref", "random"), seed0) == journal
     ras0 = next(r for r in load_rows_for(tmp_path / "ref", "ras") if r["seed"] == 0)
-    from_mlflow = evaluation_fitness(Variant("r", tmp_path / "ref", "ras"), ras0)
-    assert len(from_mlflow) == 3 and max(from_mlflow) == pytest.approx(ras0["search_fitness"])
+    ras_variant = Variant("r", tmp_path / "ref", "ras")
+    from_curve = evaluation_fitness(ras_variant, ras0)
+    assert len(from_curve) == 3 and max(from_curve) == pytest.approx(ras0["search_fitness"])
+    # the curve keeps each evaluation's own fitness, so a clone needs no MLflow store;
+    # it agrees with the MLflow runs, which are read for curves that kept only the best
+    from ras_deap.compare.baselines import curve_best
+    curve_file = tmp_path / "ref" / "cells" / "ras-seed0" / "ras_curve.jsonl"
+    entries = [json.loads(line) for line in curve_file.read_text().splitlines()]
+    assert [e["best"] for e in entries] == list(itertools.accumulate(from_curve, max))
+    curve_file.write_text("".join(f"{curve_best(e)}\n" for e in entries))  # the old form
+    from_mlflow = evaluation_fitness(ras_variant, ras0)
+    assert sorted(from_mlflow) == pytest.approx(sorted(from_curve))
     # a folder that is not a comparison: exit 2 naming the option and the fix
     with pytest.raises(SystemExit) as exc:
         main(["--reference", str(tmp_path / "ref"), "--variant", f"x={tmp_path}",

@@ -121,15 +121,22 @@ def load_rows(variant: Variant) -> list[dict[str, Any]]:
 
 def evaluation_fitness(variant: Variant, row: dict[str, Any]) -> list[float] | None:
     """The fitness of each evaluation of ``row``'s search, in order: from the
-    cell's journal (baselines), else from the MLflow runs the cell logged
-    (RAS keeps no journal); None where neither is at hand (a clone without
-    the local MLflow store)."""
-    from .cells import JOURNAL_NAME, cell_dir
+    cell's journal (baselines) or its RAS curve (each line's own fitness),
+    else from the MLflow runs the cell logged (RAS curves written before the
+    curve kept each evaluation's fitness); None where none is at hand (such
+    an old cell in a clone without the local MLflow store)."""
+    from .cells import JOURNAL_NAME, RAS_CURVE_NAME, cell_dir
 
-    journal = cell_dir(variant.out, variant.method, int(row["seed"])) / JOURNAL_NAME
+    folder = cell_dir(variant.out, variant.method, int(row["seed"]))
+    journal = folder / JOURNAL_NAME
     if journal.is_file():
         lines = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
         return [float(e.get("fitness") or 0.0) for e in lines]
+    curve = folder / RAS_CURVE_NAME
+    if curve.is_file():
+        lines = [json.loads(line) for line in curve.read_text().splitlines() if line.strip()]
+        if lines and all(isinstance(e, dict) and "fitness" in e for e in lines):
+            return [float(e["fitness"]) for e in lines]
     uri = _settings(variant.out)["search"].get("tracking_uri") or "sqlite:///mlruns/mlflow.db"
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return None

@@ -251,6 +251,13 @@ def ras_generations(budget: int, population: int, children: int) -> int:
     return math.ceil((budget - population) / (population * children))
 
 
+def curve_best(entry: Any) -> float:
+    """The best-so-far fitness of one ``ras_curve.jsonl`` line: an object
+    ``{"best", "fitness"}``, or a bare number (curves written before the
+    evaluation's own fitness was kept)."""
+    return float(entry["best"] if isinstance(entry, dict) else entry)
+
+
 def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | None,
                  resume: Path | None) -> tuple[Any, list[float]]:
     from ..search import run_search
@@ -259,8 +266,8 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
     if resume is not None and curve_file is not None and curve_file.is_file():
         for line in curve_file.read_text().splitlines():
             try:
-                curve.append(float(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError):
+                curve.append(curve_best(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, ValueError, KeyError):
                 break
     elif curve_file is not None:
         curve_file.unlink(missing_ok=True)
@@ -269,8 +276,10 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
         fitness = float(ind.fitness.values[0])
         curve.append(fitness if not curve else max(curve[-1], fitness))
         if curve_file is not None:
+            # the evaluation's own fitness too: the ablation's drift table reads it
+            # from a clone, without the MLflow store the search logged to
             with curve_file.open("a") as fh:
-                fh.write(json.dumps(curve[-1]) + "\n")
+                fh.write(json.dumps({"best": curve[-1], "fitness": fitness}) + "\n")
         if ctx.on_evaluation is not None:
             ctx.on_evaluation()
 
