@@ -260,6 +260,23 @@ def test_rebuild_with_same_seed_reproduces_the_bank(tiny_build, tmp_path):
 
 
 @pytest.mark.slow
+def test_parallel_build_gives_the_same_bank(tiny_build, tmp_path):
+    out, bank = tiny_build
+    again = build_bank(BuildConfig(**TINY), tmp_path / "par.npz", show_progress=False,
+                       log=lambda m: None, workers=2)
+    np.testing.assert_array_equal(again.x, bank.x)
+    assert json.loads((tmp_path / "par.json").read_text())["sha256"] == \
+        json.loads(out.with_suffix(".json").read_text())["sha256"]
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_workers_are_refused(workers, tmp_path):
+    with pytest.raises(BuildError, match="workers"):
+        build_bank(BuildConfig(**TINY), tmp_path / "w.npz", workers=workers)
+    assert not work_dir_for(tmp_path / "w.npz").exists()  # refused before any work
+
+
+@pytest.mark.slow
 def test_interrupted_build_resumes_without_redoing_work(tiny_build, tmp_path):
     out, bank = tiny_build
     work = work_dir_for(out)

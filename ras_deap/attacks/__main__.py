@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="PGD adversarial-training epochs of the at source")
     b.add_argument("--keep-work", action="store_true",
                    help="keep the OUT.partial work folder after a finished build")
+    b.add_argument("--workers", type=int, default=1,
+                   help="processes training and attacking sources at once (the same bank "
+                        "for any number; 2 uses both cores of a 2-core machine)")
     b.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     s = sub.add_parser("show", help="print the Table-1-style counts of a bank")
     s.add_argument("path", help="bank .npz path")
@@ -114,7 +117,8 @@ def _build(args: argparse.Namespace) -> int:
         pool=args.pool)
     start = time.perf_counter()
     bank = build_bank(cfg, args.out, show_progress=not args.no_progress,
-                      keep_work=args.keep_work, log=lambda m: print(m, file=sys.stderr))
+                      keep_work=args.keep_work, log=lambda m: print(m, file=sys.stderr),
+                      workers=args.workers)
     print(format_table(bank.manifest))
     print(f"saved {len(bank)} samples to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0

@@ -31,6 +31,7 @@ __all__ = [
     "BuildConfig",
     "BuildError",
     "build_bank",
+    "cell_arrays",
     "parse_int_list",
     "parse_name_list",
     "table_rows",
@@ -153,7 +154,7 @@ def _seed_parts(source: str, cell: Cell) -> tuple[int, ...]:
     return (SOURCE_NAMES.index(source), NORMS.index(cell.norm), cell.th, cell.es)
 
 
-def _train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tuple[Any, dict]:
+def train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tuple[Any, dict]:
     import torch
 
     from ..evaluation.inference import accuracy
@@ -257,6 +258,18 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
     return arrays
 
 
+def cell_arrays(name: str, cell: Cell, model, cfg: BuildConfig, dataset, work: Path,
+                show_progress: bool) -> dict[str, np.ndarray]:
+    """One (source, cell)'s attack results: read from the work folder, or
+    attacked now and written there."""
+    path = work / "cells" / f"{name}__{cell.key}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    idx = _images_for(name, cell, model, cfg, dataset)
+    return _run_cell(name, cell, model, idx, cfg, dataset, path, show_progress)
+
+
 def table_rows(manifest: dict) -> list[tuple[str, str, dict[str, int], int]]:
     """(source, optimizer, {cell column: count}, total) rows of the Table-1 analog."""
     rows = []
@@ -274,11 +287,16 @@ def table_rows(manifest: dict) -> list[tuple[str, str, dict[str, int], int]]:
 
 
 def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
-               keep_work: bool = False, log=print) -> AdversarialBank:
-    """Build (or resume building) the bank described by ``cfg`` into ``out``."""
+               keep_work: bool = False, log=print, workers: int = 1) -> AdversarialBank:
+    """Build (or resume building) the bank described by ``cfg`` into ``out``;
+    ``workers`` > 1 trains and attacks that many sources at once (the same
+    bank: see :mod:`ras_deap.attacks.build_parallel`)."""
     from .. import __version__
     from ..data import load_dataset
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BuildError(f"workers {workers!r}: must be an int >= 1 (processes, one source "
+                         "each at a time)")
     out = Path(out)
     if out.suffix != ".npz":
         raise BuildError(f"output {out} must end in .npz (the manifest goes next to it as .json)")
@@ -315,19 +333,18 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     parts: dict[str, list] = {k: [] for k in
                               ("x", "y_true", "norm", "th", "optimizer", "source_model",
                                "source_pred", "base_index")}
+    if workers > 1 and len(cfg.sources) > 1:
+        from .build_parallel import prepare_sources
+
+        prepare_sources(cfg, work, min(workers, len(cfg.sources)), cells=len(cells),
+                        show_progress=show_progress, log=log)
     models_info: dict[str, dict] = {}
     cells_info: dict[str, dict] = {}
     for name in cfg.sources:
-        model, models_info[name] = _train_or_load(name, cfg, dataset, work, log)
+        model, models_info[name] = train_or_load(name, cfg, dataset, work, log)
         cells_info[name] = {}
         for cell in cells:
-            path = work / "cells" / f"{name}__{cell.key}.npz"
-            if path.is_file():
-                with np.load(path) as data:
-                    arrays = {k: data[k] for k in data.files}
-            else:
-                idx = _images_for(name, cell, model, cfg, dataset)
-                arrays = _run_cell(name, cell, model, idx, cfg, dataset, path, show_progress)
+            arrays = cell_arrays(name, cell, model, cfg, dataset, work, show_progress)
             ok = arrays["success"].astype(bool)
             n_ok = int(ok.sum())
             seconds = float(arrays["seconds"])

@@ -1,0 +1,62 @@
+"""Train and attack a bank build's sources in worker processes (``--workers``).
+
+Why this is the same bank: each source's model and each (source, cell) go to
+the shared work folder as files of their own, written atomically, so workers
+never write the same file; every model and image has its own seed (see
+:mod:`ras_deap.attacks.build`). The parent then assembles the bank from the
+folder exactly as a resumed one-process build would, so the arrays and the
+sha256 do not depend on the number of workers. An interrupted parallel build
+resumes with or without workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+from .build import BuildConfig, cell_arrays, train_or_load
+
+__all__ = ["prepare_sources"]
+
+
+def _prepare_source(name: str, cfg: BuildConfig, work: str) -> str:
+    """Worker: train (or load) one source and attack all its cells."""
+    import torch
+
+    from ..data import load_dataset
+
+    torch.set_num_threads(1)  # one process per core; more threads only contend
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    model, _ = train_or_load(name, cfg, dataset, Path(work), print)
+    for cell in cfg.cells_for(dataset.levels):
+        cell_arrays(name, cell, model, cfg, dataset, Path(work), False)
+    return name
+
+
+def _cells_done(work: Path, sources: tuple[str, ...]) -> int:
+    return sum(1 for p in (work / "cells").glob("*.npz") if p.name.split("__")[0] in sources)
+
+
+def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: int,
+                    show_progress: bool = True, log=print) -> None:
+    """Fill ``work`` with every source's model and cells, ``workers`` sources
+    at a time; a bar counts the finished cells. A failing source stops the
+    others (the pool is terminated) and its error is raised; what was written
+    stays for the resume."""
+    from tqdm.auto import tqdm
+
+    total = cells * len(cfg.sources)
+    # spawn: a forked child would inherit the parent's torch thread pool state
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool, tqdm(total=total, initial=_cells_done(work, cfg.sources),
+                                         desc="cells", disable=not show_progress) as bar:
+        pending = {name: pool.apply_async(_prepare_source, (name, cfg, str(work)))
+                   for name in cfg.sources}
+        while pending:
+            for name in [n for n, r in pending.items() if r.ready()]:
+                pending.pop(name).get()  # re-raises a worker's error here
+                log(f"source {name}: all {cells} cells done")
+            bar.update(_cells_done(work, cfg.sources) - bar.n)
+            if pending:
+                time.sleep(2)
