@@ -137,9 +137,6 @@ def test_shipped_bank_fills_the_papers_grid():
     assert "Linf th=10" in table and "1/255" in table
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped mnist10k bank has 254 distinct base images; "
-                   "the rebuild with 128 images per L0 cell is under way "
-                   "(ras_deap/banks/README.md)")
 def test_shipped_bank_spans_300_base_images():
     bank = load_bank(default_bank_path("mnist10k"), dataset="mnist10k", shape=(1, 28, 28))
     assert len(np.unique(bank.base_index)) >= 300
