@@ -12,12 +12,19 @@ resumes with or without workers.
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from pathlib import Path
 
 from .build import BuildConfig, cell_arrays, train_or_load
 
 __all__ = ["prepare_sources"]
+
+
+def _log(message: str) -> None:
+    """A worker's progress lines go where the CLI's own do: stderr, keeping
+    stdout for the table."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def _prepare_source(name: str, cfg: BuildConfig, work: str) -> str:
@@ -28,7 +35,7 @@ def _prepare_source(name: str, cfg: BuildConfig, work: str) -> str:
 
     torch.set_num_threads(1)  # one process per core; more threads only contend
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    model, _ = train_or_load(name, cfg, dataset, Path(work), print)
+    model, _ = train_or_load(name, cfg, dataset, Path(work), _log)
     for cell in cfg.cells_for(dataset.levels):
         cell_arrays(name, cell, model, cfg, dataset, Path(work), False)
     return name
