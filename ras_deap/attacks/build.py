@@ -32,6 +32,7 @@ __all__ = [
     "BuildError",
     "build_bank",
     "cell_arrays",
+    "cell_path",
     "parse_int_list",
     "parse_name_list",
     "table_rows",
@@ -258,11 +259,16 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
     return arrays
 
 
+def cell_path(work: Path, name: str, cell: Cell) -> Path:
+    """Where one (source, cell)'s finished attack results live in the work folder."""
+    return work / "cells" / f"{name}__{cell.key}.npz"
+
+
 def cell_arrays(name: str, cell: Cell, model, cfg: BuildConfig, dataset, work: Path,
                 show_progress: bool) -> dict[str, np.ndarray]:
     """One (source, cell)'s attack results: read from the work folder, or
     attacked now and written there."""
-    path = work / "cells" / f"{name}__{cell.key}.npz"
+    path = cell_path(work, name, cell)
     if path.is_file():
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
@@ -336,7 +342,7 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     if workers > 1 and len(cfg.sources) > 1:
         from .build_parallel import prepare_sources
 
-        prepare_sources(cfg, work, min(workers, len(cfg.sources)), cells=len(cells),
+        prepare_sources(cfg, work, min(workers, len(cfg.sources)), cells=cells,
                         show_progress=show_progress, log=log)
     models_info: dict[str, dict] = {}
     cells_info: dict[str, dict] = {}

@@ -14,9 +14,11 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from .build import BuildConfig, cell_arrays, train_or_load
+from .build import BuildConfig, cell_arrays, cell_path, train_or_load
+from .cells import Cell
 
 __all__ = ["prepare_sources"]
 
@@ -41,11 +43,11 @@ def _prepare_source(name: str, cfg: BuildConfig, work: str) -> str:
     return name
 
 
-def _cells_done(work: Path, sources: tuple[str, ...]) -> int:
-    return sum(1 for p in (work / "cells").glob("*.npz") if p.name.split("__")[0] in sources)
+def _cells_done(work: Path, sources: tuple[str, ...], cells: Sequence[Cell]) -> int:
+    return sum(cell_path(work, name, cell).is_file() for name in sources for cell in cells)
 
 
-def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: int,
+def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: Sequence[Cell],
                     show_progress: bool = True, log=print) -> None:
     """Fill ``work`` with every source's model and cells, ``workers`` sources
     at a time; a bar counts the finished cells. A failing source stops the
@@ -53,17 +55,18 @@ def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: int,
     stays for the resume."""
     from tqdm.auto import tqdm
 
-    total = cells * len(cfg.sources)
+    total = len(cells) * len(cfg.sources)
+    done = _cells_done(work, cfg.sources, cells)
     # spawn: a forked child would inherit the parent's torch thread pool state
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool, tqdm(total=total, initial=_cells_done(work, cfg.sources),
+    with ctx.Pool(workers) as pool, tqdm(total=total, initial=done,
                                          desc="cells", disable=not show_progress) as bar:
         pending = {name: pool.apply_async(_prepare_source, (name, cfg, str(work)))
                    for name in cfg.sources}
         while pending:
             for name in [n for n, r in pending.items() if r.ready()]:
                 pending.pop(name).get()  # re-raises a worker's error here
-                log(f"source {name}: all {cells} cells done")
-            bar.update(_cells_done(work, cfg.sources) - bar.n)
+                log(f"source {name}: all {len(cells)} cells done")
+            bar.update(_cells_done(work, cfg.sources, cells) - bar.n)
             if pending:
                 time.sleep(2)
