@@ -31,6 +31,7 @@ import numpy as np
 
 from ..constants import ATTACK_OPTIMIZERS as OPTIMIZERS
 from ..constants import NORMS
+from ..data.layout import canonical
 from .errors import BankError
 
 __all__ = [
@@ -82,7 +83,7 @@ class AdversarialBank:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.x = np.asarray(self.x)
+        self.x = canonical(self.x)  # see ras_deap.data.layout
         if self.x.ndim != 4 or self.x.dtype != np.float32:
             raise BankError(f"bank images x must be float32 N x C x H x W, got "
                             f"{self.x.dtype} with shape {self.x.shape}")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .layout import canonical
+
 __all__ = [
     "BANK_SPLIT_SALT",
     "DATASETS",
@@ -47,13 +49,15 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    x: np.ndarray  # float32, N x C x H x W, values in [0, 1]
+    x: np.ndarray  # float32, N x C x H x W, values in [0, 1], row-major (data.layout)
     y: np.ndarray  # int64, N
     # Position of each image in the dataset's source order (see Dataset);
     # None for splits built by hand (tests, tools).
     index: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        # the one door every loader's images pass through (see data.layout)
+        object.__setattr__(self, "x", canonical(self.x))
         if self.x.ndim != 4 or self.x.dtype != np.float32:
             raise DatasetError(f"split images must be float32 N x C x H x W, got "
                                f"{self.x.dtype} {self.x.shape}")

@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ARRAY_BATCH", "TENSOR_BATCH", "Normalize", "accuracy", "predict"]
+from ras_deap.data.layout import canonical_strides
+
+__all__ = ["ARRAY_BATCH", "TENSOR_BATCH", "Normalize", "accuracy", "canonical_layout", "predict"]
 
 # Images per forward pass when none is given: tensors (the evaluator's data,
 # perhaps on a GPU) go in larger batches than numpy arrays (the attacks' and
@@ -25,9 +27,21 @@ TENSOR_BATCH = 1024
 ARRAY_BATCH = 512
 
 
+def canonical_layout(x: Tensor) -> Tensor:
+    """``x`` itself when its strides are exactly row-major (size-1 axes
+    included), else a row-major copy. ``Tensor.contiguous()`` is not enough:
+    it accepts an N x 1 x H x W tensor with channels-last strides, which
+    oneDNN's AVX2 kernels mishandle (see :mod:`ras_deap.data.layout`)."""
+    expected = canonical_strides(tuple(x.shape))
+    return x if x.stride() == expected else x.clone(memory_format=torch.contiguous_format)
+
+
 class Normalize(nn.Module):
     """(x - mean) / std per channel, as fixed buffers (not parameters), so a
-    network takes images in [0, 1] and its state dict carries the statistics."""
+    network takes images in [0, 1] and its state dict carries the statistics.
+    It is the first module of every network, so it also gives the input its
+    canonical layout (:func:`canonical_layout`): a caller's own tensors are
+    safe too."""
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
@@ -36,7 +50,7 @@ class Normalize(nn.Module):
         self.register_buffer("std", as_buffer(std))
 
     def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
+        return (canonical_layout(x) - self.mean) / self.std
 
 
 @torch.inference_mode()
