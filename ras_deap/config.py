@@ -93,6 +93,10 @@ class SearchConfig:
     workers: int = option(2, "evaluate N individuals in parallel processes (results are "
                           "identical for any N; the default is sized for 2 cores)", _X,
                           minimum=1, resume=MAY_CHANGE)
+    isolate: bool = option(False, "with --workers 1, evaluate each individual in a child "
+                           "process, so one that crashes natively (a signal, an abort) gets "
+                           "fitness 0 instead of ending the search; with more workers "
+                           "evaluations are always isolated", _X, resume=MAY_CHANGE)
     scheduler: str | None = option(None, "evaluate on a Dask cluster: tcp://host:port of a "
                                    "running scheduler, or 'local' for a LocalCluster of "
                                    "--workers processes", _X, metavar="ADDRESS",

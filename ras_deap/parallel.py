@@ -6,6 +6,13 @@ checkpoint and log each individual as soon as its result (and those before
 it) are in. Results do not depend on the backend: each individual carries
 its own evaluation seed and the evaluator seeds torch/numpy/random from it.
 
+A native crash never ends a search: when an evaluation kills its worker
+(a signal, ``abort()``, the OOM killer), :class:`ProcessMap` starts a fresh
+pool and retries that individual once, alone; if it kills its process again
+it yields a :class:`WorkerDied` result (fitness 0, ``failure="worker died:
+SIGABRT"``) and the search goes on. Evaluations that were merely running
+beside the crash are resubmitted, not charged.
+
 Worker processes never outlive the search: each one watches its parent and
 exits as soon as it is gone (even after ``kill -9`` of the parent, which
 runs no cleanup), ignores Ctrl-C (the parent handles it and prints one
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
@@ -25,14 +33,18 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from typing import Any
 
 from .contracts import MapBackend
 from .errors import InfrastructureError
 
-__all__ = ["SerialMap", "ProcessMap", "DaskMap", "make_map", "PARENT_POLL_SECONDS",
-           "DASK_CONNECT_TIMEOUT"]
+__all__ = ["SerialMap", "ProcessMap", "DaskMap", "WorkerDied", "make_map",
+           "PARENT_POLL_SECONDS", "DASK_CONNECT_TIMEOUT"]
+
+log = logging.getLogger(__name__)
 
 PARENT_POLL_SECONDS = 0.5  # how often a worker checks that its parent is alive
 DASK_CONNECT_TIMEOUT = 10  # seconds for the Dask client to connect to a scheduler
@@ -60,6 +72,34 @@ def _worker_init(parent: int) -> None:
                      name="ras_deap-parent-watch").start()
 
 
+@dataclass
+class WorkerDied:
+    """The result of an item whose evaluation killed its process twice: the
+    shape of a failed evaluator result (see
+    :class:`~ras_deap.contracts.FitnessEvaluator`), so the search gives it
+    fitness 0, logs ``failure`` and goes on."""
+
+    failure: str
+    fitness: float = 0.0
+    metrics: dict[str, float] = field(default_factory=lambda: {
+        "failed": 1.0, "fitness": 0.0, "accuracy": 0.0, "robustness": 0.0})
+
+
+def _death(processes: Iterable[Any]) -> str:
+    """How a broken pool's worker died: the signal or exit code of the one
+    that did not merely get terminated by the executor after it."""
+    codes = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+    cause = [c for c in codes if c != -signal.SIGTERM] or codes
+    if not cause:
+        return "unknown cause"
+    code = cause[0]
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-code).name
+        return f"signal {-code}"
+    return f"exit code {code}"
+
+
 class SerialMap:
     """The builtin ``map``, with the same close() as the other backends."""
 
@@ -75,17 +115,57 @@ class SerialMap:
 class ProcessMap:
     """A persistent pool of ``workers`` processes (``spawn``: forking a
     process that already runs torch threads can deadlock). Each worker loads
-    the dataset and bank once and keeps them for the whole search."""
+    the dataset and bank once and keeps them for the whole search. A worker
+    that dies is replaced (see the module docstring); ``ProcessMap(1)`` is
+    how ``--isolate`` evaluates one individual at a time in a child."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.description = f"{workers} processes"
-        self._pool = ProcessPoolExecutor(max_workers=workers,
-                                         mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_worker_init, initargs=(os.getpid(),))
+        self.description = f"{workers} process{'es' if workers > 1 else ''}"
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers,
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(os.getpid(),))
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        return self._pool.map(fn, list(items))
+        items = list(items)
+        futures = [self._pool.submit(fn, item) for item in items]
+        return self._in_order(fn, items, futures)
+
+    def _in_order(self, fn: Callable[[Any], Any], items: list[Any],
+                  futures: list[Future]) -> Iterator[Any]:
+        for i, item in enumerate(items):
+            try:
+                result = futures[i].result()
+            except BrokenProcessPool:
+                first = self._restart()
+                result = self._retry(fn, item, first)
+                # what was running or queued beside the crash runs again
+                futures[i + 1:] = [f if _succeeded(f) else self._pool.submit(fn, it)
+                                   for f, it in zip(futures[i + 1:], items[i + 1:], strict=True)]
+            yield result
+
+    def _retry(self, fn: Callable[[Any], Any], item: Any, first: str) -> Any:
+        """``item`` once more, alone in a fresh pool: a second death is its own."""
+        try:
+            return self._pool.submit(fn, item).result()
+        except BrokenProcessPool:
+            second = self._restart()
+            log.warning("an evaluation killed its worker twice (%s, then %s): fitness 0",
+                        first, second)
+            return WorkerDied(f"worker died: {second}")
+
+    def _restart(self) -> str:
+        """Replace a broken pool; returns how its worker died."""
+        processes = list((getattr(self._pool, "_processes", None) or {}).values())
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for process in processes:  # reaped, so their exit codes are known
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+        self._pool = self._new_pool()
+        return _death(processes)
 
     def close(self, abort: bool = False) -> None:
         """Shut the pool down; ``abort`` (an error, Ctrl-C, SIGTERM) terminates
@@ -107,6 +187,10 @@ class ProcessMap:
                 process.join(timeout=5)
                 if process.is_alive():
                     process.kill()
+
+
+def _succeeded(future: Future) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _probe(address: str) -> None:
@@ -154,7 +238,19 @@ class DaskMap:
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         futures = self.client.map(fn, list(items), pure=False)
-        return (future.result() for future in futures)
+        return (self._result(future) for future in futures)
+
+    @staticmethod
+    def _result(future: Any) -> Any:
+        """The future's result; an item that killed the scheduler's allowed
+        number of workers (``distributed.scheduler.allowed-failures``) gets
+        fitness 0 like any other crash."""
+        from distributed import KilledWorker
+
+        try:
+            return future.result()
+        except KilledWorker as exc:
+            return WorkerDied(f"worker died: {exc}")
 
     def close(self, abort: bool = False) -> None:
         self.client.close()
@@ -162,12 +258,14 @@ class DaskMap:
             self._cluster.close()
 
 
-def make_map(workers: int = 1, scheduler: str | None = None) -> MapBackend:
+def make_map(workers: int = 1, scheduler: str | None = None,
+             isolate: bool = False) -> MapBackend:
     """``scheduler='local'`` or ``tcp://...`` selects Dask, else ``workers``
-    processes (1 = serial, the default, for easy debugging). Each backend
-    satisfies :class:`~ras_deap.contracts.MapBackend`."""
+    processes; one worker evaluates in this process (easy debugging) unless
+    ``isolate`` asks for a child process, which a native crash cannot take
+    down with it. Each backend satisfies :class:`~ras_deap.contracts.MapBackend`."""
     if scheduler is not None:
         return DaskMap(None if scheduler == "local" else scheduler, workers=max(workers, 1))
-    if workers > 1:
+    if workers > 1 or isolate:
         return ProcessMap(workers)
     return SerialMap()

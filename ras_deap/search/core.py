@@ -165,7 +165,7 @@ def run_search(config: SearchConfig, *,
                                 background=True)
         # ends the search run KILLED/FAILED whatever stops the search once it has started
         owned.enter_context(tracker)
-        mapper = make_map(config.workers, config.scheduler)  # the scheduler answers
+        mapper = make_map(config.workers, config.scheduler, config.isolate)  # the scheduler answers
         aborted = [True]  # until the search ends normally: then the pool may finish politely
         owned.callback(lambda: mapper.close(abort=aborted[0]))
         if not resume:

@@ -1,0 +1,36 @@
+"""An evaluator that kills its own process for chosen genomes (imported by
+spawned workers by module name, so it lives in its own file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+
+class CrashingEvaluator:
+    """A deterministic fitness of the genome alone; ``os.abort()`` for every
+    genome in ``always``, and once (the first try only) for ``once`` (the
+    marker file records that the first try happened)."""
+
+    def __init__(self, always: set[str], once: set[str] = frozenset(),
+                 marker_dir: str | Path | None = None) -> None:
+        self.always, self.once = set(always), set(once)
+        self.marker_dir = Path(marker_dir) if marker_dir else None
+
+    def data(self) -> None:
+        return None
+
+    def __call__(self, individual):
+        gid = individual.genome.id
+        if gid in self.always:
+            os.abort()
+        if gid in self.once:
+            marker = self.marker_dir / f"{gid}.tried"
+            if not marker.exists():
+                marker.touch()
+                os.abort()
+        fitness = 1.0 + (int(gid[2:10], 16) % 1000) / 1000
+        return SimpleNamespace(fitness=fitness, failure=None,
+                               metrics={"fitness": fitness, "accuracy": fitness - 1.0,
+                                        "robustness": 0.0, "failed": 0.0})
