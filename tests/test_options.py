@@ -160,8 +160,8 @@ def test_stored_comparisons_resume_with_their_documented_command(tmp_path, folde
 
 
 def test_groups_and_resume_policies_derive_the_lists():
-    assert EXECUTION_FIELDS == ("workers", "scheduler", "threads", "device", "experiment",
-                                "tracking_uri", "run_dir", "run_name")
+    assert EXECUTION_FIELDS == ("workers", "isolate", "scheduler", "threads", "device",
+                                "experiment", "tracking_uri", "run_dir", "run_name")
     assert set(RESUMABLE_OVERRIDES) == {n for n, o in OPTIONS.items() if o.resume == MAY_CHANGE}
     assert {n for n, o in OPTIONS.items() if o.resume == FROM_FOLDER} == {"run_dir", "run_name"}
     assert {"generations", "max_evaluations"} <= set(RESUMABLE_OVERRIDES)
