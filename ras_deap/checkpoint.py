@@ -177,7 +177,7 @@ def _ref(index: Any, table: list[Any], where: str) -> Any:
     return table[index]
 
 
-_TUPLE_ATTRS = ("mutations",)
+_TUPLE_ATTRS = ("mutations", "measurements")
 _NUMBER_ATTRS = ("generation", "cluster", "eval_seed", "reevaluation_of")
 _TEXT_ATTRS = ("parent_id", "schedule", "failure", "tracking_key")
 
@@ -194,6 +194,10 @@ def _individual(record: Any, genomes: list[Model], where: str) -> Any:
     mutations = attrs.get("mutations", [])
     if not isinstance(mutations, list) or not all(isinstance(m, str) for m in mutations):
         raise _Bad(f"{where}.mutations: expected a list of names")
+    measurements = attrs.get("measurements", [])
+    if not isinstance(measurements, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in measurements):
+        raise _Bad(f"{where}.measurements: expected a list of numbers")
     metrics = attrs.get("metrics", {})
     if not isinstance(metrics, dict) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in metrics.values()):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .constants import DATASET_NAMES, DISTANCES, OPTIMIZERS, ROBUSTNESS
+from .constants import DATASET_NAMES, DISTANCES, NICHE_CHILDREN, OPTIMIZERS, ROBUSTNESS
 from .errors import ConfigError
 from .options import FIXED, FROM_FOLDER, MAY_CHANGE, Option, option, options_of
 
@@ -62,6 +62,14 @@ class SearchConfig:
     children: int = option(2, "children per cluster and generation", _S, paper=2, minimum=1)
     mutations: int = option(5, "mutations applied to make each child", _S, paper=5,
                             minimum=1)
+    niche_children: str = option("equal", "how a generation's children are shared among the "
+                                 "niches: equal (--children each, the paper) or rank (the "
+                                 "same total by the representatives' fitness rank, best first)",
+                                 _S, paper="equal", choices=NICHE_CHILDREN)
+    remeasure_every: int = option(0, "re-measure a representative that survived N generations "
+                                  "since its last measurement and rank it by the mean of its "
+                                  "measurements (0: never; the paper keeps one measurement)", _S,
+                                  paper=0, minimum=0)
     layer_limit: int = option(100, "over this many layers created in a generation only "
                               "swap-layer is left", _S, paper=100, minimum=1)
     block_limit: int = option(100, "over this many blocks created in a generation only "

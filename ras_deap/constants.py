@@ -3,8 +3,8 @@ evolution and config layers import them without loading torch)."""
 
 from __future__ import annotations
 
-__all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "NORMS", "OPTIMIZERS",
-           "ROBUSTNESS"]
+__all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "NICHE_CHILDREN", "NORMS",
+           "OPTIMIZERS", "ROBUSTNESS"]
 
 # Datasets the registry can load: two embedded, three from torchvision folders.
 DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
@@ -19,3 +19,5 @@ ROBUSTNESS = ("bank", "direct", "both")
 NORMS = ("L0", "Linf")
 # Optimisers of those attacks (differential evolution, CMA-ES).
 ATTACK_OPTIMIZERS = ("DE", "CMA-ES")
+# how a RAS generation's children are shared among niches (evolution.niche_shares)
+NICHE_CHILDREN = ("equal", "rank")

@@ -10,6 +10,8 @@ from .algorithm import (
     finished,
     generation_summary,
     initial_state,
+    measurements_of,
+    niche_shares,
     step,
 )
 from .hooks import CallbackObserver, LoopObserver
@@ -44,6 +46,8 @@ __all__ = [
     "assign_result",
     "available_mutations",
     "breeding_order",
+    "measurements_of",
+    "niche_shares",
     "build_toolbox",
     "cached_spectrum",
     "closest_representative",

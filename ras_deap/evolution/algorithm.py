@@ -15,6 +15,15 @@ another schedule is re-evaluated under the current one before selection (see
 :func:`step`). Without ``toolbox.schedule`` every generation has the one
 schedule :data:`CONSTANT_SCHEDULE` and nothing is re-evaluated.
 
+Two options go beyond the paper (both off by default and in ``--preset
+paper``): ``remeasure_every=k`` re-measures a representative that has
+survived k generations since its last measurement (a clone with a fresh
+evaluation seed, like a schedule re-evaluation) and gives it the mean of all
+its measurements under the current schedule, so a lucky single training
+cannot hold a niche for ever; ``niche_children="rank"`` shares the
+generation's children among the niches by the representatives' fitness rank
+(linear ranking, best first) instead of ``children`` each, the same total.
+
 The state of a search is a plain dataclass so a checkpoint can be written
 after every evaluated individual and a killed search resumed without
 re-evaluating anything (see :func:`step`).
@@ -22,6 +31,7 @@ re-evaluating anything (see :func:`step`).
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +40,7 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
+from ..constants import NICHE_CHILDREN
 from ..genome.pool import GenePool
 from ..genome.random_init import random_model
 from ..genome.spectrum import SPECTRUM_FEATURES
@@ -40,6 +51,8 @@ from .niching import cached_spectrum
 
 __all__ = [
     "CONSTANT_SCHEDULE",
+    "measurements_of",
+    "niche_shares",
     "SearchState",
     "breeding_order",
     "derive_seed",
@@ -132,13 +145,19 @@ def measured_schedule(toolbox: base.Toolbox, individual: Individual) -> str:
 
 
 def _reevaluations(state: SearchState, toolbox: base.Toolbox, schedule: str,
-                   pending: Collection[int] = ()) -> list[Individual]:
+                   pending: Collection[int] = (), remeasure_every: int = 0) -> list[Individual]:
     """Unevaluated clones of the representatives whose fitness was measured
-    under another schedule than ``schedule`` (the current generation's),
-    except those of the clusters in ``pending``."""
+    under another schedule than ``schedule`` (the current generation's), or,
+    with ``remeasure_every`` > 0, last measured that many generations ago or
+    more (a noise re-measurement), except those of the clusters in
+    ``pending``."""
     clones = []
     for cluster, rep in enumerate(state.population):
-        if cluster in pending or measured_schedule(toolbox, rep) == schedule:
+        if cluster in pending:
+            continue
+        stale = measured_schedule(toolbox, rep) != schedule
+        due = remeasure_every > 0 and state.generation - rep.generation >= remeasure_every
+        if not (stale or due):
             continue
         clone = toolbox.clone(rep)
         del clone.fitness.values
@@ -149,9 +168,45 @@ def _reevaluations(state: SearchState, toolbox: base.Toolbox, schedule: str,
         clone.mutations = ()
         clone.schedule = schedule
         clone.reevaluation_of = cluster
+        clone.measurements = ()  # filled in when it replaces the representative
         clone.eval_seed = derive_seed(state.seed, state.generation, "reeval", cluster)
         clones.append(clone)
     return clones
+
+
+def niche_shares(population: Sequence[Individual], children: int, mode: str = "equal"
+                 ) -> list[int]:
+    """Children per niche in a generation: ``children`` each (``"equal"``,
+    the paper), or (``"rank"``) the same total ``children * len(population)``
+    shared in proportion to linear-ranking weights ``n - rank`` (rank 0 the
+    fittest, ties by cluster index), rounded by largest remainder."""
+    if mode not in NICHE_CHILDREN:
+        raise ValueError(f"niche_children={mode!r}: choose one of {NICHE_CHILDREN}")
+    n = len(population)
+    if mode == "equal" or n == 0:
+        return [children] * n
+    order = sorted(range(n), key=lambda i: (-_ranked_fitness(population[i]), i))
+    weight = {cluster: n - rank for rank, cluster in enumerate(order)}
+    total, wsum = children * n, n * (n + 1) / 2
+    exact = [total * weight[i] / wsum for i in range(n)]
+    shares = [int(x) for x in exact]
+    by_remainder = sorted(range(n), key=lambda i: (shares[i] - exact[i], -weight[i]))
+    for i in by_remainder[:total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _ranked_fitness(ind: Individual) -> float:
+    """The fitness a rank is taken from; a missing or NaN fitness ranks last."""
+    value = ind.fitness.values[0] if ind.fitness.valid else float("nan")
+    return float("-inf") if math.isnan(value) else float(value)
+
+
+def measurements_of(ind: Individual) -> tuple[float, ...]:
+    """The fitness values behind ``ind``'s fitness under its schedule: its
+    recorded ``measurements``, or its one fitness value."""
+    recorded = getattr(ind, "measurements", None)
+    return tuple(recorded) if recorded else (float(ind.fitness.values[0]),)
 
 
 def breeding_order(state: SearchState) -> list[int]:
@@ -165,29 +220,35 @@ def breeding_order(state: SearchState) -> list[int]:
     return order
 
 
-def _breed(state: SearchState, toolbox: base.Toolbox, children: int) -> list[Individual]:
+def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
+           remeasure_every: int = 0, niche_children: str = "equal") -> list[Individual]:
     """The pending individuals of a new generation: re-evaluations of
-    representatives measured under another schedule (first, so an evaluation
-    budget never leaves a child to be compared with a stale fitness), then
-    ``children`` children per representative, the clusters taken in
-    :func:`breeding_order`."""
+    representatives measured under another schedule or due for a
+    re-measurement (first, so an evaluation budget never leaves a child to be
+    compared with a stale fitness), then the children of each representative
+    (:func:`niche_shares`), the clusters taken in :func:`breeding_order`."""
     schedule = schedule_of(toolbox, state.generation)
+    shares = niche_shares(state.population, children, niche_children)
     offspring = []
     for cluster in breeding_order(state):
         rep = state.population[cluster]
-        for _ in range(children):
+        for _ in range(shares[cluster]):
             child, = toolbox.mutate(rep)
             child.generation = state.generation
             child.cluster = cluster
             child.eval_seed = derive_seed(state.seed, state.generation, len(offspring))
             child.schedule = schedule
             offspring.append(child)
-    return _reevaluations(state, toolbox, schedule) + offspring
+    return _reevaluations(state, toolbox, schedule, (), remeasure_every) + offspring
 
 
-def _with_reevaluations(state: SearchState) -> tuple[list[Individual], list[Individual]]:
+def _with_reevaluations(state: SearchState, toolbox: base.Toolbox
+                        ) -> tuple[list[Individual], list[Individual]]:
     """The representatives with their evaluated re-evaluations substituted,
-    and the children (the rest of the offspring)."""
+    and the children (the rest of the offspring). A re-measurement under the
+    representative's own schedule joins its earlier measurements: the
+    substitute's fitness is their mean (``measurements`` keeps them all); one
+    under a new schedule starts afresh."""
     reps = list(state.population)
     children = []
     for ind in state.offspring:
@@ -195,6 +256,11 @@ def _with_reevaluations(state: SearchState) -> tuple[list[Individual], list[Indi
         if cluster is None:
             children.append(ind)
         elif ind.fitness.valid:
+            rep = reps[cluster]
+            if measured_schedule(toolbox, rep) == ind.schedule:
+                history = (*measurements_of(rep), float(ind.fitness.values[0]))
+                ind.measurements = history
+                ind.fitness.values = (sum(history) / len(history),)
             reps[cluster] = ind
     return reps, children
 
@@ -216,7 +282,8 @@ def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
 
 def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
          stats: tools.Statistics | None = None, on_bred: OnBred | None = None,
-         on_evaluated: OnEvaluated | None = None, budget: int | None = None) -> dict[str, Any]:
+         on_evaluated: OnEvaluated | None = None, budget: int | None = None,
+         remeasure_every: int = 0, niche_children: str = "equal") -> dict[str, Any]:
     """Finish the current generation (breeding it first if needed) and return
     its logbook record. Safe to call again on a state restored from any
     checkpoint: evaluated individuals keep their fitness and are skipped.
@@ -244,7 +311,8 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     beyond it are dropped unevaluated, so a fixed budget is spent exactly."""
     if state.phase == "done":
         state.generation += 1
-        state.offspring = _breed(state, toolbox, children)
+        state.offspring = _breed(state, toolbox, children, remeasure_every=remeasure_every,
+                                 niche_children=niche_children)
         state.phase = "evaluate"
         if on_bred is not None:  # lets the caller checkpoint the bred offspring
             on_bred(state)
@@ -256,12 +324,12 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     # now, at the end so the positions of the logged offspring do not move
     pending = {ind.reevaluation_of for ind in state.offspring
                if getattr(ind, "reevaluation_of", None) is not None}
-    state.offspring.extend(_reevaluations(state, toolbox, current, pending))
+    state.offspring.extend(_reevaluations(state, toolbox, current, pending, remeasure_every))
     _evaluate_pending(state, toolbox, on_evaluated, budget)
     if not state.offspring and not state.population:
         raise ValueError("the evaluation budget ended before any individual was evaluated")
     if state.population:
-        reps, offspring = _with_reevaluations(state)
+        reps, offspring = _with_reevaluations(state, toolbox)
         state.population[:] = toolbox.select(reps + offspring, len(reps))
     else:  # generation 0: every initial individual is a cluster representative
         state.population[:] = state.offspring
@@ -304,6 +372,7 @@ def ea_spectrum_niching(state: SearchState, toolbox: base.Toolbox, ngen: int, *,
                         on_evaluated: OnEvaluated | None = None,
                         on_generation: Callable[[SearchState, dict], None] | None = None,
                         budget: int | None = None, observers: Sequence[LoopObserver] = (),
+                        remeasure_every: int = 0, niche_children: str = "equal",
                         ) -> tuple[list[Individual], tools.Logbook]:
     """Run generations up to ``ngen`` and return ``(population, logbook)`` as
     DEAP's algorithms do. ``state`` is a new :func:`initial_state` or one
@@ -321,7 +390,8 @@ def ea_spectrum_niching(state: SearchState, toolbox: base.Toolbox, ngen: int, *,
         record = step(state, toolbox, children=children, stats=stats,
                       on_bred=lambda st: notify(hooks, "bred", st),
                       on_evaluated=lambda st, ind: notify(hooks, "evaluated", st, ind),
-                      budget=budget)
+                      budget=budget, remeasure_every=remeasure_every,
+                      niche_children=niche_children)
         if verbose:
             print(state.logbook.stream)
         notify(hooks, "generation", state, record)

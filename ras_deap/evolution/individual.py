@@ -29,12 +29,15 @@ class Individual:
     ``reevaluation_of`` is the cluster index when the individual is a clone
     of that cluster's representative, re-evaluated under a new schedule (see
     :func:`ras_deap.evolution.step`), else ``None``. Both default to ``None``
-    on individuals pickled before they existed.
+    on individuals pickled before they existed. ``measurements`` holds the
+    fitness values a re-measured representative's fitness is the mean of
+    (empty: its one fitness value).
     """
 
     fitness: base.Fitness
     schedule: str | None = None  # class defaults: old checkpoints lack the attributes
     reevaluation_of: int | None = None
+    measurements: tuple[float, ...] = ()  # a representative's fitness values, when several
 
     def __init__(self, genome: Model, *, generation: int = 0, parent_id: str | None = None,
                  mutations: tuple[str, ...] = (), cluster: int | None = None,

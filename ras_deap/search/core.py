@@ -227,7 +227,9 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
         with tracker:
             watch.restart()
             ea_spectrum_niching(state, toolbox, config.generations, children=config.children,
-                                budget=config.max_evaluations, observers=observers)
+                                budget=config.max_evaluations, observers=observers,
+                                remeasure_every=config.remeasure_every,
+                                niche_children=config.niche_children)
             best = state.halloffame[0]
             summary = summarise(best, state)
             best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)

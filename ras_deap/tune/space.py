@@ -15,7 +15,7 @@ from typing import Any
 
 import optuna
 
-from ..config import DISTANCES, SearchConfig
+from ..config import DISTANCES, NICHE_CHILDREN, SearchConfig
 from .errors import TuneError
 
 __all__ = ["SearchSpace", "SPACES", "get_space", "PAPER_VALUES"]
@@ -25,6 +25,7 @@ __all__ = ["SearchSpace", "SPACES", "get_space", "PAPER_VALUES"]
 PAPER_VALUES: dict[str, Any] = {
     "mutations": 5, "children": 2, "population": 25, "layer_limit": 100, "block_limit": 100,
     "subset_size": 1000, "full_every": 10, "lr": 1e-3, "distance": "raw",
+    "niche_children": "equal", "remeasure_every": 0,
 }
 
 
@@ -80,6 +81,16 @@ def _suggest_full(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
     return changes
 
 
+def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
+    """The knobs of a RAS that learns (issue #27): selection pressure across
+    niches, noise-aware representatives and mutation strength."""
+    return {
+        "mutations": trial.suggest_int("mutations", 1, 10),
+        "niche_children": trial.suggest_categorical("niche_children", list(NICHE_CHILDREN)),
+        "remeasure_every": trial.suggest_int("remeasure_every", 0, 3),
+    }
+
+
 _EVOLUTION = ("mutations", "children", "population", "layer_limit", "block_limit",
               "subset_size", "full_every", "lr")
 
@@ -95,6 +106,11 @@ SPACES: dict[str, SearchSpace] = {
         "variant run on the same seeds (replicates)",
         _suggest_spectrum, tunes=("distance", "seed"), grid=_spectrum_grid,
         default_sampler="grid", default_pruner="none"),
+    "learning": SearchSpace(
+        "learning",
+        "what makes RAS learn: children shared by niche rank or equally, re-measured "
+        "representatives (every 1-3 generations, or never), mutations per child",
+        _suggest_learning, tunes=("mutations", "niche_children", "remeasure_every")),
     "full": SearchSpace(
         "full", "the evolution space plus the spectrum distance as a categorical parameter",
         _suggest_full, tunes=(*_EVOLUTION, "distance")),
