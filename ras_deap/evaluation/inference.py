@@ -32,6 +32,10 @@ def canonical_layout(x: Tensor) -> Tensor:
     included), else a row-major copy. ``Tensor.contiguous()`` is not enough:
     it accepts an N x 1 x H x W tensor with channels-last strides, which
     oneDNN's AVX2 kernels mishandle (see :mod:`ras_deap.data.layout`)."""
+    if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        # a traced graph cannot branch on strides without guarding on the batch size
+        # (torch.export, MLflow's pt2 format): there the copy is always made
+        return x.clone(memory_format=torch.contiguous_format)
     expected = canonical_strides(tuple(x.shape))
     return x if x.stride() == expected else x.clone(memory_format=torch.contiguous_format)
 
