@@ -13,9 +13,13 @@ the checkpoint with the MLflow store and prints:
 * orphaned: worker processes that outlived a killed main process.
 
 It also checks that the result equals an uninterrupted run with the same
-seed. Usage::
+seed. Before the kills, ``--wrong-services`` rounds (default 1) point a search
+at a service that answers but is wrong (``python -m http.server``), as
+``--tracking-uri`` and as ``--scheduler``, and count the refusals that end as
+they should: exit code 2, one line, no run folder left. Usage::
 
     python benchmarks/fault_soak.py --cycles 20 [--out /tmp/soak]
+    python benchmarks/fault_soak.py --cycles 0 --wrong-services 3  # only those
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -98,6 +103,59 @@ def _cycle(root: Path, args: list[str], rng: random.Random, ckpt: Path) -> tuple
     return True, sum(_alive(p) for p in workers)
 
 
+def _web_server(root: Path) -> tuple[subprocess.Popen, int]:
+    """``python -m http.server`` on a free 127.0.0.1 port (neither MLflow nor Dask)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (root / "served").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1"], cwd=root / "served", stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("http.server did not start")
+
+
+def _wrong_services(root: Path, rounds: int) -> tuple[int, int]:
+    """``rounds`` x (a web server as tracking URI, as scheduler). Returns
+    (refusals as they should be, attempts): exit 2, one line on stderr
+    (MLflow's start-up notes aside), no run folder left."""
+    good = attempts = 0
+    server, port = _web_server(root)
+    try:
+        for _ in range(rounds):
+            for flag, value in (("--tracking-uri", f"http://127.0.0.1:{port}"),
+                                ("--scheduler", f"tcp://127.0.0.1:{port}")):
+                runs = root / "wrong" / "runs"
+                shutil.rmtree(runs, ignore_errors=True)
+                cmd = [sys.executable, "-m", "ras_deap.run", "--preset", "smoke", "--run-dir",
+                       str(runs), "--tracking-uri", f"sqlite:///{root}/wrong/mlflow.db",
+                       "--no-progress", flag, value]
+                started = time.time()
+                proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
+                                      timeout=300)
+                lines = [line for line in proc.stderr.splitlines()
+                         if line.strip() and " INFO mlflow" not in line]
+                ok = proc.returncode == 2 and len(lines) == 1 and not runs.exists()
+                attempts += 1
+                good += ok
+                print(f"wrong service {flag}: exit {proc.returncode}, {len(lines)} line(s), "
+                      f"run folder {'left' if runs.exists() else 'none'} "
+                      f"({time.time() - started:.0f} s){'' if ok else ': ' + proc.stderr[-500:]}",
+                      flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return good, attempts
+
+
 def _store(root: Path, run_id: str) -> tuple[list, object]:
     client = MlflowClient(tracking_uri=f"sqlite:///{root}/mlflow.db")
     experiment = client.get_experiment_by_name("soak").experiment_id
@@ -111,10 +169,18 @@ def main() -> int:
     p.add_argument("--cycles", type=int, default=20, help="kill -9 / resume cycles")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     p.add_argument("--out", default=None, help="work folder (default: a temporary one)")
+    p.add_argument("--wrong-services", type=int, default=1,
+                   help="rounds of a search against a web server as tracking URI and as "
+                        "scheduler (each must exit 2 with one line and leave nothing)")
     args = p.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="ras_soak-")).resolve()
     shutil.rmtree(root / "runs", ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
+    refused, attempts = _wrong_services(root, args.wrong_services)
+    print(f"wrong services: {refused} of {attempts} refused as they should be (exit 2, one "
+          "line, nothing left)", flush=True)
+    if args.cycles == 0:
+        return 0 if refused == attempts else 1
     rng = random.Random(args.seed)
     ckpt = root / "runs" / "soak" / CHECKPOINT_NAME
     started = time.time()
@@ -156,8 +222,9 @@ def main() -> int:
     print(f"evaluations {state.evaluations} (expected {EXPECTED}), child runs {len(runs)}")
     print(f"lost {lost}, duplicated {duplicated}, stale {stale}, orphaned {orphaned}")
     print(f"same result as an uninterrupted run: {same}")
+    print(f"wrong services refused as they should be: {refused} of {attempts}")
     ok = (lost, duplicated, stale, orphaned) == (0, 0, 0, 0) and same == "True" and \
-        state.evaluations == EXPECTED
+        state.evaluations == EXPECTED and refused == attempts
     return 0 if ok else 1
 
 

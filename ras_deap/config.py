@@ -55,7 +55,8 @@ class SearchConfig:
     robustness: str = option("bank", "robustness half of the fitness: bank (the paper's "
                              "transfer bank), direct (PGD and JSMA on each trained network), "
                              "both (their mean)", _S, paper="bank", choices=ROBUSTNESS)
-    generations: int = option(5, "generations after the initial one", _S, paper=100,
+    generations: int = option(5, "generations after the initial one (0 is intended: evaluate only "
+                              "the initial population, then finish)", _S, paper=100,
                               minimum=0, resume=MAY_CHANGE)
     population: int = option(25, "initial clusters, each a random model", _S, paper=25,
                              minimum=1)
@@ -148,6 +149,9 @@ class SearchConfig:
                               f"sqlite:///{uri.rstrip('/')}/mlflow.db for a local database "
                               "(default sqlite:///mlruns/mlflow.db) or http://host:port for an "
                               "MLflow server")
+        if self.bank is not None and Path(self.bank).is_dir():
+            raise ConfigError(f"bank={self.bank!r} is a directory, not a bank file; pass the "
+                              ".npz file that `python -m ras_deap.attacks build` wrote")
         if self.bank is not None and not Path(self.bank).is_file():
             raise ConfigError(f"bank={self.bank!r}: no such file; build one with "
                               "`python -m ras_deap.attacks build` or omit --bank")
@@ -217,6 +221,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file (keys may use dashes or underscores; a
     ``[search]`` table is accepted too)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a directory, not a TOML file; pass "
+                          "the file itself")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:

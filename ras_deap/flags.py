@@ -11,12 +11,27 @@ gave, and the command layers it over its presets (:func:`given`).
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from .options import ABSENT, Option
 
-__all__ = ["add_alias", "add_option", "given"]
+__all__ = ["OptionParser", "add_alias", "add_option", "given"]
+
+# argparse's "argument --x: invalid int value: ..." and "... invalid choice: ..."
+_BAD_VALUE = re.compile(r"argument \S+: invalid ")
+
+
+class OptionParser(argparse.ArgumentParser):
+    """An argument parser that prints its usage only for a malformed command
+    line (an unknown flag, a missing argument); a bad value of a known flag is
+    one line naming the flag and the value, like every other option error."""
+
+    def error(self, message: str) -> Any:
+        if _BAD_VALUE.match(message):
+            self.exit(2, f"{self.prog}: error: {message}\n")
+        super().error(message)
 
 
 def add_option(group: Any, opt: Option, *, default: Any = ABSENT, note: str = "",

@@ -193,20 +193,72 @@ def _succeeded(future: Future) -> bool:
     return future.done() and not future.cancelled() and future.exception() is None
 
 
+def _refuse(address: str, problem: str) -> InfrastructureError:
+    return InfrastructureError(
+        f"scheduler={address!r}: {problem}; start one (dask scheduler) and workers "
+        "(dask worker ADDRESS --nthreads 1), fix --scheduler, or leave it out to use "
+        "--workers local processes")
+
+
+def _identify(address: str, timeout: float) -> Any:
+    """What the server at ``address`` says to Dask's ``identity`` request
+    (the handshake included), within ``timeout`` seconds; raises
+    TimeoutError or OSError when it does not speak Dask's protocol. Runs its
+    own event loop in a thread, so a caller's running loop does not matter."""
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    answer: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            answer["value"] = asyncio.run(asyncio.wait_for(ask(), timeout))
+        except BaseException as exc:  # handed to the caller
+            answer["error"] = exc
+
+    thread = threading.Thread(target=run, name="dask-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    if "error" in answer:
+        raise answer["error"]
+    if "value" not in answer:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    return answer["value"]
+
+
 def _probe(address: str) -> None:
-    """Fail within :data:`DASK_PROBE_TIMEOUT` seconds when nothing listens
-    at a ``tcp://host:port`` scheduler address (the Dask client would retry
-    for its whole timeout, then raise an OSError)."""
+    """Fail within about 2 x :data:`DASK_PROBE_TIMEOUT` seconds unless a Dask
+    scheduler answers at a ``tcp://host:port`` address: nothing listening
+    (the Dask client would retry for its whole timeout, then raise an
+    OSError), or a service that is not a scheduler, such as a web server
+    (the client would wait for its handshake for minutes)."""
     host, _, port = address.removeprefix("tcp://").rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)),
                                       timeout=DASK_PROBE_TIMEOUT):
             pass
     except (OSError, ValueError) as exc:
-        raise InfrastructureError(
-            f"scheduler={address!r}: no Dask scheduler answers there ({exc}); start one "
-            "(dask scheduler) and workers (dask worker ADDRESS --nthreads 1), fix "
-            "--scheduler, or leave it out to use --workers local processes") from exc
+        raise _refuse(address, f"no Dask scheduler answers there ({exc})") from exc
+    try:
+        answer = _identify(address, DASK_PROBE_TIMEOUT)
+    except Exception as exc:  # whatever went wrong, it is not a scheduler
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise _refuse(address, "something answers there but it is not a Dask scheduler (no "
+                               f"Dask handshake within {DASK_PROBE_TIMEOUT} s: {detail})"
+                      ) from exc
+    kind = answer.get("type") if isinstance(answer, dict) else None
+    if kind != "Scheduler":
+        raise _refuse(address, "something answers there but it is not a Dask scheduler "
+                               f"(it identifies as {kind or type(answer).__name__!r})")
 
 
 class DaskMap:
@@ -229,11 +281,8 @@ class DaskMap:
         except (OSError, TimeoutError) as exc:
             if self._cluster is not None:
                 self._cluster.close()
-            raise InfrastructureError(
-                f"scheduler={address!r}: no Dask scheduler answered within "
-                f"{DASK_CONNECT_TIMEOUT} s ({exc}); start one (dask scheduler) and workers "
-                "(dask worker ADDRESS --nthreads 1), fix --scheduler, or leave it out to use "
-                "--workers local processes") from exc
+            raise _refuse(address, f"no Dask scheduler answered within {DASK_CONNECT_TIMEOUT} s "
+                                   f"({exc})") from exc
         self.description = f"dask {address}"
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

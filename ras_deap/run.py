@@ -27,7 +27,7 @@ from .config import (
     load_toml,
 )
 from .errors import EXIT_USAGE, run_cli, sigterm_as_interrupt
-from .flags import add_option, given
+from .flags import OptionParser, add_option, given
 from .options import GROUPS
 
 __all__ = ["build_parser", "config_from_args", "format_summary", "main", "EXIT_USAGE"]
@@ -36,7 +36,7 @@ __all__ = ["build_parser", "config_from_args", "format_summary", "main", "EXIT_U
 def build_parser() -> argparse.ArgumentParser:
     """The flags: every search option from the schema (:data:`OPTIONS`), in
     its group, and the few that only this command has."""
-    p = argparse.ArgumentParser(
+    p = OptionParser(
         prog="python -m ras_deap.run",
         description="Robust Architecture Search (Kotyan & Vargas) on DEAP: evolve architectures "
                     "whose fitness is validation accuracy + accuracy on a bank of transferable "
@@ -141,13 +141,18 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _resume_hint(config: SearchConfig | None, exc: BaseException) -> str:
-    """The one line printed after Ctrl-C or SIGTERM: where the run is and how to go on."""
+def _resume_hint(config: SearchConfig | None, exc: BaseException, resume: bool) -> str:
+    """The one line printed after Ctrl-C or SIGTERM: where the run is and how
+    to go on, or, when a new search stopped before its first evaluation, that
+    there is nothing to resume (its run folder is gone)."""
     run_dir = getattr(exc, "run_dir", None)
-    where = str(run_dir) if run_dir is not None else (
-        f"{config.run_dir}/<run name>" if config is not None else "runs/<run name>")
+    if run_dir is None and resume and config is not None:
+        run_dir = Path(config.run_dir) / str(config.run_name)
+    if run_dir is None:
+        return ("nothing was evaluated, so there is nothing to resume; run the same command "
+                "again to start the search")
     return ("the MLflow run is marked KILLED and every evaluated individual is saved; "
-            f"continue with: python -m ras_deap.run --resume {where}")
+            f"continue with: python -m ras_deap.run --resume {run_dir}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,9 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     def configure() -> int:
         holder["config"] = resumed_config(args) if resume else config_from_args(args)
         return 0
-
-    def usage() -> None:
-        parser.print_usage(sys.stderr)
 
     def search() -> int:
         from .search import run_search
@@ -183,12 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     restore = sigterm_as_interrupt()
     try:
-        code = run_cli(prog, configure, usage=usage,
-                       on_interrupt=lambda exc: "nothing was started")
+        # one line, no usage: argparse prints that for a malformed command line
+        code = run_cli(prog, configure, on_interrupt=lambda exc: "nothing was started")
         if code:
             return code
         return run_cli(prog, search,
-                       on_interrupt=lambda exc: _resume_hint(holder.get("config"), exc))
+                       on_interrupt=lambda exc: _resume_hint(holder.get("config"), exc,
+                                                         bool(resume)))
     finally:
         restore()
 

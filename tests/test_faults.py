@@ -354,6 +354,11 @@ def test_dead_dask_scheduler_fails_fast(tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "runs").exists()
 
 
+def _err_lines(text: str) -> list[str]:
+    """stderr's lines, MLflow's own start-up notes aside."""
+    return [line for line in text.splitlines() if line.strip() and " INFO mlflow" not in line]
+
+
 def _toml(tmp_path: Path, text: str | bytes) -> str:
     path = tmp_path / "c.toml"
     if isinstance(text, bytes):
@@ -392,7 +397,34 @@ USAGE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("make_args, message", USAGE_ERRORS)
+def _empty_bank(tmp_path: Path) -> str:
+    bank = ROOT / "ras_deap" / "banks" / "digits"
+    (tmp_path / "b.json").write_text(bank.with_suffix(".json").read_text())
+    (tmp_path / "b.npz").write_bytes(b"")
+    return str(tmp_path / "b.npz")
+
+
+def _random_bank_without_manifest(tmp_path: Path) -> str:
+    (tmp_path / "r.npz").write_bytes(os.urandom(5000))
+    return str(tmp_path / "r.npz")
+
+
+def _directory(tmp_path: Path, name: str) -> str:
+    (tmp_path / name).mkdir()
+    return str(tmp_path / name)
+
+
+EDGE_ERRORS = [
+    (lambda t: ["--bank", _empty_bank(t)], "not a readable bank"),
+    (lambda t: ["--bank", _random_bank_without_manifest(t)], "not a readable bank"),
+    (lambda t: ["--bank", _directory(t, "d.npz")], "is a directory"),
+    (lambda t: ["--config", _directory(t, "c.toml")], "is a directory"),
+    (lambda t: ["--population", "0"], "population"),
+    (lambda t: ["--config", _toml(t, "seed = [\n")], "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("make_args, message", USAGE_ERRORS + EDGE_ERRORS)
 def test_user_mistakes_exit_2_naming_the_option(tmp_path, monkeypatch, capsys, make_args,
                                                 message):
     monkeypatch.chdir(tmp_path)  # runs/ and mlruns/ of a mistake that got through land here
@@ -402,6 +434,7 @@ def test_user_mistakes_exit_2_naming_the_option(tmp_path, monkeypatch, capsys, m
     err = capsys.readouterr().err
     assert code == 2, err
     assert message in err and "Traceback" not in err
+    assert len(_err_lines(err)) == 1, err  # one line: no usage block before it
     assert not (tmp_path / "runs").exists()
 
 
@@ -480,3 +513,169 @@ def test_a_killed_optuna_trial_fails_is_retried_and_its_runs_are_closed(tmp_path
     assert dead.info.status == "KILLED" and dead.data.tags["optuna.state"] == "FAIL"
     searches = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == dead.info.run_id]
     assert searches and all(r.info.status == "KILLED" for r in searches)
+
+
+# ------------------------------------------------ wrong services, empty files (#26)
+@pytest.fixture
+def web_server(tmp_path):
+    """``python -m http.server`` on a free 127.0.0.1 port: a service that
+    answers, but is neither MLflow nor Dask. Yields its port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = tmp_path / "served"
+    served.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1"], cwd=served, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "no http.server"
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_web_server_as_tracking_uri_is_refused_in_one_line(tmp_path, web_server):
+    from ras_deap.tracking.store import TrackingError, check_mlflow_server
+
+    uri = f"http://127.0.0.1:{web_server}"
+    with pytest.raises(TrackingError, match="is not an MLflow tracking server"):
+        check_mlflow_server(uri)
+    proc = subprocess.run([sys.executable, "-m", "ras_deap.run", "--preset", "smoke",
+                           "--run-dir", str(tmp_path / "runs"), "--tracking-uri", uri,
+                           "--no-progress"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    lines = _err_lines(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and "is not an MLflow tracking server" in lines[0], proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_web_server_as_scheduler_is_refused_within_seconds(tmp_path, web_server):
+    from ras_deap.errors import InfrastructureError
+    from ras_deap.parallel import DASK_PROBE_TIMEOUT, _probe
+
+    address = f"tcp://127.0.0.1:{web_server}"
+    started = time.monotonic()
+    with pytest.raises(InfrastructureError, match="not a Dask scheduler"):
+        _probe(address)
+    assert time.monotonic() - started <= DASK_PROBE_TIMEOUT + 2
+    started = time.monotonic()
+    proc = run(tmp_path, "--preset", "smoke", "--scheduler", address, timeout=120)
+    lines = _err_lines(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and "not a Dask scheduler" in lines[0], proc.stderr
+    assert time.monotonic() - started < 60  # imports and data included; it hung > 120 s
+    assert not (tmp_path / "runs").exists()
+
+
+class _StopAt:
+    """A fitness of the genome alone that is interrupted (as by Ctrl-C) at
+    its ``stop``-th call."""
+
+    def __init__(self, stop: int | None = None) -> None:
+        self.calls, self.stop = 0, stop
+
+    def data(self) -> None:
+        return None
+
+    def __call__(self, individual):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        if self.calls == self.stop:
+            raise KeyboardInterrupt
+        fitness = (int(individual.genome.id[2:10], 16) % 1000) / 1000
+        return SimpleNamespace(fitness=fitness, failure=None,
+                               metrics={"fitness": fitness, "accuracy": fitness})
+
+
+def test_an_interrupt_before_the_first_evaluation_leaves_nothing_to_resume(tmp_path,
+                                                                         monkeypatch, capsys):
+    import warnings
+
+    from ras_deap.config import SearchConfig
+    from ras_deap.errors import Terminated
+    from ras_deap.search import run_search
+
+    config = SearchConfig(population=3, generations=1, children=1, workers=1,
+                          run_dir=str(tmp_path / "runs"),
+                          tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_search(config, progress=False, final_training=False, evaluator=_StopAt(1))
+    assert caught.value.run_dir is None and caught.value.evaluations == 0
+    assert list((tmp_path / "runs").iterdir()) == []  # the new folder is gone
+
+    # interrupted later: the folder stays, and resuming it (through another spelling
+    # of its path) warns of no change that did not happen
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run_search(config, progress=False, final_training=False, evaluator=_StopAt(3))
+    folder = caught.value.run_dir
+    assert caught.value.evaluations == 2 and (folder / CHECKPOINT_NAME).is_file()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        done = run_search(config.replace(run_dir=str(folder.parent.resolve()),
+                                         run_name=folder.name),
+                          resume=folder.resolve(), progress=False, final_training=False,
+                          evaluator=_StopAt())
+    assert done.evaluations == 3 + 3
+    assert not [w for w in seen if "config differs" in str(w.message)], [
+        str(w.message) for w in seen]
+
+    # the command's line: no promise of a resume when nothing was evaluated
+    def stopped(*args, **kwargs):
+        raise Terminated()
+
+    monkeypatch.setattr("ras_deap.search.run_search", stopped)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--preset", "smoke", "--no-progress"]) == 130
+    lines = _err_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "nothing was evaluated" in lines[0], lines
+    assert "--resume" not in lines[0]
+
+
+def test_only_a_malformed_command_line_shows_the_usage(capsys):
+    for argv, usage in ((["--population", "abc"], False), (["--dataset", "nosuch"], False),
+                        (["--no-such-flag"], True), (["--population"], True)):
+        with pytest.raises(SystemExit) as caught:
+            main(argv)
+        err = capsys.readouterr().err
+        assert caught.value.code == 2
+        assert ("usage:" in err) == usage, err
+        if not usage:
+            assert len(_err_lines(err)) == 1, err
+
+
+def test_generations_0_is_documented_as_the_initial_population_alone():
+    from ras_deap.config import OPTIONS
+
+    assert "only the initial population" in OPTIONS["generations"].help
+
+
+def test_assess_refuses_a_pickle_config_json_in_one_line(tmp_path, capsys):
+    import random
+
+    from ras_deap.assess.cli import main as assess
+    from ras_deap.genome import random_model
+
+    marker = tmp_path / "pwned"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "best_genome.json").write_text(random_model(random.Random(0)).to_json())
+    (folder / "config.json").write_bytes(pickle.dumps(_Exploit(marker)))
+    assert assess([str(folder), "--no-mlflow", "--no-progress"]) == 2
+    lines = _err_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "not UTF-8" in lines[0], lines
+    assert not marker.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["best_genome.json", "config.json"]

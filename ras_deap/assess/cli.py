@@ -91,8 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
 
-    def usage(message: str) -> int:
-        parser.print_usage(sys.stderr)
+    def usage(message: str) -> int:  # one line: argparse prints the usage for a bad command
         print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 

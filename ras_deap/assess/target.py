@@ -111,6 +111,27 @@ def _load_genome(path: Path) -> Model:
                           f"(Model.to_json): {exc}") from exc
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    """A run folder's ``config.json``: UTF-8 JSON holding an object (its
+    ``search`` settings an object too), or :class:`TargetError`. It is only
+    parsed, never executed, so a planted file (a pickle, say) is refused."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise TargetError(f"{path} is not UTF-8 JSON text (binary data at byte {exc.start}: "
+                          "not a file ras_deap wrote); restore the run's config.json or "
+                          "remove it to use the checkpoint's settings") from exc
+    except json.JSONDecodeError as exc:
+        raise TargetError(f"{path} is not valid JSON ({exc}); restore the run's config.json "
+                          "or remove it to use the checkpoint's settings") from exc
+    except OSError as exc:
+        raise TargetError(f"{path} cannot be read ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("search", data), dict):
+        raise TargetError(f"{path} does not hold the settings object ras_deap writes; restore "
+                          "the run's config.json or remove it to use the checkpoint's settings")
+    return data
+
+
 def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = None,
                  tracking_uri: str | None = None) -> AssessTarget:
     genome_path = _first(folder, GENOME_NAMES)
@@ -119,7 +140,7 @@ def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = N
                           "finish (resume it with python -m ras_deap.run --resume "
                           f"{folder}) or was run without final training")
     if (folder / CONFIG_NAME).is_file():
-        data = json.loads((folder / CONFIG_NAME).read_text())
+        data = _read_config(folder / CONFIG_NAME)
         config = _config_from_dict(data.get("search", data), str(folder / CONFIG_NAME),
                                    **overrides)
         run_id = run_id or data.get("mlflow_run_id")

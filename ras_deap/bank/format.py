@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,22 +194,47 @@ def save_bank(bank: AdversarialBank, path: str | Path) -> Path:
     return npz
 
 
+def _read_arrays(npz: Path, also: str = "") -> dict[str, np.ndarray]:
+    """The bank's arrays, or :class:`BankError` for a file that is not a bank
+    archive: empty, truncated, random bytes, a pickle, a bare ``.npy``, a
+    zip without the arrays (``also`` adds to the message)."""
+    try:
+        data = np.load(npz, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive of the bank's arrays")
+        with data:
+            return {name: data[name] for name in _ARRAYS}
+    except Exception as exc:  # whatever breaks the reading, the file is not a bank
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise BankError(f"bank {npz} is not a readable bank archive ({detail}){also}; rebuild "
+                        "it") from exc
+
+
 def load_bank(path: str | Path, dataset: str | None = None,
               shape: tuple[int, ...] | None = None) -> AdversarialBank:
     """Read a bank written by :func:`save_bank`, verifying its checksum and,
     when given, that it was built for ``dataset`` and images of ``shape``."""
     npz = _npz_path(path)
     meta_path = npz.with_suffix(".json")
+    if npz.is_dir():
+        raise BankError(f"adversarial bank {npz} is a directory, not a bank file; pass the "
+                        ".npz file the attack command wrote")
     if not npz.is_file():
         raise BankError(f"adversarial bank {npz} does not exist; build one with the attack "
                         "command or pass a different bank path")
     if not meta_path.is_file():
+        _read_arrays(npz, f" and has no manifest {meta_path}")  # unreadable: say so too
         raise BankError(f"adversarial bank {npz} has no manifest {meta_path}; both files are "
                         "written by save_bank and must be kept together")
     try:
-        manifest = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+        manifest = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BankError(f"bank manifest {meta_path} is not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise BankError(f"bank manifest {meta_path} cannot be read ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise BankError(f"bank manifest {meta_path} holds a JSON {type(manifest).__name__}, "
+                        "not the object save_bank writes; rebuild the bank")
     if manifest.get("format") == "ras_deap.bank/1":
         raise BankError(f"bank {npz} was built by an older ras_deap (format 1) from images "
                         "that the train/validation/test splits may contain; rebuild it with "
@@ -218,11 +242,7 @@ def load_bank(path: str | Path, dataset: str | None = None,
     if manifest.get("format") != BANK_FORMAT:
         raise BankError(f"bank manifest {meta_path} has format {manifest.get('format')!r}; "
                         f"expected {BANK_FORMAT!r}")
-    try:
-        with np.load(npz, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in _ARRAYS}
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise BankError(f"bank {npz} is not a readable bank archive ({exc}); rebuild it") from exc
+    arrays = _read_arrays(npz)
     if bank_checksum(arrays) != manifest.get("sha256"):
         raise BankError(f"bank {npz} does not match the sha256 in {meta_path}: the arrays were "
                         "modified or corrupted; rebuild the bank")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,46 +145,56 @@ def run_search(config: SearchConfig, *,
     if evaluator is not None:
         _check_evaluator(evaluator, final_training)
     run_dir = resolve_run_dir(config, resume)
-    with contextlib.ExitStack() as owned:  # the run folder's lock, the worker pool
-        if resume:
-            if run_dir.is_dir():
-                owned.enter_context(RunLock(run_dir))  # before reading: no one else writes it
-            checkpoint = load_checkpoint(run_dir)
-            check_resumable(checkpoint.config, config.to_dict())
-            state, history = checkpoint.state, checkpoint.history
-            if already_finished(checkpoint, config, final_training):
-                return _finished_result(checkpoint, run_dir)
-        else:
-            if (run_dir / CHECKPOINT_NAME).exists():
-                raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
-                                  "--resume to continue it, or choose another --run-name")
-            state, history = initial_state(config.seed, config.population), []
-        if evaluator is None:
-            evaluator = make_evaluator(config)
-        evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
-        tracker = SearchTracker(config.tracking_uri, config.experiment,  # the store answers
-                                background=True)
-        # ends the search run KILLED/FAILED whatever stops the search once it has started
-        owned.enter_context(tracker)
-        mapper = make_map(config.workers, config.scheduler, config.isolate)  # the scheduler answers
-        aborted = [True]  # until the search ends normally: then the pool may finish politely
-        owned.callback(lambda: mapper.close(abort=aborted[0]))
-        if not resume:
-            run_dir = create_run_dir(config, run_dir)
-            owned.enter_context(RunLock(run_dir))
-            if (run_dir / CHECKPOINT_NAME).exists():  # another process got there first
-                raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
-                                  "--resume to continue it, or choose another --run-name")
-        try:
+    state: SearchState | None = None
+    created: Path | None = None  # the folder this call made for a new run
+    try:
+        with contextlib.ExitStack() as owned:  # the run folder's lock, the worker pool
+            if resume:
+                if run_dir.is_dir():
+                    owned.enter_context(RunLock(run_dir))  # before reading: no one else writes it
+                checkpoint = load_checkpoint(run_dir)
+                check_resumable(checkpoint.config, config.to_dict())
+                state, history = checkpoint.state, checkpoint.history
+                if already_finished(checkpoint, config, final_training):
+                    return _finished_result(checkpoint, run_dir)
+            else:
+                if (run_dir / CHECKPOINT_NAME).exists():
+                    raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
+                                      "--resume to continue it, or choose another --run-name")
+                state, history = initial_state(config.seed, config.population), []
+            if evaluator is None:
+                evaluator = make_evaluator(config)
+            evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
+            tracker = SearchTracker(config.tracking_uri, config.experiment,  # the store answers
+                                    background=True)
+            # ends the search run KILLED/FAILED whatever stops the search once it has started
+            owned.enter_context(tracker)
+            # the scheduler answers
+            mapper = make_map(config.workers, config.scheduler, config.isolate)
+            aborted = [True]  # until the search ends normally: then the pool may finish politely
+            owned.callback(lambda: mapper.close(abort=aborted[0]))
+            if not resume:
+                fresh = not run_dir.exists()
+                run_dir = create_run_dir(config, run_dir)
+                created = run_dir if fresh or not config.run_name else None
+                owned.enter_context(RunLock(run_dir))
+                if (run_dir / CHECKPOINT_NAME).exists():  # another process got there first
+                    raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
+                                      "--resume to continue it, or choose another --run-name")
             result = _search(config, state, history, run_dir, evaluator, tracker, mapper,
                              on_generation=on_generation, parent_run_id=parent_run_id,
                              progress=progress, final_training=final_training,
                              on_individual=on_individual, register_model=register_model)
-        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: say where to resume
-            exc.run_dir = run_dir  # type: ignore[attr-defined]
-            raise
-        aborted[0] = False
-        return result
+            aborted[0] = False
+            return result
+    except BaseException as exc:
+        evaluated = state.evaluations if state is not None else 0
+        if created is not None and not evaluated:  # nothing to resume: leave no folder
+            shutil.rmtree(created, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C or SIGTERM: where to resume, if anywhere
+            exc.evaluations = evaluated  # type: ignore[attr-defined]
+            exc.run_dir = run_dir if resume or evaluated else None  # type: ignore[attr-defined]
+        raise
 
 
 def _finished_result(checkpoint: Checkpoint, run_dir: Path) -> SearchResult:
@@ -213,7 +224,11 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                             schedule=training_schedule(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve())}
-    run_id = tracker.start_search(config.to_dict(), tags, run_name=run_dir.name,
+    # the folder as it is, not as it was spelled: a resume through another path (or a
+    # default name drawn at the start) is no change of the logged params
+    params = {**config.to_dict(), "run_dir": str(run_dir.parent.resolve()),
+              "run_name": run_dir.name}
+    run_id = tracker.start_search(params, tags, run_name=run_dir.name,
                                   resume_run_id=state.extra.get("mlflow_run_id"),
                                   parent_run_id=parent_run_id)
     state.extra["mlflow_run_id"] = run_id

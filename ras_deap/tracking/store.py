@@ -23,7 +23,7 @@ from ..errors import InfrastructureError
 from ..locks import file_lock
 
 __all__ = ["TrackingError", "HTTP_DEFAULTS", "bound_http_retries", "check_reachable",
-           "check_uri", "prepare_store", "DEFAULT_TRACKING_URI", "UI_HOST",
+           "check_mlflow_server", "check_uri", "prepare_store", "DEFAULT_TRACKING_URI", "UI_HOST",
            "SHARED_VIEW_PREFIX", "resolve_tracking",
            "sqlite_path", "ui_command", "is_remote", "enable_wal", "ui_host", "runs_url",
            "run_page_url", "individuals_view"]
@@ -88,6 +88,46 @@ def check_reachable(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
             f"tracking_uri {uri!r}: the MLflow server does not answer ({exc}); start it "
             "(mlflow server --host ... --port ...), fix --tracking-uri, or leave it out to "
             "track in sqlite:///mlruns/mlflow.db") from exc
+
+
+def check_mlflow_server(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise :class:`TrackingError` unless the http(s) server at ``uri``
+    answers like an MLflow tracking server: one request of MLflow's REST API
+    (no retry, ``timeout`` seconds) must come back as MLflow's JSON (an
+    error such as a missing experiment counts; so does a refusal for want of
+    credentials, which MLflow itself reports later). Any other web server
+    (``python -m http.server``, a proxy's page) is named as such, before a
+    run folder or an MLflow run is created."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    endpoint = "/api/2.0/mlflow/experiments/get-by-name"
+    try:
+        response = http_request(get_default_host_creds(uri), endpoint, "GET", max_retries=0,
+                                backoff_factor=0, timeout=timeout, raise_on_status=False,
+                                params={"experiment_name": "Default"})
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+    except Exception as exc:  # any failure of the probe: not usable
+        detail = " ".join(str(exc).split())[:200]
+        raise TrackingError(
+            f"tracking_uri {uri!r} is not an MLflow tracking server: GET {endpoint} failed "
+            f"({detail}); start one (mlflow server --host ... --port ...), fix "
+            "--tracking-uri, or leave it out to track in sqlite:///mlruns/mlflow.db") from exc
+    if status in (401, 403) or (isinstance(body, dict) and (
+            "experiment" in body or "error_code" in body)):
+        return
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+    raise TrackingError(
+        f"tracking_uri {uri!r} is not an MLflow tracking server: GET {endpoint} answered "
+        f"HTTP {status} ({kind}), not MLflow's JSON; point --tracking-uri at an MLflow server "
+        "(mlflow server --host ... --port ...), or leave it out to track in "
+        "sqlite:///mlruns/mlflow.db")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -163,10 +203,12 @@ def prepare_store(tracking_uri: str, sqlite_wal: bool = True) -> None:
     """Make the store ready before a search uses it. A local SQLite database
     is created (MLflow's schema migrations) under a lock beside it, so
     several runs started at once on a fresh store do not migrate it at the
-    same time; a server must answer within :data:`PROBE_TIMEOUT` seconds."""
+    same time; a server must answer within :data:`PROBE_TIMEOUT` seconds, and
+    answer as MLflow does."""
     path = sqlite_path(tracking_uri)
     if path is None:
         check_reachable(tracking_uri)
+        check_mlflow_server(tracking_uri)
         return
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
