@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,11 @@ def load_generated(path: Path, name: str = "ras_deap_exported_model") -> Any:
     return module
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -64,7 +70,7 @@ def _load_state(path: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
         raise TargetError(f"{path} is not a state dict torch can read: "
-                          f"{type(exc).__name__}: {exc}") from exc
+                          f"{type(exc).__name__}: {_first_line(exc)}") from exc
     if not isinstance(state, dict) or "head.weight" not in state:
         raise TargetError(f"{path} is not the state dict of a compiled ras_deap network "
                           "(no head.weight)")
@@ -175,9 +181,13 @@ def _export_onnx(module: Any, example: Any, path: Path) -> None:
     import onnx
     import torch
 
-    torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=["images"],
-                      output_names=["logits"], opset_version=17,
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+    # The TorchScript exporter: the torch.export one needs onnxscript too, and
+    # this network (no control flow) traces exactly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=["images"],
+                          output_names=["logits"], opset_version=17,
+                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
@@ -221,9 +231,8 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
                             mean.flatten().tolist(), std.flatten().tolist())
         net.load_state_dict(state)
     except (BuildError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TargetError(f"{target.weights} does not fit genome {target.genome.id} on "
-                          f"{dataset} ({first})") from exc
+                          f"{dataset} ({_first_line(exc)})") from exc
     net.eval()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
