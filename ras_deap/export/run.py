@@ -106,7 +106,15 @@ def _run_metrics(folder: Path) -> dict[str, Any]:
     return metrics
 
 
+# The README's first metrics table (the rest go in a folded one).
+MAIN_METRICS = ("final_test_accuracy", "final_accuracy", "final_robustness", "final_fitness",
+                "assess/test_accuracy", "fitness", "accuracy", "robustness", "parameters",
+                "flops", "generation_found", "evaluations")
+
+
 def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
@@ -157,10 +165,20 @@ def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any]
         "## Metrics of the run",
         "",
     ]
-    if metrics:
-        lines += ["| metric | value |", "| --- | --- |"]
-        lines += [f"| {k} | {_fmt(v)} |" for k, v in metrics.items()]
-    else:
+    main = [k for k in MAIN_METRICS if k in metrics]
+    rest = [k for k in metrics if k not in main]
+    if main:
+        lines += ["`final_*`: the architecture retrained on the full training set; the "
+                  "others: as measured during the search; `assess/*`: "
+                  "python -m ras_deap.assess.", "",
+                  "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {_fmt(metrics[k])} |" for k in main]
+    if rest:
+        lines += ["", "<details><summary>every number the run recorded</summary>", "",
+                  "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {_fmt(metrics[k])} |" for k in rest]
+        lines += ["", "</details>"]
+    if not metrics:
         lines.append("None recorded beside the weights"
                      + (f"; see MLflow run `{target.run_id}`." if target.run_id else "."))
     lines += [
