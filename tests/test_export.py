@@ -1,0 +1,321 @@
+"""python -m ras_deap.export: the generated model.py computes the compiled
+network's logits, imports nothing but torch, and the CLI writes the folder."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ras_deap.config import SearchConfig
+from ras_deap.evaluation.compiler import compile_model
+from ras_deap.export import DATASET_SHAPES, generate_source, load_generated, rename_state_dict
+from ras_deap.export import run as export_run
+from ras_deap.export.cli import main
+from ras_deap.genome import Block, Layer, Model, random_model
+
+ATOL = 1e-5
+_names = itertools.count()
+
+
+def _randomised(genome: Model, shape: tuple[int, ...], seed: int = 0):
+    """The compiled network in eval mode with random weights, BatchNorm
+    statistics and normalisation, so every term of the logits matters."""
+    gen = torch.Generator().manual_seed(seed)
+    c = shape[0]
+    mean = (torch.rand(c, generator=gen) * 0.5).tolist()
+    std = (torch.rand(c, generator=gen) * 0.5 + 0.2).tolist()
+    net = compile_model(genome, shape, 10, mean, std)
+    with torch.no_grad():
+        for name, t in net.state_dict().items():
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
+            elif name.endswith(("running_mean", "weight", "bias")):
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.3)
+    return net.eval()
+
+
+def _generated(net, folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.py"
+    path.write_text(generate_source(net))
+    module = load_generated(path, f"ras_deap_test_export_{next(_names)}")
+    gen = module.Network()
+    gen.load_state_dict(rename_state_dict(net.state_dict()))
+    return gen.eval()
+
+
+def _check_logits(net, gen, shape, seed=0):
+    x = torch.rand(6, *shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = net(x)
+        torch.testing.assert_close(gen(x), expected, atol=ATOL, rtol=0)
+        # a channels-last input: both networks first give it the row-major layout
+        xcl = x.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(gen(xcl), expected, atol=ATOL, rtol=0)
+
+
+# -- genomes built by hand: every shape rule occurs ----------------------------------------
+def _block(layers, edges):
+    return Block(tuple(layers), tuple(edges))
+
+
+C, D = Layer.conv, Layer.dense
+HAND_MADE = {
+    # dense -> conv reshape, then a map concatenation that pools 4x4 to 2x2
+    "reshape_and_pooled_maps": Model((
+        _block([D(128), C(8, 3, 1), C(16, 3, 2), C(8, 1, 1)], [(0, 1), (0, 2), (1, 3), (2, 3)]),
+    ), ()),
+    # a node mixing a map and a vector: flat concatenation, then a conv reshapes it
+    "flat_concat_then_conv": Model((
+        _block([C(8, 3, 2), D(64), C(16, 5, 1)], [(0, 1), (0, 2), (1, 2)]),
+        _block([D(64), D(128)], [(0, 1)]),
+    ), ((0, 1),)),
+    # stride-2 chain down to 1 x 1 maps (the compiler's centre-tap shortcut),
+    # then blocks merged from two predecessors of different map sizes
+    "center_tap_and_block_merge": Model((
+        _block([C(8, 3, 2), C(16, 3, 2)], [(0, 1)]),
+        _block([C(16, 5, 2), C(32, 3, 1), C(8, 1, 2)], [(0, 1), (1, 2)]),
+        _block([C(8, 3, 1), D(64)], [(0, 1)]),
+    ), ((0, 1), (0, 2), (1, 2))),
+}
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 8, 8)])
+@pytest.mark.parametrize("name", sorted(HAND_MADE))
+def test_hand_made_genomes_match_the_compiled_network(name, shape, tmp_path):
+    net = _randomised(HAND_MADE[name], shape)
+    modes = [m.mode for b in net.blocks for m in b.merges] + [m.mode for m in net.merges]
+    adapts = [layer.adapt for b in net.blocks for layer in b.layers]
+    if name == "reshape_and_pooled_maps":
+        assert "to_map" in adapts and "maps" in modes
+        assert net.blocks[0].merges[3].in_shapes == ((8, 4, 4), (16, 2, 2))  # pooled
+    elif name == "flat_concat_then_conv":
+        assert "flat" in modes and "to_map" in adapts
+    else:
+        assert any(layer.center_tap for b in net.blocks for layer in b.layers)
+        assert net.merges[2].mode == "maps" and net.merges[2].in_shapes[0] != \
+            net.merges[2].in_shapes[1]
+    gen = _generated(net, tmp_path)
+    _check_logits(net, gen, shape)
+    source = (tmp_path / "model.py").read_text()
+    if "maps" in modes and name == "reshape_and_pooled_maps":
+        assert "F.adaptive_avg_pool2d(b0_l1, (2, 2))" in source
+    assert "self.block0_layer0 = nn.Sequential(" in source
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), shape=st.sampled_from([(1, 8, 8), (3, 8, 8)]))
+def test_random_genomes_match_the_compiled_network(seed, shape, tmp_path):
+    genome = random_model(random.Random(seed))
+    net = _randomised(genome, shape, seed % 1000)
+    gen = _generated(net, tmp_path / str(seed))
+    _check_logits(net, gen, shape, seed % 1000)
+    # the generated state dict is exactly the compiled one, renamed
+    assert set(gen.state_dict()) == set(rename_state_dict(net.state_dict()))
+
+
+def test_rename_refuses_unknown_keys():
+    with pytest.raises(KeyError, match="not one of a compiled"):
+        rename_state_dict({"blocks.0.merges.0.x": torch.zeros(1)})
+
+
+def test_generated_source_imports_only_torch(tmp_path):
+    net = _randomised(HAND_MADE["center_tap_and_block_merge"], (1, 8, 8))
+    tree = ast.parse(generate_source(net))
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            roots.add(node.module.split(".")[0])
+    assert roots <= {"torch", "sys"}  # sys: only under __main__
+
+
+def test_dataset_shapes_are_the_loaders():
+    from ras_deap.data import load_dataset
+
+    for name in ("digits", "mnist10k"):
+        data = load_dataset(name, None, False, 0)
+        assert DATASET_SHAPES[name] == (data.shape, data.levels)
+
+
+# -- the CLI on a run folder ---------------------------------------------------------------
+def _run_folder(folder: Path, genome: Model, *, dataset="digits", weights=True) -> Path:
+    """A run folder as python -m ras_deap.run leaves it (the files export reads)."""
+    shape = DATASET_SHAPES[dataset][0]
+    folder.mkdir(parents=True)
+    net = _randomised(genome, shape)
+    (folder / "best_genome.json").write_text(genome.to_json())
+    if weights:
+        torch.save(net.state_dict(), folder / "best_model.pt")
+    (folder / "config.json").write_text(json.dumps(
+        {"search": SearchConfig(dataset=dataset).to_dict(), "mlflow_run_id": None}))
+    (folder / "assess.json").write_text(json.dumps(
+        {"test_accuracy": 0.875, "rows": [{"key": "pgd_eps1", "accuracy": 0.5}]}))
+    return folder
+
+
+def test_cli_exports_a_run_folder(tmp_path, capsys):
+    genome = HAND_MADE["flat_concat_then_conv"]
+    folder = _run_folder(tmp_path / "runs" / "tiny", genome)
+    out = tmp_path / "export"
+    assert main([str(folder), "--out", str(out), "--no-onnx"]) == 0
+    printed = capsys.readouterr().out
+    assert f"exported genome {genome.id}" in printed
+    assert {p.name for p in out.iterdir()} == {"model.py", "weights.pt", "genome.json",
+                                              "README.md"}
+    readme = (out / "README.md").read_text()
+    assert genome.id in readme and "N x 1 x 8 x 8" in readme and "[0, 1]" in readme
+    assert "| assess/test_accuracy | 0.8750 |" in readme and "std = [" in readme
+    snippet = readme.split("```python\n")[1].split("```")[0]
+    assert len(snippet.strip().splitlines()) == 5
+    assert Model.from_json((out / "genome.json").read_text()) == genome
+    # the README's snippet works as written, in the export folder
+    weights = torch.load(out / "weights.pt", weights_only=True)
+    compiled = compile_model(genome, (1, 8, 8), 10)
+    compiled.load_state_dict(torch.load(folder / "best_model.pt", weights_only=True))
+    assert set(weights) == set(rename_state_dict(compiled.state_dict()))
+    gen = load_generated(out / "model.py", f"ras_deap_test_export_{next(_names)}").Network()
+    gen.load_state_dict(weights)
+    x = torch.rand(5, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(gen.eval()(x), compiled.eval()(x), atol=ATOL, rtol=0)
+
+
+def test_model_py_runs_without_ras_deap(tmp_path):
+    """python -I -S: no site-packages processing, so not even the editable
+    install of ras_deap is importable; only torch's folder is added."""
+    folder = _run_folder(tmp_path / "run", HAND_MADE["center_tap_and_block_merge"])
+    out = tmp_path / "export"
+    assert main([str(folder), "--out", str(out), "--no-onnx"]) == 0
+    images = torch.rand(7, 1, 8, 8)
+    torch.save(images, tmp_path / "images.pt")
+    compiled = compile_model(HAND_MADE["center_tap_and_block_merge"], (1, 8, 8), 10)
+    compiled.load_state_dict(torch.load(folder / "best_model.pt", weights_only=True))
+    with torch.no_grad():
+        expected = compiled.eval()(images).argmax(1).tolist()
+    site = str(Path(torch.__file__).parent.parent)
+    script = (
+        "import importlib.util, json, sys\n"
+        f"sys.path[:0] = [{str(out)!r}, {site!r}]\n"
+        "import torch\n"
+        "from model import Network\n"
+        "net = Network().eval()\n"
+        f"net.load_state_dict(torch.load({str(out / 'weights.pt')!r}))\n"
+        f"x = torch.load({str(tmp_path / 'images.pt')!r})\n"
+        "with torch.no_grad():\n"
+        "    classes = net(x).argmax(1).tolist()\n"
+        "print(json.dumps({'classes': classes,\n"
+        "                  'loaded': 'ras_deap' in sys.modules or any(\n"
+        "                      m.startswith('ras_deap') for m in sys.modules),\n"
+        "                  'findable': importlib.util.find_spec('ras_deap') is not None}))\n"
+    )
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"classes": expected, "loaded": False, "findable": False}
+    # and its own entry point: python model.py weights.pt images.pt
+    done = subprocess.run([sys.executable, "-I", str(out / "model.py"), str(out / "weights.pt"),
+                           str(tmp_path / "images.pt")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip()) == expected
+
+
+def test_without_onnx_one_line_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export_run, "_importable", lambda name: False)
+    folder = _run_folder(tmp_path / "run", HAND_MADE["reshape_and_pooled_maps"])
+    assert main([str(folder), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [export_run.ONNX_HINT] and "pip install" in err[0]
+    assert not (tmp_path / "out" / "model.onnx").exists()
+
+
+def test_onnx_export_is_checked_and_matches(tmp_path, capsys):
+    onnx = pytest.importorskip("onnx")
+    folder = _run_folder(tmp_path / "run", HAND_MADE["flat_concat_then_conv"])
+    out = tmp_path / "out"
+    assert main([str(folder), "--out", str(out)]) == 0
+    onnx.checker.check_model(onnx.load(str(out / "model.onnx")))
+    ort = pytest.importorskip("onnxruntime")
+    compiled = compile_model(HAND_MADE["flat_concat_then_conv"], (1, 8, 8), 10)
+    compiled.load_state_dict(torch.load(folder / "best_model.pt", weights_only=True))
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    for n in (1, 3):  # any batch size
+        x = torch.rand(n, 1, 8, 8)
+        (logits,) = session.run(["logits"], {"images": x.numpy()})
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(logits), compiled.eval()(x),
+                                       atol=1e-4, rtol=0)
+    assert "onnxruntime" in capsys.readouterr().out
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("python -m ras_deap.export: error: ")
+    return err[0]
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert main([str(tmp_path / "missing"), "--out", out]) == 2
+    assert "neither a folder" in _one_error_line(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), "--out", out]) == 2
+    assert "no best_genome.json" in _one_error_line(capsys)
+    genome = HAND_MADE["reshape_and_pooled_maps"]
+    folder = _run_folder(tmp_path / "noweights", genome, weights=False)
+    assert main([str(folder), "--out", out]) == 2
+    assert "has no weights" in _one_error_line(capsys)
+    # weights of another genome
+    other = _run_folder(tmp_path / "other", HAND_MADE["flat_concat_then_conv"])
+    torch.save(torch.load(other / "best_model.pt"), folder / "best_model.pt")
+    assert main([str(folder), "--out", out]) == 2
+    assert "does not fit genome" in _one_error_line(capsys)
+    (folder / "best_model.pt").write_text("not a state dict")
+    assert main([str(folder), "--out", out]) == 2
+    assert "not a state dict torch can read" in _one_error_line(capsys)
+    assert not Path(out).exists()  # nothing written on error
+    # a genome file needs --weights that exist
+    assert main([str(other / "best_genome.json"), "--weights", str(tmp_path / "no.pt"),
+                 "--out", out]) == 2
+    assert "no such file" in _one_error_line(capsys)
+
+
+def test_cli_exports_a_genome_file_with_weights(tmp_path, capsys):
+    other = _run_folder(tmp_path / "other", HAND_MADE["flat_concat_then_conv"])
+    out = tmp_path / "out"
+    assert main([str(other / "best_genome.json"), "--weights", str(other / "best_model.pt"),
+                 "--out", str(out), "--no-onnx"]) == 0
+    assert (out / "model.py").is_file() and "genome" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cli_on_a_smoke_search(tmp_path):
+    """python -m ras_deap.run --preset smoke, then python -m ras_deap.export on its folder."""
+    env_run = [sys.executable, "-m", "ras_deap.run", "--preset", "smoke", "--run-dir",
+               str(tmp_path / "runs"), "--run-name", "smoke", "--tracking-uri",
+               f"sqlite:///{tmp_path}/mlflow.db", "--no-progress"]
+    done = subprocess.run(env_run, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    folder = tmp_path / "runs" / "smoke"
+    out = tmp_path / "export"
+    done = subprocess.run([sys.executable, "-m", "ras_deap.export", str(folder), "--out",
+                           str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert {"model.py", "weights.pt", "README.md"} <= {p.name for p in out.iterdir()}
+    readme = (out / "README.md").read_text()
+    assert "| fitness |" in readme and "final_test_accuracy" in readme
