@@ -71,6 +71,15 @@ class SearchConfig:
                                   "since its last measurement and rank it by the mean of its "
                                   "measurements (0: never; the paper keeps one measurement)", _S,
                                   paper=0, minimum=0)
+    screen_epochs: int = option(0, "screen children cheaply: train each child this many epochs "
+                                "first and give the full schedule only to the best "
+                                "--screen-keep fraction of a generation's children; the others "
+                                "keep their low-fidelity fitness, which never meets selection "
+                                "(0: off; the paper trains every child fully)", _S, paper=0,
+                                minimum=0)
+    screen_keep: float = option(0.5, "with --screen-epochs: the fraction of a generation's "
+                                "screened children promoted to the full schedule", _S,
+                                minimum=0, closed=False, below=1)
     layer_limit: int = option(100, "over this many layers created in a generation only "
                               "swap-layer is left", _S, paper=100, minimum=1)
     block_limit: int = option(100, "over this many blocks created in a generation only "
@@ -81,6 +90,13 @@ class SearchConfig:
     max_evaluations: int | None = option(None, "stop after exactly N trained individuals", _S,
                                          metavar="N", minimum=1, resume=MAY_CHANGE,
                                          none_means="no limit")
+    budget_epochs: int | None = option(None, "stop once the networks trained so far have used N "
+                                       "epoch-equivalents (an epoch over --subset-size samples "
+                                       "counts 1, a full-set epoch train size / --subset-size): "
+                                       "a budget in training compute, not in networks, for "
+                                       "searches that train differently (--screen-epochs)", _S,
+                                       metavar="N", minimum=1, resume=MAY_CHANGE,
+                                       none_means="no limit")
     # training schedule (paper section 5.3)
     subset_size: int = option(1000, "training samples drawn in ordinary generations", _T,
                               paper=1000, minimum=1)
@@ -149,6 +165,10 @@ class SearchConfig:
                               f"sqlite:///{uri.rstrip('/')}/mlflow.db for a local database "
                               "(default sqlite:///mlruns/mlflow.db) or http://host:port for an "
                               "MLflow server")
+        if self.screen_epochs and self.screen_epochs >= self.max_epochs:
+            raise ConfigError(f"screen_epochs={self.screen_epochs}: screening must train fewer "
+                              f"epochs than --max-epochs ({self.max_epochs}); lower it, or 0 "
+                              "to train every child fully")
         if self.bank is not None and Path(self.bank).is_dir():
             raise ConfigError(f"bank={self.bank!r} is a directory, not a bank file; pass the "
                               ".npz file that `python -m ras_deap.attacks build` wrote")

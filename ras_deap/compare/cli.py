@@ -22,7 +22,8 @@ EXIT_USAGE = 2
 # defaults), and what some of them also mean here; flags, types and help
 # come from the option schema, as in python -m ras_deap.run.
 _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
-                   "mutations", "distance", "niche_children", "remeasure_every", "subset_size",
+                   "mutations", "distance", "niche_children", "remeasure_every",
+                   "screen_epochs", "screen_keep", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",
                    "threads", "device", "tracking_uri", "experiment")
 _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and the "

@@ -198,11 +198,15 @@ class Evaluator:
         return evaluation_seed(self.seed, model.id, generation)
 
     def evaluate(self, model: Model, generation: int, *, seed: int | None = None,
-                 with_test: bool = False, return_module: bool = False) -> EvaluationResult:
+                 with_test: bool = False, return_module: bool = False,
+                 epochs: int | None = None) -> EvaluationResult:
         """Train ``model``'s network with the schedule of ``generation`` and
         measure it. Never raises for a bad individual: build errors, a
         diverging loss or running out of memory give fitness 0 and a
-        ``failure`` reason."""
+        ``failure`` reason. ``epochs`` caps training below the schedule's
+        (a screening, low-fidelity evaluation). Metric ``cost_epochs`` is the
+        training done in epoch-equivalents (epochs x samples / subset size),
+        the unit of a compute budget."""
         eval_seed = self.evaluation_seed(model, generation) if seed is None else int(seed)
         data = self.data()  # configuration problems (missing data) do raise
         cfg = self.train_config
@@ -229,8 +233,9 @@ class Evaluator:
                                                   replace=False)).to(x.device)
                 x, y = x[idx], y[idx]
             augment = random_crop_flip if cfg.augment else None
-            result = train(net, x, y, t["x_val"], t["y_val"], cfg, cfg.epochs_for(generation),
-                           generator, augment)
+            max_epochs = cfg.epochs_for(generation) if epochs is None else int(epochs)
+            result = train(net, x, y, t["x_val"], t["y_val"], cfg, max_epochs, generator,
+                           augment)
             bank_pred = predict(net, t["x_bank"], cfg.eval_batch_size).cpu().numpy()
             robust = robustness_metrics(bank_pred, data.bank)
             robust["robustness_bank"] = robust["robustness"]
@@ -249,6 +254,7 @@ class Evaluator:
                 "stopped_early": float(result.stopped_early),
                 "train_seconds": result.seconds,
                 "train_samples": float(x.shape[0]),
+                "cost_epochs": result.epochs * x.shape[0] / cfg.subset_size,
             })
             metrics.update(robust)
             if with_test:
@@ -285,4 +291,5 @@ class Evaluator:
         """DEAP entry point: ``individual.genome`` (Model), ``.generation``
         (int) and optional ``.eval_seed``."""
         return self.evaluate(individual.genome, int(individual.generation),
-                             seed=getattr(individual, "eval_seed", None))
+                             seed=getattr(individual, "eval_seed", None),
+                             epochs=getattr(individual, "epochs", None))

@@ -31,7 +31,7 @@ from ..parallel import make_map
 from .final import already_finished, finalise, search_description, summarise
 from .folders import CONFIG_NAME, create_run_dir, resolve_run_dir
 from .observers import Callbacks, Progress, Recorder, Stopwatch
-from .records import Timed, training_schedule
+from .records import Timed, training_cost, training_schedule
 
 __all__ = ["SIZE_LIMITS", "SearchResult", "check_sizes", "make_evaluator", "run_search"]
 
@@ -222,6 +222,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                             n_mutations=config.mutations, layer_limit=config.layer_limit,
                             block_limit=config.block_limit, distance=config.distance,
                             schedule=training_schedule(config, evaluator))
+    toolbox.register("cost", training_cost(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve())}
     # the folder as it is, not as it was spelled: a resume through another path (or a
@@ -244,7 +245,10 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             ea_spectrum_niching(state, toolbox, config.generations, children=config.children,
                                 budget=config.max_evaluations, observers=observers,
                                 remeasure_every=config.remeasure_every,
-                                niche_children=config.niche_children)
+                                niche_children=config.niche_children,
+                                screen_epochs=config.screen_epochs,
+                                screen_keep=config.screen_keep,
+                                cost_budget=config.budget_epochs)
             best = state.halloffame[0]
             summary = summarise(best, state)
             best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)

@@ -23,6 +23,8 @@ def summarise(best: Individual, state: SearchState) -> dict[str, Any]:
         "generation_found": best.generation,
         "generations": state.generation,
         "evaluations": state.evaluations,
+        # training compute spent, in epoch-equivalents (the unit of --budget-epochs)
+        "cost_epochs": float(state.extra.get("cost_epochs", 0.0)),
     }
     summary.update({k: float(v) for k, v in best.metrics.items()})
     summary["fitness"] = float(best.fitness.values[0])  # DEAP's value wins over the metric
@@ -34,7 +36,8 @@ def already_finished(checkpoint: Checkpoint, config: SearchConfig, final_trainin
     finalised as asked) and the resumed config adds no generations."""
     done = checkpoint.completed
     return (done is not None
-            and finished(checkpoint.state, config.generations, config.max_evaluations)
+            and finished(checkpoint.state, config.generations, config.max_evaluations,
+                         config.budget_epochs)
             and (bool(done.get("final_training")) or not final_training))
 
 
