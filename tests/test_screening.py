@@ -187,3 +187,29 @@ def test_the_evaluator_caps_epochs_and_reports_the_cost():
     full = ev.evaluate(model, 1, seed=5)
     assert full.metrics["cost_epochs"] == pytest.approx(full.metrics["epochs"])
     assert full.metrics["epochs"] > 1
+
+
+def test_baselines_get_the_evaluations_that_fit_in_a_compute_budget():
+    from ras_deap.compare.budget import evaluations_within
+    from ras_deap.compare.cells import cell_budget
+    from ras_deap.compare.config import CompareConfig
+    from ras_deap.evaluation import TrainConfig
+
+    train = TrainConfig(max_epochs=10, full_epochs=20, subset_size=1000, full_every=2)
+    # generation 0: 4 x 10; generation 1: 8 x 10; generation 2 (full, 3000 samples): 60 each
+    assert evaluations_within(40, 4, 2, train, 3000) == 4
+    assert evaluations_within(119.9, 4, 2, train, 3000) == 11
+    assert evaluations_within(120, 4, 2, train, 3000) == 12
+    assert evaluations_within(179, 4, 2, train, 3000) == 12
+    assert evaluations_within(180, 4, 2, train, 3000) == 13
+
+    class Fake:
+        train_config = train
+
+    search = SearchConfig(population=4, children=2, max_epochs=10, full_epochs=20,
+                          full_every=2, budget_epochs=120)
+    cfg = CompareConfig(search=search, budget=5)
+    assert cell_budget(cfg, search, Fake(), "random") == 12  # the compute budget, not 5
+    assert cell_budget(cfg, search, Fake(), "ras") >= 10**6  # RAS counts compute itself
+    plain = SearchConfig(population=4, children=2)
+    assert cell_budget(CompareConfig(search=plain, budget=5), plain, Fake(), "random") == 5

@@ -309,8 +309,12 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
 
     start = time.perf_counter()
     cfg = ctx.config
-    config = cfg.replace(seed=ctx.seed, max_evaluations=ctx.budget,
-                         generations=ras_generations(ctx.budget, cfg.population, cfg.children))
+    if cfg.budget_epochs is not None:  # a compute budget ends the search, not a count
+        config = cfg.replace(seed=ctx.seed, max_evaluations=None, generations=10**6)
+    else:
+        config = cfg.replace(seed=ctx.seed, max_evaluations=ctx.budget,
+                             generations=ras_generations(ctx.budget, cfg.population,
+                                                         cfg.children))
     curve_file = None
     resume = None
     if ctx.cell_dir is not None:

@@ -192,9 +192,12 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                  "two-sided Wilcoxon signed-rank and paired t-test):\n\n" + paired)
     if cfg is not None:
         s = cfg.search
+        budget = (f"{cfg.budget} trained models" if s.budget_epochs is None else
+                  f"{s.budget_epochs} epoch-equivalents of training (Evals: the networks "
+                  "each method trained in it)")
         text += (f"\nEvery number: mean over seeds ± the half-width of the 95% t-interval of "
-                 f"that mean (n/a for one seed); seeds {cfg.seed_list}; budget {cfg.budget} "
-                 f"trained models per method and seed; dataset {s.dataset}; fitness = "
+                 f"that mean (n/a for one seed); seeds {cfg.seed_list}; budget {budget} "
+                 f"per method and seed; dataset {s.dataset}; fitness = "
                  f"validation accuracy + accuracy on the adversarial bank. Errors (ER) are of "
                  f"each method's winner re-trained from scratch on the full training set "
                  f"({s.full_epochs} epochs max) and measured on the quarantined test split. "

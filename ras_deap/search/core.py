@@ -70,7 +70,7 @@ def check_sizes(config: SearchConfig) -> None:
     total = config.population * (1 + config.generations * config.children)
     if config.max_evaluations is not None:
         total = min(total, config.max_evaluations)
-    if total > MAX_EVALUATIONS:
+    if total > MAX_EVALUATIONS and config.budget_epochs is None:  # a compute budget bounds it
         raise ConfigError(f"this search would train {total:,} networks (population x (1 + "
                           f"generations x children)), more than {MAX_EVALUATIONS:,}; lower "
                           "--generations, --population or --children, cap it with "
