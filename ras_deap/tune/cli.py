@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluations between intermediate reports / pruning checks "
                         "(default --max-evaluations // 10)")
     add_option(g, OPTIONS["seed"], default=d.seed, note="also seeds the sampler")
+    g.add_argument("--tuning-seeds", type=int, default=d.tuning_seeds, metavar="N",
+                   help="run each trial's search on N seeds (--seed, --seed+1, ...); the value "
+                        "is the mean of their re-measured winners, and only the first reports "
+                        "to the pruner. Tune on seeds no reported comparison uses, e.g. "
+                        "--seed 100 --tuning-seeds 5 (default 1)")
     g = p.add_argument_group("each trial's search (the same flags as python -m ras_deap.run)")
     add_option(g, OPTIONS["max_evaluations"], default=d.budget,
                note="the budget of each trial's search, which is what ends it")
@@ -136,7 +141,7 @@ def settings_from_args(args: argparse.Namespace) -> TuneSettings:
         tracking_uri=getattr(args, "tracking_uri", d.tracking_uri),
         experiment=getattr(args, "experiment", d.experiment), track=not args.no_mlflow,
         final_training=args.final_training, progress=args.progress,
-        remeasure=args.remeasure)
+        remeasure=args.remeasure, tuning_seeds=args.tuning_seeds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
