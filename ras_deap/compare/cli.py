@@ -24,10 +24,11 @@ EXIT_USAGE = 2
 _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
                    "mutations", "distance", "niche_children", "remeasure_every", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",
-                   "threads", "device", "tracking_uri", "experiment")
+                   "final_training", "threads", "device", "tracking_uri", "experiment")
 _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and the "
                         "generation size of the training schedule",
-          "children": "lambda = population x children"}
+          "children": "lambda = population x children",
+          "final_training": "of every cell's re-trained winner, before its direct attacks"}
 
 
 def build_parser() -> argparse.ArgumentParser:
