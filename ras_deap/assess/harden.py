@@ -68,17 +68,22 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
         f"{target.config.dataset} seed {target.config.seed}; "
         + ("loading its weights" if target.weights else "no weights: re-training it on the "
            "full training set") + f", then fine-tuning a copy with {kind}")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     net, retrained = build_network(target, evaluator)
-    retrain_seconds = time.perf_counter() - t0 if retrained else None
+    if retrained:
+        training_extra = {"retrain_seconds": time.perf_counter() - t0,
+                          "retrain_cpu_seconds": time.process_time() - cpu0}
+    else:
+        training_extra = {}
     try:
         hardened, training = evaluator.harden(copy.deepcopy(net), kind, seed=derive_seed(
             target.config.seed, "harden", kind, target.genome.id))
     except TrainingError as exc:
         raise TargetError(f"{kind} fine-tuning of genome {target.genome.id} failed ({exc}); "
                           "its network cannot be hardened with this schedule") from exc
-    log(f"[assess] {kind} fine-tuning took {training['adversarial_seconds']:.1f} s; "
-        "attacking both networks")
+    training.update(training_extra)
+    log(f"[assess] {kind} fine-tuning took {training['adversarial_seconds']:.1f} s "
+        f"({training['adversarial_cpu_seconds']:.1f} CPU-s); attacking both networks")
     source = {"target": target.description, "genome_id": target.genome.id,
               "weights": str(target.weights) if target.weights else None,
               "retrained": retrained, "run_id": target.run_id}
@@ -91,7 +96,7 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
                            source={**source, "network": second, "final_training": kind},
                            heldout_bank=heldout)
     result = SideBySide(before=before, after=after, labels=(first, second), final_training=kind,
-                        training=training, retrain_seconds=retrain_seconds,
+                        training=training,
                         seconds=time.perf_counter() - start)
     table = format_side_by_side(result)
     out = target.out_dir

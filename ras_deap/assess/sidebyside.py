@@ -23,7 +23,9 @@ __all__ = ["SideBySide", "format_side_by_side"]
 class SideBySide:
     """``before`` and ``after`` assessed alike; ``labels`` name their columns;
     ``final_training``: what turned one into the other; ``training``: the
-    fine-tuning's metrics (``adversarial_seconds``, ``val_pgd_accuracy``, ...);
+    fine-tuning's metrics (``adversarial_seconds``, ``adversarial_cpu_seconds``,
+    ``val_pgd_accuracy``, ...; ``retrain_seconds`` and ``retrain_cpu_seconds``
+    when the first network was re-trained for want of weights);
     ``seconds``: the whole command's wall time."""
 
     before: Assessment
@@ -31,7 +33,6 @@ class SideBySide:
     labels: tuple[str, str]
     final_training: str
     training: dict[str, float] = field(default_factory=dict)
-    retrain_seconds: float | None = None  # the standard re-training, when there were no weights
     seconds: float = 0.0
 
     def row_keys(self) -> list[str]:
@@ -49,8 +50,7 @@ class SideBySide:
     def to_dict(self) -> dict[str, Any]:
         return {"final_training": self.final_training, "labels": list(self.labels),
                 "before": self.before.to_dict(), "after": self.after.to_dict(),
-                "training": dict(self.training), "retrain_seconds": self.retrain_seconds,
-                "seconds": self.seconds}
+                "training": dict(self.training), "seconds": self.seconds}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SideBySide:
@@ -59,7 +59,6 @@ class SideBySide:
                    labels=tuple(data["labels"]),  # type: ignore[arg-type]
                    final_training=str(data["final_training"]),
                    training={k: float(v) for k, v in data.get("training", {}).items()},
-                   retrain_seconds=data.get("retrain_seconds"),
                    seconds=float(data.get("seconds", 0.0)))
 
 
@@ -71,6 +70,13 @@ def _points(after: float, before: float) -> str:
     if math.isnan(after) or math.isnan(before):
         return "n/a"
     return f"{100 * (after - before):+.1f}"
+
+
+def _time(training: dict[str, float], key: str) -> str:
+    """``<wall> s (<cpu> CPU-s)`` of ``key`` (``adversarial``, ``retrain``)."""
+    wall = training.get(f"{key}_seconds", math.nan)
+    cpu = training.get(f"{key}_cpu_seconds")
+    return f"{wall:.1f} s" + (f" ({cpu:.1f} CPU-s)" if cpu is not None else "")
 
 
 def _legend(assessment: Assessment) -> list[str]:
@@ -113,9 +119,9 @@ def format_side_by_side(s: SideBySide) -> str:
             f"{second}: {first} fine-tuned with {s.final_training} for "
             f"{int(t.get('adversarial_epochs', 0))} epochs on the full training set at L∞ eps "
             f"{round(eps * grid)}/{grid} (see README, \"Adversarial fine-tuning of the "
-            f"winner\"); training time {t.get('adversarial_seconds', math.nan):.1f} s"
-            + (f" (after a standard re-training of {s.retrain_seconds:.1f} s)"
-               if s.retrain_seconds is not None else "") + ". Validation accuracy under "
+            f"winner\"); training time {_time(t, 'adversarial')}"
+            + (f" (after a standard re-training of {_time(t, 'retrain')}, no weights)"
+               if "retrain_seconds" in t else "") + ". Validation accuracy under "
             f"10-step PGD at that eps: {_pct(t.get('standard_val_pgd_accuracy', math.nan))} "
             f"-> {_pct(t.get('val_pgd_accuracy', math.nan))}.")
     lines += _legend(a)
