@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..config import DATASET_NAMES, ConfigError
+from ..config import DATASET_NAMES, OPTIONS, ConfigError
+from ..flags import add_option
 from .config import ATTACKS, DEFAULT_ATTACKS, AssessConfig, AssessConfigError
 
 __all__ = ["build_parser", "main"]
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"subset of {','.join(ATTACKS)} (default "
                         f"{','.join(DEFAULT_ATTACKS)}; square is the gradient-free Linf check)")
     g.add_argument("--no-bank", action="store_true", help="skip the transfer bank")
+    add_option(g, OPTIONS["final_training"],
+               note="here: also fine-tune a copy of the network (its weights, or its standard "
+                    "re-training) so and attack both alike, side by side in "
+                    "assess-<kind>.md/.json (weights best_model-<kind>.pt)")
     g.add_argument("--heldout-bank", metavar="NPZ",
                    help="also measure a second bank, built from sources no search saw (e.g. "
                         "python -m ras_deap.attacks build --seed 1); it must be quarantined "
@@ -114,9 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 log_run=args.log_run, dataset=args.dataset, seed=args.seed,
                                 data_dir=args.data_dir, bank=args.bank,
                                 full_epochs=args.full_epochs, device=args.device)
-        outcome = assess_target(target, config, mlflow=not args.no_mlflow,
-                                progress=not args.no_progress, heldout_bank=args.heldout_bank,
-                                log=lambda m: print(m, file=sys.stderr, flush=True))
+        common = {"mlflow": not args.no_mlflow, "progress": not args.no_progress,
+                  "heldout_bank": args.heldout_bank,
+                  "log": lambda m: print(m, file=sys.stderr, flush=True)}
+        kind = getattr(args, "final_training", "standard")
+        if kind == "standard":
+            outcome = assess_target(target, config, **common)
+        else:  # the network before and after adversarial fine-tuning, side by side
+            from .harden import assess_hardened
+
+            outcome = assess_hardened(target, kind, config, **common)
     except (TargetError, ConfigError, DatasetError, BankError) as exc:
         return usage(str(exc))
     print(outcome.table)

@@ -3,7 +3,9 @@
 :func:`run_cell` searches with one method under the budget, re-measures its
 winner, re-trains it on the full training set and attacks the re-trained
 network directly (:mod:`ras_deap.assess`); it returns a JSON-ready dict and
-leaves in the cell folder ``cells/<method>-seed<seed>/``:
+leaves in the cell folder ``cells/<method>-seed<seed>/`` (with
+``--final-training pgd-at|trades`` the re-trained winner is fine-tuned
+adversarially before it is stored and attacked):
 
 * ``evaluations.jsonl``: every search evaluation, written as it ends (the
   journal a resumed cell replays instead of training again; RAS keeps its
@@ -164,9 +166,13 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
                          generation=outcome.best_generation, salt="compare")
     t0 = time.perf_counter()
+    # --final-training: the keyword only when adversarial, so the default call (and any
+    # evaluator factory's evaluator) is the one it always was
+    kind = ({} if search.final_training == "standard"
+            else {"training": search.final_training})
     final = evaluator.evaluate(outcome.best_genome, cfg.retrain_generation,
                                seed=derive_seed(seed, "final", outcome.best_genome.id),
-                               with_test=True, return_module=True)
+                               with_test=True, return_module=True, **kind)
     retrain_seconds = time.perf_counter() - t0
     (folder / "best_genome.json").write_text(outcome.best_genome.to_json())
     module = getattr(final, "module", None)

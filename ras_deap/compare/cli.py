@@ -25,13 +25,14 @@ _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "c
                    "mutations", "distance", "niche_children", "remeasure_every",
                    "screen_epochs", "screen_keep", "budget_epochs", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",
-                   "threads", "device", "tracking_uri", "experiment")
+                   "final_training", "threads", "device", "tracking_uri", "experiment")
 _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and the "
                         "generation size of the training schedule",
           "children": "lambda = population x children",
           "budget_epochs": "replaces --max-evaluations as every method's budget: the "
                            "baselines train as many networks as fit in it, RAS stops when "
-                           "it is spent (with --screen-epochs it screens more children)"}
+                           "it is spent (with --screen-epochs it screens more children)",
+          "final_training": "of every cell's re-trained winner, before its direct attacks"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -200,7 +200,11 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                  f"per method and seed; dataset {s.dataset}; fitness = "
                  f"validation accuracy + accuracy on the adversarial bank. Errors (ER) are of "
                  f"each method's winner re-trained from scratch on the full training set "
-                 f"({s.full_epochs} epochs max) and measured on the quarantined test split. "
+                 f"({s.full_epochs} epochs max)"
+                 + ("" if s.final_training == "standard" else
+                    f", then fine-tuned adversarially ({s.final_training}, "
+                    "--final-training)")
+                 + " and measured on the quarantined test split. "
                  f"**Re-measured fitness**: the winner trained {cfg.remeasure} more time(s) "
                  f"exactly as its search trained it, on fresh seeds (mean); **Search max "
                  f"fitness** is how the winner was picked, biased upwards by lucky trainings. "

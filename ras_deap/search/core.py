@@ -224,7 +224,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                             schedule=training_schedule(config, evaluator))
     toolbox.register("cost", training_cost(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
-            "run_dir": str(run_dir.resolve())}
+            "run_dir": str(run_dir.resolve()), "final_training": config.final_training}
     # the folder as it is, not as it was spelled: a resume through another path (or a
     # default name drawn at the start) is no change of the logged params
     params = {**config.to_dict(), "run_dir": str(run_dir.parent.resolve()),

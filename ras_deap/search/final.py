@@ -60,7 +60,12 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
     """Retrain the best architecture on the full training set, measure its
     test accuracy and robustness, and log weights, drawing and figures (on
     the search run) and the retrained network as an MLflow model with its
-    ``final/`` metrics (on the best individual's run ``best_run``)."""
+    ``final/`` metrics (on the best individual's run ``best_run``).
+
+    ``config.final_training`` other than ``standard`` fine-tunes the retrained
+    network adversarially (:mod:`ras_deap.evaluation.adversarial`): the
+    weights and ``final_*`` metrics are the hardened network's, the standard
+    one's are ``final_standard_*``, and ``final_training`` names the kind."""
     from ..report import (
         draw_model,
         model_to_dot,
@@ -68,10 +73,14 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
         plot_architecture_statistics,
     )
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"final_training": config.final_training}
+    # only an adversarial final training passes the keyword: an evaluator written
+    # for the standard one (any RetrainingEvaluator) keeps working
+    kind = ({} if config.final_training == "standard"
+            else {"training": config.final_training})
     # a search always has full_every >= 1: the final training is a full generation's
     result = evaluator.evaluate(best.genome, config.full_every, seed=best.eval_seed,
-                                with_test=True, return_module=True)
+                                with_test=True, return_module=True, **kind)
     out.update({f"final_{k}": float(v) for k, v in result.metrics.items()})
     if result.failure:
         out["final_failure"] = result.failure
