@@ -264,3 +264,19 @@ def test_ras_deap_autoattack_agrees_with_torchattacks(tiny):
         robust = ((net(xt).argmax(1) == yt) & (net(adv).argmax(1) == yt)).numpy()
     assert 0 < robust.sum() < len(x)  # an eps where the comparison means something
     assert abs(int(ours.robust.sum()) - int(robust.sum())) <= 2
+
+
+def test_comparison_table_shows_autoattack_but_not_its_partial_rows():
+    from ras_deap.compare.runner import _direct_columns
+    from ras_deap.compare.table import direct_columns
+
+    rows = [{"key": k, "accuracy": a} for k, a in [
+        ("clean", 0.9), ("pgd_eps1", 0.6), ("autoattack_eps1_apgd-ce", 0.55),
+        ("autoattack_eps1_apgd-t", 0.5), ("autoattack_eps1", 0.5), ("autoattack_eps0.1", 0.0),
+        ("autoattack_eps10", 0.2), ("pixel_th3", 0.4)]]
+    cols = _direct_columns({"rows": rows, "levels": 256})
+    assert cols["er_direct_mean"] == pytest.approx((0.4 + 0.5 + 1.0 + 0.8 + 0.6) / 5)
+    assert direct_columns([cols]) == [
+        ("er_clean", "Clean ER"), ("er_pgd_eps1", "PGD 1/255"),
+        ("er_autoattack_eps1", "AutoAttack 1/255"), ("er_autoattack_eps10", "AutoAttack 10/255"),
+        ("er_autoattack_eps0.1", "AutoAttack 0.1"), ("er_pixel_th3", "L0 3 px")]
