@@ -89,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"DE generations per image (default {d.pixel_iter})")
     g.add_argument("--assess-attacks", default=",".join(d.attacks),
                    help=f"subset of {','.join(ATTACKS)} (default {','.join(d.attacks)}: "
-                        "square is opt-in)")
+                        "square and autoattack are opt-in)")
+    g.add_argument("--assess-autoattack-images", type=int, default=d.autoattack_images,
+                   help=f"test images for AutoAttack (default {d.autoattack_images})")
     g.add_argument("--no-assess", action="store_true", help="skip the direct attacks")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g = p.add_argument_group("search and training settings shared by every method")
@@ -107,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     assess = None if args.no_assess else AssessConfig(
         images=args.assess_images, l0_images=args.assess_l0_images,
-        pixel_iter=args.assess_pixel_iter,
+        pixel_iter=args.assess_pixel_iter, autoattack_images=args.assess_autoattack_images,
         attacks=tuple(a.strip() for a in args.assess_attacks.split(",") if a.strip()))
     return CompareConfig(search=SearchConfig.from_dict(search, source="flags"), budget=budget,
                          seeds=seeds, methods=methods, out=args.out,

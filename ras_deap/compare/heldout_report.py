@@ -23,6 +23,7 @@ __all__ = ["COLUMNS", "Decision", "choose_default", "paired_arms", "write_report
 # (column, label): robust accuracies (higher is better) and the test accuracy
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("test_accuracy", "Test acc."),
+    ("autoattack_mean", "AutoAttack L∞ (mean)"),  # only when it ran (--autoattack)
     ("square_mean", "Square L∞ (mean)"),
     ("pixel_mean", "Pixel L0 (mean)"),
     ("heldout_bank", "Held-out bank"),
@@ -30,7 +31,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("fitness_bank", "Fitness bank (held in for bank)"),
     ("pgd_mean", "PGD L∞ (held in for direct)"),
 )
-TESTED = ("heldout_mean", "square_mean", "pixel_mean", "heldout_bank", "test_accuracy")
+TESTED = ("heldout_mean", "autoattack_mean", "square_mean", "pixel_mean", "heldout_bank",
+          "test_accuracy")
 MAX_ACCURACY_LOSS = 0.01  # the issue's "without losing more than 1 point of test accuracy"
 ALPHA = 0.05
 
@@ -103,6 +105,16 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
     from ..atomic import write_atomic
 
     others = [a for a in arms if a != reference]
+    ran = {k for r in rows for k in r}
+    columns = [(c, label) for c, label in COLUMNS if c != "autoattack_mean" or c in ran]
+    tested = [m for m in TESTED if m != "autoattack_mean" or m in ran]
+    autoattack = ""
+    if "autoattack_mean" in ran:
+        autoattack = (f"AutoAttack (APGD-CE, APGD-T, Square of its standard version from "
+                      f"ART's parts, FAB-T missing in ART; {config.autoattack_iter} iterations, "
+                      f"{config.autoattack_queries} queries, first "
+                      f"{min(config.autoattack_images, config.images)} images; its column is "
+                      "the mean over the eps grid), ")
     eps = "/".join(sorted({k.removeprefix("square_eps") for r in rows for k in r
                            if k.startswith("square_eps")}, key=int)) or "n/a"
     lines = [f"# Which fitness finds robust architectures? ({', '.join(arms)})", "",
@@ -111,7 +123,8 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
              "Each arm is a `python -m ras_deap.compare` run whose searches used one "
              "`--robustness` choice, with otherwise identical settings, so the seeds pair the "
              "arms. Every winner (the re-trained best model of a (method, seed) cell) is "
-             "attacked with what **no fitness used**: ART's gradient-free SquareAttack (L∞, "
+             f"attacked with what **no fitness used**: {autoattack}ART's gradient-free "
+             "SquareAttack (L∞, "
              f"{config.square_iter} queries, first {config.images} quarantined test images, "
              f"eps {eps} steps of the data's intensity grid), ART's PixelAttack (L0, DE, on "
              "the model itself, from the cell's assessment) and a transfer bank crafted on "
@@ -123,14 +136,14 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
         lines += [f"**Incomplete:** {len(missing)} cells have not finished yet "
                   f"({', '.join(missing)}); the tables use the finished ones.", ""]
     lines += ["## Robustness of the winners", "",
-              "| fitness | method | n | " + " | ".join(label for _, label in COLUMNS) + " |",
-              "|---|---|---|" + "---|" * len(COLUMNS)]
+              "| fitness | method | n | " + " | ".join(label for _, label in columns) + " |",
+              "|---|---|---|" + "---|" * len(columns)]
     for method in methods:
         for arm in arms:
             agg = _aggregate(rows, arm, method)
             if agg["n"]:
                 lines.append(f"| {arm} | {METHOD_LABELS.get(method, method)} | {agg['n']} | "
-                             + " | ".join(_fmt(*agg[c]) for c, _ in COLUMNS) + " |")
+                             + " | ".join(_fmt(*agg[c]) for c, _ in columns) + " |")
     lines += ["", f"## Paired by seed: each fitness - {reference}", "",
               "Differences in points; W/T/L = wins/ties/losses; p from the two-sided Wilcoxon "
               "signed-rank and paired t tests. *pooled* takes every (method, seed) pair "
@@ -141,7 +154,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
     decisions = []
     for arm in others:
         for method in [*methods, None]:
-            for metric in TESTED:
+            for metric in tested:
                 res = paired_arms(rows, arm, reference, metric, method)
                 name = METHOD_LABELS.get(method, method) if method else "*pooled*"
                 if res.n:

@@ -42,22 +42,25 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("parameters", "Parameters", "count"),
     ("wall_seconds", "Wall time (s)", "seconds"),
 )
-_ATTACK_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "pixel": 3}
-_DIRECT = re.compile(r"^er_(clean|fgsm|pgd|pixel)(?:_(eps|th)(\d+))?$")
+_ATTACK_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "autoattack": 3, "pixel": 4}
+# AutoAttack's budgets may be absolute decimals (eps0.1); its per-component rows are not columns
+_DIRECT = re.compile(r"^er_(clean|fgsm|pgd|autoattack|pixel)(?:_(eps|th)(\d+(?:\.\d+)?))?$")
 
 
 def direct_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     """``(column, header)`` of the direct attacks present in ``rows``, in the
-    order clean, FGSM, PGD, PixelAttack by budget."""
+    order clean, FGSM, PGD, AutoAttack, PixelAttack by budget (AutoAttack's
+    absolute budgets after its grid steps)."""
     levels = next((int(r["assess_levels"]) for r in rows
                    if _finite([r.get("assess_levels")])), None)
     found = set()
     for row in rows:
         found.update(k for k in row if _DIRECT.match(k))
 
-    def order(key: str) -> tuple[int, int]:
+    def order(key: str) -> tuple[int, bool, float]:
         m = _DIRECT.match(key)
-        return _ATTACK_ORDER[m.group(1)], int(m.group(3) or 0)
+        k = m.group(3) or "0"
+        return _ATTACK_ORDER[m.group(1)], "." in k, float(k)
 
     out = []
     for key in sorted(found, key=order):
@@ -66,6 +69,9 @@ def direct_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
             header = "Clean ER"
         elif attack == "pixel":
             header = f"L0 {k} px"
+        elif attack == "autoattack":
+            grid = "" if "." in k else f"/{levels - 1}" if levels else " steps"
+            header = f"AutoAttack {k}{grid}"
         else:
             grid = f"/{levels - 1}" if levels else " steps"
             header = f"{attack.upper()} {k}{grid}"
