@@ -243,3 +243,30 @@ def test_figures_reject_useless_history(tmp_path: Path) -> None:
         plot_accuracy_over_generations([], tmp_path / "x.png")
     with pytest.raises(ValueError, match="mean_blocks"):
         plot_architecture_statistics([{"generation": 0, "best_fitness": 1.0}], tmp_path / "y.png")
+
+
+def test_draw_cli_writes_svg_or_png_and_refuses_bad_input(tmp_path: Path, capsys) -> None:
+    from ras_deap.report.cli import main
+
+    a, _ = hand_models()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best_genome.json").write_text(a.to_json())
+    assert main([str(run), "--out", str(tmp_path / "a.svg")]) == 0
+    assert (tmp_path / "a.svg").read_text() == model_to_svg(a)
+    assert main([str(run / "best_genome.json"), "--out", str(tmp_path / "a.png")]) == 0
+    assert is_png(tmp_path / "a.png")
+    assert f"drew {a.id} (3 blocks, 7 layers)" in capsys.readouterr().out
+
+    def one_line(argv: list[str]) -> str:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("python -m ras_deap.report: error: ")
+        return err[0]
+
+    assert "neither a genome JSON" in one_line([str(tmp_path / "no"), "--out", "x.svg"])
+    assert "must end in .svg or .png" in one_line([str(run), "--out", str(tmp_path / "a.pdf")])
+    (tmp_path / "bad.json").write_text("{")
+    assert "is not a ras_deap genome" in one_line([str(tmp_path / "bad.json"), "--out",
+                                                   str(tmp_path / "b.svg")])
+    assert not (tmp_path / "b.svg").exists()

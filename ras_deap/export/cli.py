@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
     p.add_argument("--no-test-split", action="store_true",
                    help="do not write test_split.npz (the run's test images and labels, "
-                        "float32: 70 kB on digits, 0.5 MB on mnist10k, ~100 MB on cifar10)")
+                        "float32, compressed: 11 kB on digits, 0.26 MB on mnist10k, tens of MB for "
+                        "the 10,000 test images of cifar10)")
     return p
 
 
