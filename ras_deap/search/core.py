@@ -28,7 +28,7 @@ from ..evolution import (
 )
 from ..locks import RunLock
 from ..parallel import make_map
-from .final import already_finished, finalise, search_description, summarise
+from .final import already_finished, child_artifacts, finalise, search_description, summarise
 from .folders import CONFIG_NAME, create_run_dir, resolve_run_dir
 from .observers import Callbacks, Progress, Recorder, Stopwatch
 from .records import Timed, training_cost, training_schedule
@@ -166,7 +166,7 @@ def run_search(config: SearchConfig, *,
                 evaluator = make_evaluator(config)
             evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
             tracker = SearchTracker(config.tracking_uri, config.experiment,  # the store answers
-                                    background=True)
+                                    background=True, child_artifacts=child_artifacts())
             # ends the search run KILLED/FAILED whatever stops the search once it has started
             owned.enter_context(tracker)
             # the scheduler answers
