@@ -51,7 +51,7 @@ from .config import TrainConfig
 from .direct import DirectConfig
 from .errors import TrainingError
 from .inference import accuracy, canonical_layout
-from .trainer import TrainResult, make_optimizer
+from .trainer import TrainResult, make_optimizer, minibatches
 
 __all__ = ["ADVERSARIAL_KINDS", "AdversarialSchedule", "FINAL_TRAININGS", "adversarial_train",
            "pgd_examples", "trades_examples", "trades_loss"]
@@ -195,14 +195,10 @@ def adversarial_train(net: nn.Module, kind: str, x: Tensor, y: Tensor, x_val: Te
     start = time.perf_counter()
     net.train()
     for epoch in range(schedule.epochs):
-        perm = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
         correct = torch.zeros((), dtype=torch.int64, device=x.device)
         loss_sum = torch.zeros((), device=x.device)
         count = 0
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            if idx.shape[0] < 2:
-                continue
+        for idx in minibatches(n, bs, generator, x.device):
             xb, yb = x[idx], y[idx]
             if kind == "pgd-at":
                 adv = pgd_examples(net, xb, yb, eps, schedule.steps, step_size, generator)

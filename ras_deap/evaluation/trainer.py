@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -21,7 +21,7 @@ from .config import TrainConfig
 from .errors import TrainingError
 from .inference import accuracy
 
-__all__ = ["TrainResult", "make_optimizer", "plateaued", "should_stop", "train"]
+__all__ = ["TrainResult", "make_optimizer", "minibatches", "plateaued", "should_stop", "train"]
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -73,6 +73,17 @@ def should_stop(history: list[tuple[float, float]], patience: int, min_delta: fl
             or plateaued([h[1] for h in history], patience, min_delta))
 
 
+def minibatches(n: int, batch_size: int, generator: torch.Generator,
+                device: torch.device) -> Iterator[torch.Tensor]:
+    """One epoch's shuffled index batches; a last batch of one sample is
+    skipped (BatchNorm needs two)."""
+    perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+    for i in range(0, n, batch_size):
+        idx = perm[i:i + batch_size]
+        if idx.shape[0] >= 2:
+            yield idx
+
+
 def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
           config: TrainConfig, max_epochs: int, generator: torch.Generator,
           augment: Augment | None = None) -> TrainResult:
@@ -97,14 +108,10 @@ def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
     start = time.perf_counter()
     net.train()
     for _epoch in range(max_epochs):
-        perm = torch.randperm(n, generator=generator, device=generator.device).to(x.device)
         correct = torch.zeros((), dtype=torch.int64, device=x.device)
         loss_sum = torch.zeros((), device=x.device)
         count = 0
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            if idx.shape[0] < 2:
-                continue
+        for idx in minibatches(n, bs, generator, x.device):
             xb, yb = x[idx], y[idx]
             if augment is not None:
                 xb = augment(xb, generator)
