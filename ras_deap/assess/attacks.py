@@ -38,9 +38,12 @@ def _classifier(net: nn.Module, shape: tuple[int, ...], num_classes: int) -> Any
                              nb_classes=num_classes, clip_values=(0.0, 1.0), device_type="cpu")
 
 
-def _bank_rows(net: nn.Module, bank: Any, key: str, label: str) -> list[AttackRow]:
-    """Rows ``key``, ``key_L0``, ``key_Linf``: accuracy on a stored bank."""
-    from ..bank import robustness_metrics
+def _bank_rows(net: nn.Module, bank: Any, key: str, label: str,
+               by_attack: bool = False) -> list[AttackRow]:
+    """Rows ``key``, ``key_L0``, ``key_Linf``: accuracy on a stored bank;
+    with ``by_attack`` also ``key_attack_<name>`` per attack algorithm (the
+    bank's ``optimizer`` field: DE / CMA-ES, HopSkipJump, PGD-transfer)."""
+    from ..bank import metric_name, robustness_metrics
 
     t0 = time.perf_counter()
     metrics = robustness_metrics(predict(net, bank.x), bank)
@@ -51,6 +54,13 @@ def _bank_rows(net: nn.Module, bank: Any, key: str, label: str) -> list[AttackRo
         if mask.any():
             rows.append(AttackRow(f"{key}_{norm}", label, norm, "stored samples",
                                   int(mask.sum()), metrics[f"robustness_{norm}"], 0.0))
+    if by_attack:
+        for name in sorted(set(bank.optimizer.tolist())):
+            mask = bank.optimizer == name
+            norms = "/".join(sorted(set(bank.norm[mask].tolist())))
+            rows.append(AttackRow(metric_name(key, "attack", name).removeprefix("robustness_"),
+                                  f"{label}: {name}", norms, "stored samples", int(mask.sum()),
+                                  metrics[metric_name("opt", name)], 0.0))
     return rows
 
 
@@ -140,7 +150,8 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
             rows += _bank_rows(net, bank, "bank", "transfer bank")
             bar.update(1)
         if heldout_bank is not None:
-            rows += _bank_rows(net, heldout_bank, "heldout_bank", "held-out transfer bank")
+            rows += _bank_rows(net, heldout_bank, "heldout_bank", "held-out transfer bank",
+                               by_attack=True)
             bar.update(1)
     finally:
         bar.close()

@@ -80,9 +80,11 @@ class HeldoutConfig:
     attacks: tuple[str, ...] = tuple(HELDOUT_ATTACKS)
     linf_th: tuple[int, ...] | None = None
     images: int | None = None
-    hsj_max_iter: int = 20
-    hsj_max_eval: int = 1000
-    hsj_init_eval: int = 100
+    # ~0.13 s (MLP) and ~0.35 s (CNN) per digits image on one core; the
+    # minimal perturbation ends within 4/16 for most images
+    hsj_max_iter: int = 10
+    hsj_max_eval: int = 500
+    hsj_init_eval: int = 50
     pgd_steps: int = 10
     source: HeldoutSourceConfig = field(default_factory=HeldoutSourceConfig)
 

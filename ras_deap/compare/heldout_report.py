@@ -27,10 +27,13 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("pixel_mean", "Pixel L0 (mean)"),
     ("heldout_bank", "Held-out bank"),
     ("heldout_mean", "**Held-out robustness**"),
+    ("square_bank_mean", "Square + held-out bank"),
     ("fitness_bank", "Fitness bank (held in for bank)"),
     ("pgd_mean", "PGD L∞ (held in for direct)"),
 )
-TESTED = ("heldout_mean", "square_mean", "pixel_mean", "heldout_bank", "test_accuracy")
+TESTED = ("heldout_mean", "square_mean", "pixel_mean", "heldout_bank", "square_bank_mean",
+          "test_accuracy")
+ATTACK_PREFIX = "heldout_bank_attack_"
 MAX_ACCURACY_LOSS = 0.01  # the issue's "without losing more than 1 point of test accuracy"
 ALPHA = 0.05
 
@@ -88,21 +91,42 @@ def choose_default(robust: PairedResult, accuracy: PairedResult, arm: str, refer
     return Decision(reference, f"{reference}: no significant gain for {arm}; {facts}")
 
 
-def _aggregate(rows: Sequence[dict[str, Any]], arm: str, method: str) -> dict[str, Any]:
+def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """COLUMNS, with one column per attack of the held-out bank (rows of
+    ``assess``'s by-attack breakdown) after the held-out bank's, and the
+    ``square_bank_mean`` only where rows carry it."""
+    attacks = sorted({k for r in rows for k in r if k.startswith(ATTACK_PREFIX)})
+    out: list[tuple[str, str]] = []
+    for col, label in COLUMNS:
+        if col == "square_bank_mean" and not any(col in r for r in rows):
+            continue
+        out.append((col, label))
+        if col == "heldout_bank":
+            out += [(a, f"Held-out bank: {a.removeprefix(ATTACK_PREFIX)}") for a in attacks]
+    return out
+
+
+def _aggregate(rows: Sequence[dict[str, Any]], arm: str, method: str,
+               columns: Sequence[tuple[str, str]] = COLUMNS) -> dict[str, Any]:
     cell = [r for r in rows if r["arm"] == arm and r["method"] == method]
     out: dict[str, Any] = {"arm": arm, "method": method, "n": len(cell)}
-    for col, _ in COLUMNS:
+    for col, _ in columns:
         out[col] = mean_ci95([r[col] for r in cell if col in r])
     return out
 
 
 def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                  arms: Sequence[str], methods: Sequence[str], command: str, config: Any,
-                 heldout_bank: Path, missing: Sequence[str] = ()) -> list[Path]:
-    """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner)."""
+                 heldout_bank: Path, missing: Sequence[str] = (),
+                 bank_notes: Sequence[str] = ()) -> list[Path]:
+    """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner).
+    ``bank_notes``: what each held-out bank holds and shares with the
+    fitness (:func:`ras_deap.compare.heldout.describe_bank`)."""
     from ..atomic import write_atomic
 
     others = [a for a in arms if a != reference]
+    columns = _columns(rows)
+    attack_cols = [c for c, _ in columns if c.startswith(ATTACK_PREFIX)]
     eps = "/".join(sorted({k.removeprefix("square_eps") for r in rows for k in r
                            if k.startswith("square_eps")}, key=int)) or "n/a"
     lines = [f"# Which fitness finds robust architectures? ({', '.join(arms)})", "",
@@ -111,37 +135,54 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
              "Each arm is a `python -m ras_deap.compare` run whose searches used one "
              "`--robustness` choice, with otherwise identical settings, so the seeds pair the "
              "arms. Every winner (the re-trained best model of a (method, seed) cell) is "
-             "attacked with what **no fitness used**: ART's gradient-free SquareAttack (L∞, "
+             "attacked with: ART's gradient-free SquareAttack (L∞, "
              f"{config.square_iter} queries, first {config.images} quarantined test images, "
-             f"eps {eps} steps of the data's intensity grid), ART's PixelAttack (L0, DE, on "
-             "the model itself, from the cell's assessment) and a transfer bank crafted on "
-             f"source models no search saw (`{heldout_bank}`). Numbers are robust accuracy "
-             "in % (correct both clean and under attack), mean ± 95 % t-interval over "
-             "seeds. **Held-out robustness** is the mean of the Square, Pixel and "
+             f"eps {eps} steps of the data's intensity grid; no fitness runs it), ART's "
+             "PixelAttack (L0, DE, on the model itself, from the cell's assessment; the same "
+             "algorithm family as the L0 half of the fitness bank, which runs it on other "
+             f"models) and the held-out transfer bank `{heldout_bank}`. Numbers are robust "
+             "accuracy in % (correct both clean and under attack), mean ± 95 % t-interval "
+             "over seeds. **Held-out robustness** is the mean of the Square, Pixel and "
              "held-out-bank columns.", ""]
+    if bank_notes:
+        lines += ["**The held-out bank:**", "", *[f"* {n}" for n in bank_notes], ""]
+    retrained = [r for r in rows if "reproduced" in r]
+    if retrained:
+        bad = [f"{r['arm']}/{r['method']}-seed{r['seed']}" for r in retrained
+               if not r["reproduced"]]
+        lines += [f"**Networks:** {len(retrained)} of {len(rows)} winners had no stored weights "
+                  "and were re-trained as their comparison's final training was (same "
+                  "schedule and seed); "
+                  + (f"{len(retrained) - len(bad)} reproduced every stored final metric, "
+                     f"these did not: {', '.join(bad)}." if bad else
+                     "each reproduced every stored final metric (test accuracy, fitness-bank "
+                     "robustness per cell, ...), so they are the networks the comparison "
+                     "measured."), ""]
     if missing:
         lines += [f"**Incomplete:** {len(missing)} cells have not finished yet "
                   f"({', '.join(missing)}); the tables use the finished ones.", ""]
     lines += ["## Robustness of the winners", "",
-              "| fitness | method | n | " + " | ".join(label for _, label in COLUMNS) + " |",
-              "|---|---|---|" + "---|" * len(COLUMNS)]
+              "| fitness | method | n | " + " | ".join(label for _, label in columns) + " |",
+              "|---|---|---|" + "---|" * len(columns)]
     for method in methods:
         for arm in arms:
-            agg = _aggregate(rows, arm, method)
+            agg = _aggregate(rows, arm, method, columns)
             if agg["n"]:
                 lines.append(f"| {arm} | {METHOD_LABELS.get(method, method)} | {agg['n']} | "
-                             + " | ".join(_fmt(*agg[c]) for c, _ in COLUMNS) + " |")
+                             + " | ".join(_fmt(*agg[c]) for c, _ in columns) + " |")
     lines += ["", f"## Paired by seed: each fitness - {reference}", "",
               "Differences in points; W/T/L = wins/ties/losses; p from the two-sided Wilcoxon "
               "signed-rank and paired t tests. *pooled* takes every (method, seed) pair "
               "(pairs of one seed share its data split, so the pooled p is optimistic).", "",
               "| fitness | method | metric | n | difference | W/T/L | Wilcoxon p | t-test p |",
               "|---|---|---|---|---|---|---|---|"]
-    labels = dict(COLUMNS)
+    labels = dict(columns)
+    tested = [m for m in TESTED if m in labels]
+    tested[tested.index("heldout_bank") + 1:tested.index("heldout_bank") + 1] = attack_cols
     decisions = []
     for arm in others:
         for method in [*methods, None]:
-            for metric in TESTED:
+            for metric in tested:
                 res = paired_arms(rows, arm, reference, metric, method)
                 name = METHOD_LABELS.get(method, method) if method else "*pooled*"
                 if res.n:
