@@ -20,8 +20,8 @@ from ras_deap.data.assessment import assessment_split
 
 torch.set_num_threads(1)
 
-TINY = dict(sources=("mlp",), hsj_max_iter=2, hsj_max_eval=40, hsj_init_eval=10,
-            source=HeldoutSourceConfig(epochs=2))
+TINY = dict(sources=("mlp",), hsj_max_iter=3, hsj_max_eval=60, hsj_init_eval=15,
+            linf_th=(2, 4, 8), source=HeldoutSourceConfig(epochs=5))
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +69,7 @@ def test_same_command_same_bank(assessment_bank, tmp_path):
     out, bank = assessment_bank
     again = build_heldout_bank(HeldoutConfig(**TINY), tmp_path / "again.npz",
                                show_progress=False, log=lambda m: None)
+    assert (bank.optimizer == "HopSkipJump").any()  # its noise is seeded too
     np.testing.assert_array_equal(again.x, bank.x)
     assert json.loads((tmp_path / "again.json").read_text())["sha256"] == \
         json.loads(out.with_suffix(".json").read_text())["sha256"]

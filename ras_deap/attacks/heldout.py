@@ -28,14 +28,17 @@ The result is an ordinary bank (:func:`ras_deap.bank.save_bank`, samples
 that fool their source only), so ``assess --heldout-bank`` and
 ``compare.heldout --heldout-bank`` take it; they check it with
 :func:`ras_deap.bank.check_heldout`, and a search refuses it as a fitness
-bank. Every image has its own seed; the same command gives the same arrays.
+bank. Every image has its own seed (also ART's HopSkipJump noise, which it
+would otherwise draw from the OS); the same command gives the same arrays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +165,24 @@ def _bin(dist: np.ndarray, ths: tuple[int, ...], step: float) -> np.ndarray:
     return out
 
 
+@contextlib.contextmanager
+def _seeded_random_state(seed: int) -> Iterator[None]:
+    """ART's HopSkipJump draws its starting noise from a fresh
+    ``np.random.RandomState()``, seeded from the OS, so two runs differ.
+    While it runs, an unseeded RandomState gets ``seed`` instead."""
+    original = np.random.RandomState
+
+    class _Seeded(original):  # type: ignore[misc, valid-type]
+        def __init__(self, seed_: Any = None) -> None:
+            super().__init__(seed if seed_ is None else seed_)
+
+    np.random.RandomState = _Seeded
+    try:
+        yield
+    finally:
+        np.random.RandomState = original
+
+
 def _hsj(model, x, y, cfg: HeldoutConfig, dataset, ths, step, src: int, log_bar):
     """HopSkipJump (Linf, untargeted) per image, each with its own seed."""
     from art.attacks.evasion import HopSkipJump
@@ -175,8 +196,10 @@ def _hsj(model, x, y, cfg: HeldoutConfig, dataset, ths, step, src: int, log_bar)
                          max_eval=cfg.hsj_max_eval, init_eval=cfg.hsj_init_eval, verbose=False)
     adv = np.empty_like(x)
     for i in range(len(x)):
-        seed_everything(image_seed(cfg.seed, 3000, src, i))
-        adv[i] = np.clip(attack.generate(x[i:i + 1].astype(np.float32)), 0, 1)[0]
+        seed = image_seed(cfg.seed, 3000, src, i)
+        seed_everything(seed)
+        with _seeded_random_state(seed):
+            adv[i] = np.clip(attack.generate(x[i:i + 1].astype(np.float32)), 0, 1)[0]
         log_bar.update(1)
     dist = np.abs(adv - x).reshape(len(x), -1).max(axis=1)
     pred = predict(model, adv)
