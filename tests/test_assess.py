@@ -422,7 +422,33 @@ def test_heldout_retrains_a_winner_without_weights_as_its_final_training(tiny, h
     record = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="tampered",
                                  retrain_generation=10)
     assert record["network"]["differing_metrics"] == ["test_accuracy"]
-    assert heldout.cell_rows({"method": "ras", "seed": 1}, record, "bank")["reproduced"] == 0.0
+    row = heldout.cell_rows({**result, "method": "ras", "seed": 1}, record, "bank")
+    # another network than the one the cell's assessment measured: its Pixel rows stay out
+    assert row["reproduced"] == 0.0 and "pixel_th1" not in row and np.isnan(row["heldout_mean"])
+    assert row["fitness_bank"] == pytest.approx(final.metrics["robustness_bank"])
+    same = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="again",
+                               retrain_generation=10)  # stored: read back
+    assert heldout.cell_rows({**result, "method": "ras", "seed": 1}, same, "bank")[
+        "pixel_th1"] == pytest.approx(0.6)
+
+
+def test_report_decides_on_square_and_bank_when_pixel_was_not_measured(tmp_path):
+    from ras_deap.compare.heldout_report import write_report
+
+    rows = [{"arm": arm, "method": "ras", "seed": seed, "test_accuracy": 0.97,
+             "square_mean": 0.5, "heldout_bank": 0.6 + 0.01 * seed + 0.05 * (arm == "direct"),
+             "heldout_bank_attack_HopSkipJump": 0.8, "pixel_mean": math.nan,
+             "heldout_mean": math.nan, "reproduced": 0.0,
+             "square_bank_mean": 0.55 + 0.005 * seed + 0.025 * (arm == "direct")}
+            for arm in ("bank", "direct") for seed in range(6)]
+    write_report(tmp_path / "r.md", rows, reference="bank", arms=["bank", "direct"],
+                 methods=["ras"], command="cmd", config=AssessConfig(attacks=("square",)),
+                 heldout_bank=tmp_path / "b{seed}.npz", bank_notes=["a note"])
+    text = (tmp_path / "r.md").read_text()
+    assert "* a note" in text and "Held-out bank: HopSkipJump" in text
+    assert "12 of 12 winners had no stored weights" in text and "left out (n/a)" in text
+    assert "pooled robustness under Square + the held-out bank" in text
+    assert "* **direct** (direct: Square + held-out bank direct - bank = +2.5" in text
 
 
 def test_fitness_choice_decision_rule():

@@ -126,7 +126,8 @@ def _final_network(folder: Path, target: Any, evaluator: Any,
         "weights": "re-trained (best_model.pt not kept)", "generation": retrain_generation,
         "reproduces_final_metrics": not differ, "differing_metrics": differ,
         "test_accuracy": float(final.metrics.get("test_accuracy", float("nan"))),
-        "stored_test_accuracy": float(stored.get("test_accuracy", float("nan")))}
+        "stored_test_accuracy": float(stored.get("test_accuracy", float("nan"))),
+        "final_metrics": {k: float(v) for k, v in final.metrics.items()}}
 
 
 def _stored(folder: Path, config: AssessConfig, bank_sha: str,
@@ -231,10 +232,17 @@ def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict
     attacks (``square_*``, ``pixel_*``, ``heldout_bank*``), their means, the
     primary ``heldout_mean`` (mean of the Square, Pixel and held-out bank
     means), ``square_bank_mean`` (Square and the held-out bank only), and
-    the held-in measures (the fitness bank, PGD) for contrast."""
+    the held-in measures (the fitness bank, PGD) for contrast. For a
+    re-trained network that did not reproduce the comparison's, the cell's
+    own assessment (Pixel, PGD) is of another network and is left out; the
+    fitness bank is then the re-training's own measure."""
     import statistics
 
-    own = _accuracies(result.get("assessment") or {})
+    network = heldout.get("network")
+    # the cell's own assessment measured the network its comparison trained; a
+    # re-training that did not reproduce it is another network: leave it out
+    other = network is not None and not network.get("reproduces_final_metrics")
+    own = {} if other else _accuracies(result.get("assessment") or {})
     held = _accuracies(heldout["assessment"])
     row: dict[str, Any] = {"arm": arm, "method": result["method"], "seed": int(result["seed"]),
                            "test_accuracy": float(heldout["assessment"]["test_accuracy"])}
@@ -244,6 +252,8 @@ def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict
     for key, value in own.items():
         if key.startswith(("pixel_", "pgd_")) or key == "bank":
             row[key if key != "bank" else "fitness_bank"] = value
+    if other and "robustness_bank" in network.get("final_metrics", {}):
+        row["fitness_bank"] = float(network["final_metrics"]["robustness_bank"])
 
     def mean_of(prefix: str) -> float:
         values = [v for k, v in row.items() if k.startswith(prefix)]
@@ -256,7 +266,6 @@ def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict
     row["heldout_mean"] = statistics.fmean(parts)
     # without PixelAttack, the algorithm family of the fitness bank's L0 half
     row["square_bank_mean"] = statistics.fmean(parts[::2])
-    network = heldout.get("network")
     if network is not None:  # re-trained: did it reproduce the comparison's final training?
         row["reproduced"] = float(bool(network.get("reproduces_final_metrics")))
     return row
