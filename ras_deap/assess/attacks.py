@@ -10,7 +10,8 @@
   :func:`ras_deap.attacks.attack_cell`, which runs ART's pixel attacks on the
   0-255 scale they need and seeds every image on its own.
 * the **transfer bank** through :func:`ras_deap.bank.robustness_metrics`, and
-  optionally a second, **held-out bank** (crafted on sources no search saw).
+  optionally a second, **held-out bank** (``python -m ras_deap.attacks
+  heldout``: base images, source families and attacks no fitness used).
 
 Images are the first N of the dataset's quarantined ``test`` split (a seeded
 permutation, so a random sample no search selected on).

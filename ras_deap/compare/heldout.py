@@ -5,8 +5,8 @@ attacks that no fitness used, and compare the fitness choices seed by seed.
         --arm bank=docs/results/table2-digits-cells \\
         --arm direct=docs/results/fitness-choice-digits-cells \\
         --methods random,regularized,ras \\
-        --heldout-bank docs/results/heldout-bank-digits-seed1.npz \\
-        --report docs/results/fitness-choice-digits.md
+        --heldout-bank 'docs/results/heldout-test-digits-seed{seed}.npz' \\
+        --name heldout-test --report docs/results/fitness-choice-digits-heldout-test.md
 
 Each *arm* is a finished (or partly finished) ``python -m ras_deap.compare``
 folder whose searches used one ``--robustness`` choice; apart from that the
@@ -16,7 +16,8 @@ arms must have the same settings, so seeds pair them. Every winner
 * **SquareAttack** (ART, L-inf, gradient-free): no fitness runs it (the
   direct fitness runs PGD and JSMA, the bank fitness stored transfers);
 * **PixelAttack** (ART, L0, differential evolution) on the model itself: the
-  rows of the cell's own assessment (``assess.json``), which no fitness ran;
+  rows of the cell's own assessment (``assess.json``); no fitness runs it on
+  the model, but it is the algorithm that built the fitness bank's L0 half;
 * a **held-out transfer bank** (``--heldout-bank``): best one built by
   ``python -m ras_deap.attacks heldout`` (base images, source families and
   attacks that built no fitness bank; with ``--split test`` one bank per
