@@ -178,7 +178,8 @@ def _ref(index: Any, table: list[Any], where: str) -> Any:
 
 
 _TUPLE_ATTRS = ("mutations", "measurements")
-_NUMBER_ATTRS = ("generation", "cluster", "eval_seed", "reevaluation_of")
+_NUMBER_ATTRS = ("generation", "cluster", "eval_seed", "reevaluation_of", "epochs",
+                 "promoted_from")
 _TEXT_ATTRS = ("parent_id", "schedule", "failure", "tracking_key")
 
 

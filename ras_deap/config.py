@@ -20,17 +20,25 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .constants import DATASET_NAMES, DISTANCES, NICHE_CHILDREN, OPTIMIZERS, ROBUSTNESS
+from .constants import (
+    DATASET_NAMES,
+    DISTANCES,
+    FINAL_TRAININGS,
+    NICHE_CHILDREN,
+    OPTIMIZERS,
+    ROBUSTNESS,
+)
 from .errors import ConfigError
 from .options import FIXED, FROM_FOLDER, MAY_CHANGE, Option, option, options_of
 
 __all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
-           "EXECUTION_FIELDS", "RESUMABLE_OVERRIDES", "TRAINING_FIELDS", "DATASET_NAMES",
+           "EXECUTION_FIELDS", "FINAL_TRAININGS", "OMIT_AT_DEFAULT", "RESUMABLE_OVERRIDES",
+           "TRAINING_FIELDS", "DATASET_NAMES",
            "DISTANCES", "OPTIMIZERS", "ROBUSTNESS", "check_resumable", "load_toml",
            "training_values"]
 
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_S, _T, _X = "search", "training", "execution"
+_S, _T, _F, _X = "search", "training", "final", "execution"
 
 
 @dataclass
@@ -71,6 +79,15 @@ class SearchConfig:
                                   "since its last measurement and rank it by the mean of its "
                                   "measurements (0: never; the paper keeps one measurement)", _S,
                                   paper=0, minimum=0)
+    screen_epochs: int = option(0, "screen children cheaply: train each child this many epochs "
+                                "first and give the full schedule only to the best "
+                                "--screen-keep fraction of a generation's children; the others "
+                                "keep their low-fidelity fitness, which never meets selection "
+                                "(0: off; the paper trains every child fully)", _S, paper=0,
+                                minimum=0)
+    screen_keep: float = option(0.5, "with --screen-epochs: the fraction of a generation's "
+                                "screened children promoted to the full schedule", _S,
+                                minimum=0, closed=False, below=1)
     layer_limit: int = option(100, "over this many layers created in a generation only "
                               "swap-layer is left", _S, paper=100, minimum=1)
     block_limit: int = option(100, "over this many blocks created in a generation only "
@@ -81,6 +98,13 @@ class SearchConfig:
     max_evaluations: int | None = option(None, "stop after exactly N trained individuals", _S,
                                          metavar="N", minimum=1, resume=MAY_CHANGE,
                                          none_means="no limit")
+    budget_epochs: int | None = option(None, "stop once the networks trained so far have used N "
+                                       "epoch-equivalents (an epoch over --subset-size samples "
+                                       "counts 1, a full-set epoch train size / --subset-size): "
+                                       "a budget in training compute, not in networks, for "
+                                       "searches that train differently (--screen-epochs)", _S,
+                                       metavar="N", minimum=1, resume=MAY_CHANGE,
+                                       none_means="no limit")
     # training schedule (paper section 5.3)
     subset_size: int = option(1000, "training samples drawn in ordinary generations", _T,
                               paper=1000, minimum=1)
@@ -98,6 +122,13 @@ class SearchConfig:
     optimizer: str = option("adam", "optimizer of every training", _T, choices=OPTIMIZERS)
     augment: bool = option(False, "random crop + horizontal flip of training images (for "
                            "cifar10)", _T)
+    # the winner's final training, after the search (never a search's result)
+    final_training: str = option("standard", "how the winner is retrained at the end: standard "
+                                 "(as every candidate), or trained so and then fine-tuned "
+                                 "adversarially for 10 epochs with pgd-at (Madry et al.) or "
+                                 "trades (Zhang et al., beta 6) at L-inf eps 2/16 on digits, "
+                                 "10/255 on 8-bit data", _F,
+                                 paper="standard", choices=FINAL_TRAININGS, omit_default=True)
     # execution and tracking: never the result
     workers: int = option(2, "evaluate N individuals in parallel processes (results are "
                           "identical for any N; the default is sized for 2 cores)", _X,
@@ -149,6 +180,10 @@ class SearchConfig:
                               f"sqlite:///{uri.rstrip('/')}/mlflow.db for a local database "
                               "(default sqlite:///mlruns/mlflow.db) or http://host:port for an "
                               "MLflow server")
+        if self.screen_epochs and self.screen_epochs >= self.max_epochs:
+            raise ConfigError(f"screen_epochs={self.screen_epochs}: screening must train fewer "
+                              f"epochs than --max-epochs ({self.max_epochs}); lower it, or 0 "
+                              "to train every child fully")
         if self.bank is not None and Path(self.bank).is_dir():
             raise ConfigError(f"bank={self.bank!r} is a directory, not a bank file; pass the "
                               ".npz file that `python -m ras_deap.attacks build` wrote")
@@ -164,7 +199,13 @@ class SearchConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every option, except those declared ``omit_default`` that have their
+        default (so a default config's dict is what it was before they existed)."""
+        data = dataclasses.asdict(self)
+        for name in OMIT_AT_DEFAULT:
+            if data[name] == OPTIONS[name].default:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> SearchConfig:
@@ -188,6 +229,8 @@ EXECUTION_FIELDS = tuple(n for n, o in OPTIONS.items() if o.group == "execution"
 RESUMABLE_OVERRIDES = tuple(n for n, o in OPTIONS.items() if o.resume == MAY_CHANGE)
 # The training options, handed to the evaluator's TrainConfig as they are.
 TRAINING_FIELDS = tuple(n for n, o in OPTIONS.items() if o.group == "training")
+# Options a config's dict leaves out while they have their default.
+OMIT_AT_DEFAULT = tuple(n for n, o in OPTIONS.items() if o.omit_default)
 
 
 def training_values(config: SearchConfig) -> dict[str, Any]:

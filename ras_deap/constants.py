@@ -3,8 +3,8 @@ evolution and config layers import them without loading torch)."""
 
 from __future__ import annotations
 
-__all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "NICHE_CHILDREN", "NORMS",
-           "OPTIMIZERS", "ROBUSTNESS"]
+__all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "FINAL_TRAININGS",
+           "NICHE_CHILDREN", "NORMS", "OPTIMIZERS", "ROBUSTNESS"]
 
 # Datasets the registry can load: two embedded, three from torchvision folders.
 DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
@@ -21,3 +21,6 @@ NORMS = ("L0", "Linf")
 ATTACK_OPTIMIZERS = ("DE", "CMA-ES")
 # how a RAS generation's children are shared among niches (evolution.niche_shares)
 NICHE_CHILDREN = ("equal", "rank")
+# How the winner's final network is trained: as every candidate (the paper), or
+# adversarially fine-tuned with PGD-AT (Madry et al.) or TRADES (Zhang et al.)
+FINAL_TRAININGS = ("standard", "pgd-at", "trades")

@@ -30,6 +30,7 @@ __all__ = ["ABSENT", "FIXED", "FROM_FOLDER", "GROUPS", "MAY_CHANGE", "Option", "
 GROUPS = {
     "search": "search (data, evolution, seed)",
     "training": "training schedule (paper section 5.3)",
+    "final": "final training of the winner (after the search; never the search's result)",
     "execution": "execution and tracking (where and how fast it runs; never the result)",
 }
 # What --resume may do with an option: it must match the checkpoint (FIXED),
@@ -51,7 +52,10 @@ ABSENT: Any = _Absent()
 class Option:
     """One option. ``kind`` is int, float, str or bool; ``optional``: None
     is allowed (and then described by ``none_means``). Numbers must be at
-    least ``minimum`` (above it when not ``closed``) and below ``below``."""
+    least ``minimum`` (above it when not ``closed``) and below ``below``.
+    ``omit_default``: a config's dict leaves the option out while it has its
+    default, so settings stored before the option existed (checkpoints,
+    comparisons, studies) still compare equal to a default config's."""
 
     name: str
     kind: type
@@ -67,6 +71,7 @@ class Option:
     below: float | None = None
     optional: bool = False
     none_means: str | None = None
+    omit_default: bool = False
 
     @property
     def flag(self) -> str:

@@ -114,11 +114,25 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("validation accuracy", summary.get("accuracy")),
         ("robustness (bank accuracy)", summary.get("robustness")),
         ("retrained on full train set:", ""),
+        ("  final training", summary.get("final_training")),
         ("  validation accuracy", summary.get("final_accuracy")),
         ("  test accuracy", summary.get("final_test_accuracy")),
         ("  robustness", summary.get("final_robustness")),
         ("  parameters", summary.get("final_parameters")),
     ]
+    if summary.get("final_training", "standard") != "standard":  # before -> after hardening
+        def pair(key: str) -> str | None:
+            before, after = summary.get(f"final_standard_{key}"), summary.get(f"final_{key}")
+            return None if before is None or after is None else \
+                f"{_fmt(before)} -> {_fmt(after)}"
+
+        rows += [
+            ("  standard -> adversarially fine-tuned:", ""),
+            ("    test accuracy", pair("test_accuracy")),
+            ("    validation accuracy under PGD", pair("val_pgd_accuracy")),
+            ("    robustness (bank accuracy)", pair("robustness")),
+            ("    adversarial training time (s)", summary.get("final_adversarial_seconds")),
+        ]
     def natural(key: str) -> list[Any]:  # th3 before th10
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
 

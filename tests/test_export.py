@@ -22,6 +22,7 @@ from ras_deap.export import DATASET_SHAPES, generate_source, load_generated, ren
 from ras_deap.export import run as export_run
 from ras_deap.export.cli import main
 from ras_deap.genome import Block, Layer, Model, random_model
+from ras_deap.report import model_to_svg
 
 ATOL = 1e-5
 _names = itertools.count()
@@ -174,8 +175,12 @@ def test_cli_exports_a_run_folder(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"exported genome {genome.id}" in printed
     assert {p.name for p in out.iterdir()} == {"model.py", "weights.pt", "genome.json",
-                                              "README.md"}
+                                              "README.md", "architecture.svg"}
     readme = (out / "README.md").read_text()
+    assert "![Genome" in readme and "(architecture.svg)" in readme
+    assert (out / "architecture.svg").read_text() == model_to_svg(genome)
+    # random normalisation: not the digits split these weights were tested on
+    assert "no test_split.npz: the weights' normalisation is not that of digits" in readme
     assert genome.id in readme and "N x 1 x 8 x 8" in readme and "[0, 1]" in readme
     assert "| assess/test_accuracy | 0.8750 |" in readme and "std = [" in readme
     snippet = readme.split("```python\n")[1].split("```")[0]
@@ -191,6 +196,56 @@ def test_cli_exports_a_run_folder(tmp_path, capsys):
     x = torch.rand(5, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(gen.eval()(x), compiled.eval()(x), atol=ATOL, rtol=0)
+
+
+def test_test_split_is_the_runs_and_model_py_scores_it(tmp_path, capsys):
+    """Weights normalised with the digits seed-3 training statistics: export
+    writes that seed's test split, and the accuracy it reports is the
+    compiled network's on it (what the run's final_test_accuracy measured)."""
+    import numpy as np
+
+    from ras_deap.data import load_dataset
+    from ras_deap.evaluation.inference import accuracy
+
+    genome = HAND_MADE["flat_concat_then_conv"]
+    data = load_dataset("digits", None, False, 3)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    net = compile_model(genome, (1, 8, 8), 10, data.mean, data.std).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # weights that classify better than chance, quickly
+        opt = torch.optim.Adam(net.parameters(), lr=0.01)
+        for _ in range(15):
+            with torch.enable_grad():
+                net.train()
+                loss = torch.nn.functional.cross_entropy(net(torch.from_numpy(data.train.x)),
+                                                         torch.from_numpy(data.train.y))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    net.eval()
+    torch.save(net.state_dict(), folder / "best_model.pt")
+    (folder / "best_genome.json").write_text(genome.to_json())
+    (folder / "config.json").write_text(json.dumps(
+        {"search": SearchConfig(seed=3).to_dict(), "mlflow_run_id": None}))
+    out = tmp_path / "export"
+    assert main([str(folder), "--out", str(out), "--no-onnx"]) == 0
+    expected = accuracy(net, data.test.x, data.test.y)
+    assert expected > 0.5
+    assert (f"classifies test_split.npz (270 images) with accuracy {expected:.4f}"
+            in capsys.readouterr().out)
+    with np.load(out / "test_split.npz") as split:
+        assert split["images"].dtype == np.float32 and split["labels"].dtype == np.int64
+        np.testing.assert_array_equal(split["images"], data.test.x)
+        np.testing.assert_array_equal(split["labels"], data.test.y)
+    readme = (out / "README.md").read_text()
+    assert f"prints {expected:.4f} (270 images of dataset `digits`, seed 3)" in readme
+    assert "| `test_split.npz` |" in readme
+    # --no-test-split leaves it out
+    assert main([str(folder), "--out", str(tmp_path / "bare"), "--no-onnx",
+                 "--no-test-split"]) == 0
+    assert not (tmp_path / "bare" / "test_split.npz").exists()
+    assert "test_split.npz" not in (tmp_path / "bare" / "README.md").read_text()
 
 
 def test_model_py_runs_without_ras_deap(tmp_path):
@@ -237,7 +292,7 @@ def test_model_py_runs_without_ras_deap(tmp_path):
 def test_without_onnx_one_line_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(export_run, "_importable", lambda name: False)
     folder = _run_folder(tmp_path / "run", HAND_MADE["reshape_and_pooled_maps"])
-    assert main([str(folder), "--out", str(tmp_path / "out")]) == 0
+    assert main([str(folder), "--out", str(tmp_path / "out"), "--no-test-split"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [export_run.ONNX_HINT] and "pip install" in err[0]
     assert not (tmp_path / "out" / "model.onnx").exists()

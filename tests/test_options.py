@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ import pytest
 from ras_deap.compare import cli as compare_cli
 from ras_deap.config import (
     EXECUTION_FIELDS,
+    OMIT_AT_DEFAULT,
     OPTIONS,
     PRESET_OPTION,
     PRESETS,
@@ -127,7 +129,7 @@ def test_old_flag_names_still_work_but_are_not_shown():
     assert cfg.budget == 7
     for command in ("tune", "compare"):
         helptext = PARSERS[command]().format_help()
-        assert "--budget" not in helptext and "--epochs " not in helptext
+        assert not re.search(r"--budget(?!-epochs)", helptext) and "--epochs " not in helptext
 
 
 def test_compare_max_evaluations_is_the_budget_of_every_method_and_seed():
@@ -172,10 +174,14 @@ def test_groups_and_resume_policies_derive_the_lists():
     assert RESERVED["max_evaluations"] == "--max-evaluations"
     assert RESERVED["seed"] == OPTIONS["seed"].flag
     assert {"run_dir", "run_name", "tracking_uri", "experiment"} <= set(RESERVED)
-    # a study's identity leaves out exactly the execution options
+    # a study's identity leaves out exactly the execution options, and the options a
+    # config's dict omits at their default (so studies made before them continue)
     base = base_config(TuneSettings())
+    assert OMIT_AT_DEFAULT == ("final_training",)
     assert set(study_attrs(TuneSettings(), base)["config"]) == set(OPTIONS) - set(
-        EXECUTION_FIELDS)
+        EXECUTION_FIELDS) - set(OMIT_AT_DEFAULT)
+    hard = base_config(TuneSettings(overrides={"final_training": "trades"}))
+    assert study_attrs(TuneSettings(), hard)["config"]["final_training"] == "trades"
 
 
 def test_resume_check_derives_from_the_schema():

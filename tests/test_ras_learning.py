@@ -156,4 +156,5 @@ def test_tune_has_a_learning_space():
     from ras_deap.tune.space import get_space
 
     space = get_space("learning")
-    assert set(space.tunes) == {"mutations", "niche_children", "remeasure_every"}
+    assert set(space.tunes) == {"mutations", "niche_children", "remeasure_every",
+                                "screen_epochs", "screen_keep"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ras_deap.report import (
     layer_graph,
     layer_label,
     model_to_dot,
+    model_to_svg,
     plot_accuracy_over_generations,
     plot_architecture_statistics,
 )
@@ -100,6 +102,66 @@ def test_draw_model_png(tmp_path: Path, seed: int) -> None:
     assert is_png(path)
 
 
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def svg_groups(text: str) -> dict[str, ET.Element]:
+    """Every ``<g id=...>`` of an SVG document (parsed: it must be valid XML)."""
+    root = ET.fromstring(text.encode())
+    assert root.tag == f"{SVG_NS}svg"
+    return {g.get("id"): g for g in root.iter(f"{SVG_NS}g") if g.get("id")}
+
+
+def texts(element: ET.Element) -> list[str]:
+    return ["".join(t.itertext()).strip() for t in element.iter(f"{SVG_NS}text")]
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_svg_has_a_group_per_block_holding_its_labelled_layers(seed: int) -> None:
+    model = random_model(random.Random(seed), min_blocks=3, max_blocks=5, min_layers=2,
+                         max_layers=5)
+    groups = svg_groups(model_to_svg(model))
+    blocks = sorted(g for g in groups if re.fullmatch(r"block\d+", g))
+    assert blocks == sorted(f"block{b}" for b in range(len(model.blocks)))
+    for b, block in enumerate(model.blocks):
+        inside = groups[f"block{b}"]
+        layer_groups = [g.get("id") for g in inside.iter(f"{SVG_NS}g")
+                        if re.fullmatch(rf"block{b}-layer\d+", g.get("id") or "")]
+        assert layer_groups == [f"block{b}-layer{j}" for j in range(len(block.layers))]
+        for j, layer in enumerate(block.layers):  # one label per layer, inside its block
+            assert texts(groups[f"block{b}-layer{j}"]) == [layer_label(layer)]
+        # the block's title names it; nothing else is written in the box
+        assert sorted(texts(inside)) == sorted([f"block {b} ({block.id})"]
+                                               + [layer_label(x) for x in block.layers])
+    assert texts(groups["input"]) == ["input"] and texts(groups["softmax"]) == ["softmax"]
+    # the edges between blocks, from the input and to the head: one arrow each
+    _, edges = layer_graph(model)
+    inner = sum(len(block.edges) for block in model.blocks)
+    arrows = [g for g in groups["block-edges"] if g.tag == f"{SVG_NS}g"]
+    assert len(arrows) == len(edges) - inner == len(model.edges) + 2
+
+
+def test_svg_is_deterministic(tmp_path: Path) -> None:
+    """Same genome, same bytes: in one process, from a file, and in a fresh
+    interpreter (the ids matplotlib hashes would otherwise differ per run)."""
+    import subprocess
+    import sys
+
+    a, _ = hand_models()
+    text = model_to_svg(a)
+    assert model_to_svg(a) == text
+    path = draw_model(a, tmp_path / "a.svg")
+    assert path.read_text() == text
+    assert "<dc:date>" not in text
+    code = ("import sys\nfrom ras_deap.genome import Model\nfrom ras_deap.report import "
+            "model_to_svg\nsys.stdout.write(model_to_svg(Model.from_json(sys.stdin.read())))")
+    fresh = subprocess.run([sys.executable, "-c", code], input=a.to_json(), capture_output=True,
+                           text=True, check=True, timeout=120).stdout
+    assert fresh == text
+    _, b = hand_models()
+    assert model_to_svg(b) != text
+
+
 def history(n: int = 6) -> list[dict]:
     rows = []
     for g in range(n):
@@ -181,3 +243,30 @@ def test_figures_reject_useless_history(tmp_path: Path) -> None:
         plot_accuracy_over_generations([], tmp_path / "x.png")
     with pytest.raises(ValueError, match="mean_blocks"):
         plot_architecture_statistics([{"generation": 0, "best_fitness": 1.0}], tmp_path / "y.png")
+
+
+def test_draw_cli_writes_svg_or_png_and_refuses_bad_input(tmp_path: Path, capsys) -> None:
+    from ras_deap.report.cli import main
+
+    a, _ = hand_models()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best_genome.json").write_text(a.to_json())
+    assert main([str(run), "--out", str(tmp_path / "a.svg")]) == 0
+    assert (tmp_path / "a.svg").read_text() == model_to_svg(a)
+    assert main([str(run / "best_genome.json"), "--out", str(tmp_path / "a.png")]) == 0
+    assert is_png(tmp_path / "a.png")
+    assert f"drew {a.id} (3 blocks, 7 layers)" in capsys.readouterr().out
+
+    def one_line(argv: list[str]) -> str:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("python -m ras_deap.report: error: ")
+        return err[0]
+
+    assert "neither a genome JSON" in one_line([str(tmp_path / "no"), "--out", "x.svg"])
+    assert "must end in .svg or .png" in one_line([str(run), "--out", str(tmp_path / "a.pdf")])
+    (tmp_path / "bad.json").write_text("{")
+    assert "is not a ras_deap genome" in one_line([str(tmp_path / "bad.json"), "--out",
+                                                   str(tmp_path / "b.svg")])
+    assert not (tmp_path / "b.svg").exists()

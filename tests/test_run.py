@@ -145,6 +145,7 @@ def test_smoke_run_through_the_cli_logs_everything(tmp_path, global_tracking_uri
     assert {"figures/fig3_accuracy.png", "figures/fig4_architecture.png"} <= artifacts
     best = {a.path for a in client.list_artifacts(run_id, "best_model")}
     assert "best_model/best_model.pt" in best and "best_model/best_genome.json" in best
+    assert "best_model/best_architecture.svg" in best
 
     runs = children_of(tmp_path, run_id)
     assert len(runs) == state.evaluations
@@ -176,6 +177,12 @@ def test_smoke_run_through_the_cli_logs_everything(tmp_path, global_tracking_uri
     assert "fig3_accuracy.png" in note
     best_run = client.get_run(best_id)
     assert 0 < best_run.data.metrics["final/test_accuracy"] <= 1
+    # every child holds its drawing; the best one's is the run folder's
+    for child in runs["run_id"]:
+        assert "architecture.svg" in {a.path for a in client.list_artifacts(child)}
+    svg = client.download_artifacts(best_id, "architecture.svg", str(tmp_path / "best_svg"))
+    assert Path(svg).read_bytes() == \
+        (tmp_path / "runs" / "smoke" / "best_architecture.svg").read_bytes()
     assert f'mlflow.pytorch.load_model("runs:/{best_id}/model")' in proc.stdout
 
     import mlflow

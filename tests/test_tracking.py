@@ -364,6 +364,46 @@ def test_best_is_marked_and_moves_on_a_later_call(uri: str) -> None:
     assert tracker.mark_best(None, "M-unknown") is None
 
 
+def test_every_child_gets_its_architecture_svg(uri: str, tmp_path: Path) -> None:
+    """The search's child_artifacts (the real SVG drawing) land on every child,
+    in background mode too; a drawing that fails costs its file and a
+    warning, not the child; log_final puts the best one's drawing on it."""
+    from ras_deap.report import model_to_svg
+    from ras_deap.search.final import ARCHITECTURE_SVG, child_artifacts
+
+    with SearchTracker(uri, experiment="others", background=True,
+                       child_artifacts=child_artifacts()) as tracker:
+        tracker.start_search({}, {})
+        for i in range(3):
+            tracker.log_individual(record(i, seed=11))
+        tracker.flush()
+        keys = tracker.logged_keys()
+    client = MlflowClient(tracker.tracking_uri)
+    for i in range(3):
+        run = keys[f"g0-i{i}"]
+        assert {a.path for a in client.list_artifacts(run)} == {"genome.json", ARCHITECTURE_SVG}
+        text = Path(client.download_artifacts(run, ARCHITECTURE_SVG, str(tmp_path / f"{i}"))
+                    ).read_text()
+        assert text == model_to_svg(Model.from_dict(record(i, seed=11).genome))
+
+    def broken(genome: dict) -> str:
+        raise ValueError("no drawing today")
+
+    tracker = SearchTracker(uri, experiment="others", child_artifacts={"x.svg": broken})
+    tracker.start_search({}, {})
+    with pytest.warns(UserWarning, match="could not make x.svg of .*no drawing today"):
+        best = tracker.log_individual(record(0, seed=12))
+    assert client.get_run(best).info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(best)} == {"genome.json"}
+    drawing = tmp_path / "best_architecture.svg"
+    drawing.write_text("<svg/>")
+    tracker.log_final(best, {"test_accuracy": 0.5}, artifacts={ARCHITECTURE_SVG: drawing})
+    tracker.end_search()
+    assert {a.path for a in client.list_artifacts(best)} == {"genome.json", ARCHITECTURE_SVG}
+    got = client.download_artifacts(best, ARCHITECTURE_SVG, str(tmp_path / "best"))
+    assert Path(got).read_text() == "<svg/>"
+
+
 def test_final_model_round_trips_through_mlflow(uri: str, global_tracking_uri) -> None:
     """The retrained network logged with log_final loads back with
     mlflow.pytorch.load_model and computes the same logits."""

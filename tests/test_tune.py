@@ -384,6 +384,28 @@ def test_objective_remeasure_count_is_threaded_and_validated(tmp_path: Path) -> 
     assert settings_from_args(build_parser().parse_args([])).remeasure == 3
 
 
+def test_objective_averages_the_tuning_seeds(tmp_path: Path) -> None:
+    """--tuning-seeds 3: one search per seed (seed, seed+1, seed+2), each winner
+    re-measured; the value is the mean of the three re-measured means."""
+    base = SearchConfig(max_evaluations=12, seed=100)
+    factory = FakeEvaluators()
+    search = ScriptedSearch()
+    objective = Objective(base, get_space("evolution"), study_name="x", search_fn=search,
+                          evaluator_factory=factory, seeds=3)
+    trial = _one_trial(objective, {"mutations": 6, "children": 1, "population": 2})
+    assert [c.seed for c in search.calls] == [100, 101, 102]
+    assert len({c.run_name for c in search.calls}) == 3
+    per_seed = [statistics.fmean(_expected_remeasure(c)) for c in search.calls]
+    assert trial.user_attrs["seed_values"] == pytest.approx(per_seed)
+    assert trial.value == pytest.approx(statistics.fmean(per_seed))
+    assert trial.user_attrs["seeds"] == [100, 101, 102]
+    assert trial.user_attrs["trainings"] == 3 * 12 + 3 * 3
+    with pytest.raises(TuneError, match="seeds"):
+        Objective(base, get_space("evolution"), study_name="x", seeds=0)
+    args = build_parser().parse_args(["--tuning-seeds", "5", "--seed", "100"])
+    assert settings_from_args(args).tuning_seeds == 5
+
+
 def test_cli_bad_remeasure_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--remeasure", "0", "--no-mlflow", "--out-dir", str(tmp_path),
                  "--storage", f"sqlite:///{tmp_path}/s.db"]) == 2

@@ -5,6 +5,11 @@
   steps of the data's own intensity grid (1/16 on digits, 1/255 on 8-bit).
 * **SquareAttack** (opt-in; ART's gradient-free random search, Linf) over
   the same eps grid: a check no gradient masking can pass.
+* **AutoAttack** (opt-in; APGD-CE, APGD-T and Square of its standard version
+  from ART's parts, see :mod:`.autoattack`) over the same eps grid plus, on
+  MNIST-like data, the field's absolute 0.1 and 0.3: rows
+  ``autoattack_eps<k>`` / ``autoattack_eps0.1`` (worst case over the
+  ensemble) and ``..._apgd-ce`` / ``..._apgd-t`` (robust after those alone).
 * **PixelAttack** (L0, ``art.attacks.evasion.PixelAttack`` with differential
   evolution) at ``th`` changed pixels, through
   :func:`ras_deap.attacks.attack_cell`, which runs ART's pixel attacks on the
@@ -65,6 +70,41 @@ def _bank_rows(net: nn.Module, bank: Any, key: str, label: str,
     return rows
 
 
+def _autoattack_rows(net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
+                     clean_ok: np.ndarray, eps: float, key: str, budget: str,
+                     config: AssessConfig, seed: int) -> list[AttackRow]:
+    """Rows ``<key>_apgd-ce``, ``<key>_apgd-t`` (robust after the ensemble's
+    first attacks, each with its own time) and ``<key>`` (after all)."""
+    from ..attacks.attack import image_seed
+    from .autoattack import COMPONENTS, run_autoattack
+
+    t0 = time.perf_counter()
+    m = len(x)
+    result = run_autoattack(clf, x, y, eps, iters=config.autoattack_iter,
+                            queries=config.autoattack_queries,
+                            seed=image_seed(int(seed), 11, round(eps * 1e6)))
+    ok = clean_ok & result.robust & (predict(net, result.x_adv) == y)
+    rows = []
+    for name, label in COMPONENTS[:-1]:
+        rows.append(AttackRow(f"{key}_{name}", f"AutoAttack after {label}", "Linf", budget, m,
+                              float((clean_ok & result.robust_after[name]).mean()),
+                              result.seconds[name]))
+    names = ", ".join(label for _, label in COMPONENTS)
+    rows.append(AttackRow(key, f"AutoAttack ({names})", "Linf", budget, m, float(ok.mean()),
+                          time.perf_counter() - t0))
+    return rows
+
+
+def _autoattack_plan(config: AssessConfig, dataset: Any, levels: int
+                     ) -> list[tuple[str, float, str]]:
+    """(row key, eps, budget label): the eps grid, then the absolute budgets."""
+    grid = levels - 1
+    plan = [(f"autoattack_eps{k}", k / grid, f"eps={k}/{grid}") for k in config.eps_for(levels)]
+    plan += [(f"autoattack_eps{e:g}", e, f"eps={e:g}")
+             for e in config.autoattack_eps_for(levels, tuple(dataset.shape))]
+    return plan
+
+
 def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                    config: AssessConfig | None = None, *, seed: int = 0,
                    bank_fallback: bool = False, progress: bool = False,
@@ -74,8 +114,8 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     ``dataset.test`` and measure it on ``bank`` (an
     :class:`~ras_deap.bank.AdversarialBank`, or None to skip) and on
     ``heldout_bank`` (rows ``heldout_bank*``; None to skip). ``seed`` seeds
-    the PixelAttack's per-image evolutions and SquareAttack's random search
-    (the gradient attacks are deterministic)."""
+    the PixelAttack's per-image evolutions and SquareAttack's and
+    AutoAttack's random draws (FGSM and PGD are deterministic)."""
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
     from tqdm.auto import tqdm
 
@@ -102,17 +142,24 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     plan = [("fgsm", k) for k in eps_steps if "fgsm" in config.attacks]
     plan += [("pgd", k) for k in eps_steps if "pgd" in config.attacks]
     plan += [("square", k) for k in eps_steps if "square" in config.attacks]
+    if "autoattack" in config.attacks:
+        plan += [("autoattack", item) for item in _autoattack_plan(config, dataset, levels)]
     plan += [("pixel", th) for th in config.pixel_th if "pixel" in config.attacks]
     bar = tqdm(total=len(plan) + bool(bank is not None and config.bank)
                + (heldout_bank is not None), desc="assess",
                unit="attack", disable=not progress, leave=False)
     clf = _classifier(net, x.shape[1:], dataset.num_classes) if n else None
     k_l0 = min(config.l0_images, n)
+    k_aa = min(config.autoattack_images, n)
     try:
         for name, k in plan:
             t0 = time.perf_counter()
-            bar.set_postfix(attack=f"{name} {k}")
-            if name in ("fgsm", "pgd", "square"):
+            bar.set_postfix(attack=f"{name} {k if name != 'autoattack' else k[2]}")
+            if name == "autoattack":
+                key, eps, budget = k
+                rows += _autoattack_rows(net, clf, x[:k_aa], y[:k_aa], clean_ok[:k_aa], eps,
+                                         key, budget, config, seed)
+            elif name in ("fgsm", "pgd", "square"):
                 eps = k / grid
                 if name == "fgsm":
                     attack = FastGradientMethod(clf, eps=eps, batch_size=256)

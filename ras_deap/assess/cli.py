@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..config import DATASET_NAMES, ConfigError
+from ..config import DATASET_NAMES, OPTIONS, ConfigError
+from ..flags import add_option
 from .config import ATTACKS, DEFAULT_ATTACKS, AssessConfig, AssessConfigError
 
 __all__ = ["build_parser", "main"]
@@ -25,6 +26,20 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _eps_values(text: str | None) -> tuple[float, ...] | None:
+    """``--autoattack-eps``: comma-separated budgets, or ``none``; a value
+    that is no number is an :class:`AssessConfigError` (one line)."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise AssessConfigError(f"--autoattack-eps {text!r}: give comma-separated L-inf budgets "
+                                "between 0 and 1, e.g. 0.1,0.3, or none") from None
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -36,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Attack a trained best model directly with IBM ART on the dataset's "
                     "quarantined test images: Linf FGSM and PGD over an eps grid in steps of "
                     "the data's intensity grid, L0 PixelAttack (differential evolution) at "
-                    "th 1/3/5/10 pixels, plus the transfer bank. Prints a table, writes "
+                    "th 1/3/5/10 pixels, plus the transfer bank; on request SquareAttack and "
+                    "AutoAttack (--attacks). Prints a table, writes "
                     "assess.md/assess.json and logs them (metrics assess/...) to the run's "
                     "MLflow run.")
     p.add_argument("target", metavar="RUN",
@@ -63,8 +79,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"SquareAttack queries per image (default {d.square_iter})")
     g.add_argument("--attacks", type=_names, default=DEFAULT_ATTACKS,
                    help=f"subset of {','.join(ATTACKS)} (default "
-                        f"{','.join(DEFAULT_ATTACKS)}; square is the gradient-free Linf check)")
+                        f"{','.join(DEFAULT_ATTACKS)}; square is the gradient-free Linf check, "
+                        "autoattack the field's reference assessment, minutes per eps)")
+    g.add_argument("--autoattack-images", type=int, default=d.autoattack_images,
+                   help="test images for AutoAttack, the first of --images (default "
+                        f"{d.autoattack_images})")
+    g.add_argument("--autoattack-iter", type=int, default=d.autoattack_iter,
+                   help=f"APGD-CE and APGD-T iterations (default {d.autoattack_iter}, the "
+                        "standard version's)")
+    g.add_argument("--autoattack-queries", type=int, default=d.autoattack_queries,
+                   help=f"Square queries per image (default {d.autoattack_queries}, the "
+                        "standard version's)")
+    g.add_argument("--autoattack-eps", metavar="E,E",
+                   help="absolute L-inf budgets for AutoAttack beside the eps grid (default "
+                        "0.1,0.3 on 28x28 8-bit data such as mnist10k, the field's MNIST "
+                        "budgets; none elsewhere; 'none' for none)")
     g.add_argument("--no-bank", action="store_true", help="skip the transfer bank")
+    add_option(g, OPTIONS["final_training"],
+               note="here: also fine-tune a copy of the network (its weights, or its standard "
+                    "re-training) so and attack both alike, side by side in "
+                    "assess-<kind>.md/.json (weights best_model-<kind>.pt)")
     g.add_argument("--heldout-bank", metavar="NPZ",
                    help="also measure a held-out bank (python -m ras_deap.attacks heldout: "
                         "base images, source families and attacks no fitness bank used); it "
@@ -100,7 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                               eps_steps=args.eps_steps, pgd_steps=args.pgd_steps,
                               pixel_th=args.pixel_th, pixel_iter=args.pixel_iter,
                               attacks=args.attacks, bank=not args.no_bank,
-                              square_iter=args.square_iter)
+                              square_iter=args.square_iter,
+                              autoattack_images=args.autoattack_images,
+                              autoattack_iter=args.autoattack_iter,
+                              autoattack_queries=args.autoattack_queries,
+                              autoattack_eps=_eps_values(args.autoattack_eps))
     except AssessConfigError as exc:
         return usage(str(exc))
     from ..bank import BankError
@@ -114,9 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 log_run=args.log_run, dataset=args.dataset, seed=args.seed,
                                 data_dir=args.data_dir, bank=args.bank,
                                 full_epochs=args.full_epochs, device=args.device)
-        outcome = assess_target(target, config, mlflow=not args.no_mlflow,
-                                progress=not args.no_progress, heldout_bank=args.heldout_bank,
-                                log=lambda m: print(m, file=sys.stderr, flush=True))
+        common = {"mlflow": not args.no_mlflow, "progress": not args.no_progress,
+                  "heldout_bank": args.heldout_bank,
+                  "log": lambda m: print(m, file=sys.stderr, flush=True)}
+        kind = getattr(args, "final_training", "standard")
+        if kind == "standard":
+            outcome = assess_target(target, config, **common)
+        else:  # the network before and after adversarial fine-tuning, side by side
+            from .harden import assess_hardened
+
+            outcome = assess_hardened(target, kind, config, **common)
     except (TargetError, ConfigError, DatasetError, BankError) as exc:
         return usage(str(exc))
     print(outcome.table)

@@ -22,8 +22,10 @@ METRIC_PREFIX = "assess/"
 @dataclass(frozen=True)
 class AttackRow:
     """``key`` names the row in metrics (``clean``, ``fgsm_eps1``,
-    ``pgd_eps2``, ``pixel_th3``, ``bank``, ``bank_L0``, ...); the eps of
-    ``fgsm_eps<k>``/``pgd_eps<k>`` is k steps of the data's intensity grid."""
+    ``pgd_eps2``, ``autoattack_eps3``, ``autoattack_eps0.1``, ``pixel_th3``,
+    ``bank``, ``bank_L0``, ...); the eps of ``fgsm_eps<k>``/``pgd_eps<k>``
+    (an integer k) is k steps of the data's intensity grid, a decimal one
+    (``autoattack_eps0.1``) is absolute on the [0, 1] scale."""
 
     key: str
     attack: str
@@ -114,6 +116,16 @@ def format_table(assessment: Assessment) -> str:
     if "square" in ran:
         legend.append(f"SquareAttack (ART, gradient-free random search, {c.square_iter} "
                       f"queries per image) on the first {c.images} test images.")
+    if "autoattack" in ran:
+        aa = min(c.autoattack_images, c.images)
+        legend.append(f"AutoAttack (standard version less FAB-T, which ART lacks: APGD-CE, then "
+                      f"APGD-T on 9 target classes, {c.autoattack_iter} iterations each, then "
+                      f"Square, {c.autoattack_queries} queries; ART) on the first {aa} test "
+                      "images: robust = correct clean and under every attack; the rows 'after "
+                      "APGD-CE/APGD-T' show how much the first attacks alone leave, with their "
+                      "own time." + (" A decimal eps (0.1, 0.3: the field's MNIST budgets) is "
+                                     "absolute on the [0, 1] scale."
+                                     if any("." in r.budget for r in a.rows) else ""))
     if "pixel" in ran:
         legend.append(f"PixelAttack (ART, differential evolution, {c.pixel_iter} generations "
                       f"per image) on the first {min(c.l0_images, c.images)}; th = changed "

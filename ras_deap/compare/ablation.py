@@ -136,7 +136,8 @@ def evaluation_fitness(variant: Variant, row: dict[str, Any]) -> list[float] | N
     if curve.is_file():
         lines = [json.loads(line) for line in curve.read_text().splitlines() if line.strip()]
         if lines and all(isinstance(e, dict) and "fitness" in e for e in lines):
-            return [float(e["fitness"]) for e in lines]
+            # screened children's low-fidelity fitness is not the trained fitness
+            return [float(e["fitness"]) for e in lines if not e.get("screen")]
     uri = _settings(variant.out)["search"].get("tracking_uri") or "sqlite:///mlruns/mlflow.db"
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return None

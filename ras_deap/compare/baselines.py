@@ -274,12 +274,17 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
 
     def record(ind: Any) -> None:  # best fitness so far after each evaluation
         fitness = float(ind.fitness.values[0])
-        curve.append(fitness if not curve else max(curve[-1], fitness))
+        # a screened child's low-fidelity fitness is no candidate for the best
+        screened = getattr(ind, "epochs", None) is not None
+        best = fitness if not screened else float("-inf")
+        curve.append(best if not curve else max(curve[-1], best))
         if curve_file is not None:
             # the evaluation's own fitness too: the ablation's drift table reads it
             # from a clone, without the MLflow store the search logged to
+            line = {"best": curve[-1], "fitness": fitness, **({"screen": True} if screened
+                                                                else {})}
             with curve_file.open("a") as fh:
-                fh.write(json.dumps({"best": curve[-1], "fitness": fitness}) + "\n")
+                fh.write(json.dumps(line) + "\n")
         if ctx.on_evaluation is not None:
             ctx.on_evaluation()
 
@@ -304,8 +309,12 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
 
     start = time.perf_counter()
     cfg = ctx.config
-    config = cfg.replace(seed=ctx.seed, max_evaluations=ctx.budget,
-                         generations=ras_generations(ctx.budget, cfg.population, cfg.children))
+    if cfg.budget_epochs is not None:  # a compute budget ends the search, not a count
+        config = cfg.replace(seed=ctx.seed, max_evaluations=None, generations=10**6)
+    else:
+        config = cfg.replace(seed=ctx.seed, max_evaluations=ctx.budget,
+                             generations=ras_generations(ctx.budget, cfg.population,
+                                                         cfg.children))
     curve_file = None
     resume = None
     if ctx.cell_dir is not None:

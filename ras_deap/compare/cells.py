@@ -3,7 +3,9 @@
 :func:`run_cell` searches with one method under the budget, re-measures its
 winner, re-trains it on the full training set and attacks the re-trained
 network directly (:mod:`ras_deap.assess`); it returns a JSON-ready dict and
-leaves in the cell folder ``cells/<method>-seed<seed>/``:
+leaves in the cell folder ``cells/<method>-seed<seed>/`` (with
+``--final-training pgd-at|trades`` the re-trained winner is fine-tuned
+adversarially before it is stored and attacked):
 
 * ``evaluations.jsonl``: every search evaluation, written as it ends (the
   journal a resumed cell replays instead of training again; RAS keeps its
@@ -31,7 +33,7 @@ from typing import Any
 from ..config import SearchConfig
 from ..seeding import derive_seed
 from .baselines import MethodContext, run_method
-from .budget import BudgetedEvaluator, EvaluationJournal, ras_generation
+from .budget import BudgetedEvaluator, EvaluationJournal, evaluations_within, ras_generation
 from .config import CompareConfig
 
 __all__ = ["CellSpec", "RESULT_NAME", "cell_dir", "cell_name", "journal_length", "run_cell",
@@ -119,6 +121,26 @@ def _write_json(path: Path, data: Any) -> Path:
     return write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
+def cell_budget(cfg: CompareConfig, search: SearchConfig, evaluator: Any, method: str) -> int:
+    """The evaluations a cell may train: ``cfg.budget``, or with a compute
+    budget (``search.budget_epochs``) as many as fit in it for the methods
+    that do not count compute themselves (RAS does, with ``budget_epochs``;
+    its count is then only a cap)."""
+    if search.budget_epochs is None:
+        return cfg.budget
+    if method == "ras":
+        return max(cfg.budget, 10**6)
+    from ..config import training_values
+    from ..evaluation import TrainConfig
+
+    train = getattr(evaluator, "train_config", None) or TrainConfig(**training_values(search))
+    data = getattr(evaluator, "data", None)
+    dataset = getattr(data() if callable(data) else None, "dataset", None)
+    train_size = len(dataset.train) if dataset is not None else train.subset_size
+    return max(1, evaluations_within(search.budget_epochs, search.population, search.children,
+                                     train, train_size))
+
+
 def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) -> dict[str, Any]:
     """Run one cell (see the module docstring) and return its result."""
     from ..evaluation.remeasure import remeasure
@@ -132,7 +154,7 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     evaluator = (spec.evaluator_factory or make_evaluator)(search)
     journal = EvaluationJournal(folder / JOURNAL_NAME) if method != "ras" else None
     budgeted = BudgetedEvaluator(
-        evaluator, cfg.budget, seed=seed, method=method,
+        evaluator, cell_budget(cfg, search, evaluator, method), seed=seed, method=method,
         schedule=lambda i: ras_generation(i, search.population, search.children),
         on_evaluated=(lambda rec: on_evaluation()) if on_evaluation else None, journal=journal)
     ctx = MethodContext(budgeted=budgeted, config=search, seed=seed,
@@ -144,9 +166,13 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
                          generation=outcome.best_generation, salt="compare")
     t0 = time.perf_counter()
+    # --final-training: the keyword only when adversarial, so the default call (and any
+    # evaluator factory's evaluator) is the one it always was
+    kind = ({} if search.final_training == "standard"
+            else {"training": search.final_training})
     final = evaluator.evaluate(outcome.best_genome, cfg.retrain_generation,
                                seed=derive_seed(seed, "final", outcome.best_genome.id),
-                               with_test=True, return_module=True)
+                               with_test=True, return_module=True, **kind)
     retrain_seconds = time.perf_counter() - t0
     (folder / "best_genome.json").write_text(outcome.best_genome.to_json())
     module = getattr(final, "module", None)

@@ -22,12 +22,17 @@ EXIT_USAGE = 2
 # defaults), and what some of them also mean here; flags, types and help
 # come from the option schema, as in python -m ras_deap.run.
 _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
-                   "mutations", "distance", "niche_children", "remeasure_every", "subset_size",
+                   "mutations", "distance", "niche_children", "remeasure_every",
+                   "screen_epochs", "screen_keep", "budget_epochs", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",
-                   "threads", "device", "tracking_uri", "experiment")
+                   "final_training", "threads", "device", "tracking_uri", "experiment")
 _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and the "
                         "generation size of the training schedule",
-          "children": "lambda = population x children"}
+          "children": "lambda = population x children",
+          "budget_epochs": "replaces --max-evaluations as every method's budget: the "
+                           "baselines train as many networks as fit in it, RAS stops when "
+                           "it is spent (with --screen-epochs it screens more children)",
+          "final_training": "of every cell's re-trained winner, before its direct attacks"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"DE generations per image (default {d.pixel_iter})")
     g.add_argument("--assess-attacks", default=",".join(d.attacks),
                    help=f"subset of {','.join(ATTACKS)} (default {','.join(d.attacks)}: "
-                        "square is opt-in)")
+                        "square and autoattack are opt-in)")
+    g.add_argument("--assess-autoattack-images", type=int, default=d.autoattack_images,
+                   help=f"test images for AutoAttack (default {d.autoattack_images})")
     g.add_argument("--no-assess", action="store_true", help="skip the direct attacks")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g = p.add_argument_group("search and training settings shared by every method")
@@ -102,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     assess = None if args.no_assess else AssessConfig(
         images=args.assess_images, l0_images=args.assess_l0_images,
-        pixel_iter=args.assess_pixel_iter,
+        pixel_iter=args.assess_pixel_iter, autoattack_images=args.assess_autoattack_images,
         attacks=tuple(a.strip() for a in args.assess_attacks.split(",") if a.strip()))
     return CompareConfig(search=SearchConfig.from_dict(search, source="flags"), budget=budget,
                          seeds=seeds, methods=methods, out=args.out,

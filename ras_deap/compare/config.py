@@ -132,6 +132,7 @@ class CompareConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        data["search"] = self.search.to_dict()  # its own dict: defaults it omits stay out
         data["methods"] = list(self.methods)
         data["assess"] = self.assess.to_dict() if self.assess is not None else None
         return data

@@ -15,6 +15,9 @@ arms must have the same settings, so seeds pair them. Every winner
 
 * **SquareAttack** (ART, L-inf, gradient-free): no fitness runs it (the
   direct fitness runs PGD and JSMA, the bank fitness stored transfers);
+* **AutoAttack** with ``--autoattack`` (APGD-CE, APGD-T and Square of its
+  standard version, from ART's parts; FAB-T is missing in ART): the
+  assessment the field reports, at the same eps grid;
 * **PixelAttack** (ART, L0, differential evolution) on the model itself: the
   rows of the cell's own assessment (``assess.json``); no fitness runs it on
   the model, but it is the algorithm that built the fitness bank's L0 half;
@@ -55,6 +58,8 @@ __all__ = ["HELDOUT_FORMAT", "Arm", "HeldoutError", "assess_cell", "bank_for_see
 
 HELDOUT_NAME = "heldout"
 HELDOUT_FORMAT = "ras_deap.heldout/1"
+# AutoAttack's own rows (not the ones after its first attacks); a grid step or a decimal
+_AUTOATTACK_ROW = re.compile(r"^autoattack_eps(\d+(?:\.\d+)?)$")
 
 
 class HeldoutError(ValueError):
@@ -230,7 +235,9 @@ def _accuracies(assessment: dict[str, Any]) -> dict[str, float]:
 
 def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict[str, Any]:
     """One flat row per (arm, method, seed): robust accuracies of the held-out
-    attacks (``square_*``, ``pixel_*``, ``heldout_bank*``), their means, the
+    attacks (``square_*``, ``autoattack_eps*`` if it ran, ``pixel_*``,
+    ``heldout_bank*``), their means (``autoattack_mean`` over the eps grid,
+    not the absolute budgets), the
     primary ``heldout_mean`` (mean of the Square, Pixel and held-out bank
     means), ``square_bank_mean`` (Square and the held-out bank only), and
     the held-in measures (the fitness bank, PGD) for contrast. For a
@@ -248,7 +255,7 @@ def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict
     row: dict[str, Any] = {"arm": arm, "method": result["method"], "seed": int(result["seed"]),
                            "test_accuracy": float(heldout["assessment"]["test_accuracy"])}
     for key, value in held.items():
-        if key.startswith(("square_", "heldout_bank")):
+        if key.startswith(("square_", "heldout_bank")) or _AUTOATTACK_ROW.match(key):
             row[key] = value
     for key, value in own.items():
         if key.startswith(("pixel_", "pgd_")) or key == "bank":
@@ -261,6 +268,9 @@ def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict
         return statistics.fmean(values) if values else float("nan")
 
     row["square_mean"] = mean_of("square_eps")
+    grid = [v for k, v in row.items() if (m := _AUTOATTACK_ROW.match(k)) and "." not in m[1]]
+    if grid:
+        row["autoattack_mean"] = statistics.fmean(grid)
     row["pixel_mean"] = mean_of("pixel_th")
     row["pgd_mean"] = mean_of("pgd_eps")
     parts = [row["square_mean"], row["pixel_mean"], row.get("heldout_bank", float("nan"))]
@@ -295,6 +305,11 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"test images for SquareAttack (default {d.images})")
     p.add_argument("--square-iter", type=int, default=d.square_iter,
                    help=f"SquareAttack queries per image (default {d.square_iter})")
+    p.add_argument("--autoattack", action="store_true",
+                   help="also run AutoAttack (APGD-CE, APGD-T, Square; the field's reference "
+                        "assessment; minutes per winner)")
+    p.add_argument("--autoattack-images", type=int, default=d.autoattack_images,
+                   help=f"test images for AutoAttack (default {d.autoattack_images})")
     p.add_argument("--reference", default="bank",
                    help="the arm the others are tested against (default bank)")
     p.add_argument("--report", metavar="MD", help="write the report (and its CSV beside it)")
@@ -328,8 +343,9 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
             raise HeldoutError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-', "
                                "e.g. heldout-test")
-        config = AssessConfig(images=args.images, attacks=("square",), bank=False,
-                              square_iter=args.square_iter)
+        config = AssessConfig(images=args.images, bank=False, square_iter=args.square_iter,
+                              attacks=("square", "autoattack") if args.autoattack
+                              else ("square",), autoattack_images=args.autoattack_images)
     except (HeldoutError, AssessConfigError) as exc:
         parser.error(str(exc))
     jobs, missing = [], []

@@ -23,6 +23,7 @@ __all__ = ["COLUMNS", "Decision", "choose_default", "paired_arms", "write_report
 # (column, label): robust accuracies (higher is better) and the test accuracy
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("test_accuracy", "Test acc."),
+    ("autoattack_mean", "AutoAttack L∞ (mean)"),  # only when it ran (--autoattack)
     ("square_mean", "Square L∞ (mean)"),
     ("pixel_mean", "Pixel L0 (mean)"),
     ("heldout_bank", "Held-out bank"),
@@ -31,8 +32,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("fitness_bank", "Fitness bank (held in for bank)"),
     ("pgd_mean", "PGD L∞ (held in for direct)"),
 )
-TESTED = ("heldout_mean", "square_mean", "pixel_mean", "heldout_bank", "square_bank_mean",
-          "test_accuracy")
+TESTED = ("heldout_mean", "autoattack_mean", "square_mean", "pixel_mean", "heldout_bank",
+          "square_bank_mean", "test_accuracy")
 ATTACK_PREFIX = "heldout_bank_attack_"
 MAX_ACCURACY_LOSS = 0.01  # the issue's "without losing more than 1 point of test accuracy"
 ALPHA = 0.05
@@ -95,11 +96,11 @@ def choose_default(robust: PairedResult, accuracy: PairedResult, arm: str, refer
 def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     """COLUMNS, with one column per attack of the held-out bank (rows of
     ``assess``'s by-attack breakdown) after the held-out bank's, and the
-    ``square_bank_mean`` only where rows carry it."""
+    ``autoattack_mean`` and ``square_bank_mean`` only where rows carry them."""
     attacks = sorted({k for r in rows for k in r if k.startswith(ATTACK_PREFIX)})
     out: list[tuple[str, str]] = []
     for col, label in COLUMNS:
-        if col == "square_bank_mean" and not any(col in r for r in rows):
+        if col in ("autoattack_mean", "square_bank_mean") and not any(col in r for r in rows):
             continue
         out.append((col, label))
         if col == "heldout_bank":
@@ -132,6 +133,14 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                                      for r in rows) or not rows else "square_bank_mean")
     columns = _columns(rows)
     attack_cols = [c for c, _ in columns if c.startswith(ATTACK_PREFIX)]
+    ran = {k for r in rows for k in r}
+    autoattack = ""
+    if "autoattack_mean" in ran:
+        autoattack = (f"AutoAttack (APGD-CE, APGD-T, Square of its standard version from "
+                      f"ART's parts, FAB-T missing in ART; {config.autoattack_iter} iterations, "
+                      f"{config.autoattack_queries} queries, first "
+                      f"{min(config.autoattack_images, config.images)} images; its column is "
+                      "the mean over the eps grid), ")
     eps = "/".join(sorted({k.removeprefix("square_eps") for r in rows for k in r
                            if k.startswith("square_eps")}, key=int)) or "n/a"
     lines = [f"# Which fitness finds robust architectures? ({', '.join(arms)})", "",
@@ -140,7 +149,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
              "Each arm is a `python -m ras_deap.compare` run whose searches used one "
              "`--robustness` choice, with otherwise identical settings, so the seeds pair the "
              "arms. Every winner (the re-trained best model of a (method, seed) cell) is "
-             "attacked with: ART's gradient-free SquareAttack (L∞, "
+             f"attacked with: {autoattack}ART's gradient-free SquareAttack (L∞, "
              f"{config.square_iter} queries, first {config.images} quarantined test images, "
              f"eps {eps} steps of the data's intensity grid; no fitness runs it), ART's "
              "PixelAttack (L0, DE, on the model itself, from the cell's assessment; the same "

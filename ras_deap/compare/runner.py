@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..assess.config import AUTOATTACK_PARTIAL
 from ..config import ConfigError, SearchConfig
 from ..genome import SPECTRUM_FEATURES, Model, spectrum
 from ..validate import check_int
@@ -113,7 +114,8 @@ def _direct_columns(assessment: dict[str, Any] | None) -> dict[str, float]:
             continue  # the same network on the same bank: adv_error already
         error = 1.0 - float(row["accuracy"])
         out[f"er_{row['key']}"] = error
-        if row["key"] != "clean":
+        # AutoAttack's rows after its first attacks alone are parts of its own row
+        if row["key"] != "clean" and not row["key"].endswith(AUTOATTACK_PARTIAL):
             attacks.append(error)
     out["er_direct_mean"] = float(sum(attacks) / len(attacks)) if attacks else math.nan
     out["assess_levels"] = float(assessment["levels"])

@@ -42,22 +42,25 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("parameters", "Parameters", "count"),
     ("wall_seconds", "Wall time (s)", "seconds"),
 )
-_ATTACK_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "pixel": 3}
-_DIRECT = re.compile(r"^er_(clean|fgsm|pgd|pixel)(?:_(eps|th)(\d+))?$")
+_ATTACK_ORDER = {"clean": 0, "fgsm": 1, "pgd": 2, "autoattack": 3, "pixel": 4}
+# AutoAttack's budgets may be absolute decimals (eps0.1); its per-component rows are not columns
+_DIRECT = re.compile(r"^er_(clean|fgsm|pgd|autoattack|pixel)(?:_(eps|th)(\d+(?:\.\d+)?))?$")
 
 
 def direct_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
     """``(column, header)`` of the direct attacks present in ``rows``, in the
-    order clean, FGSM, PGD, PixelAttack by budget."""
+    order clean, FGSM, PGD, AutoAttack, PixelAttack by budget (AutoAttack's
+    absolute budgets after its grid steps)."""
     levels = next((int(r["assess_levels"]) for r in rows
                    if _finite([r.get("assess_levels")])), None)
     found = set()
     for row in rows:
         found.update(k for k in row if _DIRECT.match(k))
 
-    def order(key: str) -> tuple[int, int]:
+    def order(key: str) -> tuple[int, bool, float]:
         m = _DIRECT.match(key)
-        return _ATTACK_ORDER[m.group(1)], int(m.group(3) or 0)
+        k = m.group(3) or "0"
+        return _ATTACK_ORDER[m.group(1)], "." in k, float(k)
 
     out = []
     for key in sorted(found, key=order):
@@ -66,6 +69,9 @@ def direct_columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
             header = "Clean ER"
         elif attack == "pixel":
             header = f"L0 {k} px"
+        elif attack == "autoattack":
+            grid = "" if "." in k else f"/{levels - 1}" if levels else " steps"
+            header = f"AutoAttack {k}{grid}"
         else:
             grid = f"/{levels - 1}" if levels else " steps"
             header = f"{attack.upper()} {k}{grid}"
@@ -192,12 +198,19 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                  "two-sided Wilcoxon signed-rank and paired t-test):\n\n" + paired)
     if cfg is not None:
         s = cfg.search
+        budget = (f"{cfg.budget} trained models" if s.budget_epochs is None else
+                  f"{s.budget_epochs} epoch-equivalents of training (Evals: the networks "
+                  "each method trained in it)")
         text += (f"\nEvery number: mean over seeds ± the half-width of the 95% t-interval of "
-                 f"that mean (n/a for one seed); seeds {cfg.seed_list}; budget {cfg.budget} "
-                 f"trained models per method and seed; dataset {s.dataset}; fitness = "
+                 f"that mean (n/a for one seed); seeds {cfg.seed_list}; budget {budget} "
+                 f"per method and seed; dataset {s.dataset}; fitness = "
                  f"validation accuracy + accuracy on the adversarial bank. Errors (ER) are of "
                  f"each method's winner re-trained from scratch on the full training set "
-                 f"({s.full_epochs} epochs max) and measured on the quarantined test split. "
+                 f"({s.full_epochs} epochs max)"
+                 + ("" if s.final_training == "standard" else
+                    f", then fine-tuned adversarially ({s.final_training}, "
+                    "--final-training)")
+                 + " and measured on the quarantined test split. "
                  f"**Re-measured fitness**: the winner trained {cfg.remeasure} more time(s) "
                  f"exactly as its search trained it, on fresh seeds (mean); **Search max "
                  f"fitness** is how the winner was picked, biased upwards by lucky trainings. "

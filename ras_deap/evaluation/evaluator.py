@@ -32,11 +32,12 @@ from ras_deap.data import Dataset, load_dataset
 from ras_deap.genome import Model
 
 from ..seeding import evaluation_seed, seed_everything
+from .adversarial import ADVERSARIAL_KINDS, AdversarialSchedule, adversarial_train
 from .augment import random_crop_flip
 from .compiler import compile_model
 from .config import TrainConfig
 from .cost import count_parameters, estimate_flops
-from .direct import DirectConfig, direct_robustness
+from .direct import DirectConfig, direct_robustness, pgd_linf
 from .errors import BuildError, TrainingError
 from .inference import accuracy, predict
 from .trainer import train
@@ -130,19 +131,24 @@ class Evaluator:
     ``'both'`` (their mean, each weighing one half). The metric
     ``robustness`` is the one the fitness uses; ``robustness_bank`` and
     ``robustness_direct`` name each measure.
+    ``adversarial``: how :meth:`evaluate` with ``training='pgd-at'|'trades'``
+    and :meth:`harden` fine-tune a network (None: the documented
+    :class:`~ras_deap.evaluation.adversarial.AdversarialSchedule`).
     """
 
     def __init__(self, dataset_name: str = "digits", data_dir: str | Path | None = None,
                  bank_path: str | Path | None = None, train_config: TrainConfig | None = None,
                  seed: int = 0, num_threads: int = 1, device: str | None = None,
                  *, download: bool = False, robustness: str = "bank",
-                 direct: DirectConfig | None = None) -> None:
+                 direct: DirectConfig | None = None,
+                 adversarial: AdversarialSchedule | None = None) -> None:
         if num_threads < 1:
             raise ValueError(f"num_threads={num_threads} must be >= 1")
         if robustness not in ROBUSTNESS_CHOICES:
             raise ValueError(f"robustness={robustness!r}: choose one of {ROBUSTNESS_CHOICES}")
         self.robustness = robustness
         self.direct = direct if direct is not None else DirectConfig()
+        self.adversarial = adversarial if adversarial is not None else AdversarialSchedule()
         self.dataset_name = dataset_name
         self.data_dir = str(data_dir) if data_dir is not None else None
         self.bank_path = str(bank_path) if bank_path is not None else None
@@ -198,11 +204,25 @@ class Evaluator:
         return evaluation_seed(self.seed, model.id, generation)
 
     def evaluate(self, model: Model, generation: int, *, seed: int | None = None,
-                 with_test: bool = False, return_module: bool = False) -> EvaluationResult:
+                 with_test: bool = False, return_module: bool = False,
+                 epochs: int | None = None,
+                 training: str = "standard") -> EvaluationResult:
         """Train ``model``'s network with the schedule of ``generation`` and
         measure it. Never raises for a bad individual: build errors, a
         diverging loss or running out of memory give fitness 0 and a
-        ``failure`` reason."""
+        ``failure`` reason. ``epochs`` caps training below the schedule's
+        (a screening, low-fidelity evaluation). Metric ``cost_epochs`` is the
+        training done in epoch-equivalents (epochs x samples / subset size),
+        the unit of a compute budget.
+
+        ``training``: ``standard`` (every search evaluation; the paper), or
+        ``pgd-at`` / ``trades`` for a final network: trained exactly as
+        ``standard`` first, then fine-tuned adversarially (:meth:`harden`);
+        the metrics are the hardened network's, with the standard network's
+        under ``standard_*`` (see :meth:`harden` for the rest)."""
+        if training != "standard" and training not in ADVERSARIAL_KINDS:
+            raise ValueError(f"training={training!r}: choose standard or one of "
+                             f"{', '.join(ADVERSARIAL_KINDS)}")
         eval_seed = self.evaluation_seed(model, generation) if seed is None else int(seed)
         data = self.data()  # configuration problems (missing data) do raise
         cfg = self.train_config
@@ -229,8 +249,13 @@ class Evaluator:
                                                   replace=False)).to(x.device)
                 x, y = x[idx], y[idx]
             augment = random_crop_flip if cfg.augment else None
-            result = train(net, x, y, t["x_val"], t["y_val"], cfg, cfg.epochs_for(generation),
-                           generator, augment)
+            max_epochs = cfg.epochs_for(generation) if epochs is None else int(epochs)
+            result = train(net, x, y, t["x_val"], t["y_val"], cfg, max_epochs, generator,
+                           augment)
+            if training != "standard":
+                metrics.update(self._standard_metrics(net, result.val_accuracy, with_test))
+                metrics.update(self._harden(net, training, x, y, generator))
+                result.val_accuracy = metrics.pop("adversarial_val_accuracy")
             bank_pred = predict(net, t["x_bank"], cfg.eval_batch_size).cpu().numpy()
             robust = robustness_metrics(bank_pred, data.bank)
             robust["robustness_bank"] = robust["robustness"]
@@ -249,6 +274,7 @@ class Evaluator:
                 "stopped_early": float(result.stopped_early),
                 "train_seconds": result.seconds,
                 "train_samples": float(x.shape[0]),
+                "cost_epochs": result.epochs * x.shape[0] / cfg.subset_size,
             })
             metrics.update(robust)
             if with_test:
@@ -281,8 +307,81 @@ class Evaluator:
             out.module = net
         return out
 
+    def _standard_metrics(self, net: nn.Module, val_accuracy: float, with_test: bool
+                          ) -> dict[str, float]:
+        """The standard-trained network's accuracy, bank robustness and (with
+        ``with_test``) test accuracy, under ``standard_*``, before it is hardened."""
+        data, cfg = self.data(), self.train_config
+        t = data.tensors
+        bank_pred = predict(net, t["x_bank"], cfg.eval_batch_size).cpu().numpy()
+        out = {"standard_accuracy": val_accuracy,
+               "standard_robustness": robustness_metrics(bank_pred, data.bank)["robustness"]}
+        if with_test:
+            out["standard_test_accuracy"] = accuracy(net, t["x_test"], t["y_test"],
+                                                     cfg.eval_batch_size)
+        return out
+
+    def _val_pgd_accuracy(self, net: nn.Module) -> float:
+        """Accuracy on the validation images under 10-step L∞ PGD at the
+        adversarial training's eps (eps/4 steps, no random start: the direct
+        measure's attack), a clean mistake counting as lost."""
+        data = self.data()
+        x, y = data.tensors["x_val"], data.tensors["y_val"]
+        was_training = net.training
+        net.eval()
+        try:
+            adv = pgd_linf(net, x, y, self.adversarial.eps_for(data.dataset.levels), 10)
+            with torch.no_grad():
+                ok = (net(adv).argmax(1) == y) & (net(x).argmax(1) == y)
+        finally:
+            net.train(was_training)
+        return float(ok.float().mean().item())
+
+    def _harden(self, net: nn.Module, kind: str, x: torch.Tensor, y: torch.Tensor,
+                generator: torch.Generator) -> dict[str, float]:
+        data, cfg, schedule = self.data(), self.train_config, self.adversarial
+        t = data.tensors
+        before = self._val_pgd_accuracy(net)
+        cpu = time.process_time()
+        result = adversarial_train(net, kind, x, y, t["x_val"], t["y_val"], cfg, schedule,
+                                   data.dataset.levels, generator)
+        cpu = time.process_time() - cpu  # this process's: the cost on an idle core
+        return {"standard_val_pgd_accuracy": before,
+                "val_pgd_accuracy": self._val_pgd_accuracy(net),
+                "adversarial_val_accuracy": result.val_accuracy,
+                "adversarial_train_accuracy": result.train_accuracy,
+                "adversarial_epochs": float(result.epochs),
+                "adversarial_eps": schedule.eps_for(data.dataset.levels),
+                "adversarial_seconds": result.seconds,
+                "adversarial_cpu_seconds": cpu}
+
+    def harden(self, net: nn.Module, kind: str, *, seed: int) -> tuple[nn.Module, dict[str, float]]:
+        """Fine-tune a trained network ``net`` (in place) with ``kind``
+        (``pgd-at`` or ``trades``) on the full training set, seeded by
+        ``seed``, with :attr:`adversarial`'s schedule; return it on the CPU in
+        eval mode and the metrics: ``val_pgd_accuracy`` and
+        ``standard_val_pgd_accuracy`` (PGD at the training eps on the
+        validation images, after and before), ``accuracy`` (clean
+        validation accuracy after), ``adversarial_train_accuracy`` (robust
+        accuracy on the last epoch's training batches), ``adversarial_epochs``,
+        ``adversarial_eps`` (fraction of the [0, 1] range),
+        ``adversarial_seconds`` and ``adversarial_cpu_seconds`` (wall and CPU
+        time of the fine-tuning). Errors (a non-finite loss) raise."""
+        if kind not in ADVERSARIAL_KINDS:
+            raise ValueError(f"kind={kind!r}: choose one of {', '.join(ADVERSARIAL_KINDS)}")
+        t = self.data().tensors
+        if torch.get_num_threads() != self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        torch.set_flush_denormal(True)
+        generator = seed_everything(int(seed))
+        net = net.to(self.device)
+        metrics = self._harden(net, kind, t["x_train"], t["y_train"], generator)
+        metrics["accuracy"] = metrics.pop("adversarial_val_accuracy")
+        return net.cpu().eval(), metrics
+
     def __call__(self, individual: Any) -> EvaluationResult:
         """DEAP entry point: ``individual.genome`` (Model), ``.generation``
         (int) and optional ``.eval_seed``."""
         return self.evaluate(individual.genome, int(individual.generation),
-                             seed=getattr(individual, "eval_seed", None))
+                             seed=getattr(individual, "eval_seed", None),
+                             epochs=getattr(individual, "epochs", None))

@@ -48,6 +48,8 @@ __all__ = [
     "breeding_order",
     "measurements_of",
     "niche_shares",
+    "promotions",
+    "screened_schedule",
     "build_toolbox",
     "cached_spectrum",
     "closest_representative",

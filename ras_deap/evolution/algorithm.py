@@ -24,6 +24,19 @@ cannot hold a niche for ever; ``niche_children="rank"`` shares the
 generation's children among the niches by the representatives' fitness rank
 (linear ranking, best first) instead of ``children`` each, the same total.
 
+Screening (multi-fidelity, also off by default): with ``screen_epochs=k``
+every child is first trained for at most k epochs (``Individual.epochs``,
+schedule ``"<schedule>@<k>ep"``); once all are measured, the best
+``screen_keep`` fraction (by that low-fidelity fitness, failures never) are
+promoted: clones trained from scratch under the generation's full schedule
+(``promoted_from`` = the screened child's offspring index, a fresh seed).
+Only full-fidelity individuals meet ``toolbox.select``, so a low-fidelity
+fitness is never compared with a full one; one rung of successive halving
+(Jamieson & Talwalkar 2016; Li et al.'s Hyperband) on epochs. A compute
+budget (``cost_budget``, epoch-equivalents, see
+:func:`_evaluate_pending`) lets a screened search be compared with an
+unscreened one at equal training compute.
+
 The state of a search is a plain dataclass so a checkpoint can be written
 after every evaluated individual and a killed search resumed without
 re-evaluating anything (see :func:`step`).
@@ -53,6 +66,8 @@ __all__ = [
     "CONSTANT_SCHEDULE",
     "measurements_of",
     "niche_shares",
+    "promotions",
+    "screened_schedule",
     "SearchState",
     "breeding_order",
     "derive_seed",
@@ -220,8 +235,15 @@ def breeding_order(state: SearchState) -> list[int]:
     return order
 
 
+def screened_schedule(schedule: str, epochs: int) -> str:
+    """The schedule name of a child screened with ``epochs`` epochs: never
+    equal to a full schedule, so nothing compares the two fitnesses."""
+    return f"{schedule}@{epochs}ep"
+
+
 def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
-           remeasure_every: int = 0, niche_children: str = "equal") -> list[Individual]:
+           remeasure_every: int = 0, niche_children: str = "equal",
+           screen_epochs: int = 0) -> list[Individual]:
     """The pending individuals of a new generation: re-evaluations of
     representatives measured under another schedule or due for a
     re-measurement (first, so an evaluation budget never leaves a child to be
@@ -238,6 +260,9 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
             child.cluster = cluster
             child.eval_seed = derive_seed(state.seed, state.generation, len(offspring))
             child.schedule = schedule
+            if screen_epochs:
+                child.epochs = screen_epochs
+                child.schedule = screened_schedule(schedule, screen_epochs)
             offspring.append(child)
     return _reevaluations(state, toolbox, schedule, (), remeasure_every) + offspring
 
@@ -253,6 +278,8 @@ def _with_reevaluations(state: SearchState, toolbox: base.Toolbox
     children = []
     for ind in state.offspring:
         cluster = getattr(ind, "reevaluation_of", None)
+        if getattr(ind, "epochs", None) is not None:
+            continue  # a screened child: its low-fidelity fitness never meets selection
         if cluster is None:
             children.append(ind)
         elif ind.fitness.valid:
@@ -265,25 +292,90 @@ def _with_reevaluations(state: SearchState, toolbox: base.Toolbox
     return reps, children
 
 
+def promotions(state: SearchState, toolbox: base.Toolbox, keep: float) -> list[Individual]:
+    """Full-schedule clones of the best ``keep`` fraction (rounded up, at
+    least one) of the generation's screened children, ranked by their
+    low-fidelity fitness (ties by offspring index); failed children are
+    never promoted. Empty when the promotions were already made (a resumed
+    generation), or nothing was screened."""
+    offspring = state.offspring
+    if any(getattr(ind, "promoted_from", None) is not None for ind in offspring):
+        return []
+    screened = [i for i, ind in enumerate(offspring)
+                if getattr(ind, "epochs", None) is not None and ind.fitness.valid]
+    if not screened:
+        return []
+    n_keep = max(1, math.ceil(keep * len(screened) - 1e-9))
+    ranked = sorted((i for i in screened if offspring[i].failure is None),
+                    key=lambda i: (-_ranked_fitness(offspring[i]), i))
+    promoted = []
+    for index in ranked[:n_keep]:
+        child = offspring[index]
+        clone = toolbox.clone(child)
+        del clone.fitness.values
+        clone.metrics = {}
+        clone.failure = None
+        clone.epochs = None
+        clone.schedule = child.schedule.rsplit("@", 1)[0]
+        clone.promoted_from = index
+        clone.eval_seed = derive_seed(state.seed, state.generation, "promote", index)
+        promoted.append(clone)
+    return promoted
+
+
 def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
-                      on_evaluated: OnEvaluated | None, budget: int | None) -> None:
+                      on_evaluated: OnEvaluated | None, budget: int | None,
+                      cost_budget: float | None = None) -> None:
+    """Evaluate the offspring that have no fitness yet, through ``toolbox.map``.
+
+    ``budget`` (evaluations) drops the offspring beyond it. ``cost_budget``
+    (epoch-equivalents; the metric ``cost_epochs`` of each result, summed in
+    ``state.extra["cost_epochs"]``) evaluates in waves: each wave takes the
+    longest prefix whose worst-case cost (``toolbox.cost(ind)``) still fits
+    what is left, so the budget is never overspent; once the next individual
+    cannot fit, the rest are dropped and ``state.extra["budget_spent"]`` is
+    set to the budget, which ends the search (:func:`finished`) unless it
+    is resumed with a larger one."""
     invalid = [ind for ind in state.offspring if not ind.fitness.valid]
     if budget is not None:
         remaining = max(budget - state.evaluations, 0)
-        dropped = {id(ind) for ind in invalid[remaining:]}
-        state.offspring = [ind for ind in state.offspring if id(ind) not in dropped]
+        _drop(state, invalid[remaining:])
         invalid = invalid[:remaining]
-    for ind, result in zip(invalid, toolbox.map(toolbox.evaluate, invalid), strict=True):
-        assign_result(ind, result)
-        state.evaluations += 1
-        if on_evaluated is not None:
-            on_evaluated(state, ind)
+    while invalid:
+        wave = invalid
+        if cost_budget is not None:
+            left = cost_budget - float(state.extra.get("cost_epochs", 0.0))
+            wave = []
+            for ind in invalid:
+                left -= float(toolbox.cost(ind))
+                if left < -1e-9:
+                    break
+                wave.append(ind)
+            if not wave:
+                _drop(state, invalid)
+                state.extra["budget_spent"] = float(cost_budget)  # spent at this budget
+                return
+        for ind, result in zip(wave, toolbox.map(toolbox.evaluate, wave), strict=True):
+            assign_result(ind, result)
+            state.evaluations += 1
+            state.extra["cost_epochs"] = (float(state.extra.get("cost_epochs", 0.0))
+                                          + float(ind.metrics.get("cost_epochs", 0.0)))
+            if on_evaluated is not None:
+                on_evaluated(state, ind)
+        invalid = invalid[len(wave):]
+
+
+def _drop(state: SearchState, dropped: Sequence[Individual]) -> None:
+    gone = {id(ind) for ind in dropped}
+    if gone:
+        state.offspring = [ind for ind in state.offspring if id(ind) not in gone]
 
 
 def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
          stats: tools.Statistics | None = None, on_bred: OnBred | None = None,
          on_evaluated: OnEvaluated | None = None, budget: int | None = None,
-         remeasure_every: int = 0, niche_children: str = "equal") -> dict[str, Any]:
+         remeasure_every: int = 0, niche_children: str = "equal", screen_epochs: int = 0,
+         screen_keep: float = 0.5, cost_budget: float | None = None) -> dict[str, Any]:
     """Finish the current generation (breeding it first if needed) and return
     its logbook record. Safe to call again on a state restored from any
     checkpoint: evaluated individuals keep their fitness and are skipped.
@@ -308,11 +400,14 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     re-evaluated and the search is exactly what it was without schedules.
 
     ``budget`` caps the total number of evaluations of the search: offspring
-    beyond it are dropped unevaluated, so a fixed budget is spent exactly."""
+    beyond it are dropped unevaluated, so a fixed budget is spent exactly;
+    ``cost_budget`` caps their training compute (see :func:`_evaluate_pending`).
+    With ``screen_epochs`` the children are screened and the best
+    ``screen_keep`` promoted before selection (see the module docstring)."""
     if state.phase == "done":
         state.generation += 1
         state.offspring = _breed(state, toolbox, children, remeasure_every=remeasure_every,
-                                 niche_children=niche_children)
+                                 niche_children=niche_children, screen_epochs=screen_epochs)
         state.phase = "evaluate"
         if on_bred is not None:  # lets the caller checkpoint the bred offspring
             on_bred(state)
@@ -325,7 +420,10 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     pending = {ind.reevaluation_of for ind in state.offspring
                if getattr(ind, "reevaluation_of", None) is not None}
     state.offspring.extend(_reevaluations(state, toolbox, current, pending, remeasure_every))
-    _evaluate_pending(state, toolbox, on_evaluated, budget)
+    _evaluate_pending(state, toolbox, on_evaluated, budget, cost_budget)
+    if not _cost_spent(state, cost_budget):
+        state.offspring.extend(promotions(state, toolbox, screen_keep))
+        _evaluate_pending(state, toolbox, on_evaluated, budget, cost_budget)
     if not state.offspring and not state.population:
         raise ValueError("the evaluation budget ended before any individual was evaluated")
     if state.population:
@@ -344,12 +442,21 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     return record
 
 
-def finished(state: SearchState, ngen: int, budget: int | None = None) -> bool:
+def finished(state: SearchState, ngen: int, budget: int | None = None,
+             cost_budget: float | None = None) -> bool:
     """Whether the search is over: generation ``ngen`` is done, or the
-    evaluation budget is spent (with the last generation selected)."""
+    evaluation budget or the compute budget is spent (with the last
+    generation selected)."""
     if state.phase != "done":
         return False
-    return state.generation >= ngen or (budget is not None and state.evaluations >= budget)
+    return (state.generation >= ngen or (budget is not None and state.evaluations >= budget)
+            or _cost_spent(state, cost_budget))
+
+
+def _cost_spent(state: SearchState, cost_budget: float | None) -> bool:
+    """Whether the compute budget ran out (at this budget or a larger one)."""
+    spent = state.extra.get("budget_spent")
+    return cost_budget is not None and spent is not None and spent >= cost_budget
 
 
 def generation_summary(state: SearchState, stats: tools.Statistics) -> dict[str, Any]:
@@ -373,6 +480,8 @@ def ea_spectrum_niching(state: SearchState, toolbox: base.Toolbox, ngen: int, *,
                         on_generation: Callable[[SearchState, dict], None] | None = None,
                         budget: int | None = None, observers: Sequence[LoopObserver] = (),
                         remeasure_every: int = 0, niche_children: str = "equal",
+                        screen_epochs: int = 0, screen_keep: float = 0.5,
+                        cost_budget: float | None = None,
                         ) -> tuple[list[Individual], tools.Logbook]:
     """Run generations up to ``ngen`` and return ``(population, logbook)`` as
     DEAP's algorithms do. ``state`` is a new :func:`initial_state` or one
@@ -386,12 +495,13 @@ def ea_spectrum_niching(state: SearchState, toolbox: base.Toolbox, ngen: int, *,
     :func:`ras_deap.search.run_search` adds progress, MLflow, checkpoints and
     timings without a loop of its own."""
     hooks = [*observers, CallbackObserver(on_bred, on_evaluated, on_generation)]
-    while not finished(state, ngen, budget):
+    while not finished(state, ngen, budget, cost_budget):
         record = step(state, toolbox, children=children, stats=stats,
                       on_bred=lambda st: notify(hooks, "bred", st),
                       on_evaluated=lambda st, ind: notify(hooks, "evaluated", st, ind),
                       budget=budget, remeasure_every=remeasure_every,
-                      niche_children=niche_children)
+                      niche_children=niche_children, screen_epochs=screen_epochs,
+                      screen_keep=screen_keep, cost_budget=cost_budget)
         if verbose:
             print(state.logbook.stream)
         notify(hooks, "generation", state, record)

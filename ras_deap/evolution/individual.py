@@ -31,13 +31,18 @@ class Individual:
     :func:`ras_deap.evolution.step`), else ``None``. Both default to ``None``
     on individuals pickled before they existed. ``measurements`` holds the
     fitness values a re-measured representative's fitness is the mean of
-    (empty: its one fitness value).
+    (empty: its one fitness value). ``epochs`` caps a screened child's
+    training (a low-fidelity fitness; None: the schedule's epochs) and
+    ``promoted_from`` is the offspring index of the screened child a
+    full-schedule clone was promoted from (see :func:`ras_deap.evolution.promotions`).
     """
 
     fitness: base.Fitness
     schedule: str | None = None  # class defaults: old checkpoints lack the attributes
     reevaluation_of: int | None = None
     measurements: tuple[float, ...] = ()  # a representative's fitness values, when several
+    epochs: int | None = None  # a screened child's epoch cap
+    promoted_from: int | None = None  # offspring index of the screened child it promotes
 
     def __init__(self, genome: Model, *, generation: int = 0, parent_id: str | None = None,
                  mutations: tuple[str, ...] = (), cluster: int | None = None,

@@ -1,10 +1,18 @@
-"""Export a search's winner: ``model.py``, ``weights.pt``, ``model.onnx`` and
-``README.md`` in one folder, for use without ras_deap.
+"""Export a search's winner: ``model.py``, ``weights.pt``, ``model.onnx``,
+``architecture.svg``, ``test_split.npz`` and ``README.md`` in one folder,
+for use without ras_deap.
 
 The genome and weights come from
 :func:`ras_deap.assess.target.resolve_target` (a run folder, an MLflow run
 id, or a genome JSON with ``--weights``). The generated module is checked
 against the compiled network before anything is written.
+
+``test_split.npz`` is the run's quarantined test split (``images`` float32
+N x C x H x W in [0, 1], ``labels`` int64), so the export can be checked
+where ras_deap is not installed: ``model.py`` classifies it with the test
+accuracy the run reported. It is written only when the dataset's training
+statistics for the run's seed equal the normalisation stored in the
+weights, i.e. when it is the split these weights were tested on.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ class ExportResult:
     genome_id: str
     max_diff: float                    # generated module vs compiled network
     onnx_diff: float | None = None     # onnxruntime vs compiled network (None: not run)
+    test_accuracy: float | None = None  # model.py on test_split.npz (None: not written)
+    test_images: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -118,6 +128,43 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+TEST_SPLIT = "test_split.npz"
+SVG = "architecture.svg"
+
+
+def _test_split(target: AssessTarget, mean: Any, std: Any) -> tuple[Any, Any] | str:
+    """The run's test images and labels, or why they are not exported."""
+    import numpy as np
+
+    from ..data import DatasetError, load_dataset
+
+    cfg = target.config
+    try:
+        data = load_dataset(cfg.dataset, cfg.data_dir, download=False, seed=cfg.seed)
+    except (DatasetError, OSError) as exc:
+        return f"no {TEST_SPLIT}: dataset {cfg.dataset} did not load ({_first_line(exc)})"
+    if not (np.allclose(data.mean, mean.flatten().tolist(), rtol=0, atol=1e-6)
+            and np.allclose(data.std, std.flatten().tolist(), rtol=0, atol=1e-6)):
+        return (f"no {TEST_SPLIT}: the weights' normalisation is not that of {cfg.dataset} "
+                f"seed {cfg.seed}, so its test split is not the one they were tested on")
+    return data.test.x, data.test.y
+
+
+def _write_test_split(path: Path, images: Any, labels: Any, module: Any) -> float:
+    """Save the split and return ``module``'s accuracy on it, read back from
+    the file as a user of ``model.py`` reads it (argmax of the logits)."""
+    import numpy as np
+    import torch
+
+    np.savez_compressed(path, images=images, labels=labels)
+    with np.load(path) as saved:
+        x, y = saved["images"], saved["labels"]
+    with torch.no_grad():  # batches of 1000 (the embedded datasets' test splits are no larger)
+        predicted = np.concatenate([module(part).argmax(1).numpy()
+                                    for part in torch.from_numpy(x).split(1000)])
+    return float((predicted == y).mean())
+
+
 def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any],
             result: ExportResult, has_onnx: bool) -> str:
     c, h, w = net.input_shape
@@ -138,8 +185,15 @@ def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any]
     if has_onnx:
         lines.append("| `model.onnx` | the same network in ONNX (input `images`, output "
                      "`logits`, any batch size) |")
+    lines.append("| `genome.json` | the genome (`ras_deap.genome.Model.from_json`) |")
+    if SVG in result.files:
+        lines.append(f"| `{SVG}` | the architecture: blocks, and the layers inside each |")
+    if TEST_SPLIT in result.files:
+        lines.append(f"| `{TEST_SPLIT}` | the run's test split: `images` (float32, [0, 1]) and "
+                     "`labels` |")
+    if SVG in result.files:
+        lines += ["", f"![Genome {result.genome_id}]({SVG})"]
     lines += [
-        "| `genome.json` | the genome (`ras_deap.genome.Model.from_json`) |",
         "",
         "## Input",
         "",
@@ -162,6 +216,27 @@ def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any]
         "or from a shell: `python model.py weights.pt images.pt` (a saved N x "
         f"{c} x {h} x {w} tensor) prints the classes.",
         "",
+    ]
+    if result.test_accuracy is not None:
+        lines += [
+            "## Classify the test split",
+            "",
+            "```python",
+            "import numpy as np, torch",
+            "from model import Network",
+            "net = Network().eval()",
+            'net.load_state_dict(torch.load("weights.pt"))',
+            f'test = np.load("{TEST_SPLIT}")',
+            "with torch.no_grad():",
+            '    predicted = net(torch.from_numpy(test["images"])).argmax(1).numpy()',
+            'print((predicted == test["labels"]).mean())',
+            "```",
+            "",
+            f"prints {result.test_accuracy:.4f} ({result.test_images} images of dataset "
+            f"`{target.config.dataset}`, seed {target.config.seed}).",
+            "",
+        ]
+    lines += [
         "## Metrics of the run",
         "",
     ]
@@ -191,6 +266,9 @@ def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any]
     if result.onnx_diff is not None:
         lines.append(f"- `model.onnx` under onnxruntime: largest logit difference "
                      f"{result.onnx_diff:.2e}")
+    if result.test_accuracy is not None:
+        lines.append(f"- `model.py` on `{TEST_SPLIT}`: test accuracy "
+                     f"{result.test_accuracy:.4f} ({result.test_images} images)")
     lines += [f"- {note}" for note in result.notes]
     return "\n".join(lines) + "\n"
 
@@ -219,16 +297,18 @@ def _onnxruntime_diff(path: Path, x: Any, reference: Any) -> float:
 
 
 def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
-                  metrics_dir: Path | None = None,
+                  test_split: bool = True, metrics_dir: Path | None = None,
                   log: Callable[[str], None] = lambda m: None) -> ExportResult:
-    """Write ``model.py``, ``weights.pt``, ``genome.json``, ``README.md`` and
-    (when the onnx package is importable) ``model.onnx`` into ``out``; the
-    README's metrics come from ``metrics_dir`` (default: the target's folder).
-    Raises :class:`TargetError` with one line when the target cannot be exported."""
+    """Write ``model.py``, ``weights.pt``, ``genome.json``, ``architecture.svg``,
+    ``README.md``, (with ``test_split``) ``test_split.npz`` and (when the onnx
+    package is importable) ``model.onnx`` into ``out``; the README's metrics
+    come from ``metrics_dir`` (default: the target's folder). Raises
+    :class:`TargetError` with one line when the target cannot be exported."""
     import torch
 
     from ..evaluation.compiler import compile_model
     from ..evaluation.errors import BuildError
+    from ..report import draw_model
 
     if target.weights is None:
         raise TargetError(f"{target.description} has no weights (best_model.pt): the search "
@@ -273,6 +353,15 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
         raise TargetError(f"the generated model.py differs from the network by {diff:.2e} "
                           f"(> {ATOL:g}) on genome {target.genome.id}: please report it")
     result = ExportResult(files=files, genome_id=target.genome.id, max_diff=diff)
+    files[SVG] = draw_model(target.genome, folder / SVG)
+    split = _test_split(target, mean, std) if test_split else None
+    if isinstance(split, str):
+        log(split)
+        result.notes.append(split)
+    elif split is not None:
+        files[TEST_SPLIT] = folder / TEST_SPLIT
+        result.test_accuracy = _write_test_split(files[TEST_SPLIT], *split, module)
+        result.test_images = len(split[1])
     has_onnx = False
     if onnx and _importable("onnx"):
         files["model.onnx"] = folder / "model.onnx"

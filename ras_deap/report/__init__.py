@@ -1,11 +1,11 @@
 """Report figures of a search (matplotlib only: no mlflow, no torch).
 
 The per-generation curves reproduce the paper's Figures 3 and 4; the
-architecture drawings show the best model as DOT text and as a PNG.
+architecture drawings show a model as DOT text, a PNG or a deterministic SVG.
 """
 
 from .curves import plot_accuracy_over_generations, plot_architecture_statistics, save_figure
-from .drawing import draw_model, layer_graph, layer_label, model_to_dot
+from .drawing import draw_model, layer_graph, layer_label, model_to_dot, model_to_svg
 from .stats import (
     ARCHITECTURE_STATISTICS,
     architecture_ranges,
@@ -22,6 +22,7 @@ __all__ = [
     "layer_label",
     "model_statistics",
     "model_to_dot",
+    "model_to_svg",
     "plot_accuracy_over_generations",
     "plot_architecture_statistics",
     "save_figure",

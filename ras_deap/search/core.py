@@ -28,10 +28,10 @@ from ..evolution import (
 )
 from ..locks import RunLock
 from ..parallel import make_map
-from .final import already_finished, finalise, search_description, summarise
+from .final import already_finished, child_artifacts, finalise, search_description, summarise
 from .folders import CONFIG_NAME, create_run_dir, resolve_run_dir
 from .observers import Callbacks, Progress, Recorder, Stopwatch
-from .records import Timed, training_schedule
+from .records import Timed, training_cost, training_schedule
 
 __all__ = ["SIZE_LIMITS", "SearchResult", "check_sizes", "make_evaluator", "run_search"]
 
@@ -70,7 +70,7 @@ def check_sizes(config: SearchConfig) -> None:
     total = config.population * (1 + config.generations * config.children)
     if config.max_evaluations is not None:
         total = min(total, config.max_evaluations)
-    if total > MAX_EVALUATIONS:
+    if total > MAX_EVALUATIONS and config.budget_epochs is None:  # a compute budget bounds it
         raise ConfigError(f"this search would train {total:,} networks (population x (1 + "
                           f"generations x children)), more than {MAX_EVALUATIONS:,}; lower "
                           "--generations, --population or --children, cap it with "
@@ -166,7 +166,7 @@ def run_search(config: SearchConfig, *,
                 evaluator = make_evaluator(config)
             evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
             tracker = SearchTracker(config.tracking_uri, config.experiment,  # the store answers
-                                    background=True)
+                                    background=True, child_artifacts=child_artifacts())
             # ends the search run KILLED/FAILED whatever stops the search once it has started
             owned.enter_context(tracker)
             # the scheduler answers
@@ -222,8 +222,9 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                             n_mutations=config.mutations, layer_limit=config.layer_limit,
                             block_limit=config.block_limit, distance=config.distance,
                             schedule=training_schedule(config, evaluator))
+    toolbox.register("cost", training_cost(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
-            "run_dir": str(run_dir.resolve())}
+            "run_dir": str(run_dir.resolve()), "final_training": config.final_training}
     # the folder as it is, not as it was spelled: a resume through another path (or a
     # default name drawn at the start) is no change of the logged params
     params = {**config.to_dict(), "run_dir": str(run_dir.parent.resolve()),
@@ -244,7 +245,10 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             ea_spectrum_niching(state, toolbox, config.generations, children=config.children,
                                 budget=config.max_evaluations, observers=observers,
                                 remeasure_every=config.remeasure_every,
-                                niche_children=config.niche_children)
+                                niche_children=config.niche_children,
+                                screen_epochs=config.screen_epochs,
+                                screen_keep=config.screen_keep,
+                                cost_budget=config.budget_epochs)
             best = state.halloffame[0]
             summary = summarise(best, state)
             best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)

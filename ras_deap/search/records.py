@@ -14,7 +14,7 @@ from ..evolution import Individual, SearchState, cached_spectrum
 from ..genome import SPECTRUM_FEATURES
 
 __all__ = ["Timed", "evaluation_window", "genetic_parent_key", "individual_record",
-           "population_metrics", "training_schedule"]
+           "population_metrics", "training_cost", "training_schedule"]
 
 # wall-clock end (epoch seconds) of an evaluation, added to its metrics by the
 # worker and taken out again as soon as the main process receives the result
@@ -60,6 +60,31 @@ def training_schedule(config: SearchConfig, evaluator: Any) -> Callable[[int], s
     return lambda generation: "full" if train.is_full_generation(generation) else "subset"
 
 
+def training_cost(config: SearchConfig, evaluator: Any) -> Callable[[Any], float]:
+    """``individual -> worst-case training cost`` in epoch-equivalents (its
+    epoch cap times its training samples over ``subset_size``, the unit of
+    the evaluator's ``cost_epochs`` metric), registered as ``toolbox.cost``
+    so a compute budget is never overspent (early stopping only saves)."""
+    train = getattr(evaluator, "train_config", None)
+    if train is None:
+        from ..evaluation import TrainConfig
+
+        train = TrainConfig(**training_values(config))
+    def train_size() -> int:
+        data = getattr(evaluator, "data", None)
+        dataset = getattr(data() if callable(data) else None, "dataset", None)
+        return len(dataset.train) if dataset is not None else train.subset_size
+
+    def cost(ind: Any) -> float:
+        generation = int(ind.generation)
+        cap = getattr(ind, "epochs", None) or train.epochs_for(generation)
+        size = train_size()
+        samples = size if train.is_full_generation(generation) else min(train.subset_size, size)
+        return cap * samples / train.subset_size
+
+    return cost
+
+
 def population_metrics(state: SearchState) -> dict[str, float]:
     """Per-generation metrics of the cluster representatives, for MLflow and
     the figures (the logbook has the fitness statistics)."""
@@ -73,6 +98,7 @@ def population_metrics(state: SearchState) -> dict[str, float]:
         "mean_fitness": float(fitness.mean()),
         "min_fitness": float(fitness.min()),
         "evaluations": float(state.evaluations),
+        "cost_epochs": float(state.extra.get("cost_epochs", 0.0)),
         "models": float(len(pop)),
         "layer_subpopulation": float(len(state.pool.layers)),
         "block_subpopulation": float(len(state.pool.blocks)),
@@ -105,6 +131,15 @@ def genetic_parent_key(state: SearchState, ind: Individual) -> str | None:
     return getattr(rep, "tracking_key", None) if rep.genome.id == ind.parent_id else None
 
 
+def _fidelity_params(ind: Individual) -> dict[str, str]:
+    """Screening params of a child run, only when screening ran (so runs
+    without it log exactly what they did before)."""
+    if getattr(ind, "epochs", None) is not None:
+        return {"fidelity": "screen", "screen_epochs": str(ind.epochs)}
+    promoted = getattr(ind, "promoted_from", None)
+    return {} if promoted is None else {"fidelity": "full", "promoted_from": f"i{promoted}"}
+
+
 def individual_record(state: SearchState, ind: Individual, *,
                       parent_key: str | None = None,
                       window: tuple[float | None, float | None] = (None, None)) -> Any:
@@ -129,7 +164,8 @@ def individual_record(state: SearchState, ind: Individual, *,
         genome=ind.genome.to_dict(),
         failure=ind.failure,
         extra_params={"schedule": getattr(ind, "schedule", None),
-                      "reevaluation": "true" if reevaluation else "false"},
+                      "reevaluation": "true" if reevaluation else "false",
+                      **_fidelity_params(ind)},
         parent_key=parent_key,
         started_at=window[0],
         ended_at=window[1],

@@ -73,7 +73,9 @@ def search_description(summary: Mapping[str, Any], *, experiment_id: str, run_id
         f"{summary.get('generations', '?')} ({summary.get('evaluations', '?')} networks "
         "trained). It is the child run tagged `ras_deap.best = true`.",
         "",
-        "| | during the search | retrained on the full training set |",
+        "| | during the search | retrained on the full training set"
+        + ("" if summary.get("final_training", "standard") == "standard"
+           else f", then {summary['final_training']} fine-tuned") + " |",
         "|---|---|---|",
         f"| fitness (accuracy + robustness) | {_num(summary.get('fitness'))} "
         f"| {_num(summary.get('final_fitness'))} |",

@@ -19,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shutil
+import tempfile
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -125,10 +128,19 @@ class SearchTracker:
     to one writer thread (:class:`~.writer.BackgroundWriter`), so the search
     goes on while individuals are logged; every other method first waits for
     those writes (:meth:`flush`), so the store sees everything in the order
-    the search did it."""
+    the search did it.
+
+    ``child_artifacts`` maps an artifact name to a function of the genome
+    (``Model.to_dict()``) returning its text: each child run gets one file
+    per entry (the search passes the architecture's SVG drawing). It runs
+    where the child is written (the writer thread in background mode); a
+    function that raises costs that child its file and a warning, never the
+    search."""
 
     def __init__(self, tracking_uri: str | None = None, experiment: str = "ras_deap",
-                 sqlite_wal: bool = True, *, background: bool = False) -> None:
+                 sqlite_wal: bool = True, *, background: bool = False,
+                 child_artifacts: Mapping[str, Callable[[dict[str, Any]], str]] | None = None
+                 ) -> None:
         if not isinstance(experiment, str) or not experiment.strip():
             raise ValueError(f"experiment must be a non-empty name, got {experiment!r}")
         self.tracking_uri, self.artifact_location = store.resolve_tracking(tracking_uri)
@@ -141,6 +153,7 @@ class SearchTracker:
         self._keys: dict[str, str] = {}
         self._view_key: str | None = None
         self._writer = BackgroundWriter() if background else None
+        self.child_artifacts = dict(child_artifacts or {})
 
     # -- the background writer ---------------------------------------------------------
     def flush(self, *, message_after: float | None = 1.0) -> None:
@@ -351,6 +364,7 @@ class SearchTracker:
                                    params=to_params(params)):
                 self.client.log_batch(run_id, metrics=m, params=p)
             self.client.log_dict(run_id, record.genome, "genome.json")
+            self._log_child_artifacts(run_id, record)
             self.client.set_terminated(run_id, "FAILED" if record.failure is not None
                                        else "FINISHED", end_time=ended)
         except BaseException:
@@ -360,6 +374,16 @@ class SearchTracker:
             raise
         self._keys[record.key] = run_id
         return run_id
+
+    def _log_child_artifacts(self, run_id: str, record: IndividualRecord) -> None:
+        for name, render in self.child_artifacts.items():
+            try:
+                text = render(record.genome)
+            except Exception as exc:  # a drawing must never stop the search
+                warnings.warn(f"could not make {name} of {record.genome_id}: "
+                              f"{type(exc).__name__}: {exc}", stacklevel=2)
+                continue
+            self.client.log_text(run_id, text, name)
 
     def _discard(self, run_id: str) -> None:
         """Delete an incompletely logged child run (or, failing that, end it KILLED)."""
@@ -408,16 +432,21 @@ class SearchTracker:
     def log_final(self, best_run: str, metrics: dict[str, float], *, module: Any = None,
                   input_example: Any = None, output_example: Any = None,
                   extra_files: tuple[str | Path, ...] = (), register_name: str | None = None,
-                  description: str | None = None) -> LoggedModelInfo | None:
+                  description: str | None = None,
+                  artifacts: Mapping[str, str | Path] | None = None) -> LoggedModelInfo | None:
         """The final retraining of the best architecture on its child run
-        ``best_run``: metrics as ``final/<name>``, and the retrained
-        ``module`` as the MLflow model ``model`` (signature and input example
-        from the numpy ``input_example`` -> ``output_example``; registered as
-        ``register_name`` when given). Returns where the model is."""
+        ``best_run``: metrics as ``final/<name>``, ``artifacts`` (artifact
+        name -> local file, e.g. the architecture's drawing) as files of the
+        run, and the retrained ``module`` as the MLflow model ``model``
+        (signature and input example from the numpy ``input_example`` ->
+        ``output_example``; registered as ``register_name`` when given).
+        Returns where the model is."""
         self.flush()
         named = final_metric_names(metrics)
         for m, _, _ in batches(metrics=to_metrics(named)):
             self.client.log_batch(best_run, metrics=m)
+        for name, path in (artifacts or {}).items():
+            self.log_run_artifact(best_run, path, name)
         if description:  # above the child's own description, once
             own = self.client.get_run(best_run).data.tags.get(NOTE_TAG, "")
             if own.startswith(description[:24]) and _NOTE_RULE in own:
@@ -451,6 +480,25 @@ class SearchTracker:
             self.client.log_artifacts(self.run_id, str(path), artifact_path)
         else:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_run_artifact(self, run_id: str, path: str | Path, name: str | None = None) -> None:
+        """The file ``path`` as the artifact ``name`` (default: its own
+        name; may contain folders) of run ``run_id`` of this store (a child
+        run, say)."""
+        self.flush()
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"log_run_artifact: {path} is not a file; write the file "
+                                    "before logging it")
+        name = name or path.name
+        folder, _, base = name.rpartition("/")
+        if base == path.name:
+            self.client.log_artifact(run_id, str(path), folder or None)
+            return
+        with tempfile.TemporaryDirectory(prefix="ras_deap_artifact_") as tmp:
+            copy = Path(tmp) / base
+            shutil.copyfile(path, copy)
+            self.client.log_artifact(run_id, str(copy), folder or None)
 
     def log_dict(self, data: dict[str, Any], name: str) -> None:
         self.flush()

@@ -28,7 +28,7 @@ __all__ = ["build_parser", "settings_from_args", "main"]
 EXIT_USAGE = 2
 PROG = "python -m ras_deap.tune"
 # Search options with a flag of their own here (any other one: --set KEY=VALUE).
-SEARCH_FLAGS = ("max_epochs", "full_epochs", "dataset", "workers")
+SEARCH_FLAGS = ("max_epochs", "full_epochs", "dataset", "workers", "budget_epochs")
 
 
 def _parse_value(text: str) -> Any:
@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluations between intermediate reports / pruning checks "
                         "(default --max-evaluations // 10)")
     add_option(g, OPTIONS["seed"], default=d.seed, note="also seeds the sampler")
+    g.add_argument("--tuning-seeds", type=int, default=d.tuning_seeds, metavar="N",
+                   help="run each trial's search on N seeds (--seed, --seed+1, ...); the value "
+                        "is the mean of their re-measured winners, and only the first reports "
+                        "to the pruner. Tune on seeds no reported comparison uses, e.g. "
+                        "--seed 100 --tuning-seeds 5 (default 1)")
     g = p.add_argument_group("each trial's search (the same flags as python -m ras_deap.run)")
     add_option(g, OPTIONS["max_evaluations"], default=d.budget,
                note="the budget of each trial's search, which is what ends it")
@@ -109,9 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
                    metavar="KEY=VALUE", help="any other search option (TOML name), e.g. --set "
                    "patience=3 (repeatable)")
-    g.add_argument("--final-training", action="store_true",
-                   help="retrain each trial's best model on the full set and log weights and "
-                        "test accuracy (slower; not part of the value)")
+    # the schema's --final-training; given bare (as before it took a kind) it means
+    # standard, and left out there is no final training at all
+    opt = OPTIONS["final_training"]
+    g.add_argument(opt.flag, dest=opt.name, nargs="?", const="standard", type=opt.kind,
+                   choices=opt.choices, metavar="KIND", default=argparse.SUPPRESS,
+                   help=opt.help_text(note="here: also retrain each trial's best model on the "
+                                           "full set and log weights and test accuracy "
+                                           "(slower; not part of the value); bare: standard; "
+                                           "left out: no final training"))
     g.add_argument("--progress", action="store_true", help="show each search's progress bars")
     g = p.add_argument_group("outputs")
     g.add_argument("--out-dir", default=d.out_dir,
@@ -125,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from_args(args: argparse.Namespace) -> TuneSettings:
     d = TuneSettings()
     overrides = {**dict(args.overrides), **given(args, SEARCH_FLAGS)}
+    final = getattr(args, "final_training", None)
+    if final not in (None, "standard"):
+        overrides["final_training"] = final
     return TuneSettings(
         study_name=args.study_name, storage=args.storage, space=args.space,
         n_trials=args.n_trials, timeout=args.timeout,
@@ -135,8 +149,8 @@ def settings_from_args(args: argparse.Namespace) -> TuneSettings:
         report_every=args.report_every, out_dir=args.out_dir,
         tracking_uri=getattr(args, "tracking_uri", d.tracking_uri),
         experiment=getattr(args, "experiment", d.experiment), track=not args.no_mlflow,
-        final_training=args.final_training, progress=args.progress,
-        remeasure=args.remeasure)
+        final_training=final is not None, progress=args.progress,
+        remeasure=args.remeasure, tuning_seeds=args.tuning_seeds)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,7 +84,7 @@ class Objective:
                  search_fn: SearchFn | None = None, report_every: int | None = None,
                  final_training: bool = False, progress: bool = False,
                  remeasure: int = DEFAULT_REMEASURE,
-                 evaluator_factory: EvaluatorFactory | None = None) -> None:
+                 evaluator_factory: EvaluatorFactory | None = None, seeds: int = 1) -> None:
         if base.max_evaluations is None:
             raise TuneError("the base config needs max_evaluations (the per-trial budget): "
                             "without it trials that evaluate more individuals win by spending "
@@ -103,6 +103,9 @@ class Objective:
                        "or more for values with a spread")
         self.remeasure = remeasure
         self.evaluator_factory = evaluator_factory
+        check_int("seeds", seeds, error=TuneError,
+                  hint="--tuning-seeds: searches per trial, on seeds seed, seed+1, ...")
+        self.seeds = seeds
 
     def config_for(self, trial: optuna.Trial) -> tuple[SearchConfig, dict[str, Any]]:
         """The trial's search config and the changes the space made to ``base``."""
@@ -168,14 +171,26 @@ class Objective:
                         f"pruned after {evaluations} evaluations (generation {generation}): "
                         f"best fitness {best:.4f} is below the median of earlier trials")
 
-            result = self._search()(config, on_generation=on_generation, parent_run_id=run_id,
-                                    progress=self.progress, final_training=self.final_training)
-            search_best = float(result.summary.get("fitness", best))
-            if not math.isfinite(search_best):
-                raise RuntimeError(f"the search returned a non-finite best fitness "
-                                   f"({search_best})")
-            measured = self._remeasure(config, result.best)
-            value = float(measured.mean)
+            # one search per tuning seed; the first reports to the pruner, the value is
+            # the mean over seeds of each search's re-measured winner
+            values, evaluations = [], 0
+            for k in range(self.seeds):
+                seeded = config if k == 0 else config.replace(
+                    seed=config.seed + k, run_name=f"{config.run_name}-seed{config.seed + k}")
+                result = self._search()(seeded, on_generation=on_generation if k == 0 else _quiet,
+                                        parent_run_id=run_id, progress=self.progress,
+                                        final_training=self.final_training)
+                search_best = float(result.summary.get("fitness", best))
+                if not math.isfinite(search_best):
+                    raise RuntimeError(f"the search returned a non-finite best fitness "
+                                       f"({search_best})")
+                measured = self._remeasure(seeded, result.best)
+                values.append(float(measured.mean))
+                evaluations += int(result.evaluations)
+                if k == 0:
+                    first = (result, search_best, measured)
+            result, search_best, measured = first
+            value = float(sum(values) / len(values))
             if not math.isfinite(value):
                 raise RuntimeError(f"the re-measured fitness is not finite ({value})")
             attrs = {"search_run_id": result.run_id, "evaluations": result.evaluations,
@@ -193,7 +208,9 @@ class Objective:
                      "remeasure_failures": measured.failures,
                      "remeasure_generation": measured.generation,
                      "remeasure_seconds": measured.seconds,
-                     "trainings": int(result.evaluations) + measured.repeats,
+                     "trainings": evaluations + measured.repeats * self.seeds,
+                     "seed_values": values,
+                     "seeds": [config.seed + k for k in range(self.seeds)],
                      "run_dir": str(result.run_dir),
                      "seconds": time.perf_counter() - started}
             if measured.failure_reasons:
@@ -238,6 +255,10 @@ class Objective:
                 except Exception as track_exc:  # never hide the trial's own error
                     log.warning("could not mark MLflow run %s FAILED: %s", run_id, track_exc)
             raise
+
+
+def _quiet(generation: int, record: dict[str, Any]) -> None:
+    """The progress hook of a trial's later seeds: only the first reports."""
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -72,12 +72,14 @@ class TuneSettings:
     # fresh trainings of each trial's best architecture; their mean is the trial's value,
     # so a trial costs budget + remeasure trainings
     remeasure: int = DEFAULT_REMEASURE
+    # searches per trial, on seeds seed .. seed + tuning_seeds - 1: the value is their mean
+    tuning_seeds: int = 1
 
     def __post_init__(self) -> None:
         if self.study_name is None:
             self.study_name = f"ras-{self.space}"
         check_int("budget", self.budget, error=TuneError, hint=OPTIONS["max_evaluations"].flag)
-        for name in ("startup_trials", "replicates", "remeasure"):
+        for name in ("startup_trials", "replicates", "remeasure", "tuning_seeds"):
             check_int(name, getattr(self, name), error=TuneError)
         for name in ("n_trials", "report_every"):
             check_int(name, getattr(self, name), allow_none=True, error=TuneError)
@@ -250,15 +252,21 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
                           study_run_id=study_run_id, search_fn=search_fn,
                           report_every=report_every, final_training=settings.final_training,
                           progress=settings.progress, remeasure=settings.remeasure,
-                          evaluator_factory=evaluator_factory)
+                          evaluator_factory=evaluator_factory, seeds=settings.tuning_seeds)
     before = {t.number for t in study.trials}
     final = int(settings.final_training)
+    searches, over = "a search", ""
+    if settings.tuning_seeds > 1:
+        searches = f"{settings.tuning_seeds} searches (seeds {settings.seed}-" \
+                   f"{settings.seed + settings.tuning_seeds - 1}), each"
+        over = ", averaged over the seeds"
     if verbose:
         print(f"study {name!r} in {public_url(settings.storage)}: {len(before)} trials so far, "
               f"running {n_trials} more ({space.name} space, {kind} sampler); each trial "
-              f"costs {settings.budget + settings.remeasure + final} trainings: a search of "
-              f"{settings.budget} evaluations + {settings.remeasure} trainings re-measuring "
-              f"its best architecture on fresh seeds (the value is their mean fitness)"
+              f"costs {(settings.budget + settings.remeasure) * settings.tuning_seeds + final}"
+              f" trainings: {searches} of {settings.budget} evaluations + "
+              f"{settings.remeasure} trainings re-measuring its best architecture on fresh "
+              f"seeds (the value is their mean fitness{over})"
               f"{' + 1 final training (not part of the value)' if final else ''}", flush=True)
         if settings.remeasure < DEFAULT_REMEASURE:
             print(f"note: --remeasure {settings.remeasure} < {DEFAULT_REMEASURE}: the values "

@@ -25,7 +25,7 @@ __all__ = ["SearchSpace", "SPACES", "get_space", "PAPER_VALUES"]
 PAPER_VALUES: dict[str, Any] = {
     "mutations": 5, "children": 2, "population": 25, "layer_limit": 100, "block_limit": 100,
     "subset_size": 1000, "full_every": 10, "lr": 1e-3, "distance": "raw",
-    "niche_children": "equal", "remeasure_every": 0,
+    "niche_children": "equal", "remeasure_every": 0, "screen_epochs": 0,
 }
 
 
@@ -83,12 +83,19 @@ def _suggest_full(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
 
 def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
     """The knobs of a RAS that learns (issue #27): selection pressure across
-    niches, noise-aware representatives and mutation strength."""
-    return {
+    niches, noise-aware representatives, mutation strength and cheap
+    screening of children (epochs below the schedule's; the promoted
+    fraction only when screening). Compare trials at equal compute with
+    ``--budget-epochs``: at equal evaluations screening could only lose."""
+    changes = {
         "mutations": trial.suggest_int("mutations", 1, 10),
         "niche_children": trial.suggest_categorical("niche_children", list(NICHE_CHILDREN)),
         "remeasure_every": trial.suggest_int("remeasure_every", 0, 3),
+        "screen_epochs": trial.suggest_int("screen_epochs", 0, max(0, min(5, base.max_epochs - 1))),
     }
+    if changes["screen_epochs"]:
+        changes["screen_keep"] = trial.suggest_float("screen_keep", 0.1, 0.5)
+    return changes
 
 
 _EVOLUTION = ("mutations", "children", "population", "layer_limit", "block_limit",
@@ -109,8 +116,10 @@ SPACES: dict[str, SearchSpace] = {
     "learning": SearchSpace(
         "learning",
         "what makes RAS learn: children shared by niche rank or equally, re-measured "
-        "representatives (every 1-3 generations, or never), mutations per child",
-        _suggest_learning, tunes=("mutations", "niche_children", "remeasure_every")),
+        "representatives (every 1-3 generations, or never), mutations per child, screening "
+        "of children (epochs, promoted fraction)",
+        _suggest_learning, tunes=("mutations", "niche_children", "remeasure_every",
+                                  "screen_epochs", "screen_keep")),
     "full": SearchSpace(
         "full", "the evolution space plus the spectrum distance as a categorical parameter",
         _suggest_full, tunes=(*_EVOLUTION, "distance")),
