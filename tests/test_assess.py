@@ -359,6 +359,98 @@ def test_heldout_comparison_assesses_every_winner_once_and_reports(tiny, heldout
     assert "NAME=FOLDER" in capsys.readouterr().err
 
 
+def test_heldout_name_keeps_results_apart_and_seed_picks_the_bank(tiny, heldout_bank, tmp_path,
+                                                                  capsys):
+    """--name stores another bank's results beside heldout.json; a bank path
+    holding {seed} names one bank per seed."""
+    import shutil
+
+    from ras_deap.compare import heldout
+
+    arms = [_fake_comparison(tiny, tmp_path / a, a) for a in ("bank", "direct")]
+    for seed in (0, 1):
+        shutil.copy(heldout_bank, tmp_path / f"held-seed{seed}.npz")
+        shutil.copy(heldout_bank.with_suffix(".json"), tmp_path / f"held-seed{seed}.json")
+    report = tmp_path / "other.md"
+    argv = ["--arm", f"bank={arms[0]}", "--arm", f"direct={arms[1]}", "--methods", "random",
+            "--heldout-bank", str(tmp_path / "held-seed{seed}.npz"), "--name", "heldout-v2",
+            "--images", "20", "--square-iter", "3", "--report", str(report), "--no-mlflow",
+            "--no-progress"]
+    assert heldout.main(argv) == 0
+    cells = sorted(tmp_path.glob("*/cells/random-*"))
+    assert len(cells) == 4 and all((c / "heldout-v2.json").is_file() for c in cells)
+    assert not any((c / "heldout.json").exists() for c in cells)
+    record = json.loads((cells[0] / "heldout-v2.json").read_text())
+    assert record["heldout_bank"].endswith(f"held-seed{cells[0].name[-1]}.npz")
+    assert {r["key"] for r in record["assessment"]["rows"]} >= {"heldout_bank_attack_random"}
+    text = report.read_text()
+    assert "held-seed{seed}.npz" in text and "Held-out bank: random" in text
+    (tmp_path / "held-seed1.npz").unlink()
+    with pytest.raises(SystemExit):
+        heldout.main([*argv[:-1], "--name", "x"])
+    assert "held-seed1.npz" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        heldout.main([*argv, "--name", "../x"])
+
+
+def test_heldout_retrains_a_winner_without_weights_as_its_final_training(tiny, heldout_bank,
+                                                                         tmp_path):
+    from ras_deap.compare import heldout
+    from ras_deap.compare.cells import cell_dir
+    from ras_deap.search import make_evaluator
+    from ras_deap.seeding import derive_seed
+
+    arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
+    folder = cell_dir(arm, "ras", 1)
+    (folder / "best_model.pt").unlink()
+    config = AssessConfig(images=20, attacks=("square",), bank=False, square_iter=3)
+    with pytest.raises(heldout.HeldoutError, match=r"no best_model\.pt"):
+        heldout.assess_cell(folder, config, heldout_bank, mlflow=False)
+    search = SearchConfig(bank=str(tiny["bank"]), robustness="bank", seed=1)
+    final = make_evaluator(search).evaluate(tiny["genome"], 10,
+                                            seed=derive_seed(1, "final", tiny["genome"].id),
+                                            with_test=True)
+    result = json.loads((folder / "result.json").read_text())
+    (folder / "result.json").write_text(json.dumps({**result, "final_metrics": final.metrics}))
+    record = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="again",
+                                 retrain_generation=10)
+    assert record["network"]["reproduces_final_metrics"], record["network"]
+    assert record["assessment"]["test_accuracy"] == pytest.approx(
+        final.metrics["test_accuracy"])
+    (folder / "result.json").write_text(json.dumps(
+        {**result, "final_metrics": {**final.metrics, "test_accuracy": 0.123}}))
+    record = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="tampered",
+                                 retrain_generation=10)
+    assert record["network"]["differing_metrics"] == ["test_accuracy"]
+    row = heldout.cell_rows({**result, "method": "ras", "seed": 1}, record, "bank")
+    # another network than the one the cell's assessment measured: its Pixel rows stay out
+    assert row["reproduced"] == 0.0 and "pixel_th1" not in row and np.isnan(row["heldout_mean"])
+    assert row["fitness_bank"] == pytest.approx(final.metrics["robustness_bank"])
+    same = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="again",
+                               retrain_generation=10)  # stored: read back
+    assert heldout.cell_rows({**result, "method": "ras", "seed": 1}, same, "bank")[
+        "pixel_th1"] == pytest.approx(0.6)
+
+
+def test_report_decides_on_square_and_bank_when_pixel_was_not_measured(tmp_path):
+    from ras_deap.compare.heldout_report import write_report
+
+    rows = [{"arm": arm, "method": "ras", "seed": seed, "test_accuracy": 0.97,
+             "square_mean": 0.5, "heldout_bank": 0.6 + 0.01 * seed + 0.05 * (arm == "direct"),
+             "heldout_bank_attack_HopSkipJump": 0.8, "pixel_mean": math.nan,
+             "heldout_mean": math.nan, "reproduced": 0.0,
+             "square_bank_mean": 0.55 + 0.005 * seed + 0.025 * (arm == "direct")}
+            for arm in ("bank", "direct") for seed in range(6)]
+    write_report(tmp_path / "r.md", rows, reference="bank", arms=["bank", "direct"],
+                 methods=["ras"], command="cmd", config=AssessConfig(attacks=("square",)),
+                 heldout_bank=tmp_path / "b{seed}.npz", bank_notes=["a note"])
+    text = (tmp_path / "r.md").read_text()
+    assert "* a note" in text and "Held-out bank: HopSkipJump" in text
+    assert "12 of 12 winners had no stored weights" in text and "left out (n/a)" in text
+    assert "pooled robustness under Square + the held-out bank" in text
+    assert "* **direct** (direct: Square + held-out bank direct - bank = +2.5" in text
+
+
 def test_fitness_choice_decision_rule():
     from ras_deap.compare.heldout_report import choose_default
     from ras_deap.compare.stats import paired_comparison

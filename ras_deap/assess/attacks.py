@@ -15,7 +15,8 @@
   :func:`ras_deap.attacks.attack_cell`, which runs ART's pixel attacks on the
   0-255 scale they need and seeds every image on its own.
 * the **transfer bank** through :func:`ras_deap.bank.robustness_metrics`, and
-  optionally a second, **held-out bank** (crafted on sources no search saw).
+  optionally a second, **held-out bank** (``python -m ras_deap.attacks
+  heldout``: base images, source families and attacks no fitness used).
 
 Images are the first N of the dataset's quarantined ``test`` split (a seeded
 permutation, so a random sample no search selected on).
@@ -43,9 +44,12 @@ def _classifier(net: nn.Module, shape: tuple[int, ...], num_classes: int) -> Any
                              nb_classes=num_classes, clip_values=(0.0, 1.0), device_type="cpu")
 
 
-def _bank_rows(net: nn.Module, bank: Any, key: str, label: str) -> list[AttackRow]:
-    """Rows ``key``, ``key_L0``, ``key_Linf``: accuracy on a stored bank."""
-    from ..bank import robustness_metrics
+def _bank_rows(net: nn.Module, bank: Any, key: str, label: str,
+               by_attack: bool = False) -> list[AttackRow]:
+    """Rows ``key``, ``key_L0``, ``key_Linf``: accuracy on a stored bank;
+    with ``by_attack`` also ``key_attack_<name>`` per attack algorithm (the
+    bank's ``optimizer`` field: DE / CMA-ES, HopSkipJump, PGD-transfer)."""
+    from ..bank import metric_name, robustness_metrics
 
     t0 = time.perf_counter()
     metrics = robustness_metrics(predict(net, bank.x), bank)
@@ -56,6 +60,13 @@ def _bank_rows(net: nn.Module, bank: Any, key: str, label: str) -> list[AttackRo
         if mask.any():
             rows.append(AttackRow(f"{key}_{norm}", label, norm, "stored samples",
                                   int(mask.sum()), metrics[f"robustness_{norm}"], 0.0))
+    if by_attack:
+        for name in sorted(set(bank.optimizer.tolist())):
+            mask = bank.optimizer == name
+            norms = "/".join(sorted(set(bank.norm[mask].tolist())))
+            rows.append(AttackRow(metric_name(key, "attack", name).removeprefix("robustness_"),
+                                  f"{label}: {name}", norms, "stored samples", int(mask.sum()),
+                                  metrics[metric_name("opt", name)], 0.0))
     return rows
 
 
@@ -187,7 +198,8 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
             rows += _bank_rows(net, bank, "bank", "transfer bank")
             bar.update(1)
         if heldout_bank is not None:
-            rows += _bank_rows(net, heldout_bank, "heldout_bank", "held-out transfer bank")
+            rows += _bank_rows(net, heldout_bank, "heldout_bank", "held-out transfer bank",
+                               by_attack=True)
             bar.update(1)
     finally:
         bar.close()

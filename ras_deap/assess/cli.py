@@ -100,9 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "re-training) so and attack both alike, side by side in "
                     "assess-<kind>.md/.json (weights best_model-<kind>.pt)")
     g.add_argument("--heldout-bank", metavar="NPZ",
-                   help="also measure a second bank, built from sources no search saw (e.g. "
-                        "python -m ras_deap.attacks build --seed 1); it must be quarantined "
-                        "from the run's split like the search's bank")
+                   help="also measure a held-out bank (python -m ras_deap.attacks heldout: "
+                        "base images, source families and attacks no fitness bank used); it "
+                        "must be held out from the run's split (checked)")
     g = p.add_argument_group("settings (taken from the run; needed for a genome file)")
     g.add_argument("--dataset", choices=DATASET_NAMES)
     g.add_argument("--seed", type=int, help="the run's seed: fixes the split, hence the "

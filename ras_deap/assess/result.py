@@ -137,7 +137,9 @@ def format_table(assessment: Assessment) -> str:
                      (" **Fallback bank: randomly perturbed images, not adversarial.**"
                       if a.bank_fallback else ""))
     if any(r.key.startswith("heldout_bank") for r in a.rows):
-        lines.append("Held-out transfer bank: samples crafted on source models that no search "
-                     "saw (a bank built with another seed).")
+        lines.append("Held-out transfer bank (--heldout-bank): stored samples crafted on "
+                     "source models other than the fitness bank's; its manifest says which "
+                     "base images, source families and attacks it shares with the fitness "
+                     "(python -m ras_deap.attacks show BANK).")
     lines.append(f"Total time {a.seconds:.1f} s.")
     return "\n".join(lines) + "\n"

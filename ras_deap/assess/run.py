@@ -70,11 +70,12 @@ def log_assessment(assessment: Assessment, tracking_uri: str | None, run_id: str
 
 def load_heldout_bank(path: str | Path, dataset: Any) -> Any:
     """The bank at ``path``, refused (:class:`~ras_deap.bank.BankError`)
-    unless it was built for ``dataset`` and is quarantined from its splits."""
-    from ..bank import check_quarantine, load_bank
+    unless it was built for ``dataset`` and is held out from its splits
+    (:func:`ras_deap.bank.check_heldout`)."""
+    from ..bank import check_heldout, load_bank
 
     bank = load_bank(path, dataset=dataset.name, shape=tuple(dataset.shape))
-    check_quarantine(bank, dataset, where=f"held-out bank {path}")
+    check_heldout(bank, dataset, where=f"held-out bank {path}")
     return bank
 
 

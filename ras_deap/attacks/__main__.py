@@ -1,5 +1,6 @@
-"""``python -m ras_deap.attacks build|show``: build an adversarial bank or
-print its Table-1-style counts. Bad arguments exit with code 2."""
+"""``python -m ras_deap.attacks build|heldout|show``: build an adversarial
+bank, build a held-out transfer set (:mod:`ras_deap.attacks.heldout`), or
+print a bank's counts. Bad arguments exit with code 2."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..bank import load_bank
+from ..bank import HELDOUT_SPLITS, load_bank
 from .build import (
     SELECTIONS,
     BuildConfig,
@@ -19,6 +20,8 @@ from .build import (
     parse_name_list,
 )
 from .cells import CellError
+from .heldout import HeldoutConfig, build_heldout_bank, heldout_table
+from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
 from .source_models import SourceConfig, SourceModelError
 
 __all__ = ["format_table", "main"]
@@ -68,6 +71,41 @@ def _parser() -> argparse.ArgumentParser:
                    help="processes training and attacking sources at once (the same bank "
                         "for any number; 2 uses both cores of a 2-core machine)")
     b.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    h = sub.add_parser("heldout", help="build a held-out transfer set: base images, source "
+                                       "families and attacks that built no fitness bank")
+    hd = HeldoutConfig()
+    h.add_argument("--dataset", default=hd.dataset, help="digits or mnist10k (embedded), or "
+                                                          "a torchvision dataset (--split test)")
+    h.add_argument("--out", required=True, help="output bank path, must end in .npz")
+    h.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    h.add_argument("--split", default=hd.split, choices=HELDOUT_SPLITS,
+                   help="base images: the fixed assessment split (disjoint from every seed's "
+                        "train/validation/test and from every fitness bank), or the test split "
+                        "of --seed (held out from that seed's searches only)")
+    h.add_argument("--seed", type=int, default=hd.seed,
+                   help="data split (the test split attacked with --split test, the training "
+                        "split of the sources) and every random draw")
+    h.add_argument("--sources", default=",".join(hd.sources),
+                   help="comma list from " + ",".join(HELDOUT_SOURCE_NAMES))
+    h.add_argument("--attacks", default=",".join(hd.attacks),
+                   help="comma list from hsj (ART HopSkipJump, decision-based) and pgd (ART "
+                        "PGD on the source, transferred)")
+    h.add_argument("--linf-th", default=None,
+                   help="Linf thresholds in steps of the data's intensity grid; default: "
+                        "1,2,3,4 on digits, 1,3,5,10 on 8-bit data")
+    h.add_argument("--images", type=int, default=None,
+                   help="at most this many base images (the first of the split); default all")
+    h.add_argument("--hsj-max-iter", type=int, default=hd.hsj_max_iter,
+                   help="HopSkipJump iterations per image")
+    h.add_argument("--hsj-max-eval", type=int, default=hd.hsj_max_eval,
+                   help="HopSkipJump: most queries per gradient estimate")
+    h.add_argument("--hsj-init-eval", type=int, default=hd.hsj_init_eval,
+                   help="HopSkipJump: first queries per gradient estimate")
+    h.add_argument("--pgd-steps", type=int, default=hd.pgd_steps,
+                   help="PGD steps (of eps/4) on each source")
+    h.add_argument("--epochs", type=int, default=hd.source.epochs,
+                   help="training epochs of each held-out source")
+    h.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     s = sub.add_parser("show", help="print the Table-1-style counts of a bank")
     s.add_argument("path", help="bank .npz path")
     s.add_argument("--json", action="store_true", help="print the whole manifest")
@@ -124,6 +162,22 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _heldout(args: argparse.Namespace) -> int:
+    cfg = HeldoutConfig(
+        dataset=args.dataset, data_dir=args.data_dir, split=args.split, seed=args.seed,
+        sources=parse_name_list(args.sources), attacks=parse_name_list(args.attacks),
+        linf_th=None if args.linf_th is None else parse_int_list(args.linf_th, "--linf-th"),
+        images=args.images, hsj_max_iter=args.hsj_max_iter, hsj_max_eval=args.hsj_max_eval,
+        hsj_init_eval=args.hsj_init_eval, pgd_steps=args.pgd_steps,
+        source=HeldoutSourceConfig(epochs=args.epochs))
+    start = time.perf_counter()
+    bank = build_heldout_bank(cfg, args.out, show_progress=not args.no_progress,
+                              log=lambda m: print(m, file=sys.stderr))
+    print(heldout_table(bank.manifest))
+    print(f"saved {len(bank)} samples to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..errors import run_cli
 
@@ -134,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.command == "build":
                 return _build(args)
+            if args.command == "heldout":
+                return _heldout(args)
             bank = load_bank(Path(args.path))
             print(json.dumps(bank.manifest, indent=2) if args.json
+                  else heldout_table(bank.manifest) if "heldout" in bank.manifest
                   else format_table(bank.manifest))
             sys.stdout.flush()  # a closed pipe (`show ... | head`) fails here, inside run_cli
             return 0

@@ -126,13 +126,17 @@ def _perturbation(x255: np.ndarray, a255: np.ndarray, norm: str) -> float:
 
 def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, max_iter: int,
                 seed: int, num_classes: int, seed_parts: tuple[int, ...] = (),
-                progress=None, linf_step255: float = 1.0) -> CellResult:
+                progress=None, linf_step255: float = 1.0,
+                skip: np.ndarray | None = None) -> CellResult:
     """Untargeted ART attack of ``cell`` on each image of ``x`` (in [0, 1]).
 
     A Linf ``cell.th`` counts steps of ``linf_step255`` on the 0-255 scale
     (1 for 8-bit data, 255/16 for digits): ART searches the integer box
     ``ceil(th * step)`` and the result is projected onto the exact box.
-    ``progress`` (e.g. a tqdm bar) gets ``update(1)`` per image.
+    ``progress`` (e.g. a tqdm bar) gets ``update(1)`` per image. ``skip``
+    (bool per image): images left unattacked (returned unchanged, never a
+    success); every other image keeps the seed of its position, so its
+    result is the same as without ``skip``.
     """
     from art.attacks.evasion import PixelAttack, ThresholdAttack
 
@@ -157,9 +161,17 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
               and np.array_equal(x255, np.round(x255)))
     x_in = np.minimum(x255 + np.float32(0.5), np.float32(255.0)) if centre else x255
     out = np.empty_like(x255)
+    skip = np.zeros(len(x), dtype=bool) if skip is None else np.asarray(skip, dtype=bool)
+    if skip.shape != (len(x),):
+        raise AttackError(f"skip must hold one bool per image, got shape {skip.shape}")
     start = time.perf_counter()
     with _cma_without_clock_seed():
         for i in range(len(x)):
+            if skip[i]:
+                out[i] = x255[i]
+                if progress is not None:
+                    progress.update(1)
+                continue
             seed_everything(image_seed(seed, *seed_parts, i))
             adv = attack.generate(x_in[i:i + 1], y=np.asarray(y[i:i + 1]))[0]
             if centre:
@@ -174,7 +186,7 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
     seconds = time.perf_counter() - start
     x_adv = np.clip(out / np.float32(255.0), 0.0, 1.0).astype(np.float32)
     pred = predict(model, x_adv)
-    success = pred != np.asarray(y)
+    success = (pred != np.asarray(y)) & ~skip
     change = np.array([_perturbation(x255[i], x_adv[i] * 255.0, cell.norm)
                        for i in range(len(x))])
     return CellResult(x_adv=x_adv, success=success, pred=pred, seconds=seconds,

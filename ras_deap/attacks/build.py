@@ -238,15 +238,19 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
               path: Path, show_progress: bool) -> dict[str, np.ndarray]:
     from tqdm.auto import tqdm
 
+    from ..data.assessment import fitness_positions
     from .attack import attack_cell
 
     x, y = dataset.bank.x[idx], dataset.bank.y[idx]
     step255 = linf_grid(dataset.levels)["step_255"]
     with tqdm(total=len(idx), desc=f"{name} {cell.key}", leave=False,
               disable=not show_progress) as bar:
+        # images of the assessment split keep their place (and so every other image
+        # its seed) but are not attacked: no fitness bank may be built from them
         res = attack_cell(model, x, y, cell, max_iter=cfg.max_iter, seed=cfg.seed,
                           num_classes=dataset.num_classes, seed_parts=_seed_parts(name, cell),
-                          progress=bar, linf_step255=step255)
+                          progress=bar, linf_step255=step255,
+                          skip=~fitness_positions(dataset)[idx])
     limit = (cell.th if cell.norm == "L0" else cell.th * step255) + 1e-3
     if res.success.any() and res.max_change[res.success].max() > limit:
         raise RuntimeError(f"{name} {cell.key}: a sample exceeds its threshold "
@@ -344,6 +348,9 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
 
         prepare_sources(cfg, work, min(workers, len(cfg.sources)), cells=cells,
                         show_progress=show_progress, log=log)
+    from ..data.assessment import fitness_positions
+
+    usable = fitness_positions(dataset)
     models_info: dict[str, dict] = {}
     cells_info: dict[str, dict] = {}
     for name in cfg.sources:
@@ -351,7 +358,9 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
         cells_info[name] = {}
         for cell in cells:
             arrays = cell_arrays(name, cell, model, cfg, dataset, work, show_progress)
-            ok = arrays["success"].astype(bool)
+            # never store a sample of the assessment split (also for cells a work
+            # folder kept from before the split existed)
+            ok = arrays["success"].astype(bool) & usable[arrays["index"]]
             n_ok = int(ok.sum())
             seconds = float(arrays["seconds"])
             cells_info[name][cell.key] = {
@@ -361,6 +370,9 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
                 "seconds": round(seconds, 2),
                 "seconds_per_image": round(seconds / max(1, len(ok)), 4),
             }
+            skipped = int((~usable[arrays["index"]]).sum())
+            if skipped:  # drawn, but in the assessment split: not attacked, not stored
+                cells_info[name][cell.key]["assessment_skipped"] = skipped
             parts["x"].append(arrays["x_adv"][ok])
             parts["y_true"].append(dataset.bank.y[arrays["index"][ok]])
             parts["base_index"].append(dataset.bank.index[arrays["index"][ok]])
@@ -390,7 +402,8 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
         "description": "transferable adversarial samples (paper section 4.1, Table 1): "
                        "successful untargeted ART Pixel (L0) / Threshold (Linf) attacks "
                        "with DE / CMA-ES on correctly classified images of the dataset's "
-                       "quarantined bank split (never train/validation/test images)",
+                       "quarantined bank split (never train/validation/test images, nor "
+                       "images of its assessment split)",
     }
     manifest["table1"] = [{"source": s, "optimizer": o, "counts": c, "total": t}
                           for s, o, c, t in table_rows(manifest)]

@@ -13,7 +13,7 @@ from .format import (
 )
 from .metrics import metric_name, robustness_metrics
 from .paths import BANKS_DIR, default_bank_path
-from .quarantine import check_quarantine, quarantine_record
+from .quarantine import HELDOUT_SPLITS, check_heldout, check_quarantine, quarantine_record
 from .synthetic import (
     PERTURBED_SOURCE,
     default_linf_thresholds,
@@ -25,12 +25,14 @@ from .synthetic import (
 __all__ = [
     "BANKS_DIR",
     "BANK_FORMAT",
+    "HELDOUT_SPLITS",
     "NORMS",
     "OPTIMIZERS",
     "PERTURBED_SOURCE",
     "AdversarialBank",
     "BankError",
     "bank_checksum",
+    "check_heldout",
     "check_quarantine",
     "default_bank_path",
     "default_linf_thresholds",

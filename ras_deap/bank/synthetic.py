@@ -97,11 +97,19 @@ def perturbed_bank(split, n: int, seed: int, *, dataset: str = "digits",
 
 def fallback_bank(dataset, n: int, seed: int) -> AdversarialBank:
     """The bank used when a dataset has none: randomly perturbed images of the
-    dataset's quarantined bank split (never train/validation/test images), on
-    the data's own Linf grid, with its quarantine record."""
+    dataset's quarantined bank split (never train/validation/test images, nor
+    images of its assessment split), on the data's own Linf grid, with its
+    quarantine record."""
+    from ..data.assessment import fitness_positions
+    from ..data.splits import Split
     from .quarantine import quarantine_record
 
-    bank = perturbed_bank(dataset.bank, n, seed, dataset=dataset.name, levels=dataset.levels,
+    split = dataset.bank
+    usable = fitness_positions(dataset)
+    if not usable.all():
+        split = Split(split.x[usable], split.y[usable],
+                      None if split.index is None else split.index[usable])
+    bank = perturbed_bank(split, n, seed, dataset=dataset.name, levels=dataset.levels,
                           linf_thresholds=default_linf_thresholds(dataset.levels))
     bank.manifest["quarantine"] = quarantine_record(dataset, bank.base_index)
     return bank

@@ -28,11 +28,13 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("pixel_mean", "Pixel L0 (mean)"),
     ("heldout_bank", "Held-out bank"),
     ("heldout_mean", "**Held-out robustness**"),
+    ("square_bank_mean", "Square + held-out bank"),
     ("fitness_bank", "Fitness bank (held in for bank)"),
     ("pgd_mean", "PGD L∞ (held in for direct)"),
 )
 TESTED = ("heldout_mean", "autoattack_mean", "square_mean", "pixel_mean", "heldout_bank",
-          "test_accuracy")
+          "square_bank_mean", "test_accuracy")
+ATTACK_PREFIX = "heldout_bank_attack_"
 MAX_ACCURACY_LOSS = 0.01  # the issue's "without losing more than 1 point of test accuracy"
 ALPHA = 0.05
 
@@ -69,7 +71,8 @@ class Decision:
 
 
 def choose_default(robust: PairedResult, accuracy: PairedResult, arm: str, reference: str,
-                   *, alpha: float = ALPHA, max_loss: float = MAX_ACCURACY_LOSS) -> Decision:
+                   *, alpha: float = ALPHA, max_loss: float = MAX_ACCURACY_LOSS,
+                   label: str = "held-out robustness") -> Decision:
     """``arm`` becomes the default only on evidence: its pooled held-out
     robustness is higher than ``reference``'s with a two-sided Wilcoxon
     p < ``alpha`` and it loses at most ``max_loss`` test accuracy on
@@ -78,7 +81,7 @@ def choose_default(robust: PairedResult, accuracy: PairedResult, arm: str, refer
         return Decision(reference, f"fewer than 2 paired winners (n = {robust.n}); nothing to "
                                    f"decide on, {reference} stays")
     gain, loss = robust.diff_mean, -accuracy.diff_mean
-    facts = (f"held-out robustness {arm} - {reference} = {100 * gain:+.1f} ± "
+    facts = (f"{label} {arm} - {reference} = {100 * gain:+.1f} ± "
              f"{100 * robust.diff_ci95:.1f} points (Wilcoxon p = {_p(robust.wilcoxon_p)}, "
              f"n = {robust.n} pairs), test accuracy {100 * -loss:+.1f} points")
     significant = not math.isnan(robust.wilcoxon_p) and robust.wilcoxon_p < alpha
@@ -90,24 +93,47 @@ def choose_default(robust: PairedResult, accuracy: PairedResult, arm: str, refer
     return Decision(reference, f"{reference}: no significant gain for {arm}; {facts}")
 
 
-def _aggregate(rows: Sequence[dict[str, Any]], arm: str, method: str) -> dict[str, Any]:
+def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """COLUMNS, with one column per attack of the held-out bank (rows of
+    ``assess``'s by-attack breakdown) after the held-out bank's, and the
+    ``autoattack_mean`` and ``square_bank_mean`` only where rows carry them."""
+    attacks = sorted({k for r in rows for k in r if k.startswith(ATTACK_PREFIX)})
+    out: list[tuple[str, str]] = []
+    for col, label in COLUMNS:
+        if col in ("autoattack_mean", "square_bank_mean") and not any(col in r for r in rows):
+            continue
+        out.append((col, label))
+        if col == "heldout_bank":
+            out += [(a, f"Held-out bank: {a.removeprefix(ATTACK_PREFIX)}") for a in attacks]
+    return out
+
+
+def _aggregate(rows: Sequence[dict[str, Any]], arm: str, method: str,
+               columns: Sequence[tuple[str, str]] = COLUMNS) -> dict[str, Any]:
     cell = [r for r in rows if r["arm"] == arm and r["method"] == method]
     out: dict[str, Any] = {"arm": arm, "method": method, "n": len(cell)}
-    for col, _ in COLUMNS:
+    for col, _ in columns:
         out[col] = mean_ci95([r[col] for r in cell if col in r])
     return out
 
 
 def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                  arms: Sequence[str], methods: Sequence[str], command: str, config: Any,
-                 heldout_bank: Path, missing: Sequence[str] = ()) -> list[Path]:
-    """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner)."""
+                 heldout_bank: Path, missing: Sequence[str] = (),
+                 bank_notes: Sequence[str] = ()) -> list[Path]:
+    """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner).
+    ``bank_notes``: what each held-out bank holds and shares with the
+    fitness (:func:`ras_deap.compare.heldout.describe_bank`)."""
     from ..atomic import write_atomic
 
     others = [a for a in arms if a != reference]
+    # the decision's metric: held-out robustness, or, where PixelAttack was not
+    # measured on the assessed networks, Square + held-out bank
+    primary = ("heldout_mean" if any(not math.isnan(float(r.get("heldout_mean", math.nan)))
+                                     for r in rows) or not rows else "square_bank_mean")
+    columns = _columns(rows)
+    attack_cols = [c for c, _ in columns if c.startswith(ATTACK_PREFIX)]
     ran = {k for r in rows for k in r}
-    columns = [(c, label) for c, label in COLUMNS if c != "autoattack_mean" or c in ran]
-    tested = [m for m in TESTED if m != "autoattack_mean" or m in ran]
     autoattack = ""
     if "autoattack_mean" in ran:
         autoattack = (f"AutoAttack (APGD-CE, APGD-T, Square of its standard version from "
@@ -123,15 +149,33 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
              "Each arm is a `python -m ras_deap.compare` run whose searches used one "
              "`--robustness` choice, with otherwise identical settings, so the seeds pair the "
              "arms. Every winner (the re-trained best model of a (method, seed) cell) is "
-             f"attacked with what **no fitness used**: {autoattack}ART's gradient-free "
-             "SquareAttack (L∞, "
+             f"attacked with: {autoattack}ART's gradient-free SquareAttack (L∞, "
              f"{config.square_iter} queries, first {config.images} quarantined test images, "
-             f"eps {eps} steps of the data's intensity grid), ART's PixelAttack (L0, DE, on "
-             "the model itself, from the cell's assessment) and a transfer bank crafted on "
-             f"source models no search saw (`{heldout_bank}`). Numbers are robust accuracy "
-             "in % (correct both clean and under attack), mean ± 95 % t-interval over "
-             "seeds. **Held-out robustness** is the mean of the Square, Pixel and "
+             f"eps {eps} steps of the data's intensity grid; no fitness runs it), ART's "
+             "PixelAttack (L0, DE, on the model itself, from the cell's assessment; the same "
+             "algorithm family as the L0 half of the fitness bank, which runs it on other "
+             f"models) and the held-out transfer bank `{heldout_bank}`. Numbers are robust "
+             "accuracy in % (correct both clean and under attack), mean ± 95 % t-interval "
+             "over seeds. **Held-out robustness** is the mean of the Square, Pixel and "
              "held-out-bank columns.", ""]
+    if bank_notes:
+        lines += ["**The held-out bank:**", "", *[f"* {n}" for n in bank_notes], ""]
+    retrained = [r for r in rows if "reproduced" in r]
+    if retrained:
+        bad = [f"{r['arm']}/{r['method']}-seed{r['seed']}" for r in retrained
+               if not r["reproduced"]]
+        lines += [f"**Networks:** {len(retrained)} of {len(rows)} winners had no stored weights "
+                  "and were re-trained as their comparison's final training was (same "
+                  "schedule and seed); "
+                  + (f"{len(retrained) - len(bad)} reproduced every stored final metric, "
+                     f"these did not: {', '.join(bad)}. Those are other networks of the same "
+                     "architecture, trained the same way: every column is measured on them, "
+                     "except Pixel and PGD, which their comparison measured on the original "
+                     "networks and are left out (n/a); the fitness bank is the re-training's "
+                     "own measure." if bad else
+                     "each reproduced every stored final metric (test accuracy, fitness-bank "
+                     "robustness per cell, ...), so they are the networks the comparison "
+                     "measured."), ""]
     if missing:
         lines += [f"**Incomplete:** {len(missing)} cells have not finished yet "
                   f"({', '.join(missing)}); the tables use the finished ones.", ""]
@@ -140,7 +184,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
               "|---|---|---|" + "---|" * len(columns)]
     for method in methods:
         for arm in arms:
-            agg = _aggregate(rows, arm, method)
+            agg = _aggregate(rows, arm, method, columns)
             if agg["n"]:
                 lines.append(f"| {arm} | {METHOD_LABELS.get(method, method)} | {agg['n']} | "
                              + " | ".join(_fmt(*agg[c]) for c, _ in columns) + " |")
@@ -150,7 +194,9 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
               "(pairs of one seed share its data split, so the pooled p is optimistic).", "",
               "| fitness | method | metric | n | difference | W/T/L | Wilcoxon p | t-test p |",
               "|---|---|---|---|---|---|---|---|"]
-    labels = dict(COLUMNS)
+    labels = dict(columns)
+    tested = [m for m in TESTED if m in labels]
+    tested[tested.index("heldout_bank") + 1:tested.index("heldout_bank") + 1] = attack_cols
     decisions = []
     for arm in others:
         for method in [*methods, None]:
@@ -161,12 +207,17 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                     lines.append(f"| {arm} | {name} | {labels[metric]} | {res.n} | "
                                  f"{_fmt(res.diff_mean, res.diff_ci95)} | {res.wins}/{res.ties}/"
                                  f"{res.losses} | {_p(res.wilcoxon_p)} | {_p(res.t_p)} |")
-        decisions.append(choose_default(paired_arms(rows, arm, reference, "heldout_mean"),
+        decisions.append(choose_default(paired_arms(rows, arm, reference, primary),
                                         paired_arms(rows, arm, reference, "test_accuracy"),
-                                        arm, reference))
+                                        arm, reference,
+                                        label="held-out robustness" if primary == "heldout_mean"
+                                        else "Square + held-out bank"))
+    measure = ("held-out robustness" if primary == "heldout_mean" else
+               "robustness under Square + the held-out bank (PixelAttack not measured on these "
+               "networks)")
     lines += ["", "## Decision", "",
-              f"Rule: an arm replaces `{reference}` as the default only if its pooled held-out "
-              f"robustness is higher with Wilcoxon p < {ALPHA} and it loses at most "
+              f"Rule: an arm replaces `{reference}` as the default only if its pooled "
+              f"{measure} is higher with Wilcoxon p < {ALPHA} and it loses at most "
               f"{100 * MAX_ACCURACY_LOSS:.0f} point of test accuracy on average.", ""]
     lines += [f"* **{d.choice}** ({d.reason})" for d in decisions]
     md = write_atomic(path, "\n".join(lines) + "\n")

@@ -1,0 +1,369 @@
+"""Build a held-out transfer set: a bank that shares nothing with any fitness.
+
+    python -m ras_deap.attacks heldout --dataset digits --split test --seed 0 \\
+        --out docs/results/heldout-test-digits-seed0.npz
+
+What makes it held out, each by construction and recorded in its manifest:
+
+* **base images**: the dataset's *assessment split* (``--split assessment``:
+  fixed, disjoint by content from train/validation/test of every seed and
+  from every fitness bank's base images, :mod:`ras_deap.data.assessment`),
+  or the *test split of one seed* (``--split test``: disjoint from that
+  seed's train and validation splits and from the whole bank split, so from
+  everything the searches of that seed trained, selected or measured
+  robustness on; for datasets whose assessment split is too small, digits);
+* **source models**: families no fitness bank was crafted on
+  (:mod:`ras_deap.attacks.heldout_sources`: an MLP and a plain VGG-style CNN,
+  where the fitness banks used ResNets and a CapsNet);
+* **attacks**: algorithms that built no fitness bank (those used ART's
+  PixelAttack and ThresholdAttack with DE / CMA-ES): ART's decision-based
+  ``HopSkipJump`` (Linf, minimal perturbation; a sample is kept at the
+  smallest threshold of the data's Linf grid that holds it) and ART's
+  ``ProjectedGradientDescent`` run on the held-out sources and transferred
+  (Linf, at each threshold of the grid). The direct fitness runs white-box
+  PGD on the network itself; the transferred PGD is reported apart so that
+  either reading can be taken.
+
+The result is an ordinary bank (:func:`ras_deap.bank.save_bank`, samples
+that fool their source only), so ``assess --heldout-bank`` and
+``compare.heldout --heldout-bank`` take it; they check it with
+:func:`ras_deap.bank.check_heldout`, and a search refuses it as a fitness
+bank. Every image has its own seed (also ART's HopSkipJump noise, which it
+would otherwise draw from the OS); the same command gives the same arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..bank import (
+    HELDOUT_SPLITS,
+    AdversarialBank,
+    default_linf_thresholds,
+    linf_grid,
+    quarantine_record,
+    save_bank,
+)
+from .build import BuildError
+from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
+
+__all__ = ["HELDOUT_ATTACKS", "HeldoutConfig", "build_heldout_bank", "heldout_table"]
+
+# CLI name -> the label stored in the bank's ``optimizer`` field
+HELDOUT_ATTACKS = {"hsj": "HopSkipJump", "pgd": "PGD-transfer"}
+
+
+@dataclass(frozen=True)
+class HeldoutConfig:
+    """Everything that determines a held-out bank. ``seed`` picks the data
+    split (the test split attacked with ``split="test"``, and the training
+    split the sources learn from) and seeds every source and image.
+    ``images``: at most this many base images (the first of the split, in
+    its own order, as ``assess`` takes test images; None: all).
+    HopSkipJump: ``hsj_max_iter`` iterations, ``hsj_max_eval`` /
+    ``hsj_init_eval`` queries per gradient estimate, per image. PGD:
+    ``pgd_steps`` steps of eps/4, no random start."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    split: str = "assessment"
+    seed: int = 0
+    sources: tuple[str, ...] = HELDOUT_SOURCE_NAMES
+    attacks: tuple[str, ...] = tuple(HELDOUT_ATTACKS)
+    linf_th: tuple[int, ...] | None = None
+    images: int | None = None
+    # ~0.13 s (MLP) and ~0.35 s (CNN) per digits image on one core; the
+    # minimal perturbation ends within 4/16 for most images
+    hsj_max_iter: int = 10
+    hsj_max_eval: int = 500
+    hsj_init_eval: int = 50
+    pgd_steps: int = 10
+    source: HeldoutSourceConfig = field(default_factory=HeldoutSourceConfig)
+
+    def __post_init__(self) -> None:
+        if self.split not in HELDOUT_SPLITS:
+            raise BuildError(f"split {self.split!r}: choose one of {', '.join(HELDOUT_SPLITS)}")
+        if self.seed < 0:
+            raise BuildError(f"seed must be >= 0, got {self.seed}")
+        bad = [s for s in self.sources if s not in HELDOUT_SOURCE_NAMES]
+        if bad or not self.sources or len(set(self.sources)) != len(self.sources):
+            raise BuildError(f"sources {list(self.sources)}: each must be one of "
+                             f"{', '.join(HELDOUT_SOURCE_NAMES)}, without repeats")
+        bad = [a for a in self.attacks if a not in HELDOUT_ATTACKS]
+        if bad or not self.attacks or len(set(self.attacks)) != len(self.attacks):
+            raise BuildError(f"attacks {list(self.attacks)}: each must be one of "
+                             f"{', '.join(HELDOUT_ATTACKS)}, without repeats")
+        if self.linf_th is not None and (not self.linf_th or any(
+                not isinstance(t, int) or t < 1 for t in self.linf_th)):
+            raise BuildError(f"linf_th {list(self.linf_th)}: give positive ints, e.g. 1,2,3,4")
+        if self.images is not None and self.images < 1:
+            raise BuildError(f"images must be >= 1, got {self.images}")
+        for name in ("hsj_max_iter", "hsj_max_eval", "hsj_init_eval", "pgd_steps"):
+            if getattr(self, name) < 1:
+                raise BuildError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def thresholds(self, levels: int) -> tuple[int, ...]:
+        return tuple(sorted(self.linf_th or default_linf_thresholds(levels)))
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("data_dir")
+        return json.loads(json.dumps(d))
+
+
+class _Float32(nn.Module):
+    """ART's HopSkipJump queries in float64; the sources take float32."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.float())
+
+
+def _classifier(model: nn.Module, shape: tuple[int, ...], num_classes: int):
+    from art.estimators.classification import PyTorchClassifier
+
+    return PyTorchClassifier(model=_Float32(model).eval(), loss=nn.CrossEntropyLoss(),
+                             input_shape=tuple(shape), nb_classes=num_classes,
+                             clip_values=(0.0, 1.0), device_type="cpu")
+
+
+def _base_images(cfg: HeldoutConfig, dataset):
+    """The split the held-out samples start from (first ``cfg.images``)."""
+    from ..data.assessment import assessment_split
+
+    if cfg.split == "assessment":
+        split = assessment_split(dataset)
+        if split is None:
+            raise BuildError(f"dataset {cfg.dataset!r} has no assessment split (only the "
+                             "embedded digits and mnist10k have one); use --split test")
+    else:
+        split = dataset.test
+    n = len(split) if cfg.images is None else min(cfg.images, len(split))
+    return split.x[:n], split.y[:n], split.index[:n]
+
+
+def _bin(dist: np.ndarray, ths: tuple[int, ...], step: float) -> np.ndarray:
+    """The smallest threshold (in grid steps) holding each Linf distance, 0
+    where none does."""
+    out = np.zeros(len(dist), dtype=np.int64)
+    for t in sorted(ths, reverse=True):
+        out[dist <= t * step + 1e-6] = t
+    return out
+
+
+@contextlib.contextmanager
+def _seeded_random_state(seed: int) -> Iterator[None]:
+    """ART's HopSkipJump draws its starting noise from a fresh
+    ``np.random.RandomState()``, seeded from the OS, so two runs differ.
+    While it runs, an unseeded RandomState gets ``seed`` instead."""
+    original = np.random.RandomState
+
+    class _Seeded(original):  # type: ignore[misc, valid-type]
+        def __init__(self, seed_: Any = None) -> None:
+            super().__init__(seed if seed_ is None else seed_)
+
+    np.random.RandomState = _Seeded
+    try:
+        yield
+    finally:
+        np.random.RandomState = original
+
+
+def _hsj(model, x, y, cfg: HeldoutConfig, dataset, ths, step, src: int, log_bar):
+    """HopSkipJump (Linf, untargeted) per image, each with its own seed."""
+    from art.attacks.evasion import HopSkipJump
+
+    from ..evaluation.inference import predict
+    from ..seeding import seed_everything
+    from .attack import image_seed
+
+    clf = _classifier(model, dataset.shape, dataset.num_classes)
+    attack = HopSkipJump(clf, targeted=False, norm=np.inf, max_iter=cfg.hsj_max_iter,
+                         max_eval=cfg.hsj_max_eval, init_eval=cfg.hsj_init_eval, verbose=False)
+    adv = np.empty_like(x)
+    for i in range(len(x)):
+        seed = image_seed(cfg.seed, 3000, src, i)
+        seed_everything(seed)
+        with _seeded_random_state(seed):
+            adv[i] = np.clip(attack.generate(x[i:i + 1].astype(np.float32)), 0, 1)[0]
+        log_bar.update(1)
+    dist = np.abs(adv - x).reshape(len(x), -1).max(axis=1)
+    pred = predict(model, adv)
+    th = _bin(dist, ths, step)
+    ok = (pred != y) & (th > 0)
+    return [(adv[ok], pred[ok], th[ok], np.flatnonzero(ok))], len(x), dist
+
+
+def _pgd(model, x, y, cfg: HeldoutConfig, dataset, ths, step):
+    """ART's PGD (Linf, eps = th grid steps) on the source, batched."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from ..evaluation.inference import predict
+
+    clf = _classifier(model, dataset.shape, dataset.num_classes)
+    out = []
+    for t in ths:
+        eps = t * step
+        attack = ProjectedGradientDescent(clf, norm=np.inf, eps=eps, eps_step=eps / 4,
+                                          max_iter=cfg.pgd_steps, num_random_init=0,
+                                          batch_size=256, verbose=False)
+        adv = np.clip(attack.generate(x, y=y).astype(np.float32), x - eps, x + eps)
+        adv = np.clip(adv, 0, 1)
+        pred = predict(model, adv)
+        ok = pred != y
+        out.append((adv[ok], pred[ok], np.full(int(ok.sum()), t, dtype=np.int64),
+                    np.flatnonzero(ok)))
+    return out
+
+
+def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bool = True,
+                       log=print) -> AdversarialBank:
+    """Build the held-out bank described by ``cfg`` into ``out`` (.npz and
+    its .json manifest)."""
+    import art
+    from tqdm.auto import tqdm
+
+    from .. import __version__
+    from ..data import load_dataset
+    from ..evaluation.inference import accuracy, predict
+    from .attack import image_seed
+    from .heldout_sources import build_heldout_source
+
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise BuildError(f"output {out} must end in .npz (the manifest goes next to it as .json)")
+    wall = time.perf_counter()
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    x_all, y_all, index_all = _base_images(cfg, dataset)
+    ths = cfg.thresholds(dataset.levels)
+    grid = linf_grid(dataset.levels)
+    step = grid["step_255"] / 255.0
+    torch.set_num_threads(1)
+    parts: dict[str, list] = {k: [] for k in ("x", "y_true", "th", "optimizer", "source_model",
+                                              "source_pred", "base_index")}
+    sources: dict[str, Any] = {}
+    cells: dict[str, Any] = {}
+    for k, name in enumerate(cfg.sources):
+        t0 = time.perf_counter()
+        model = build_heldout_source(name, dataset, image_seed(cfg.seed, 2000, k), cfg.source)
+        train_s = time.perf_counter() - t0
+        correct = predict(model, x_all) == y_all
+        x, y, index = x_all[correct], y_all[correct], index_all[correct]
+        sources[name] = {"family": type(model).__name__,
+                         "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y,
+                                                   empty=float("nan")),
+                         "parameters": int(sum(p.numel() for p in model.parameters())),
+                         "train_seconds": round(train_s, 2),
+                         "trained_on": f"train split of seed {cfg.seed} ({len(dataset.train)} "
+                                       "images)",
+                         "base_images_correct": int(correct.sum())}
+        log(f"trained {name}: test accuracy {sources[name]['test_accuracy']:.4f} "
+            f"({train_s:.1f} s); attacking {len(x)} of {len(x_all)} base images")
+        cells[name] = {}
+        for attack in cfg.attacks:
+            t0 = time.perf_counter()
+            if attack == "hsj":
+                with tqdm(total=len(x), desc=f"{name} HopSkipJump", leave=False,
+                          disable=not show_progress) as bar:
+                    found, attacked, dist = _hsj(model, x, y, cfg, dataset, ths, step, k, bar)
+                extra = {"median_linf_steps": round(float(np.median(dist) / step), 3)
+                         if len(dist) else None}
+            else:
+                found, attacked, extra = _pgd(model, x, y, cfg, dataset, ths, step), len(x), {}
+            label = HELDOUT_ATTACKS[attack]
+            for adv, pred, th, pos in found:
+                parts["x"].append(adv)
+                parts["y_true"].append(y[pos])
+                parts["base_index"].append(index[pos])
+                parts["source_pred"].append(pred)
+                parts["th"].append(th)
+                parts["optimizer"] += [label] * len(pos)
+                parts["source_model"] += [name] * len(pos)
+            kept = np.concatenate([f[2] for f in found]) if found else np.zeros(0, np.int64)
+            cells[name][label] = {
+                "attacked": attacked, "kept": len(kept),
+                "by_th": {str(t): int((kept == t).sum()) for t in ths},
+                "seconds": round(time.perf_counter() - t0, 2), **extra}
+            log(f"  {name} {label}: {len(kept)} samples ({cells[name][label]['seconds']:.1f} s)")
+    n = sum(len(p) for p in parts["y_true"])
+
+    def cat(key: str, dtype: type) -> np.ndarray:
+        return np.concatenate(parts[key]).astype(dtype) if n else np.zeros(0, dtype)
+
+    split_text = ("the assessment split (fixed; disjoint by content from train/validation/test "
+                  "of every seed and from every fitness bank's base images)"
+                  if cfg.split == "assessment" else
+                  f"the test split of seed {cfg.seed} (disjoint by content from that seed's "
+                  "train and validation splits and from the bank split that fitness banks are "
+                  "built from)")
+    manifest = {
+        "dataset": cfg.dataset,
+        "split": cfg.split,
+        "seed": cfg.seed,
+        "linf_grid": grid,
+        "ras_deap_version": __version__,
+        "heldout": cfg.to_json(),
+        "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
+        "torch_version": torch.__version__,
+        "source_models": sources,
+        "attack_cells": cells,
+        "base_images_offered": len(x_all),
+        "seconds": {"this_run_wall": round(time.perf_counter() - wall, 1)},
+        "description": (
+            "held-out transfer samples: untargeted Linf attacks ("
+            + ", ".join(f"ART {HELDOUT_ATTACKS[a]}" for a in cfg.attacks)
+            + ") on source models of families no fitness bank used ("
+            + ", ".join(f"{s}: {sources[s]['family']}" for s in cfg.sources)
+            + f"), from correctly classified images of {split_text}; only samples that fool "
+            "their source are kept, each at the smallest Linf threshold of the data's grid "
+            "that holds it"),
+    }
+    bank = AdversarialBank(
+        x=np.concatenate(parts["x"]) if n else np.zeros((0, *dataset.shape), np.float32),
+        y_true=cat("y_true", np.int64), norm=np.array(["Linf"] * n, dtype=str),
+        th=cat("th", np.int64), optimizer=np.array(parts["optimizer"], dtype=str),
+        source_model=np.array(parts["source_model"], dtype=str),
+        source_pred=cat("source_pred", np.int64), base_index=cat("base_index", np.int64),
+        manifest=manifest)
+    bank.manifest["quarantine"] = quarantine_record(dataset, bank.base_index,
+                                                    heldout_split=cfg.split)
+    save_bank(bank, out)
+    bank.manifest["counts"] = bank.counts()  # as written to the manifest file
+    return bank
+
+
+def heldout_table(manifest: dict) -> str:
+    """Samples per (source, attack) and Linf threshold, for ``attacks show``."""
+    ths = [str(t) for t in (manifest["heldout"]["linf_th"]
+                            or default_linf_thresholds(manifest["linf_grid"]["levels"]))]
+    head = ["source", "attack", "attacked", *[f"Linf th={t}" for t in ths], "total", "seconds"]
+    body = [[src, label, str(c["attacked"]), *[str(c["by_th"].get(t, 0)) for t in ths],
+             str(c["kept"]), f"{c['seconds']:.1f}"]
+            for src, by_attack in manifest["attack_cells"].items()
+            for label, c in by_attack.items()]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    counts = manifest.get("counts", {})
+    lines = [fmt.format(*head), *(fmt.format(*r) for r in body),
+             f"held-out bank: {counts.get('total', '?')} samples from "
+             f"{counts.get('base_images', '?')} distinct base images of the {manifest['split']} "
+             f"split (seed {manifest['seed']}; {manifest.get('base_images_offered', '?')} offered)",
+             f"Linf th unit: {manifest['linf_grid']['unit']}",
+             "clean test accuracy: " + ", ".join(
+                 f"{k} ({v['family']}) {v['test_accuracy']:.4f}"
+                 for k, v in manifest["source_models"].items())]
+    return "\n".join(lines)

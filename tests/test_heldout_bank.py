@@ -1,0 +1,119 @@
+"""The held-out transfer set (python -m ras_deap.attacks heldout): base
+images, source families and attacks that built no fitness bank."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ras_deap.attacks import SOURCE_NAMES, BuildError
+from ras_deap.attacks.__main__ import main
+from ras_deap.attacks.heldout import HELDOUT_ATTACKS, HeldoutConfig, build_heldout_bank
+from ras_deap.attacks.heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
+from ras_deap.bank import BankError, check_heldout, check_quarantine, load_bank
+from ras_deap.constants import ATTACK_OPTIMIZERS
+from ras_deap.data import load_dataset
+from ras_deap.data.assessment import assessment_split
+
+torch.set_num_threads(1)
+
+TINY = dict(sources=("mlp",), hsj_max_iter=3, hsj_max_eval=60, hsj_init_eval=15,
+            linf_th=(2, 4, 8), source=HeldoutSourceConfig(epochs=5))
+
+
+@pytest.fixture(scope="module")
+def assessment_bank(tmp_path_factory):
+    out = tmp_path_factory.mktemp("heldout") / "assessment.npz"
+    bank = build_heldout_bank(HeldoutConfig(**TINY), out, show_progress=False,
+                              log=lambda m: None)
+    return out, bank
+
+
+def test_nothing_of_the_fitness_banks_is_reused():
+    assert not set(HELDOUT_SOURCE_NAMES) & set(SOURCE_NAMES)
+    assert not set(HELDOUT_ATTACKS.values()) & set(ATTACK_OPTIMIZERS)
+
+
+def test_assessment_bank_records_what_it_holds_and_is_held_out(assessment_bank, tmp_path):
+    from ras_deap.bank import save_bank
+    from ras_deap.evaluation import Evaluator
+
+    out, bank = assessment_bank
+    loaded = load_bank(out, dataset="digits", shape=(1, 8, 8))
+    assert len(loaded) == len(bank) > 0
+    m = loaded.manifest
+    assert m["split"] == "assessment" and m["heldout"]["sources"] == ["mlp"]
+    assert m["source_models"]["mlp"]["family"] == "MLP"
+    assert set(loaded.optimizer.tolist()) <= {"HopSkipJump", "PGD-transfer"}
+    assert m["quarantine"]["heldout_split"] == "assessment"
+    assert "families no fitness bank used" in m["description"]
+    ds = load_dataset("digits", seed=0)
+    held = assessment_split(ds)
+    assert set(loaded.base_index.tolist()) <= set(held.index.tolist())
+    # each sample within its threshold of its clean image, and it fooled its source
+    pos = {int(i): k for k, i in enumerate(held.index)}
+    clean = held.x[[pos[int(i)] for i in loaded.base_index]]
+    dist = np.abs(loaded.x - clean).reshape(len(loaded), -1).max(axis=1)
+    assert (dist <= loaded.th / 16 + 1e-6).all()
+    assert (loaded.source_pred != loaded.y_true).all()
+    for seed in range(4):  # held out from every seed's splits
+        check_heldout(loaded, load_dataset("digits", seed=seed))
+    with pytest.raises(BankError, match="assessment split"):  # never a fitness bank
+        Evaluator("digits", bank_path=save_bank(loaded, tmp_path / "f.npz"), seed=0).data()
+
+
+def test_same_command_same_bank(assessment_bank, tmp_path):
+    out, bank = assessment_bank
+    again = build_heldout_bank(HeldoutConfig(**TINY), tmp_path / "again.npz",
+                               show_progress=False, log=lambda m: None)
+    assert (bank.optimizer == "HopSkipJump").any()  # its noise is seeded too
+    np.testing.assert_array_equal(again.x, bank.x)
+    assert json.loads((tmp_path / "again.json").read_text())["sha256"] == \
+        json.loads(out.with_suffix(".json").read_text())["sha256"]
+
+
+def test_test_split_bank_belongs_to_its_seed(tmp_path):
+    out = tmp_path / "test1.npz"
+    build_heldout_bank(HeldoutConfig(**{**TINY, "split": "test", "seed": 1, "images": 6,
+                                        "attacks": ("pgd",)}),
+                       out, show_progress=False, log=lambda m: None)
+    bank = load_bank(out)
+    ds1, ds0 = load_dataset("digits", seed=1), load_dataset("digits", seed=0)
+    assert set(bank.base_index.tolist()) <= set(ds1.test.index[:6].tolist())
+    check_heldout(bank, ds1)
+    with pytest.raises(BankError, match="seed 1"):
+        check_heldout(bank, ds0)
+    with pytest.raises(BankError, match="leaks into the test split"):
+        check_quarantine(bank, ds1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(split="bank"), dict(sources=("resnet",)),
+                                    dict(attacks=("square",)), dict(images=0),
+                                    dict(hsj_max_eval=0), dict(linf_th=(0,))])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(BuildError):
+        HeldoutConfig(**kwargs)
+
+
+@pytest.mark.parametrize("argv", [
+    ["heldout", "--out", "x.npz", "--sources", "resnet"],
+    ["heldout", "--out", "x.npz", "--attacks", "hsj,hsj"],
+    ["heldout", "--out", "x.txt"],
+    ["heldout", "--out", "x.npz", "--images", "0"],
+    ["heldout", "--out", "x.npz", "--dataset", "cifar10", "--split", "assessment"],
+])
+def test_cli_bad_arguments_exit_2(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_show_prints_the_heldout_table(assessment_bank, capsys):
+    out, _ = assessment_bank
+    assert main(["show", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "HopSkipJump" in text and "assessment split" in text and "MLP" in text
