@@ -406,6 +406,49 @@ def test_objective_averages_the_tuning_seeds(tmp_path: Path) -> None:
     assert settings_from_args(args).tuning_seeds == 5
 
 
+def test_a_retried_trial_resumes_the_searches_of_the_killed_one(tmp_path: Path) -> None:
+    """A trial retried after a kill (Optuna's RetryFailedTrialCallback: same
+    params, retry_history) gets the killed trial's run folders, and a search
+    with a checkpoint there is resumed, not trained again."""
+    from ras_deap.checkpoint import CHECKPOINT_NAME
+    from ras_deap.tune.objective import trial_run_name
+
+    base = SearchConfig(max_evaluations=12, seed=100, run_dir=str(tmp_path / "runs"))
+    seen: list[dict[str, Any]] = []
+    scripted = ScriptedSearch()
+
+    def search(config: SearchConfig, **kwargs: Any) -> Any:
+        seen.append({"run_name": config.run_name, "resume": kwargs.pop("resume", None)})
+        return scripted(config, **kwargs)
+
+    objective = Objective(base, get_space("evolution"), study_name="x", search_fn=search,
+                          evaluator_factory=FakeEvaluators(), seeds=2)
+    study = optuna.create_study(direction="maximize", storage=optuna.storages.InMemoryStorage())
+    params = {"mutations": 6, "children": 1, "population": 2, "layer_limit": 10,
+              "block_limit": 10, "subset_size": 500, "full_every": 3, "lr": 0.001}
+    study.enqueue_trial(params)
+    study.optimize(objective, n_trials=1)
+    first = [c["run_name"] for c in seen]
+    assert first[0].startswith("trial0000-seed100-") and first[1].startswith("trial0000-seed101-")
+    assert all(c["resume"] is None for c in seen)
+    # the killed trial left a checkpoint for its first seed; its retry (trial 1) resumes it
+    folder = tmp_path / "runs" / first[0]
+    folder.mkdir(parents=True)
+    (folder / CHECKPOINT_NAME).write_text("{}")
+    done = study.trials[0]
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING, params=done.params,
+        distributions=done.distributions, system_attrs={"failed_trial": 0,
+                                                        "retry_history": [0]}))
+    seen.clear()
+    study.optimize(objective, n_trials=1)
+    assert [c["run_name"] for c in seen] == first
+    assert seen[0]["resume"] == folder and seen[1]["resume"] is None
+    # another trial's params never share a folder, whatever its number
+    other = study.ask({"mutations": optuna.distributions.IntDistribution(1, 10)})
+    assert trial_run_name(other, 100) != first[0]
+
+
 def test_cli_bad_remeasure_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--remeasure", "0", "--no-mlflow", "--out-dir", str(tmp_path),
                  "--storage", f"sqlite:///{tmp_path}/s.db"]) == 2

@@ -22,15 +22,18 @@ must mean equal cost.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from ..checkpoint import CHECKPOINT_NAME
 from ..config import SearchConfig
 from ..validate import check_int
 from .errors import TuneError
@@ -108,10 +111,12 @@ class Objective:
         self.seeds = seeds
 
     def config_for(self, trial: optuna.Trial) -> tuple[SearchConfig, dict[str, Any]]:
-        """The trial's search config and the changes the space made to ``base``."""
+        """The trial's search config and the changes the space made to ``base``.
+        Its run folder is named after the first trial of its retry series
+        (:func:`series_number`), so a trial retried after a kill resumes the
+        searches the killed one checkpointed instead of training them again."""
         changes = self.space.suggest(trial, self.base)
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        config = self.base.replace(**changes, run_name=f"trial{trial.number:04d}-{stamp}")
+        config = self.base.replace(**changes, run_name=trial_run_name(trial, self.base.seed))
         return config, changes
 
     def _search(self) -> SearchFn:
@@ -176,10 +181,13 @@ class Objective:
             values, evaluations = [], 0
             for k in range(self.seeds):
                 seeded = config if k == 0 else config.replace(
-                    seed=config.seed + k, run_name=f"{config.run_name}-seed{config.seed + k}")
+                    seed=config.seed + k,
+                    run_name=trial_run_name(trial, config.seed + k))
+                folder = Path(seeded.run_dir) / str(seeded.run_name)
+                resume = {"resume": folder} if (folder / CHECKPOINT_NAME).is_file() else {}
                 result = self._search()(seeded, on_generation=on_generation if k == 0 else _quiet,
                                         parent_run_id=run_id, progress=self.progress,
-                                        final_training=self.final_training)
+                                        final_training=self.final_training, **resume)
                 search_best = float(result.summary.get("fitness", best))
                 if not math.isfinite(search_best):
                     raise RuntimeError(f"the search returned a non-finite best fitness "
@@ -255,6 +263,25 @@ class Objective:
                 except Exception as track_exc:  # never hide the trial's own error
                     log.warning("could not mark MLflow run %s FAILED: %s", run_id, track_exc)
             raise
+
+
+def series_number(trial: optuna.Trial) -> int:
+    """The number of the first trial of ``trial``'s retry series: the trial a
+    killed trial was retried from (Optuna's ``RetryFailedTrialCallback``
+    keeps the series in the system attribute ``retry_history``), or its own."""
+    frozen = next((t for t in trial.study.get_trials(deepcopy=False)
+                   if t.number == trial.number), None)
+    history = frozen.system_attrs.get("retry_history") if frozen is not None else None
+    return int(history[0]) if history else int(trial.number)
+
+
+def trial_run_name(trial: optuna.Trial, seed: int) -> str:
+    """``trial<series>-seed<seed>-<params hash>``: the same for a trial and its
+    retries (same series, same params), never for another trial's search, even
+    in an output folder left by an earlier study of the same name."""
+    params = json.dumps(trial.params, sort_keys=True, default=str)
+    digest = hashlib.sha256(params.encode()).hexdigest()[:8]
+    return f"trial{series_number(trial):04d}-seed{seed}-{digest}"
 
 
 def _quiet(generation: int, record: dict[str, Any]) -> None:
