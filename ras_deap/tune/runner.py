@@ -260,11 +260,15 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
         searches = f"{settings.tuning_seeds} searches (seeds {settings.seed}-" \
                    f"{settings.seed + settings.tuning_seeds - 1}), each"
         over = ", averaged over the seeds"
+    cost = f"{(settings.budget + settings.remeasure) * settings.tuning_seeds + final} trainings"
+    size = f"{settings.budget} evaluations"
+    if base.budget_epochs is not None:  # the compute budget ends a search, not the count
+        cost = "a fixed training compute"
+        size = f"{base.budget_epochs} epoch-equivalents (at most {settings.budget} evaluations)"
     if verbose:
         print(f"study {name!r} in {public_url(settings.storage)}: {len(before)} trials so far, "
               f"running {n_trials} more ({space.name} space, {kind} sampler); each trial "
-              f"costs {(settings.budget + settings.remeasure) * settings.tuning_seeds + final}"
-              f" trainings: {searches} of {settings.budget} evaluations + "
+              f"costs {cost}: {searches} of {size} + "
               f"{settings.remeasure} trainings re-measuring its best architecture on fresh "
               f"seeds (the value is their mean fitness{over})"
               f"{' + 1 final training (not part of the value)' if final else ''}", flush=True)
