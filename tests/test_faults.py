@@ -468,7 +468,8 @@ def test_attacks_build_leaves_no_work_folder_after_a_validation_error(tmp_path, 
 def test_a_killed_optuna_trial_fails_is_retried_and_its_runs_are_closed(tmp_path):
     """kill -9 in the middle of a trial: when the study runs again the trial
     (silent past its grace period) is FAIL, retried with the same
-    parameters, and its MLflow runs are KILLED; nothing stays RUNNING."""
+    parameters, and its MLflow trial run is KILLED; the retry resumes the
+    killed search from its checkpoint; nothing stays RUNNING."""
     import optuna
 
     env = {**os.environ, "RAS_DEAP_TUNE_HEARTBEAT_SECONDS": "1",
@@ -511,8 +512,13 @@ def test_a_killed_optuna_trial_fails_is_retried_and_its_runs_are_closed(tmp_path
     assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
     dead = client.get_run(trials[0].user_attrs["mlflow_run_id"])
     assert dead.info.status == "KILLED" and dead.data.tags["optuna.state"] == "FAIL"
+    # the retry resumed the killed trial's checkpointed search (same series, same params):
+    # its MLflow run, closed KILLED with the trial, was reopened and finished, not redone
     searches = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == dead.info.run_id]
-    assert searches and all(r.info.status == "KILLED" for r in searches)
+    assert len(searches) == 1
+    resumed = searches[0]
+    assert resumed.info.status == "FINISHED" and resumed.data.tags["ras_deap.resumes"] == "1"
+    assert trials[1].user_attrs["search_run_id"] == resumed.info.run_id
 
 
 # ------------------------------------------------ wrong services, empty files (#26)
