@@ -254,6 +254,30 @@ def test_run_search_takes_an_evaluator(tmp_path):
         run_search(config, progress=False, final_training=True, evaluator=fake)
 
 
+def test_a_checkpoint_carried_to_another_store_resumes_only_when_asked(tmp_path):
+    """A run folder committed with a comparison resumes in a checkout without
+    its MLflow store: refused by default (the wrong --tracking-uri is the
+    usual cause), logged to a new run with new_run_if_lost."""
+    from ras_deap.search import run_search
+    from ras_deap.tracking.store import TrackingError
+
+    config = SearchConfig(population=3, generations=1, children=1, workers=1,
+                          run_dir=str(tmp_path), run_name="r",
+                          tracking_uri=f"sqlite:///{tmp_path}/first.db")
+    first = run_search(config, progress=False, final_training=False,
+                       evaluator=FakeEvaluator())
+    more = config.replace(generations=2, tracking_uri=f"sqlite:///{tmp_path}/other.db")
+    with pytest.raises(TrackingError, match="not in"):
+        run_search(more, progress=False, final_training=False, evaluator=FakeEvaluator(),
+                   resume=tmp_path / "r")
+    fake = FakeEvaluator()
+    with pytest.warns(UserWarning, match="new MLflow run"):
+        result = run_search(more, progress=False, final_training=False, evaluator=fake,
+                            resume=tmp_path / "r", new_run_if_lost=True)
+    assert fake.calls == 3 and result.evaluations == first.evaluations + 3
+    assert result.run_id != first.run_id
+
+
 def test_run_search_drives_the_one_loop():
     import ast
 

@@ -292,7 +292,10 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
     result = run_search(config, parent_run_id=ctx.parent_run_id, progress=False,
                         final_training=False, on_individual=record,
                         resume=resume if resume is not None else False,
-                        evaluator=ctx.budgeted.evaluator)
+                        evaluator=ctx.budgeted.evaluator,
+                        # a cell's checkpoint committed with a comparison resumes in a
+                        # checkout without the MLflow store it was logged to
+                        new_run_if_lost=True)
     return result, curve
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,8 @@ def run_search(config: SearchConfig, *,
                progress: bool = True, final_training: bool = True,
                on_individual: Callable[[Individual], None] | None = None,
                register_model: str | None = None, force: bool = False,
-               evaluator: FitnessEvaluator | None = None) -> SearchResult:
+               evaluator: FitnessEvaluator | None = None,
+               new_run_if_lost: bool = False) -> SearchResult:
     """Run (or resume) a RAS search and return its result.
 
     The search is :func:`~ras_deap.evolution.ea_spectrum_niching`, the same
@@ -127,6 +129,12 @@ def run_search(config: SearchConfig, *,
     that has ended returns its stored result (``already_finished``) and
     changes nothing. Sizes beyond :data:`SIZE_LIMITS` are refused unless
     ``force``.
+
+    ``new_run_if_lost``: a resumed checkpoint whose MLflow run is not in the
+    store (a run folder carried to another checkout, as a committed
+    comparison's) logs the rest of the search to a new run, with a warning,
+    instead of refusing; the individuals evaluated before stay in the
+    checkpoint only.
 
     ``on_individual(individual)`` is called after each evaluation (once it is
     logged and checkpointed), in evaluation order.
@@ -184,7 +192,8 @@ def run_search(config: SearchConfig, *,
             result = _search(config, state, history, run_dir, evaluator, tracker, mapper,
                              on_generation=on_generation, parent_run_id=parent_run_id,
                              progress=progress, final_training=final_training,
-                             on_individual=on_individual, register_model=register_model)
+                             on_individual=on_individual, register_model=register_model,
+                             new_run_if_lost=new_run_if_lost)
             aborted[0] = False
             return result
     except BaseException as exc:
@@ -213,7 +222,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             on_generation: Callable[[int, dict[str, Any]], None] | None,
             parent_run_id: str | None, progress: bool, final_training: bool,
             on_individual: Callable[[Individual], None] | None,
-            register_model: str | None) -> SearchResult:
+            register_model: str | None, new_run_if_lost: bool = False) -> SearchResult:
     """The search proper, in a run folder this process owns."""
     ckpt_path = run_dir / CHECKPOINT_NAME
     # cumulative over the sessions of a resumed search, for the timing/ charts
@@ -229,9 +238,20 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
     # default name drawn at the start) is no change of the logged params
     params = {**config.to_dict(), "run_dir": str(run_dir.parent.resolve()),
               "run_name": run_dir.name}
-    run_id = tracker.start_search(params, tags, run_name=run_dir.name,
-                                  resume_run_id=state.extra.get("mlflow_run_id"),
-                                  parent_run_id=parent_run_id)
+    from ..tracking.store import TrackingError
+
+    try:
+        run_id = tracker.start_search(params, tags, run_name=run_dir.name,
+                                      resume_run_id=state.extra.get("mlflow_run_id"),
+                                      parent_run_id=parent_run_id)
+    except TrackingError as exc:
+        if not (new_run_if_lost and state.extra.get("mlflow_run_id")):
+            raise
+        warnings.warn(f"{exc}; logging the rest of the search to a new MLflow run (the "
+                      f"{state.evaluations} individuals evaluated before are in the checkpoint "
+                      "only)", stacklevel=2)
+        run_id = tracker.start_search(params, tags, run_name=run_dir.name,
+                                      parent_run_id=parent_run_id)
     state.extra["mlflow_run_id"] = run_id
     # the settings as plain JSON beside the checkpoint (python -m ras_deap.assess reads it)
     write_atomic(run_dir / CONFIG_NAME, json.dumps({"search": config.to_dict(),
