@@ -91,7 +91,8 @@ def test_kill_9_with_a_backlog_then_resume_logs_every_individual_once(tmp_path):
     for run in children:
         assert run.info.status in ("FINISHED", "FAILED")
         assert "fitness" in run.data.metrics
-        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["genome.json"]
+        assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == [
+            "architecture.svg", "genome.json"]
     everything = client.search_runs([experiment.experiment_id], max_results=1000)
     assert not [r for r in everything if r.info.status == "RUNNING"]
     assert client.get_run(run_id).info.status == "FINISHED"
