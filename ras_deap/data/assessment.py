@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .splits import DatasetError, Split, image_digests
+from .splits import DatasetError, Split, image_digests, salted_choice
 
 __all__ = [
     "ASSESSMENT_RECORDS",
@@ -65,18 +65,7 @@ def choose_assessment_split(digests: np.ndarray, bank_index: np.ndarray,
     if size < 1:
         raise ValueError(f"size={size}: the assessment split needs at least one image")
     bank_index = np.asarray(bank_index)
-    pool = digests[bank_index].tolist()
-    counts: dict[str, int] = {}
-    for d in pool:
-        counts[d] = counts.get(d, 0) + 1
-    free = sorted((d for d in counts if d not in exclude),
-                  key=lambda d: hashlib.sha256(f"{ASSESSMENT_SPLIT_SALT}|{d}".encode()).digest())
-    chosen, covered = set(), 0
-    for d in free:
-        if covered >= size:
-            break
-        chosen.add(d)
-        covered += counts[d]
+    chosen = salted_choice(digests[bank_index].tolist(), size, ASSESSMENT_SPLIT_SALT, exclude)
     return np.sort(bank_index[np.isin(digests[bank_index], list(chosen))])
 
 

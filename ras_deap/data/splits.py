@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ __all__ = [
     "load_dataset",
     "quarantined_split",
     "register",
+    "salted_choice",
 ]
 
 # Changing the salt changes every dataset's bank split, so every shipped bank
@@ -140,18 +141,28 @@ def bank_split_indices(digests: np.ndarray, size: int,
     if size < 1:
         raise ValueError(f"size={size}: the bank split needs at least one image")
     pool = np.arange(len(digests)) if candidates is None else np.asarray(candidates)
-    distinct = sorted(set(digests[pool].tolist()),
-                      key=lambda d: hashlib.sha256(f"{BANK_SPLIT_SALT}|{d}".encode()).digest())
+    chosen = salted_choice(digests[pool].tolist(), size, BANK_SPLIT_SALT)
+    return np.flatnonzero(np.isin(digests, list(chosen)))
+
+
+def salted_choice(pool: list[str], size: int, salt: str,
+                  exclude: Collection[str] = ()) -> set[str]:
+    """Distinct image contents of ``pool`` (digests; not in ``exclude``) in
+    the order of their ``salt``-ed hash, taken until they cover ``size``
+    images (duplicates count each): a choice by content, fixed by the salt,
+    that no seed or file order moves."""
     counts: dict[str, int] = {}
-    for d in digests[pool].tolist():
+    for d in pool:
         counts[d] = counts.get(d, 0) + 1
+    order = sorted((d for d in counts if d not in exclude),
+                   key=lambda d: hashlib.sha256(f"{salt}|{d}".encode()).digest())
     chosen, covered = set(), 0
-    for d in distinct:
+    for d in order:
         if covered >= size:
             break
         chosen.add(d)
         covered += counts[d]
-    return np.flatnonzero(np.isin(digests, list(chosen)))
+    return chosen
 
 
 def quarantined_split(digests: np.ndarray, *, bank_size: int, n_val: int, n_test: int,
