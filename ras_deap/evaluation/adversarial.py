@@ -38,7 +38,6 @@ same kernels the standard training's weight gradients do.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 
@@ -51,7 +50,7 @@ from .config import TrainConfig
 from .direct import DirectConfig
 from .errors import TrainingError
 from .inference import accuracy, canonical_layout
-from .trainer import TrainResult, make_optimizer, minibatches
+from .trainer import TrainResult, make_optimizer, run_epoch
 
 __all__ = ["ADVERSARIAL_KINDS", "AdversarialSchedule", "FINAL_TRAININGS", "adversarial_train",
            "pgd_examples", "trades_examples", "trades_loss"]
@@ -189,35 +188,25 @@ def adversarial_train(net: nn.Module, kind: str, x: Tensor, y: Tensor, x_val: Te
     step_size = schedule.step_fraction * eps
     lr = schedule.lr if schedule.lr is not None else config.lr
     opt = make_optimizer(net.parameters(), dataclasses.replace(config, lr=lr))
-    n, bs = x.shape[0], config.batch_size
+    bs = config.batch_size
     history: list[tuple[float, float]] = []
     seen = 0
     start = time.perf_counter()
     net.train()
+    def batch_loss(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if kind == "pgd-at":
+            adv = pgd_examples(net, xb, yb, eps, schedule.steps, step_size, generator)
+            adv_logits = net(adv)
+            return F.cross_entropy(adv_logits, yb), adv_logits
+        adv = trades_examples(net, xb, eps, schedule.steps, step_size, generator)
+        return trades_loss(net, xb, adv, yb, schedule.beta)
+
     for epoch in range(schedule.epochs):
-        correct = torch.zeros((), dtype=torch.int64, device=x.device)
-        loss_sum = torch.zeros((), device=x.device)
-        count = 0
-        for idx in minibatches(n, bs, generator, x.device):
-            xb, yb = x[idx], y[idx]
-            if kind == "pgd-at":
-                adv = pgd_examples(net, xb, yb, eps, schedule.steps, step_size, generator)
-                adv_logits = net(adv)
-                loss = F.cross_entropy(adv_logits, yb)
-            else:
-                adv = trades_examples(net, xb, eps, schedule.steps, step_size, generator)
-                loss, adv_logits = trades_loss(net, xb, adv, yb, schedule.beta)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach()
-            correct += (adv_logits.detach().argmax(1) == yb).sum()
-            count += idx.shape[0]
+        train_acc, count, finite = run_epoch(x, y, opt, bs, generator, batch_loss)
         seen += count
-        if not math.isfinite(float(loss_sum.item())):
+        if not finite:
             raise TrainingError(f"non-finite {kind} loss in adversarial epoch {epoch + 1}")
-        history.append((float(correct.item()) / max(count, 1),
-                        accuracy(net, x_val, y_val, config.eval_batch_size)))
+        history.append((train_acc, accuracy(net, x_val, y_val, config.eval_batch_size)))
     return TrainResult(epochs=len(history), stopped_early=False,
                        train_accuracy=history[-1][0], val_accuracy=history[-1][1],
                        seconds=time.perf_counter() - start, samples_seen=seen,

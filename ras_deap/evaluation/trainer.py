@@ -21,7 +21,8 @@ from .config import TrainConfig
 from .errors import TrainingError
 from .inference import accuracy
 
-__all__ = ["TrainResult", "make_optimizer", "minibatches", "plateaued", "should_stop", "train"]
+__all__ = ["BatchLoss", "TrainResult", "make_optimizer", "minibatches", "plateaued", "run_epoch",
+           "should_stop", "train"]
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -84,6 +85,30 @@ def minibatches(n: int, batch_size: int, generator: torch.Generator,
             yield idx
 
 
+BatchLoss = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # (x, y) -> (loss, logits)
+
+
+def run_epoch(x: Tensor, y: Tensor, opt: torch.optim.Optimizer, batch_size: int,
+              generator: torch.Generator, batch_loss: BatchLoss) -> tuple[float, int, bool]:
+    """One epoch of minibatch updates with ``batch_loss`` (standard or
+    adversarial training): ``(accuracy of the logits it returned, samples
+    seen, whether the summed loss stayed finite)``."""
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    loss_sum = torch.zeros((), device=x.device)
+    count = 0
+    for idx in minibatches(x.shape[0], batch_size, generator, x.device):
+        yb = y[idx]
+        loss, logits = batch_loss(x[idx], yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach()
+        correct += (logits.detach().argmax(1) == yb).sum()
+        count += idx.shape[0]
+    return (float(correct.item()) / max(count, 1), count,
+            math.isfinite(float(loss_sum.item())))
+
+
 def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
           config: TrainConfig, max_epochs: int, generator: torch.Generator,
           augment: Augment | None = None) -> TrainResult:
@@ -101,32 +126,23 @@ def train(net: nn.Module, x: Tensor, y: Tensor, x_val: Tensor, y_val: Tensor,
     if x.shape[0] < 2:
         raise ValueError(f"need at least 2 training samples, got {x.shape[0]}")
     opt = make_optimizer(net.parameters(), config)
-    n, bs = x.shape[0], config.batch_size
+    bs = config.batch_size
     history: list[tuple[float, float]] = []
     stopped = False
     seen = 0
     start = time.perf_counter()
     net.train()
+    def batch_loss(xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        if augment is not None:
+            xb = augment(xb, generator)
+        out = net(xb)
+        return F.cross_entropy(out, yb), out
+
     for _epoch in range(max_epochs):
-        correct = torch.zeros((), dtype=torch.int64, device=x.device)
-        loss_sum = torch.zeros((), device=x.device)
-        count = 0
-        for idx in minibatches(n, bs, generator, x.device):
-            xb, yb = x[idx], y[idx]
-            if augment is not None:
-                xb = augment(xb, generator)
-            out = net(xb)
-            loss = F.cross_entropy(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach()
-            correct += (out.detach().argmax(1) == yb).sum()
-            count += idx.shape[0]
+        train_acc, count, finite = run_epoch(x, y, opt, bs, generator, batch_loss)
         seen += count
-        if not math.isfinite(float(loss_sum.item())):
+        if not finite:
             raise TrainingError(f"non-finite training loss in epoch {len(history) + 1}")
-        train_acc = float(correct.item()) / max(count, 1)
         val_acc = accuracy(net, x_val, y_val, config.eval_batch_size)
         history.append((train_acc, val_acc))
         if should_stop(history, config.patience, config.min_delta):
