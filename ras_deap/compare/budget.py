@@ -56,16 +56,13 @@ def evaluations_within(budget_epochs: float, population: int, children: int, tra
                        train_size: int) -> int:
     """How many evaluations of an unscreened method fit in ``budget_epochs``
     epoch-equivalents (the unit of ``--budget-epochs``): evaluation ``i`` is
-    trained as :func:`ras_generation` says, at its worst-case cost (the
-    schedule's epoch cap times its samples over ``train.subset_size``), so
-    the baselines of an equal-compute comparison never spend more than a
-    RAS search with ``budget_epochs`` may (early stopping only saves)."""
+    trained as :func:`ras_generation` says, at its worst-case cost
+    (``train.worst_case_cost``), so the baselines of an equal-compute
+    comparison never spend more than a RAS search with ``budget_epochs`` may
+    (early stopping only saves)."""
     spent, count = 0.0, 0
     while True:
-        generation = ras_generation(count, population, children)
-        full = train.is_full_generation(generation)
-        samples = train_size if full else min(train.subset_size, train_size)
-        spent += train.epochs_for(generation) * samples / train.subset_size
+        spent += train.worst_case_cost(ras_generation(count, population, children), train_size)
         if spent > budget_epochs + 1e-9:
             return count
         count += 1

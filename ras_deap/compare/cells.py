@@ -130,15 +130,11 @@ def cell_budget(cfg: CompareConfig, search: SearchConfig, evaluator: Any, method
         return cfg.budget
     if method == "ras":
         return max(cfg.budget, 10**6)
-    from ..config import training_values
-    from ..evaluation import TrainConfig
+    from ..search.records import train_config_of, train_size_of
 
-    train = getattr(evaluator, "train_config", None) or TrainConfig(**training_values(search))
-    data = getattr(evaluator, "data", None)
-    dataset = getattr(data() if callable(data) else None, "dataset", None)
-    train_size = len(dataset.train) if dataset is not None else train.subset_size
+    train = train_config_of(search, evaluator)
     return max(1, evaluations_within(search.budget_epochs, search.population, search.children,
-                                     train, train_size))
+                                     train, train_size_of(evaluator, train)))
 
 
 def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) -> dict[str, Any]:

@@ -55,6 +55,20 @@ class _TrainConfigMethods:
     def epochs_for(self, generation: int) -> int:
         return self.full_epochs if self.is_full_generation(generation) else self.max_epochs
 
+    def epoch_equivalents(self, epochs: float, samples: float) -> float:
+        """Training compute in the unit of ``--budget-epochs``: one epoch over
+        ``subset_size`` samples counts 1."""
+        return epochs * samples / self.subset_size
+
+    def worst_case_cost(self, generation: int, train_size: int,
+                        epochs: int | None = None) -> float:
+        """The most an evaluation in ``generation`` can cost (its epoch cap,
+        ``epochs`` when screened, on its samples; early stopping only saves):
+        what a compute budget must leave room for."""
+        samples = (train_size if self.is_full_generation(generation)
+                   else min(self.subset_size, train_size))
+        return self.epoch_equivalents(epochs or self.epochs_for(generation), samples)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 

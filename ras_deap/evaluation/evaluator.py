@@ -274,7 +274,7 @@ class Evaluator:
                 "stopped_early": float(result.stopped_early),
                 "train_seconds": result.seconds,
                 "train_samples": float(x.shape[0]),
-                "cost_epochs": result.epochs * x.shape[0] / cfg.subset_size,
+                "cost_epochs": cfg.epoch_equivalents(result.epochs, x.shape[0]),
             })
             metrics.update(robust)
             if with_test:

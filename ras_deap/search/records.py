@@ -3,6 +3,7 @@ the figures and the checkpoint), and the schedule it registers."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,8 @@ from ..evolution import Individual, SearchState, cached_spectrum
 from ..genome import SPECTRUM_FEATURES
 
 __all__ = ["Timed", "evaluation_window", "genetic_parent_key", "individual_record",
-           "population_metrics", "training_cost", "training_schedule"]
+           "population_metrics", "train_config_of", "train_size_of", "training_cost",
+           "training_schedule"]
 
 # wall-clock end (epoch seconds) of an evaluation, added to its metrics by the
 # worker and taken out again as soon as the main process receives the result
@@ -48,39 +50,44 @@ def evaluation_window(ind: Individual) -> tuple[float | None, float | None]:
     return (float(end) - float(seconds) if seconds is not None else None), float(end)
 
 
-def training_schedule(config: SearchConfig, evaluator: Any) -> Callable[[int], str]:
-    """``generation -> "full" | "subset"``: the schedule the evaluator trains
-    with (its ``train_config``; one built from ``config``'s training options
-    when the evaluator has none), registered as ``toolbox.schedule``."""
+def train_config_of(config: SearchConfig, evaluator: Any) -> Any:
+    """The :class:`~ras_deap.evaluation.TrainConfig` the evaluator trains with
+    (its ``train_config``; one built from ``config``'s training options when
+    it has none)."""
     train = getattr(evaluator, "train_config", None)
     if train is None:
         from ..evaluation import TrainConfig
 
         train = TrainConfig(**training_values(config))
+    return train
+
+
+def train_size_of(evaluator: Any, train: Any) -> int:
+    """The size of the evaluator's training split (``train.subset_size`` for
+    an evaluator without data, as stand-ins in tests)."""
+    data = getattr(evaluator, "data", None)
+    dataset = getattr(data() if callable(data) else None, "dataset", None)
+    return len(dataset.train) if dataset is not None else train.subset_size
+
+
+def training_schedule(config: SearchConfig, evaluator: Any) -> Callable[[int], str]:
+    """``generation -> "full" | "subset"``: the schedule the evaluator trains
+    with (:func:`train_config_of`), registered as ``toolbox.schedule``."""
+    train = train_config_of(config, evaluator)
     return lambda generation: "full" if train.is_full_generation(generation) else "subset"
 
 
 def training_cost(config: SearchConfig, evaluator: Any) -> Callable[[Any], float]:
-    """``individual -> worst-case training cost`` in epoch-equivalents (its
-    epoch cap times its training samples over ``subset_size``, the unit of
-    the evaluator's ``cost_epochs`` metric), registered as ``toolbox.cost``
-    so a compute budget is never overspent (early stopping only saves)."""
-    train = getattr(evaluator, "train_config", None)
-    if train is None:
-        from ..evaluation import TrainConfig
-
-        train = TrainConfig(**training_values(config))
-    def train_size() -> int:
-        data = getattr(evaluator, "data", None)
-        dataset = getattr(data() if callable(data) else None, "dataset", None)
-        return len(dataset.train) if dataset is not None else train.subset_size
+    """``individual -> worst-case training cost`` in epoch-equivalents
+    (``TrainConfig.worst_case_cost``, the unit of the evaluator's
+    ``cost_epochs`` metric), registered as ``toolbox.cost`` so a compute
+    budget is never overspent. The training split's size is read once, when
+    a budget first asks."""
+    train = train_config_of(config, evaluator)
+    size = functools.cache(lambda: train_size_of(evaluator, train))
 
     def cost(ind: Any) -> float:
-        generation = int(ind.generation)
-        cap = getattr(ind, "epochs", None) or train.epochs_for(generation)
-        size = train_size()
-        samples = size if train.is_full_generation(generation) else min(train.subset_size, size)
-        return cap * samples / train.subset_size
+        return train.worst_case_cost(int(ind.generation), size(), getattr(ind, "epochs", None))
 
     return cost
 
