@@ -174,19 +174,25 @@ def _reevaluations(state: SearchState, toolbox: base.Toolbox, schedule: str,
         due = remeasure_every > 0 and state.generation - rep.generation >= remeasure_every
         if not (stale or due):
             continue
-        clone = toolbox.clone(rep)
-        del clone.fitness.values
-        clone.metrics = {}
-        clone.failure = None
-        clone.generation = state.generation  # the evaluator trains with this generation's schedule
-        clone.cluster = cluster
-        clone.mutations = ()
-        clone.schedule = schedule
-        clone.reevaluation_of = cluster
-        clone.measurements = ()  # filled in when it replaces the representative
-        clone.eval_seed = derive_seed(state.seed, state.generation, "reeval", cluster)
-        clones.append(clone)
+        clones.append(_unevaluated_clone(
+            toolbox, rep,
+            generation=state.generation,  # the evaluator trains with this generation's schedule
+            cluster=cluster, mutations=(), schedule=schedule, reevaluation_of=cluster,
+            measurements=(),  # filled in when it replaces the representative
+            eval_seed=derive_seed(state.seed, state.generation, "reeval", cluster)))
     return clones
+
+
+def _unevaluated_clone(toolbox: base.Toolbox, ind: Individual, **attrs: Any) -> Individual:
+    """A clone of ``ind`` to be evaluated again (no fitness, metrics or
+    failure), with ``attrs`` set: a re-measurement or a promotion."""
+    clone = toolbox.clone(ind)
+    del clone.fitness.values
+    clone.metrics = {}
+    clone.failure = None
+    for name, value in attrs.items():
+        setattr(clone, name, value)
+    return clone
 
 
 def niche_shares(population: Sequence[Individual], children: int, mode: str = "equal"
@@ -308,19 +314,12 @@ def promotions(state: SearchState, toolbox: base.Toolbox, keep: float) -> list[I
     n_keep = max(1, math.ceil(keep * len(screened) - 1e-9))
     ranked = sorted((i for i in screened if offspring[i].failure is None),
                     key=lambda i: (-_ranked_fitness(offspring[i]), i))
-    promoted = []
-    for index in ranked[:n_keep]:
-        child = offspring[index]
-        clone = toolbox.clone(child)
-        del clone.fitness.values
-        clone.metrics = {}
-        clone.failure = None
-        clone.epochs = None
-        clone.schedule = child.schedule.rsplit("@", 1)[0]
-        clone.promoted_from = index
-        clone.eval_seed = derive_seed(state.seed, state.generation, "promote", index)
-        promoted.append(clone)
-    return promoted
+    return [_unevaluated_clone(toolbox, offspring[index], epochs=None,
+                               schedule=offspring[index].schedule.rsplit("@", 1)[0],
+                               promoted_from=index,
+                               eval_seed=derive_seed(state.seed, state.generation, "promote",
+                                                     index))
+            for index in ranked[:n_keep]]
 
 
 def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
