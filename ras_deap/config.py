@@ -117,7 +117,8 @@ class SearchConfig:
                            "or validation accuracy", _T, paper=15, minimum=1)
     min_delta: float = option(0.001, "early stopping threshold", _T, paper=0.001, minimum=0,
                               below=1)
-    batch_size: int = option(64, "training batch size", _T, minimum=1)
+    batch_size: int = option(64, "training batch size (at least 2: BatchNorm needs two samples "
+                             "per batch)", _T, minimum=2)
     lr: float = option(1e-3, "learning rate", _T, minimum=0, closed=False, below=10)
     optimizer: str = option("adam", "optimizer of every training", _T, choices=OPTIMIZERS)
     augment: bool = option(False, "random crop + horizontal flip of training images (for "

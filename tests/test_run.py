@@ -63,6 +63,8 @@ def children_of(tmp_path: Path, run_id: str) -> pd.DataFrame:
     (["--bank", "/nonexistent/bank.npz"], "bank="),
     (["--config", "/nonexistent.toml"], "does not exist"),
     (["--scheduler", "nowhere"], "scheduler="),
+    # the schema's minimum is the trainer's (BatchNorm needs two samples): one line, no traceback
+    (["--batch-size", "1"], "batch_size=1: must be an integer >= 2"),
 ])
 def test_invalid_values_exit_2_before_any_work(tmp_path, capsys, args, message):
     assert main(["--run-dir", str(tmp_path / "runs"), *args]) == 2
