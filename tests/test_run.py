@@ -136,6 +136,13 @@ def test_smoke_run_through_the_cli_logs_everything(tmp_path, global_tracking_uri
     assert parent.info.status == "FINISHED"
     assert parent.data.params["population"] == str(PRESETS["smoke"]["population"])
     assert parent.data.tags["dataset"] == "digits"
+    # the CPU kernels that trained it (results depend on them), under the ISA overrides in force
+    capability, forced = parent.data.tags["machine.cpu_capability"], os.environ.get(
+        "ATEN_CPU_CAPABILITY")
+    assert capability and (forced is None or capability == forced.upper())
+    assert parent.data.tags["machine.onednn_max_cpu_isa"] == os.environ.get(
+        "ONEDNN_MAX_CPU_ISA", "unset")
+    assert parent.data.tags["machine.cpu"]
     generations = list(range(PRESETS["smoke"]["generations"] + 1))
     for name in ("population/fitness_max", "population/accuracy_of_fittest",
                  "population/accuracy_max", "architecture/blocks_mean",

@@ -234,6 +234,9 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
     toolbox.register("cost", training_cost(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve()), "final_training": config.final_training}
+    from ..evaluation.machine import machine_tags
+
+    tags.update(machine_tags())  # results depend on the CPU's kernels: record which ran
     # the folder as it is, not as it was spelled: a resume through another path (or a
     # default name drawn at the start) is no change of the logged params
     params = {**config.to_dict(), "run_dir": str(run_dir.parent.resolve()),
