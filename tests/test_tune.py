@@ -418,7 +418,8 @@ def test_a_retried_trial_resumes_the_searches_of_the_killed_one(tmp_path: Path) 
     scripted = ScriptedSearch()
 
     def search(config: SearchConfig, **kwargs: Any) -> Any:
-        seen.append({"run_name": config.run_name, "resume": kwargs.pop("resume", None)})
+        seen.append({"run_name": config.run_name, "resume": kwargs.pop("resume", None),
+                     "new_run_if_lost": kwargs.pop("new_run_if_lost", False)})
         return scripted(config, **kwargs)
 
     objective = Objective(base, get_space("evolution"), study_name="x", search_fn=search,
@@ -444,6 +445,8 @@ def test_a_retried_trial_resumes_the_searches_of_the_killed_one(tmp_path: Path) 
     study.optimize(objective, n_trials=1)
     assert [c["run_name"] for c in seen] == first
     assert seen[0]["resume"] == folder and seen[1]["resume"] is None
+    # in a fresh checkout (the study and its checkpoints committed, its MLflow store not)
+    assert seen[0]["new_run_if_lost"] and not seen[1]["new_run_if_lost"]
     # another trial's params never share a folder, whatever its number
     other = study.ask({"mutations": optuna.distributions.IntDistribution(1, 10)})
     assert trial_run_name(other, 100) != first[0]

@@ -184,7 +184,10 @@ class Objective:
                     seed=config.seed + k,
                     run_name=trial_run_name(trial, config.seed + k))
                 folder = Path(seeded.run_dir) / str(seeded.run_name)
-                resume = {"resume": folder} if (folder / CHECKPOINT_NAME).is_file() else {}
+                # a checkpoint committed with a study resumes in a checkout without the
+                # MLflow store its search was logged to: the rest goes to a new run
+                resume = ({"resume": folder, "new_run_if_lost": True}
+                          if (folder / CHECKPOINT_NAME).is_file() else {})
                 result = self._search()(seeded, on_generation=on_generation if k == 0 else _quiet,
                                         parent_run_id=run_id, progress=self.progress,
                                         final_training=self.final_training, **resume)
