@@ -49,33 +49,19 @@ class Terminated(KeyboardInterrupt):
     saved, and the message says how to resume."""
 
 
-def _usage_types() -> tuple[type[BaseException], ...]:
-    """Error types of other subpackages that also mean "bad input" (their
-    modules cannot derive from :class:`UsageError` without importing this
-    one, and importing them here would load torch: resolved lazily)."""
-    types: list[type[BaseException]] = [UsageError]
-    for module, name in (("ras_deap.bank", "BankError"),
-                         ("ras_deap.data", "DatasetError"), ("ras_deap.tune.errors",
-                                                              "TuneError"),
-                         ("ras_deap.genome.errors", "GenomeError")):
-        loaded = sys.modules.get(module)
-        if loaded is not None and hasattr(loaded, name):
-            types.append(getattr(loaded, name))
-    return tuple(types)
-
-
-# exception type -> exit code; the first matching entry wins (subclasses first)
-EXIT_CODES: list[tuple[Callable[[], tuple[type[BaseException], ...]], int]] = [
-    (lambda: (KeyboardInterrupt,), EXIT_INTERRUPTED),
-    (_usage_types, EXIT_USAGE),
-    (lambda: (BrokenPipeError,), 0),  # `... | head`: the reader left, nothing went wrong
+# exception type -> exit code; the first matching entry wins (subclasses first). Every
+# user-facing error of the package subclasses UsageError, so none is looked up by name.
+EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int]] = [
+    ((KeyboardInterrupt,), EXIT_INTERRUPTED),
+    ((UsageError,), EXIT_USAGE),
+    ((BrokenPipeError,), 0),  # `... | head`: the reader left, nothing went wrong
 ]
 
 
 def exit_code_for(exc: BaseException) -> int | None:
     """The exit code of ``exc``'s type, or None for an unexpected error."""
     for types, code in EXIT_CODES:
-        if isinstance(exc, types()):
+        if isinstance(exc, types):
             return code
     return None
 

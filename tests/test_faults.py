@@ -315,8 +315,11 @@ def test_ctrl_c_with_workers_prints_one_line_and_leaves_no_worker(tmp_path):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    lines = [line for line in err.splitlines()  # MLflow's own start-up notes aside
-             if line.strip() and " INFO mlflow" not in line]
+    # MLflow's own start-up notes aside, and the writer's progress note (on a loaded machine
+    # it still has updates queued at Ctrl-C, and says why the exit waits for them)
+    lines = [line for line in err.splitlines()
+             if line.strip() and " INFO mlflow" not in line
+             and not line.startswith("[tracking] writing ")]
     assert len(lines) == 1 and lines[0].startswith("interrupted: ") and "--resume" in lines[0]
     assert wait_gone(workers, 10) == []
     state = load_checkpoint(tmp_path / "runs" / "c").state
@@ -333,7 +336,8 @@ def test_unreachable_tracking_server_fails_fast(tmp_path):
                            str(tmp_path / "runs"), "--tracking-uri", "http://127.0.0.1:9",
                            "--no-progress"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60)
-    assert time.monotonic() - started < 15
+    # MLflow's own retries would take minutes; 30 s leaves room for start-up on a loaded machine
+    assert time.monotonic() - started < 30
     assert proc.returncode == 2 and "does not answer" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "runs").exists()
 

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UsageError
 from ..validate import check_int
 
 __all__ = ["ATTACKS", "AUTOATTACK_COMPONENTS", "AUTOATTACK_FIELD_EPS", "AUTOATTACK_PARTIAL",
@@ -45,7 +46,7 @@ _AUTOATTACK_DEFAULTS = {"autoattack_images": AUTOATTACK_IMAGES,
                         "autoattack_queries": AUTOATTACK_QUERIES, "autoattack_eps": None}
 
 
-class AssessConfigError(ValueError):
+class AssessConfigError(UsageError, ValueError):
     """A bad assessment setting; the message names the option and the fix."""
 
 

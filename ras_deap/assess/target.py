@@ -27,6 +27,7 @@ from typing import Any
 
 from ..checkpoint import CHECKPOINT_NAME, LEGACY_CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from ..config import ConfigError, SearchConfig
+from ..errors import UsageError
 from ..genome import GenomeError, Model
 
 __all__ = ["AssessTarget", "TargetError", "config_from_params", "resolve_target"]
@@ -37,7 +38,7 @@ CONFIG_NAME = "config.json"
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class TargetError(ValueError):
+class TargetError(UsageError, ValueError):
     """The thing to assess cannot be found or read; the message says what to pass."""
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from ..evaluation.inference import predict
 from ..seeding import seed_everything
 from .cells import Cell
@@ -46,7 +47,7 @@ from .cells import Cell
 __all__ = ["AttackError", "CellResult", "art_classifier", "attack_cell", "image_seed"]
 
 
-class AttackError(ValueError):
+class AttackError(UsageError, ValueError):
     """Bad attack input (shape, range, iteration limit)."""
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..constants import ATTACK_OPTIMIZERS as OPTIMIZERS
 from ..constants import NORMS
+from ..errors import UsageError
 
 __all__ = ["ALL_CELLS", "NORMS", "OPTIMIZERS", "THRESHOLDS", "Cell", "CellError", "parse_cell"]
 
@@ -14,7 +15,7 @@ THRESHOLDS = (1, 3, 5, 10)
 _ES_FLAG = {"DE": 1, "CMA-ES": 0}
 
 
-class CellError(ValueError):
+class CellError(UsageError, ValueError):
     """A cell with an unknown norm / optimizer or a non-positive threshold."""
 
 

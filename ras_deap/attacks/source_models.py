@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
+from ..errors import UsageError
 from ..evaluation.inference import Normalize
 from ..seeding import seed_everything
 
@@ -37,7 +38,7 @@ __all__ = [
 SOURCE_NAMES = ("resnet", "capsnet", "at", "fs")
 
 
-class SourceModelError(ValueError):
+class SourceModelError(UsageError, ValueError):
     """Unknown source model name or a bad training setting."""
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from .config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
 
@@ -46,7 +47,7 @@ ABLATION_METRICS: tuple[tuple[str, str, bool, bool], ...] = (
 )
 
 
-class AblationError(ValueError):
+class AblationError(UsageError, ValueError):
     """A bad --reference / --variant; the message names the option and the fix."""
 
 

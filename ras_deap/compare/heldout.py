@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..assess.config import AssessConfig
+from ..errors import UsageError
 from .config import METHOD_ORDER
 
 __all__ = ["HELDOUT_FORMAT", "Arm", "HeldoutError", "assess_cell", "bank_for_seed",
@@ -62,7 +63,7 @@ HELDOUT_FORMAT = "ras_deap.heldout/1"
 _AUTOATTACK_ROW = re.compile(r"^autoattack_eps(\d+(?:\.\d+)?)$")
 
 
-class HeldoutError(ValueError):
+class HeldoutError(UsageError, ValueError):
     """Bad arms or files; the message names the option and the fix."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from .layout import canonical
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 BANK_SPLIT_SALT = "ras_deap.bank-split/1"
 
 
-class DatasetError(ValueError):
+class DatasetError(UsageError, ValueError):
     """Unknown dataset, missing data folder, or files in the wrong format."""
 
 

@@ -1,8 +1,10 @@
 """The one exception type of the genome layer."""
 
+from ..errors import UsageError
+
 __all__ = ["GenomeError"]
 
 
-class GenomeError(ValueError):
+class GenomeError(UsageError, ValueError):
     """An invalid genome: a cycle, a dangling reference, an unreachable node or
     a parameter outside its choices. The message names the offending part."""
