@@ -117,3 +117,81 @@ def test_cli_show_prints_the_heldout_table(assessment_bank, capsys):
     assert main(["show", str(out)]) == 0
     text = capsys.readouterr().out
     assert "HopSkipJump" in text and "assessment split" in text and "MLP" in text
+
+
+MARGIN = dict(TINY, attacks=("pgd",), select="margin", candidates=3)
+
+
+def test_margin_selection_attacks_the_smallest_margin_images(tmp_path):
+    """``select="margin"``: each source attacks the ``candidates`` images it
+    classifies correctly with the smallest logit margin, and the manifest
+    says so."""
+    from ras_deap.attacks.attack import image_seed
+    from ras_deap.attacks.heldout import logit_margins
+    from ras_deap.attacks.heldout_sources import build_heldout_source
+    from ras_deap.evaluation.inference import predict
+
+    out = tmp_path / "margin.npz"
+    bank = build_heldout_bank(HeldoutConfig(**MARGIN), out, show_progress=False,
+                              log=lambda m: None)
+    ds = load_dataset("digits", seed=0)
+    held = assessment_split(ds)
+    model = build_heldout_source("mlp", ds, image_seed(0, 2000, 0), MARGIN["source"])
+    correct = predict(model, held.x) == held.y
+    margin = logit_margins(model, held.x[correct], held.y[correct])
+    assert (margin > 0).all()
+    smallest = held.index[correct][np.argsort(margin)[:3]]
+    assert len(bank) > 0 and set(bank.base_index.tolist()) <= set(smallest.tolist())
+    m = json.loads(out.with_suffix(".json").read_text())
+    assert m["heldout"]["select"] == "margin" and m["heldout"]["candidates"] == 3
+    src = m["source_models"]["mlp"]
+    assert src["candidates"] == 3 and src["selected"] == "smallest logit margin on this source"
+    assert src["logit_margin_selected"]["max"] == pytest.approx(np.sort(margin)[2], abs=1e-4)
+    assert m["attack_cells"]["mlp"]["PGD-transfer"]["attacked"] == 3
+    assert "smallest logit margin" in m["description"]
+    assert "never a searched network" in m["description"]
+    check_heldout(load_bank(out), ds)
+
+
+def test_default_selection_keeps_the_record_of_the_shipped_digits_banks():
+    """``select``/``candidates`` at their defaults are left out of the
+    record, so the committed digits banks' manifests still describe them."""
+    from pathlib import Path
+
+    d = HeldoutConfig().to_json()
+    assert "select" not in d and "candidates" not in d
+    shipped = Path(__file__).resolve().parents[1] / "docs/results/heldout-assessment-digits.json"
+    assert json.loads(shipped.read_text())["heldout"] == d
+
+
+@pytest.mark.parametrize("kwargs", [dict(select="random"), dict(select="margin"),
+                                    dict(candidates=5), dict(select="margin", candidates=0)])
+def test_bad_selection_is_refused(kwargs):
+    with pytest.raises(BuildError):
+        HeldoutConfig(**kwargs)
+
+
+@pytest.mark.parametrize("argv", [
+    ["heldout", "--out", "x.npz", "--select", "margin"],
+    ["heldout", "--out", "x.npz", "--candidates", "10"],
+])
+def test_cli_bad_selection_exits_2(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "candidates" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_shipped_digits_assessment_bank_rebuilds_byte_identical(tmp_path):
+    """The committed digits bank, rebuilt by its default command after the
+    selection option was added, gives the same file."""
+    import hashlib
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[1] / "docs/results/heldout-assessment-digits.npz"
+    out = tmp_path / "digits.npz"
+    assert main(["heldout", "--dataset", "digits", "--split", "assessment", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == \
+        hashlib.sha256(shipped.read_bytes()).hexdigest()
