@@ -119,7 +119,8 @@ def test_cli_show_prints_the_heldout_table(assessment_bank, capsys):
     assert "HopSkipJump" in text and "assessment split" in text and "MLP" in text
 
 
-MARGIN = dict(TINY, attacks=("pgd",), select="margin", candidates=3)
+MARGIN = dict(TINY, sources=("mlp", "linear"), attacks=("pgd",), select="margin",
+              candidates=3)
 
 
 def test_margin_selection_attacks_the_smallest_margin_images(tmp_path):
@@ -141,13 +142,16 @@ def test_margin_selection_attacks_the_smallest_margin_images(tmp_path):
     margin = logit_margins(model, held.x[correct], held.y[correct])
     assert (margin > 0).all()
     smallest = held.index[correct][np.argsort(margin)[:3]]
-    assert len(bank) > 0 and set(bank.base_index.tolist()) <= set(smallest.tolist())
+    mlp = bank.source_model == "mlp"
+    assert mlp.any() and set(bank.base_index[mlp].tolist()) <= set(smallest.tolist())
     m = json.loads(out.with_suffix(".json").read_text())
     assert m["heldout"]["select"] == "margin" and m["heldout"]["candidates"] == 3
     src = m["source_models"]["mlp"]
     assert src["candidates"] == 3 and src["selected"] == "smallest logit margin on this source"
     assert src["logit_margin_selected"]["max"] == pytest.approx(np.sort(margin)[2], abs=1e-4)
     assert m["attack_cells"]["mlp"]["PGD-transfer"]["attacked"] == 3
+    assert m["source_models"]["linear"]["family"] == "LinearSoftmax"
+    assert m["source_models"]["linear"]["parameters"] == 64 * 10 + 10
     assert "smallest logit margin" in m["description"]
     assert "never a searched network" in m["description"]
     check_heldout(load_bank(out), ds)
@@ -155,9 +159,11 @@ def test_margin_selection_attacks_the_smallest_margin_images(tmp_path):
 
 def test_default_selection_keeps_the_record_of_the_shipped_digits_banks():
     """``select``/``candidates`` at their defaults are left out of the
-    record, so the committed digits banks' manifests still describe them."""
+    record, and the linear source is not a default, so the committed digits
+    banks' manifests still describe them."""
     from pathlib import Path
 
+    assert HeldoutConfig().sources == ("mlp", "cnn")
     d = HeldoutConfig().to_json()
     assert "select" not in d and "candidates" not in d
     shipped = Path(__file__).resolve().parents[1] / "docs/results/heldout-assessment-digits.json"
@@ -195,3 +201,4 @@ def test_shipped_digits_assessment_bank_rebuilds_byte_identical(tmp_path):
                  "--no-progress"]) == 0
     assert hashlib.sha256(out.read_bytes()).hexdigest() == \
         hashlib.sha256(shipped.read_bytes()).hexdigest()
+

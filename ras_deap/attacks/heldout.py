@@ -13,8 +13,9 @@ What makes it held out, each by construction and recorded in its manifest:
   everything the searches of that seed trained, selected or measured
   robustness on; for datasets whose assessment split is too small, digits);
 * **source models**: families no fitness bank was crafted on
-  (:mod:`ras_deap.attacks.heldout_sources`: an MLP and a plain VGG-style CNN,
-  where the fitness banks used ResNets and a CapsNet);
+  (:mod:`ras_deap.attacks.heldout_sources`: an MLP and a plain VGG-style CNN
+  by default, optionally a linear softmax model, where the fitness banks
+  used ResNets and a CapsNet);
 * **attacks**: algorithms that built no fitness bank (those used ART's
   PixelAttack and ThresholdAttack with DE / CMA-ES): ART's decision-based
   ``HopSkipJump`` (Linf, minimal perturbation; a sample is kept at the
@@ -75,7 +76,7 @@ from ..bank import (
     save_bank,
 )
 from .build import BuildError
-from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
+from .heldout_sources import DEFAULT_HELDOUT_SOURCES, HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
 
 __all__ = ["HELDOUT_ATTACKS", "HELDOUT_SELECTIONS", "HeldoutConfig", "build_heldout_bank",
            "heldout_table", "logit_margins"]
@@ -104,7 +105,7 @@ class HeldoutConfig:
     data_dir: str | None = None
     split: str = "assessment"
     seed: int = 0
-    sources: tuple[str, ...] = HELDOUT_SOURCE_NAMES
+    sources: tuple[str, ...] = DEFAULT_HELDOUT_SOURCES
     attacks: tuple[str, ...] = tuple(HELDOUT_ATTACKS)
     linf_th: tuple[int, ...] | None = None
     images: int | None = None
