@@ -11,7 +11,12 @@ import torch
 
 from ras_deap.attacks import SOURCE_NAMES, BuildError
 from ras_deap.attacks.__main__ import main
-from ras_deap.attacks.heldout import HELDOUT_ATTACKS, HeldoutConfig, build_heldout_bank
+from ras_deap.attacks.heldout import (
+    HELDOUT_ATTACKS,
+    HeldoutConfig,
+    build_heldout_bank,
+    heldout_table,
+)
 from ras_deap.attacks.heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
 from ras_deap.bank import BankError, check_heldout, check_quarantine, load_bank
 from ras_deap.constants import ATTACK_OPTIMIZERS
@@ -154,6 +159,7 @@ def test_margin_selection_attacks_the_smallest_margin_images(tmp_path):
     assert m["source_models"]["linear"]["parameters"] == 64 * 10 + 10
     assert "smallest logit margin" in m["description"]
     assert "never a searched network" in m["description"]
+    assert "3 correctly classified ones with the smallest logit margin" in heldout_table(m)
     check_heldout(load_bank(out), ds)
 
 

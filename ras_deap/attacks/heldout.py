@@ -449,6 +449,9 @@ def heldout_table(manifest: dict) -> str:
              f"held-out bank: {counts.get('total', '?')} samples from "
              f"{counts.get('base_images', '?')} distinct base images of the {manifest['split']} "
              f"split (seed {manifest['seed']}; {manifest.get('base_images_offered', '?')} offered)",
+             *([f"base images: per source the {manifest['heldout']['candidates']} correctly "
+                "classified ones with the smallest logit margin on that source"]
+               if manifest["heldout"].get("select") == "margin" else []),
              f"Linf th unit: {manifest['linf_grid']['unit']}",
              "clean test accuracy: " + ", ".join(
                  f"{k} ({v['family']}) {v['test_accuracy']:.4f}"
