@@ -208,3 +208,40 @@ def test_shipped_digits_assessment_bank_rebuilds_byte_identical(tmp_path):
     assert hashlib.sha256(out.read_bytes()).hexdigest() == \
         hashlib.sha256(shipped.read_bytes()).hexdigest()
 
+
+
+def test_shipped_mnist10k_heldout_bank_is_quarantined_for_every_seed(tmp_path):
+    """docs/results/heldout-assessment-mnist10k.npz: every base image is in
+    the assessment split, and no base image shares its content with the
+    bank split's fitness part, the shipped fitness bank's base images, or
+    train/validation/test of seeds 0-9; each sample lies within its
+    threshold of its base image; a search refuses it as a fitness bank."""
+    from pathlib import Path
+
+    from ras_deap.bank import default_bank_path, save_bank
+    from ras_deap.data.assessment import fitness_positions
+    from ras_deap.data.splits import image_digests
+    from ras_deap.evaluation import Evaluator
+
+    path = Path(__file__).resolve().parents[1] / "docs/results/heldout-assessment-mnist10k.npz"
+    bank = load_bank(path, dataset="mnist10k", shape=(1, 28, 28))
+    assert len(bank) > 0 and bank.manifest["split"] == "assessment"
+    fitness = load_bank(default_bank_path("mnist10k"))
+    for seed in range(10):
+        ds = load_dataset("mnist10k", seed=seed)
+        check_heldout(bank, ds)
+        held = assessment_split(ds)
+        pos = {int(i): k for k, i in enumerate(held.index)}
+        base = held.x[[pos[int(i)] for i in bank.base_index]]
+        contents = set(image_digests(base).tolist())
+        for name, x in [*((n, s.x) for n, s in ds.splits().items()),
+                        ("bank split (fitness part)", ds.bank.x[fitness_positions(ds)])]:
+            assert not contents & set(image_digests(x).tolist()), (seed, name)
+        bpos = {int(i): k for k, i in enumerate(ds.bank.index)}
+        fit_base = ds.bank.x[[bpos[int(i)] for i in np.unique(fitness.base_index)]]
+        assert not contents & set(image_digests(fit_base).tolist()), seed
+    dist = np.abs(bank.x - base).reshape(len(bank), -1).max(axis=1)
+    assert (dist <= bank.th / 255 + 1e-6).all()
+    assert (bank.source_pred != bank.y_true).all()
+    with pytest.raises(BankError, match="assessment split"):
+        Evaluator("mnist10k", bank_path=save_bank(bank, tmp_path / "f.npz"), seed=0).data()
