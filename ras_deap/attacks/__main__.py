@@ -20,7 +20,7 @@ from .build import (
     parse_name_list,
 )
 from .cells import CellError
-from .heldout import HeldoutConfig, build_heldout_bank, heldout_table
+from .heldout import HELDOUT_SELECTIONS, HeldoutConfig, build_heldout_bank, heldout_table
 from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
 from .source_models import SourceConfig, SourceModelError
 
@@ -95,6 +95,14 @@ def _parser() -> argparse.ArgumentParser:
                         "1,2,3,4 on digits, 1,3,5,10 on 8-bit data")
     h.add_argument("--images", type=int, default=None,
                    help="at most this many base images (the first of the split); default all")
+    h.add_argument("--select", default=hd.select, choices=HELDOUT_SELECTIONS,
+                   help="which base images each source attacks: every correctly classified one "
+                        "(first), or the --candidates correctly classified ones with the "
+                        "smallest logit margin on that source (margin; for confident sources "
+                        "on 8-bit data, where random images almost never flip at <= 10/255)")
+    h.add_argument("--candidates", type=int, default=None,
+                   help="with --select margin: images each source attacks, smallest margin "
+                        "first")
     h.add_argument("--hsj-max-iter", type=int, default=hd.hsj_max_iter,
                    help="HopSkipJump iterations per image")
     h.add_argument("--hsj-max-eval", type=int, default=hd.hsj_max_eval,
@@ -169,7 +177,8 @@ def _heldout(args: argparse.Namespace) -> int:
         linf_th=None if args.linf_th is None else parse_int_list(args.linf_th, "--linf-th"),
         images=args.images, hsj_max_iter=args.hsj_max_iter, hsj_max_eval=args.hsj_max_eval,
         hsj_init_eval=args.hsj_init_eval, pgd_steps=args.pgd_steps,
-        source=HeldoutSourceConfig(epochs=args.epochs))
+        source=HeldoutSourceConfig(epochs=args.epochs), select=args.select,
+        candidates=args.candidates)
     start = time.perf_counter()
     bank = build_heldout_bank(cfg, args.out, show_progress=not args.no_progress,
                               log=lambda m: print(m, file=sys.stderr))

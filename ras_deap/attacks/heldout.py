@@ -13,8 +13,9 @@ What makes it held out, each by construction and recorded in its manifest:
   everything the searches of that seed trained, selected or measured
   robustness on; for datasets whose assessment split is too small, digits);
 * **source models**: families no fitness bank was crafted on
-  (:mod:`ras_deap.attacks.heldout_sources`: an MLP and a plain VGG-style CNN,
-  where the fitness banks used ResNets and a CapsNet);
+  (:mod:`ras_deap.attacks.heldout_sources`: an MLP and a plain VGG-style CNN
+  by default, optionally a linear softmax model, where the fitness banks
+  used ResNets and a CapsNet);
 * **attacks**: algorithms that built no fitness bank (those used ART's
   PixelAttack and ThresholdAttack with DE / CMA-ES): ART's decision-based
   ``HopSkipJump`` (Linf, minimal perturbation; a sample is kept at the
@@ -23,6 +24,25 @@ What makes it held out, each by construction and recorded in its manifest:
   (Linf, at each threshold of the grid). The direct fitness runs white-box
   PGD on the network itself; the transferred PGD is reported apart so that
   either reading can be taken.
+
+Which base images each source attacks (``--select``): ``first``, the first
+``--images`` of the split in its own order (the default, how the digits
+banks were built); or ``margin``, the ``--candidates`` images of the split
+(of its first ``--images``, if given) that the source classifies correctly
+with the smallest *logit margin* (true-class logit minus the largest other
+one), smallest first. On 8-bit data (mnist10k) the sources are confident on
+almost every image, and random images almost never flip at <= 10/255, so a
+bank of the first images comes out nearly empty; the smallest-margin images
+are the ones that flip at the grid's small thresholds. The margin is read
+from the held-out sources only, never from a searched network or a fitness
+source, so the selection shares nothing with any fitness either. What it
+does change is the population: the set is made of images near the
+*sources'* decision boundaries, which tend to be hard images for any
+classifier, so its error rates are not those of random images. Every
+network assessed on it sees the same samples, so comparisons between
+networks (paired by seed) stay fair; absolute rates must be read as "on
+boundary images" (the manifest records the rule, the candidates and the
+largest margin taken per source).
 
 The result is an ordinary bank (:func:`ras_deap.bank.save_bank`, samples
 that fool their source only), so ``assess --heldout-bank`` and
@@ -56,12 +76,15 @@ from ..bank import (
     save_bank,
 )
 from .build import BuildError
-from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
+from .heldout_sources import DEFAULT_HELDOUT_SOURCES, HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
 
-__all__ = ["HELDOUT_ATTACKS", "HeldoutConfig", "build_heldout_bank", "heldout_table"]
+__all__ = ["HELDOUT_ATTACKS", "HELDOUT_SELECTIONS", "HeldoutConfig", "build_heldout_bank",
+           "heldout_table", "logit_margins"]
 
 # CLI name -> the label stored in the bank's ``optimizer`` field
 HELDOUT_ATTACKS = {"hsj": "HopSkipJump", "pgd": "PGD-transfer"}
+# which base images each source attacks (see the module docstring)
+HELDOUT_SELECTIONS = ("first", "margin")
 
 
 @dataclass(frozen=True)
@@ -73,13 +96,16 @@ class HeldoutConfig:
     its own order, as ``assess`` takes test images; None: all).
     HopSkipJump: ``hsj_max_iter`` iterations, ``hsj_max_eval`` /
     ``hsj_init_eval`` queries per gradient estimate, per image. PGD:
-    ``pgd_steps`` steps of eps/4, no random start."""
+    ``pgd_steps`` steps of eps/4, no random start.
+    ``select="margin"``: each source attacks the ``candidates`` correctly
+    classified images (of those offered) with the smallest logit margin on
+    that source; ``"first"``: all correctly classified images offered."""
 
     dataset: str = "digits"
     data_dir: str | None = None
     split: str = "assessment"
     seed: int = 0
-    sources: tuple[str, ...] = HELDOUT_SOURCE_NAMES
+    sources: tuple[str, ...] = DEFAULT_HELDOUT_SOURCES
     attacks: tuple[str, ...] = tuple(HELDOUT_ATTACKS)
     linf_th: tuple[int, ...] | None = None
     images: int | None = None
@@ -90,6 +116,8 @@ class HeldoutConfig:
     hsj_init_eval: int = 50
     pgd_steps: int = 10
     source: HeldoutSourceConfig = field(default_factory=HeldoutSourceConfig)
+    select: str = "first"
+    candidates: int | None = None
 
     def __post_init__(self) -> None:
         if self.split not in HELDOUT_SPLITS:
@@ -112,6 +140,15 @@ class HeldoutConfig:
         for name in ("hsj_max_iter", "hsj_max_eval", "hsj_init_eval", "pgd_steps"):
             if getattr(self, name) < 1:
                 raise BuildError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.select not in HELDOUT_SELECTIONS:
+            raise BuildError(f"select {self.select!r}: choose one of "
+                             f"{', '.join(HELDOUT_SELECTIONS)}")
+        if self.select == "margin" and self.candidates is None:
+            raise BuildError("select 'margin' needs candidates: how many smallest-margin images "
+                             "each source attacks (e.g. --candidates 150)")
+        if self.candidates is not None and (self.candidates < 1 or self.select != "margin"):
+            raise BuildError(f"candidates {self.candidates}: must be >= 1, and only applies to "
+                             "select 'margin'")
 
     def thresholds(self, levels: int) -> tuple[int, ...]:
         return tuple(sorted(self.linf_th or default_linf_thresholds(levels)))
@@ -119,6 +156,11 @@ class HeldoutConfig:
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("data_dir")
+        # left at their original behaviour: the same record as the banks built before them
+        if d["select"] == "first":
+            d.pop("select")
+        if d["candidates"] is None:
+            d.pop("candidates")
         return json.loads(json.dumps(d))
 
 
@@ -154,6 +196,42 @@ def _base_images(cfg: HeldoutConfig, dataset):
         split = dataset.test
     n = len(split) if cfg.images is None else min(cfg.images, len(split))
     return split.x[:n], split.y[:n], split.index[:n]
+
+
+def logit_margins(model: nn.Module, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True-class logit minus the largest other logit, per image (negative
+    where the model is wrong). Logits, not probabilities: a confident source
+    gives most 8-bit images a softmax of exactly 1.0 in float32, which would
+    leave them tied."""
+    with torch.no_grad():
+        logits = torch.cat([model(torch.from_numpy(np.ascontiguousarray(x[i:i + 256])))
+                            for i in range(0, len(x), 256)]).double().numpy()
+    rows = np.arange(len(y))
+    true = logits[rows, y].copy()
+    logits[rows, y] = -np.inf
+    return true - logits.max(axis=1)
+
+
+def _select(model: nn.Module, x: np.ndarray, y: np.ndarray, correct: np.ndarray,
+            cfg: HeldoutConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """Positions (into the offered images ``x``) that a source attacks, and
+    what the manifest records of the choice. ``first``: every correctly
+    classified one (``correct``), in split order. ``margin``: the
+    ``candidates`` correctly classified ones with the smallest logit margin
+    on this source, smallest first."""
+    if cfg.select == "first":
+        return correct, {}
+    margin = logit_margins(model, x[correct], y[correct])
+    order = np.argsort(margin, kind="stable")[: cfg.candidates]
+
+    def stats(m: np.ndarray) -> dict[str, float] | None:
+        return {k: round(float(f(m)), 4) for k, f in
+                (("min", np.min), ("median", np.median), ("max", np.max))} if len(m) else None
+
+    return correct[order], {"selected": "smallest logit margin on this source",
+                            "candidates": len(order),
+                            "logit_margin_selected": stats(margin[order]),
+                            "logit_margin_all_correct": stats(margin)}
 
 
 def _bin(dist: np.ndarray, ths: tuple[int, ...], step: float) -> np.ndarray:
@@ -262,7 +340,8 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
         model = build_heldout_source(name, dataset, image_seed(cfg.seed, 2000, k), cfg.source)
         train_s = time.perf_counter() - t0
         correct = predict(model, x_all) == y_all
-        x, y, index = x_all[correct], y_all[correct], index_all[correct]
+        pos, selection = _select(model, x_all, y_all, np.flatnonzero(correct), cfg)
+        x, y, index = x_all[pos], y_all[pos], index_all[pos]
         sources[name] = {"family": type(model).__name__,
                          "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y,
                                                    empty=float("nan")),
@@ -270,7 +349,8 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
                          "train_seconds": round(train_s, 2),
                          "trained_on": f"train split of seed {cfg.seed} ({len(dataset.train)} "
                                        "images)",
-                         "base_images_correct": int(correct.sum())}
+                         "base_images_correct": int(correct.sum()),
+                         **selection}
         log(f"trained {name}: test accuracy {sources[name]['test_accuracy']:.4f} "
             f"({train_s:.1f} s); attacking {len(x)} of {len(x_all)} base images")
         cells[name] = {}
@@ -328,7 +408,14 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
             + ", ".join(f"ART {HELDOUT_ATTACKS[a]}" for a in cfg.attacks)
             + ") on source models of families no fitness bank used ("
             + ", ".join(f"{s}: {sources[s]['family']}" for s in cfg.sources)
-            + f"), from correctly classified images of {split_text}; only samples that fool "
+            + f"), from correctly classified images of {split_text}"
+            + ("" if cfg.select == "first" else
+               f", on each source the {cfg.candidates} of them with the smallest logit margin "
+               "(true-class logit minus the largest other) on that source: only held-out "
+               "sources choose, never a searched network, so the choice shares nothing with "
+               "any fitness, but the samples are images near the sources' decision "
+               "boundaries, not random ones")
+            + "; only samples that fool "
             "their source are kept, each at the smallest Linf threshold of the data's grid "
             "that holds it"),
     }
@@ -362,6 +449,9 @@ def heldout_table(manifest: dict) -> str:
              f"held-out bank: {counts.get('total', '?')} samples from "
              f"{counts.get('base_images', '?')} distinct base images of the {manifest['split']} "
              f"split (seed {manifest['seed']}; {manifest.get('base_images_offered', '?')} offered)",
+             *([f"base images: per source the {manifest['heldout']['candidates']} correctly "
+                "classified ones with the smallest logit margin on that source"]
+               if manifest["heldout"].get("select") == "margin" else []),
              f"Linf th unit: {manifest['linf_grid']['unit']}",
              "clean test accuracy: " + ", ".join(
                  f"{k} ({v['family']}) {v['test_accuracy']:.4f}"
