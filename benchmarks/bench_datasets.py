@@ -15,7 +15,7 @@ final training of the best architecture on the full training set (what
 whole run: evaluations of the run x seconds per evaluation + final training, as
 measured here and on idle cores (CPU time spread over min(workers, --cores)).
 The extrapolation assumes later children cost what the first ones did; on
-digits the measured full default run (README) checks that assumption.
+digits the measured full default run (docs/guide/costs.md) checks that assumption.
 """
 
 from __future__ import annotations

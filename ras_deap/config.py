@@ -47,8 +47,8 @@ class SearchConfig:
     budgets are not the paper's by default: the paper trains on 1000 random
     samples for up to 200 epochs and every 10th generation on the full set
     for 50, which makes one evaluation minutes long on a CPU; the defaults
-    keep the default run near 10 minutes on 2 cores, and ``--preset paper``
-    restores 200/50."""
+    keep the default run near 10 minutes on 2 cores (measured: docs/guide/costs.md),
+    and ``--preset paper`` restores 200/50."""
 
     # search: the data, the evolution and the seed
     dataset: str = option("digits", "dataset to search on (digits and mnist10k are embedded)",
@@ -296,14 +296,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Under a minute on one worker: a check that everything works end to end.
     "smoke": {"generations": 2, "population": 4, "children": 1, "subset_size": 300,
               "max_epochs": 3, "full_every": 100, "patience": 2, "workers": 1},
-    # The default run: a complete small RAS search on digits in about 5 minutes on 2 free cores
+    # The default run: a complete small RAS search on digits (its time: docs/guide/costs.md)
     # (25 clusters, 5 generations of 50 children, 10 epochs on 1000 samples).
     "default": {},
     # A smaller complete search on the embedded 8-bit mnist10k data, because 28 x 28
-    # images cost 3.5x as much per evaluation as 8 x 8 digits (README "Costs": about 5
-    # minutes on 2 free cores against 16 for the default settings): 12 clusters, 4
-    # generations of 2 children (108 trained networks), 5 epochs on 500 samples, final
-    # training 5 epochs on the full 6000.
+    # images cost 3.5x as much per evaluation as 8 x 8 digits (docs/guide/costs.md): 12
+    # clusters, 4 generations of 2 children (108 trained networks), 5 epochs on 500 samples,
+    # final training 5 epochs on the full 6000.
     "mnist10k": {"dataset": "mnist10k", "population": 12, "generations": 4, "children": 2,
                  "subset_size": 500, "max_epochs": 5, "full_epochs": 5},
     # The paper's settings (days of compute on CIFAR-10 with a GPU).

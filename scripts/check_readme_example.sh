@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the README's worked example (the ```bash block after <!-- readme-example -->) exactly
+# Run the worked example of docs/guide/export.md (the ```bash block after <!-- readme-example -->;
+# it was the README's until the docs site) exactly
 # as written, in an empty scratch folder, with this checkout's ras_deap; then check that the
 # accuracy the exported network prints without ras_deap is the test accuracy the search
 # reported. Exit 0 when it is; the block's output is shown either way.
@@ -7,12 +8,13 @@
 #     KEEP=1 scripts/check_readme_example.sh     # keep the scratch folder (printed)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+page="docs/guide/export.md"
 block="$(awk '/^<!-- readme-example -->$/ {found = 1; next}
               found == 1 && /^```bash$/ {found = 2; next}
               found == 2 && /^```$/ {exit}
-              found == 2 {print}' "$repo/README.md")"
+              found == 2 {print}' "$repo/$page")"
 if [[ -z "$block" ]]; then
-    echo "check_readme_example: no \`\`\`bash block after <!-- readme-example --> in README.md" >&2
+    echo "check_readme_example: no \`\`\`bash block after <!-- readme-example --> in $page" >&2
     exit 1
 fi
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/ras_deap_readme.XXXXXX")"

@@ -118,8 +118,8 @@ def format_side_by_side(s: SideBySide) -> str:
         lines.append(
             f"{second}: {first} fine-tuned with {s.final_training} for "
             f"{int(t.get('adversarial_epochs', 0))} epochs on the full training set at L∞ eps "
-            f"{round(eps * grid)}/{grid} (see README, \"Adversarial fine-tuning of the "
-            f"winner\"); training time {_time(t, 'adversarial')}"
+            f"{round(eps * grid)}/{grid} (see docs/guide/comparison.md, \"Adversarial "
+            f"fine-tuning of the winner\"); training time {_time(t, 'adversarial')}"
             + (f" (after a standard re-training of {_time(t, 'retrain')}, no weights)"
                if "retrain_seconds" in t else "") + ". Validation accuracy under "
             f"10-step PGD at that eps: {_pct(t.get('standard_val_pgd_accuracy', math.nan))} "

@@ -30,7 +30,7 @@ REFERENCE_BUDGET = 275
 REFERENCE_SEEDS = 5
 
 # Training and evolution sizes (SearchConfig fields) plus budget and seeds.
-# "reference" (the default) is the comparison the README reports; "quick"
+# "reference" (the default) is the comparison docs/findings.md reports; "quick"
 # and "tiny" are checks that the machinery works, not results.
 COMPARE_PRESETS: dict[str, dict[str, Any]] = {
     "reference": {"budget": REFERENCE_BUDGET, "seeds": REFERENCE_SEEDS},

@@ -20,8 +20,8 @@ epochs (default 10) on the same training images with a fresh optimiser of
 the search's kind and learning rate, no early stopping. Fine-tuning keeps the
 clean accuracy the standard training reached and costs about ``steps + 1``
 standard epochs per epoch; measured on digits it gives the robustness of
-training adversarially from scratch at a fraction of the cost (README,
-"Adversarial fine-tuning of the winner").
+training adversarially from scratch at a fraction of the cost
+(docs/guide/comparison.md, "Adversarial fine-tuning of the winner").
 
 eps counts steps of the data's intensity grid (1/16 on digits, 1/255 on
 8-bit data), as every L∞ budget here does; by default it is the largest step

@@ -52,7 +52,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # MLflow's HTTP client retries a dead server 7 times with exponential backoff
 # and a 120 s timeout per request (minutes of silence). A search talks to the
 # server after every individual, so it bounds both; an environment variable
-# the user set wins (README "Faults, concurrency and hostile input").
+# the user set wins (docs/guide/faults.md).
 # MLflow prints two "View run ..." lines for every run it ends on an HTTP store: one
 # pair per individual; the search prints its own links instead.
 HTTP_DEFAULTS = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",

@@ -1,0 +1,35 @@
+"""The README stays a landing page and its links lead somewhere: it may not
+grow back into a manual (issue #30: at most 150 lines; the rest is the docs
+site, built by `mkdocs build --strict` in CI), and a page moved or renamed
+under docs/ breaks here rather than on GitHub."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+
+def test_the_readme_is_a_landing_page_of_at_most_150_lines() -> None:
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 150, f"README.md has {len(lines)} lines: move text to docs/"
+    # its first lines are the two commands (install and run, install and test)
+    assert lines[3].endswith("pip install -e . && python -m ras_deap.run")
+    assert lines[4].endswith('pip install -e ".[test]" && python -m pytest')
+
+
+def test_every_relative_link_of_the_readme_exists() -> None:
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)\s]*)?\)", README.read_text())
+    local = [t for t in targets if "://" not in t]
+    assert local, "the README links to the docs"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
+def test_every_page_in_the_site_nav_exists() -> None:
+    nav = re.findall(r":\s+(\S+\.md)\s*$", (ROOT / "mkdocs.yml").read_text(), re.M)
+    assert "guide/costs.md" in nav and "reference/cli.md" in nav
+    missing = [page for page in nav if not (ROOT / "docs" / page).is_file()]
+    assert not missing, f"mkdocs.yml names missing pages: {missing}"
