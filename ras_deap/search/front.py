@@ -1,0 +1,62 @@
+"""The result of a multi-objective search: its final non-dominated set.
+
+The front is the non-dominated members of the final representatives (the
+population the multi-objective selection keeps, :mod:`ras_deap.evolution.multiobjective`),
+with their objectives as the search measured them. It is computed from the
+search state alone, so a checkpoint (also of a run that has ended) gives the
+same front as the search that wrote it. At the end of a search it is written
+as ``front.json`` (and ``front.png``) in the run folder, logged as artifacts of
+the search run, and the members' child runs are tagged ``ras_deap.front=true``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_atomic
+from ..config import SearchConfig
+from ..evolution import SearchState, front_records, pareto_front
+
+__all__ = ["FRONT_NAME", "FRONT_PLOT", "front_of", "record_front"]
+
+FRONT_NAME = "front.json"
+FRONT_PLOT = "front.png"
+
+
+def front_of(config: SearchConfig, state: SearchState) -> dict[str, Any]:
+    """The front of ``state`` under ``config``'s objectives (empty for the
+    paper's single-objective search)."""
+    if not config.multiobjective or not state.population:
+        return {}
+    names = config.objectives.split(",")
+    return {"objectives": names, "mo_selection": config.mo_selection,
+            "robustness": config.robustness, "generation": state.generation,
+            "evaluations": state.evaluations,
+            "front": front_records(state.population, names),
+            "population": front_records(state.population, names, front_only=False)}
+
+
+def record_front(config: SearchConfig, state: SearchState, run_dir: Path,
+                 tracker: Any) -> dict[str, Any]:
+    """Write ``front.json`` and ``front.png`` into ``run_dir``, log them on
+    the search run and tag the members' child runs (returns the front)."""
+    front = front_of(config, state)
+    if not front:
+        return front
+    members = pareto_front(state.population, front["objectives"])
+    mark = getattr(tracker, "mark_front", None)  # optional in the Tracker protocol
+    runs = (mark([getattr(ind, "tracking_key", None) for ind in members]) if mark
+            else [None] * len(members))
+    for record, run_id in zip(front["front"], runs, strict=True):
+        record["run_id"] = run_id
+    path = run_dir / FRONT_NAME
+    write_atomic(path, json.dumps(front, indent=2) + "\n")
+    tracker.log_artifact(path, "front")
+    from ..report import plot_front
+
+    plot = plot_front(front["front"], front["population"], run_dir / FRONT_PLOT,
+                      title=f"{run_dir.name}: final front ({front['evaluations']} evaluations)")
+    tracker.log_artifact(plot, "front")
+    return front
