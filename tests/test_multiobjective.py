@@ -317,3 +317,63 @@ def test_a_bad_objective_is_one_line_and_exit_2(module, capsys, tmp_path):
     lines = [ln for ln in err.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "objectives='accuracy,speed'" in lines[0], err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "cmp").exists()
+
+
+# ------------------------------------------------------- a real search, resumed
+@pytest.mark.slow
+def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
+    """A tiny real search (preset smoke, accuracy and robustness), stopped
+    after its 7th trained network and resumed, ends with the front of the
+    uninterrupted search; front.json and front.png are in the run folder and
+    on the search run, and exactly the front's child runs are tagged."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from ras_deap.config import PRESETS
+    from ras_deap.search import run_search
+    from ras_deap.tracking import FRONT_TAG, PARENT_TAG
+
+    def config(name):
+        return SearchConfig(**{**PRESETS["smoke"], "max_epochs": 2, "subset_size": 200,
+                               "objectives": "accuracy,robustness",
+                               "run_dir": str(tmp_path / "runs"), "run_name": name,
+                               "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
+                               "experiment": "mo"})
+
+    seen = []
+
+    def stop(ind):
+        seen.append(ind)
+        if len(seen) == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(config("stopped"), progress=False, final_training=False, on_individual=stop)
+    resumed = run_search(config("stopped"), resume=tmp_path / "runs" / "stopped",
+                         progress=False, final_training=False)
+    straight = run_search(config("straight"), progress=False, final_training=False)
+    assert resumed.evaluations == straight.evaluations == 4 + 2 * 4
+
+    def front(result):
+        return [(m["genome_id"], m["objectives"]) for m in result.front["front"]]
+
+    assert front(resumed) == front(straight) and front(straight)
+    written = json.loads((resumed.run_dir / "front.json").read_text())
+    assert [(m["genome_id"], m["objectives"]) for m in written["front"]] == front(resumed)
+    assert (resumed.run_dir / "front.png").stat().st_size > 0
+    assert written["objectives"] == ["accuracy", "robustness"]
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name("mo").experiment_id
+    artifacts = {a.path for a in client.list_artifacts(resumed.run_id, "front")}
+    assert artifacts == {"front/front.json", "front/front.png"}
+    children = client.search_runs([exp], f"tags.`{PARENT_TAG}` = '{resumed.run_id}'",
+                                  max_results=1000)
+    tagged = {r.info.run_id for r in children if r.data.tags.get(FRONT_TAG) == "true"}
+    assert tagged == {m["run_id"] for m in written["front"]}
+    assert len(tagged) == len(written["front"])
+    # a resumed run that had ended returns the same front without training
+    again = run_search(config("stopped"), resume=tmp_path / "runs" / "stopped",
+                       progress=False, final_training=False)
+    assert again.already_finished and front(again) == front(resumed)
