@@ -33,6 +33,16 @@ Design, and why:
   ``selTournamentDCD`` is not used: it needs a multiple of 4 individuals,
   and RAS's population is 25; breeding stays per representative.
 
+What stays the paper's: breeding (every representative gets ``children``
+children, in the seeded breeding order), the training schedules (a
+representative measured under another schedule is re-measured before
+selection, so objectives are only compared under one schedule; the
+selections refuse mixed ones) and the hall of fame, so the winner a search
+retrains is still the best sum it saw; the front is the search's other
+result (:mod:`ras_deap.search.front`). ``--remeasure-every`` (it averages
+the sum, not each objective) and ``--niche-children rank`` (it ranks one
+fitness) are refused with several objectives.
+
 The individuals keep their scalar DEAP fitness (the paper's sum); the
 selection builds a transient multi-objective DEAP fitness (weights from the
 objectives) on light stand-ins, sorts those and maps back, so it returns
