@@ -82,6 +82,16 @@ def test_nondominated_sorting_orders_by_dominance(spec):
     assert pareto_front(pop, OBJS) == fronts[0]
 
 
+def test_hypervolume_above_the_zero_reference():
+    from ras_deap.evolution import hypervolume
+
+    pop = [member(0.5, 0.5), member(0.9, 0.1), member(0.4, 0.4), member(1.0, 0.0),
+           member(0.95, 0.9, failed=True)]
+    assert hypervolume(pop, OBJS) == pytest.approx(0.5 * 0.5 + 0.4 * 0.1)
+    assert hypervolume(pop[2:4], OBJS) == pytest.approx(0.16)
+    assert hypervolume([], OBJS) == 0.0
+
+
 def test_failed_individuals_score_zero_on_every_objective():
     failed = member(0.9, 0.8, failed=True)
     assert values(failed) == (0.0, 0.0)
@@ -363,6 +373,7 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
     assert [(m["genome_id"], m["objectives"]) for m in written["front"]] == front(resumed)
     assert (resumed.run_dir / "front.png").stat().st_size > 0
     assert written["objectives"] == ["accuracy", "robustness"]
+    assert 0 < written["hypervolume"] == resumed.summary["front_hypervolume"] <= 1
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("mo").experiment_id

@@ -19,6 +19,7 @@ from .individual import Individual, ensure_creator, make_individual
 from .limits import Limits, available_mutations
 from .multiobjective import (
     front_records,
+    hypervolume,
     multiobjective_select,
     nondominated_fronts,
     pareto_front,
@@ -53,6 +54,7 @@ __all__ = [
     "OBJECTIVES",
     "Objective",
     "front_records",
+    "hypervolume",
     "multiobjective_select",
     "nondominated_fronts",
     "objective_names",

@@ -65,7 +65,7 @@ from .individual import Individual
 from .niching import cached_spectrum
 from .objectives import Objective, objective_values, objectives_from
 
-__all__ = ["front_records", "nondominated_fronts", "pareto_front", "sel_nsga2",
+__all__ = ["front_records", "hypervolume", "nondominated_fronts", "pareto_front", "sel_nsga2",
            "sel_nsga_spectrum", "multiobjective_select"]
 
 
@@ -155,6 +155,27 @@ def front_records(individuals: Sequence[Individual], objectives: str | Sequence[
              "objectives": dict(zip([o.name for o in objs], objective_values(ind, objs),
                                     strict=True))}
             for ind in members]
+
+
+def hypervolume(individuals: Sequence[Individual], objectives: str | Sequence[str]) -> float:
+    """The hypervolume the individuals dominate above the fixed reference
+    point 0 on every objective (a failed network's objectives), in the units
+    of the objectives: for accuracy and robustness, both in [0, 1], a number
+    in [0, 1] that two fronts can be compared by. Only maximised objectives
+    have that reference (a minimised one, e.g. parameters, needs its own)."""
+    import numpy as np
+    from moocore import hypervolume as moocore_hypervolume  # DEAP's own dependency
+
+    objs = objectives_from(objectives)
+    if any(o.weight <= 0 for o in objs):
+        raise ValueError("hypervolume: the reference point 0 is only defined for maximised "
+                         "objectives")
+    points = [objective_values(ind, objs) for ind in individuals]
+    points = [p for p in points if all(v > 0 for v in p)]  # on the reference: no volume
+    if not points:
+        return 0.0
+    # moocore minimises: negate, reference 0
+    return float(moocore_hypervolume(-np.array(points, dtype=float), ref=[0.0] * len(objs)))
 
 
 def _diverse(front: list[int], m: int, chosen: list[int],

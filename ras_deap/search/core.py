@@ -286,6 +286,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             front = record_front(config, state, run_dir, tracker)
             if front:
                 summary["front_size"] = len(front["front"])
+                summary["front_hypervolume"] = front["hypervolume"]
                 summary["front_genome_ids"] = [m["genome_id"] for m in front["front"]]
             figures: list[str] = []
             if final_training:

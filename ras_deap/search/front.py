@@ -17,7 +17,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from ..config import SearchConfig
-from ..evolution import SearchState, front_records, pareto_front
+from ..evolution import SearchState, front_records, hypervolume, pareto_front
 
 __all__ = ["FRONT_NAME", "FRONT_PLOT", "front_of", "record_front"]
 
@@ -35,6 +35,8 @@ def front_of(config: SearchConfig, state: SearchState) -> dict[str, Any]:
             "robustness": config.robustness, "generation": state.generation,
             "evaluations": state.evaluations,
             "front": front_records(state.population, names),
+            # reference point: 0 on every objective (a failed network); search's values
+            "hypervolume": hypervolume(state.population, names),
             "population": front_records(state.population, names, front_only=False)}
 
 
