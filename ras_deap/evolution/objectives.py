@@ -87,9 +87,8 @@ def objective_names(text: str) -> tuple[str, ...]:
 
 def objectives_from(names: str | Sequence[str]) -> tuple[Objective, ...]:
     """The objectives named (a comma-separated text or a sequence of names)."""
-    if isinstance(names, str):
-        names = objective_names(names)
-    return tuple(OBJECTIVES[n] for n in names)
+    text = names if isinstance(names, str) else ",".join(names)
+    return tuple(OBJECTIVES[n] for n in objective_names(text))
 
 
 def is_multiobjective(names: str | Sequence[str]) -> bool:

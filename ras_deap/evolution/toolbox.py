@@ -13,6 +13,7 @@ from .limits import Limits
 from .multiobjective import multiobjective_select
 from .mutations import MUTATIONS
 from .niching import DISTANCES, sel_spectrum_niching
+from .objectives import objectives_from
 from .operators import apply_mutation, mutate
 
 __all__ = ["build_toolbox"]
@@ -59,9 +60,8 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
                          pool=state.pool, limits=limits)
     toolbox.register("mutate", mutate, k=n_mutations, rng=state.rng, pool=state.pool,
                      limits=limits)
-    names = objectives.split(",") if isinstance(objectives, str) else list(objectives)
-    if len(names) > 1:
-        select, keywords = multiobjective_select(names, mo_selection, distance)
+    if len(objectives_from(objectives)) > 1:
+        select, keywords = multiobjective_select(objectives, mo_selection, distance)
         toolbox.register("select", select, **keywords)
     else:
         toolbox.register("select", sel_spectrum_niching, distance=distance)
