@@ -378,13 +378,47 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("mo").experiment_id
     artifacts = {a.path for a in client.list_artifacts(resumed.run_id, "front")}
-    assert artifacts == {"front/front.json", "front/front.png"}
+    assert artifacts == {"front/front.json", "front/front.png", "front/genomes"}
+    genomes = {a.path for a in client.list_artifacts(resumed.run_id, "front/genomes")}
+    assert genomes == {f"front/genomes/{m['genome_id']}.json" for m in written["front"]}
     children = client.search_runs([exp], f"tags.`{PARENT_TAG}` = '{resumed.run_id}'",
                                   max_results=1000)
     tagged = {r.info.run_id for r in children if r.data.tags.get(FRONT_TAG) == "true"}
     assert tagged == {m["run_id"] for m in written["front"]}
     assert len(tagged) == len(written["front"])
+    # assess takes a front member as easily as the best (no final training here: no best)
+    from ras_deap.assess.target import resolve_target
+
+    first = written["front"][0]
+    target = resolve_target(str(resumed.run_dir), member=first["genome_id"])
+    assert target.genome.id == first["genome_id"] and target.weights is None
+    assert target.run_id == first["run_id"] and target.config.objectives == "accuracy,robustness"
+    assert target.out_dir == resumed.run_dir / "front" / first["genome_id"]
     # a resumed run that had ended returns the same front without training
     again = run_search(config("stopped"), resume=tmp_path / "runs" / "stopped",
                        progress=False, final_training=False)
     assert again.already_finished and front(again) == front(resumed)
+
+
+def test_assess_refuses_a_member_not_in_the_front(tmp_path):
+    import json
+
+    from ras_deap.assess.target import TargetError, resolve_target
+
+    folder = tmp_path / "run"
+    (folder / "front").mkdir(parents=True)
+    search = SearchConfig(objectives="accuracy,robustness").to_dict()
+    (folder / "config.json").write_text(json.dumps({"search": search}))
+    with pytest.raises(TargetError, match=r"no front\.json"):
+        resolve_target(str(folder), member="M-0")
+    model = MODELS[2]
+    (folder / "front.json").write_text(json.dumps(
+        {"front": [{"genome_id": model.id, "run_id": None}]}))
+    with pytest.raises(TargetError, match=f"not in the front .*{model.id}"):
+        resolve_target(str(folder), member="M-0")
+    with pytest.raises(TargetError, match="is missing"):
+        resolve_target(str(folder), member=model.id)
+    (folder / "front" / f"{model.id}.json").write_text(model.to_json())
+    assert resolve_target(str(folder), member=model.id).genome == model
+    with pytest.raises(TargetError, match="give the run folder"):
+        resolve_target("0" * 32, member=model.id)

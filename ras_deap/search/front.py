@@ -5,8 +5,10 @@ population the multi-objective selection keeps, :mod:`ras_deap.evolution.multiob
 with their objectives as the search measured them. It is computed from the
 search state alone, so a checkpoint (also of a run that has ended) gives the
 same front as the search that wrote it. At the end of a search it is written
-as ``front.json`` (and ``front.png``) in the run folder, logged as artifacts of
-the search run, and the members' child runs are tagged ``ras_deap.front=true``.
+as ``front.json`` (and ``front.png``, and each member's genome as
+``front/<genome id>.json``, which ``python -m ras_deap.assess RUN --member ID``
+takes) in the run folder, logged as artifacts of the search run, and the
+members' child runs are tagged ``ras_deap.front=true``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from ..atomic import write_atomic
 from ..config import SearchConfig
 from ..evolution import SearchState, front_records, hypervolume, pareto_front
 
-__all__ = ["FRONT_NAME", "FRONT_PLOT", "front_of", "record_front"]
+__all__ = ["FRONT_GENOMES", "FRONT_NAME", "FRONT_PLOT", "front_of", "record_front"]
 
 FRONT_NAME = "front.json"
 FRONT_PLOT = "front.png"
+FRONT_GENOMES = "front"  # folder of the members' genome JSONs, <genome id>.json
 
 
 def front_of(config: SearchConfig, state: SearchState) -> dict[str, Any]:
@@ -53,6 +56,11 @@ def record_front(config: SearchConfig, state: SearchState, run_dir: Path,
             else [None] * len(members))
     for record, run_id in zip(front["front"], runs, strict=True):
         record["run_id"] = run_id
+    genomes = run_dir / FRONT_GENOMES
+    genomes.mkdir(exist_ok=True)
+    for ind in members:  # what assess --member (and any genome reader) takes
+        write_atomic(genomes / f"{ind.genome.id}.json", ind.genome.to_json())
+    tracker.log_artifact(genomes, "front/genomes")
     path = run_dir / FRONT_NAME
     write_atomic(path, json.dumps(front, indent=2) + "\n")
     tracker.log_artifact(path, "front")
