@@ -394,6 +394,18 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
     assert target.genome.id == first["genome_id"] and target.weights is None
     assert target.run_id == first["run_id"] and target.config.objectives == "accuracy,robustness"
     assert target.out_dir == resumed.run_dir / "front" / first["genome_id"]
+    # export re-trains the member once and keeps its weights for assess
+    from ras_deap.export.cli import main as export_main
+
+    out = tmp_path / "export"
+    assert export_main([str(resumed.run_dir), "--member", first["genome_id"], "--out", str(out),
+                        "--no-onnx", "--no-test-split"]) == 0
+    from ras_deap.genome import Model
+
+    assert Model.from_json((out / "genome.json").read_text()).id == first["genome_id"]
+    kept = resolve_target(str(resumed.run_dir), member=first["genome_id"]).weights
+    assert kept == target.out_dir / "best_model.pt" and kept.is_file()
+    assert (out / "weights.pt").is_file() and (out / "model.py").is_file()
     # a resumed run that had ended returns the same front without training
     again = run_search(config("stopped"), resume=tmp_path / "runs" / "stopped",
                        progress=False, final_training=False)

@@ -29,11 +29,13 @@ from ..checkpoint import CHECKPOINT_NAME, LEGACY_CHECKPOINT_NAME, CheckpointErro
 from ..config import ConfigError, SearchConfig
 from ..genome import GenomeError, Model
 
-__all__ = ["AssessTarget", "TargetError", "config_from_params", "resolve_target"]
+__all__ = ["AssessTarget", "TargetError", "config_from_params", "resolve_target",
+           "retrain_member"]
 
 GENOME_NAMES = ("best_genome.json", "best_model/best_genome.json")
 WEIGHT_NAMES = ("best_model.pt", "best_model/best_model.pt")
 CONFIG_NAME = "config.json"
+MEMBER_WEIGHTS = "best_model.pt"  # a re-trained front member's, in front/<genome id>/
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -168,8 +170,9 @@ def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = N
 def _front_member(folder: Path, member: str, config: SearchConfig,
                   tracking_uri: str | None) -> AssessTarget:
     """Front member ``member`` of a multi-objective search's run folder
-    (its settings ``config``): its genome from ``front/<id>.json``, no weights
-    (re-trained as the final training does), the assessment written to
+    (its settings ``config``): its genome from ``front/<id>.json``, the
+    weights :func:`retrain_member` kept in ``front/<id>/`` (else none: it is
+    re-trained as the final training does), the assessment written to
     ``front/<id>/`` and logged on the member's child run."""
     front_file = folder / "front.json"
     if not front_file.is_file():
@@ -187,10 +190,29 @@ def _front_member(folder: Path, member: str, config: SearchConfig,
     if not genome_path.is_file():
         raise TargetError(f"--member {member}: {genome_path} is missing; resume the search "
                           f"(python -m ras_deap.run --resume {folder}) to write it again")
-    return AssessTarget(genome=_load_genome(genome_path), config=config, weights=None,
+    weights = folder / "front" / member / MEMBER_WEIGHTS
+    return AssessTarget(genome=_load_genome(genome_path), config=config,
+                        weights=weights if weights.is_file() else None,
                         run_id=ids[member], tracking_uri=tracking_uri,
                         out_dir=folder / "front" / member,
                         description=f"front member {member} of run folder {folder}")
+
+
+def retrain_member(target: AssessTarget, log: Any = print) -> AssessTarget:
+    """``target`` (a front member without weights) re-trained as assess
+    re-trains (the same seed, so the same network), its state dict kept as
+    ``<out_dir>/best_model.pt`` for every later export or assessment."""
+    import torch
+
+    from ..search import make_evaluator
+    from .run import build_network
+
+    log(f"[front] re-training member {target.genome.id} on the full training set")
+    net, _ = build_network(target, make_evaluator(target.config))
+    target.out_dir.mkdir(parents=True, exist_ok=True)
+    path = target.out_dir / MEMBER_WEIGHTS
+    torch.save(net.state_dict(), path)
+    return dataclasses.replace(target, weights=path)
 
 
 def _from_mlflow(run_id: str, tracking_uri: str | None, overrides: dict[str, Any],
