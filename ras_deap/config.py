@@ -144,6 +144,11 @@ class SearchConfig:
                                  "trades (Zhang et al., beta 6) at L-inf eps 2/16 on digits, "
                                  "10/255 on 8-bit data", _F,
                                  paper="standard", choices=FINAL_TRAININGS, omit_default=True)
+    front_remeasure: int = option(0, "with 2+ --objectives: train each member of the final "
+                                  "front N more times on fresh evaluation seeds and report the "
+                                  "means beside the search's values (front.json, front.png); "
+                                  "use N >= 3 for numbers you report (0: the search's values "
+                                  "only)", _F, minimum=0, omit_default=True)
     # execution and tracking: never the result
     workers: int = option(2, "evaluate N individuals in parallel processes (results are "
                           "identical for any N; the default is sized for 2 cores)", _X,
@@ -230,7 +235,12 @@ class SearchConfig:
                 raise ConfigError(f"niche_children={self.niche_children!r} with objectives="
                                   f"{self.objectives}: ranking niches needs one fitness; use "
                                   "--niche-children equal with several objectives")
-        elif self.mo_selection != OPTIONS["mo_selection"].default:
+        elif self.front_remeasure:
+            raise ConfigError(f"front_remeasure={self.front_remeasure} with objectives="
+                              f"{self.objectives}: only a multi-objective search has a front; "
+                              "add --objectives accuracy,robustness or leave "
+                              "--front-remeasure out")
+        if len(names) == 1 and self.mo_selection != OPTIONS["mo_selection"].default:
             raise ConfigError(f"mo_selection={self.mo_selection!r} with objectives="
                               f"{self.objectives}: the selection of a multi-objective search "
                               "needs two or more objectives; add --objectives "

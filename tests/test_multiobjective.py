@@ -270,6 +270,9 @@ def test_objectives_options_are_checked_and_written_canonically():
                          ({"objectives": "accuracy,accuracy"}, "named twice"),
                          ({"mo_selection": "crowding"}, "mo_selection='crowding' with "),
                          ({"mo_selection": "pareto"}, "mo_selection='pareto'"),
+                         ({"front_remeasure": 3}, "front_remeasure=3 with objectives=fitness"),
+                         ({"objectives": "accuracy,robustness", "front_remeasure": -1},
+                          "front_remeasure=-1"),
                          ({"objectives": "accuracy,robustness", "remeasure_every": 2},
                           "remeasure_every=2"),
                          ({"objectives": "accuracy,robustness", "niche_children": "rank"},
@@ -280,8 +283,8 @@ def test_objectives_options_are_checked_and_written_canonically():
 
 def test_default_settings_serialise_as_before_and_old_ones_resume():
     data = SearchConfig().to_dict()
-    assert "objectives" not in data and "mo_selection" not in data
-    assert OPTIONS["objectives"].omit_default and OPTIONS["mo_selection"].omit_default
+    for name in ("objectives", "mo_selection", "front_remeasure"):
+        assert name not in data and OPTIONS[name].omit_default
     check_resumable(data, SearchConfig().to_dict())  # stored before the options existed
     mo = SearchConfig(objectives="accuracy,robustness").to_dict()
     assert mo["objectives"] == "accuracy,robustness" and "mo_selection" not in mo
@@ -346,7 +349,7 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
 
     def config(name):
         return SearchConfig(**{**PRESETS["smoke"], "max_epochs": 2, "subset_size": 200,
-                               "objectives": "accuracy,robustness",
+                               "objectives": "accuracy,robustness", "front_remeasure": 1,
                                "run_dir": str(tmp_path / "runs"), "run_name": name,
                                "tracking_uri": f"sqlite:///{tmp_path}/mlflow.db",
                                "experiment": "mo"})
@@ -374,6 +377,13 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
     assert (resumed.run_dir / "front.png").stat().st_size > 0
     assert written["objectives"] == ["accuracy", "robustness"]
     assert 0 < written["hypervolume"] == resumed.summary["front_hypervolume"] <= 1
+    # re-measured once on a fresh seed: other numbers, of the same members
+    assert written["remeasure_repeats"] == 1
+    again = [m["remeasured"] for m in written["front"]]
+    assert all(r["trainings"] == 1 and len(r["seeds"]) == 1 for r in again)
+    assert [r["objectives"] for r in again] != [m["objectives"] for m in written["front"]]
+    assert resumed.summary["front_remeasured_hypervolume"] == written["remeasured_hypervolume"]
+    assert [m["remeasured"] for m in straight.front["front"]] == again  # deterministic seeds
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("mo").experiment_id

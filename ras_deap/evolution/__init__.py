@@ -23,6 +23,7 @@ from .multiobjective import (
     multiobjective_select,
     nondominated_fronts,
     pareto_front,
+    points_hypervolume,
     sel_nsga2,
     sel_nsga_spectrum,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "objective_values",
     "objectives_from",
     "pareto_front",
+    "points_hypervolume",
     "sel_nsga2",
     "sel_nsga_spectrum",
     "SearchState",

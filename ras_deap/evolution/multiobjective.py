@@ -65,8 +65,8 @@ from .individual import Individual
 from .niching import cached_spectrum
 from .objectives import Objective, objective_values, objectives_from
 
-__all__ = ["front_records", "hypervolume", "nondominated_fronts", "pareto_front", "sel_nsga2",
-           "sel_nsga_spectrum", "multiobjective_select"]
+__all__ = ["front_records", "hypervolume", "multiobjective_select", "nondominated_fronts",
+           "pareto_front", "points_hypervolume", "sel_nsga2", "sel_nsga_spectrum"]
 
 
 @lru_cache(maxsize=16)
@@ -163,19 +163,24 @@ def hypervolume(individuals: Sequence[Individual], objectives: str | Sequence[st
     of the objectives: for accuracy and robustness, both in [0, 1], a number
     in [0, 1] that two fronts can be compared by. Only maximised objectives
     have that reference (a minimised one, e.g. parameters, needs its own)."""
-    import numpy as np
-    from moocore import hypervolume as moocore_hypervolume  # DEAP's own dependency
-
     objs = objectives_from(objectives)
     if any(o.weight <= 0 for o in objs):
         raise ValueError("hypervolume: the reference point 0 is only defined for maximised "
                          "objectives")
-    points = [objective_values(ind, objs) for ind in individuals]
-    points = [p for p in points if all(v > 0 for v in p)]  # on the reference: no volume
-    if not points:
+    return points_hypervolume([objective_values(ind, objs) for ind in individuals])
+
+
+def points_hypervolume(points: Sequence[Sequence[float]]) -> float:
+    """The hypervolume of maximised objective vectors above the reference
+    point 0 (see :func:`hypervolume`), e.g. of re-measured means."""
+    import numpy as np
+    from moocore import hypervolume as moocore_hypervolume  # DEAP's own dependency
+
+    kept = [tuple(p) for p in points if all(v > 0 for v in p)]  # on the reference: no volume
+    if not kept:
         return 0.0
     # moocore minimises: negate, reference 0
-    return float(moocore_hypervolume(-np.array(points, dtype=float), ref=[0.0] * len(objs)))
+    return float(moocore_hypervolume(-np.array(kept, dtype=float), ref=[0.0] * len(kept[0])))
 
 
 def _diverse(front: list[int], m: int, chosen: list[int],

@@ -31,7 +31,7 @@ from ..locks import RunLock
 from ..parallel import make_map
 from .final import already_finished, child_artifacts, finalise, search_description, summarise
 from .folders import CONFIG_NAME, create_run_dir, resolve_run_dir
-from .front import front_of, record_front
+from .front import read_front, record_front
 from .observers import Callbacks, Progress, Recorder, Stopwatch
 from .records import Timed, training_cost, training_schedule
 
@@ -219,7 +219,7 @@ def _finished_result(checkpoint: Checkpoint, config: SearchConfig, run_dir: Path
                         logbook=state.logbook, history=checkpoint.history,
                         evaluations=state.evaluations, run_id=state.extra.get("mlflow_run_id"),
                         run_dir=run_dir, summary=summary, already_finished=True,
-                        front=front_of(config, state))
+                        front=read_front(config, state, run_dir))
 
 
 def _search(config: SearchConfig, state: SearchState, history: list[dict[str, Any]],
@@ -283,10 +283,12 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             summary = summarise(best, state)
             best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)
             summary["best_run_id"] = best_run
-            front = record_front(config, state, run_dir, tracker)
+            front = record_front(config, state, run_dir, tracker, evaluator)
             if front:
                 summary["front_size"] = len(front["front"])
                 summary["front_hypervolume"] = front["hypervolume"]
+                if "remeasured_hypervolume" in front:
+                    summary["front_remeasured_hypervolume"] = front["remeasured_hypervolume"]
                 summary["front_genome_ids"] = [m["genome_id"] for m in front["front"]]
             figures: list[str] = []
             if final_training:

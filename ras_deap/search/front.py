@@ -14,18 +14,38 @@ members' child runs are tagged ``ras_deap.front=true``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
 from ..config import SearchConfig
-from ..evolution import SearchState, front_records, hypervolume, pareto_front
+from ..evolution import (
+    SearchState,
+    front_records,
+    hypervolume,
+    pareto_front,
+    points_hypervolume,
+)
 
-__all__ = ["FRONT_GENOMES", "FRONT_NAME", "FRONT_PLOT", "front_of", "record_front"]
+__all__ = ["FRONT_GENOMES", "FRONT_NAME", "FRONT_PLOT", "front_of", "read_front",
+           "record_front", "remeasure_front"]
 
 FRONT_NAME = "front.json"
 FRONT_PLOT = "front.png"
 FRONT_GENOMES = "front"  # folder of the members' genome JSONs, <genome id>.json
+
+
+def read_front(config: SearchConfig, state: SearchState, run_dir: Path) -> dict[str, Any]:
+    """The front a finished run wrote (``front.json``, with its
+    re-measurements), else the one its state gives."""
+    path = run_dir / FRONT_NAME
+    if config.multiobjective and path.is_file():
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            pass  # damaged: the state's front is still exact
+    return front_of(config, state)
 
 
 def front_of(config: SearchConfig, state: SearchState) -> dict[str, Any]:
@@ -43,14 +63,47 @@ def front_of(config: SearchConfig, state: SearchState) -> dict[str, Any]:
             "population": front_records(state.population, names, front_only=False)}
 
 
+def _finite(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def remeasure_front(front: dict[str, Any], members: list[Any], evaluator: Any,
+                    repeats: int) -> None:
+    """Train each front member ``repeats`` more times on fresh seeds (as the
+    search trained it: the generation it was measured in, hence its
+    schedule) and add the means to its record (``remeasured``) and their
+    hypervolume to ``front`` (``remeasured_hypervolume``, same reference)."""
+    from ..evaluation.remeasure import remeasure
+
+    names = front["objectives"]
+    for record, ind in zip(front["front"], members, strict=True):
+        r = remeasure(evaluator, ind.genome, repeats=repeats, generation=ind.generation,
+                      salt="front")
+        means = {"fitness": r.mean, "accuracy": r.accuracy_mean,
+                 "robustness": r.robustness_mean}
+        record["remeasured"] = {"objectives": {n: means[n] for n in names},
+                                "trainings": r.repeats, "failures": r.failures,
+                                # None, not NaN, for one training: JSON has no NaN
+                                "fitness_sd": _finite(r.sd), "fitness_ci95": _finite(r.ci95),
+                                "seeds": list(r.seeds), "accuracy": list(r.accuracy),
+                                "robustness": list(r.robustness), "fitness": list(r.fitness)}
+    front["remeasured_hypervolume"] = points_hypervolume(
+        [[m["remeasured"]["objectives"][n] for n in names] for m in front["front"]])
+    front["remeasure_repeats"] = repeats
+
+
 def record_front(config: SearchConfig, state: SearchState, run_dir: Path,
-                 tracker: Any) -> dict[str, Any]:
+                 tracker: Any, evaluator: Any = None) -> dict[str, Any]:
     """Write ``front.json`` and ``front.png`` into ``run_dir``, log them on
-    the search run and tag the members' child runs (returns the front)."""
+    the search run and tag the members' child runs (returns the front).
+    With ``config.front_remeasure`` and an ``evaluator`` that can retrain
+    (``evaluate``), the members are re-measured first (:func:`remeasure_front`)."""
     front = front_of(config, state)
     if not front:
         return front
     members = pareto_front(state.population, front["objectives"])
+    if config.front_remeasure and hasattr(evaluator, "evaluate"):
+        remeasure_front(front, members, evaluator, config.front_remeasure)
     mark = getattr(tracker, "mark_front", None)  # optional in the Tracker protocol
     runs = (mark([getattr(ind, "tracking_key", None) for ind in members]) if mark
             else [None] * len(members))
