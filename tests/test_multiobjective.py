@@ -377,6 +377,10 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
     assert (resumed.run_dir / "front.png").stat().st_size > 0
     assert written["objectives"] == ["accuracy", "robustness"]
     assert 0 < written["hypervolume"] == resumed.summary["front_hypervolume"] <= 1
+    # per generation: the front's size and hypervolume in the history and on the run
+    assert [h["front_size"] for h in resumed.history] == \
+        [h["front_size"] for h in straight.history]
+    assert resumed.history[-1]["front_hypervolume"] == written["hypervolume"]
     # re-measured once on a fresh seed: other numbers, of the same members
     assert written["remeasure_repeats"] == 1
     again = [m["remeasured"] for m in written["front"]]
@@ -387,6 +391,8 @@ def test_a_real_multiobjective_search_resumes_to_the_same_front(tmp_path):
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name("mo").experiment_id
+    logged = client.get_metric_history(resumed.run_id, "front/hypervolume")
+    assert sorted(m.step for m in logged) == [0, 1, 2]
     artifacts = {a.path for a in client.list_artifacts(resumed.run_id, "front")}
     assert artifacts == {"front/front.json", "front/front.png", "front/genomes"}
     genomes = {a.path for a in client.list_artifacts(resumed.run_id, "front/genomes")}

@@ -28,7 +28,7 @@ from ..evolution import (
     points_hypervolume,
 )
 
-__all__ = ["FRONT_GENOMES", "FRONT_NAME", "FRONT_PLOT", "front_of", "read_front",
+__all__ = ["FRONT_GENOMES", "FRONT_NAME", "FRONT_PLOT", "front_metrics", "front_of", "read_front",
            "record_front", "remeasure_front"]
 
 FRONT_NAME = "front.json"
@@ -46,6 +46,16 @@ def read_front(config: SearchConfig, state: SearchState, run_dir: Path) -> dict[
         except (OSError, ValueError, TypeError):
             pass  # damaged: the state's front is still exact
     return front_of(config, state)
+
+
+def front_metrics(config: SearchConfig, state: SearchState) -> dict[str, float]:
+    """Per-generation numbers of a multi-objective search's front (history
+    and MLflow ``front/size``, ``front/hypervolume``); none for the paper's."""
+    if not config.multiobjective or not state.population:
+        return {}
+    names = config.objectives.split(",")
+    return {"front_size": float(len(pareto_front(state.population, names))),
+            "front_hypervolume": hypervolume(state.population, names)}
 
 
 def front_of(config: SearchConfig, state: SearchState) -> dict[str, Any]:
