@@ -165,6 +165,22 @@ def test_spectrum_truncation_keeps_each_objectives_best_and_new_architectures(sp
         assert len(repeats) <= len(OBJS)
 
 
+@settings(max_examples=150, deadline=None)
+@given(models=st.lists(st.integers(0, 3), min_size=2, max_size=40), data=st.data())
+def test_truncating_one_front_keeps_every_architecture_it_can(models, data):
+    """All on one front (accuracy + robustness = 1): the k survivors hold
+    min(k, number of distinct spectra) spectra, up to the two ends, which are
+    kept whatever their architecture."""
+    n = len(models)
+    pop = [member(i / (n - 1), 1 - i / (n - 1), m) for i, m in enumerate(models)]
+    k = data.draw(st.integers(2, n))
+    chosen = sel_nsga_spectrum(pop, k, objectives=OBJS)
+    assert pop[0] in chosen and pop[-1] in chosen  # the ends
+    distinct = len({cached_spectrum(i.genome) for i in pop})
+    kept = len({cached_spectrum(c.genome) for c in chosen})
+    assert kept >= min(k, distinct) - 1  # the ends may share one architecture
+
+
 def test_spectrum_truncation_prefers_a_new_architecture_to_a_copy():
     # one front of four: ends (1, 0) and (0, 1), and two middle members, one a
     # copy of an end's architecture, one new; k = 3 keeps the new one
