@@ -24,11 +24,13 @@ from .constants import (
     DATASET_NAMES,
     DISTANCES,
     FINAL_TRAININGS,
+    MO_SELECTIONS,
     NICHE_CHILDREN,
     OPTIMIZERS,
     ROBUSTNESS,
 )
 from .errors import ConfigError
+from .evolution.objectives import objective_names
 from .options import FIXED, FROM_FOLDER, MAY_CHANGE, Option, option, options_of
 
 __all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
@@ -95,6 +97,18 @@ class SearchConfig:
     distance: str = option("raw", "spectrum distance for niching: raw (plain Euclidean; the "
                            "paper does not specify) or per-feature normalized", _S,
                            choices=DISTANCES)
+    objectives: str = option("fitness", "what the search maximises: fitness (accuracy + "
+                             "robustness, one number: the paper) or two or more of fitness, "
+                             "accuracy, robustness, comma-separated (e.g. accuracy,robustness; "
+                             "robustness is the measure --robustness names): a multi-objective "
+                             "search whose survivors are chosen by non-dominated sorting and "
+                             "whose result is the accuracy-robustness front", _S,
+                             paper="fitness", metavar="NAMES", omit_default=True)
+    mo_selection: str = option("spectrum", "with 2+ --objectives: how the last non-dominated "
+                               "front that does not fit is truncated: spectrum (the paper's "
+                               "niching distance: the objectives' ends, then the most "
+                               "different architectures) or crowding (plain NSGA-II)", _S,
+                               choices=MO_SELECTIONS, omit_default=True)
     max_evaluations: int | None = option(None, "stop after exactly N trained individuals", _S,
                                          metavar="N", minimum=1, resume=MAY_CHANGE,
                                          none_means="no limit")
@@ -130,6 +144,11 @@ class SearchConfig:
                                  "trades (Zhang et al., beta 6) at L-inf eps 2/16 on digits, "
                                  "10/255 on 8-bit data", _F,
                                  paper="standard", choices=FINAL_TRAININGS, omit_default=True)
+    front_remeasure: int = option(0, "with 2+ --objectives: train each member of the final "
+                                  "front N more times on fresh evaluation seeds and report the "
+                                  "means beside the search's values (front.json, front.png); "
+                                  "use N >= 3 for numbers you report (0: the search's values "
+                                  "only)", _F, minimum=0, omit_default=True)
     # execution and tracking: never the result
     workers: int = option(2, "evaluate N individuals in parallel processes (results are "
                           "identical for any N; the default is sized for 2 cores)", _X,
@@ -181,6 +200,7 @@ class SearchConfig:
                               f"sqlite:///{uri.rstrip('/')}/mlflow.db for a local database "
                               "(default sqlite:///mlruns/mlflow.db) or http://host:port for an "
                               "MLflow server")
+        self._check_objectives()
         if self.screen_epochs and self.screen_epochs >= self.max_epochs:
             raise ConfigError(f"screen_epochs={self.screen_epochs}: screening must train fewer "
                               f"epochs than --max-epochs ({self.max_epochs}); lower it, or 0 "
@@ -195,6 +215,40 @@ class SearchConfig:
                                                or self.scheduler.startswith("tcp://")):
             raise ConfigError(f"scheduler={self.scheduler!r}: give tcp://host:port of a Dask "
                               "scheduler, or 'local' for a local Dask cluster")
+
+    def _check_objectives(self) -> None:
+        """Valid names, written canonically (so ``accuracy, robustness`` and
+        ``accuracy,robustness`` are one setting), and only the options that
+        mean something with them."""
+        try:
+            names = objective_names(self.objectives)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        self.objectives = ",".join(names)
+        if len(names) > 1:
+            if self.remeasure_every:
+                raise ConfigError(f"remeasure_every={self.remeasure_every} with objectives="
+                                  f"{self.objectives}: re-measurements average the fitness, "
+                                  "not each objective; use --remeasure-every 0 with several "
+                                  "objectives")
+            if self.niche_children != "equal":
+                raise ConfigError(f"niche_children={self.niche_children!r} with objectives="
+                                  f"{self.objectives}: ranking niches needs one fitness; use "
+                                  "--niche-children equal with several objectives")
+        elif self.front_remeasure:
+            raise ConfigError(f"front_remeasure={self.front_remeasure} with objectives="
+                              f"{self.objectives}: only a multi-objective search has a front; "
+                              "add --objectives accuracy,robustness or leave "
+                              "--front-remeasure out")
+        if len(names) == 1 and self.mo_selection != OPTIONS["mo_selection"].default:
+            raise ConfigError(f"mo_selection={self.mo_selection!r} with objectives="
+                              f"{self.objectives}: the selection of a multi-objective search "
+                              "needs two or more objectives; add --objectives "
+                              "accuracy,robustness or leave --mo-selection out")
+
+    @property
+    def multiobjective(self) -> bool:
+        return "," in self.objectives
 
     def replace(self, **changes: Any) -> SearchConfig:
         return dataclasses.replace(self, **changes)

@@ -4,7 +4,8 @@ evolution and config layers import them without loading torch)."""
 from __future__ import annotations
 
 __all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "FINAL_TRAININGS",
-           "NICHE_CHILDREN", "NORMS", "OPTIMIZERS", "ROBUSTNESS"]
+           "MO_SELECTIONS", "NICHE_CHILDREN", "NORMS", "OBJECTIVE_NAMES", "OPTIMIZERS",
+           "ROBUSTNESS"]
 
 # Datasets the registry can load: two embedded, three from torchvision folders.
 DATASET_NAMES = ("digits", "mnist10k", "cifar10", "mnist", "fashion-mnist")
@@ -24,3 +25,9 @@ NICHE_CHILDREN = ("equal", "rank")
 # How the winner's final network is trained: as every candidate (the paper), or
 # adversarially fine-tuned with PGD-AT (Madry et al.) or TRADES (Zhang et al.)
 FINAL_TRAININGS = ("standard", "pgd-at", "trades")
+# What a search maximises, by name (ras_deap.evolution.objectives): "fitness"
+# alone is the paper's sum; two or more make the search multi-objective.
+OBJECTIVE_NAMES = ("fitness", "accuracy", "robustness")
+# How a multi-objective search truncates the last front that does not fit:
+# by spectrum diversity (the paper's niching measure) or NSGA-II's crowding.
+MO_SELECTIONS = ("spectrum", "crowding")

@@ -88,7 +88,9 @@ class Tracker(Protocol):
     log a key again) and per generation ``log_generation``; ``after_writes``
     runs the checkpoint writer once the writes queued before it are done (so
     a checkpoint never names a record the store lacks); at the end
-    ``mark_best``, optionally ``log_final``/``log_artifact``, ``log_dict``,
+    ``mark_best``, optionally ``mark_front`` (a multi-objective search: tag
+    its front's child runs; a tracker without it just does not tag them),
+    ``log_final``/``log_artifact``, ``log_dict``,
     ``describe`` and ``end_search``. ``writer_seconds`` is the time spent
     writing in the background (0 without a background writer); the links
     (``ui_command``, ``runs_url``, ``run_url``) go into the summary, and the

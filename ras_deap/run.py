@@ -139,6 +139,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     cells = sorted((k for k in summary if k.startswith("final_robustness_")), key=natural)
     rows += [(f"  {k.removeprefix('final_')}", summary[k]) for k in cells]
     rows += [
+        ("front (non-dominated, front.json)", (f"{summary['front_size']} members"
+                                               if summary.get("front_size") else None)),
         ("evaluations", summary.get("evaluations")),
         ("wall time (s)", summary.get("wall_seconds")),
         ("run folder", summary.get("run_dir")),

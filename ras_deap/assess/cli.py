@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a run folder (runs/<name> from python -m ras_deap.run, or a cell "
                         "folder of python -m ras_deap.compare), an MLflow run id, or a genome "
                         "JSON (best_genome.json; add --weights for its state dict)")
+    p.add_argument("--member", metavar="GENOME_ID",
+                   help="with a run folder of a multi-objective search (--objectives "
+                        "accuracy,robustness): assess this member of its front (front.json) "
+                        "instead of the best, re-trained as the final training does; written "
+                        "to RUN/front/GENOME_ID/ and logged on the member's child run")
     p.add_argument("--weights", metavar="PT", help="state dict (best_model.pt) of the genome "
                    "file; without it the genome is re-trained on the full training set")
     g = p.add_argument_group("attacks")
@@ -149,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         target = resolve_target(args.target, weights=args.weights,
                                 tracking_uri=args.tracking_uri, out=args.out,
-                                log_run=args.log_run, dataset=args.dataset, seed=args.seed,
+                                log_run=args.log_run, member=args.member,
+                                dataset=args.dataset, seed=args.seed,
                                 data_dir=args.data_dir, bank=args.bank,
                                 full_epochs=args.full_epochs, device=args.device)
         common = {"mlflow": not args.no_mlflow, "progress": not args.no_progress,

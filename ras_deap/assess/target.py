@@ -30,11 +30,13 @@ from ..config import ConfigError, SearchConfig
 from ..errors import UsageError
 from ..genome import GenomeError, Model
 
-__all__ = ["AssessTarget", "TargetError", "config_from_params", "resolve_target"]
+__all__ = ["AssessTarget", "TargetError", "config_from_params", "resolve_target",
+           "retrain_member"]
 
 GENOME_NAMES = ("best_genome.json", "best_model/best_genome.json")
 WEIGHT_NAMES = ("best_model.pt", "best_model/best_model.pt")
 CONFIG_NAME = "config.json"
+MEMBER_WEIGHTS = "best_model.pt"  # a re-trained front member's, in front/<genome id>/
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -134,9 +136,9 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 
 def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = None,
-                 tracking_uri: str | None = None) -> AssessTarget:
+                 tracking_uri: str | None = None, member: str | None = None) -> AssessTarget:
     genome_path = _first(folder, GENOME_NAMES)
-    if genome_path is None:
+    if genome_path is None and member is None:
         raise TargetError(f"run folder {folder} holds no best_genome.json: the search did not "
                           "finish (resume it with python -m ras_deap.run --resume "
                           f"{folder}) or was run without final training")
@@ -158,10 +160,60 @@ def _from_folder(folder: Path, overrides: dict[str, Any], run_id: str | None = N
                           "so its dataset and seed are unknown; pass the genome file with "
                           "--dataset and --seed instead")
     tracking_uri = tracking_uri or overrides.get("tracking_uri") or config.tracking_uri
+    if member is not None:
+        return _front_member(folder, member, config, tracking_uri)
     return AssessTarget(genome=_load_genome(genome_path), config=config,
                         weights=_first(folder, WEIGHT_NAMES), run_id=run_id,
                         tracking_uri=tracking_uri, out_dir=folder,
                         description=f"run folder {folder}")
+
+
+def _front_member(folder: Path, member: str, config: SearchConfig,
+                  tracking_uri: str | None) -> AssessTarget:
+    """Front member ``member`` of a multi-objective search's run folder
+    (its settings ``config``): its genome from ``front/<id>.json``, the
+    weights :func:`retrain_member` kept in ``front/<id>/`` (else none: it is
+    re-trained as the final training does), the assessment written to
+    ``front/<id>/`` and logged on the member's child run."""
+    front_file = folder / "front.json"
+    if not front_file.is_file():
+        raise TargetError(f"--member {member}: run folder {folder} has no front.json (only a "
+                          "finished search with --objectives accuracy,robustness has a front)")
+    try:
+        front = json.loads(front_file.read_text()).get("front", [])
+        ids = {m["genome_id"]: m.get("run_id") for m in front}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise TargetError(f"{front_file} is not the front ras_deap writes ({exc})") from exc
+    if member not in ids:
+        raise TargetError(f"--member {member}: not in the front of {folder}; choose one of "
+                          f"{', '.join(ids) or 'none (empty front)'}")
+    genome_path = folder / "front" / f"{member}.json"
+    if not genome_path.is_file():
+        raise TargetError(f"--member {member}: {genome_path} is missing; resume the search "
+                          f"(python -m ras_deap.run --resume {folder}) to write it again")
+    weights = folder / "front" / member / MEMBER_WEIGHTS
+    return AssessTarget(genome=_load_genome(genome_path), config=config,
+                        weights=weights if weights.is_file() else None,
+                        run_id=ids[member], tracking_uri=tracking_uri,
+                        out_dir=folder / "front" / member,
+                        description=f"front member {member} of run folder {folder}")
+
+
+def retrain_member(target: AssessTarget, log: Any = print) -> AssessTarget:
+    """``target`` (a front member without weights) re-trained as assess
+    re-trains (the same seed, so the same network), its state dict kept as
+    ``<out_dir>/best_model.pt`` for every later export or assessment."""
+    import torch
+
+    from ..search import make_evaluator
+    from .run import build_network
+
+    log(f"[front] re-training member {target.genome.id} on the full training set")
+    net, _ = build_network(target, make_evaluator(target.config))
+    target.out_dir.mkdir(parents=True, exist_ok=True)
+    path = target.out_dir / MEMBER_WEIGHTS
+    torch.save(net.state_dict(), path)
+    return dataclasses.replace(target, weights=path)
 
 
 def _from_mlflow(run_id: str, tracking_uri: str | None, overrides: dict[str, Any],
@@ -199,18 +251,22 @@ def _from_mlflow(run_id: str, tracking_uri: str | None, overrides: dict[str, Any
 
 def resolve_target(target: str, *, weights: str | None = None, tracking_uri: str | None = None,
                    out: str | None = None, log_run: str | None = None,
-                   **overrides: Any) -> AssessTarget:
+                   member: str | None = None, **overrides: Any) -> AssessTarget:
     """An :class:`AssessTarget` from what the user passed: a folder, a
     genome ``.json`` (with ``weights``) or an MLflow run id. ``overrides``
     are SearchConfig fields (dataset, seed, bank, data_dir, ...) that
-    replace the run's (for a genome file they are the settings)."""
+    replace the run's (for a genome file they are the settings). ``member``:
+    a genome id of a multi-objective run folder's front instead of its best."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
     path = Path(target)
     if path.is_dir():
         if weights:
             raise TargetError("--weights goes with a genome file, not a run folder (the "
                               "folder's best_model.pt is used)")
-        result = _from_folder(path, overrides, tracking_uri=tracking_uri)
+        result = _from_folder(path, overrides, tracking_uri=tracking_uri, member=member)
+    elif member:
+        raise TargetError(f"--member {member}: give the run folder of the search whose front "
+                          f"it is in, not {target!r}")
     elif path.is_file():
         if weights and not Path(weights).is_file():
             raise TargetError(f"--weights {weights}: no such file")

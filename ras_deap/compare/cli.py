@@ -23,6 +23,7 @@ EXIT_USAGE = 2
 # come from the option schema, as in python -m ras_deap.run.
 _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
                    "mutations", "distance", "niche_children", "remeasure_every",
+                   "objectives", "mo_selection",
                    "screen_epochs", "screen_keep", "budget_epochs", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",
                    "final_training", "threads", "device", "tracking_uri", "experiment")
@@ -32,7 +33,9 @@ _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and
           "budget_epochs": "replaces --max-evaluations as every method's budget: the "
                            "baselines train as many networks as fit in it, RAS stops when "
                            "it is spent (with --screen-epochs it screens more children)",
-          "final_training": "of every cell's re-trained winner, before its direct attacks"}
+          "final_training": "of every cell's re-trained winner, before its direct attacks",
+          "objectives": "of the RAS cells (the baselines keep the fitness); a cell's winner "
+                        "is still its best fitness, the front is in its run folder"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,16 @@ from .algorithm import (
 from .hooks import CallbackObserver, LoopObserver
 from .individual import Individual, ensure_creator, make_individual
 from .limits import Limits, available_mutations
+from .multiobjective import (
+    front_records,
+    hypervolume,
+    multiobjective_select,
+    nondominated_fronts,
+    pareto_front,
+    points_hypervolume,
+    sel_nsga2,
+    sel_nsga_spectrum,
+)
 from .mutations import (
     BLOCK_MUTATIONS,
     LAYER_MUTATIONS,
@@ -26,6 +36,7 @@ from .mutations import (
     MutationOp,
 )
 from .niching import DISTANCES, cached_spectrum, closest_representative, sel_spectrum_niching
+from .objectives import OBJECTIVES, Objective, objective_names, objective_values, objectives_from
 from .operators import apply_mutation, mutate, try_mutation
 from .toolbox import build_toolbox
 
@@ -41,6 +52,19 @@ __all__ = [
     "Limits",
     "LoopObserver",
     "MutationOp",
+    "OBJECTIVES",
+    "Objective",
+    "front_records",
+    "hypervolume",
+    "multiobjective_select",
+    "nondominated_fronts",
+    "objective_names",
+    "objective_values",
+    "objectives_from",
+    "pareto_front",
+    "points_hypervolume",
+    "sel_nsga2",
+    "sel_nsga_spectrum",
     "SearchState",
     "apply_mutation",
     "assign_result",

@@ -37,6 +37,13 @@ budget (``cost_budget``, epoch-equivalents, see
 :func:`_evaluate_pending`) lets a screened search be compared with an
 unscreened one at equal training compute.
 
+Multi-objective search (issue #31, off by default and in ``--preset paper``):
+the loop does not change; with two or more objectives the toolbox's
+``select`` is a non-dominated (mu+lambda) survival over representatives +
+children with mu = the population (see :mod:`.multiobjective` for the design
+and why), and everything else (breeding per representative, schedules,
+budgets, the hall of fame of the paper's fitness) stays as it is.
+
 The state of a search is a plain dataclass so a checkpoint can be written
 after every evaluated individual and a killed search resumed without
 re-evaluating anything (see :func:`step`).

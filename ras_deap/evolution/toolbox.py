@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deap import base
@@ -10,8 +10,10 @@ from deap import base
 from .algorithm import SearchState
 from .individual import ensure_creator
 from .limits import Limits
+from .multiobjective import multiobjective_select
 from .mutations import MUTATIONS
 from .niching import DISTANCES, sel_spectrum_niching
+from .objectives import objectives_from
 from .operators import apply_mutation, mutate
 
 __all__ = ["build_toolbox"]
@@ -28,7 +30,9 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
                   map_fn: Callable[..., Any] = map, n_mutations: int = 5,
                   layer_limit: int = 100, block_limit: int = 100,
                   distance: str = "raw",
-                  schedule: Callable[[int], str] | None = None) -> base.Toolbox:
+                  schedule: Callable[[int], str] | None = None,
+                  objectives: str | Sequence[str] = ("fitness",),
+                  mo_selection: str = "spectrum") -> base.Toolbox:
     """A toolbox whose operators share the state's gene pool and seeded RNG.
 
     Registers the 13 mutations one by one (``toolbox.mut_change_kernel``, ...,
@@ -38,6 +42,11 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
     training schedule the evaluator uses in that generation (e.g. ``"full"``
     or ``"subset"``), so the loop only compares fitnesses measured under the
     same schedule (see :func:`ras_deap.evolution.step`).
+
+    With two or more ``objectives`` (:mod:`.objectives`) ``select`` is the
+    multi-objective survival ``mo_selection`` (``spectrum`` or ``crowding``,
+    see :mod:`.multiobjective`) instead of spectrum niching; ``("fitness",)``
+    is the paper's search.
     """
     if n_mutations < 1:
         raise ValueError(f"n_mutations must be >= 1, got {n_mutations}")
@@ -51,7 +60,11 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
                          pool=state.pool, limits=limits)
     toolbox.register("mutate", mutate, k=n_mutations, rng=state.rng, pool=state.pool,
                      limits=limits)
-    toolbox.register("select", sel_spectrum_niching, distance=distance)
+    if len(objectives_from(objectives)) > 1:
+        select, keywords = multiobjective_select(objectives, mo_selection, distance)
+        toolbox.register("select", select, **keywords)
+    else:
+        toolbox.register("select", sel_spectrum_niching, distance=distance)
     toolbox.register("clone", _clone)
     toolbox.register("map", map_fn)
     if evaluate is not None:

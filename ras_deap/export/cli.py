@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write into "
                    "(created; files of the same names are replaced)")
     p.add_argument("--weights", metavar="PT", help="state dict (best_model.pt) of a genome file")
+    p.add_argument("--member", metavar="GENOME_ID",
+                   help="with a run folder of a multi-objective search: export this member "
+                        "of its front (front.json) instead of the best; it is re-trained as "
+                        "the final training does, once (the weights are kept as "
+                        "RUN/front/GENOME_ID/best_model.pt, which assess --member then loads)")
     p.add_argument("--dataset", choices=DATASET_NAMES,
                    help="the genome's dataset (taken from the run; needed for a genome file "
                         "not searched on the default digits)")
@@ -63,7 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_id = _is_run_id(args.target)
             target = resolve_target(args.target, weights=args.weights,
                                     tracking_uri=args.tracking_uri, out=tmp if run_id else None,
-                                    dataset=args.dataset)
+                                    dataset=args.dataset, member=args.member)
+            if args.member and target.weights is None:
+                from ..assess.target import retrain_member
+
+                target = retrain_member(target, log=lambda m: print(m, file=sys.stderr,
+                                                                    flush=True))
             # the run folder of an MLflow run whose folder is still here holds its metrics
             metrics_dir = (target.weights.parent if run_id and target.weights
                            and not target.weights.is_relative_to(tmp) else None)

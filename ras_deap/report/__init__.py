@@ -6,6 +6,7 @@ architecture drawings show a model as DOT text, a PNG or a deterministic SVG.
 
 from .curves import plot_accuracy_over_generations, plot_architecture_statistics, save_figure
 from .drawing import draw_model, layer_graph, layer_label, model_to_dot, model_to_svg
+from .front import plot_front
 from .stats import (
     ARCHITECTURE_STATISTICS,
     architecture_ranges,
@@ -25,5 +26,6 @@ __all__ = [
     "model_to_svg",
     "plot_accuracy_over_generations",
     "plot_architecture_statistics",
+    "plot_front",
     "save_figure",
 ]

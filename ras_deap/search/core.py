@@ -31,6 +31,7 @@ from ..locks import RunLock
 from ..parallel import make_map
 from .final import already_finished, child_artifacts, finalise, search_description, summarise
 from .folders import CONFIG_NAME, create_run_dir, resolve_run_dir
+from .front import read_front, record_front
 from .observers import Callbacks, Progress, Recorder, Stopwatch
 from .records import Timed, training_cost, training_schedule
 
@@ -49,6 +50,8 @@ class SearchResult:
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     already_finished: bool = False  # resumed a run that had ended: nothing was done
+    # a multi-objective search's final non-dominated set (search.front.front_of); {} otherwise
+    front: dict[str, Any] = field(default_factory=dict)
 
 
 # Sizes beyond these are almost certainly typos (--population 1000000000 would
@@ -164,7 +167,7 @@ def run_search(config: SearchConfig, *,
                 check_resumable(checkpoint.config, config.to_dict())
                 state, history = checkpoint.state, checkpoint.history
                 if already_finished(checkpoint, config, final_training):
-                    return _finished_result(checkpoint, run_dir)
+                    return _finished_result(checkpoint, config, run_dir)
             else:
                 if (run_dir / CHECKPOINT_NAME).exists():
                     raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
@@ -206,7 +209,8 @@ def run_search(config: SearchConfig, *,
         raise
 
 
-def _finished_result(checkpoint: Checkpoint, run_dir: Path) -> SearchResult:
+def _finished_result(checkpoint: Checkpoint, config: SearchConfig, run_dir: Path
+                     ) -> SearchResult:
     """The result of a run that had already ended, read from its checkpoint
     (nothing is trained or logged again)."""
     state = checkpoint.state
@@ -214,7 +218,8 @@ def _finished_result(checkpoint: Checkpoint, run_dir: Path) -> SearchResult:
     return SearchResult(best=state.halloffame[0], population=list(state.population),
                         logbook=state.logbook, history=checkpoint.history,
                         evaluations=state.evaluations, run_id=state.extra.get("mlflow_run_id"),
-                        run_dir=run_dir, summary=summary, already_finished=True)
+                        run_dir=run_dir, summary=summary, already_finished=True,
+                        front=read_front(config, state, run_dir))
 
 
 def _search(config: SearchConfig, state: SearchState, history: list[dict[str, Any]],
@@ -230,7 +235,9 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
     toolbox = build_toolbox(state, evaluate=Timed(evaluator), map_fn=mapper,
                             n_mutations=config.mutations, layer_limit=config.layer_limit,
                             block_limit=config.block_limit, distance=config.distance,
-                            schedule=training_schedule(config, evaluator))
+                            schedule=training_schedule(config, evaluator),
+                            objectives=config.objectives.split(","),
+                            mo_selection=config.mo_selection)
     toolbox.register("cost", training_cost(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve()), "final_training": config.final_training}
@@ -276,6 +283,13 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             summary = summarise(best, state)
             best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)
             summary["best_run_id"] = best_run
+            front = record_front(config, state, run_dir, tracker, evaluator)
+            if front:
+                summary["front_size"] = len(front["front"])
+                summary["front_hypervolume"] = front["hypervolume"]
+                if "remeasured_hypervolume" in front:
+                    summary["front_remeasured_hypervolume"] = front["remeasured_hypervolume"]
+                summary["front_genome_ids"] = [m["genome_id"] for m in front["front"]]
             figures: list[str] = []
             if final_training:
                 summary.update(finalise(config, evaluator, best, history, tracker, run_dir,
@@ -302,4 +316,4 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
         bars.close()
     return SearchResult(best=best, population=list(state.population), logbook=state.logbook,
                         history=history, evaluations=state.evaluations, run_id=run_id,
-                        run_dir=run_dir, summary=summary, timings=watch.timings)
+                        run_dir=run_dir, summary=summary, timings=watch.timings, front=front)

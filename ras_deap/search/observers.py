@@ -32,6 +32,7 @@ from ..checkpoint import Checkpoint, checkpoint_text
 from ..config import SearchConfig
 from ..contracts import Tracker
 from ..evolution import Individual, LoopObserver, SearchState
+from .front import front_metrics
 from .records import evaluation_window, genetic_parent_key, individual_record, population_metrics
 
 __all__ = ["Callbacks", "Progress", "Recorder", "Stopwatch"]
@@ -139,7 +140,7 @@ class Recorder(LoopObserver):
         self.save()
 
     def generation(self, state: SearchState, record: dict[str, Any]) -> None:
-        metrics = population_metrics(state)
+        metrics = {**population_metrics(state), **front_metrics(self.config, state)}
         self.history.append({"gen": state.generation, "nevals": record["nevals"],
                              "max": record["max"], "mean": record["mean"],
                              "min": record["min"], **metrics})

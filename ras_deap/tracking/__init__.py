@@ -14,6 +14,7 @@ from .store import DEFAULT_TRACKING_URI, resolve_tracking, run_page_url, runs_ur
 from .tracker import (
     BEST_TAG,
     FAILURE_TAG,
+    FRONT_TAG,
     GENETIC_PARENT_RUN_TAG,
     KEY_TAG,
     PARENT_TAG,
@@ -25,6 +26,7 @@ __all__ = [
     "BEST_TAG",
     "DEFAULT_TRACKING_URI",
     "FAILURE_TAG",
+    "FRONT_TAG",
     "GENETIC_PARENT_RUN_TAG",
     "KEY_TAG",
     "PARENT_TAG",

@@ -94,6 +94,8 @@ def generation_metric_name(key: str) -> str:
         return f"spectrum/{key.removeprefix('spectrum_')}"
     if key.startswith("seconds_"):
         return f"timing/{key.removeprefix('seconds_')}_seconds"
+    if key.startswith("front_"):  # a multi-objective search's front (size, hypervolume)
+        return f"front/{key.removeprefix('front_')}"
     for stat in _STATS:
         if key.startswith(f"{stat}_"):  # architecture statistics (Figure 4)
             return f"architecture/{key.removeprefix(f'{stat}_')}_{stat}"

@@ -47,6 +47,7 @@ from .names import final_metric_names, generation_metric_name, individual_metric
 from .writer import BackgroundWriter
 
 __all__ = ["SearchTracker", "KEY_TAG", "ROLE_TAG", "PARENT_TAG", "FAILURE_TAG", "BEST_TAG",
+           "FRONT_TAG",
            "GENETIC_PARENT_RUN_TAG", "NOTE_TAG", "EXPERIMENT_KIND_TAG", "describe_experiment",
            "get_or_create_experiment", "run_links"]
 
@@ -55,6 +56,7 @@ KEY_TAG = "ras_deap.key"
 ROLE_TAG = "ras_deap.role"
 FAILURE_TAG = "failure"
 BEST_TAG = "ras_deap.best"
+FRONT_TAG = "ras_deap.front"  # a member of a multi-objective search's final front
 GENETIC_PARENT_RUN_TAG = "ras_deap.genetic_parent_run"
 NOTE_TAG = "mlflow.note.content"  # a run's or experiment's description in the UI
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -428,6 +430,22 @@ class SearchTracker:
             tags["best_run_id"] = best_run
         self.set_tags(tags)
         return best_run
+
+    def mark_front(self, keys: list[str | None]) -> list[str | None]:
+        """Tag the child runs of the individuals ``keys`` (a multi-objective
+        search's final non-dominated set) ``ras_deap.front=true`` and untag
+        any other child tagged so (by an earlier session of a resumed run).
+        Returns their run ids, in order (None for one never logged)."""
+        self.flush()
+        runs = [self.run_of(k) for k in keys]
+        for run in self._children():
+            if run.data.tags.get(FRONT_TAG) == "true" and run.info.run_id not in runs:
+                self.client.delete_tag(run.info.run_id, FRONT_TAG)
+        for run_id in runs:
+            if run_id is not None:
+                self.client.set_tag(run_id, FRONT_TAG, "true")
+        self.set_tags({"front_size": str(len(keys))})
+        return runs
 
     def log_final(self, best_run: str, metrics: dict[str, float], *, module: Any = None,
                   input_example: Any = None, output_example: Any = None,

@@ -28,7 +28,8 @@ __all__ = ["build_parser", "settings_from_args", "main"]
 EXIT_USAGE = 2
 PROG = "python -m ras_deap.tune"
 # Search options with a flag of their own here (any other one: --set KEY=VALUE).
-SEARCH_FLAGS = ("max_epochs", "full_epochs", "dataset", "workers", "budget_epochs")
+SEARCH_FLAGS = ("max_epochs", "full_epochs", "dataset", "workers", "budget_epochs",
+                "objectives", "mo_selection")
 
 
 def _parse_value(text: str) -> Any:
