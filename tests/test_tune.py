@@ -587,3 +587,78 @@ def test_real_search_is_pruned_through_on_generation(tmp_path: Path) -> None:
     db = tmp_path / "ml" / "m.db"
     with sqlite3.connect(db) as con:  # the store is a real MLflow sqlite database
         assert con.execute("select count(*) from runs").fetchone()[0] >= 2
+
+
+def test_an_interrupted_trial_is_retried_once_with_its_params(tmp_path: Path) -> None:
+    """Ctrl-C / SIGTERM ends the running trial FAIL; rerunning the command
+    queues it again in the same retry series (so its searches resume), and
+    only once; a trial that failed by its own error is not retried."""
+    from ras_deap.errors import Terminated
+
+    params = {"mutations": 6, "children": 1, "population": 2}
+
+    class Interrupting(ScriptedSearch):
+        def __call__(self, config: SearchConfig, **kwargs: Any) -> Any:
+            if config.mutations == 6:
+                raise Terminated()
+            return super().__call__(config, **kwargs)
+
+    settings = _settings(tmp_path, n_trials=1, track=False, enqueue=(params,))
+    with pytest.raises(KeyboardInterrupt):
+        tune(settings, search_fn=Interrupting(), evaluator_factory=FakeEvaluators())
+    study = open_study(str(settings.study_name), settings.storage,
+                       attrs=study_attrs(settings, base_config(settings)))
+    cut = study.trials[0]
+    assert cut.state.name == "FAIL" and cut.user_attrs["interrupted"] is True
+    study.enqueue_trial({"mutations": 7, "children": 4})  # fails by its own error
+    search = ScriptedSearch()
+    again = tune(_settings(tmp_path, n_trials=2, track=False, enqueue=(params,)),
+                 search_fn=search, evaluator_factory=FakeEvaluators())
+    trials = again.study.trials
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "COMPLETE"]
+    retry = trials[2]
+    assert retry.params == cut.params and retry.system_attrs["retry_history"] == [0]
+    # same series, same run folders: the cut searches resume instead of starting over
+    assert search.calls[-1].run_name.startswith("trial0000-")
+    # the enqueued reference was not queued a second time (it is in the study)
+    third = tune(_settings(tmp_path, n_trials=1, track=False, enqueue=(params,)),
+                 search_fn=ScriptedSearch(), evaluator_factory=FakeEvaluators())
+    assert [t.system_attrs.get("retry_history") for t in third.study.trials[3:]] == [None]
+    assert third.study.trials[3].params != params
+
+
+def test_a_study_cut_before_the_interrupted_attribute_is_retried(tmp_path: Path) -> None:
+    from ras_deap.tune.runner import retry_interrupted
+
+    study = optuna.create_study(direction="maximize", storage=optuna.storages.InMemoryStorage())
+    dist = {"mutations": optuna.distributions.IntDistribution(1, 10)}
+    for failure in ("Terminated: ", "KeyboardInterrupt: ", "RuntimeError: boom"):
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, params={"mutations": 3},
+            distributions=dist, user_attrs={"failure": failure}))
+    assert retry_interrupted(study) == [0, 1]
+    assert retry_interrupted(study) == []  # once
+    waiting = [t for t in study.trials if t.state.name == "WAITING"]
+    assert [t.system_attrs["retry_history"] for t in waiting] == [[0], [1]]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--space", "learning", "--enqueue", "mutations=5,population=3"], "not population"),
+    (["--space", "learning", "--enqueue", "oops"], "KEY=VALUE"),
+])
+def test_cli_bad_enqueue_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 argv: list[str], match: str) -> None:
+    try:  # argparse exits; a TuneError returns
+        code = main([*argv, "--storage", f"sqlite:///{tmp_path}/s.db", "--no-mlflow"])
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    assert match in capsys.readouterr().err
+
+
+def test_cli_enqueue_parses_one_trial_per_flag() -> None:
+    args = build_parser().parse_args(["--space", "learning", "--enqueue",
+                                      "mutations=5,niche_children=equal,screen_epochs=0",
+                                      "--enqueue", "mutations=3"])
+    assert settings_from_args(args).enqueue == (
+        {"mutations": 5, "niche_children": "equal", "screen_epochs": 0}, {"mutations": 3})

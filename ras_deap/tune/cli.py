@@ -53,6 +53,13 @@ def _assignment(text: str) -> tuple[str, Any]:
     return key.strip().replace("-", "_"), _parse_value(value.strip())
 
 
+def _trial_params(text: str) -> dict[str, Any]:
+    params = dict(_assignment(part) for part in text.split(",") if part.strip())
+    if not params:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...], got {text!r}")
+    return params
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TuneSettings()
     p = argparse.ArgumentParser(
@@ -91,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluations between intermediate reports / pruning checks "
                         "(default --max-evaluations // 10)")
     add_option(g, OPTIONS["seed"], default=d.seed, note="also seeds the sampler")
+    g.add_argument("--enqueue", type=_trial_params, action="append", default=[],
+                   metavar="KEY=VALUE[,...]",
+                   help="run a trial with these parameters before the sampler's (Optuna's "
+                        "enqueue_trial; skipped when the study has it already), e.g. the "
+                        "paper's setting as a reference: --enqueue mutations=5,"
+                        "niche_children=equal,remeasure_every=0,screen_epochs=0 (repeatable)")
     g.add_argument("--tuning-seeds", type=int, default=d.tuning_seeds, metavar="N",
                    help="run each trial's search on N seeds (--seed, --seed+1, ...); the value "
                         "is the mean of their re-measured winners, and only the first reports "
@@ -151,7 +164,8 @@ def settings_from_args(args: argparse.Namespace) -> TuneSettings:
         tracking_uri=getattr(args, "tracking_uri", d.tracking_uri),
         experiment=getattr(args, "experiment", d.experiment), track=not args.no_mlflow,
         final_training=final is not None, progress=args.progress,
-        remeasure=args.remeasure, tuning_seeds=args.tuning_seeds)
+        remeasure=args.remeasure, tuning_seeds=args.tuning_seeds,
+        enqueue=tuple(args.enqueue))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

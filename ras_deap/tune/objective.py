@@ -258,6 +258,8 @@ class Objective:
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("failure", reason[:2000])
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM: retried on the rerun
+                trial.set_user_attr("interrupted", True)
             trial.set_user_attr("seconds", time.perf_counter() - started)
             log.warning("trial %d failed: %s", trial.number, reason)
             if run_id is not None:

@@ -28,7 +28,7 @@ from .space import SearchSpace, get_space
 from .storage import DEFAULT_STORAGE, open_study, public_url
 
 __all__ = ["TuneSettings", "TuneOutcome", "TrialRecovery", "tune", "base_config", "study_attrs",
-           "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS", "OBJECTIVE"]
+           "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS", "OBJECTIVE", "retry_interrupted"]
 
 log = logging.getLogger(__name__)
 MAX_RETRY = 2  # times a trial whose process died is run again
@@ -74,6 +74,9 @@ class TuneSettings:
     remeasure: int = DEFAULT_REMEASURE
     # searches per trial, on seeds seed .. seed + tuning_seeds - 1: the value is their mean
     tuning_seeds: int = 1
+    # trials to run first with these parameters (Optuna's enqueue_trial), e.g. the
+    # paper's setting as the study's own reference; skipped when already in the study
+    enqueue: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.study_name is None:
@@ -103,6 +106,16 @@ class TuneSettings:
             if key in space.tunes:
                 raise TuneError(f"--set {key}=...: the {space.name!r} space tunes {key}; "
                                 "fix it with another --space, or drop --set")
+        for params in self.enqueue:
+            unknown = sorted(set(params) - set(space.tunes))
+            if unknown or not params:
+                raise TuneError(f"--enqueue {_assignments(params)}: the {space.name!r} space "
+                                f"tunes {', '.join(space.tunes)}; "
+                                f"{'not ' + ', '.join(unknown) if unknown else 'name some'}")
+
+
+def _assignments(params: dict[str, Any]) -> str:
+    return ",".join(f"{key}={value}" for key, value in params.items())
 
 
 @dataclass
@@ -226,6 +239,12 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
                        pruner=_pruner(settings, space, report_every),
                        failed_trial_callback=recovery)
     study.sampler = _sampler(settings, space, len(study.trials))
+    retried = retry_interrupted(study)
+    for params in settings.enqueue:
+        study.enqueue_trial(params, skip_if_exists=True)
+    if retried and verbose:
+        print(f"retrying interrupted trial(s) {', '.join(map(str, retried))} with the same "
+              "parameters: their searches resume from their checkpoints", flush=True)
     n_trials = settings.n_trials
     kind = settings.sampler or space.default_sampler
     if kind == "grid" and space.grid is not None:
@@ -298,6 +317,39 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
             print(format_report(report), flush=True)
     new = sorted({t.number for t in study.trials} - before)
     return TuneOutcome(study=study, report=report, study_run_id=study_run_id, new_trials=new)
+
+
+def _interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial ended FAIL by Ctrl-C or SIGTERM (not by its own error)."""
+    if trial.state != optuna.trial.TrialState.FAIL:
+        return False
+    if trial.user_attrs.get("interrupted"):
+        return True
+    # studies written before the attribute existed: the failure names the signal
+    return str(trial.user_attrs.get("failure", "")).startswith(("KeyboardInterrupt", "Terminated"))
+
+
+def retry_interrupted(study: optuna.Study) -> list[int]:
+    """Queue each interrupted trial again with its parameters, once.
+
+    A trial cut by the end of a session is not a bad setting: without a retry
+    the continued study would sample anew and waste the searches the cut trial
+    checkpointed. The retry joins the cut trial's series (``retry_history``, as
+    Optuna's ``RetryFailedTrialCallback`` does), so its searches reuse the same
+    run folders and resume. Returns the numbers of the trials queued again."""
+    trials = study.get_trials(deepcopy=False)
+    done = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    queued = []
+    for trial in trials:
+        if not _interrupted(trial) or trial.number in done:
+            continue
+        history = [*trial.system_attrs.get("retry_history", []), trial.number]
+        study.add_trial(optuna.create_trial(
+            state=optuna.trial.TrialState.WAITING, params=trial.params,
+            distributions=trial.distributions,
+            system_attrs={"failed_trial": trial.number, "retry_history": history}))
+        queued.append(trial.number)
+    return queued
 
 
 class TrialRecovery:
