@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import append_line
 from ..config import SearchConfig
 from ..evolution import Individual, build_toolbox, initial_state
 from ..genome import Model, random_model
@@ -283,8 +284,7 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
             # from a clone, without the MLflow store the search logged to
             line = {"best": curve[-1], "fitness": fitness, **({"screen": True} if screened
                                                                 else {})}
-            with curve_file.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
+            append_line(curve_file, json.dumps(line))
         if ctx.on_evaluation is not None:
             ctx.on_evaluation()
 

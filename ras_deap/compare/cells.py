@@ -22,7 +22,6 @@ MLflow except RAS's own search run, which nests under the cell's run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic, write_bytes_atomic, write_json_atomic
 from ..config import SearchConfig
 from ..seeding import derive_seed
 from .baselines import MethodContext, run_method
@@ -116,9 +116,7 @@ def final_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _write_json(path: Path, data: Any) -> Path:
-    from ..atomic import write_atomic
-
-    return write_atomic(path, json.dumps(data, indent=2, default=str))
+    return write_json_atomic(path, data, default=str)
 
 
 def cell_budget(cfg: CompareConfig, search: SearchConfig, evaluator: Any, method: str) -> int:
@@ -170,12 +168,12 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
                                seed=derive_seed(seed, "final", outcome.best_genome.id),
                                with_test=True, return_module=True, **kind)
     retrain_seconds = time.perf_counter() - t0
-    (folder / "best_genome.json").write_text(outcome.best_genome.to_json())
+    write_atomic(folder / "best_genome.json", outcome.best_genome.to_json())
     module = getattr(final, "module", None)
     if module is not None and getattr(final, "state_dict", None) is not None:
         import torch
 
-        torch.save(final.state_dict, folder / "best_model.pt")
+        write_bytes_atomic(folder / "best_model.pt", lambda fh: torch.save(final.state_dict, fh))
     _write_json(folder / "config.json", {"search": search.to_dict(), "method": method,
                                          "mlflow_run_id": spec.run_id,
                                          "budget": cfg.budget})
@@ -184,7 +182,6 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     if cfg.assess is not None and module is not None and callable(data):
         from ..assess.attacks import assess_network
         from ..assess.result import format_table
-        from ..atomic import write_atomic
 
         loaded = data()
         assessment = assess_network(

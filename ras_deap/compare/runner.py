@@ -46,6 +46,7 @@ from typing import Any
 
 from .. import __version__
 from ..assess.config import AUTOATTACK_PARTIAL
+from ..atomic import write_atomic, write_json_atomic
 from ..config import ConfigError, SearchConfig
 from ..genome import SPECTRUM_FEATURES, Model, spectrum
 from ..validate import check_int
@@ -219,9 +220,7 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from ..atomic import write_atomic
-
-    write_atomic(path, json.dumps(data, indent=2, default=str))
+    write_json_atomic(path, data, default=str)
 
 
 def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
@@ -310,7 +309,7 @@ def _open_cell_run(cfg: CompareConfig, spec: CellSpec, parent_id: str) -> Any:
     except ValueError:  # the stored run is gone (another store, deleted): a new one
         tracker = SearchTracker(search.tracking_uri, search.experiment)
         tracker.start_search(params, tags, run_name=spec.name, parent_run_id=parent_id)
-    id_file.write_text(tracker.run_id)
+    write_atomic(id_file, tracker.run_id)
     return tracker
 
 
@@ -377,7 +376,7 @@ def _cell_process(spec: CellSpec) -> None:
         data = run_cell(spec)
     except BaseException:  # report anything, even an interrupt, to the parent
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / WORKER_ERROR).write_text(traceback.format_exc())
+        write_atomic(folder / WORKER_ERROR, traceback.format_exc())
         raise
     _write_json(folder / WORKER_RESULT, data)
 
