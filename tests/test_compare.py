@@ -1011,6 +1011,9 @@ def test_nsga2_and_ras_mo_cells_keep_the_remeasured_front(tmp_path):
         assert (cell / "front.png").stat().st_size > 1000
         stored = json.loads((cell / "front.json").read_text())
         assert [m["genome_id"] for m in stored["front"]] == [m["genome_id"] for m in members]
+        # each member names its MLflow run (assess --member logs on it)
+        assert all(m["run_id"] for m in members) and stored["front"] == [
+            {k: v for k, v in m.items() if k != "genome"} for m in members]
     assert all(m["evaluation"] is not None for m in data["nsga2"]["front"]["front"])
 
     client = SearchTracker(f"sqlite:///{tmp_path}/mlflow.db", "mo").client
@@ -1024,7 +1027,10 @@ def test_nsga2_and_ras_mo_cells_keep_the_remeasured_front(tmp_path):
     tagged = client.search_runs(
         [exp], f"tags.`mlflow.parentRunId` = '{data['nsga2']['run_id']}' "
                "and tags.`ras_deap.front` = 'true'")
-    assert len(tagged) == len(data["nsga2"]["front"]["front"])
+    assert ({r.info.run_id for r in tagged}
+            == {m["run_id"] for m in data["nsga2"]["front"]["front"]})
+    for m in data["ras_mo"]["front"]["front"]:  # the RAS search tagged its own
+        assert client.get_run(m["run_id"]).data.tags["ras_deap.front"] == "true"
 
 
 @pytest.mark.slow

@@ -41,7 +41,7 @@ from ..seeding import derive_seed
 from .baselines import MethodContext, run_method
 from .budget import BudgetedEvaluator, EvaluationJournal, evaluations_within, ras_generation
 from .config import RAS_METHODS, CompareConfig
-from .front import cell_front, population_records, write_front_files
+from .front import cell_front, population_records, search_run_ids, write_front_files
 
 __all__ = ["CellSpec", "RESULT_NAME", "cell_dir", "cell_name", "journal_length", "run_cell",
            "search_config_for"]
@@ -170,6 +170,7 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     front = None
     if len(outcome.objectives) > 1 and outcome.population:
         front = cell_front(outcome.population, outcome.objectives, evaluator, cfg.remeasure)
+        search_run_ids(front, outcome.info.get("run_dir"))  # RAS tagged its own members
         write_front_files(folder, front, population,
                           f"{spec.name}: final front ({outcome.evaluations} evaluations)")
     measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,

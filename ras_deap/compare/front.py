@@ -25,7 +25,7 @@ from typing import Any
 from ..evolution import front_records, hypervolume, pareto_front
 
 __all__ = ["FRONT_OBJECTIVES", "REFERENCE_POINT", "cell_front", "population_records",
-           "write_front_files"]
+           "search_run_ids", "write_front_files", "write_front_json"]
 
 # the objectives a front comparison reads (both in [0, 1], maximised)
 FRONT_OBJECTIVES = ("accuracy", "robustness")
@@ -47,6 +47,21 @@ def population_records(individuals: Sequence[Any]) -> list[dict[str, Any]] | Non
         record["failure"] = getattr(ind, "failure", None)
         record["evaluation"] = getattr(ind, "evaluation", None)
     return records
+
+
+def search_run_ids(front: dict[str, Any], run_dir: str | Path | None) -> None:
+    """Give ``front``'s members the MLflow run ids a RAS search recorded for
+    them in its own ``front.json`` (``run_dir``), where it has one."""
+    path = Path(run_dir) / "front.json" if run_dir else None
+    if path is None or not path.is_file():
+        return
+    try:
+        ids = {m["genome_id"]: m.get("run_id") for m in json.loads(path.read_text())["front"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # damaged: the members keep no run id
+    for member in front["front"]:
+        if ids.get(member["genome_id"]):
+            member["run_id"] = ids[member["genome_id"]]
 
 
 def cell_front(individuals: Sequence[Any], objectives: Sequence[str], evaluator: Any,
@@ -73,6 +88,16 @@ def cell_front(individuals: Sequence[Any], objectives: Sequence[str], evaluator:
     return front
 
 
+def write_front_json(folder: Path, front: dict[str, Any]) -> Path:
+    """``folder/front.json``: ``front`` without the members' genomes (they are
+    in ``front/<genome id>.json``)."""
+    from ..atomic import write_atomic
+
+    slim = {**front, "front": [{k: v for k, v in m.items() if k != "genome"}
+                               for m in front["front"]]}
+    return write_atomic(folder / "front.json", json.dumps(slim, indent=2) + "\n")
+
+
 def write_front_files(folder: Path, front: dict[str, Any],
                       population: list[dict[str, Any]] | None, title: str) -> list[Path]:
     """``front.json`` (without the genomes), ``front/<genome id>.json`` and
@@ -87,9 +112,7 @@ def write_front_files(folder: Path, front: dict[str, Any],
     for member in front["front"]:
         written.append(write_atomic(genomes / f"{member['genome_id']}.json",
                                     json.dumps(member["genome"], indent=2)))
-    slim = {**front, "front": [{k: v for k, v in m.items() if k != "genome"}
-                               for m in front["front"]]}
-    written.append(write_atomic(folder / "front.json", json.dumps(slim, indent=2) + "\n"))
+    written.append(write_front_json(folder, front))
     if front["front"] and len(front["objectives"]) >= 2:
         names = front["objectives"][:2]
         others = (population if population and all(n in population[0]["objectives"]

@@ -165,8 +165,9 @@ def _cell_points(method: str, seed: int, folder: Path, result: dict[str, Any],
         search = [(float(m["objectives"]["accuracy"]), float(m["objectives"]["robustness"]))
                   for m in members]
         sums = [(a + r, a2 + r2) for (a, r), (a2, r2) in zip(search, points, strict=True)]
+        plural = "s" if len(points) != 1 else ""
         return CellPoints(method, seed, folder, True, points, search,
-                          f"front of the final population ({len(points)} members), each "
+                          f"front of the final population ({len(points)} member{plural}), each "
                           f"re-measured ({members[0]['remeasured'].get('trainings', '?')} "
                           "fresh trainings)", winner, winner_fitness, sums)
     population = _stored_population(result)

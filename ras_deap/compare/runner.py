@@ -369,9 +369,15 @@ def _log_front(tracker: Any, front: dict[str, Any], folder: Path) -> None:
     if "remeasured_hypervolume" in front:
         metrics["front_remeasured_hypervolume"] = float(front["remeasured_hypervolume"])
     log_to_run(tracker.tracking_uri, tracker.run_id, metrics=metrics)
-    keys = [f"e{m['evaluation']}" for m in front["front"] if m.get("evaluation") is not None]
-    if keys:
-        tracker.mark_front(keys)
+    members = [m for m in front["front"] if m.get("evaluation") is not None]
+    if members:  # a baseline's: its individuals are this run's children, e<index>
+        runs = tracker.mark_front([f"e{m['evaluation']}" for m in members])
+        for member, run_id in zip(members, runs, strict=True):
+            member["run_id"] = run_id  # assess --member logs on it
+        if (folder / "front.json").is_file():
+            from .front import write_front_json
+
+            write_front_json(folder, front)
 
 
 # -- execution -----------------------------------------------------------------------
