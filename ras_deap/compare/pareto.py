@@ -21,9 +21,11 @@ the result:
   cells written since issue #31, else, for regularized evolution, the last P
   evaluations of its journal (the aging queue's final content, exact); the
   other methods' populations cannot be recovered from older cells (random
-  search and TPE keep none; (mu+lambda)'s journal no longer replays the
-  same children under today's mutation code; RAS keeps it in a checkpoint a
-  comparison does not commit), so those cells give their winner only.
+  search and TPE keep none; the committed (mu+lambda) journals do not replay
+  under today's code: every seed of the digits Table 2 diverges at its first
+  child, while regularized evolution's replay fully; RAS keeps it in a
+  checkpoint a comparison does not commit), so those cells give their
+  winner only.
 
 The hypervolume is the area the points dominate above a fixed reference
 point (default (0, 0): a failed network's accuracy and robustness, so every
