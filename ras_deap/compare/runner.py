@@ -62,7 +62,7 @@ from .cells import (
     run_cell,
     search_config_for,
 )
-from .config import CompareConfig
+from .config import RAS_METHODS, CompareConfig
 
 __all__ = ["MANIFEST_NAME", "CompareError", "ComparisonResult", "RunResult", "final_metrics",
            "remeasured_columns", "row_of", "run_comparison"]
@@ -317,7 +317,7 @@ def _log_cell(tracker: Any, result: dict[str, Any], folder: Path) -> None:
     from ..assess.result import METRIC_PREFIX
     from ..tracking import log_to_run
 
-    if result["method"] != "ras" and (folder / JOURNAL_NAME).is_file():
+    if result["method"] not in RAS_METHODS and (folder / JOURNAL_NAME).is_file():
         for line in (folder / JOURNAL_NAME).read_text().splitlines():
             try:
                 entry = json.loads(line)
@@ -343,10 +343,40 @@ def _log_cell(tracker: Any, result: dict[str, Any], folder: Path) -> None:
                 tracker.log_artifact(folder / name, "assess")
     tracker.log_dict(result["outcome"]["best_genome"], "best_genome.json")
     tracker.log_dict(result["remeasured"], "remeasured.json")
+    if result.get("front"):
+        _log_front(tracker, result["front"], folder)
     tracker.set_tags({"best_id": row["best_id"],
                       **({"final_failure": result["final_failure"]}
                          if result.get("final_failure") else {})})
     tracker.end_search("FINISHED")
+
+
+def _log_front(tracker: Any, front: dict[str, Any], folder: Path) -> None:
+    """A multi-objective cell's front on its run: the files (``front/``),
+    its size and hypervolumes (search-time and re-measured) as metrics, and
+    the members' child runs tagged ``ras_deap.front=true`` (a baseline's
+    individuals are child runs of the cell; RAS tags its own search run's)."""
+    from ..tracking import log_to_run
+
+    for name in ("front.json", "front.png"):
+        if (folder / name).is_file():
+            tracker.log_artifact(folder / name, "front")
+    if (folder / "front").is_dir():
+        tracker.log_artifact(folder / "front", "front/genomes")
+    metrics = {"front_size": float(len(front["front"])),
+               "front_hypervolume": float(front["hypervolume"])}
+    if "remeasured_hypervolume" in front:
+        metrics["front_remeasured_hypervolume"] = float(front["remeasured_hypervolume"])
+    log_to_run(tracker.tracking_uri, tracker.run_id, metrics=metrics)
+    members = [m for m in front["front"] if m.get("evaluation") is not None]
+    if members:  # a baseline's: its individuals are this run's children, e<index>
+        runs = tracker.mark_front([f"e{m['evaluation']}" for m in members])
+        for member, run_id in zip(members, runs, strict=True):
+            member["run_id"] = run_id  # assess --member logs on it
+        if (folder / "front.json").is_file():
+            from .front import write_front_json
+
+            write_front_json(folder, front)
 
 
 # -- execution -----------------------------------------------------------------------
