@@ -54,8 +54,9 @@ def _writes(tree: ast.AST) -> list[tuple[int, str]]:
         if name in WRITE_METHODS:
             found.append((node.lineno, name))
         elif name == "open":
-            modes = [a for a in node.args[1:2]] + [k.value for k in node.keywords
-                                                    if k.arg == "mode"]
+            position = 0 if isinstance(func, ast.Attribute) else 1  # path.open("w"), open(p, "w")
+            modes = node.args[position:position + 1] + [k.value for k in node.keywords
+                                                         if k.arg == "mode"]
             for mode in modes:
                 if isinstance(mode, ast.Constant) and set(str(mode.value)) & set("wax+"):
                     found.append((node.lineno, f"open(..., {mode.value!r})"))
@@ -93,10 +94,11 @@ def test_every_package_write_goes_through_the_atomic_writer() -> None:
 def test_the_scan_finds_a_plain_write() -> None:
     source = ("p.write_text('x')\nopen(p, 'w')\nfig.savefig(p)\ntorch.save(s, p)\n"
               "np.savez(p, a=1)\nshutil.copyfile(a, b)\njson.dump(d, f)\n"
-              "torch.save(s, fh)\nfig.savefig(buffer)\nopen(p)\nopen(p, 'rb')\n")
+              "torch.save(s, fh)\nfig.savefig(buffer)\nopen(p)\nopen(p, 'rb')\np.open('a')\n"
+              "gzip.open(p, 'rb')\n")
     assert [what for _, what in _writes(ast.parse(source))] == [
         "write_text", "open(..., 'w')", "savefig", "torch.save", "np.savez", "shutil.copyfile",
-        "json.dump"]
+        "json.dump", "open(..., 'a')"]
 
 
 def test_helpers_write_whole_files_and_leave_no_temporaries(tmp_path: Path) -> None:

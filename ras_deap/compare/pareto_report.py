@@ -4,13 +4,13 @@ a CSV and a figure (Agg canvas, never pyplot)."""
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic, write_csv_atomic
 from .config import METHOD_LABELS, METHOD_ORDER
 from .pareto import CellPoints, SeedRow, nondominated
 from .stats import paired_comparison
@@ -214,14 +214,10 @@ def write_page(path: Path, cells: Sequence[CellPoints], rows: Sequence[SeedRow],
                reference: tuple[float, float], notes: Sequence[str], command: str,
                settings: dict[str, Any]) -> list[Path]:
     """``path`` (Markdown), ``path.csv`` (one row per cell) and ``path.png``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure = plot_fronts(cells, path.with_suffix(".png"))
     data = _csv_rows(cells, rows)
-    csv_path = path.with_suffix(".csv")
-    with csv_path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(data[0]) if data else ["seed"])
-        writer.writeheader()
-        writer.writerows(data)
-    path.write_text(page_text(cells, rows, reference=reference, notes=notes, command=command,
-                              settings=settings, figure=figure.name))
+    csv_path = write_csv_atomic(path.with_suffix(".csv"), data,
+                                list(data[0]) if data else ["seed"])
+    write_atomic(path, page_text(cells, rows, reference=reference, notes=notes, command=command,
+                                 settings=settings, figure=figure.name))
     return [path, csv_path, figure]
