@@ -171,6 +171,90 @@ def test_mu_plus_lambda_evolves_mutated_children():
     assert outcome.info["stopped_early"] is True and len(cut.calls) == 33
 
 
+class SeedingEvaluator(CountingEvaluator):
+    """:class:`CountingEvaluator` with the torch evaluator's side effect: it
+    seeds the global RNGs with the evaluation's seed (``seed_everything``),
+    which a journal replay does not; ``stop_after`` trainings, it is
+    interrupted (Ctrl-C)."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        super().__init__()
+        self.stop_after = stop_after
+
+    def evaluate(self, model, generation, *, seed=None, **kw):
+        from ras_deap.seeding import seed_everything
+
+        if self.stop_after is not None and len(self.calls) == self.stop_after:
+            raise KeyboardInterrupt
+        seed_everything(int(seed))
+        return super().evaluate(model, generation, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("stop_after", [6, 13])
+def test_interrupted_mu_plus_lambda_replays_its_own_journal(tmp_path, stop_after):
+    """Killed mid-run, a (mu+lambda) cell resumes from its journal without
+    training again what it had trained, and makes the uninterrupted run's
+    choices (DEAP draws parents from the global ``random``, which the
+    evaluator reseeds: before the fix the replay diverged at the first child)."""
+    from ras_deap.compare import EvaluationJournal
+
+    config = SearchConfig(population=4, children=2, mutations=2)
+
+    def run(evaluator, path):
+        budgeted = BudgetedEvaluator(evaluator, 20, seed=3, method="mu_plus_lambda",
+                                     journal=EvaluationJournal(path),
+                                     schedule=lambda i: ras_generation(i, 4, 2))
+        run_method("mu_plus_lambda", MethodContext(budgeted=budgeted, config=config, seed=3))
+        return budgeted
+
+    whole = SeedingEvaluator()
+    run(whole, tmp_path / "whole.jsonl")
+    path = tmp_path / "evaluations.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        run(SeedingEvaluator(stop_after), path)
+    assert len(path.read_text().splitlines()) == stop_after
+    rest = SeedingEvaluator()
+    resumed = run(rest, path)
+    assert resumed.replayed == stop_after
+    assert rest.calls == whole.calls[stop_after:]
+
+    def entries(file):  # each line but its timing
+        return [(e["genome_id"], e["generation"], e["seed"], e["fitness"], e["info"])
+                for e in map(json.loads, file.read_text().splitlines())]
+
+    assert entries(path) == entries(tmp_path / "whole.jsonl")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_committed_mu_plus_lambda_journals_replay_without_training(tmp_path, seed):
+    """The digits Table-2 (mu+lambda) cells, written by runs that trained
+    every evaluation, replay all 275 evaluations from their journals."""
+    import shutil
+    from pathlib import Path
+
+    from ras_deap.compare import EvaluationJournal
+
+    class Untrainable:
+        def evaluate(self, model, generation, **kw):
+            raise AssertionError(f"not replayed: {model.id} (generation {generation})")
+
+    cell = (Path(__file__).resolve().parents[1]
+            / f"docs/results/table2-digits-cells/cells/mu_plus_lambda-seed{seed}")
+    stored = json.loads((cell / "config.json").read_text())
+    search = SearchConfig.from_dict(stored["search"])
+    shutil.copy(cell / "evaluations.jsonl", tmp_path)  # a mismatch cuts the journal
+    budgeted = BudgetedEvaluator(
+        Untrainable(), stored["budget"], seed=seed, method="mu_plus_lambda",
+        journal=EvaluationJournal(tmp_path / "evaluations.jsonl"),
+        schedule=lambda i: ras_generation(i, search.population, search.children))
+    outcome = run_method("mu_plus_lambda", MethodContext(budgeted=budgeted, config=search,
+                                                         seed=seed))
+    assert budgeted.replayed == outcome.evaluations == 275
+    result = json.loads((cell / "result.json").read_text())
+    assert outcome.best_genome.id == result["outcome"]["best_genome"]["id"]
+    assert outcome.curve == result["outcome"]["curve"]
+
+
 @pytest.mark.slow
 def test_ras_spends_the_budget_exactly(tmp_path):
     fake = CountingEvaluator()  # RAS's search gets the cell's evaluator through the search API

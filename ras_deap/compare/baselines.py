@@ -204,7 +204,16 @@ def _budgeted_fitness(ctx: MethodContext) -> Callable[[Individual], tuple[float]
 def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
     """RAS without niching: same initial population, gene pool, 13 mutations
     (``n_mutations`` each) and pruning, but DEAP's (mu + lambda) loop with
-    tournament selection and no crossover."""
+    tournament selection and no crossover.
+
+    DEAP's ``varOr`` and ``selTournament`` draw parents and survivors from
+    the global ``random``, which the torch evaluator reseeds with each
+    evaluation's seed (``seed_everything``). A journal replay trains nothing,
+    so the global ``random`` is reseeded here after every evaluation, trained
+    or replayed, exactly as that evaluator leaves it: the parents then depend
+    on the evaluations' seeds only, an interrupted cell replays its own
+    journal, and the journals written before this (whose runs trained every
+    evaluation in-process) replay too."""
     from deap import algorithms, tools
 
     start = time.perf_counter()
@@ -213,7 +222,12 @@ def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
     seed = derive_seed(ctx.seed, "mu_plus_lambda")
     state = initial_state(seed, mu)
 
-    evaluate = _budgeted_fitness(ctx)
+    budgeted_fitness = _budgeted_fitness(ctx)
+
+    def evaluate(ind: Individual) -> tuple[float]:
+        values = budgeted_fitness(ind)
+        random.seed(ctx.budgeted.records[ind.evaluation].seed)  # see the docstring
+        return values
 
     def select(individuals: list[Individual], k: int) -> list[Individual]:
         chosen = tools.selTournament(individuals, k, tournsize=ctx.tournament_size)

@@ -20,11 +20,11 @@ the result:
   measured it** (one training each): stored in result.json ``population`` by
   cells written since issue #31, else, for regularized evolution, the last P
   evaluations of its journal (the aging queue's final content, exact); the
-  other methods' populations cannot be recovered from older cells (random
-  search and TPE keep none; the committed (mu+lambda) journals do not replay
-  under today's code: every seed of the digits Table 2 diverges at its first
-  child, while regularized evolution's replay fully; RAS keeps it in a
-  checkpoint a comparison does not commit), so those cells give their
+  other methods' populations are not recovered from older cells (random
+  search and TPE keep none; (mu+lambda)'s could be rebuilt by replaying its
+  journal, which replays fully since the replay reseeds the global
+  ``random`` DEAP draws from, but this report does not do it; RAS keeps it
+  in a checkpoint a comparison does not commit), so those cells give their
   winner only.
 
 The hypervolume is the area the points dominate above a fixed reference
