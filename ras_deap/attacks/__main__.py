@@ -11,14 +11,8 @@ import time
 from pathlib import Path
 
 from ..bank import HELDOUT_SPLITS, load_bank
-from .build import (
-    SELECTIONS,
-    BuildConfig,
-    BuildError,
-    build_bank,
-    parse_int_list,
-    parse_name_list,
-)
+from .build import BuildError, build_bank, parse_int_list, parse_name_list
+from .build_config import BUILD_OPTIONS, SELECTIONS, BuildConfig
 from .cells import CellError
 from .heldout import HELDOUT_SELECTIONS, HeldoutConfig, build_heldout_bank, heldout_table
 from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
@@ -32,35 +26,19 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Transferable adversarial bank (paper section 4.1)")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train source models, attack, save the bank (resumable)")
-    d = BuildConfig()
-    b.add_argument("--dataset", default=d.dataset,
-                   help="digits or mnist10k (embedded), or cifar10 / mnist / fashion-mnist from "
-                        "--data-dir")
+    d, o = BuildConfig(), BUILD_OPTIONS  # defaults and help from BuildConfig's declarations
+    b.add_argument("--dataset", default=d.dataset, help=o["dataset"].help)
     b.add_argument("--out", required=True, help="output bank path, must end in .npz")
-    b.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    b.add_argument("--data-dir", default=None, help=o["data_dir"].help)
     b.add_argument("--seed", type=int, default=d.seed)
-    b.add_argument("--images-per-cell", type=int, default=d.images_per_cell,
-                   help="correctly classified bank-split images attacked per (source, cell)")
-    b.add_argument("--linf-images-per-cell", type=int, default=None,
-                   help="images per (source, Linf cell); default: --images-per-cell")
-    b.add_argument("--max-iter", type=int, default=d.max_iter,
-                   help="ART max_iter: DE generations / CMA-ES iterations per image")
-    b.add_argument("--sources", default=",".join(d.sources),
-                   help="comma list from resnet,capsnet,at,fs")
-    b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)),
-                   help="L0 thresholds (pixels changed); empty for none")
-    b.add_argument("--linf-th", default=None,
-                   help="Linf thresholds in steps of the data's intensity grid (1/255 on 8-bit "
-                        "data, 1/16 on digits); default: 1,3,5,10 on 8-bit data, 1,2,3,4 on "
-                        "digits; empty for none")
-    b.add_argument("--optimizers", default=",".join(d.optimizers), help="DE,CMA-ES")
-    b.add_argument("--select", default=d.select, choices=SELECTIONS,
-                   help="which correctly classified bank-split images each (source, cell) "
-                        "attacks: a seeded random draw, or a seeded draw favouring the images "
-                        "the source is least sure of (weight 1/(margin rank + 1))")
-    b.add_argument("--pool", type=int, default=None,
-                   help="with --select margin: draw only among the POOL images the source is "
-                        "least sure of")
+    for name in ("images_per_cell", "linf_images_per_cell", "max_iter"):
+        b.add_argument(o[name].flag, type=int, default=getattr(d, name), help=o[name].help)
+    b.add_argument("--sources", default=",".join(d.sources), help=o["sources"].help)
+    b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)), help=o["l0_th"].help)
+    b.add_argument("--linf-th", default=None, help=o["linf_th"].help)
+    b.add_argument("--optimizers", default=",".join(d.optimizers), help=o["optimizers"].help)
+    b.add_argument("--select", default=d.select, choices=SELECTIONS, help=o["select"].help)
+    b.add_argument("--pool", type=int, default=None, help=o["pool"].help)
     b.add_argument("--epochs", type=int, default=d.source.epochs,
                    help="training epochs of resnet / capsnet / fs")
     b.add_argument("--at-epochs", type=int, default=d.source.at_epochs,
