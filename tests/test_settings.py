@@ -16,6 +16,9 @@ import pytest
 from ras_deap.assess.config import ASSESS_OPTIONS, AssessConfig
 from ras_deap.attacks import BuildConfig
 from ras_deap.attacks.build_config import BUILD_OPTIONS
+from ras_deap.attacks.heldout_config import HELDOUT_OPTIONS, HeldoutConfig
+from ras_deap.attacks.heldout_sources import HELDOUT_SOURCE_OPTIONS, HeldoutSourceConfig
+from ras_deap.attacks.source_models import SOURCE_OPTIONS, SourceConfig
 from ras_deap.compare.config import COMPARE_OPTIONS, COMPARE_PRESETS, CompareConfig
 from ras_deap.config import OPTIONS, PRESETS, TRAINING_FIELDS, SearchConfig
 from ras_deap.errors import ConfigError, UsageError
@@ -112,6 +115,11 @@ def test_paper_presets_derive_from_the_schema():
     (lambda: BuildConfig(sources=("fs", "fs")), r"sources=\['fs', 'fs'\]: lists a value twice"),
     (lambda: BuildConfig(optimizers=("PSO",)), r"unknown \['PSO'\]; choose from DE, CMA-ES"),
     (lambda: BuildConfig(l0_th=(), linf_th=()), r"no thresholds"),
+    (lambda: SourceConfig(at_eps=1.0), r"at_eps=1.0: must be a number in \(0, 1\)"),
+    (lambda: HeldoutConfig(attacks=("hsj", "square")), r"unknown \['square'\]; choose from hsj"),
+    (lambda: HeldoutConfig(linf_th=()), r"linf_th=\[\]: give one or more integers"),
+    (lambda: HeldoutConfig(select="margin"), r"select='margin' needs candidates"),
+    (lambda: HeldoutSourceConfig(lr=0), r"lr=0: must be a number > 0"),
     (lambda: TuneSettings(sampler="cmaes"), r"sampler='cmaes': unknown sampler; choose one of "
                                             r"tpe, grid, random \(--sampler\)"),
     (lambda: TuneSettings(timeout=0), r"timeout=0: must be a number > 0 \(--timeout\)"),
@@ -126,7 +134,8 @@ def test_every_settings_class_raises_one_config_error(make, message):
 
 
 @pytest.mark.parametrize("options", [OPTIONS, TRAIN_OPTIONS, COMPARE_OPTIONS, ASSESS_OPTIONS,
-                                     BUILD_OPTIONS, TUNE_OPTIONS])
+                                     BUILD_OPTIONS, SOURCE_OPTIONS, HELDOUT_OPTIONS,
+                                     HELDOUT_SOURCE_OPTIONS, TUNE_OPTIONS])
 def test_every_declared_default_passes_its_own_check(options):
     for opt in options.values():
         opt.check(opt.default)
