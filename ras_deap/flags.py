@@ -40,6 +40,8 @@ def add_option(group: Any, opt: Option, *, default: Any = ABSENT, note: str = ""
     help (with ``note`` and the command's ``default`` when it has its own).
     ``prefix`` names the flag and the destination for a command that sets
     another command's settings (compare's ``--assess-images`` -> ``assess_images``)."""
+    if opt.kind is tuple:  # a comma list: each command parses it (and says so in its help)
+        raise TypeError(f"{opt.name}: add_option takes single values, not {opt.kind.__name__}")
     kwargs: dict[str, Any] = {"dest": prefix.replace("-", "_") + opt.name,
                               "default": argparse.SUPPRESS, "help": opt.help_text(default, note)}
     if opt.kind is bool:

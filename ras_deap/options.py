@@ -12,7 +12,8 @@ Copies drift (``tune --help`` once stated one epoch default while the code
 used another); a derivation cannot.
 
 The other settings classes (the evaluator's ``TrainConfig``, ``CompareConfig``,
-``AssessConfig``, ``BuildConfig``, tune's ``TuneSettings``) declare their
+``AssessConfig``, ``BuildConfig``, ``HeldoutConfig``, the source models'
+configs, tune's ``TuneSettings``) declare their
 fields the same way and validate them with :meth:`Option.check`, so a bad
 value of any command is one :class:`~ras_deap.errors.ConfigError` naming it;
 only what one declaration cannot say (a rule across fields) is written out.
