@@ -1,15 +1,25 @@
 """Atomic file writes: a reader (or a resumed run after a crash) sees the old
-file or the new one, never half of one."""
+file or the new one, never half of one.
+
+Every file the package writes goes through here (``tests/test_atomic.py``
+scans the package for writes that do not): whole files are written beside
+their target and renamed over it; journals grow by :func:`append_line`, whose
+readers drop a torn last line."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["read_json_if_valid", "write_atomic", "write_bytes_atomic"]
+__all__ = ["append_line", "copy_atomic", "read_json_if_valid", "save_figure_atomic",
+           "write_atomic", "write_bytes_atomic", "write_csv_atomic", "write_json_atomic"]
 
 
 def write_bytes_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
@@ -35,11 +45,57 @@ def write_atomic(path: Path, text: str) -> Path:
     return write_bytes_atomic(path, lambda fh: fh.write(text.encode()))
 
 
+def write_json_atomic(path: Path, data: Any, *, indent: int | None = 2,
+                      sort_keys: bool = False, default: Callable[[Any], Any] | None = None,
+                      newline: bool = False) -> Path:
+    """``data`` as JSON at ``path``, atomically."""
+    text = json.dumps(data, indent=indent, sort_keys=sort_keys, default=default)
+    return write_atomic(path, text + ("\n" if newline else ""))
+
+
+def write_csv_atomic(path: Path, rows: Iterable[Mapping[str, Any] | Sequence[Any]],
+                     fieldnames: Sequence[str] | None = None) -> Path:
+    """A CSV at ``path``, atomically: dict rows under a ``fieldnames`` header
+    (written when given), or plain sequences as they are."""
+    buffer = io.StringIO(newline="")
+    if fieldnames is not None:
+        writer: Any = csv.DictWriter(buffer, fieldnames=list(fieldnames))
+        writer.writeheader()
+    else:
+        writer = csv.writer(buffer)
+    writer.writerows(rows)
+    return write_bytes_atomic(path, lambda fh: fh.write(buffer.getvalue().encode()))
+
+
+def save_figure_atomic(fig: Any, path: Path, **savefig: Any) -> Path:
+    """A matplotlib figure at ``path``, atomically; the format is the suffix's
+    unless ``savefig`` names one (a file handle carries no name to guess from)."""
+    savefig.setdefault("format", Path(path).suffix.lstrip(".") or "png")
+    return write_bytes_atomic(path, lambda fh: fig.savefig(fh, **savefig))
+
+
+def copy_atomic(src: Path, dst: Path) -> Path:
+    """A copy of ``src`` at ``dst``, atomically."""
+    with open(src, "rb") as source:
+        return write_bytes_atomic(dst, lambda fh: shutil.copyfileobj(source, fh))
+
+
+def append_line(path: Path, line: str) -> Path:
+    """Append one line to a journal and fsync it: after a kill the journal
+    ends with complete lines and at most one torn line, which its reader
+    drops (an append cannot be renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line.rstrip("\n") + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
 def read_json_if_valid(path: Path) -> Any:
     """The JSON stored at ``path``, or None if there is no file or it is not
     JSON (a result that was never finished is computed again, not trusted)."""
-    import json
-
     if not Path(path).is_file():
         return None
     try:

@@ -35,6 +35,7 @@ COMMANDS = [
     ("report", "ras_deap.report.cli", "build_parser"),
     ("compare.heldout", "ras_deap.compare.heldout", "_parser"),
     ("compare.ablation", "ras_deap.compare.ablation", "_parser"),
+    ("compare.pareto", "ras_deap.compare.pareto", "_parser"),
 ]
 
 __all__ = ["COMMANDS", "PAGE", "main", "render"]

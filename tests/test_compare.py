@@ -193,7 +193,8 @@ def test_unknown_method_and_bad_config():
         CompareConfig(methods=("ras", "nope"))
     with pytest.raises(ValueError, match="budget"):
         CompareConfig(budget=0)
-    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "regularized", "ras"}
+    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "regularized", "ras", "nsga2",
+                            "ras_mo"}
 
 
 # -- outputs ------------------------------------------------------------------------
@@ -886,3 +887,195 @@ def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path,
               "--report", str(report)])
     assert exc.value.code == 2
     assert "--variant" in capsys.readouterr().err
+
+
+# -- the multi-objective methods (issue #31) --------------------------------------------
+class TradeOff:
+    """A torch-free evaluator whose accuracy and robustness pull apart with
+    the architecture (a front to find), plus training luck from the seed.
+    ``log`` collects every training; ``stop_after``: a kill (KeyboardInterrupt)
+    at that training."""
+
+    def __init__(self, log=None, stop_after=None, seed=0):
+        self.log = log if log is not None else []
+        self.stop_after = stop_after
+        self.seed = seed  # re-measurements derive their fresh seeds from it
+
+    def evaluate(self, model, generation, *, seed=None, with_test=False, return_module=False,
+                 **kw):
+        if self.stop_after is not None and len(self.log) >= self.stop_after:
+            raise KeyboardInterrupt
+        spec = spectrum(model)
+        t = (spec[1] % 7) / 6
+        luck = ((seed or 0) % 101) / 2020
+        acc, rob = 0.5 + 0.4 * t + luck, 0.9 - 0.5 * t + (spec[5] % 5) / 100
+        self.log.append((model.id, generation, seed))
+        metrics = {"fitness": acc + rob, "accuracy": acc, "robustness": rob,
+                   "parameters": 10.0, **({"test_accuracy": 0.8} if with_test else {})}
+        return SimpleNamespace(fitness=acc + rob, failure=None, metrics=metrics)
+
+    def data(self):
+        return None
+
+    def __call__(self, individual):  # RAS's search evaluates individuals
+        return self.evaluate(individual.genome, individual.generation,
+                             seed=individual.eval_seed)
+
+
+def test_nsga2_plan_cuts_the_last_generation_to_the_budget():
+    from ras_deap.compare.nsga2 import nsga2_plan
+
+    assert nsga2_plan(275, 25, 2) == (25, [50] * 5)
+    assert nsga2_plan(30, 6, 2) == (6, [12, 12])
+    assert nsga2_plan(31, 6, 2) == (6, [12, 12, 1])
+    assert nsga2_plan(4, 6, 2) == (4, [])
+
+
+@pytest.mark.parametrize("population, budget", [(5, 37), (25, 275)])
+def test_nsga2_spends_the_budget_and_keeps_each_objectives_best(population, budget):
+    """Plain NSGA-II on the RAS genome: exactly the budget, trained on the
+    comparison's schedule, reproducible, the global RNG untouched, mu
+    survivors (25 included: no multiple of 4 needed), mutated children, and
+    the best accuracy and robustness it measured among the survivors
+    (selNSGA2 keeps a front's ends)."""
+    fake = TradeOff()
+    config = SearchConfig(population=population, children=2, mutations=2)
+    budgeted = BudgetedEvaluator(fake, budget, seed=3, method="nsga2",
+                                 schedule=lambda i: ras_generation(i, population, 2))
+    state = random.getstate()
+    outcome = run_method("nsga2", MethodContext(budgeted=budgeted, config=config, seed=3))
+    assert random.getstate() == state
+    assert len(fake.log) == budget == outcome.evaluations
+    assert [g for _, g, _ in fake.log] == [ras_generation(i, population, 2)
+                                           for i in range(budget)]
+    assert outcome.objectives == ("accuracy", "robustness")
+    assert len(outcome.population) == population
+    records = budgeted.records
+    assert all(records[i.evaluation].genome.id == i.genome.id for i in outcome.population)
+    assert all(r.info["parent_id"] and r.info["mutations"] for r in records[population:])
+    for key in ("accuracy", "robustness"):
+        assert (max(i.metrics[key] for i in outcome.population)
+                == max(r.metrics[key] for r in records))
+    again = TradeOff()
+    run_method("nsga2", MethodContext(
+        budgeted=BudgetedEvaluator(again, budget, seed=3, method="nsga2",
+                                   schedule=lambda i: ras_generation(i, population, 2)),
+        config=config, seed=3))
+    assert again.log == fake.log
+
+
+def _mo_cfg(tmp_path, **kw):
+    search = SearchConfig(population=5, children=2, mutations=2, full_every=100,
+                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="mo")
+    values = {"search": search, "budget": 17, "seeds": 1, "remeasure": 2, "assess": None,
+              "methods": ("regularized", "ras", "nsga2", "ras_mo"), "out": str(tmp_path / "out")}
+    values.update(kw)
+    return CompareConfig(**values)
+
+
+@pytest.mark.slow
+def test_nsga2_and_ras_mo_cells_keep_the_remeasured_front(tmp_path):
+    """--methods nsga2,ras_mo: each cell's result holds its front, every
+    member re-measured on fresh seeds as the search trained it, the front's
+    files (what assess --member reads) and the MLflow record; the
+    single-objective cells keep their final population (search's values)."""
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.evolution import points_hypervolume
+    from ras_deap.tracking import SearchTracker
+
+    log = []
+    result = run_comparison(_mo_cfg(tmp_path), evaluator_factory=lambda c: TradeOff(log),
+                            log=lambda m: None)
+    data = {r.data["method"]: r.data for r in result.runs}
+    assert set(data) == {"regularized", "ras", "nsga2", "ras_mo"}
+    for method in ("regularized", "ras"):
+        assert "front" not in data[method] and len(data[method]["population"]) == 5
+    for method in ("nsga2", "ras_mo"):
+        cell = tmp_path / "out" / "cells" / f"{method}-seed0"
+        front = data[method]["front"]
+        assert front["objectives"] == ["accuracy", "robustness"] and front["front"]
+        pop = data[method]["population"]
+        assert len(pop) == 5
+        members = front["front"]
+        for m in members:
+            again = m["remeasured"]
+            assert again["trainings"] == 2 and len(again["seeds"]) == 2
+            trained = [c for c in log if c[0] == m["genome_id"] and c[2] in again["seeds"]]
+            assert len(trained) == 2 and {c[1] for c in trained} == {m["generation"]}
+            assert again["objectives"]["accuracy"] == pytest.approx(
+                statistics.fmean(again["accuracy"]))
+            assert (cell / "front" / f"{m['genome_id']}.json").is_file()
+        assert front["remeasured_hypervolume"] == pytest.approx(points_hypervolume(
+            [(m["remeasured"]["objectives"]["accuracy"],
+              m["remeasured"]["objectives"]["robustness"]) for m in members]))
+        assert {m["genome_id"] for m in members} <= {p["genome_id"] for p in pop}
+        assert (cell / "front.png").stat().st_size > 1000
+        stored = json.loads((cell / "front.json").read_text())
+        assert [m["genome_id"] for m in stored["front"]] == [m["genome_id"] for m in members]
+        # each member names its MLflow run (assess --member logs on it)
+        assert all(m["run_id"] for m in members) and stored["front"] == [
+            {k: v for k, v in m.items() if k != "genome"} for m in members]
+    assert all(m["evaluation"] is not None for m in data["nsga2"]["front"]["front"])
+
+    client = SearchTracker(f"sqlite:///{tmp_path}/mlflow.db", "mo").client
+    exp = client.get_experiment_by_name("mo").experiment_id
+    for method in ("nsga2", "ras_mo"):
+        run = client.get_run(data[method]["run_id"])
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["front_remeasured_hypervolume"] == pytest.approx(
+            data[method]["front"]["remeasured_hypervolume"])
+        assert run.data.metrics["front_size"] == len(data[method]["front"]["front"])
+    tagged = client.search_runs(
+        [exp], f"tags.`mlflow.parentRunId` = '{data['nsga2']['run_id']}' "
+               "and tags.`ras_deap.front` = 'true'")
+    assert ({r.info.run_id for r in tagged}
+            == {m["run_id"] for m in data["nsga2"]["front"]["front"]})
+    for m in data["ras_mo"]["front"]["front"]:  # the RAS search tagged its own
+        assert client.get_run(m["run_id"]).data.tags["ras_deap.front"] == "true"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_after", [3, 12])
+def test_nsga2_and_ras_mo_cells_resume_to_the_same_front(tmp_path, stop_after):
+    """Killed after ``stop_after`` trainings, each cell resumes (nsga2 from
+    its journal, ras_mo from its RAS checkpoint) without training again what
+    it had trained, and ends with the uninterrupted run's winner and front."""
+    from ras_deap.compare.runner import run_comparison
+
+    def fronts(runs):
+        return {r.data["method"]: ([(m["genome_id"], m["remeasured"]["objectives"])
+                                    for m in r.data["front"]["front"]],
+                                   r.data["outcome"]["best_genome"]["id"]) for r in runs}
+
+    methods = ("nsga2", "ras_mo")
+    whole = run_comparison(_mo_cfg(tmp_path / "a", methods=methods),
+                           evaluator_factory=lambda c: TradeOff(), log=lambda m: None)
+    for method in methods:
+        cfg = _mo_cfg(tmp_path / method, methods=(method,))
+        first = []
+        with pytest.raises(KeyboardInterrupt):
+            run_comparison(cfg, evaluator_factory=lambda c, log=first: TradeOff(log, stop_after),
+                           log=lambda m: None)
+        assert len(first) == stop_after
+        second = []
+        again = run_comparison(cfg, evaluator_factory=lambda c, log=second: TradeOff(log),
+                               log=lambda m: None)
+        assert fronts(again.runs)[method] == fronts(whole.runs)[method]
+        extra = 1 + 2 * (1 + len(again.runs[0].data["front"]["front"]))  # re-measure, retrain
+        assert len(second) == 17 - stop_after + extra
+        if method == "nsga2":
+            assert again.runs[0].data["replayed"] == stop_after
+
+
+def test_ras_mo_refuses_settings_a_multiobjective_search_cannot_take():
+    with pytest.raises(ValueError, match=r"ras_mo.*niche_children"):
+        CompareConfig(methods=("ras", "ras_mo"), search=SearchConfig(niche_children="rank"))
+    CompareConfig(methods=("ras", "nsga2"), search=SearchConfig(niche_children="rank"))
+
+
+def test_multiobjective_methods_are_named_not_run_by_default():
+    args = build_parser().parse_args([])
+    assert config_from_args(args).methods == ("random", "tpe", "mu_plus_lambda",
+                                              "regularized", "ras")
+    args = build_parser().parse_args(["--methods", "nsga2,ras_mo"])
+    assert config_from_args(args).methods == ("nsga2", "ras_mo")

@@ -5,6 +5,7 @@ options through the one schema."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from ras_deap.evolution import (
     OBJECTIVES,
     build_toolbox,
     cached_spectrum,
+    crowded_ranks,
     ea_spectrum_niching,
     initial_state,
     make_individual,
@@ -30,6 +32,7 @@ from ras_deap.evolution import (
     sel_nsga2,
     sel_nsga_spectrum,
     sel_spectrum_niching,
+    sel_tournament_crowded,
 )
 from ras_deap.genome import random_model
 
@@ -187,6 +190,84 @@ def test_spectrum_truncation_prefers_a_new_architecture_to_a_copy():
     a, b = member(1.0, 0.0, 0), member(0.0, 1.0, 1)
     copy, new = member(0.6, 0.5, 0), member(0.5, 0.6, 2)
     assert sel_nsga_spectrum([a, b, copy, new], 3, objectives=OBJS) == [a, b, new]
+
+
+# ------------------------------------------- NSGA-II's parents (compare's nsga2)
+@settings(max_examples=60, deadline=None)
+@given(spec=members, data=st.data())
+def test_parent_tournament_returns_references_for_any_size(spec, data):
+    """Binary tournament on (rank, crowding): references to the input for any
+    population size and any number of parents (more than the population
+    too, repeats allowed), where DEAP's selTournamentDCD needs a multiple of
+    4; the same seed draws the same parents."""
+    pop = population(spec)
+    k = data.draw(st.integers(1, 3 * len(pop)))
+    seed = data.draw(st.integers(0, 1000))
+    chosen = sel_tournament_crowded(pop, k, objectives=OBJS, rng=random.Random(seed))
+    assert len(chosen) == k
+    ids = {id(i) for i in pop}
+    assert all(id(c) in ids for c in chosen)
+    again = sel_tournament_crowded(pop, k, objectives=OBJS, rng=random.Random(seed))
+    assert [id(c) for c in again] == [id(c) for c in chosen]
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 25, 26])
+def test_parent_tournament_prefers_lower_rank_then_larger_crowding(size):
+    """A member dominating every other wins every tournament it is drawn in;
+    one dominated by every other never wins (its opponent is always another
+    member) - at RAS's population of 25 and at sizes DEAP's DCD refuses."""
+    rng = random.Random(size)
+    pop = [member(0.2 + 0.6 * rng.random() * 0.9, 0.2 + 0.6 * rng.random() * 0.9,
+                  rng.randrange(len(MODELS))) for _ in range(size)]
+    best, worst = member(0.99, 0.99), member(0.01, 0.01)
+    pop = [best, *pop, worst] if size > 1 else [best]
+    chosen = sel_tournament_crowded(pop, 4000, objectives=OBJS, rng=random.Random(1))
+    if size > 1:
+        assert worst not in chosen
+        n = len(pop)
+        assert chosen.count(best) / 4000 == pytest.approx(2 / n, abs=0.03)  # drawn in 2/n
+    else:
+        assert chosen == [best] * 4000
+    ranks = crowded_ranks(pop, OBJS)
+    assert ranks[0] == (0, math.inf) and ranks[-1][0] == max(r for r, _ in ranks)
+
+
+def test_crowded_ranks_match_deaps_crowding_distance():
+    # one front of four on a line: the ends are infinite, the middle ones get
+    # (next - previous) / (objectives x range) summed over both objectives
+    a, b, c, d = member(0.0, 1.0), member(0.2, 0.8), member(0.6, 0.4), member(1.0, 0.0)
+    e = member(0.1, 0.1)  # dominated: the second front, alone (infinite crowding)
+    ranks = crowded_ranks([a, b, c, d, e], OBJS)
+    assert [r for r, _ in ranks] == [0, 0, 0, 0, 1]
+    assert ranks[0][1] == ranks[3][1] == ranks[4][1] == math.inf
+    assert ranks[1][1] == pytest.approx(2 * (0.6 - 0.0) / 2)
+    assert ranks[2][1] == pytest.approx(2 * (1.0 - 0.2) / 2)
+    # every unordered pair is drawn with probability 1/10: b wins only against e (rank),
+    # c against b (crowding) and e, a against b, c, e and half of its tie with d
+    pop = [a, b, c, d, e]
+    chosen = sel_tournament_crowded(pop, 20000, objectives=OBJS, rng=random.Random(0))
+    share = [chosen.count(i) / 20000 for i in pop]
+    assert share == pytest.approx([0.35, 0.1, 0.2, 0.35, 0.0], abs=0.02)
+
+
+def test_parent_tournament_refuses_bad_input():
+    with pytest.raises(ValueError, match="k=0"):
+        sel_tournament_crowded([member(0.5, 0.5)], 0, objectives=OBJS, rng=random.Random(0))
+    with pytest.raises(ValueError, match="empty"):
+        sel_tournament_crowded([], 1, objectives=OBJS, rng=random.Random(0))
+
+
+def test_points_hypervolume_with_a_reference_point():
+    from ras_deap.evolution import points_hypervolume
+
+    pts = [(0.5, 0.5), (0.9, 0.1), (0.4, 0.4)]
+    assert points_hypervolume(pts) == pytest.approx(0.5 * 0.5 + 0.4 * 0.1)
+    # above (0.2, 0.2): (0.9, 0.1) is below the reference's robustness and adds nothing
+    assert points_hypervolume(pts, (0.2, 0.2)) == pytest.approx(0.3 * 0.3)
+    assert points_hypervolume([(1.0, 1.0)], (0.5, 0.0)) == pytest.approx(0.5)
+    assert points_hypervolume([], (0.1, 0.1)) == 0.0
+    with pytest.raises(ValueError, match="2 objectives"):
+        points_hypervolume([(0.5, 0.5, 0.5)], (0.0, 0.0))
 
 
 def test_selections_refuse_mixed_schedules_and_unevaluated_individuals():

@@ -407,7 +407,7 @@ def test_objective_averages_the_tuning_seeds(tmp_path: Path) -> None:
 
 
 def test_a_retried_trial_resumes_the_searches_of_the_killed_one(tmp_path: Path) -> None:
-    """A trial retried after a kill (Optuna's RetryFailedTrialCallback: same
+    """A trial retried after a kill (Optuna's RetryHeartbeatStaleTrialCallback: same
     params, retry_history) gets the killed trial's run folders, and a search
     with a checkpoint there is resumed, not trained again."""
     from ras_deap.checkpoint import CHECKPOINT_NAME

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic
+from ..atomic import write_atomic, write_bytes_atomic
 from .config import AssessConfig
 from .sidebyside import SideBySide, format_side_by_side
 from .target import AssessTarget, TargetError
@@ -102,7 +102,8 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
     out = target.out_dir
     out.mkdir(parents=True, exist_ok=True)
     weights = out / f"best_model-{kind}.pt"
-    torch.save({k: v.detach().clone() for k, v in hardened.state_dict().items()}, weights)
+    state = {k: v.detach().clone() for k, v in hardened.state_dict().items()}
+    write_bytes_atomic(weights, lambda fh: torch.save(state, fh))
     files = {"markdown": write_atomic(out / f"assess-{kind}.md", table),
              "json": write_atomic(out / f"assess-{kind}.json",
                                   json.dumps(result.to_dict(), indent=2)),

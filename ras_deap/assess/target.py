@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_bytes_atomic
 from ..checkpoint import CHECKPOINT_NAME, LEGACY_CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from ..config import ConfigError, SearchConfig
 from ..errors import UsageError
@@ -212,7 +213,7 @@ def retrain_member(target: AssessTarget, log: Any = print) -> AssessTarget:
     net, _ = build_network(target, make_evaluator(target.config))
     target.out_dir.mkdir(parents=True, exist_ok=True)
     path = target.out_dir / MEMBER_WEIGHTS
-    torch.save(net.state_dict(), path)
+    write_bytes_atomic(path, lambda fh: torch.save(net.state_dict(), fh))
     return dataclasses.replace(target, weights=path)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_bytes_atomic, write_json_atomic
 from ..constants import ATTACK_OPTIMIZERS as OPTIMIZERS
 from ..constants import NORMS
 from ..data.layout import canonical
@@ -179,9 +180,8 @@ def save_bank(bank: AdversarialBank, path: str | Path) -> Path:
     """Write ``path`` (.npz, compressed) and its manifest ``path.json``.
     Returns the .npz path."""
     npz = _npz_path(path)
-    npz.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: getattr(bank, name) for name in _ARRAYS}
-    np.savez_compressed(npz, **arrays)
+    write_bytes_atomic(npz, lambda fh: np.savez_compressed(fh, **arrays))
     manifest = dict(bank.manifest)
     manifest.update({
         "format": BANK_FORMAT,
@@ -190,7 +190,7 @@ def save_bank(bank: AdversarialBank, path: str | Path) -> Path:
         "sha256": bank_checksum(arrays),
         "counts": bank.counts(),
     })
-    npz.with_suffix(".json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(npz.with_suffix(".json"), manifest, sort_keys=True, newline=True)
     return npz
 
 

@@ -9,6 +9,12 @@ paired per-seed tests, CSVs, a figure and MLflow runs. Every (method, seed)
 cell is stored when it ends; an interrupted comparison resumes, and
 ``--workers N`` runs N cells at once. Torch and MLflow are imported only
 when a comparison runs.
+
+Named in ``--methods``, ``nsga2`` (plain NSGA-II on the RAS genome,
+:mod:`.nsga2`) and ``ras_mo`` (multi-objective RAS) search accuracy and
+robustness; their cells keep their re-measured front (:mod:`.front`), which
+``python -m ras_deap.compare.pareto`` compares with the single-objective
+methods' by hypervolume, paired by seed (issue #31).
 """
 
 from .aging import ea_regularized, sel_sample_best
@@ -31,19 +37,24 @@ from .budget import (
 from .chain import ChainSpace, chain_model, suggest_chain
 from .config import (
     COMPARE_PRESETS,
+    DEFAULT_METHODS,
     METHOD_LABELS,
     METHOD_ORDER,
+    MO_METHODS,
     REFERENCE_BUDGET,
     REFERENCE_SEEDS,
     CompareConfig,
 )
+from .nsga2 import ea_nsga2, nsga2_plan
 from .stats import PairedResult, paired_comparison, paired_table
 
 __all__ = [
     "COMPARE_PRESETS",
+    "DEFAULT_METHODS",
     "METHODS",
     "METHOD_LABELS",
     "METHOD_ORDER",
+    "MO_METHODS",
     "REFERENCE_BUDGET",
     "REFERENCE_SEEDS",
     "BudgetExhausted",
@@ -56,8 +67,10 @@ __all__ = [
     "MethodOutcome",
     "PairedResult",
     "chain_model",
+    "ea_nsga2",
     "ea_regularized",
     "mu_plus_lambda_plan",
+    "nsga2_plan",
     "paired_comparison",
     "paired_table",
     "ras_generation",

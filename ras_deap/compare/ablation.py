@@ -20,7 +20,6 @@ trains nothing (pure Python and scipy; no torch).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import shlex
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic, write_csv_atomic
 from ..errors import UsageError
 from .config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
@@ -278,20 +278,12 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Varia
                   "flat. Read from each cell's journal, or for RAS from the MLflow runs it "
                   "logged (n/a where that store is not at hand).", "",
                   *_drift_lines(series, bounds, names), ""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    write_atomic(path, "\n".join(lines) + "\n")
     csv_path = path.with_suffix(".csv")
     keys = sorted({k for r in rows for k in r})
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["variant", *[k for k in keys if k != "variant"]])
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv_atomic(csv_path, rows, ["variant", *[k for k in keys if k != "variant"]])
     paired_path = path.with_name(path.stem + "-paired.csv")
-    with open(paired_path, "w", newline="") as fh:
-        if out_rows:
-            writer = csv.DictWriter(fh, fieldnames=list(out_rows[0]))
-            writer.writeheader()
-            writer.writerows(out_rows)
+    write_csv_atomic(paired_path, out_rows, list(out_rows[0]) if out_rows else None)
     return [path, csv_path, paired_path]
 
 

@@ -9,11 +9,20 @@
 * ``regularized``: regularized (aging) evolution (Real et al. 2019) on the
   RAS genome with the RAS mutation operator (:mod:`.aging`).
 * ``ras``: RAS as in the paper (:func:`ras_deap.search.run_search`).
+* ``nsga2``: plain NSGA-II (:mod:`.nsga2`) on the RAS genome and mutations,
+  over accuracy and robustness: the multi-objective baseline (issue #31).
+* ``ras_mo``: multi-objective RAS (``--objectives accuracy,robustness``,
+  :mod:`ras_deap.evolution.multiobjective`).
 
-Every method maximises the same fitness (accuracy + accuracy on the bank)
-computed by the same evaluator; the first three share a
-:class:`~.budget.BudgetedEvaluator`, RAS enforces the budget itself with
-``max_evaluations``.
+Every method is handed the same evaluator; the single-objective ones
+maximise the same fitness (accuracy + accuracy on the bank), the
+multi-objective ones (:data:`.config.MULTIOBJECTIVE`) its two terms, and each still
+names as its winner the best fitness it saw, so every cell is re-measured,
+re-trained and attacked alike. A method with a population also returns its
+final population (``MethodOutcome.population``), from which the cell keeps
+the multi-objective methods' front. The baselines share a
+:class:`~.budget.BudgetedEvaluator`; the RAS methods (:data:`.config.RAS_METHODS`)
+enforce the budget themselves with ``max_evaluations``.
 """
 
 from __future__ import annotations
@@ -28,12 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import append_line
 from ..config import SearchConfig
 from ..evolution import Individual, build_toolbox, initial_state
 from ..genome import Model, random_model
 from ..seeding import derive_seed
 from .budget import BudgetedEvaluator, BudgetExhausted
 from .chain import ChainSpace, suggest_chain
+from .config import MO_OBJECTIVES, MULTIOBJECTIVE
 
 __all__ = [
     "METHODS",
@@ -41,8 +52,11 @@ __all__ = [
     "MethodOutcome",
     "mu_plus_lambda_plan",
     "run_method",
+    "method_objectives",
     "run_mu_plus_lambda",
+    "run_nsga2",
     "run_random",
+    "run_ras_mo",
     "ras_generations",
     "run_ras",
     "run_regularized",
@@ -97,9 +111,25 @@ class MethodOutcome:
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
     best_generation: int = 0
+    # the final population (individuals with metrics), for methods that keep one; not stored
+    # as such: the cell keeps their objectives (and, multi-objective, the front)
+    population: list[Any] = field(default_factory=list)
+    objectives: tuple[str, ...] = ("fitness",)  # what the search maximised
 
 
-def _outcome(ctx: MethodContext, method: str, start: float, **info: Any) -> MethodOutcome:
+def method_objectives(method: str, config: SearchConfig) -> tuple[str, ...]:
+    """What ``method`` maximises under ``config``: the multi-objective methods
+    take ``--objectives`` when it names several, else accuracy and
+    robustness; ``ras`` follows ``--objectives``; the baselines the fitness."""
+    names = tuple(config.objectives.split(","))
+    if method in MULTIOBJECTIVE:
+        return names if config.multiobjective else tuple(MO_OBJECTIVES.split(","))
+    return names if method == "ras" else ("fitness",)
+
+
+def _outcome(ctx: MethodContext, method: str, start: float, *,
+             members: list[Any] | None = None, objectives: tuple[str, ...] = ("fitness",),
+             **info: Any) -> MethodOutcome:
     best = ctx.budgeted.best
     if best is None:
         raise RuntimeError(f"{method}: no model was evaluated (budget={ctx.budget})")
@@ -107,7 +137,8 @@ def _outcome(ctx: MethodContext, method: str, start: float, **info: Any) -> Meth
                          best_fitness=best.fitness, best_metrics=dict(best.metrics),
                          evaluations=ctx.budgeted.calls, curve=list(ctx.budgeted.best_curve),
                          seconds=time.perf_counter() - start, info=info,
-                         best_generation=int(best.generation))
+                         best_generation=int(best.generation),
+                         population=list(members or []), objectives=objectives)
 
 
 def run_random(ctx: MethodContext) -> MethodOutcome:
@@ -155,12 +186,17 @@ def mu_plus_lambda_plan(budget: int, population: int, children: int) -> tuple[in
 
 def _budgeted_fitness(ctx: MethodContext) -> Callable[[Individual], tuple[float]]:
     """DEAP's ``toolbox.evaluate`` for a method on the RAS genome: one budgeted
-    evaluation, its metrics and failure kept on the individual."""
+    evaluation, its metrics and failure kept on the individual, and which
+    evaluation it was (``evaluation``: the journal index, ``e<index>`` its
+    MLflow key) and the generation it was trained as (``generation``: the
+    schedule a re-measurement must repeat)."""
     def evaluate(ind: Individual) -> tuple[float]:
         record = ctx.budgeted.evaluate(ind.genome, parent_id=ind.parent_id,
                                        mutations=list(ind.mutations))
         ind.metrics = dict(record.metrics)
         ind.failure = record.failure
+        ind.evaluation = record.index
+        ind.generation = record.generation
         return (record.fitness,)
     return evaluate
 
@@ -199,8 +235,8 @@ def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
         stopped_early = True  # the last generation was cut to the budget
     finally:
         random.setstate(saved)
-    return _outcome(ctx, "mu_plus_lambda", start, mu=mu, lambda_=lam, ngen=ngen,
-                    stopped_early=stopped_early)
+    return _outcome(ctx, "mu_plus_lambda", start, members=population, mu=mu, lambda_=lam,
+                    ngen=ngen, stopped_early=stopped_early)
 
 
 def regularized_plan(budget: int, population: int, sample: int) -> tuple[int, int, int]:
@@ -240,8 +276,44 @@ def run_regularized(ctx: MethodContext) -> MethodOutcome:
                             layer_limit=cfg.layer_limit, block_limit=cfg.block_limit)
     toolbox.register("select", select)
     population, _ = ea_regularized(list(state.offspring), toolbox, cycles)
-    return _outcome(ctx, "regularized", start, population=p, sample=s, cycles=cycles,
-                    final_population=len(population))
+    return _outcome(ctx, "regularized", start, members=population, population=p, sample=s,
+                    cycles=cycles, final_population=len(population))
+
+
+def run_nsga2(ctx: MethodContext) -> MethodOutcome:
+    """Plain NSGA-II over accuracy and robustness (:func:`method_objectives`)
+    on the RAS genome: the same random initial models as RAS (mu =
+    ``config.population``), ``population x children`` children per
+    generation (RAS's count), each one parent (binary tournament on rank and
+    crowding distance, :func:`~ras_deap.evolution.sel_tournament_crowded`)
+    mutated by the RAS mutation operator (``config.mutations`` of the 13),
+    and DEAP's ``selNSGA2`` for survival (:func:`~ras_deap.evolution.sel_nsga2`);
+    no spectrum niching. Unused genes are pruned after each survival, as RAS
+    prunes after each selection. Parents and mutations draw from one RNG
+    seeded by the cell's seed, so a journal replays the run exactly."""
+    from ..evolution import sel_nsga2, sel_tournament_crowded
+    from .nsga2 import ea_nsga2, nsga2_plan
+
+    start = time.perf_counter()
+    cfg = ctx.config
+    objectives = method_objectives("nsga2", cfg)
+    mu, lambdas = nsga2_plan(ctx.budget, cfg.population, cfg.children)
+    state = initial_state(derive_seed(ctx.seed, "nsga2"), mu)
+
+    def survive(individuals: list[Individual], k: int) -> list[Individual]:
+        chosen = sel_nsga2(individuals, k, objectives=objectives)
+        state.pool.prune(ind.genome for ind in chosen)  # as RAS does after selection
+        return chosen
+
+    toolbox = build_toolbox(state, evaluate=_budgeted_fitness(ctx), n_mutations=cfg.mutations,
+                            layer_limit=cfg.layer_limit, block_limit=cfg.block_limit)
+    toolbox.register("select", survive)
+    toolbox.register("select_parents", sel_tournament_crowded, objectives=objectives,
+                     rng=state.rng)
+    population, _ = ea_nsga2(list(state.offspring), toolbox, lambdas)
+    return _outcome(ctx, "nsga2", start, members=population, objectives=objectives, mu=mu,
+                    lambdas=lambdas, parents="binary tournament on (rank, crowding distance)",
+                    survival="selNSGA2")
 
 
 def ras_generations(budget: int, population: int, children: int) -> int:
@@ -283,8 +355,7 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
             # from a clone, without the MLflow store the search logged to
             line = {"best": curve[-1], "fitness": fitness, **({"screen": True} if screened
                                                                 else {})}
-            with curve_file.open("a") as fh:
-                fh.write(json.dumps(line) + "\n")
+            append_line(curve_file, json.dumps(line))
         if ctx.on_evaluation is not None:
             ctx.on_evaluation()
 
@@ -308,10 +379,27 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
     read back from ``cell_dir/ras_curve.jsonl``. If the curve and the
     checkpoint disagree (a kill between the two writes), the search starts
     over from scratch rather than report a wrong curve."""
+    return _run_ras(ctx, "ras")
+
+
+def run_ras_mo(ctx: MethodContext) -> MethodOutcome:
+    """Multi-objective RAS: :func:`run_ras` with ``--objectives`` set to
+    accuracy and robustness unless it already names several objectives (the
+    survival selection is ``--mo-selection``'s, spectrum by default), in its
+    own run folder ``<run_dir>/ras_mo-seed<seed>``; resumes the same way. Its
+    winner is still the best fitness (sum) it saw; its front is the non-dominated
+    set of its final representatives (``MethodOutcome.population``)."""
+    return _run_ras(ctx, "ras_mo")
+
+
+def _run_ras(ctx: MethodContext, method: str) -> MethodOutcome:
     from ..checkpoint import CHECKPOINT_NAME
 
     start = time.perf_counter()
     cfg = ctx.config
+    objectives = method_objectives(method, cfg)
+    if ",".join(objectives) != cfg.objectives:
+        cfg = cfg.replace(objectives=",".join(objectives))
     if cfg.budget_epochs is not None:  # a compute budget ends the search, not a count
         config = cfg.replace(seed=ctx.seed, max_evaluations=None, generations=10**6)
     else:
@@ -321,7 +409,7 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
     curve_file = None
     resume = None
     if ctx.cell_dir is not None:
-        config = config.replace(run_name=f"ras-seed{ctx.seed}")
+        config = config.replace(run_name=f"{method}-seed{ctx.seed}")
         ctx.cell_dir.mkdir(parents=True, exist_ok=True)
         curve_file = ctx.cell_dir / "ras_curve.jsonl"
         run_dir = Path(config.run_dir) / config.run_name
@@ -339,14 +427,15 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
         raise RuntimeError(f"RAS reported {result.evaluations} evaluations but "
                            f"{len(curve)} were seen")
     best = result.best
-    return MethodOutcome(method="ras", seed=ctx.seed, best_genome=best.genome,
+    return MethodOutcome(method=method, seed=ctx.seed, best_genome=best.genome,
                          best_fitness=float(best.fitness.values[0]),
                          best_metrics=dict(getattr(best, "metrics", {}) or {}),
                          evaluations=int(result.evaluations), curve=curve,
                          seconds=time.perf_counter() - start,
                          info={"run_id": result.run_id, "run_dir": str(result.run_dir),
                                "resumed": resumed},
-                         best_generation=int(getattr(best, "generation", 0) or 0))
+                         best_generation=int(getattr(best, "generation", 0) or 0),
+                         population=list(result.population), objectives=objectives)
 
 
 Method = Callable[[MethodContext], MethodOutcome]
@@ -356,6 +445,8 @@ METHODS: dict[str, Method] = {
     "mu_plus_lambda": run_mu_plus_lambda,
     "regularized": run_regularized,
     "ras": run_ras,
+    "nsga2": run_nsga2,
+    "ras_mo": run_ras_mo,
 }
 
 

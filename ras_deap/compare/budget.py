@@ -20,13 +20,13 @@ That is how an interrupted comparison resumes inside a (method, seed) cell.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import append_line, write_atomic
 from ..genome import Model
 from ..seeding import derive_seed
 from ..validate import check_int
@@ -113,14 +113,7 @@ class EvaluationJournal:
         return len(self.entries)
 
     def _rewrite(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with tmp.open("w") as fh:
-            for entry in self.entries:
-                fh.write(json.dumps(entry) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, "".join(json.dumps(entry) + "\n" for entry in self.entries))
 
     def replay(self, index: int, genome_id: str, generation: int, seed: int
                ) -> dict[str, Any] | None:
@@ -141,11 +134,7 @@ class EvaluationJournal:
                  "failure": record.failure, "seconds": record.seconds,
                  "info": {k: v for k, v in record.info.items() if k != "replayed"}}
         self.entries.append(entry)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_line(self.path, json.dumps(entry, default=str))
 
 
 class BudgetedEvaluator:

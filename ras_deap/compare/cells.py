@@ -13,7 +13,13 @@ adversarially before it is stored and attacked):
 * ``best_genome.json``, ``best_model.pt`` (state dict of the re-trained
   winner) and ``config.json``: a run folder ``python -m ras_deap.assess``
   accepts;
-* ``assess.md`` / ``assess.json``: the direct attacks.
+* ``assess.md`` / ``assess.json``: the direct attacks;
+* a multi-objective method's front (``nsga2``, ``ras_mo``, or ``ras`` with
+  several ``--objectives``): ``front.json``, ``front/<genome id>.json``,
+  ``front.png``, its members re-measured like the winner (:mod:`.front`).
+
+Its result holds the final population's search-time objectives
+(``population``, for methods with one) and the re-measured front (``front``).
 
 The runner (main process) writes ``result.json`` once the cell's result is
 logged to MLflow: its presence marks the cell finished. Nothing here touches
@@ -22,7 +28,6 @@ MLflow except RAS's own search run, which nests under the cell's run.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -30,11 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic, write_bytes_atomic, write_json_atomic
 from ..config import SearchConfig
 from ..seeding import derive_seed
 from .baselines import MethodContext, run_method
 from .budget import BudgetedEvaluator, EvaluationJournal, evaluations_within, ras_generation
-from .config import CompareConfig
+from .config import RAS_METHODS, CompareConfig
+from .front import cell_front, population_records, search_run_ids, write_front_files
 
 __all__ = ["CellSpec", "RESULT_NAME", "cell_dir", "cell_name", "journal_length", "run_cell",
            "search_config_for"]
@@ -116,9 +123,7 @@ def final_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _write_json(path: Path, data: Any) -> Path:
-    from ..atomic import write_atomic
-
-    return write_atomic(path, json.dumps(data, indent=2, default=str))
+    return write_json_atomic(path, data, default=str)
 
 
 def cell_budget(cfg: CompareConfig, search: SearchConfig, evaluator: Any, method: str) -> int:
@@ -128,7 +133,7 @@ def cell_budget(cfg: CompareConfig, search: SearchConfig, evaluator: Any, method
     its count is then only a cap)."""
     if search.budget_epochs is None:
         return cfg.budget
-    if method == "ras":
+    if method in RAS_METHODS:
         return max(cfg.budget, 10**6)
     from ..search.records import train_config_of, train_size_of
 
@@ -148,7 +153,7 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     folder.mkdir(parents=True, exist_ok=True)
     search = search_config_for(cfg, seed)
     evaluator = (spec.evaluator_factory or make_evaluator)(search)
-    journal = EvaluationJournal(folder / JOURNAL_NAME) if method != "ras" else None
+    journal = EvaluationJournal(folder / JOURNAL_NAME) if method not in RAS_METHODS else None
     budgeted = BudgetedEvaluator(
         evaluator, cell_budget(cfg, search, evaluator, method), seed=seed, method=method,
         schedule=lambda i: ras_generation(i, search.population, search.children),
@@ -159,6 +164,13 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
                         cell_dir=folder, on_evaluation=on_evaluation)
     outcome = run_method(method, ctx)
     search_cpu = time.process_time() - cpu_started
+    population = population_records(outcome.population) if outcome.population else None
+    front = None
+    if len(outcome.objectives) > 1 and outcome.population:
+        front = cell_front(outcome.population, outcome.objectives, evaluator, cfg.remeasure)
+        search_run_ids(front, outcome.info.get("run_dir"))  # RAS tagged its own members
+        write_front_files(folder, front, population,
+                          f"{spec.name}: final front ({outcome.evaluations} evaluations)")
     measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
                          generation=outcome.best_generation, salt="compare")
     t0 = time.perf_counter()
@@ -170,12 +182,12 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
                                seed=derive_seed(seed, "final", outcome.best_genome.id),
                                with_test=True, return_module=True, **kind)
     retrain_seconds = time.perf_counter() - t0
-    (folder / "best_genome.json").write_text(outcome.best_genome.to_json())
+    write_atomic(folder / "best_genome.json", outcome.best_genome.to_json())
     module = getattr(final, "module", None)
     if module is not None and getattr(final, "state_dict", None) is not None:
         import torch
 
-        torch.save(final.state_dict, folder / "best_model.pt")
+        write_bytes_atomic(folder / "best_model.pt", lambda fh: torch.save(final.state_dict, fh))
     _write_json(folder / "config.json", {"search": search.to_dict(), "method": method,
                                          "mlflow_run_id": spec.run_id,
                                          "budget": cfg.budget})
@@ -184,7 +196,6 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     if cfg.assess is not None and module is not None and callable(data):
         from ..assess.attacks import assess_network
         from ..assess.result import format_table
-        from ..atomic import write_atomic
 
         loaded = data()
         assessment = assess_network(
@@ -207,6 +218,8 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
         "final_metrics": dict(final.metrics), "final": final_metrics(final.metrics),
         "final_failure": final.failure, "retrain_seconds": retrain_seconds,
         "assessment": assessment.to_dict() if assessment is not None else None,
+        **({"population": population} if population is not None else {}),
+        **({"front": front} if front is not None else {}),
         "cell_seconds": time.perf_counter() - started,
         # CPU time of this process (one torch thread): the cell's cost on an idle core
         "cpu_seconds": time.process_time() - cpu_started, "search_cpu_seconds": search_cpu,

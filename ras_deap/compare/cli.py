@@ -15,7 +15,9 @@ from ..flags import add_alias, add_option, given
 from .config import (
     COMPARE_OPTIONS,
     COMPARE_PRESETS,
+    DEFAULT_METHODS,
     METHOD_ORDER,
+    MO_METHODS,
     REFERENCE_BUDGET,
     CompareConfig,
 )
@@ -40,8 +42,12 @@ _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and
                            "baselines train as many networks as fit in it, RAS stops when "
                            "it is spent (with --screen-epochs it screens more children)",
           "final_training": "of every cell's re-trained winner, before its direct attacks",
-          "objectives": "of the RAS cells (the baselines keep the fitness); a cell's winner "
-                        "is still its best fitness, the front is in its run folder"}
+          "objectives": "of the ras cells (the single-objective baselines keep the fitness; "
+                        "nsga2 and ras_mo take it when it names several, else "
+                        "accuracy,robustness); a cell's winner is still its best fitness, "
+                        "the front is in its cell folder",
+          "mo_selection": "of the ras_mo cells (and ras with several --objectives); nsga2 "
+                          "always truncates by crowding"}
 # CompareConfig's own numbers, and the AssessConfig numbers set here as --assess-*: flag,
 # type and help from their declarations
 _COMPARE_OPTIONS = ("tournament_size", "aging_population", "aging_sample", "remeasure")
@@ -69,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_alias(p, "--budget", OPTIONS["max_evaluations"])  # before 0.2: --budget
     p.add_argument("--seeds", type=int, help="seeds per method (reference 5)")
     add_option(p, OPTIONS["seed"], note="the first seed: the seeds are seed, seed+1, ...")
-    p.add_argument("--methods", default=",".join(METHOD_ORDER),
-                   help=f"comma-separated subset of {','.join(METHOD_ORDER)}")
+    p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                   help=f"comma-separated subset of {','.join(METHOD_ORDER)} (default: the "
+                        f"paper's Table 2, {','.join(DEFAULT_METHODS)}; "
+                        f"{' and '.join(MO_METHODS)} are the multi-objective methods over "
+                        "accuracy and robustness, whose cells also keep their final front, "
+                        "re-measured like the winner: plain NSGA-II on the RAS genome and "
+                        "multi-objective RAS)")
     # not the search option --workers (evaluation processes of one search): a cell searches
     # in one process, and cells run side by side
     p.add_argument("--parallel-cells", "--workers", dest="parallel_cells", type=int, default=1,

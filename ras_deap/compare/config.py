@@ -8,19 +8,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..assess.config import AssessConfig
-from ..config import OPTIONS, PRESETS, SearchConfig
+from ..config import OPTIONS, PRESETS, ConfigError, SearchConfig
 from ..options import check_options, option, options_of
 
-__all__ = ["COMPARE_OPTIONS", "COMPARE_PRESETS", "UNSTORED_FIELDS", "METHOD_LABELS",
+__all__ = ["COMPARE_OPTIONS", "COMPARE_PRESETS", "DEFAULT_METHODS", "MO_METHODS",
+           "MO_OBJECTIVES", "MULTIOBJECTIVE", "RAS_METHODS", "UNSTORED_FIELDS", "METHOD_LABELS",
            "METHOD_ORDER", "REFERENCE_BUDGET", "REFERENCE_SEEDS", "CompareConfig"]
 
-METHOD_ORDER = ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
+# The methods of the paper's Table 2: what a comparison runs by default.
+DEFAULT_METHODS = ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
+# The multi-objective methods of issue #31 (accuracy and robustness), run when named in
+# --methods; their cells also keep the re-measured front.
+MO_METHODS = ("nsga2", "ras_mo")
+MULTIOBJECTIVE = frozenset(MO_METHODS)
+MO_OBJECTIVES = "accuracy,robustness"
+# The methods that run RAS's own search (its checkpoint, no journal, its own budget).
+RAS_METHODS = frozenset({"ras", "ras_mo"})
+# Every method, in the order of the tables and figures.
+METHOD_ORDER = DEFAULT_METHODS + MO_METHODS
 METHOD_LABELS = {
     "random": "Random search (RAS space)",
     "tpe": "TPE* (chain space, DeepArchitect-like)",
     "mu_plus_lambda": "(mu+lambda)-EA* (RAS without niching)",
     "regularized": "Regularized evolution* (aging, Real et al. 2019)",
     "ras": "RAS (spectrum niching)",
+    "nsga2": "NSGA-II* (accuracy, robustness; RAS genome, no niching)",
+    "ras_mo": "Multi-objective RAS (accuracy, robustness)",
 }
 
 # The reference setting: the default search's budget (25 initial models + 5
@@ -84,7 +97,7 @@ class CompareConfig:
     budget: int = option(REFERENCE_BUDGET, "evaluations of every method and seed", _C,
                          minimum=1, hint=OPTIONS["max_evaluations"].flag)
     seeds: int = option(REFERENCE_SEEDS, "seeds per method", _C, minimum=1, hint="--seeds")
-    methods: tuple[str, ...] = option(METHOD_ORDER, "the methods compared", _C,
+    methods: tuple[str, ...] = option(DEFAULT_METHODS, "the methods compared", _C,
                                       choices=METHOD_ORDER, nonempty=True, unique=True,
                                       hint="--methods")
     out: str = option("compare_out", "output folder", _C)
@@ -107,6 +120,12 @@ class CompareConfig:
     def __post_init__(self) -> None:
         self.methods = tuple(self.methods)
         check_options(self, COMPARE_OPTIONS)
+        if "ras_mo" in self.methods and not self.search.multiobjective:
+            try:  # the settings ras_mo searches with must be valid ones, before any cell runs
+                self.search.replace(objectives=MO_OBJECTIVES)
+            except ConfigError as exc:
+                raise ConfigError(f"--methods ras_mo searches with objectives={MO_OBJECTIVES}: "
+                                  f"{exc}") from exc
         if isinstance(self.assess, dict):
             self.assess = AssessConfig.from_dict(self.assess)
 
@@ -155,7 +174,7 @@ class CompareConfig:
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
         values = dict(data)
         values["search"] = SearchConfig.from_dict(values.get("search", {}), source="comparison")
-        values["methods"] = tuple(values.get("methods", METHOD_ORDER))
+        values["methods"] = tuple(values.get("methods", DEFAULT_METHODS))
         if values.get("assess") is not None:
             values["assess"] = AssessConfig.from_dict(values["assess"])
         return cls(**values)

@@ -292,7 +292,9 @@ def _parser() -> argparse.ArgumentParser:
                     "bank from unseen sources), pair them by seed and write the fitness-choice "
                     "report. Resumable: each winner's result is stored in its cell folder.")
     p.add_argument("--arm", action="append", required=True, metavar="NAME=FOLDER",
-                   help="a fitness choice and its comparison folder (give two or more)")
+                   help="a fitness choice and its comparison folder: two or more compare the "
+                        "fitness choices; one compares its methods against "
+                        "--reference-method")
     p.add_argument("--methods", default="random,regularized,ras",
                    help="comma-separated methods to assess (default random,regularized,ras)")
     p.add_argument("--heldout-bank", required=True, metavar="NPZ",
@@ -313,10 +315,26 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"test images for AutoAttack (default {d.autoattack_images})")
     p.add_argument("--reference", default="bank",
                    help="the arm the others are tested against (default bank)")
+    p.add_argument("--reference-method", default="ras",
+                   help="with one --arm: the method the others are tested against (default "
+                        "ras)")
     p.add_argument("--report", metavar="MD", help="write the report (and its CSV beside it)")
     p.add_argument("--no-mlflow", action="store_true", help="do not log to the cells' runs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
+
+
+def _methods_report(reference: str) -> Callable[..., list[Path]]:
+    """One arm: its methods against ``reference`` (the fitness-choice
+    report's keywords, less the arms)."""
+    from .heldout_methods import write_methods_report
+
+    def report(path: Path, rows: Sequence[dict[str, Any]], *, arms: Sequence[str],
+               **kwargs: Any) -> list[Path]:
+        kwargs.pop("reference")
+        return write_methods_report(path, rows, reference=reference, **kwargs)
+
+    return report
 
 
 def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) -> int:
@@ -332,15 +350,18 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     args = parser.parse_args(argv)
     try:
         arms = [parse_arm(a) for a in args.arm]
-        if len({a.name for a in arms}) != len(arms) or len(arms) < 2:
-            raise HeldoutError("--arm: give at least two arms with distinct names")
-        if args.reference not in {a.name for a in arms}:
+        if len({a.name for a in arms}) != len(arms):
+            raise HeldoutError("--arm: give arms distinct names")
+        if len(arms) > 1 and args.reference not in {a.name for a in arms}:
             raise HeldoutError(f"--reference {args.reference!r} is not one of the arms "
                                f"{[a.name for a in arms]}")
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
         bad = [m for m in methods if m not in METHOD_ORDER]
         if bad or not methods:
             raise HeldoutError(f"--methods {args.methods!r}: choose from {list(METHOD_ORDER)}")
+        if len(arms) == 1 and args.reference_method not in methods:
+            raise HeldoutError(f"--reference-method {args.reference_method!r} is not one of "
+                               f"--methods {methods}")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
             raise HeldoutError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-', "
                                "e.g. heldout-test")
@@ -380,7 +401,8 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
         command = "python -m ras_deap.compare.heldout " + " ".join(
             sys.argv[1:] if argv is None else list(argv))
         seeds = sorted({seed for _, _, seed, _, _ in jobs})
-        paths = write_report(Path(args.report), rows, reference=args.reference,
+        report = write_report if len(arms) > 1 else _methods_report(args.reference_method)
+        paths = report(Path(args.report), rows, reference=args.reference,
                              arms=[a.name for a in arms], methods=methods, command=command,
                              config=config, heldout_bank=Path(args.heldout_bank),
                              bank_notes=[describe_bank(bank_for_seed(args.heldout_bank, s))

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 import platform
 from collections.abc import Sequence
@@ -124,7 +123,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
     """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner).
     ``bank_notes``: what each held-out bank holds and shares with the
     fitness (:func:`ras_deap.compare.heldout.describe_bank`)."""
-    from ..atomic import write_atomic
+    from ..atomic import write_atomic, write_csv_atomic
 
     others = [a for a in arms if a != reference]
     # the decision's metric: held-out robustness, or, where PixelAttack was not
@@ -223,10 +222,6 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
     md = write_atomic(path, "\n".join(lines) + "\n")
     csv_path = path.with_suffix(".csv")
     keys = sorted({k for r in rows for k in r} - {"arm", "method", "seed"})
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["arm", "method", "seed", *keys])
-        writer.writeheader()
-        for r in sorted(rows, key=lambda r: (r["arm"], r["method"], r["seed"])):
-            writer.writerow(r)
+    write_csv_atomic(csv_path, sorted(rows, key=lambda r: (r["arm"], r["method"], r["seed"])),
+                     ["arm", "method", "seed", *keys])
     return [md, csv_path]

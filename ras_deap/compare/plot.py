@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import save_figure_atomic
 from .config import METHOD_LABELS, METHOD_ORDER
 
 __all__ = ["plot_curves"]
@@ -66,7 +67,4 @@ def plot_curves(curves: dict[tuple[str, int], Sequence[float]], path: str | Path
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save_figure_atomic(fig, Path(path))

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from ..atomic import copy_atomic, write_atomic
 
 __all__ = ["write_report"]
 
@@ -74,7 +75,7 @@ def write_report(path: str | Path, result: Any, command: str | None = None) -> d
               "figure": path.with_suffix(".png")}
     for key, dst in copies.items():
         if key in files:
-            shutil.copyfile(files[key], dst)
+            copy_atomic(files[key], dst)
             written[key] = dst
     cfg = result.config
     data = json.loads(Path(files["json"]).read_text())
@@ -104,5 +105,5 @@ def write_report(path: str | Path, result: Any, command: str | None = None) -> d
              *(f"* `{p.name}`" for k, p in written.items() if k != "report"),
              f"* MLflow: comparison run `{result.run_id}` (per-cell child runs with "
              "`assess/` metrics and the evaluated individuals)", ""]
-    path.write_text("\n".join(lines))
+    write_atomic(path, "\n".join(lines))
     return written

@@ -46,6 +46,7 @@ from typing import Any
 
 from .. import __version__
 from ..assess.config import AUTOATTACK_PARTIAL
+from ..atomic import write_atomic, write_json_atomic
 from ..config import ConfigError, SearchConfig
 from ..genome import SPECTRUM_FEATURES, Model, spectrum
 from ..validate import check_int
@@ -61,7 +62,7 @@ from .cells import (
     run_cell,
     search_config_for,
 )
-from .config import CompareConfig
+from .config import RAS_METHODS, CompareConfig
 
 __all__ = ["MANIFEST_NAME", "CompareError", "ComparisonResult", "RunResult", "final_metrics",
            "remeasured_columns", "row_of", "run_comparison"]
@@ -219,9 +220,7 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    from ..atomic import write_atomic
-
-    write_atomic(path, json.dumps(data, indent=2, default=str))
+    write_json_atomic(path, data, default=str)
 
 
 def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
@@ -310,7 +309,7 @@ def _open_cell_run(cfg: CompareConfig, spec: CellSpec, parent_id: str) -> Any:
     except ValueError:  # the stored run is gone (another store, deleted): a new one
         tracker = SearchTracker(search.tracking_uri, search.experiment)
         tracker.start_search(params, tags, run_name=spec.name, parent_run_id=parent_id)
-    id_file.write_text(tracker.run_id)
+    write_atomic(id_file, tracker.run_id)
     return tracker
 
 
@@ -318,7 +317,7 @@ def _log_cell(tracker: Any, result: dict[str, Any], folder: Path) -> None:
     from ..assess.result import METRIC_PREFIX
     from ..tracking import log_to_run
 
-    if result["method"] != "ras" and (folder / JOURNAL_NAME).is_file():
+    if result["method"] not in RAS_METHODS and (folder / JOURNAL_NAME).is_file():
         for line in (folder / JOURNAL_NAME).read_text().splitlines():
             try:
                 entry = json.loads(line)
@@ -344,10 +343,40 @@ def _log_cell(tracker: Any, result: dict[str, Any], folder: Path) -> None:
                 tracker.log_artifact(folder / name, "assess")
     tracker.log_dict(result["outcome"]["best_genome"], "best_genome.json")
     tracker.log_dict(result["remeasured"], "remeasured.json")
+    if result.get("front"):
+        _log_front(tracker, result["front"], folder)
     tracker.set_tags({"best_id": row["best_id"],
                       **({"final_failure": result["final_failure"]}
                          if result.get("final_failure") else {})})
     tracker.end_search("FINISHED")
+
+
+def _log_front(tracker: Any, front: dict[str, Any], folder: Path) -> None:
+    """A multi-objective cell's front on its run: the files (``front/``),
+    its size and hypervolumes (search-time and re-measured) as metrics, and
+    the members' child runs tagged ``ras_deap.front=true`` (a baseline's
+    individuals are child runs of the cell; RAS tags its own search run's)."""
+    from ..tracking import log_to_run
+
+    for name in ("front.json", "front.png"):
+        if (folder / name).is_file():
+            tracker.log_artifact(folder / name, "front")
+    if (folder / "front").is_dir():
+        tracker.log_artifact(folder / "front", "front/genomes")
+    metrics = {"front_size": float(len(front["front"])),
+               "front_hypervolume": float(front["hypervolume"])}
+    if "remeasured_hypervolume" in front:
+        metrics["front_remeasured_hypervolume"] = float(front["remeasured_hypervolume"])
+    log_to_run(tracker.tracking_uri, tracker.run_id, metrics=metrics)
+    members = [m for m in front["front"] if m.get("evaluation") is not None]
+    if members:  # a baseline's: its individuals are this run's children, e<index>
+        runs = tracker.mark_front([f"e{m['evaluation']}" for m in members])
+        for member, run_id in zip(members, runs, strict=True):
+            member["run_id"] = run_id  # assess --member logs on it
+        if (folder / "front.json").is_file():
+            from .front import write_front_json
+
+            write_front_json(folder, front)
 
 
 # -- execution -----------------------------------------------------------------------
@@ -377,7 +406,7 @@ def _cell_process(spec: CellSpec) -> None:
         data = run_cell(spec)
     except BaseException:  # report anything, even an interrupt, to the parent
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / WORKER_ERROR).write_text(traceback.format_exc())
+        write_atomic(folder / WORKER_ERROR, traceback.format_exc())
         raise
     _write_json(folder / WORKER_RESULT, data)
 

@@ -14,7 +14,6 @@ cell. A third table pairs RAS with each baseline seed by seed
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
@@ -23,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_atomic, write_csv_atomic, write_json_atomic
 from ..bank import NORMS
 from .config import METHOD_LABELS, METHOD_ORDER, REFERENCE_BUDGET, CompareConfig
 from .stats import PAIRED_METRICS, paired_table
@@ -245,13 +245,8 @@ def _write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     keys: list[str] = []
     for row in rows:
         keys.extend(k for k in row if k not in keys)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (json.dumps(v) if isinstance(v, list) else v)
-                             for k, v in row.items()})
-    return path
+    return write_csv_atomic(path, [{k: (json.dumps(v) if isinstance(v, list) else v)
+                                     for k, v in row.items()} for row in rows], keys)
 
 
 def write_outputs(rows: Sequence[dict[str, Any]],
@@ -264,7 +259,7 @@ def write_outputs(rows: Sequence[dict[str, Any]],
     out.mkdir(parents=True, exist_ok=True)
     table = aggregate(rows)
     files = {"markdown": out / "table.md"}
-    files["markdown"].write_text(format_markdown(table, cfg, rows))
+    write_atomic(files["markdown"], format_markdown(table, cfg, rows))
     files["table_csv"] = _write_csv(out / "table.csv", table)
     files["results_csv"] = _write_csv(out / "results.csv", rows)
     paired = [r.to_dict() for r in paired_table(rows)]
@@ -274,7 +269,7 @@ def write_outputs(rows: Sequence[dict[str, Any]],
                   for (m, s), curve in curves.items() for i, v in enumerate(curve, start=1)]
     files["curves_csv"] = _write_csv(out / "curves.csv", curve_rows)
     files["json"] = out / "results.json"
-    files["json"].write_text(json.dumps({"config": cfg.to_dict(), "table": table,
-                                         "paired": paired, "runs": list(rows),
-                                         **(extra or {})}, indent=2, default=str))
+    write_json_atomic(files["json"], {"config": cfg.to_dict(), "table": table,
+                                      "paired": paired, "runs": list(rows), **(extra or {})},
+                      default=str)
     return files

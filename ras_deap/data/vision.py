@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_bytes_atomic
 from .splits import Dataset, DatasetError, assemble, register
 
 __all__ = ["BANK_SPLIT_SIZE", "DEFAULT_DATA_DIR", "VAL_FRACTION", "load_cifar10",
@@ -87,8 +88,9 @@ def _prepare_idx(raw: Path) -> None:
     for name in _MNIST_FILES:
         plain, packed = raw / name, raw / f"{name}.gz"
         if not plain.exists() and packed.exists():
-            with gzip.open(packed, "rb") as src, open(plain, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            # atomic: a half-unpacked file would pass the next run's exists() check
+            with gzip.open(packed, "rb") as src:
+                write_bytes_atomic(plain, lambda dst: shutil.copyfileobj(src, dst))
 
 
 def _load_mnist_like(cls_name: str, name: str, data_dir: str | Path | None, download: bool,

@@ -18,6 +18,7 @@ from .hooks import CallbackObserver, LoopObserver
 from .individual import Individual, ensure_creator, make_individual
 from .limits import Limits, available_mutations
 from .multiobjective import (
+    crowded_ranks,
     front_records,
     hypervolume,
     multiobjective_select,
@@ -26,6 +27,7 @@ from .multiobjective import (
     points_hypervolume,
     sel_nsga2,
     sel_nsga_spectrum,
+    sel_tournament_crowded,
 )
 from .mutations import (
     BLOCK_MUTATIONS,
@@ -65,6 +67,8 @@ __all__ = [
     "points_hypervolume",
     "sel_nsga2",
     "sel_nsga_spectrum",
+    "sel_tournament_crowded",
+    "crowded_ranks",
     "SearchState",
     "apply_mutation",
     "assign_result",

@@ -30,8 +30,15 @@ Design, and why:
   from collapsing onto copies of one architecture.
 * :func:`sel_nsga2` is plain NSGA-II (DEAP's :func:`deap.tools.selNSGA2`,
   crowding distance), the baseline variant (``--mo-selection crowding``).
-  ``selTournamentDCD`` is not used: it needs a multiple of 4 individuals,
-  and RAS's population is 25; breeding stays per representative.
+  ``selTournamentDCD`` is not used: it needs a multiple of 4 individuals
+  (DEAP issues #146, #247, #631), and RAS's population is 25; breeding
+  stays per representative.
+* :func:`sel_tournament_crowded` picks *parents* for the plain NSGA-II
+  baseline of ``compare`` (:mod:`ras_deap.compare.nsga2`), which breeds by
+  tournament rather than per representative: Deb et al.'s binary
+  tournament on the crowded-comparison order (lower non-domination rank,
+  then larger crowding distance, then a coin), for any population size and
+  any number of parents.
 
 What stays the paper's: breeding (every representative gets ``children``
 children, in the seeded breeding order), the training schedules (a
@@ -53,6 +60,7 @@ population size.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -65,8 +73,9 @@ from .individual import Individual
 from .niching import cached_spectrum
 from .objectives import Objective, objective_values, objectives_from
 
-__all__ = ["front_records", "hypervolume", "multiobjective_select", "nondominated_fronts",
-           "pareto_front", "points_hypervolume", "sel_nsga2", "sel_nsga_spectrum"]
+__all__ = ["crowded_ranks", "front_records", "hypervolume", "multiobjective_select",
+           "nondominated_fronts", "pareto_front", "points_hypervolume", "sel_nsga2",
+           "sel_nsga_spectrum", "sel_tournament_crowded"]
 
 
 @lru_cache(maxsize=16)
@@ -170,17 +179,27 @@ def hypervolume(individuals: Sequence[Individual], objectives: str | Sequence[st
     return points_hypervolume([objective_values(ind, objs) for ind in individuals])
 
 
-def points_hypervolume(points: Sequence[Sequence[float]]) -> float:
-    """The hypervolume of maximised objective vectors above the reference
-    point 0 (see :func:`hypervolume`), e.g. of re-measured means."""
+def points_hypervolume(points: Sequence[Sequence[float]],
+                       reference: Sequence[float] | None = None) -> float:
+    """The hypervolume of maximised objective vectors above ``reference``
+    (default 0 on every objective, see :func:`hypervolume`), e.g. of
+    re-measured means. A point not strictly above the reference on every
+    objective adds nothing."""
     import numpy as np
     from moocore import hypervolume as moocore_hypervolume  # DEAP's own dependency
 
-    kept = [tuple(p) for p in points if all(v > 0 for v in p)]  # on the reference: no volume
+    pts = [tuple(float(v) for v in p) for p in points]
+    if not pts:
+        return 0.0
+    ref = tuple(float(v) for v in reference) if reference is not None else (0.0,) * len(pts[0])
+    if any(len(p) != len(ref) for p in pts):
+        raise ValueError(f"points_hypervolume: every point needs {len(ref)} objectives (the "
+                         "reference point's)")
+    kept = [p for p in pts if all(v > r for v, r in zip(p, ref, strict=True))]
     if not kept:
         return 0.0
-    # moocore minimises: negate, reference 0
-    return float(moocore_hypervolume(-np.array(kept, dtype=float), ref=[0.0] * len(kept[0])))
+    # moocore minimises: negate the points and the reference
+    return float(moocore_hypervolume(-np.array(kept, dtype=float), ref=[-r for r in ref]))
 
 
 def _diverse(front: list[int], m: int, chosen: list[int],
@@ -245,6 +264,55 @@ def sel_nsga2(individuals: Sequence[Individual], k: int, *,
     _check_schedules(individuals)
     entries = _entries(individuals, objectives_from(objectives))
     return [individuals[e.index] for e in tools.selNSGA2(entries, k)]
+
+
+def crowded_ranks(individuals: Sequence[Individual],
+                  objectives: str | Sequence[str] = ("accuracy", "robustness"),
+                  ) -> list[tuple[int, float]]:
+    """Per individual (input order), its non-domination rank (0: the first
+    front) and its crowding distance within its front (DEAP's
+    ``assignCrowdingDist``; infinite at a front's ends): the two keys of
+    NSGA-II's crowded-comparison order."""
+    if not individuals:
+        return []
+    entries = _entries(individuals, objectives_from(objectives))
+    out: list[tuple[int, float]] = [(0, 0.0)] * len(entries)
+    for rank, front in enumerate(tools.sortNondominated(entries, len(entries))):
+        tools.emo.assignCrowdingDist(front)
+        for e in front:
+            out[e.index] = (rank, float(e.fitness.crowding_dist))
+    return out
+
+
+def sel_tournament_crowded(individuals: Sequence[Individual], k: int, *,
+                           objectives: str | Sequence[str] = ("accuracy", "robustness"),
+                           rng: random.Random) -> list[Individual]:
+    """``k`` parents (references, repeats allowed) by binary tournament on
+    NSGA-II's crowded-comparison order (Deb et al. 2002): of two distinct
+    individuals drawn uniformly by ``rng``, the one of lower rank, on equal
+    ranks the one of larger crowding distance, else either by a coin. Works
+    for any population size (one individual is its own opponent), unlike
+    DEAP's ``selTournamentDCD``, which needs a multiple of 4."""
+    if k < 1:
+        raise ValueError(f"k={k} must be >= 1")
+    if not individuals:
+        raise ValueError("cannot select parents from an empty population")
+    _check_schedules(individuals)
+    keys = crowded_ranks(individuals, objectives)
+    n = len(individuals)
+    chosen = []
+    for _ in range(k):
+        a = rng.randrange(n)
+        b = a if n == 1 else (a + 1 + rng.randrange(n - 1)) % n  # another one, uniformly
+        (ra, ca), (rb, cb) = keys[a], keys[b]
+        if ra != rb:
+            win = a if ra < rb else b
+        elif ca != cb:
+            win = a if ca > cb else b
+        else:
+            win = a if rng.random() < 0.5 else b
+        chosen.append(individuals[win])
+    return chosen
 
 
 def multiobjective_select(objectives: str | Sequence[str], mo_selection: str = "spectrum",

@@ -18,6 +18,7 @@ weights, i.e. when it is the split these weights were tested on.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import math
 import warnings
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..assess.target import AssessTarget, TargetError
+from ..atomic import write_atomic, write_bytes_atomic
 from .codegen import CLASS_NAME, generate_source, rename_state_dict
 
 __all__ = ["DATASET_SHAPES", "ExportResult", "export_target", "load_generated"]
@@ -156,7 +158,7 @@ def _write_test_split(path: Path, images: Any, labels: Any, module: Any) -> floa
     import numpy as np
     import torch
 
-    np.savez_compressed(path, images=images, labels=labels)
+    write_bytes_atomic(path, lambda fh: np.savez_compressed(fh, images=images, labels=labels))
     with np.load(path) as saved:
         x, y = saved["images"], saved["labels"]
     with torch.no_grad():  # batches of 1000 (the embedded datasets' test splits are no larger)
@@ -281,10 +283,12 @@ def _export_onnx(module: Any, example: Any, path: Path) -> None:
     # this network (no control flow) traces exactly.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=["images"],
+        buffer = io.BytesIO()  # the legacy exporter writes a file-like object
+        torch.onnx.export(module, (example,), buffer, dynamo=False, input_names=["images"],
                           output_names=["logits"], opset_version=17,
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()), full_check=True)
+    write_bytes_atomic(path, lambda fh: fh.write(buffer.getvalue()))
 
 
 def _onnxruntime_diff(path: Path, x: Any, reference: Any) -> float:
@@ -336,11 +340,11 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     folder.mkdir(parents=True, exist_ok=True)
     files = {"model.py": folder / "model.py", "weights.pt": folder / "weights.pt",
              "genome.json": folder / "genome.json"}
-    files["model.py"].write_text(generate_source(net, genome_id=target.genome.id,
-                                                 levels=levels))
+    write_atomic(files["model.py"], generate_source(net, genome_id=target.genome.id,
+                                                   levels=levels))
     renamed = rename_state_dict(net.state_dict())
-    torch.save(renamed, files["weights.pt"])
-    files["genome.json"].write_text(target.genome.to_json())
+    write_bytes_atomic(files["weights.pt"], lambda fh: torch.save(renamed, fh))
+    write_atomic(files["genome.json"], target.genome.to_json())
     module = getattr(load_generated(files["model.py"]), CLASS_NAME)()
     module.load_state_dict(torch.load(files["weights.pt"], map_location="cpu",
                                       weights_only=True))
@@ -381,5 +385,5 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     metrics_dir = metrics_dir or target.out_dir
     metrics = _run_metrics(metrics_dir) if metrics_dir.is_dir() else {}
     files["README.md"] = folder / "README.md"
-    files["README.md"].write_text(_readme(target, net, levels, metrics, result, has_onnx))
+    write_atomic(files["README.md"], _readme(target, net, levels, metrics, result, has_onnx))
     return result

@@ -17,6 +17,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..atomic import save_figure_atomic
+
 __all__ = ["plot_accuracy_over_generations", "plot_architecture_statistics", "save_figure"]
 
 _QUALITIES = ("accuracy", "fitness", "robustness")
@@ -42,10 +44,8 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".png")
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    return save_figure_atomic(fig, path, dpi=dpi, bbox_inches="tight")
 
 
 def _check_history(history: Sequence[Mapping[str, Any]], where: str) -> list[Mapping[str, Any]]:

@@ -30,6 +30,7 @@ from matplotlib.transforms import Bbox
 
 from ras_deap.genome import Layer, Model
 
+from ..atomic import save_figure_atomic
 from .curves import save_figure
 
 __all__ = ["draw_model", "layer_graph", "layer_label", "model_to_dot", "model_to_svg"]
@@ -261,11 +262,10 @@ SVG_METADATA = {"Date": None}
 def _save(fig: Figure, path: Path) -> Path:
     if path.suffix.lower() != ".svg":
         return save_figure(fig, path, dpi=110)
-    path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasSVG(fig)
     with rc_context(SVG_RC):
-        fig.savefig(path, format="svg", bbox_inches="tight", metadata=SVG_METADATA)
-    return path
+        return save_figure_atomic(fig, path, format="svg", bbox_inches="tight",
+                                  metadata=SVG_METADATA)
 
 
 def draw_model(model: Model, path: str | Path, title: str | None = None) -> Path:

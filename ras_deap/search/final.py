@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import write_atomic, write_bytes_atomic
 from ..checkpoint import Checkpoint
 from ..config import SearchConfig
 from ..contracts import RetrainingEvaluator, Tracker
@@ -118,13 +119,13 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
         import torch  # the evaluator already imported it
 
         weights = run_dir / "best_model.pt"
-        torch.save(result.state_dict, weights)
+        write_bytes_atomic(weights, lambda fh: torch.save(result.state_dict, fh))
         tracker.log_artifact(weights, "best_model")
     genome = run_dir / "best_genome.json"
-    genome.write_text(best.genome.to_json())
+    write_atomic(genome, best.genome.to_json())
     tracker.log_artifact(genome, "best_model")
     dot = run_dir / "best_architecture.dot"
-    dot.write_text(model_to_dot(best.genome))
+    write_atomic(dot, model_to_dot(best.genome))
     tracker.log_artifact(dot, "best_model")
     drawing = draw_model(best.genome, run_dir / "best_architecture.png")
     tracker.log_artifact(drawing, "best_model")

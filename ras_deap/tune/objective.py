@@ -272,7 +272,7 @@ class Objective:
 
 def series_number(trial: optuna.Trial) -> int:
     """The number of the first trial of ``trial``'s retry series: the trial a
-    killed trial was retried from (Optuna's ``RetryFailedTrialCallback``
+    killed trial was retried from (Optuna's ``RetryHeartbeatStaleTrialCallback``
     keeps the series in the system attribute ``retry_history``), or its own."""
     frozen = next((t for t in trial.study.get_trials(deepcopy=False)
                    if t.number == trial.number), None)

@@ -10,8 +10,6 @@ Agg: no display needed) written to ``<out_dir>/<study>/``.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import shlex
 import statistics
@@ -23,6 +21,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from ..atomic import save_figure_atomic, write_csv_atomic, write_json_atomic
 from ..config import EXECUTION_FIELDS, OPTIONS
 
 __all__ = ["StudyReport", "reproduce_command", "summarise_study", "write_outputs",
@@ -184,34 +183,31 @@ def write_outputs(study: optuna.Study, report: StudyReport, folder: Path) -> lis
             ax = draw()
         fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
         fig.tight_layout()
-        fig.savefig(folder / name, dpi=110)
+        save_figure_atomic(fig, folder / name, dpi=110)
         plt.close(fig)
         files.append(folder / name)
     files.append(_write_trials_csv(study, folder / "trials.csv"))
     report.files = [*files, folder / "summary.json"]
-    (folder / "summary.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    write_json_atomic(folder / "summary.json", report.to_dict(), default=str)
     return report.files
 
 
 def _write_trials_csv(study: optuna.Study, path: Path) -> Path:
     trials = study.get_trials(deepcopy=False)
     names = sorted({n for t in trials for n in t.params})
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["number", "state", "value", *names, "remeasured_sd",
-                         "remeasured_ci95", "remeasure_repeats", "search_best_fitness",
-                         "evaluations", "seconds", "mlflow_run_id", "failure"])
-        for t in trials:
-            writer.writerow([t.number, t.state.name, "" if t.value is None else t.value,
-                             *[t.params.get(n, "") for n in names],
-                             *[_blank(t.user_attrs.get(k)) for k in (
-                                 "remeasured_sd", "remeasured_ci95", "remeasure_repeats",
-                                 "search_best_fitness")],
-                             t.user_attrs.get("evaluations", ""),
-                             _round(t.user_attrs.get("seconds")),
-                             t.user_attrs.get("mlflow_run_id", ""),
-                             t.user_attrs.get("failure", "")])
-    return path
+    header = ["number", "state", "value", *names, "remeasured_sd", "remeasured_ci95",
+              "remeasure_repeats", "search_best_fitness", "evaluations", "seconds",
+              "mlflow_run_id", "failure"]
+    rows = [[t.number, t.state.name, "" if t.value is None else t.value,
+             *[t.params.get(n, "") for n in names],
+             *[_blank(t.user_attrs.get(k)) for k in (
+                 "remeasured_sd", "remeasured_ci95", "remeasure_repeats",
+                 "search_best_fitness")],
+             t.user_attrs.get("evaluations", ""),
+             _round(t.user_attrs.get("seconds")),
+             t.user_attrs.get("mlflow_run_id", ""),
+             t.user_attrs.get("failure", "")] for t in trials]
+    return write_csv_atomic(path, [header, *rows])
 
 
 def _blank(value: Any) -> Any:

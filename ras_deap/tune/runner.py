@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,7 @@ def retry_interrupted(study: optuna.Study) -> list[int]:
     A trial cut by the end of a session is not a bad setting: without a retry
     the continued study would sample anew and waste the searches the cut trial
     checkpointed. The retry joins the cut trial's series (``retry_history``, as
-    Optuna's ``RetryFailedTrialCallback`` does), so its searches reuse the same
+    Optuna's ``RetryHeartbeatStaleTrialCallback`` does), so its searches reuse the same
     run folders and resume. Returns the numbers of the trials queued again."""
     trials = study.get_trials(deepcopy=False)
     done = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
@@ -273,11 +274,13 @@ def retry_interrupted(study: optuna.Study) -> list[int]:
 class TrialRecovery:
     """Optuna's ``failed_trial_callback`` for trials whose process died (their
     heartbeat stopped): the trial is retried with the same parameters
-    (:class:`optuna.storages.RetryFailedTrialCallback`) and its MLflow runs
+    (:class:`optuna.storages.RetryHeartbeatStaleTrialCallback`) and its MLflow runs
     (trial, nested search) are closed KILLED instead of staying RUNNING."""
 
     def __init__(self, max_retry: int = MAX_RETRY) -> None:
-        self.retry = optuna.storages.RetryFailedTrialCallback(max_retry=max_retry)
+        with warnings.catch_warnings():  # experimental in Optuna 5, the deprecated one's heir
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
         self.tracker: Any = None
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

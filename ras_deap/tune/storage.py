@@ -11,11 +11,13 @@ settings whose values would not be comparable.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -88,8 +90,10 @@ def open_storage(url: str, failed_trial_callback: FailedTrialCallback | None = N
                             "put the database in a writable place") from exc
     heartbeat, grace = heartbeat_settings()
     try:
-        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                          heartbeat_stale_trial_callback=failed_trial_callback)
+        with warnings.catch_warnings():  # heartbeats are Optuna's way to find dead trials
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
+                              heartbeat_stale_trial_callback=failed_trial_callback)
     except ImportError as exc:
         raise TuneError(f"storage={shown!r}: the database driver for "
                         f"{parsed.drivername!r} is not installed (e.g. psycopg2 for PostgreSQL, "
