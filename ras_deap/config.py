@@ -31,7 +31,16 @@ from .constants import (
 )
 from .errors import ConfigError
 from .evolution.objectives import objective_names
-from .options import FIXED, FROM_FOLDER, MAY_CHANGE, Option, option, options_of
+from .options import (
+    FIXED,
+    FROM_FOLDER,
+    MAY_CHANGE,
+    Option,
+    check_options,
+    option,
+    options_of,
+    paper_values,
+)
 
 __all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
            "EXECUTION_FIELDS", "FINAL_TRAININGS", "OMIT_AT_DEFAULT", "RESUMABLE_OVERRIDES",
@@ -182,8 +191,7 @@ class SearchConfig:
 
     def validate(self) -> None:
         """Each option against its declaration, then what one declaration cannot say."""
-        for name, opt in OPTIONS.items():
-            opt.check(getattr(self, name))
+        check_options(self, OPTIONS)
         if not self.experiment.strip():
             raise ConfigError("experiment='': give a non-empty MLflow experiment name (default "
                               "ras_deap)")
@@ -359,11 +367,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # final training 5 epochs on the full 6000.
     "mnist10k": {"dataset": "mnist10k", "population": 12, "generations": 4, "children": 2,
                  "subset_size": 500, "max_epochs": 5, "full_epochs": 5},
-    # The paper's settings (days of compute on CIFAR-10 with a GPU).
-    "paper": {"robustness": "bank",
-              "generations": 100, "population": 25, "children": 2, "subset_size": 1000,
-              "full_every": 10, "full_epochs": 50, "max_epochs": 200, "patience": 15,
-              "min_delta": 0.001},
+    # The paper's settings (days of compute on CIFAR-10 with a GPU): the paper= of
+    # every option that has one.
+    "paper": paper_values(OPTIONS),
 }
 
 # --preset, shared by run and tune (tune's trials start from "smoke").

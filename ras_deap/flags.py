@@ -35,11 +35,15 @@ class OptionParser(argparse.ArgumentParser):
 
 
 def add_option(group: Any, opt: Option, *, default: Any = ABSENT, note: str = "",
-               ) -> argparse.Action:
+               prefix: str = "") -> argparse.Action:
     """Add ``opt`` to a parser or argument group: its flag, type, choices and
-    help (with ``note`` and the command's ``default`` when it has its own)."""
-    kwargs: dict[str, Any] = {"dest": opt.name, "default": argparse.SUPPRESS,
-                              "help": opt.help_text(default, note)}
+    help (with ``note`` and the command's ``default`` when it has its own).
+    ``prefix`` names the flag and the destination for a command that sets
+    another command's settings (compare's ``--assess-images`` -> ``assess_images``)."""
+    if opt.kind is tuple:  # a comma list: each command parses it (and says so in its help)
+        raise TypeError(f"{opt.name}: add_option takes single values, not {opt.kind.__name__}")
+    kwargs: dict[str, Any] = {"dest": prefix.replace("-", "_") + opt.name,
+                              "default": argparse.SUPPRESS, "help": opt.help_text(default, note)}
     if opt.kind is bool:
         kwargs["action"] = "store_true"
     else:
@@ -48,7 +52,7 @@ def add_option(group: Any, opt: Option, *, default: Any = ABSENT, note: str = ""
             kwargs["choices"] = opt.choices
         if opt.metavar is not None:
             kwargs["metavar"] = opt.metavar
-    return group.add_argument(opt.flag, **kwargs)
+    return group.add_argument("--" + prefix + opt.flag[2:], **kwargs)
 
 
 def add_alias(parser: argparse.ArgumentParser, flag: str, opt: Option) -> None:
@@ -58,6 +62,8 @@ def add_alias(parser: argparse.ArgumentParser, flag: str, opt: Option) -> None:
                         help=argparse.SUPPRESS)
 
 
-def given(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
-    """The options among ``names`` the user gave on the command line."""
-    return {name: getattr(args, name) for name in names if name in args}
+def given(args: argparse.Namespace, names: Iterable[str], prefix: str = "") -> dict[str, Any]:
+    """The options among ``names`` the user gave on the command line (added
+    with ``prefix``: see :func:`add_option`)."""
+    dest = prefix.replace("-", "_")
+    return {name: getattr(args, dest + name) for name in names if dest + name in args}

@@ -10,11 +10,19 @@ stored configs, the resume check, the training options the evaluator gets,
 tune's reserved keys and the command that reproduces a study's best trial.
 Copies drift (``tune --help`` once stated one epoch default while the code
 used another); a derivation cannot.
+
+The other settings classes (the evaluator's ``TrainConfig``, ``CompareConfig``,
+``AssessConfig``, ``BuildConfig``, ``HeldoutConfig``, the source models'
+configs, tune's ``TuneSettings``) declare their
+fields the same way and validate them with :meth:`Option.check`, so a bad
+value of any command is one :class:`~ras_deap.errors.ConfigError` naming it;
+only what one declaration cannot say (a rule across fields) is written out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +30,8 @@ from typing import Any
 from .errors import ConfigError
 from .validate import is_int
 
-__all__ = ["ABSENT", "FIXED", "FROM_FOLDER", "GROUPS", "MAY_CHANGE", "Option", "option",
-           "options_of"]
+__all__ = ["ABSENT", "FIXED", "FROM_FOLDER", "GROUPS", "MAY_CHANGE", "SETTINGS_GROUPS",
+           "Option", "check_options", "option", "option_from", "options_of", "paper_values"]
 
 # The groups, with the titles the parsers print. "execution" options change
 # where and how fast a search runs, never its result.
@@ -32,6 +40,15 @@ GROUPS = {
     "training": "training schedule (paper section 5.3)",
     "final": "final training of the winner (after the search; never the search's result)",
     "execution": "execution and tracking (where and how fast it runs; never the result)",
+}
+# The groups of the other commands' settings (they are no search options, so the
+# parsers and the reference's option tables, which walk GROUPS, leave them out).
+SETTINGS_GROUPS = {
+    "evaluator": "the evaluator's own training settings (no flags: a search leaves them)",
+    "comparison": "a comparison's budget, seeds, methods and baselines (compare)",
+    "assessment": "the direct attacks on a trained network (assess, compare --assess-*)",
+    "bank": "how an adversarial bank is built (attacks build)",
+    "study": "an Optuna study (tune)",
 }
 # What --resume may do with an option: it must match the checkpoint (FIXED),
 # it may be given anew (MAY_CHANGE), or it is the resumed folder (FROM_FOLDER).
@@ -50,12 +67,16 @@ ABSENT: Any = _Absent()
 
 @dataclass(frozen=True)
 class Option:
-    """One option. ``kind`` is int, float, str or bool; ``optional``: None
+    """One option. ``kind`` is int, float, str, bool or tuple (then ``item``
+    is the type of its elements, each checked as an option of that kind would
+    be; ``nonempty`` and ``unique`` constrain the whole); ``optional``: None
     is allowed (and then described by ``none_means``). Numbers must be at
     least ``minimum`` (above it when not ``closed``) and below ``below``.
     ``omit_default``: a config's dict leaves the option out while it has its
     default, so settings stored before the option existed (checkpoints,
-    comparisons, studies) still compare equal to a default config's."""
+    comparisons, studies) still compare equal to a default config's.
+    ``hint`` ends every error message (e.g. the flags that set it, where a
+    command names it otherwise)."""
 
     name: str
     kind: type
@@ -72,6 +93,10 @@ class Option:
     optional: bool = False
     none_means: str | None = None
     omit_default: bool = False
+    item: type | None = None
+    nonempty: bool = False
+    unique: bool = False
+    hint: str | None = None
 
     @property
     def flag(self) -> str:
@@ -97,27 +122,74 @@ class Option:
 
     def check(self, value: Any) -> None:
         """Raise :class:`ConfigError` naming the option unless ``value`` is valid."""
-        name = self.name
+        problem = self._problem(value)
+        if problem is not None:
+            shown = list(value) if isinstance(value, tuple | list) else value
+            raise ConfigError(f"{self.name}={shown!r}: {problem}"
+                              + (f" ({self.hint})" if self.hint else ""))
+
+    def _problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (None: nothing)."""
         if value is None:
-            if self.optional:
-                return
-            raise ConfigError(f"{name}=None: give a value (default {self.default!r})")
+            return None if self.optional else f"give a value (default {self.default!r})"
+        if self.kind is not tuple:
+            return None if self._valid(value, self.kind) else self._scalar_problem(value)
+        noun = {int: "integers", float: "numbers"}.get(self.item, "names")
+        if not isinstance(value, tuple | list):
+            return f"must be a sequence of {noun}"
+        if self.nonempty and not value:
+            return f"give one or more {noun}"
+        bad = [v for v in value if not self._valid(v, self.item)]
+        if bad and self.choices is not None and isinstance(bad[0], str):
+            return f"unknown {bad}; choose from {', '.join(self.choices)}"
+        if bad:
+            return f"{bad[0]!r} is not valid: each must be {self._expected(self.item)}"
+        if self.unique and len(set(value)) != len(value):
+            return "lists a value twice; give each once"
+        return None
+
+    def _valid(self, value: Any, kind: Any) -> bool:
+        """Whether one value of ``kind`` (the option's, or a tuple's item) is valid."""
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is str:
+            ok = isinstance(value, str)
+        elif kind is int:
+            ok = is_int(value) and (self.minimum is None or value >= self.minimum)
+        elif kind is float:
+            ok = self._in_range(value)
+        else:
+            ok = isinstance(value, kind)
+        return ok and (self.choices is None or value in self.choices)
+
+    def _expected(self, kind: Any) -> str:
+        """What one value of ``kind`` must be, in words."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if kind is int:
+            return "an integer" + ("" if self.minimum is None else f" >= {self.minimum:g}")
+        if kind is float:
+            return "a number" + self._range()
+        return {bool: "true or false", str: "text"}.get(kind, getattr(kind, "__name__", "?"))
+
+    def _scalar_problem(self, value: Any) -> str:
         if self.kind is bool and not isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r}: must be true or false (unquoted in TOML; the "
-                              f"text {value!r} is not a boolean)")
+            return (f"must be true or false (unquoted in TOML; the text {value!r} is not a "
+                    "boolean)")
         if self.kind is str and not isinstance(value, str):
-            raise ConfigError(f"{name}={value!r}: must be text (a quoted string in TOML), not "
-                              f"{type(value).__name__}")
-        if self.kind is int and (not is_int(value) or (self.minimum is not None
-                                                       and value < self.minimum)):
-            raise ConfigError(f"{name}={value!r}: must be an integer >= {self.minimum:g}")
-        if self.kind is float and not self._in_range(value):
-            low = "[" if self.closed else "("
-            raise ConfigError(f"{name}={value!r}: must be a number in {low}{self.minimum:g}, "
-                              f"{self.below:g})")
-        if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{name}={value!r}: unknown {name}; choose one of "
-                              f"{', '.join(self.choices)}")
+            return f"must be text (a quoted string in TOML), not {type(value).__name__}"
+        if self.choices is not None and self.kind is str:
+            return f"unknown {self.name}; choose one of {', '.join(self.choices)}"
+        return f"must be {self._expected(self.kind)}"
+
+    def _range(self) -> str:
+        """`` in [0, 1)``, `` > 0``, ... (the bounds, as text)."""
+        low, high = self.minimum, self.below
+        if low is not None and high is not None:
+            return f" in {'[' if self.closed else '('}{low:g}, {high:g})"
+        if low is not None:
+            return f" {'>=' if self.closed else '>'} {low:g}"
+        return "" if high is None else f" < {high:g}"
 
     def _in_range(self, value: Any) -> bool:
         if not isinstance(value, int | float) or isinstance(value, bool):
@@ -130,9 +202,31 @@ class Option:
 def option(default: Any, help: str, group: str, **details: Any) -> Any:
     """A dataclass field that declares an option (see :class:`Option` for the
     ``details``); :func:`options_of` reads them back with name and type."""
-    if group not in GROUPS:
-        raise ValueError(f"group={group!r}: choose one of {', '.join(GROUPS)}")
+    if group not in GROUPS and group not in SETTINGS_GROUPS:
+        raise ValueError(f"group={group!r}: choose one of {', '.join([*GROUPS, *SETTINGS_GROUPS])}")
     return dataclasses.field(default=default, metadata={"option": (help, group, details)})
+
+
+def option_from(cls: type, name: str, **changes: Any) -> Any:
+    """The option ``name`` that ``cls`` declares, declared again for another
+    settings class: the same default, help, group and paper value, with
+    ``changes`` to its details (e.g. a bound the other class may widen)."""
+    found = {f.name: f for f in dataclasses.fields(cls)}[name]
+    help, group, details = found.metadata["option"]
+    return option(found.default, help, group, **{**details, **changes})
+
+
+def _kind(hint: Any) -> tuple[Any, Any, bool]:
+    """(kind, item, optional) of a field's annotation: ``int | None`` is an
+    optional int, ``tuple[str, ...]`` a tuple of str."""
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        optional = type(None) in args
+        hint = next(a for a in args if a is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return tuple, typing.get_args(hint)[0], optional
+    return hint, None, optional
 
 
 def options_of(cls: type) -> dict[str, Option]:
@@ -143,8 +237,20 @@ def options_of(cls: type) -> dict[str, Option]:
         if "option" not in f.metadata:
             continue
         help, group, details = f.metadata["option"]
-        kinds = [k for k in typing.get_args(hints[f.name]) if k is not type(None)]
-        kind = kinds[0] if kinds else hints[f.name]
+        kind, item, optional = _kind(hints[f.name])
         out[f.name] = Option(name=f.name, kind=kind, default=f.default, help=help, group=group,
-                             optional=type(None) in typing.get_args(hints[f.name]), **details)
+                             optional=optional, item=item, **details)
     return out
+
+
+def check_options(config: Any, options: dict[str, Option]) -> None:
+    """Each option of ``config`` against its declaration (the one validator of
+    every settings class; a rule across options is the class's own)."""
+    for name, opt in options.items():
+        opt.check(getattr(config, name))
+
+
+def paper_values(options: dict[str, Option]) -> dict[str, Any]:
+    """The paper's value of every option that has one, in declaration order:
+    the paper presets derive from the ``paper=`` of each declaration."""
+    return {name: opt.paper for name, opt in options.items() if opt.paper is not ABSENT}

@@ -1,17 +1,18 @@
-"""The checks every settings class shares, in one place.
+"""Integer and choice checks for arguments that are no settings class field.
 
-Settings are validated before any work starts, and a bad value must stop
-the command with a message that names the parameter, says what it must be
-and, where there is one, which flag sets it. Each settings class raises its
-own error type (``ConfigError``, ``TuneError``, ``ValueError``, ...), so
-the type is a parameter; the wording is the same everywhere.
+Settings classes declare their fields with :func:`ras_deap.options.option`
+and are checked by :meth:`~ras_deap.options.Option.check` (one
+``ConfigError``). What remains here checks plain function arguments (a
+pool's worker count, a milestone period, a number of repeats): the caller
+passes the error type its callers expect, and the wording is the same as
+the schema's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_int", "check_choice", "is_int"]
+__all__ = ["check_int", "is_int"]
 
 
 def is_int(value: Any) -> bool:
@@ -27,12 +28,4 @@ def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = Fal
         return
     if not is_int(value) or value < minimum:
         raise error(f"{name}={value!r}: must be an integer >= {minimum}"
-                    + (f" ({hint})" if hint else ""))
-
-
-def check_choice(name: str, value: Any, choices: tuple[Any, ...] | list[Any], *,
-                 error: type[Exception] = ValueError, hint: str = "") -> None:
-    """Raise ``error`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise error(f"{name}={value!r}: choose one of {', '.join(map(str, choices))}"
                     + (f" ({hint})" if hint else ""))

@@ -13,7 +13,6 @@ import pytest
 from ras_deap.assess import (
     METRIC_PREFIX,
     AssessConfig,
-    AssessConfigError,
     Assessment,
     AttackRow,
     TargetError,
@@ -24,6 +23,7 @@ from ras_deap.assess import (
 from ras_deap.assess.cli import main
 from ras_deap.assess.target import config_from_params
 from ras_deap.config import SearchConfig
+from ras_deap.errors import ConfigError
 
 TINY = ["--images", "30", "--l0-images", "3", "--pixel-iter", "2", "--no-progress"]
 
@@ -37,11 +37,11 @@ def test_config_defaults_and_errors_name_the_option():
     assert default_eps_steps(256) == (1, 3, 5, 10)  # 8-bit: the paper's x/255
     assert AssessConfig(eps_steps=(3, 1, 3)).eps_for(17) == (1, 3)
     assert AssessConfig(images=10, l0_images=50).l0_images == 10
-    with pytest.raises(AssessConfigError, match=r"images=0.*--assess-images"):
+    with pytest.raises(ConfigError, match=r"images=0.*--assess-images"):
         AssessConfig(images=0)
-    with pytest.raises(AssessConfigError, match="pixel_th"):
+    with pytest.raises(ConfigError, match="pixel_th"):
         AssessConfig(pixel_th=(0, 1))
-    with pytest.raises(AssessConfigError, match=r"unknown.*cw"):
+    with pytest.raises(ConfigError, match=r"unknown.*cw"):
         AssessConfig(attacks=("pgd", "cw"))
     assert AssessConfig.from_dict(AssessConfig(eps_steps=(2,)).to_dict()) == AssessConfig(
         eps_steps=(2,))
@@ -259,7 +259,7 @@ def test_square_iter_stays_out_of_records_written_before_square_existed():
     with_square = AssessConfig(attacks=("square", "pgd"))
     assert with_square.attacks == ("pgd", "square") and with_square.to_dict()["square_iter"] == 200
     assert AssessConfig.from_dict(with_square.to_dict()) == with_square
-    with pytest.raises(AssessConfigError, match="--square-iter"):
+    with pytest.raises(ConfigError, match="--square-iter"):
         AssessConfig(square_iter=0)
 
 

@@ -30,6 +30,7 @@ from ras_deap.attacks import (
 from ras_deap.attacks.__main__ import main
 from ras_deap.bank import check_quarantine, default_bank_path, load_bank, robustness_metrics
 from ras_deap.data import load_dataset
+from ras_deap.errors import ConfigError
 
 torch.set_num_threads(1)
 
@@ -74,11 +75,11 @@ def test_bad_cell_is_refused(args):
 
 
 def test_bad_build_config_is_refused():
-    with pytest.raises(BuildError, match="sources"):
+    with pytest.raises(ConfigError, match="sources"):
         BuildConfig(sources=("vgg",))
-    with pytest.raises(BuildError, match="images_per_cell"):
+    with pytest.raises(ConfigError, match="images_per_cell"):
         BuildConfig(images_per_cell=0)
-    with pytest.raises(BuildError, match="l0_th"):
+    with pytest.raises(ConfigError, match="l0_th"):
         BuildConfig(l0_th=(0,))
 
 
@@ -190,11 +191,11 @@ def test_build_options_keep_the_old_record_at_their_defaults():
     assert not {"select", "pool", "linf_images_per_cell"} & set(BuildConfig().to_json())
     rec = BuildConfig(select="margin", pool=9, linf_images_per_cell=3).to_json()
     assert rec["select"] == "margin" and rec["pool"] == 9 and rec["linf_images_per_cell"] == 3
-    with pytest.raises(BuildError, match="pool"):
+    with pytest.raises(ConfigError, match="pool"):
         BuildConfig(pool=9)  # only with select='margin'
-    with pytest.raises(BuildError, match="select"):
+    with pytest.raises(ConfigError, match="select"):
         BuildConfig(select="best")
-    with pytest.raises(BuildError, match="linf_images_per_cell"):
+    with pytest.raises(ConfigError, match="linf_images_per_cell"):
         BuildConfig(linf_images_per_cell=0)
 
 

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ras_deap.assess import AssessConfig, AssessConfigError, format_table
+from ras_deap.assess import AssessConfig, format_table
 from ras_deap.assess.cli import main
+from ras_deap.errors import ConfigError
 
 # what AssessConfig().to_dict() was before AutoAttack: stored comparisons resume on it
 DEFAULT_RECORD = {"images": 200, "l0_images": 50, "eps_steps": None, "pgd_steps": 10,
@@ -44,10 +45,10 @@ def test_autoattack_eps_default_is_the_fields_on_mnist_like_data_only():
     assert AssessConfig(autoattack_eps=()).autoattack_eps_for(256, (1, 28, 28)) == ()
     assert AssessConfig(autoattack_eps=(0.05,)).autoattack_eps_for(17, (1, 8, 8)) == (0.05,)
     for bad in [(0.0,), (1.0,), (0.1, 2), (True,), ("0.1",)]:
-        with pytest.raises(AssessConfigError, match=r"autoattack_eps=.*--autoattack-eps"):
+        with pytest.raises(ConfigError, match=r"autoattack_eps=.*--autoattack-eps"):
             AssessConfig(autoattack_eps=bad)
     for name in ("autoattack_images", "autoattack_iter", "autoattack_queries"):
-        with pytest.raises(AssessConfigError, match=f"--{name.replace('_', '-')}"):
+        with pytest.raises(ConfigError, match=f"--{name.replace('_', '-')}"):
             AssessConfig(**{name: 0})
 
 

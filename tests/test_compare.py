@@ -704,8 +704,9 @@ def test_cli_bad_values_exit_2_naming_the_option(capsys):
 
     assert main(["--max-evaluations", "0"]) == 2
     assert "budget" in capsys.readouterr().err
-    assert main(["--workers", "0"]) == 2
-    assert "--workers" in capsys.readouterr().err
+    for flag in ("--parallel-cells", "--workers"):  # --workers: its old name, still accepted
+        assert main([flag, "0"]) == 2
+        assert "--parallel-cells 0: must be >= 1" in capsys.readouterr().err
     assert main(["--assess-images", "0"]) == 2
     assert "images" in capsys.readouterr().err
     assert main(["--methods", "ras,smash"]) == 2
@@ -812,7 +813,7 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_parallel_cells_give_the_serial_results(tmp_path):
-    """--workers 2 runs cells in two processes; every number is the serial run's."""
+    """--parallel-cells 2 runs cells in two processes; every number is the serial run's."""
     from ras_deap.compare.cli import main
 
     bank = _tiny_bank(tmp_path)
@@ -822,7 +823,7 @@ def test_parallel_cells_give_the_serial_results(tmp_path):
         assert main(["--preset", "tiny", "--max-evaluations", "3", "--seeds", "1", "--methods",
                      "regularized,ras", "--bank", str(bank), "--out", str(out),
                      "--tracking-uri", f"sqlite:///{tmp_path}/mlflow{workers}.db",
-                     "--workers", str(workers), "--no-progress", *TINY_ASSESS]) == 0
+                     "--parallel-cells", str(workers), "--no-progress", *TINY_ASSESS]) == 0
         with (out / "results.csv").open() as fh:
             results[workers] = list(csv.DictReader(fh))
     skip = {"wall_seconds", "cpu_seconds", "search_seconds", "remeasure_seconds",

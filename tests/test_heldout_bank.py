@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from ras_deap.attacks import SOURCE_NAMES, BuildError
+from ras_deap.attacks import SOURCE_NAMES
 from ras_deap.attacks.__main__ import main
-from ras_deap.attacks.heldout import (
-    HELDOUT_ATTACKS,
-    HeldoutConfig,
-    build_heldout_bank,
-    heldout_table,
-)
+from ras_deap.attacks.heldout import build_heldout_bank, heldout_table
+from ras_deap.attacks.heldout_config import HELDOUT_ATTACKS, HeldoutConfig
 from ras_deap.attacks.heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
 from ras_deap.bank import BankError, check_heldout, check_quarantine, load_bank
 from ras_deap.constants import ATTACK_OPTIMIZERS
 from ras_deap.data import load_dataset
 from ras_deap.data.assessment import assessment_split
+from ras_deap.errors import ConfigError
 
 torch.set_num_threads(1)
 
@@ -99,7 +96,7 @@ def test_test_split_bank_belongs_to_its_seed(tmp_path):
                                     dict(attacks=("square",)), dict(images=0),
                                     dict(hsj_max_eval=0), dict(linf_th=(0,))])
 def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(BuildError):
+    with pytest.raises(ConfigError):
         HeldoutConfig(**kwargs)
 
 
@@ -179,7 +176,7 @@ def test_default_selection_keeps_the_record_of_the_shipped_digits_banks():
 @pytest.mark.parametrize("kwargs", [dict(select="random"), dict(select="margin"),
                                     dict(candidates=5), dict(select="margin", candidates=0)])
 def test_bad_selection_is_refused(kwargs):
-    with pytest.raises(BuildError):
+    with pytest.raises(ConfigError):
         HeldoutConfig(**kwargs)
 
 

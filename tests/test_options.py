@@ -32,14 +32,16 @@ from ras_deap.contracts import FitnessEvaluator, MapBackend, RetrainingEvaluator
 from ras_deap.options import ABSENT, FIXED, FROM_FOLDER, MAY_CHANGE
 from ras_deap.run import build_parser as run_parser
 from ras_deap.tune import cli as tune_cli
-from ras_deap.tune.runner import RESERVED, TuneSettings, base_config, study_attrs
+from ras_deap.tune.runner import base_config, study_attrs
+from ras_deap.tune.settings import RESERVED, TuneSettings
 
 REPO = Path(__file__).resolve().parents[1]
 PARSERS = {"run": run_parser, "tune": tune_cli.build_parser, "compare": compare_cli.build_parser}
 # Flags a command has for an option of its own that shares a name with another
-# command's: compare's presets are comparison presets, and its --workers runs
-# cells in parallel (each cell searches in one process).
-OWN_MEANING = {("compare", "--preset"), ("compare", "--workers")}
+# command's: compare's presets are comparison presets, and its --parallel-cells
+# (old name --workers, kept for the commands in docs/results) runs cells in
+# parallel (each cell searches in one process).
+OWN_MEANING = {("compare", "--preset"), ("compare", "--parallel-cells")}
 
 
 def visible_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:

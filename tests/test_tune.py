@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import pytest
 
-from ras_deap.config import SearchConfig
+from ras_deap.config import ConfigError, SearchConfig
 from ras_deap.evaluation.remeasure import remeasure_seeds
 from ras_deap.genome.records import Model
 from ras_deap.tracking.trials import StudyTracker
@@ -202,7 +202,7 @@ def test_base_config_budget_and_full_epochs(tmp_path: Path) -> None:
 ])
 def test_settings_refuse_overrides_the_study_owns(tmp_path: Path, overrides: dict[str, Any],
                                                   match: str) -> None:
-    with pytest.raises(TuneError, match=match):
+    with pytest.raises(ConfigError, match=match):
         _settings(tmp_path, overrides=overrides)
 
 
@@ -377,7 +377,7 @@ def test_objective_remeasure_count_is_threaded_and_validated(tmp_path: Path) -> 
         _expected_remeasure(search.calls[0], repeats=5)))
     with pytest.raises(TuneError, match="remeasure"):
         Objective(base, get_space("evolution"), study_name="x", remeasure=0)
-    with pytest.raises(TuneError, match="remeasure"):
+    with pytest.raises(ConfigError, match="remeasure"):
         _settings(tmp_path, remeasure=0)
     args = build_parser().parse_args(["--remeasure", "4"])
     assert settings_from_args(args).remeasure == 4

@@ -7,12 +7,15 @@ import sys
 from collections.abc import Sequence
 
 from ..config import DATASET_NAMES, OPTIONS, ConfigError
-from ..flags import add_option
-from .config import ATTACKS, DEFAULT_ATTACKS, AssessConfig, AssessConfigError
+from ..flags import add_option, given
+from .config import ASSESS_OPTIONS, ATTACKS, DEFAULT_ATTACKS, AssessConfig
 
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
+# AssessConfig's numbers: flag, type and help from their declarations
+COUNTS = ("images", "l0_images", "pgd_steps", "pixel_iter", "square_iter", "autoattack_images",
+          "autoattack_iter", "autoattack_queries")
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -28,7 +31,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def _eps_values(text: str | None) -> tuple[float, ...] | None:
     """``--autoattack-eps``: comma-separated budgets, or ``none``; a value
-    that is no number is an :class:`AssessConfigError` (one line)."""
+    that is no number is a :class:`ConfigError` (one line)."""
     if text is None:
         return None
     if text.strip().lower() == "none":
@@ -36,7 +39,7 @@ def _eps_values(text: str | None) -> tuple[float, ...] | None:
     try:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise AssessConfigError(f"--autoattack-eps {text!r}: give comma-separated L-inf budgets "
+        raise ConfigError(f"--autoattack-eps {text!r}: give comma-separated L-inf budgets "
                                 "between 0 and 1, e.g. 0.1,0.3, or none") from None
 
 
@@ -67,34 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="PT", help="state dict (best_model.pt) of the genome "
                    "file; without it the genome is re-trained on the full training set")
     g = p.add_argument_group("attacks")
-    g.add_argument("--images", type=int, default=d.images,
-                   help=f"test images for clean accuracy, FGSM and PGD (default {d.images})")
-    g.add_argument("--l0-images", type=int, default=d.l0_images,
-                   help=f"test images for PixelAttack, the costly one (default {d.l0_images})")
+    for name in ("images", "l0_images"):
+        add_option(g, ASSESS_OPTIONS[name])
     g.add_argument("--eps-steps", type=_ints, metavar="K,K",
                    help="Linf budgets in intensity steps of the data (default 1,2,3 on digits "
                         "= 1/16, 2/16, 3/16; 1,3,5,10 on 8-bit data = x/255)")
-    g.add_argument("--pgd-steps", type=int, default=d.pgd_steps,
-                   help=f"PGD iterations (step eps/4; default {d.pgd_steps})")
+    add_option(g, ASSESS_OPTIONS["pgd_steps"])
     g.add_argument("--pixel-th", type=_ints, default=d.pixel_th, metavar="T,T",
                    help="PixelAttack budgets in changed pixels (default 1,3,5,10)")
-    g.add_argument("--pixel-iter", type=int, default=d.pixel_iter,
-                   help=f"DE generations per image (default {d.pixel_iter}, as the bank)")
-    g.add_argument("--square-iter", type=int, default=d.square_iter,
-                   help=f"SquareAttack queries per image (default {d.square_iter})")
+    for name in ("pixel_iter", "square_iter"):
+        add_option(g, ASSESS_OPTIONS[name])
     g.add_argument("--attacks", type=_names, default=DEFAULT_ATTACKS,
                    help=f"subset of {','.join(ATTACKS)} (default "
                         f"{','.join(DEFAULT_ATTACKS)}; square is the gradient-free Linf check, "
                         "autoattack the field's reference assessment, minutes per eps)")
-    g.add_argument("--autoattack-images", type=int, default=d.autoattack_images,
-                   help="test images for AutoAttack, the first of --images (default "
-                        f"{d.autoattack_images})")
-    g.add_argument("--autoattack-iter", type=int, default=d.autoattack_iter,
-                   help=f"APGD-CE and APGD-T iterations (default {d.autoattack_iter}, the "
-                        "standard version's)")
-    g.add_argument("--autoattack-queries", type=int, default=d.autoattack_queries,
-                   help=f"Square queries per image (default {d.autoattack_queries}, the "
-                        "standard version's)")
+    for name in ("autoattack_images", "autoattack_iter", "autoattack_queries"):
+        add_option(g, ASSESS_OPTIONS[name])
     g.add_argument("--autoattack-eps", metavar="E,E",
                    help="absolute L-inf budgets for AutoAttack beside the eps grid (default "
                         "0.1,0.3 on 28x28 8-bit data such as mnist10k, the field's MNIST "
@@ -135,16 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     try:
-        config = AssessConfig(images=args.images, l0_images=args.l0_images,
-                              eps_steps=args.eps_steps, pgd_steps=args.pgd_steps,
-                              pixel_th=args.pixel_th, pixel_iter=args.pixel_iter,
-                              attacks=args.attacks, bank=not args.no_bank,
-                              square_iter=args.square_iter,
-                              autoattack_images=args.autoattack_images,
-                              autoattack_iter=args.autoattack_iter,
-                              autoattack_queries=args.autoattack_queries,
+        config = AssessConfig(**given(args, COUNTS), eps_steps=args.eps_steps,
+                              pixel_th=args.pixel_th, attacks=args.attacks,
+                              bank=not args.no_bank,
                               autoattack_eps=_eps_values(args.autoattack_eps))
-    except AssessConfigError as exc:
+    except ConfigError as exc:
         return usage(str(exc))
     from ..bank import BankError
     from ..data import DatasetError

@@ -12,11 +12,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
-from ..validate import check_int
+from ..errors import ConfigError
+from ..options import check_options, option, options_of
 
-__all__ = ["ATTACKS", "AUTOATTACK_COMPONENTS", "AUTOATTACK_FIELD_EPS", "AUTOATTACK_PARTIAL",
-           "DEFAULT_ATTACKS", "AssessConfig", "AssessConfigError", "default_eps_steps",
+__all__ = ["ASSESS_OPTIONS", "ATTACKS", "AUTOATTACK_COMPONENTS", "AUTOATTACK_FIELD_EPS",
+           "AUTOATTACK_PARTIAL", "DEFAULT_ATTACKS", "AssessConfig", "default_eps_steps",
            "mnist_like"]
 
 ATTACKS = ("fgsm", "pgd", "square", "autoattack", "pixel")
@@ -44,10 +44,7 @@ AUTOATTACK_FIELD_EPS = (0.1, 0.3)
 _AUTOATTACK_DEFAULTS = {"autoattack_images": AUTOATTACK_IMAGES,
                         "autoattack_iter": AUTOATTACK_ITER,
                         "autoattack_queries": AUTOATTACK_QUERIES, "autoattack_eps": None}
-
-
-class AssessConfigError(UsageError, ValueError):
-    """A bad assessment setting; the message names the option and the fix."""
+_A = "assessment"
 
 
 def default_eps_steps(levels: int) -> tuple[int, ...]:
@@ -81,54 +78,52 @@ class AssessConfig:
     field's 0.1 and 0.3 on MNIST-like data, :func:`mnist_like`, else none;
     ``()``: none). ``bank``: also measure accuracy on the transfer bank."""
 
-    images: int = 200
-    l0_images: int = 50
-    eps_steps: tuple[int, ...] | None = None
-    pgd_steps: int = 10
-    pixel_th: tuple[int, ...] = PIXEL_TH
-    pixel_iter: int = 20
-    attacks: tuple[str, ...] = DEFAULT_ATTACKS
-    bank: bool = True
-    square_iter: int = SQUARE_ITER
-    autoattack_images: int = AUTOATTACK_IMAGES
-    autoattack_iter: int = AUTOATTACK_ITER
-    autoattack_queries: int = AUTOATTACK_QUERIES
-    autoattack_eps: tuple[float, ...] | None = None
+    images: int = option(200, "test images for clean accuracy, FGSM and PGD", _A, minimum=1,
+                         hint="option --assess-images / --images")
+    l0_images: int = option(50, "test images for PixelAttack, the costly one", _A, minimum=1,
+                            hint="option --l0-images / --assess-l0-images")
+    eps_steps: tuple[int, ...] | None = option(
+        None, "Linf budgets in intensity steps of the data", _A, minimum=1, nonempty=True,
+        none_means="1,2,3 on digits = 1/16, 2/16, 3/16; 1,3,5,10 on 8-bit data = x/255",
+        hint="option --eps-steps, e.g. 1,2,3")
+    pgd_steps: int = option(10, "PGD iterations, each a step of eps/4", _A, minimum=1,
+                            hint="option --pgd-steps")
+    pixel_th: tuple[int, ...] = option(PIXEL_TH, "PixelAttack budgets in changed pixels", _A,
+                                       minimum=1, nonempty=True,
+                                       hint="option --pixel-th, e.g. 1,3,5,10")
+    pixel_iter: int = option(20, "DE generations per image, as the bank", _A, minimum=1,
+                             hint="option --pixel-iter / --assess-pixel-iter")
+    attacks: tuple[str, ...] = option(DEFAULT_ATTACKS, "the attacks to run", _A,
+                                      choices=ATTACKS, hint="option --attacks / --assess-attacks")
+    bank: bool = option(True, "also measure accuracy on the transfer bank", _A)
+    square_iter: int = option(SQUARE_ITER, "SquareAttack queries per image", _A, minimum=1,
+                              hint="option --square-iter")
+    autoattack_images: int = option(AUTOATTACK_IMAGES, "test images for AutoAttack, the first "
+                                    "of those for FGSM and PGD", _A, minimum=1,
+                                    hint="option --autoattack-images / "
+                                         "--assess-autoattack-images")
+    autoattack_iter: int = option(AUTOATTACK_ITER, "APGD-CE and APGD-T iterations, the "
+                                  "standard version's", _A, minimum=1,
+                                  hint="option --autoattack-iter")
+    autoattack_queries: int = option(AUTOATTACK_QUERIES, "Square queries per image, the "
+                                     "standard version's", _A, minimum=1,
+                                     hint="option --autoattack-queries")
+    autoattack_eps: tuple[float, ...] | None = option(
+        None, "absolute L-inf budgets for AutoAttack beside the eps grid, on the [0, 1] pixel "
+        "scale", _A, minimum=0, closed=False, below=1,
+        none_means="0.1,0.3 on 28x28 8-bit data, none elsewhere",
+        hint="option --autoattack-eps, e.g. 0.1,0.3, or none")
 
     def __post_init__(self) -> None:
-        flags = {"images": "--assess-images / --images", "l0_images": "--l0-images",
-                 "pgd_steps": "--pgd-steps", "pixel_iter": "--pixel-iter",
-                 "square_iter": "--square-iter",
-                 "autoattack_images": "--autoattack-images / --assess-autoattack-images",
-                 "autoattack_iter": "--autoattack-iter",
-                 "autoattack_queries": "--autoattack-queries"}
-        for name, flag in flags.items():
-            check_int(name, getattr(self, name), error=AssessConfigError, hint=f"option {flag}")
+        check_options(self, ASSESS_OPTIONS)
+        # one spelling per setting: sorted budgets, attacks in the order they run
         for name in ("eps_steps", "pixel_th"):
-            values = getattr(self, name)
-            if values is None:
-                continue
-            values = tuple(values)
-            if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1
-                                 for v in values):
-                raise AssessConfigError(f"{name}={list(values)}: give one or more positive "
-                                        "integers, e.g. 1,2,3")
-            object.__setattr__(self, name, tuple(sorted(set(values))))
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
         if self.autoattack_eps is not None:
-            values = tuple(self.autoattack_eps)
-            if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1
-                   for v in values):
-                raise AssessConfigError(
-                    f"autoattack_eps={list(values)}: give L-inf budgets between 0 and 1 on the "
-                    "[0, 1] pixel scale, e.g. --autoattack-eps 0.1,0.3 (or none)")
-            object.__setattr__(self, "autoattack_eps", tuple(sorted({float(v)
-                                                                      for v in values})))
-        attacks = tuple(self.attacks)
-        bad = [a for a in attacks if a not in ATTACKS]
-        if bad:
-            raise AssessConfigError(f"attacks={list(attacks)}: unknown {bad}; choose from "
-                                    f"{list(ATTACKS)}")
-        object.__setattr__(self, "attacks", tuple(a for a in ATTACKS if a in attacks))
+            object.__setattr__(self, "autoattack_eps",
+                               tuple(sorted({float(v) for v in self.autoattack_eps})))
+        object.__setattr__(self, "attacks", tuple(a for a in ATTACKS if a in self.attacks))
         if self.l0_images > self.images:
             object.__setattr__(self, "l0_images", self.images)
 
@@ -164,9 +159,12 @@ class AssessConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise AssessConfigError(f"unknown assess settings {unknown}; valid: {sorted(known)}")
+            raise ConfigError(f"unknown assess settings {unknown}; valid: {sorted(known)}")
         values = dict(data)
         for key in ("eps_steps", "pixel_th", "attacks", "autoattack_eps"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+ASSESS_OPTIONS = options_of(AssessConfig)

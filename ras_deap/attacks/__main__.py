@@ -11,18 +11,13 @@ import time
 from pathlib import Path
 
 from ..bank import HELDOUT_SPLITS, load_bank
-from .build import (
-    SELECTIONS,
-    BuildConfig,
-    BuildError,
-    build_bank,
-    parse_int_list,
-    parse_name_list,
-)
+from .build import BuildError, build_bank, parse_int_list, parse_name_list
+from .build_config import BUILD_OPTIONS, SELECTIONS, BuildConfig
 from .cells import CellError
-from .heldout import HELDOUT_SELECTIONS, HeldoutConfig, build_heldout_bank, heldout_table
-from .heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
-from .source_models import SourceConfig, SourceModelError
+from .heldout import build_heldout_bank, heldout_table
+from .heldout_config import HELDOUT_OPTIONS, HELDOUT_SELECTIONS, HeldoutConfig
+from .heldout_sources import HELDOUT_SOURCE_OPTIONS, HeldoutSourceConfig
+from .source_models import SOURCE_OPTIONS, SourceConfig, SourceModelError
 
 __all__ = ["format_table", "main"]
 
@@ -32,39 +27,23 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Transferable adversarial bank (paper section 4.1)")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="train source models, attack, save the bank (resumable)")
-    d = BuildConfig()
-    b.add_argument("--dataset", default=d.dataset,
-                   help="digits or mnist10k (embedded), or cifar10 / mnist / fashion-mnist from "
-                        "--data-dir")
+    d, o = BuildConfig(), BUILD_OPTIONS  # defaults and help from BuildConfig's declarations
+    b.add_argument("--dataset", default=d.dataset, help=o["dataset"].help)
     b.add_argument("--out", required=True, help="output bank path, must end in .npz")
-    b.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    b.add_argument("--data-dir", default=None, help=o["data_dir"].help)
     b.add_argument("--seed", type=int, default=d.seed)
-    b.add_argument("--images-per-cell", type=int, default=d.images_per_cell,
-                   help="correctly classified bank-split images attacked per (source, cell)")
-    b.add_argument("--linf-images-per-cell", type=int, default=None,
-                   help="images per (source, Linf cell); default: --images-per-cell")
-    b.add_argument("--max-iter", type=int, default=d.max_iter,
-                   help="ART max_iter: DE generations / CMA-ES iterations per image")
-    b.add_argument("--sources", default=",".join(d.sources),
-                   help="comma list from resnet,capsnet,at,fs")
-    b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)),
-                   help="L0 thresholds (pixels changed); empty for none")
-    b.add_argument("--linf-th", default=None,
-                   help="Linf thresholds in steps of the data's intensity grid (1/255 on 8-bit "
-                        "data, 1/16 on digits); default: 1,3,5,10 on 8-bit data, 1,2,3,4 on "
-                        "digits; empty for none")
-    b.add_argument("--optimizers", default=",".join(d.optimizers), help="DE,CMA-ES")
-    b.add_argument("--select", default=d.select, choices=SELECTIONS,
-                   help="which correctly classified bank-split images each (source, cell) "
-                        "attacks: a seeded random draw, or a seeded draw favouring the images "
-                        "the source is least sure of (weight 1/(margin rank + 1))")
-    b.add_argument("--pool", type=int, default=None,
-                   help="with --select margin: draw only among the POOL images the source is "
-                        "least sure of")
+    for name in ("images_per_cell", "linf_images_per_cell", "max_iter"):
+        b.add_argument(o[name].flag, type=int, default=getattr(d, name), help=o[name].help)
+    b.add_argument("--sources", default=",".join(d.sources), help=o["sources"].help)
+    b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)), help=o["l0_th"].help)
+    b.add_argument("--linf-th", default=None, help=o["linf_th"].help)
+    b.add_argument("--optimizers", default=",".join(d.optimizers), help=o["optimizers"].help)
+    b.add_argument("--select", default=d.select, choices=SELECTIONS, help=o["select"].help)
+    b.add_argument("--pool", type=int, default=None, help=o["pool"].help)
     b.add_argument("--epochs", type=int, default=d.source.epochs,
-                   help="training epochs of resnet / capsnet / fs")
+                   help=SOURCE_OPTIONS["epochs"].help)
     b.add_argument("--at-epochs", type=int, default=d.source.at_epochs,
-                   help="PGD adversarial-training epochs of the at source")
+                   help=SOURCE_OPTIONS["at_epochs"].help)
     b.add_argument("--keep-work", action="store_true",
                    help="keep the OUT.partial work folder after a finished build")
     b.add_argument("--workers", type=int, default=1,
@@ -73,46 +52,22 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     h = sub.add_parser("heldout", help="build a held-out transfer set: base images, source "
                                        "families and attacks that built no fitness bank")
-    hd = HeldoutConfig()
-    h.add_argument("--dataset", default=hd.dataset, help="digits or mnist10k (embedded), or "
-                                                          "a torchvision dataset (--split test)")
+    hd, ho = HeldoutConfig(), HELDOUT_OPTIONS  # defaults and help from the declarations
+    h.add_argument("--dataset", default=hd.dataset, help=ho["dataset"].help)
     h.add_argument("--out", required=True, help="output bank path, must end in .npz")
-    h.add_argument("--data-dir", default=None, help="folder holding the dataset files")
-    h.add_argument("--split", default=hd.split, choices=HELDOUT_SPLITS,
-                   help="base images: the fixed assessment split (disjoint from every seed's "
-                        "train/validation/test and from every fitness bank), or the test split "
-                        "of --seed (held out from that seed's searches only)")
-    h.add_argument("--seed", type=int, default=hd.seed,
-                   help="data split (the test split attacked with --split test, the training "
-                        "split of the sources) and every random draw")
-    h.add_argument("--sources", default=",".join(hd.sources),
-                   help="comma list from " + ",".join(HELDOUT_SOURCE_NAMES))
-    h.add_argument("--attacks", default=",".join(hd.attacks),
-                   help="comma list from hsj (ART HopSkipJump, decision-based) and pgd (ART "
-                        "PGD on the source, transferred)")
-    h.add_argument("--linf-th", default=None,
-                   help="Linf thresholds in steps of the data's intensity grid; default: "
-                        "1,2,3,4 on digits, 1,3,5,10 on 8-bit data")
-    h.add_argument("--images", type=int, default=None,
-                   help="at most this many base images (the first of the split); default all")
+    h.add_argument("--data-dir", default=None, help=ho["data_dir"].help)
+    h.add_argument("--split", default=hd.split, choices=HELDOUT_SPLITS, help=ho["split"].help)
+    h.add_argument("--seed", type=int, default=hd.seed, help=ho["seed"].help)
+    h.add_argument("--sources", default=",".join(hd.sources), help=ho["sources"].help)
+    h.add_argument("--attacks", default=",".join(hd.attacks), help=ho["attacks"].help)
+    h.add_argument("--linf-th", default=None, help=ho["linf_th"].help)
+    h.add_argument("--images", type=int, default=None, help=ho["images"].help)
     h.add_argument("--select", default=hd.select, choices=HELDOUT_SELECTIONS,
-                   help="which base images each source attacks: every correctly classified one "
-                        "(first), or the --candidates correctly classified ones with the "
-                        "smallest logit margin on that source (margin; for confident sources "
-                        "on 8-bit data, where random images almost never flip at <= 10/255)")
-    h.add_argument("--candidates", type=int, default=None,
-                   help="with --select margin: images each source attacks, smallest margin "
-                        "first")
-    h.add_argument("--hsj-max-iter", type=int, default=hd.hsj_max_iter,
-                   help="HopSkipJump iterations per image")
-    h.add_argument("--hsj-max-eval", type=int, default=hd.hsj_max_eval,
-                   help="HopSkipJump: most queries per gradient estimate")
-    h.add_argument("--hsj-init-eval", type=int, default=hd.hsj_init_eval,
-                   help="HopSkipJump: first queries per gradient estimate")
-    h.add_argument("--pgd-steps", type=int, default=hd.pgd_steps,
-                   help="PGD steps (of eps/4) on each source")
+                   help=ho["select"].help)
+    for name in ("candidates", "hsj_max_iter", "hsj_max_eval", "hsj_init_eval", "pgd_steps"):
+        h.add_argument(ho[name].flag, type=int, default=getattr(hd, name), help=ho[name].help)
     h.add_argument("--epochs", type=int, default=hd.source.epochs,
-                   help="training epochs of each held-out source")
+                   help=HELDOUT_SOURCE_OPTIONS["epochs"].help)
     h.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     s = sub.add_parser("show", help="print the Table-1-style counts of a bank")
     s.add_argument("path", help="bank .npz path")

@@ -11,24 +11,21 @@ result does not depend on where a build was interrupted.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..atomic import write_atomic, write_bytes_atomic
-from ..bank import AdversarialBank, default_linf_thresholds, linf_grid, quarantine_record, save_bank
-from .cells import NORMS, OPTIMIZERS, THRESHOLDS, Cell
-from .source_models import SOURCE_NAMES, SourceConfig
+from ..bank import AdversarialBank, linf_grid, quarantine_record, save_bank
+from .build_config import BuildConfig
+from .cells import NORMS, Cell
+from .source_models import SOURCE_NAMES
 
 __all__ = [
-    "SELECTIONS",
-    "BuildConfig",
     "BuildError",
     "build_bank",
     "cell_arrays",
@@ -42,98 +39,6 @@ __all__ = [
 
 class BuildError(ValueError):
     """Bad build settings, or a work folder left by a build with other settings."""
-
-
-# How a (source, cell) picks the bank-split images it attacks (see _images_for).
-SELECTIONS = ("random", "margin")
-
-
-@dataclass(frozen=True)
-class BuildConfig:
-    """Everything that determines a bank. Defaults: the shipped digits bank
-    (40 images per (source, cell), each cell drawing its own images from the
-    quarantined bank split, so the bank spans several hundred base images)."""
-
-    dataset: str = "digits"
-    data_dir: str | None = None
-    seed: int = 0
-    images_per_cell: int = 40
-    max_iter: int = 20  # ART max_iter: DE generations / CMA-ES iterations per image
-    sources: tuple[str, ...] = SOURCE_NAMES
-    l0_th: tuple[int, ...] = THRESHOLDS
-    # Linf thresholds in steps of the data's intensity grid; None = the
-    # data's default (1/3/5/10 out of 255 on 8-bit data, 1-4 steps of 1/16
-    # on digits): see ras_deap.bank.linf_grid.
-    linf_th: tuple[int, ...] | None = None
-    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    # "random": a seeded draw among the correctly classified images (digits).
-    # "margin": a seeded draw that favours the images the source is least sure
-    # of (weight 1 / (margin rank + 1)), among the ``pool`` least sure ones if
-    # set; for confident sources on 8-bit data, where a few pixels or a few
-    # /255 can only flip images near the decision boundary.
-    select: str = "random"
-    pool: int | None = None
-    # Images per (source, Linf cell); None = images_per_cell. On 28 x 28 data
-    # an Linf image costs ~10x an L0 one (ART's DE population is one candidate
-    # per pixel) and succeeds far less often at <= 10/255.
-    linf_images_per_cell: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.images_per_cell < 1:
-            raise BuildError(f"images_per_cell must be >= 1, got {self.images_per_cell}")
-        if self.linf_images_per_cell is not None and self.linf_images_per_cell < 1:
-            raise BuildError(f"linf_images_per_cell must be >= 1, got "
-                             f"{self.linf_images_per_cell}")
-        if self.max_iter < 1:
-            raise BuildError(f"max_iter must be >= 1, got {self.max_iter}")
-        if self.seed < 0:
-            raise BuildError(f"seed must be >= 0, got {self.seed}")
-        if not self.sources:
-            raise BuildError("sources is empty; choose from " + ", ".join(SOURCE_NAMES))
-        bad = [s for s in self.sources if s not in SOURCE_NAMES]
-        if bad or len(set(self.sources)) != len(self.sources):
-            raise BuildError(f"sources {list(self.sources)}: each must be one of "
-                             f"{', '.join(SOURCE_NAMES)}, without repeats")
-        bad = [o for o in self.optimizers if o not in OPTIMIZERS]
-        if bad or not self.optimizers:
-            raise BuildError(f"optimizers {list(self.optimizers)}: choose from {list(OPTIMIZERS)}")
-        for name in ("l0_th", "linf_th"):
-            ths = getattr(self, name) or ()
-            if any(not isinstance(t, int) or t < 1 for t in ths):
-                raise BuildError(f"{name} {list(ths)}: thresholds must be positive ints")
-        if not self.l0_th and self.linf_th == ():
-            raise BuildError("no thresholds: give l0_th and/or linf_th")
-        if self.select not in SELECTIONS:
-            raise BuildError(f"select {self.select!r}: choose one of {', '.join(SELECTIONS)}")
-        if self.pool is not None and (self.pool < 1 or self.select != "margin"):
-            raise BuildError(f"pool {self.pool}: must be >= 1, and only applies to "
-                             "select='margin'")
-
-    def cells_for(self, levels: int) -> tuple[Cell, ...]:
-        """Table 1 order: optimizer, then L0 / Linf by threshold; Linf
-        thresholds on the grid of data with ``levels`` intensity levels."""
-        linf = self.linf_th if self.linf_th is not None else default_linf_thresholds(levels)
-        ths = {"L0": self.l0_th, "Linf": linf}
-        return tuple(Cell(n, t, o) for o in self.optimizers for n in NORMS for t in ths[n])
-
-    def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("data_dir")  # where the data lives does not change the bank
-        # options left at their original behaviour: the same record as before them
-        if d["select"] == "random":
-            d.pop("select")
-        if d["pool"] is None:
-            d.pop("pool")
-        if d["linf_images_per_cell"] is None:
-            d.pop("linf_images_per_cell")
-        return json.loads(json.dumps(d))
-
-    def images_for(self, cell: Cell) -> int:
-        """How many images each source attacks in ``cell``."""
-        if cell.norm == "Linf" and self.linf_images_per_cell is not None:
-            return self.linf_images_per_cell
-        return self.images_per_cell
 
 
 def _has_progress(work: Path) -> bool:

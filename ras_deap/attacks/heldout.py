@@ -55,11 +55,8 @@ would otherwise draw from the OS); the same command gives the same arrays.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +65,6 @@ import torch
 from torch import nn
 
 from ..bank import (
-    HELDOUT_SPLITS,
     AdversarialBank,
     default_linf_thresholds,
     linf_grid,
@@ -76,93 +72,9 @@ from ..bank import (
     save_bank,
 )
 from .build import BuildError
-from .heldout_sources import DEFAULT_HELDOUT_SOURCES, HELDOUT_SOURCE_NAMES, HeldoutSourceConfig
+from .heldout_config import HELDOUT_ATTACKS, HeldoutConfig
 
-__all__ = ["HELDOUT_ATTACKS", "HELDOUT_SELECTIONS", "HeldoutConfig", "build_heldout_bank",
-           "heldout_table", "logit_margins"]
-
-# CLI name -> the label stored in the bank's ``optimizer`` field
-HELDOUT_ATTACKS = {"hsj": "HopSkipJump", "pgd": "PGD-transfer"}
-# which base images each source attacks (see the module docstring)
-HELDOUT_SELECTIONS = ("first", "margin")
-
-
-@dataclass(frozen=True)
-class HeldoutConfig:
-    """Everything that determines a held-out bank. ``seed`` picks the data
-    split (the test split attacked with ``split="test"``, and the training
-    split the sources learn from) and seeds every source and image.
-    ``images``: at most this many base images (the first of the split, in
-    its own order, as ``assess`` takes test images; None: all).
-    HopSkipJump: ``hsj_max_iter`` iterations, ``hsj_max_eval`` /
-    ``hsj_init_eval`` queries per gradient estimate, per image. PGD:
-    ``pgd_steps`` steps of eps/4, no random start.
-    ``select="margin"``: each source attacks the ``candidates`` correctly
-    classified images (of those offered) with the smallest logit margin on
-    that source; ``"first"``: all correctly classified images offered."""
-
-    dataset: str = "digits"
-    data_dir: str | None = None
-    split: str = "assessment"
-    seed: int = 0
-    sources: tuple[str, ...] = DEFAULT_HELDOUT_SOURCES
-    attacks: tuple[str, ...] = tuple(HELDOUT_ATTACKS)
-    linf_th: tuple[int, ...] | None = None
-    images: int | None = None
-    # ~0.13 s (MLP) and ~0.35 s (CNN) per digits image on one core; the
-    # minimal perturbation ends within 4/16 for most images
-    hsj_max_iter: int = 10
-    hsj_max_eval: int = 500
-    hsj_init_eval: int = 50
-    pgd_steps: int = 10
-    source: HeldoutSourceConfig = field(default_factory=HeldoutSourceConfig)
-    select: str = "first"
-    candidates: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.split not in HELDOUT_SPLITS:
-            raise BuildError(f"split {self.split!r}: choose one of {', '.join(HELDOUT_SPLITS)}")
-        if self.seed < 0:
-            raise BuildError(f"seed must be >= 0, got {self.seed}")
-        bad = [s for s in self.sources if s not in HELDOUT_SOURCE_NAMES]
-        if bad or not self.sources or len(set(self.sources)) != len(self.sources):
-            raise BuildError(f"sources {list(self.sources)}: each must be one of "
-                             f"{', '.join(HELDOUT_SOURCE_NAMES)}, without repeats")
-        bad = [a for a in self.attacks if a not in HELDOUT_ATTACKS]
-        if bad or not self.attacks or len(set(self.attacks)) != len(self.attacks):
-            raise BuildError(f"attacks {list(self.attacks)}: each must be one of "
-                             f"{', '.join(HELDOUT_ATTACKS)}, without repeats")
-        if self.linf_th is not None and (not self.linf_th or any(
-                not isinstance(t, int) or t < 1 for t in self.linf_th)):
-            raise BuildError(f"linf_th {list(self.linf_th)}: give positive ints, e.g. 1,2,3,4")
-        if self.images is not None and self.images < 1:
-            raise BuildError(f"images must be >= 1, got {self.images}")
-        for name in ("hsj_max_iter", "hsj_max_eval", "hsj_init_eval", "pgd_steps"):
-            if getattr(self, name) < 1:
-                raise BuildError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.select not in HELDOUT_SELECTIONS:
-            raise BuildError(f"select {self.select!r}: choose one of "
-                             f"{', '.join(HELDOUT_SELECTIONS)}")
-        if self.select == "margin" and self.candidates is None:
-            raise BuildError("select 'margin' needs candidates: how many smallest-margin images "
-                             "each source attacks (e.g. --candidates 150)")
-        if self.candidates is not None and (self.candidates < 1 or self.select != "margin"):
-            raise BuildError(f"candidates {self.candidates}: must be >= 1, and only applies to "
-                             "select 'margin'")
-
-    def thresholds(self, levels: int) -> tuple[int, ...]:
-        return tuple(sorted(self.linf_th or default_linf_thresholds(levels)))
-
-    def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d.pop("data_dir")
-        # left at their original behaviour: the same record as the banks built before them
-        if d["select"] == "first":
-            d.pop("select")
-        if d["candidates"] is None:
-            d.pop("candidates")
-        return json.loads(json.dumps(d))
-
+__all__ = ["build_heldout_bank", "heldout_table", "logit_margins"]
 
 class _Float32(nn.Module):
     """ART's HopSkipJump queries in float64; the sources take float32."""

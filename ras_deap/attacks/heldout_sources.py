@@ -25,10 +25,12 @@ import torch
 from torch import nn
 
 from ..evaluation.inference import Normalize
+from ..options import check_options, option, options_of
 from ..seeding import seed_everything
 from .source_models import SOURCE_NAMES, SourceModelError, train_classifier
 
-__all__ = ["DEFAULT_HELDOUT_SOURCES", "HELDOUT_SOURCE_NAMES", "HeldoutSourceConfig",
+__all__ = ["DEFAULT_HELDOUT_SOURCES", "HELDOUT_SOURCE_NAMES", "HELDOUT_SOURCE_OPTIONS",
+           "HeldoutSourceConfig",
            "LinearSoftmax", "MLP", "PlainCNN", "build_heldout_source", "make_heldout_untrained"]
 
 HELDOUT_SOURCE_NAMES = ("mlp", "cnn", "linear")
@@ -93,16 +95,17 @@ class HeldoutSourceConfig:
     """Training of the held-out sources (Adam, one-cycle schedule, as the
     bank's sources; defaults take seconds on digits)."""
 
-    epochs: int = 25
-    batch_size: int = 64
-    lr: float = 3e-3
+    epochs: int = option(25, "training epochs of each held-out source", "bank", minimum=1)
+    batch_size: int = option(64, "training batch size of the held-out sources", "bank",
+                             minimum=1)
+    lr: float = option(3e-3, "learning rate of the held-out sources", "bank", minimum=0,
+                       closed=False)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise SourceModelError(f"held-out source {name} must be >= 1")
-        if not self.lr > 0:
-            raise SourceModelError("held-out source lr must be > 0")
+        check_options(self, HELDOUT_SOURCE_OPTIONS)
+
+
+HELDOUT_SOURCE_OPTIONS = options_of(HeldoutSourceConfig)
 
 
 def make_heldout_untrained(name: str, shape: tuple[int, int, int], num_classes: int,

@@ -20,10 +20,12 @@ from torchvision.models.resnet import BasicBlock
 
 from ..errors import UsageError
 from ..evaluation.inference import Normalize
+from ..options import check_options, option, options_of
 from ..seeding import seed_everything
 
 __all__ = [
     "SOURCE_NAMES",
+    "SOURCE_OPTIONS",
     "CapsNet",
     "FeatureSqueeze",
     "SmallResNet",
@@ -172,24 +174,28 @@ class FeatureSqueeze(nn.Module):
 class SourceConfig:
     """Training settings of the source models (defaults: digits, seconds each)."""
 
-    epochs: int = 25
-    batch_size: int = 64
-    lr: float = 3e-3
-    resnet_width: int = 16
-    at_epochs: int = 20
-    at_eps: float = 0.1  # Linf radius on the [0, 1] scale (paper thresholds: <= 10/255)
-    at_steps: int = 5
-    fs_bits: int = 4
-    fs_median: int = 2
+    epochs: int = option(25, "training epochs of resnet / capsnet / fs", "bank", minimum=1)
+    batch_size: int = option(64, "training batch size of the sources", "bank", minimum=1)
+    lr: float = option(3e-3, "learning rate of the sources", "bank", minimum=0, closed=False)
+    resnet_width: int = option(16, "channels of the ResNet source's first stage", "bank",
+                               minimum=1)
+    at_epochs: int = option(20, "PGD adversarial-training epochs of the at source", "bank",
+                            minimum=1)
+    at_eps: float = option(0.1, "Linf radius of the at source's adversarial training on the "
+                           "[0, 1] scale (paper thresholds: <= 10/255)", "bank", minimum=0,
+                           closed=False, below=1)
+    at_steps: int = option(5, "PGD steps of the at source's adversarial training", "bank",
+                           minimum=1)
+    fs_bits: int = option(4, "bit depth of the fs source's feature squeezing (1-8)", "bank",
+                          minimum=1)
+    fs_median: int = option(2, "median filter size of the fs source's feature squeezing",
+                            "bank", minimum=1)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "resnet_width", "at_epochs", "at_steps"):
-            if getattr(self, name) < 1:
-                raise SourceModelError(f"SourceConfig.{name} must be >= 1")
-        if not self.lr > 0:
-            raise SourceModelError("SourceConfig.lr must be > 0")
-        if not 0 < self.at_eps < 1:
-            raise SourceModelError("SourceConfig.at_eps must be in (0, 1)")
+        check_options(self, SOURCE_OPTIONS)
+
+
+SOURCE_OPTIONS = options_of(SourceConfig)
 
 
 def _batches(n: int, batch_size: int, gen: torch.Generator):

@@ -9,10 +9,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ..assess.config import ATTACKS, AssessConfig, AssessConfigError
+from ..assess.config import ASSESS_OPTIONS, ATTACKS, AssessConfig
 from ..config import OPTIONS, ConfigError, SearchConfig
 from ..flags import add_alias, add_option, given
 from .config import (
+    COMPARE_OPTIONS,
     COMPARE_PRESETS,
     DEFAULT_METHODS,
     METHOD_ORDER,
@@ -47,6 +48,10 @@ _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and
                         "the front is in its cell folder",
           "mo_selection": "of the ras_mo cells (and ras with several --objectives); nsga2 "
                           "always truncates by crowding"}
+# CompareConfig's own numbers, and the AssessConfig numbers set here as --assess-*: flag,
+# type and help from their declarations
+_COMPARE_OPTIONS = ("tournament_size", "aging_population", "aging_sample", "remeasure")
+_ASSESS_OPTIONS = ("images", "l0_images", "pixel_iter", "autoattack_images")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,40 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy and robustness, whose cells also keep their final front, "
                         "re-measured like the winner: plain NSGA-II on the RAS genome and "
                         "multi-objective RAS)")
-    # not the search option --workers: a cell searches in one process, cells run in parallel
-    p.add_argument("--workers", dest="cell_workers", type=int, default=1, metavar="N",
+    # not the search option --workers (evaluation processes of one search): a cell searches
+    # in one process, and cells run side by side
+    p.add_argument("--parallel-cells", "--workers", dest="parallel_cells", type=int, default=1,
+                   metavar="N",
                    help="run N (method, seed) cells at once, one process each (results are "
-                        "identical to --workers 1; default 1)")
+                        "identical to --parallel-cells 1; default 1). --workers is its old "
+                        "name here, still accepted because the commands of the stored "
+                        "comparisons in docs/results use it; elsewhere --workers is a search's "
+                        "evaluation processes")
     p.add_argument("--out", default="compare_out",
                    help="output folder (default compare_out); an interrupted comparison "
                         "resumes from it")
     p.add_argument("--report", metavar="MD",
                    help="also write a results page (tables, command, machine, wall time) and "
                         "its CSVs and figure beside it, e.g. docs/results/table2-digits.md")
-    p.add_argument("--tournament-size", type=int, default=3,
-                   help="tournament size of (mu+lambda) (default 3)")
-    p.add_argument("--aging-population", type=int, metavar="P",
-                   help="P of regularized evolution (default: --population, 25 = RAS's "
-                        "initial population)")
-    p.add_argument("--aging-sample", type=int, default=5, metavar="S",
-                   help="S of regularized evolution: models sampled per cycle (default 5)")
-    p.add_argument("--remeasure", type=int, default=3, metavar="N",
-                   help="train each method's winner N more times on fresh evaluation seeds "
-                        "(as its search trained it) and report their mean fitness instead of "
-                        "the search's luckiest maximum (default 3)")
-    d = AssessConfig()
+    for name in _COMPARE_OPTIONS:
+        add_option(p, COMPARE_OPTIONS[name])
     g = p.add_argument_group("direct attacks on each re-trained winner (ras_deap.assess)")
-    g.add_argument("--assess-images", type=int, default=d.images,
-                   help=f"test images for FGSM/PGD (default {d.images})")
-    g.add_argument("--assess-l0-images", type=int, default=d.l0_images,
-                   help=f"test images for PixelAttack (default {d.l0_images})")
-    g.add_argument("--assess-pixel-iter", type=int, default=d.pixel_iter,
-                   help=f"DE generations per image (default {d.pixel_iter})")
+    for name in ("images", "l0_images", "pixel_iter"):
+        add_option(g, ASSESS_OPTIONS[name], prefix="assess-")
+    d = AssessConfig()
     g.add_argument("--assess-attacks", default=",".join(d.attacks),
                    help=f"subset of {','.join(ATTACKS)} (default {','.join(d.attacks)}: "
                         "square and autoattack are opt-in)")
-    g.add_argument("--assess-autoattack-images", type=int, default=d.autoattack_images,
-                   help=f"test images for AutoAttack (default {d.autoattack_images})")
+    add_option(g, ASSESS_OPTIONS["autoattack_images"], prefix="assess-")
     g.add_argument("--no-assess", action="store_true", help="skip the direct attacks")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g = p.add_argument_group("search and training settings shared by every method")
@@ -127,14 +123,11 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     search = {**preset, **given(args, (*_SEARCH_OPTIONS, "seed"))}
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     assess = None if args.no_assess else AssessConfig(
-        images=args.assess_images, l0_images=args.assess_l0_images,
-        pixel_iter=args.assess_pixel_iter, autoattack_images=args.assess_autoattack_images,
+        **given(args, _ASSESS_OPTIONS, prefix="assess-"),
         attacks=tuple(a.strip() for a in args.assess_attacks.split(",") if a.strip()))
     return CompareConfig(search=SearchConfig.from_dict(search, source="flags"), budget=budget,
-                         seeds=seeds, methods=methods, out=args.out,
-                         tournament_size=args.tournament_size, remeasure=args.remeasure,
-                         aging_population=args.aging_population,
-                         aging_sample=args.aging_sample, assess=assess)
+                         seeds=seeds, methods=methods, out=args.out, assess=assess,
+                         **given(args, _COMPARE_OPTIONS))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         cfg = config_from_args(args)
-    except (ConfigError, AssessConfigError, ValueError) as exc:
+    except ConfigError as exc:
         return usage(str(exc))
-    if args.cell_workers < 1:
-        return usage(f"--workers {args.cell_workers}: must be >= 1")
+    if args.parallel_cells < 1:
+        return usage(f"--parallel-cells {args.parallel_cells}: must be >= 1")
     if args.report and not args.report.endswith(".md"):
         return usage(f"--report {args.report}: give a Markdown file name ending in .md")
     from ..bank import BankError
@@ -168,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        result = run_comparison(cfg, workers=args.cell_workers, log=log,
+        result = run_comparison(cfg, workers=args.parallel_cells, log=log,
                                 progress=not args.no_progress, command=command)
     except (ConfigError, DatasetError, BankError) as exc:
         return usage(str(exc))
@@ -189,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result.files.update({f"report_{k}": v for k, v in written.items()})
     print(f"wrote {', '.join(str(p) for p in result.files.values())}")
     print(f"MLflow comparison run {result.run_id}; wall time {result.seconds:.0f} s this session, "
-          f"{result.total_seconds:.0f} s in total ({args.cell_workers} worker(s))")
+          f"{result.total_seconds:.0f} s in total ({args.parallel_cells} cell(s) at once)")
     if result.run_id:
         from ..tracking import run_links
 

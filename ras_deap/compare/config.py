@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..assess.config import AssessConfig
-from ..config import OPTIONS, SearchConfig
-from ..validate import check_int
+from ..config import OPTIONS, PRESETS, ConfigError, SearchConfig
+from ..options import check_options, option, options_of
 
-__all__ = ["COMPARE_PRESETS", "DEFAULT_METHODS", "MO_METHODS", "MO_OBJECTIVES", "MULTIOBJECTIVE",
-           "RAS_METHODS", "UNSTORED_FIELDS", "METHOD_LABELS", "METHOD_ORDER",
-           "REFERENCE_BUDGET", "REFERENCE_SEEDS", "CompareConfig"]
+__all__ = ["COMPARE_OPTIONS", "COMPARE_PRESETS", "DEFAULT_METHODS", "MO_METHODS",
+           "MO_OBJECTIVES", "MULTIOBJECTIVE", "RAS_METHODS", "UNSTORED_FIELDS", "METHOD_LABELS",
+           "METHOD_ORDER", "REFERENCE_BUDGET", "REFERENCE_SEEDS", "CompareConfig"]
 
 # The methods of the paper's Table 2: what a comparison runs by default.
 DEFAULT_METHODS = ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
@@ -51,9 +51,12 @@ COMPARE_PRESETS: dict[str, dict[str, Any]] = {
               "max_epochs": 10, "patience": 5, "full_every": 100, "full_epochs": 20},
     "tiny": {"budget": 4, "seeds": 1, "population": 2, "children": 1, "subset_size": 200,
              "max_epochs": 2, "patience": 1, "full_every": 100, "full_epochs": 2},
-    "paper": {"budget": 5025, "seeds": REFERENCE_SEEDS, "population": 25, "children": 2,
-              "subset_size": 1000, "max_epochs": 200, "patience": 15, "full_every": 10,
-              "full_epochs": 50},
+    # the paper's search (run --preset paper) with the budget of its 100 generations
+    # (25 + 100 x 50 = 5025 networks), which replaces the generations
+    "paper": {"budget": PRESETS["paper"]["population"] * (1 + PRESETS["paper"]["generations"]
+                                                          * PRESETS["paper"]["children"]),
+              "seeds": REFERENCE_SEEDS,
+              **{k: v for k, v in PRESETS["paper"].items() if k != "generations"}},
 }
 
 # CompareConfig fields that do not change any cell's result: a resumed
@@ -67,6 +70,7 @@ UNSTORED_FIELDS = ("seeds", "methods", "out")
 # derived from the schema's execution group: threads, device and the MLflow
 # options have always been part of a comparison's settings.
 UNSTORED_SEARCH_FIELDS = ("seed", "workers", "scheduler", "run_dir", "run_name")
+_C = "comparison"
 
 
 @dataclass
@@ -90,38 +94,38 @@ class CompareConfig:
     """
 
     search: SearchConfig = field(default_factory=SearchConfig)
-    budget: int = REFERENCE_BUDGET
-    seeds: int = REFERENCE_SEEDS
-    methods: tuple[str, ...] = DEFAULT_METHODS
-    out: str = "compare_out"
-    tournament_size: int = 3
-    final_generation: int | None = None
-    remeasure: int = 3
-    aging_population: int | None = None
-    aging_sample: int = 5
+    budget: int = option(REFERENCE_BUDGET, "evaluations of every method and seed", _C,
+                         minimum=1, hint=OPTIONS["max_evaluations"].flag)
+    seeds: int = option(REFERENCE_SEEDS, "seeds per method", _C, minimum=1, hint="--seeds")
+    methods: tuple[str, ...] = option(DEFAULT_METHODS, "the methods compared", _C,
+                                      choices=METHOD_ORDER, nonempty=True, unique=True,
+                                      hint="--methods")
+    out: str = option("compare_out", "output folder", _C)
+    tournament_size: int = option(3, "tournament size of (mu+lambda)", _C, minimum=1,
+                                  hint="--tournament-size")
+    final_generation: int | None = option(None, "the generation the winners are re-trained "
+                                          "as", _C, minimum=1, none_means="full_every")
+    remeasure: int = option(3, "train each method's winner N more times on fresh evaluation "
+                            "seeds (as its search trained it) and report their mean fitness "
+                            "instead of the search's luckiest maximum", _C, minimum=1,
+                            metavar="N", hint="--remeasure")
+    aging_population: int | None = option(None, "P of regularized evolution", _C, minimum=1,
+                                          metavar="P", hint="--aging-population",
+                                          none_means="--population, 25 = RAS's initial "
+                                                     "population")
+    aging_sample: int = option(5, "S of regularized evolution: models sampled per cycle", _C,
+                               minimum=1, metavar="S", hint="--aging-sample")
     assess: AssessConfig | None = field(default_factory=AssessConfig)
 
     def __post_init__(self) -> None:
-        flags = {"budget": OPTIONS["max_evaluations"].flag}
-        for name in ("budget", "seeds", "tournament_size", "remeasure", "aging_sample",
-                     "aging_population"):
-            check_int(name, getattr(self, name), allow_none=name == "aging_population",
-                      hint=flags.get(name, f"--{name.replace('_', '-')}"))
         self.methods = tuple(self.methods)
-        unknown = [m for m in self.methods if m not in METHOD_ORDER]
-        if unknown or not self.methods:
-            raise ValueError(f"methods={list(self.methods)}: choose one or more of "
-                             f"{list(METHOD_ORDER)} (--methods)")
-        if len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"methods={list(self.methods)} lists a method twice")
+        check_options(self, COMPARE_OPTIONS)
         if "ras_mo" in self.methods and not self.search.multiobjective:
             try:  # the settings ras_mo searches with must be valid ones, before any cell runs
                 self.search.replace(objectives=MO_OBJECTIVES)
-            except ValueError as exc:
-                raise ValueError(f"--methods ras_mo searches with objectives={MO_OBJECTIVES}: "
-                                 f"{exc}") from exc
-        if self.final_generation is not None and self.final_generation < 1:
-            raise ValueError(f"final_generation={self.final_generation} must be >= 1")
+            except ConfigError as exc:
+                raise ConfigError(f"--methods ras_mo searches with objectives={MO_OBJECTIVES}: "
+                                  f"{exc}") from exc
         if isinstance(self.assess, dict):
             self.assess = AssessConfig.from_dict(self.assess)
 
@@ -174,3 +178,6 @@ class CompareConfig:
         if values.get("assess") is not None:
             values["assess"] = AssessConfig.from_dict(values["assess"])
         return cls(**values)
+
+
+COMPARE_OPTIONS = options_of(CompareConfig)

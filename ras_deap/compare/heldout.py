@@ -340,7 +340,7 @@ def _methods_report(reference: str) -> Callable[..., list[Path]]:
 def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) -> int:
     from tqdm.auto import tqdm
 
-    from ..assess.config import AssessConfigError
+    from ..errors import ConfigError
     from .cells import cell_dir
     from .config import CompareConfig
     from .heldout_report import write_report
@@ -368,7 +368,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
         config = AssessConfig(images=args.images, bank=False, square_iter=args.square_iter,
                               attacks=("square", "autoattack") if args.autoattack
                               else ("square",), autoattack_images=args.autoattack_images)
-    except (HeldoutError, AssessConfigError) as exc:
+    except (HeldoutError, ConfigError) as exc:
         parser.error(str(exc))
     jobs, missing = [], []
     for arm in arms:

@@ -243,7 +243,7 @@ def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
             raise CompareError(
                 f"--out {out} holds a comparison with other settings ({'; '.join(changed)}). "
                 "Rerun with the settings it was started with to resume it, or pass another "
-                "--out for a new comparison (only --seeds, --methods and --workers may "
+                "--out for a new comparison (only --seeds, --methods and --parallel-cells may "
                 "change on resume)")
         return data, True
     if (out / "cells").is_dir() and any((out / "cells").iterdir()):
@@ -496,7 +496,7 @@ def run_comparison(cfg: CompareConfig, *, workers: int = 1,
     from .plot import plot_curves
     from .table import write_outputs
 
-    check_int("workers", workers, error=CompareError, hint="--workers")
+    check_int("workers", workers, error=CompareError, hint="--parallel-cells")
     started = time.perf_counter()
     out = Path(cfg.out)
     manifest, existed = open_manifest(cfg)
@@ -512,7 +512,7 @@ def run_comparison(cfg: CompareConfig, *, workers: int = 1,
             + (f" ({', '.join(partly)} resume from their journals)" if partly else ""))
     else:
         log(f"[compare] {len(cells)} cells ({len(cfg.methods)} methods x {cfg.seeds} seeds), "
-            f"budget {cfg.budget} evaluations each, {workers} worker(s); results in {out}")
+            f"budget {cfg.budget} evaluations each, {workers} at once; results in {out}")
     search = cfg.search
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     result = ComparisonResult(cfg, [], out, cells_reused=[cell_name(*c) for c in done])

@@ -12,38 +12,79 @@ unchanged (:func:`ras_deap.config.training_values`).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import asdict, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..config import OPTIONS, TRAINING_FIELDS
+from ..config import OPTIONS, TRAINING_FIELDS, SearchConfig
 from ..constants import OPTIMIZERS
-from ..validate import check_choice, check_int
+from ..errors import ConfigError
+from ..options import check_options, option, option_from, options_of, paper_values
 
-__all__ = ["OPTIMIZERS", "TrainConfig"]
+__all__ = ["OPTIMIZERS", "TRAIN_OPTIONS", "TrainConfig"]
+
+_E = "evaluator"
 
 
-class _TrainConfigMethods:
-    """The behaviour of :class:`TrainConfig` (its fields are generated)."""
+@dataclass(frozen=True)
+class TrainConfig:
+    """How every candidate network is trained.
+
+    The early-stopping rule and the schedule follow the paper (section 5.3:
+    "early stopping if accuracy or validation accuracy do not change more
+    than 0.001 in the span of 15 epochs": training stops as soon as the
+    training accuracy *or* the validation accuracy has not moved more than
+    ``min_delta`` over ``patience`` epochs; every 10th generation trains on
+    the full training set, the others on 1000 random training samples). The
+    epoch budgets are NOT the paper's by default: 200 / 50 max epochs make
+    one evaluation minutes long on a CPU (and on a small validation set one
+    changed prediction already moves the accuracy by more than 0.001), while
+    the default search must finish in minutes. ``max_epochs=10`` (subset)
+    and ``full_epochs=20`` keep a digits evaluation at ~1-3 s on one CPU
+    core; :meth:`paper` gives the paper's 200 / 50. The optimiser is Adam
+    with lr 1e-3 because a search cannot tune the learning rate per
+    architecture and Adam is much less sensitive to it than plain SGD over
+    very different networks; SGD with momentum is available (``"sgd"``).
+
+    The first fields are the search's training options
+    (:data:`ras_deap.config.TRAINING_FIELDS`), declared by the schema: their
+    names and types are written here so that type checkers see them, their
+    defaults, bounds, help and paper values are the schema's (the module
+    refuses to import if a name or type drifts). The trainer accepts two
+    values a search never asks for: ``full_every=0`` (never the full set; a
+    search requires >= 1) and any ``min_delta >= 0`` (1 or more: every
+    change counts as flat). The evaluator's own settings follow: ``momentum``
+    and ``weight_decay`` apply to SGD and Adam, ``eval_batch_size`` to
+    predictions, and ``max_parameters`` refuses (fitness 0, failure recorded)
+    networks too big to train on the machine (``None`` disables the limit).
+    """
+
+    subset_size: int = option_from(SearchConfig, "subset_size")
+    full_every: int = option_from(SearchConfig, "full_every", minimum=0)
+    full_epochs: int = option_from(SearchConfig, "full_epochs")
+    max_epochs: int = option_from(SearchConfig, "max_epochs")
+    patience: int = option_from(SearchConfig, "patience")
+    min_delta: float = option_from(SearchConfig, "min_delta", below=None)
+    batch_size: int = option_from(SearchConfig, "batch_size")
+    lr: float = option_from(SearchConfig, "lr")
+    optimizer: str = option_from(SearchConfig, "optimizer")
+    augment: bool = option_from(SearchConfig, "augment")
+    momentum: float = option(0.9, "momentum of SGD", _E, minimum=0)
+    weight_decay: float = option(0.0, "L2 weight decay of SGD and Adam", _E, minimum=0)
+    eval_batch_size: int = option(1024, "batch size of predictions (no gradients)", _E,
+                                  minimum=1)
+    max_parameters: int | None = option(50_000_000, "networks with more parameters are "
+                                        "refused (fitness 0, failure recorded) instead of "
+                                        "trained", _E, minimum=1, none_means="no limit")
 
     def __post_init__(self) -> None:
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        for name in ("batch_size", "max_epochs", "full_epochs", "subset_size", "patience",
-                     "eval_batch_size"):
-            check_int(name, getattr(self, name))
-        if self.batch_size < 2:
-            raise ValueError("batch_size must be >= 2 (BatchNorm needs two samples per batch)")
-        check_int("full_every", self.full_every, minimum=0,
-                  hint="0 = never train on the full training set")
-        if self.lr <= 0 or self.min_delta < 0 or self.weight_decay < 0:
-            raise ValueError("lr must be > 0, min_delta and weight_decay >= 0")
-        check_int("max_parameters", self.max_parameters, allow_none=True,
-                  hint="or None for no limit")
+        check_options(self, TRAIN_OPTIONS)
 
     @classmethod
-    def paper(cls, **overrides: Any) -> Any:
-        """The paper's budgets: at most 200 epochs (subset generations) and
-        50 epochs (full generations), patience 15, min_delta 0.001."""
-        return cls(**{"max_epochs": 200, "full_epochs": 50, **overrides})
+    def paper(cls, **overrides: Any) -> TrainConfig:
+        """The paper's schedule (the ``paper=`` of the training options): at most
+        200 epochs (subset generations) and 50 epochs (full generations),
+        patience 15, min_delta 0.001."""
+        return cls(**{**paper_values(TRAIN_OPTIONS), **overrides})
 
     def is_full_generation(self, generation: int) -> bool:
         """Whether ``generation`` trains on the full training set: every
@@ -70,50 +111,30 @@ class _TrainConfigMethods:
         return self.epoch_equivalents(epochs or self.epochs_for(generation), samples)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Any:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise ValueError(f"unknown training options {sorted(unknown)}; valid ones are "
-                             f"{sorted(names)}")
+            raise ConfigError(f"unknown training options {sorted(unknown)}; valid ones are "
+                              f"{sorted(names)}")
         return cls(**data)
 
 
-TrainConfig: Any = dataclasses.make_dataclass(
-    "TrainConfig",
-    [*((name, OPTIONS[name].kind, field(default=OPTIONS[name].default))
-       for name in TRAINING_FIELDS),
-     ("momentum", float, field(default=0.9)),
-     ("weight_decay", float, field(default=0.0)),
-     ("eval_batch_size", int, field(default=1024)),
-     ("max_parameters", int | None, field(default=50_000_000))],
-    bases=(_TrainConfigMethods,), frozen=True)
-TrainConfig.__module__ = __name__
-TrainConfig.__doc__ = """How every candidate network is trained.
+TRAIN_OPTIONS = options_of(TrainConfig)
 
-The early-stopping rule and the schedule follow the paper (section 5.3:
-"early stopping if accuracy or validation accuracy do not change more
-than 0.001 in the span of 15 epochs": training stops as soon as the
-training accuracy *or* the validation accuracy has not moved more than
-``min_delta`` over ``patience`` epochs; every 10th generation trains on
-the full training set, the others on 1000 random training samples). The
-epoch budgets are NOT the paper's by default: 200 / 50 max epochs make
-one evaluation minutes long on a CPU (and on a small validation set one
-changed prediction already moves the accuracy by more than 0.001), while
-the default search must finish in minutes. ``max_epochs=10`` (subset)
-and ``full_epochs=20`` keep a digits evaluation at ~1-3 s on one CPU
-core; :meth:`paper` gives the paper's 200 / 50. The optimiser is Adam
-with lr 1e-3 because a search cannot tune the learning rate per
-architecture and Adam is much less sensitive to it than plain SGD over
-very different networks; SGD with momentum is available (``"sgd"``).
-``full_every=0`` never trains on the full set (a search requires >= 1).
 
-The fields named in :data:`ras_deap.config.TRAINING_FIELDS` are the
-search's training options (same names, types and defaults); ``momentum``
-and ``weight_decay`` apply to SGD and Adam, ``eval_batch_size`` to
-predictions, and ``max_parameters`` refuses (fitness 0, failure recorded)
-networks too big to train on the machine (``None`` disables the limit).
-"""
+def _check_against_schema() -> None:
+    """The training options are the schema's, by name, order and type: a field
+    renamed or retyped on one side only must not import."""
+    names = [n for n, o in TRAIN_OPTIONS.items() if o.group != _E]
+    drift = [n for n in TRAINING_FIELDS if n not in TRAIN_OPTIONS
+             or TRAIN_OPTIONS[n].kind is not OPTIONS[n].kind]
+    if names != list(TRAINING_FIELDS) or drift:
+        raise TypeError(f"TrainConfig's training fields {names} differ from the schema's "
+                        f"{list(TRAINING_FIELDS)} (names, order or types; {drift})")
+
+
+_check_against_schema()

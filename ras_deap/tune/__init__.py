@@ -12,7 +12,8 @@ and every trial is an MLflow run with its search nested under it.
 from .errors import TuneError
 from .objective import Milestones, Objective
 from .report import StudyReport, reproduce_command, summarise_study
-from .runner import TuneOutcome, TuneSettings, base_config, tune
+from .runner import TuneOutcome, base_config, tune
+from .settings import TuneSettings
 from .space import SPACES, SearchSpace, get_space
 from .storage import DEFAULT_STORAGE, open_storage, open_study
 

@@ -19,7 +19,8 @@ from typing import Any
 from ..config import OPTIONS, PRESET_OPTION, PRESETS
 from ..flags import add_alias, add_option, given
 from .errors import TuneError
-from .runner import PRUNERS, SAMPLERS, TuneSettings, tune
+from .runner import tune
+from .settings import PRUNERS, SAMPLERS, TuneSettings
 from .space import SPACES
 from .storage import DEFAULT_STORAGE
 

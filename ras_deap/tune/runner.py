@@ -13,110 +13,28 @@ import json
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
 from .. import __version__
-from ..config import EXECUTION_FIELDS, OPTIONS, PRESETS, ConfigError, SearchConfig
-from ..validate import check_int
+from ..config import EXECUTION_FIELDS, PRESETS, ConfigError, SearchConfig
 from .errors import TuneError
 from .objective import DEFAULT_REMEASURE, EvaluatorFactory, Objective, SearchFn
 from .report import StudyReport, format_report, summarise_study, write_outputs
+from .settings import TuneSettings
 from .space import SearchSpace, get_space
-from .storage import DEFAULT_STORAGE, open_study, public_url
+from .storage import open_study, public_url
 
-__all__ = ["TuneSettings", "TuneOutcome", "TrialRecovery", "tune", "base_config", "study_attrs",
-           "SAMPLERS", "PRUNERS", "EXECUTION_FIELDS", "OBJECTIVE", "retry_interrupted"]
+__all__ = ["TuneOutcome", "TrialRecovery", "tune", "base_config", "study_attrs",
+           "EXECUTION_FIELDS", "OBJECTIVE", "retry_interrupted"]
 
 log = logging.getLogger(__name__)
 MAX_RETRY = 2  # times a trial whose process died is run again
-SAMPLERS = ("tpe", "grid", "random")
-PRUNERS = ("median", "hyperband", "none")
 # What a trial's value is (kept in the study's attributes, see study_attrs).
 OBJECTIVE = "remeasured_mean_fitness"
-# Search options the study sets itself -> the flag to use instead of --set: the
-# ones with a flag of the same name here, and those the study derives.
-RESERVED = {
-    **{name: OPTIONS[name].flag for name in ("max_evaluations", "seed", "tracking_uri",
-                                             "experiment")},
-    "generations": f"{OPTIONS['max_evaluations'].flag} (the budget ends a trial)",
-    "run_dir": "--out-dir", "run_name": "--study-name"}
-
-
-@dataclass
-class TuneSettings:
-    """Everything a study run needs; the CLI flags map one to one."""
-
-    study_name: str | None = None  # None: "ras-<space>"
-    storage: str = DEFAULT_STORAGE
-    space: str = "evolution"
-    n_trials: int | None = None  # None: 8, or the remaining grid for a grid sampler
-    timeout: float | None = None  # seconds for this session's trials
-    budget: int = 24  # evaluations per trial (--max-evaluations: the search's max_evaluations)
-    preset: str = "smoke"
-    overrides: dict[str, Any] = field(default_factory=dict)  # other SearchConfig fields
-    seed: int = 0
-    sampler: str | None = None  # None: the space's default
-    pruner: str | None = None  # None: the space's default
-    startup_trials: int = 4  # random trials before TPE models, complete trials before pruning
-    replicates: int = 3  # seeds per variant in a grid
-    report_every: int | None = None  # evaluations between pruning checks (None: budget // 10)
-    out_dir: str = "studies/out"
-    tracking_uri: str | None = None
-    experiment: str = "ras_deap-tune"
-    track: bool = True
-    final_training: bool = False
-    progress: bool = False
-    # fresh trainings of each trial's best architecture; their mean is the trial's value,
-    # so a trial costs budget + remeasure trainings
-    remeasure: int = DEFAULT_REMEASURE
-    # searches per trial, on seeds seed .. seed + tuning_seeds - 1: the value is their mean
-    tuning_seeds: int = 1
-    # trials to run first with these parameters (Optuna's enqueue_trial), e.g. the
-    # paper's setting as the study's own reference; skipped when already in the study
-    enqueue: tuple[dict[str, Any], ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.study_name is None:
-            self.study_name = f"ras-{self.space}"
-        check_int("budget", self.budget, error=TuneError, hint=OPTIONS["max_evaluations"].flag)
-        for name in ("startup_trials", "replicates", "remeasure", "tuning_seeds"):
-            check_int(name, getattr(self, name), error=TuneError)
-        for name in ("n_trials", "report_every"):
-            check_int(name, getattr(self, name), allow_none=True, error=TuneError)
-        if self.timeout is not None and not self.timeout > 0:
-            raise TuneError(f"timeout={self.timeout!r}: must be a number of seconds > 0")
-        if self.preset not in PRESETS:
-            raise TuneError(f"preset={self.preset!r}: choose one of {', '.join(PRESETS)}")
-        if self.sampler is not None and self.sampler not in SAMPLERS:
-            raise TuneError(f"sampler={self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
-        if self.pruner is not None and self.pruner not in PRUNERS:
-            raise TuneError(f"pruner={self.pruner!r}: choose one of {', '.join(PRUNERS)}")
-        space = get_space(self.space)
-        known = set(OPTIONS)
-        for key in self.overrides:
-            if key not in known:
-                raise TuneError(f"--set {key}=...: SearchConfig has no field {key!r}; valid "
-                                f"fields are {', '.join(sorted(known))}")
-            if key in RESERVED:
-                raise TuneError(f"--set {key}=...: {key} is set by the study itself; use "
-                                f"{RESERVED[key]}")
-            if key in space.tunes:
-                raise TuneError(f"--set {key}=...: the {space.name!r} space tunes {key}; "
-                                "fix it with another --space, or drop --set")
-        for params in self.enqueue:
-            unknown = sorted(set(params) - set(space.tunes))
-            if unknown or not params:
-                raise TuneError(f"--enqueue {_assignments(params)}: the {space.name!r} space "
-                                f"tunes {', '.join(space.tunes)}; "
-                                f"{'not ' + ', '.join(unknown) if unknown else 'name some'}")
-
-
-def _assignments(params: dict[str, Any]) -> str:
-    return ",".join(f"{key}={value}" for key, value in params.items())
 
 
 @dataclass
