@@ -17,7 +17,7 @@ from typing import Any
 
 from .options import ABSENT, Option
 
-__all__ = ["OptionParser", "add_alias", "add_option", "given"]
+__all__ = ["OptionParser", "add_option", "given"]
 
 # argparse's "argument --x: invalid int value: ..." and "... invalid choice: ..."
 _BAD_VALUE = re.compile(r"argument \S+: invalid ")
@@ -27,6 +27,12 @@ class OptionParser(argparse.ArgumentParser):
     """An argument parser that prints its usage only for a malformed command
     line (an unknown flag, a missing argument); a bad value of a known flag is
     one line naming the flag and the value, like every other option error."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # every CLI refuses abbreviated flags: with them a removed or mistyped name
+        # silently becomes a longer one (--budget 275 was --budget-epochs 275)
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
         if _BAD_VALUE.match(message):
@@ -53,13 +59,6 @@ def add_option(group: Any, opt: Option, *, default: Any = ABSENT, note: str = ""
         if opt.metavar is not None:
             kwargs["metavar"] = opt.metavar
     return group.add_argument("--" + prefix + opt.flag[2:], **kwargs)
-
-
-def add_alias(parser: argparse.ArgumentParser, flag: str, opt: Option) -> None:
-    """A deprecated flag that still sets ``opt`` (hidden from the help, so
-    documented commands use the shared name)."""
-    parser.add_argument(flag, dest=opt.name, type=opt.kind, default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
 
 
 def given(args: argparse.Namespace, names: Iterable[str], prefix: str = "") -> dict[str, Any]:

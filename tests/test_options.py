@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -122,16 +121,14 @@ def test_tune_help_states_the_defaults_the_code_uses():
     assert f"(default {settings.preset})" in actions["preset"].help
 
 
-def test_old_flag_names_still_work_but_are_not_shown():
-    args = tune_cli.build_parser().parse_args(["--epochs", "2", "--budget", "5", "--no-mlflow"])
-    settings = tune_cli.settings_from_args(args)
-    assert settings.overrides["max_epochs"] == 2 and settings.budget == 5
-    cfg = compare_cli.config_from_args(compare_cli.build_parser().parse_args(
-        ["--preset", "tiny", "--budget", "7"]))
-    assert cfg.budget == 7
-    for command in ("tune", "compare"):
-        helptext = PARSERS[command]().format_help()
-        assert not re.search(r"--budget(?!-epochs)", helptext) and "--epochs " not in helptext
+def test_flags_renamed_before_1_0_are_gone(capsys):
+    """No hidden aliases before 1.0 (issue #30): an old name is an unknown flag."""
+    for command, argv in (("tune", ["--epochs", "2"]), ("tune", ["--budget", "5"]),
+                          ("compare", ["--budget", "7"])):
+        with pytest.raises(SystemExit) as exc:
+            PARSERS[command]().parse_args(argv)
+        assert exc.value.code == 2
+        assert "unrecognized arguments" in capsys.readouterr().err
 
 
 def test_compare_max_evaluations_is_the_budget_of_every_method_and_seed():
@@ -154,7 +151,7 @@ def test_stored_comparisons_resume_with_their_documented_command(tmp_path, folde
     out = tmp_path / "out"
     out.mkdir()
     shutil.copy(stored, out / "comparison.json")
-    argv = ["--budget", "275", "--seeds", "5", "--methods", "random,regularized,ras",
+    argv = ["--max-evaluations", "275", "--seeds", "5", "--methods", "random,regularized,ras",
             "--workers", "1", "--out", str(out)]
     if folder.startswith("fitness-choice"):
         argv += ["--robustness", "direct"]
@@ -315,3 +312,20 @@ def test_the_real_implementations_satisfy_the_contracts(tmp_path):
     assert isinstance(tracker, Tracker)
     for contract in (FitnessEvaluator, RetrainingEvaluator, MapBackend, Tracker):
         assert len(inspect.getdoc(contract) or "") > 200, contract  # the contract is stated
+
+
+def test_no_cli_accepts_an_abbreviated_flag():
+    """An abbreviation silently becomes a longer flag (``--budget 275`` was
+    ``--budget-epochs 275``): every parser in the package refuses them."""
+    import ast
+
+    package = REPO / "ras_deap"
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") in (
+                    "ArgumentParser", "add_parser"):
+                keywords = {k.arg: k.value for k in node.keywords}
+                assert "allow_abbrev" in keywords, f"{path}:{node.lineno} allows abbreviations"
+                assert keywords["allow_abbrev"].value is False
+    with pytest.raises(SystemExit):
+        run_parser().parse_args(["--max-eval", "5"])

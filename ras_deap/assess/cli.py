@@ -49,7 +49,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = AssessConfig()
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m ras_deap.assess",
         description="Attack a trained best model directly with IBM ART on the dataset's "
                     "quarantined test images: Linf FGSM and PGD over an eps grid in steps of "

@@ -288,7 +288,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Varia
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m ras_deap.compare.ablation",
         description="Pair ablations of RAS (finished python -m ras_deap.compare folders that "
                     "change one setting) seed by seed with the reference comparison's RAS "

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..assess.config import ASSESS_OPTIONS, ATTACKS, AssessConfig
 from ..config import OPTIONS, ConfigError, SearchConfig
-from ..flags import add_alias, add_option, given
+from ..flags import add_option, given
 from .config import (
     COMPARE_OPTIONS,
     COMPARE_PRESETS,
@@ -55,7 +55,7 @@ _ASSESS_OPTIONS = ("images", "l0_images", "pixel_iter", "autoattack_images")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m ras_deap.compare",
         description="Compare RAS with NAS baselines (random search, TPE over chains, "
                     "(mu+lambda) without niching, regularized evolution) under one evaluation "
@@ -72,7 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(p, OPTIONS["max_evaluations"], default="the preset's",
                note=f"the budget of every method and seed (reference {REFERENCE_BUDGET} = 25 "
                     "initial + 5 generations x 50 children)")
-    add_alias(p, "--budget", OPTIONS["max_evaluations"])  # before 0.2: --budget
     p.add_argument("--seeds", type=int, help="seeds per method (reference 5)")
     add_option(p, OPTIONS["seed"], note="the first seed: the seeds are seed, seed+1, ...")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),

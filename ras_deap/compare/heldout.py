@@ -285,7 +285,7 @@ def cell_rows(result: dict[str, Any], heldout: dict[str, Any], arm: str) -> dict
 
 def _parser() -> argparse.ArgumentParser:
     d = AssessConfig()
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m ras_deap.compare.heldout",
         description="Assess the winners of comparisons that differ only in --robustness with "
                     "attacks no fitness used (SquareAttack Linf, PixelAttack L0, a transfer "

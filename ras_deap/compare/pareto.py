@@ -315,7 +315,7 @@ def compare_fronts(cells: Sequence[CellPoints], reference: tuple[float, float] =
 def _parser() -> Any:
     import argparse
 
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m ras_deap.compare.pareto",
         description="Compare the re-measured accuracy-robustness fronts of the multi-objective "
                     "methods (nsga2, ras_mo) with the points the single-objective methods found "

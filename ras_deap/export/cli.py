@@ -14,7 +14,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m ras_deap.export",
         description="Export a search's best model for use without ras_deap: model.py (a "
                     "readable nn.Module that imports only torch), weights.pt (its state "

@@ -21,7 +21,7 @@ FORMATS = (".svg", ".png")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog=PROG, description="Draw an architecture: its blocks, and each block's layers "
                                "(kind, filters/units, kernel, stride), as SVG or PNG.")
     p.add_argument("genome", metavar="GENOME",

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import OPTIONS, PRESET_OPTION, PRESETS
-from ..flags import add_alias, add_option, given
+from ..flags import add_option, given
 from .errors import TuneError
 from .runner import tune
 from .settings import PRUNERS, SAMPLERS, TuneSettings
@@ -63,7 +63,7 @@ def _trial_params(text: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = TuneSettings()
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog=PROG,
         description="Tune RAS's evolution hyperparameters with Optuna (seeded TPE, pruning on "
                     "intermediate fitness, RDB storage). A trial is a complete RAS search "
@@ -124,8 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
         add_option(g, OPTIONS[name], default=(
             f"min({OPTIONS['full_epochs'].default}, --max-epochs)" if name == "full_epochs"
             else f"{preset} with --preset {d.preset}"))
-    add_alias(p, "--epochs", OPTIONS["max_epochs"])  # before 0.2: --epochs
-    add_alias(p, "--budget", OPTIONS["max_evaluations"])  # before 0.2: --budget
     g.add_argument("--set", dest="overrides", type=_assignment, action="append", default=[],
                    metavar="KEY=VALUE", help="any other search option (TOML name), e.g. --set "
                    "patience=3 (repeatable)")
