@@ -11,8 +11,8 @@ import torch
 
 from ras_deap.attacks import (
     ALL_CELLS,
+    BankBuildError,
     BuildConfig,
-    BuildError,
     CapsNet,
     Cell,
     CellError,
@@ -272,7 +272,7 @@ def test_parallel_build_gives_the_same_bank(tiny_build, tmp_path):
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
 def test_bad_workers_are_refused(workers, tmp_path):
-    with pytest.raises(BuildError, match="workers"):
+    with pytest.raises(BankBuildError, match="workers"):
         build_bank(BuildConfig(**TINY), tmp_path / "w.npz", workers=workers)
     assert not work_dir_for(tmp_path / "w.npz").exists()  # refused before any work
 
@@ -291,7 +291,7 @@ def test_interrupted_build_resumes_without_redoing_work(tiny_build, tmp_path):
     assert model_file.stat().st_mtime_ns == mtime  # not retrained
     assert resumed.counts() == bank.counts()
     np.testing.assert_array_equal(resumed.x, bank.x)
-    with pytest.raises(BuildError, match="other settings"):
+    with pytest.raises(BankBuildError, match="other settings"):
         build_bank(BuildConfig(**{**TINY, "seed": 9}), out, show_progress=False,
                    log=lambda m: None)
 

@@ -16,7 +16,6 @@ INTERNAL = {
     "ras_deap.evaluation.errors.TrainingError",   # training diverged: fitness 0
     "ras_deap.compare.budget.BudgetExhausted",    # a cell's budget spent: the method stops
     "ras_deap.tracking.writer.WriterError",       # the background MLflow writer failed
-    "ras_deap.attacks.build.BuildError",          # caught by the attacks CLI explicitly
 }
 
 

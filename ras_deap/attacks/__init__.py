@@ -8,7 +8,7 @@ and CMA-ES over the Table 1 grid, and stores the successes as a bank
 
 from ..evaluation.inference import accuracy, predict  # the one home, re-exported for convenience
 from .attack import AttackError, CellResult, art_classifier, attack_cell, image_seed
-from .build import BuildError, build_bank, work_dir_for
+from .build import BankBuildError, build_bank, work_dir_for
 from .build_config import BuildConfig
 from .cells import ALL_CELLS, NORMS, OPTIMIZERS, THRESHOLDS, Cell, CellError, parse_cell
 from .source_models import (
@@ -32,7 +32,7 @@ __all__ = [
     "THRESHOLDS",
     "AttackError",
     "BuildConfig",
-    "BuildError",
+    "BankBuildError",
     "CapsNet",
     "Cell",
     "CellError",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..bank import HELDOUT_SPLITS, load_bank
-from .build import BuildError, build_bank, parse_int_list, parse_name_list
+from .build import BankBuildError, build_bank, parse_int_list, parse_name_list
 from .build_config import BUILD_OPTIONS, SELECTIONS, BuildConfig
 from .cells import CellError
 from .heldout import build_heldout_bank, heldout_table
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                   else format_table(bank.manifest))
             sys.stdout.flush()  # a closed pipe (`show ... | head`) fails here, inside run_cli
             return 0
-        except (BuildError, CellError, SourceModelError) as exc:
+        except (BankBuildError, CellError, SourceModelError) as exc:
             from ..errors import UsageError
 
             raise UsageError(str(exc)) from exc

@@ -21,12 +21,13 @@ import numpy as np
 
 from ..atomic import write_atomic, write_bytes_atomic
 from ..bank import AdversarialBank, linf_grid, quarantine_record, save_bank
+from ..errors import UsageError
 from .build_config import BuildConfig
 from .cells import NORMS, Cell
 from .source_models import SOURCE_NAMES
 
 __all__ = [
-    "BuildError",
+    "BankBuildError",
     "build_bank",
     "cell_arrays",
     "cell_path",
@@ -37,8 +38,10 @@ __all__ = [
 ]
 
 
-class BuildError(ValueError):
-    """Bad build settings, or a work folder left by a build with other settings."""
+class BankBuildError(UsageError, ValueError):
+    """Bad build input (an output path, a work folder left by a build with
+    other settings, a dataset without the split): one line and exit 2. Not the
+    evaluation's ``BuildError``, a genome that does not compile."""
 
 
 def _has_progress(work: Path) -> bool:
@@ -210,11 +213,12 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     from ..data import load_dataset
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BuildError(f"workers {workers!r}: must be an int >= 1 (processes, one source "
+        raise BankBuildError(f"workers {workers!r}: must be an int >= 1 (processes, one source "
                          "each at a time)")
     out = Path(out)
     if out.suffix != ".npz":
-        raise BuildError(f"output {out} must end in .npz (the manifest goes next to it as .json)")
+        raise BankBuildError(f"output {out} must end in .npz (the manifest goes next to it as "
+                             ".json)")
     work = work_dir_for(out)
     cfg_path = work / "config.json"
     resuming = False
@@ -225,7 +229,7 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
             old = None
         if old != cfg.to_json():
             if _has_progress(work):
-                raise BuildError(f"work folder {work} holds a build with other settings; rerun "
+                raise BankBuildError(f"work folder {work} holds a build with other settings; rerun "
                                  "with the same settings to resume, or delete the folder to "
                                  "start over")
             cfg_path.unlink()  # settings of a build that never started: nothing to keep
@@ -237,7 +241,7 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     # refused because of a folder left by a mistyped one
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     if dataset.bank is None or not len(dataset.bank):
-        raise BuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
+        raise BankBuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
     cells = cfg.cells_for(dataset.levels)
     (work / "models").mkdir(parents=True, exist_ok=True)
     (work / "cells").mkdir(exist_ok=True)
@@ -332,11 +336,11 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
 
 
 def parse_int_list(text: str, name: str) -> tuple[int, ...]:
-    """'1,3,5' -> (1, 3, 5); BuildError naming ``name`` otherwise."""
+    """'1,3,5' -> (1, 3, 5); BankBuildError naming ``name`` otherwise."""
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
-        raise BuildError(f"{name} {text!r}: expected comma-separated integers, e.g. 1,3,5,10") \
+        raise BankBuildError(f"{name} {text!r}: expected comma-separated integers, e.g. 1,3,5,10") \
             from exc
     return values
 

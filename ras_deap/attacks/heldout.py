@@ -71,7 +71,7 @@ from ..bank import (
     quarantine_record,
     save_bank,
 )
-from .build import BuildError
+from .build import BankBuildError
 from .heldout_config import HELDOUT_ATTACKS, HeldoutConfig
 
 __all__ = ["build_heldout_bank", "heldout_table", "logit_margins"]
@@ -102,7 +102,7 @@ def _base_images(cfg: HeldoutConfig, dataset):
     if cfg.split == "assessment":
         split = assessment_split(dataset)
         if split is None:
-            raise BuildError(f"dataset {cfg.dataset!r} has no assessment split (only the "
+            raise BankBuildError(f"dataset {cfg.dataset!r} has no assessment split (only the "
                              "embedded digits and mnist10k have one); use --split test")
     else:
         split = dataset.test
@@ -235,7 +235,8 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
 
     out = Path(out)
     if out.suffix != ".npz":
-        raise BuildError(f"output {out} must end in .npz (the manifest goes next to it as .json)")
+        raise BankBuildError(f"output {out} must end in .npz (the manifest goes next to it as "
+                             ".json)")
     wall = time.perf_counter()
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     x_all, y_all, index_all = _base_images(cfg, dataset)
