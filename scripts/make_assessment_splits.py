@@ -6,7 +6,7 @@
 
 The rule (:func:`ras_deap.data.assessment.choose_assessment_split`): the
 distinct images of the dataset's bank split that are not the base image of
-any sample of its shipped fitness bank (``ras_deap/banks/<name>.npz``), in
+any sample of its shipped fitness bank (``ras_deap/bank/files/<name>.npz``), in
 the order of a salted sha256 of their content, first SIZE. Run once when the
 split was fixed; the records are frozen after that (a rebuilt fitness bank
 skips the assessment split, so rerunning this would choose other images:
@@ -36,7 +36,7 @@ def records() -> dict:
         dataset = load_dataset(name, seed=0)
         path = default_bank_path(name)
         manifest = json.loads(Path(path).with_suffix(".json").read_text())
-        out[name] = make_record(dataset, {f"ras_deap/banks/{Path(path).name}": manifest}, size)
+        out[name] = make_record(dataset, {f"ras_deap/bank/files/{Path(path).name}": manifest}, size)
     return {"format": ASSESSMENT_SPLIT_FORMAT, "datasets": out}
 
 

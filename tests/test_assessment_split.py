@@ -119,7 +119,7 @@ def test_frozen_record_follows_its_rule(by_seed):
     path = Path(default_bank_path(name))
     manifest = json.loads(path.with_suffix(".json").read_text())
     size = {"digits": 360, "mnist10k": 500}[name]
-    record = make_record(datasets[3], {f"ras_deap/banks/{path.name}": manifest}, size)
+    record = make_record(datasets[3], {f"ras_deap/bank/files/{path.name}": manifest}, size)
     frozen = json.loads(ASSESSMENT_RECORDS.read_text())["datasets"][name]
     assert record == frozen
 

@@ -326,8 +326,8 @@ def test_cli_argparse_errors_exit_2():
 def test_shipped_digits_bank(capsys):
     path = default_bank_path("digits")
     if path is None:
-        pytest.fail("ras_deap/banks/digits.npz (+ .json) is missing; rebuild it with the "
-                    "command in ras_deap/banks/README.md")
+        pytest.fail("ras_deap/bank/files/digits.npz (+ .json) is missing; rebuild it with the "
+                    "command in ras_deap/bank/files/README.md")
     assert Path(path).stat().st_size < 1_000_000
     bank = load_bank(path, dataset="digits", shape=(1, 8, 8))
     m = bank.manifest

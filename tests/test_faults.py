@@ -373,7 +373,7 @@ def _toml(tmp_path: Path, text: str | bytes) -> str:
 
 
 def _truncated_bank(tmp_path: Path) -> str:
-    bank = ROOT / "ras_deap" / "banks" / "digits"
+    bank = ROOT / "ras_deap" / "bank" / "files" / "digits"
     (tmp_path / "b.json").write_text(bank.with_suffix(".json").read_text())
     (tmp_path / "b.npz").write_bytes(bank.with_suffix(".npz").read_bytes()[:20_000])
     return str(tmp_path / "b.npz")
@@ -402,7 +402,7 @@ USAGE_ERRORS = [
 
 
 def _empty_bank(tmp_path: Path) -> str:
-    bank = ROOT / "ras_deap" / "banks" / "digits"
+    bank = ROOT / "ras_deap" / "bank" / "files" / "digits"
     (tmp_path / "b.json").write_text(bank.with_suffix(".json").read_text())
     (tmp_path / "b.npz").write_bytes(b"")
     return str(tmp_path / "b.npz")
@@ -445,7 +445,8 @@ def test_user_mistakes_exit_2_naming_the_option(tmp_path, monkeypatch, capsys, m
 # -------------------------------------------------------- the attacks command
 def test_attacks_show_into_a_closed_pipe_is_quiet(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m ras_deap.attacks show --json "
-                          f"{ROOT / 'ras_deap' / 'banks' / 'digits.npz'} | true", shell=True,
+                          f"{ROOT / 'ras_deap' / 'bank' / 'files' / 'digits.npz'} | true",
+                          shell=True,
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
 

@@ -124,7 +124,7 @@ def test_shipped_bank_fills_the_papers_grid():
     steps of 1/255), DE and CMA-ES, four source models, >= 1000 samples from >= 300
     distinct base images (the last: test_shipped_bank_spans_300_base_images)."""
     path = default_bank_path("mnist10k")
-    assert path is not None, "ras_deap/banks/mnist10k.npz + .json ship with the package"
+    assert path is not None, "ras_deap/bank/files/mnist10k.npz + .json ship with the package"
     assert path.stat().st_size < 5 * 2**20
     bank = load_bank(path, dataset="mnist10k", shape=(1, 28, 28))
     assert bank.manifest["linf_grid"]["step_255"] == 1.0

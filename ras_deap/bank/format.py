@@ -238,7 +238,7 @@ def load_bank(path: str | Path, dataset: str | None = None,
     if manifest.get("format") == "ras_deap.bank/1":
         raise BankError(f"bank {npz} was built by an older ras_deap (format 1) from images "
                         "that the train/validation/test splits may contain; rebuild it with "
-                        "`python -m ras_deap.attacks build` (see ras_deap/banks/README.md)")
+                        "`python -m ras_deap.attacks build` (see ras_deap/bank/files/README.md)")
     if manifest.get("format") != BANK_FORMAT:
         raise BankError(f"bank manifest {meta_path} has format {manifest.get('format')!r}; "
                         f"expected {BANK_FORMAT!r}")

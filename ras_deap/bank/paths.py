@@ -6,8 +6,8 @@ from pathlib import Path
 
 __all__ = ["BANKS_DIR", "default_bank_path"]
 
-# ras_deap/banks/<dataset>.npz (+ .json), shipped as package data.
-BANKS_DIR = Path(__file__).resolve().parent.parent / "banks"
+# ras_deap/bank/files/<dataset>.npz (+ .json), shipped as package data.
+BANKS_DIR = Path(__file__).resolve().parent / "files"
 
 
 def default_bank_path(dataset_name: str) -> Path | None:
