@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import METHOD_LABELS
-from .stats import PairedResult, mean_ci95, paired_comparison
+from .stats import PairedResult, mean_ci95, p_value, paired_comparison, percent_ci
 
 __all__ = ["MAX_ACCURACY_LOSS", "PREREGISTERED_EPS", "Verdict", "holm", "paired_methods",
            "verdict", "write_methods_report"]
@@ -33,16 +33,6 @@ ALPHA = 0.05
 # (column, label) in the order of the table
 _FIXED = (("test_accuracy", "Test acc."), ("autoattack_mean", "AutoAttack L∞ (grid mean)"),
           ("square_mean", "Square L∞ (mean)"), ("heldout_bank", "Held-out bank"))
-
-
-def _fmt(mean: float, ci: float) -> str:
-    if math.isnan(mean):
-        return "n/a"
-    return f"{100 * mean:.1f}" + ("" if math.isnan(ci) else f" ± {100 * ci:.1f}")
-
-
-def _p(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
 def _label(method: str) -> str:
@@ -95,7 +85,8 @@ def verdict(method: str, reference: str, autoattack: PairedResult, adjusted_p: f
                                       f"(n = {autoattack.n}): not tested")
     gain, bank_gain, loss = autoattack.diff_mean, bank.diff_mean, -accuracy.diff_mean
     facts = (f"AutoAttack {100 * gain:+.1f} ± {100 * autoattack.diff_ci95:.1f} points "
-             f"(paired t p = {_p(autoattack.t_p)}, Holm {_p(adjusted_p)}, n = {autoattack.n}), "
+             f"(paired t p = {p_value(autoattack.t_p)}, Holm {p_value(adjusted_p)}, "
+             f"n = {autoattack.n}), "
              f"held-out bank {100 * bank_gain:+.1f} points, test accuracy "
              f"{100 * -loss:+.1f} points")
     ok = (gain > 0 and not math.isnan(adjusted_p) and adjusted_p < ALPHA
@@ -147,7 +138,7 @@ def write_methods_report(path: Path, rows: Sequence[dict[str, Any]], *, referenc
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in methods:
         cell = [r for r in rows if r["method"] == method]
-        values = [_fmt(*mean_ci95([r[c] for r in cell if c in r])) for c, _ in columns]
+        values = [percent_ci(*mean_ci95([r[c] for r in cell if c in r])) for c, _ in columns]
         lines.append(f"| {_label(method)} | {len(cell)} | " + " | ".join(values) + " |")
     lines += ["", f"## The pre-registered question (against {_label(reference)})", "",
               f"Is a method's winner more robust than {_label(reference)}'s under AutoAttack at "
@@ -169,8 +160,8 @@ def write_methods_report(path: Path, rows: Sequence[dict[str, Any]], *, referenc
             if res.n:
                 lines.append(f"| {_label(m)} | {label} | {res.n} | "
                              f"{100 * res.diff_mean:+.1f} ± {100 * res.diff_ci95:.1f} | "
-                             f"{res.wins}/{res.ties}/{res.losses} | {_p(res.wilcoxon_p)} | "
-                             f"{_p(res.t_p)} |")
+                             f"{res.wins}/{res.ties}/{res.losses} | {p_value(res.wilcoxon_p)} | "
+                             f"{p_value(res.t_p)} |")
     if missing:
         lines += ["", f"Not finished yet (not in the tables): {', '.join(missing)}."]
     lines.append("")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import METHOD_LABELS
-from .stats import PairedResult, mean_ci95, paired_comparison
+from .stats import PairedResult, mean_ci95, p_value, paired_comparison, percent_ci
 
 __all__ = ["COLUMNS", "Decision", "choose_default", "paired_arms", "write_report"]
 
@@ -36,16 +36,6 @@ TESTED = ("heldout_mean", "autoattack_mean", "square_mean", "pixel_mean", "heldo
 ATTACK_PREFIX = "heldout_bank_attack_"
 MAX_ACCURACY_LOSS = 0.01  # the issue's "without losing more than 1 point of test accuracy"
 ALPHA = 0.05
-
-
-def _fmt(mean: float, ci: float) -> str:
-    if math.isnan(mean):
-        return "n/a"
-    return f"{100 * mean:.1f}" + ("" if math.isnan(ci) else f" ± {100 * ci:.1f}")
-
-
-def _p(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
 def paired_arms(rows: Sequence[dict[str, Any]], arm: str, reference: str, metric: str,
@@ -81,7 +71,7 @@ def choose_default(robust: PairedResult, accuracy: PairedResult, arm: str, refer
                                    f"decide on, {reference} stays")
     gain, loss = robust.diff_mean, -accuracy.diff_mean
     facts = (f"{label} {arm} - {reference} = {100 * gain:+.1f} ± "
-             f"{100 * robust.diff_ci95:.1f} points (Wilcoxon p = {_p(robust.wilcoxon_p)}, "
+             f"{100 * robust.diff_ci95:.1f} points (Wilcoxon p = {p_value(robust.wilcoxon_p)}, "
              f"n = {robust.n} pairs), test accuracy {100 * -loss:+.1f} points")
     significant = not math.isnan(robust.wilcoxon_p) and robust.wilcoxon_p < alpha
     if gain > 0 and significant and loss <= max_loss:
@@ -186,7 +176,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
             agg = _aggregate(rows, arm, method, columns)
             if agg["n"]:
                 lines.append(f"| {arm} | {METHOD_LABELS.get(method, method)} | {agg['n']} | "
-                             + " | ".join(_fmt(*agg[c]) for c, _ in columns) + " |")
+                             + " | ".join(percent_ci(*agg[c]) for c, _ in columns) + " |")
     lines += ["", f"## Paired by seed: each fitness - {reference}", "",
               "Differences in points; W/T/L = wins/ties/losses; p from the two-sided Wilcoxon "
               "signed-rank and paired t tests. *pooled* takes every (method, seed) pair "
@@ -204,8 +194,9 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                 name = METHOD_LABELS.get(method, method) if method else "*pooled*"
                 if res.n:
                     lines.append(f"| {arm} | {name} | {labels[metric]} | {res.n} | "
-                                 f"{_fmt(res.diff_mean, res.diff_ci95)} | {res.wins}/{res.ties}/"
-                                 f"{res.losses} | {_p(res.wilcoxon_p)} | {_p(res.t_p)} |")
+                                 f"{percent_ci(res.diff_mean, res.diff_ci95)} | "
+                                 f"{res.wins}/{res.ties}/"
+                                 f"{res.losses} | {p_value(res.wilcoxon_p)} | {p_value(res.t_p)} |")
         decisions.append(choose_default(paired_arms(rows, arm, reference, primary),
                                         paired_arms(rows, arm, reference, "test_accuracy"),
                                         arm, reference,

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["PAIRED_METRICS", "PairedResult", "mean_ci95", "paired_comparison", "paired_table"]
+__all__ = ["PAIRED_METRICS", "PairedResult", "mean_ci95", "p_value", "paired_comparison",
+           "paired_table", "percent_ci"]
 
 # (column, label, higher is better)
 PAIRED_METRICS: tuple[tuple[str, str, bool], ...] = (
@@ -38,6 +39,17 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
 
     return (statistics.fmean(xs),
             float(t.ppf(0.975, len(xs) - 1)) * statistics.stdev(xs) / math.sqrt(len(xs)))
+
+
+def percent_ci(mean: float, ci: float) -> str:
+    """A rate and its 95 % half-width in points, as report tables print them."""
+    if math.isnan(mean):
+        return "n/a"
+    return f"{100 * mean:.1f}" + ("" if math.isnan(ci) else f" ± {100 * ci:.1f}")
+
+
+def p_value(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
 @dataclass(frozen=True)
