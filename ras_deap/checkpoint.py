@@ -29,8 +29,8 @@ from . import __version__
 from .atomic import write_atomic
 from .errors import UsageError
 from .evolution import SearchState
-from .evolution.algorithm import _same_genome
 from .evolution.individual import make_individual
+from .evolution.state import same_genome
 from .genome import Block, GenePool, GenomeError, Layer, Model
 
 __all__ = ["CHECKPOINT_NAME", "LEGACY_CHECKPOINT_NAME", "CheckpointError", "Checkpoint",
@@ -269,7 +269,7 @@ def state_from_dict(data: Any) -> SearchState:
     if phase not in ("evaluate", "done"):
         raise _Bad(f"state.phase: {phase!r} is not 'evaluate' or 'done'")
     hof_data = _get(data, "halloffame", dict, "state")
-    hof = tools.HallOfFame(_get(hof_data, "maxsize", int, "halloffame"), similar=_same_genome)
+    hof = tools.HallOfFame(_get(hof_data, "maxsize", int, "halloffame"), similar=same_genome)
     hof.items = [_ref(i, inds, "halloffame") for i in _get(hof_data, "items", list,
                                                             "halloffame")]
     hof.keys = [ind.fitness for ind in reversed(hof.items)]  # ascending, as DEAP keeps them

@@ -464,7 +464,8 @@ def test_regularized_evolution_ages_out_the_oldest_and_mutates_the_sample_best()
         assert r.info["parent_id"] in alive and r.info["mutations"]
         alive = [*alive[1:], r.genome.id]  # push the child, pop the oldest
     # the initial models are the same as RAS's for that seed and population
-    from ras_deap.evolution.algorithm import derive_seed, initial_state
+    from ras_deap.evolution import initial_state
+    from ras_deap.seeding import derive_seed
 
     first = initial_state(derive_seed(3, "regularized"), 4).offspring
     assert [r.genome.id for r in records[:4]] == [ind.genome.id for ind in first]

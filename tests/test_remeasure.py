@@ -19,8 +19,8 @@ from ras_deap.evaluation import (
     remeasure,
     remeasure_seeds,
 )
-from ras_deap.evolution import derive_seed as evolution_seed
 from ras_deap.genome.random_init import random_model
+from ras_deap.seeding import derive_seed as evolution_seed
 from ras_deap.seeding import evaluation_seed as derive_seed
 
 

@@ -12,14 +12,14 @@ import ras_deap.evolution.niching as niching
 from ras_deap.evolution import (
     SearchState,
     build_toolbox,
-    derive_seed,
     ea_spectrum_niching,
     initial_state,
     make_individual,
     sel_spectrum_niching,
 )
-from ras_deap.evolution.algorithm import CONSTANT_SCHEDULE, measured_schedule, schedule_of
+from ras_deap.evolution.measurement import CONSTANT_SCHEDULE, measured_schedule, schedule_of
 from ras_deap.genome import random_model
+from ras_deap.seeding import derive_seed
 
 FULL_BONUS = 0.5
 

@@ -1,22 +1,10 @@
 """RAS evolution on DEAP: mutations, spectrum niching and the loop (no torch)."""
 
-from .algorithm import (
-    SearchState,
-    assign_result,
-    breeding_order,
-    default_stats,
-    derive_seed,
-    ea_spectrum_niching,
-    finished,
-    generation_summary,
-    initial_state,
-    measurements_of,
-    niche_shares,
-    step,
-)
+from .algorithm import ea_spectrum_niching, step
 from .hooks import CallbackObserver, LoopObserver
 from .individual import Individual, ensure_creator, make_individual
 from .limits import Limits, available_mutations
+from .measurement import breeding_order, measurements_of, niche_shares
 from .multiobjective import (
     crowded_ranks,
     front_records,
@@ -40,6 +28,14 @@ from .mutations import (
 from .niching import DISTANCES, cached_spectrum, closest_representative, sel_spectrum_niching
 from .objectives import OBJECTIVES, Objective, objective_names, objective_values, objectives_from
 from .operators import apply_mutation, mutate, try_mutation
+from .state import (
+    SearchState,
+    assign_result,
+    default_stats,
+    finished,
+    generation_summary,
+    initial_state,
+)
 from .toolbox import build_toolbox
 
 __all__ = [
@@ -82,7 +78,6 @@ __all__ = [
     "cached_spectrum",
     "closest_representative",
     "default_stats",
-    "derive_seed",
     "ea_spectrum_niching",
     "ensure_creator",
     "finished",

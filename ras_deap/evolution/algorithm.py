@@ -51,207 +51,36 @@ re-evaluating anything (see :func:`step`).
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 from deap import base, tools
 
-from ..constants import NICHE_CHILDREN
-from ..genome.pool import GenePool
-from ..genome.random_init import random_model
-from ..genome.spectrum import SPECTRUM_FEATURES
 from ..seeding import derive_seed
 from .hooks import CallbackObserver, LoopObserver, notify
-from .individual import Individual, make_individual
-from .niching import cached_spectrum
+from .individual import Individual
+from .measurement import (
+    breeding_order,
+    niche_shares,
+    promotions,
+    reevaluations,
+    schedule_of,
+    screened_schedule,
+    with_reevaluations,
+)
+from .state import (
+    SearchState,
+    assign_result,
+    cost_spent,
+    default_stats,
+    finished,
+    generation_summary,
+)
 
-__all__ = [
-    "CONSTANT_SCHEDULE",
-    "measurements_of",
-    "niche_shares",
-    "promotions",
-    "screened_schedule",
-    "SearchState",
-    "breeding_order",
-    "derive_seed",
-    "measured_schedule",
-    "schedule_of",
-    "initial_state",
-    "assign_result",
-    "default_stats",
-    "step",
-    "ea_spectrum_niching",
-    "finished",
-    "generation_summary",
-]
+__all__ = ["ea_spectrum_niching", "step"]
 
 OnEvaluated = Callable[["SearchState", Individual], None]
 OnBred = Callable[["SearchState"], None]
-
-CONSTANT_SCHEDULE = "constant"  # every generation's schedule without toolbox.schedule
-
-
-@dataclass
-class SearchState:
-    """Everything needed to continue a search: picklable as a whole."""
-
-    seed: int
-    rng: random.Random
-    pool: GenePool
-    population: list[Individual]
-    generation: int = 0  # generation being (or last) processed
-    offspring: list[Individual] = field(default_factory=list)  # of `generation`, pending selection
-    phase: str = "evaluate"  # "evaluate": offspring being evaluated; "done": generation finished
-    logbook: tools.Logbook = field(default_factory=tools.Logbook)
-    halloffame: tools.HallOfFame = field(
-        default_factory=lambda: tools.HallOfFame(5, similar=_same_genome))
-    evaluations: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. MLflow run ids
-
-
-def _same_genome(a: Individual, b: Individual) -> bool:
-    return a.genome.id == b.genome.id
-
-
-def initial_state(seed: int, population: int, **model_kwargs: int) -> SearchState:
-    """Generation 0: ``population`` random models (each a cluster)."""
-    if population < 1:
-        raise ValueError(f"population must be >= 1, got {population}")
-    rng = random.Random(seed)
-    models = [random_model(rng, **model_kwargs) for _ in range(population)]
-    pool = GenePool.from_models(models)
-    pop = [make_individual(m, generation=0, cluster=i, eval_seed=derive_seed(seed, 0, i))
-           for i, m in enumerate(models)]
-    state = SearchState(seed=seed, rng=rng, pool=pool, population=[], offspring=pop)
-    state.logbook.header = ["gen", "nevals", "max", "mean", "min", "models", "blocks", "layers"]
-    return state
-
-
-def assign_result(individual: Individual, result: Any) -> None:
-    """Store an evaluation result on an individual. ``result`` is a DEAP
-    fitness tuple or an object with ``fitness``, ``metrics`` and ``failure``
-    (the torch evaluator's result)."""
-    if isinstance(result, tuple):
-        individual.fitness.values = result
-        return
-    individual.fitness.values = (float(result.fitness),)
-    individual.metrics = dict(result.metrics)
-    individual.failure = result.failure
-
-
-def default_stats() -> tools.Statistics:
-    stats = tools.Statistics(lambda ind: ind.fitness.values[0])
-    stats.register("max", np.max)
-    stats.register("mean", np.mean)
-    stats.register("min", np.min)
-    return stats
-
-
-def schedule_of(toolbox: base.Toolbox, generation: int) -> str:
-    """The training schedule of ``generation``: ``toolbox.schedule(generation)``
-    when the toolbox has one, else :data:`CONSTANT_SCHEDULE`."""
-    schedule = getattr(toolbox, "schedule", None)
-    return CONSTANT_SCHEDULE if schedule is None else str(schedule(generation))
-
-
-def measured_schedule(toolbox: base.Toolbox, individual: Individual) -> str:
-    """The schedule ``individual``'s fitness was measured under: the one it
-    records, or (an individual from a checkpoint older than the attribute)
-    the schedule of the generation it was evaluated in."""
-    schedule = getattr(individual, "schedule", None)
-    return schedule_of(toolbox, individual.generation) if schedule is None else schedule
-
-
-def _reevaluations(state: SearchState, toolbox: base.Toolbox, schedule: str,
-                   pending: Collection[int] = (), remeasure_every: int = 0) -> list[Individual]:
-    """Unevaluated clones of the representatives whose fitness was measured
-    under another schedule than ``schedule`` (the current generation's), or,
-    with ``remeasure_every`` > 0, last measured that many generations ago or
-    more (a noise re-measurement), except those of the clusters in
-    ``pending``."""
-    clones = []
-    for cluster, rep in enumerate(state.population):
-        if cluster in pending:
-            continue
-        stale = measured_schedule(toolbox, rep) != schedule
-        due = remeasure_every > 0 and state.generation - rep.generation >= remeasure_every
-        if not (stale or due):
-            continue
-        clones.append(_unevaluated_clone(
-            toolbox, rep,
-            generation=state.generation,  # the evaluator trains with this generation's schedule
-            cluster=cluster, mutations=(), schedule=schedule, reevaluation_of=cluster,
-            measurements=(),  # filled in when it replaces the representative
-            eval_seed=derive_seed(state.seed, state.generation, "reeval", cluster)))
-    return clones
-
-
-def _unevaluated_clone(toolbox: base.Toolbox, ind: Individual, **attrs: Any) -> Individual:
-    """A clone of ``ind`` to be evaluated again (no fitness, metrics or
-    failure), with ``attrs`` set: a re-measurement or a promotion."""
-    clone = toolbox.clone(ind)
-    del clone.fitness.values
-    clone.metrics = {}
-    clone.failure = None
-    for name, value in attrs.items():
-        setattr(clone, name, value)
-    return clone
-
-
-def niche_shares(population: Sequence[Individual], children: int, mode: str = "equal"
-                 ) -> list[int]:
-    """Children per niche in a generation: ``children`` each (``"equal"``,
-    the paper), or (``"rank"``) the same total ``children * len(population)``
-    shared in proportion to linear-ranking weights ``n - rank`` (rank 0 the
-    fittest, ties by cluster index), rounded by largest remainder."""
-    if mode not in NICHE_CHILDREN:
-        raise ValueError(f"niche_children={mode!r}: choose one of {NICHE_CHILDREN}")
-    n = len(population)
-    if mode == "equal" or n == 0:
-        return [children] * n
-    order = sorted(range(n), key=lambda i: (-_ranked_fitness(population[i]), i))
-    weight = {cluster: n - rank for rank, cluster in enumerate(order)}
-    total, wsum = children * n, n * (n + 1) / 2
-    exact = [total * weight[i] / wsum for i in range(n)]
-    shares = [int(x) for x in exact]
-    by_remainder = sorted(range(n), key=lambda i: (shares[i] - exact[i], -weight[i]))
-    for i in by_remainder[:total - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
-def _ranked_fitness(ind: Individual) -> float:
-    """The fitness a rank is taken from; a missing or NaN fitness ranks last."""
-    value = ind.fitness.values[0] if ind.fitness.valid else float("nan")
-    return float("-inf") if math.isnan(value) else float(value)
-
-
-def measurements_of(ind: Individual) -> tuple[float, ...]:
-    """The fitness values behind ``ind``'s fitness under its schedule: its
-    recorded ``measurements``, or its one fitness value."""
-    recorded = getattr(ind, "measurements", None)
-    return tuple(recorded) if recorded else (float(ind.fitness.values[0]),)
-
-
-def breeding_order(state: SearchState) -> list[int]:
-    """The clusters in the order they are bred this generation: a fresh
-    permutation drawn from the search's seeded RNG. Within a generation the
-    limit rule binds only once enough members were created, and niching
-    meets the children in breeding order, so a fixed order would favour the
-    first clusters every generation."""
-    order = list(range(len(state.population)))
-    state.rng.shuffle(order)
-    return order
-
-
-def screened_schedule(schedule: str, epochs: int) -> str:
-    """The schedule name of a child screened with ``epochs`` epochs: never
-    equal to a full schedule, so nothing compares the two fitnesses."""
-    return f"{schedule}@{epochs}ep"
 
 
 def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
@@ -277,56 +106,7 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
                 child.epochs = screen_epochs
                 child.schedule = screened_schedule(schedule, screen_epochs)
             offspring.append(child)
-    return _reevaluations(state, toolbox, schedule, (), remeasure_every) + offspring
-
-
-def _with_reevaluations(state: SearchState, toolbox: base.Toolbox
-                        ) -> tuple[list[Individual], list[Individual]]:
-    """The representatives with their evaluated re-evaluations substituted,
-    and the children (the rest of the offspring). A re-measurement under the
-    representative's own schedule joins its earlier measurements: the
-    substitute's fitness is their mean (``measurements`` keeps them all); one
-    under a new schedule starts afresh."""
-    reps = list(state.population)
-    children = []
-    for ind in state.offspring:
-        cluster = getattr(ind, "reevaluation_of", None)
-        if getattr(ind, "epochs", None) is not None:
-            continue  # a screened child: its low-fidelity fitness never meets selection
-        if cluster is None:
-            children.append(ind)
-        elif ind.fitness.valid:
-            rep = reps[cluster]
-            if measured_schedule(toolbox, rep) == ind.schedule:
-                history = (*measurements_of(rep), float(ind.fitness.values[0]))
-                ind.measurements = history
-                ind.fitness.values = (sum(history) / len(history),)
-            reps[cluster] = ind
-    return reps, children
-
-
-def promotions(state: SearchState, toolbox: base.Toolbox, keep: float) -> list[Individual]:
-    """Full-schedule clones of the best ``keep`` fraction (rounded up, at
-    least one) of the generation's screened children, ranked by their
-    low-fidelity fitness (ties by offspring index); failed children are
-    never promoted. Empty when the promotions were already made (a resumed
-    generation), or nothing was screened."""
-    offspring = state.offspring
-    if any(getattr(ind, "promoted_from", None) is not None for ind in offspring):
-        return []
-    screened = [i for i, ind in enumerate(offspring)
-                if getattr(ind, "epochs", None) is not None and ind.fitness.valid]
-    if not screened:
-        return []
-    n_keep = max(1, math.ceil(keep * len(screened) - 1e-9))
-    ranked = sorted((i for i in screened if offspring[i].failure is None),
-                    key=lambda i: (-_ranked_fitness(offspring[i]), i))
-    return [_unevaluated_clone(toolbox, offspring[index], epochs=None,
-                               schedule=offspring[index].schedule.rsplit("@", 1)[0],
-                               promoted_from=index,
-                               eval_seed=derive_seed(state.seed, state.generation, "promote",
-                                                     index))
-            for index in ranked[:n_keep]]
+    return reevaluations(state, toolbox, schedule, (), remeasure_every) + offspring
 
 
 def _evaluate_pending(state: SearchState, toolbox: base.Toolbox,
@@ -425,15 +205,15 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     # now, at the end so the positions of the logged offspring do not move
     pending = {ind.reevaluation_of for ind in state.offspring
                if getattr(ind, "reevaluation_of", None) is not None}
-    state.offspring.extend(_reevaluations(state, toolbox, current, pending, remeasure_every))
+    state.offspring.extend(reevaluations(state, toolbox, current, pending, remeasure_every))
     _evaluate_pending(state, toolbox, on_evaluated, budget, cost_budget)
-    if not _cost_spent(state, cost_budget):
+    if not cost_spent(state, cost_budget):
         state.offspring.extend(promotions(state, toolbox, screen_keep))
         _evaluate_pending(state, toolbox, on_evaluated, budget, cost_budget)
     if not state.offspring and not state.population:
         raise ValueError("the evaluation budget ended before any individual was evaluated")
     if state.population:
-        reps, offspring = _with_reevaluations(state, toolbox)
+        reps, offspring = with_reevaluations(state, toolbox)
         state.population[:] = toolbox.select(reps + offspring, len(reps))
     else:  # generation 0: every initial individual is a cluster representative
         state.population[:] = state.offspring
@@ -445,37 +225,6 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
     state.logbook.record(**record)
     state.offspring = []
     state.phase = "done"
-    return record
-
-
-def finished(state: SearchState, ngen: int, budget: int | None = None,
-             cost_budget: float | None = None) -> bool:
-    """Whether the search is over: generation ``ngen`` is done, or the
-    evaluation budget or the compute budget is spent (with the last
-    generation selected)."""
-    if state.phase != "done":
-        return False
-    return (state.generation >= ngen or (budget is not None and state.evaluations >= budget)
-            or _cost_spent(state, cost_budget))
-
-
-def _cost_spent(state: SearchState, cost_budget: float | None) -> bool:
-    """Whether the compute budget ran out (at this budget or a larger one)."""
-    spent = state.extra.get("budget_spent")
-    return cost_budget is not None and spent is not None and spent >= cost_budget
-
-
-def generation_summary(state: SearchState, stats: tools.Statistics) -> dict[str, Any]:
-    """The logbook record of a finished generation: fitness statistics of the
-    representatives, how many were evaluated, subpopulation sizes and the
-    mean spectrum."""
-    record: dict[str, Any] = {"gen": state.generation,
-                              "nevals": len(state.offspring),
-                              "models": len(state.population), **state.pool.sizes()}
-    record.update(stats.compile(state.population))
-    spectra = np.array([cached_spectrum(ind.genome) for ind in state.population], dtype=float)
-    for name, value in zip(SPECTRUM_FEATURES, spectra.mean(axis=0), strict=True):
-        record[f"spectrum_{name}"] = float(value)
     return record
 
 
