@@ -7,20 +7,13 @@ rebuilt from the tracking store alone.
 """
 
 from .entities import IndividualRecord, flatten_config
+from .experiments import run_links
 from .models import LoggedModelInfo, log_pytorch_model
 from .names import generation_metric_name, individual_metric_name
 from .runs import RunInfo, download_run_artifact, get_run_info, log_to_run
 from .store import DEFAULT_TRACKING_URI, resolve_tracking, run_page_url, runs_url, ui_command
-from .tracker import (
-    BEST_TAG,
-    FAILURE_TAG,
-    FRONT_TAG,
-    GENETIC_PARENT_RUN_TAG,
-    KEY_TAG,
-    PARENT_TAG,
-    SearchTracker,
-    run_links,
-)
+from .tags import BEST_TAG, FAILURE_TAG, FRONT_TAG, GENETIC_PARENT_RUN_TAG, KEY_TAG, PARENT_TAG
+from .tracker import SearchTracker
 
 __all__ = [
     "BEST_TAG",

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["EXPERIMENT_DESCRIPTION", "artifact_link", "individual_description", "run_link",
+__all__ = ["EXPERIMENT_DESCRIPTION", "NOTE_RULE", "artifact_link", "individual_description",
+           "prepend", "run_link",
            "search_description"]
 
 EXPERIMENT_DESCRIPTION = """\
@@ -135,3 +136,14 @@ def individual_description(*, generation: int, index: int, cluster: int | None,
     if failure:
         text += f" **Failed**: `{failure[:300]}` (fitness 0)."
     return text
+
+
+NOTE_RULE = "\n\n---\n\n"  # between a note put above a run's description and the description
+
+
+def prepend(note: str, own: str) -> str:
+    """``note`` above a run's ``own`` description, once: a note put there by
+    an earlier session (a resumed search) is replaced, not stacked."""
+    if own.startswith(note[:24]) and NOTE_RULE in own:
+        own = own.split(NOTE_RULE, 1)[1]
+    return f"{note}{NOTE_RULE}{own}" if own else note

@@ -1,15 +1,8 @@
 """SearchTracker: one MLflow parent run per search, one child run per individual.
 
-Children are written with :class:`mlflow.MlflowClient` calls (create_run with
-all tags, one ``log_batch`` for params and metrics, ``log_dict`` for the
-genome, ``set_terminated``) instead of the fluent ``mlflow.start_run`` stack:
-no global state, and a handful of store round-trips per individual. Only the
-main process should hold a tracker.
-
-A child's start and end times are those of its evaluation (which ran in a
-worker, before the child was logged), its metrics are grouped in sections
-(:mod:`.names`) and its description says where it came from (:mod:`.notes`).
-When the search ends, :meth:`SearchTracker.mark_best` tags the best child,
+The children are written by :mod:`.individuals` (no fluent ``mlflow.start_run``
+stack, no global state); only the main process should hold a tracker. When the
+search ends, :meth:`SearchTracker.mark_best` tags the best child,
 :meth:`SearchTracker.log_final` adds the retrained network (metrics and a
 loadable MLflow model) to it, and the search run gets a description.
 """
@@ -18,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import shutil
 import tempfile
 import warnings
@@ -28,7 +20,6 @@ from types import TracebackType
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
 from .. import __version__
@@ -42,82 +33,24 @@ from .entities import (
     to_params,
     to_tags,
 )
+from .experiments import describe_experiment, get_or_create_experiment, share_view
+from .individuals import child_runs, individual_keys, write_individual
 from .models import LoggedModelInfo, log_pytorch_model
-from .names import final_metric_names, generation_metric_name, individual_metric_names
+from .names import final_metric_names, generation_metric_name
+from .resume import reopen_run
+from .tags import (
+    BEST_TAG,
+    FAILURE_TAG,
+    FRONT_TAG,
+    NOTE_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+)
 from .writer import BackgroundWriter
 
-__all__ = ["SearchTracker", "KEY_TAG", "ROLE_TAG", "PARENT_TAG", "FAILURE_TAG", "BEST_TAG",
-           "FRONT_TAG",
-           "GENETIC_PARENT_RUN_TAG", "NOTE_TAG", "EXPERIMENT_KIND_TAG", "describe_experiment",
-           "get_or_create_experiment", "run_links"]
+__all__ = ["SearchTracker"]
 
-PARENT_TAG = "mlflow.parentRunId"
-KEY_TAG = "ras_deap.key"
-ROLE_TAG = "ras_deap.role"
-FAILURE_TAG = "failure"
-BEST_TAG = "ras_deap.best"
-FRONT_TAG = "ras_deap.front"  # a member of a multi-objective search's final front
-GENETIC_PARENT_RUN_TAG = "ras_deap.genetic_parent_run"
-NOTE_TAG = "mlflow.note.content"  # a run's or experiment's description in the UI
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-MODEL_TRAINING_KIND = "custom_model_development"  # shown as "Machine learning"
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
-_NOTE_RULE = "\n\n---\n\n"  # between the best's note and the child's own description
-
-
-def describe_experiment(client: MlflowClient, experiment_id: str) -> None:
-    """Mark the experiment as a model-training one and give it a description
-    (what a search and an individual are, where the best is), unless the
-    user already set them."""
-    try:
-        tags = client.get_experiment(experiment_id).tags
-        if EXPERIMENT_KIND_TAG not in tags:
-            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
-        if not tags.get(NOTE_TAG):
-            client.set_experiment_tag(experiment_id, NOTE_TAG, notes.EXPERIMENT_DESCRIPTION)
-    except MlflowException as exc:  # e.g. a server that refuses experiment tags
-        warnings.warn(f"could not describe MLflow experiment {experiment_id}: {exc}",
-                      stacklevel=2)
-
-
-def get_or_create_experiment(client: MlflowClient, name: str,
-                             artifact_location: str | None) -> str:
-    """The id of experiment ``name``: created (with ``artifact_location``) if
-    missing, restored (with a warning) if deleted. Another process may create
-    it at the same moment: then its experiment is the one."""
-    found = client.get_experiment_by_name(name)
-    if found is None:
-        try:
-            return client.create_experiment(name, artifact_location=artifact_location)
-        except MlflowException:  # created meanwhile by another process
-            found = client.get_experiment_by_name(name)
-            if found is None:
-                raise
-    if found.lifecycle_stage == "deleted":
-        warnings.warn(f"MLflow experiment {name!r} was deleted; restoring it", stacklevel=3)
-        client.restore_experiment(found.experiment_id)
-    return found.experiment_id
-
-
-def run_links(tracking_uri: str | None, run_id: str, *,
-              order_by: str | None = "metrics.`fitness`",
-              host: str = store.UI_HOST) -> dict[str, str]:
-    """How to see any run of the store in the MLflow UI (for the commands
-    that print where their results are): ``command`` (``mlflow ui ...``, or
-    the server's address), ``run`` (the run's page) and ``children`` (the
-    runs nested under it in the runs table, sorted by ``order_by``, e.g.
-    ``metrics.`value``` for the trials of a study), all in the
-    model-training view."""
-    uri, _ = store.resolve_tracking(tracking_uri)
-    experiment_id = MlflowClient(tracking_uri=uri).get_run(run_id).info.experiment_id
-    return {"command": store.ui_command(uri),
-            "run": store.run_page_url(uri, experiment_id, run_id, host),
-            "children": store.runs_url(uri, experiment_id, parent_run_id=run_id,
-                                       order_by=order_by, host=host)}
-
-
-def _millis(seconds: float | None) -> int | None:
-    return None if seconds is None else round(seconds * 1000)
 
 
 class SearchTracker:
@@ -178,7 +111,6 @@ class SearchTracker:
         """Time the writer thread spent writing (0 without one)."""
         return self._writer.busy_seconds if self._writer is not None else 0.0
 
-    # -- properties ----------------------------------------------------------------
     @property
     def run_id(self) -> str:
         if self._run_id is None:
@@ -226,77 +158,21 @@ class SearchTracker:
         return self._run_id  # type: ignore[return-value]
 
     def _share_view(self) -> None:
-        """Store the runs-table view of this search's individuals (filter,
-        sort by fitness, columns) as an experiment tag, so :meth:`runs_url`
-        opens it (MLflow's shared views)."""
-        try:
-            self.client.set_experiment_tag(self.experiment_id,
-                                           store.SHARED_VIEW_PREFIX + self.run_id,
-                                           json.dumps(store.individuals_view(self.run_id)))
-            self._view_key = self.run_id
-        except MlflowException as exc:  # the link still filters and sorts, without columns
-            warnings.warn(f"could not store the MLflow runs view of {self.run_id}: {exc}",
-                          stacklevel=3)
-            self._view_key = None
+        """So that :meth:`runs_url` opens this search's individuals' view."""
+        self._view_key = self.run_id if share_view(self.client, self.experiment_id,
+                                                   self.run_id) else None
 
     def _reopen(self, run_id: str, params: dict[str, str], tags: dict[str, Any]) -> None:
-        try:
-            run = self.client.get_run(run_id)
-        except MlflowException as exc:
-            raise store.TrackingError(
-                f"the checkpoint's MLflow run {run_id} is not in {self.tracking_uri}: resume "
-                "with the --tracking-uri the run was started with (the search run's params "
-                "list it), or start a new run") from exc
-        if run.info.lifecycle_stage == "deleted":
-            raise store.TrackingError(
-                f"the checkpoint's MLflow run {run_id} was deleted in {self.tracking_uri}: "
-                f"restore it (mlflow runs restore --run-id {run_id}) or start a new run")
-        self._experiment_id = run.info.experiment_id
+        self._experiment_id = reopen_run(self.client, run_id, self.tracking_uri, params, tags)
         self._run_id = run_id
-        describe_experiment(self.client, self._experiment_id)
-        logged = run.data.params
-        changed = {k: {"logged": logged[k], "now": v} for k, v in params.items()
-                   if k in logged and logged[k] != v}
-        new = {k: v for k, v in params.items() if k not in logged}
-        resumes = int(run.data.tags.get("ras_deap.resumes", "0")) + 1
-        tags = {**tags, "ras_deap.resumes": str(resumes)}
-        if PARENT_TAG in run.data.tags:
-            tags.pop(PARENT_TAG, None)  # a run's parent never changes
-        if changed:
-            warnings.warn(f"resumed run {run_id}: config differs from the logged params for "
-                          f"{sorted(changed)}; params cannot change in MLflow, the new values are "
-                          f"kept in the tag ras_deap.resume{resumes}.config_changes", stacklevel=3)
-            tags[f"ras_deap.resume{resumes}.config_changes"] = json.dumps(changed)
-        for _, p, t in batches(params=to_params(new), tags=to_tags(tags)):
-            self.client.log_batch(run_id, params=p, tags=t)
-        self.client.update_run(run_id, status="RUNNING")
         self._keys = self._scan_children(drop_unfinished=True)
 
     def _children(self) -> list[Any]:
         self.flush()
-        runs, token = [], None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.run_id}'",
-                run_view_type=ViewType.ACTIVE_ONLY, max_results=5000, page_token=token)
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        return child_runs(self.client, self.experiment_id, self.run_id)
 
     def _scan_children(self, drop_unfinished: bool = False) -> dict[str, str]:
-        keys: dict[str, str] = {}
-        for run in self._children():
-            key = run.data.tags.get(KEY_TAG)
-            if key is None:
-                continue  # a nested run of someone else's, not an individual
-            if run.info.status not in ("FINISHED", "FAILED"):
-                # written by a process that died mid-individual: incomplete, log it again
-                if drop_unfinished:
-                    self.client.delete_run(run.info.run_id)
-                continue
-            keys[key] = run.info.run_id
-        return keys
+        return individual_keys(self.client, self._children(), drop_unfinished=drop_unfinished)
 
     def logged_keys(self) -> dict[str, str]:
         """key -> child run id of every individual already logged (completely)
@@ -331,69 +207,10 @@ class SearchTracker:
             record = dataclasses.replace(record, parent_run_id=self.run_of(record.parent_key))
         if record.key in self._keys:
             return self._keys[record.key]
-        reevaluation = str(record.extra_params.get("reevaluation", "false")) == "true"
-        tags = {PARENT_TAG: parent, KEY_TAG: record.key, ROLE_TAG: "individual",
-                "genome_id": record.genome_id,
-                NOTE_TAG: notes.individual_description(
-                    generation=record.generation, index=record.index, cluster=record.cluster,
-                    genetic_parent=record.parent_id, mutation_ops=record.mutations,
-                    experiment_id=self.experiment_id, parent_run_id=record.parent_run_id,
-                    reevaluation=reevaluation, failure=record.failure)}
-        if record.parent_run_id:
-            tags[GENETIC_PARENT_RUN_TAG] = record.parent_run_id
-        if record.failure is not None:
-            tags[FAILURE_TAG] = record.failure or "unknown failure"
-        params = {
-            "key": record.key,
-            "genome_id": record.genome_id,
-            "generation": record.generation,
-            "index": record.index,
-            "cluster": record.cluster,
-            "genetic_parent": record.parent_id or "none",
-            "mutation_ops": ",".join(record.mutations) if record.mutations else "none",
-            **record.extra_params,
-        }
-        metrics = individual_metric_names({"fitness": record.fitness, **record.metrics},
-                                          record.spectrum)
-        ended = _millis(record.ended_at)
-        run = self.client.create_run(
-            self.experiment_id, start_time=_millis(record.started_at),
-            tags={t.key: t.value for t in to_tags(tags)},
-            run_name=f"g{record.generation:03d}-i{record.index:02d}-{record.genome_id}")
-        run_id = run.info.run_id
-        try:
-            for m, p, _ in batches(metrics=to_metrics(metrics, timestamp=ended),
-                                   params=to_params(params)):
-                self.client.log_batch(run_id, metrics=m, params=p)
-            self.client.log_dict(run_id, record.genome, "genome.json")
-            self._log_child_artifacts(run_id, record)
-            self.client.set_terminated(run_id, "FAILED" if record.failure is not None
-                                       else "FINISHED", end_time=ended)
-        except BaseException:
-            # Ctrl-C, SIGTERM or a store error mid-way: a half-logged child would stay
-            # RUNNING; remove it (the resumed search logs the individual again)
-            self._discard(run_id)
-            raise
+        run_id = write_individual(self.client, self.experiment_id, parent, record,
+                                  self.child_artifacts)
         self._keys[record.key] = run_id
         return run_id
-
-    def _log_child_artifacts(self, run_id: str, record: IndividualRecord) -> None:
-        for name, render in self.child_artifacts.items():
-            try:
-                text = render(record.genome)
-            except Exception as exc:  # a drawing must never stop the search
-                warnings.warn(f"could not make {name} of {record.genome_id}: "
-                              f"{type(exc).__name__}: {exc}", stacklevel=2)
-                continue
-            self.client.log_text(run_id, text, name)
-
-    def _discard(self, run_id: str) -> None:
-        """Delete an incompletely logged child run (or, failing that, end it KILLED)."""
-        try:
-            self.client.delete_run(run_id)
-        except Exception:
-            with contextlib.suppress(Exception):
-                self.client.set_terminated(run_id, status="KILLED")
 
     def run_of(self, key: str | None) -> str | None:
         """The child run id of individual ``key`` (None if it was not logged)."""
@@ -467,10 +284,8 @@ class SearchTracker:
             self.log_run_artifact(best_run, path, name)
         if description:  # above the child's own description, once
             own = self.client.get_run(best_run).data.tags.get(NOTE_TAG, "")
-            if own.startswith(description[:24]) and _NOTE_RULE in own:
-                own = own.split(_NOTE_RULE, 1)[1]  # noted by an earlier session: replace
-            note = f"{description}{_NOTE_RULE}{own}" if own else description
-            self.client.set_tag(best_run, NOTE_TAG, note[:MAX_TAG_LENGTH])
+            self.client.set_tag(best_run, NOTE_TAG,
+                                notes.prepend(description, own)[:MAX_TAG_LENGTH])
         if module is None:
             return None
         return log_pytorch_model(self.tracking_uri, best_run, module,

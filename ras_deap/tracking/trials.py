@@ -22,7 +22,8 @@ from mlflow.entities import ViewType
 from .. import __version__
 from . import store
 from .entities import MAX_TAG_LENGTH, batches, to_metrics, to_params, to_tags
-from .tracker import PARENT_TAG, ROLE_TAG, describe_experiment, get_or_create_experiment
+from .experiments import describe_experiment, get_or_create_experiment
+from .tags import PARENT_TAG, ROLE_TAG
 
 __all__ = ["StudyTracker", "OPTUNA_TO_MLFLOW", "STUDY_TAG", "TRIAL_TAG", "STATE_TAG"]
 
