@@ -707,6 +707,36 @@ def test_a_parallel_cell_killed_twice_fails_and_the_others_go_on(tmp_path):
     assert client.get_run(run_id.strip()).info.status == "FAILED"
 
 
+def test_stored_run_ids_are_reopened_while_the_store_holds_them(tmp_path):
+    """The manifest's and a cell's MLflow run ids are reopened on resume; a
+    run deleted since (or of another store) is replaced by a new one."""
+    from mlflow import MlflowClient
+
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.tracking import run_exists
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
+    first = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    folder = tmp_path / "out" / "cells" / "random-seed0"
+    cell_run = (folder / "mlflow_run_id").read_text().strip()
+    (folder / "result.json").unlink()
+    again = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    assert again.run_id == first.run_id
+    assert (folder / "mlflow_run_id").read_text().strip() == cell_run
+    client = MlflowClient(tracking_uri=uri)
+    client.delete_run(first.run_id)
+    client.delete_run(cell_run)
+    assert not run_exists(uri, first.run_id) and not run_exists(uri, "0" * 32)
+    (folder / "result.json").unlink()
+    third = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    new_cell = (folder / "mlflow_run_id").read_text().strip()
+    assert third.run_id != first.run_id and new_cell != cell_run
+    assert run_exists(uri, third.run_id) and run_exists(uri, new_cell)
+    assert client.get_run(third.run_id).info.status == "FINISHED"
+    assert client.get_run(new_cell).data.tags["mlflow.parentRunId"] == third.run_id
+
+
 def test_comparison_with_other_settings_refuses_with_a_clear_message(tmp_path, capsys):
     from ras_deap.compare.cli import main
     from ras_deap.compare.manifest import CompareError
