@@ -395,7 +395,7 @@ def test_heldout_name_keeps_results_apart_and_seed_picks_the_bank(tiny, heldout_
 
 def test_heldout_retrains_a_winner_without_weights_as_its_final_training(tiny, heldout_bank,
                                                                          tmp_path):
-    from ras_deap.compare import heldout
+    from ras_deap.compare import heldout_cell
     from ras_deap.compare.cells import cell_dir
     from ras_deap.search import make_evaluator
     from ras_deap.seeding import derive_seed
@@ -404,31 +404,31 @@ def test_heldout_retrains_a_winner_without_weights_as_its_final_training(tiny, h
     folder = cell_dir(arm, "ras", 1)
     (folder / "best_model.pt").unlink()
     config = AssessConfig(images=20, attacks=("square",), bank=False, square_iter=3)
-    with pytest.raises(heldout.HeldoutError, match=r"no best_model\.pt"):
-        heldout.assess_cell(folder, config, heldout_bank, mlflow=False)
+    with pytest.raises(heldout_cell.HeldoutError, match=r"no best_model\.pt"):
+        heldout_cell.assess_cell(folder, config, heldout_bank, mlflow=False)
     search = SearchConfig(bank=str(tiny["bank"]), robustness="bank", seed=1)
     final = make_evaluator(search).evaluate(tiny["genome"], 10,
                                             seed=derive_seed(1, "final", tiny["genome"].id),
                                             with_test=True)
     result = json.loads((folder / "result.json").read_text())
     (folder / "result.json").write_text(json.dumps({**result, "final_metrics": final.metrics}))
-    record = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="again",
-                                 retrain_generation=10)
+    record = heldout_cell.assess_cell(folder, config, heldout_bank, mlflow=False,
+                                      name="again", retrain_generation=10)
     assert record["network"]["reproduces_final_metrics"], record["network"]
     assert record["assessment"]["test_accuracy"] == pytest.approx(
         final.metrics["test_accuracy"])
     (folder / "result.json").write_text(json.dumps(
         {**result, "final_metrics": {**final.metrics, "test_accuracy": 0.123}}))
-    record = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="tampered",
-                                 retrain_generation=10)
+    record = heldout_cell.assess_cell(folder, config, heldout_bank, mlflow=False,
+                                      name="tampered", retrain_generation=10)
     assert record["network"]["differing_metrics"] == ["test_accuracy"]
-    row = heldout.cell_rows({**result, "method": "ras", "seed": 1}, record, "bank")
+    row = heldout_cell.cell_rows({**result, "method": "ras", "seed": 1}, record, "bank")
     # another network than the one the cell's assessment measured: its Pixel rows stay out
     assert row["reproduced"] == 0.0 and "pixel_th1" not in row and np.isnan(row["heldout_mean"])
     assert row["fitness_bank"] == pytest.approx(final.metrics["robustness_bank"])
-    same = heldout.assess_cell(folder, config, heldout_bank, mlflow=False, name="again",
-                               retrain_generation=10)  # stored: read back
-    assert heldout.cell_rows({**result, "method": "ras", "seed": 1}, same, "bank")[
+    same = heldout_cell.assess_cell(folder, config, heldout_bank, mlflow=False, name="again",
+                                    retrain_generation=10)  # stored: read back
+    assert heldout_cell.cell_rows({**result, "method": "ras", "seed": 1}, same, "bank")[
         "pixel_th1"] == pytest.approx(0.6)
 
 

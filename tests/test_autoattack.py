@@ -205,7 +205,7 @@ def test_autoattack_rows_reach_mlflow(tiny, tmp_path):
 def test_heldout_report_has_an_autoattack_column_when_it_ran(tmp_path):
     import csv
 
-    from ras_deap.compare.heldout import cell_rows
+    from ras_deap.compare.heldout_cell import cell_rows
     from ras_deap.compare.heldout_report import write_report
 
     def heldout(aa: float) -> dict:
@@ -268,7 +268,7 @@ def test_ras_deap_autoattack_agrees_with_torchattacks(tiny):
 
 
 def test_comparison_table_shows_autoattack_but_not_its_partial_rows():
-    from ras_deap.compare.runner import _direct_columns
+    from ras_deap.compare.rows import _direct_columns
     from ras_deap.compare.table import direct_columns
 
     rows = [{"key": k, "accuracy": a} for k, a in [

@@ -648,7 +648,8 @@ def test_interrupted_comparison_resumes_and_recomputes_only_the_missing_cell(tmp
 def test_a_result_left_by_a_worker_is_stored_without_running_again(tmp_path):
     """The main process stopped after a worker finished a cell but before it
     logged and stored the result: the rerun stores that result as it is."""
-    from ras_deap.compare.runner import WORKER_RESULT, run_comparison
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.compare.supervise import WORKER_RESULT
 
     cfg = _fake_cfg(tmp_path, seeds=1, methods=("random", "regularized"))
     first = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
@@ -685,9 +686,61 @@ def test_a_failing_cell_is_reported_and_retried_on_the_next_run(tmp_path):
     assert {c[0] for c in calls.calls} == {1} and len(again.runs) == 2
 
 
+@pytest.mark.slow
+def test_a_parallel_cell_killed_twice_fails_and_the_others_go_on(tmp_path):
+    """The executor's crash policy for cells: a cell whose process dies (here
+    SIGABRT, as the OOM killer's SIGKILL would) runs once more in a fresh
+    process, then is reported failed with the reason; the other cells finish."""
+    from crashing_evaluator import AbortingCells
+    from mlflow import MlflowClient
+
+    from ras_deap.compare.runner import run_comparison
+
+    cfg = _fake_cfg(tmp_path, seeds=3, methods=("random",))
+    result = run_comparison(cfg, workers=2, evaluator_factory=AbortingCells(1),
+                            log=lambda m: None)
+    assert list(result.failed) == ["random-seed1"]
+    assert "died twice (SIGABRT" in result.failed["random-seed1"]
+    assert [r.row["seed"] for r in result.runs] == [0, 2]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    run_id = (tmp_path / "out" / "cells" / "random-seed1" / "mlflow_run_id").read_text()
+    assert client.get_run(run_id.strip()).info.status == "FAILED"
+
+
+def test_stored_run_ids_are_reopened_while_the_store_holds_them(tmp_path):
+    """The manifest's and a cell's MLflow run ids are reopened on resume; a
+    run deleted since (or of another store) is replaced by a new one."""
+    from mlflow import MlflowClient
+
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.tracking import run_exists
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
+    first = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    folder = tmp_path / "out" / "cells" / "random-seed0"
+    cell_run = (folder / "mlflow_run_id").read_text().strip()
+    (folder / "result.json").unlink()
+    again = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    assert again.run_id == first.run_id
+    assert (folder / "mlflow_run_id").read_text().strip() == cell_run
+    client = MlflowClient(tracking_uri=uri)
+    client.delete_run(first.run_id)
+    client.delete_run(cell_run)
+    assert not run_exists(uri, first.run_id) and not run_exists(uri, "0" * 32)
+    (folder / "result.json").unlink()
+    third = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    new_cell = (folder / "mlflow_run_id").read_text().strip()
+    assert third.run_id != first.run_id and new_cell != cell_run
+    assert run_exists(uri, third.run_id) and run_exists(uri, new_cell)
+    assert client.get_run(third.run_id).info.status == "FINISHED"
+    assert client.get_run(new_cell).data.tags["mlflow.parentRunId"] == third.run_id
+
+
 def test_comparison_with_other_settings_refuses_with_a_clear_message(tmp_path, capsys):
     from ras_deap.compare.cli import main
-    from ras_deap.compare.runner import CompareError, run_comparison
+    from ras_deap.compare.manifest import CompareError
+    from ras_deap.compare.runner import run_comparison
 
     cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
     run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
@@ -876,7 +929,7 @@ def test_a_search_option_added_later_at_its_default_does_not_block_resume():
     """A comparison stored before a newer ras_deap added a search option resumes
     when the option keeps its default (the old behaviour); a changed value is
     still a difference."""
-    from ras_deap.compare.runner import _differences, _matches, _upgraded
+    from ras_deap.compare.manifest import _differences, _matches, _upgraded
 
     current = {"budget": 10, "search": {"seed": 0, "robustness": "bank"}}
     stored = {"budget": 10, "search": {"seed": 0}}
@@ -959,7 +1012,7 @@ def test_ablation_report_pairs_variants_by_seed_and_names_what_changes(tmp_path,
     assert len(from_curve) == 3 and max(from_curve) == pytest.approx(ras0["search_fitness"])
     # the curve keeps each evaluation's own fitness, so a clone needs no MLflow store;
     # it agrees with the MLflow runs, which are read for curves that kept only the best
-    from ras_deap.compare.baselines import curve_best
+    from ras_deap.compare.ras import curve_best
     curve_file = tmp_path / "ref" / "cells" / "ras-seed0" / "ras_curve.jsonl"
     entries = [json.loads(line) for line in curve_file.read_text().splitlines()]
     assert [e["best"] for e in entries] == list(itertools.accumulate(from_curve, max))

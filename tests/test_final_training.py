@@ -84,7 +84,7 @@ def test_the_default_serialises_exactly_as_before():
 def test_a_stored_default_comparison_refuses_an_adversarial_one(tmp_path):
     import shutil
 
-    from ras_deap.compare.runner import CompareError, open_manifest
+    from ras_deap.compare.manifest import CompareError, open_manifest
 
     out = tmp_path / "out"
     out.mkdir()

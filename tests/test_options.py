@@ -143,7 +143,7 @@ def test_compare_max_evaluations_is_the_budget_of_every_method_and_seed():
 def test_stored_comparisons_resume_with_their_documented_command(tmp_path, folder):
     """A manifest written before the options were unified still matches the
     settings of the command that started it (docs/results/README.md)."""
-    from ras_deap.compare.runner import open_manifest
+    from ras_deap.compare.manifest import open_manifest
 
     stored = REPO / "docs" / "results" / folder / "comparison.json"
     if not stored.is_file():

@@ -1,4 +1,5 @@
-"""Train and attack a bank build's sources in worker processes (``--workers``).
+"""Train and attack a bank build's sources in worker processes (``--workers``),
+one source per item of the one executor (:class:`ras_deap.executor.ProcessPool`).
 
 Why this is the same bank: each source's model and each (source, cell) go to
 the shared work folder as files of their own, written atomically, so workers
@@ -11,13 +12,13 @@ resumes with or without workers.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
-import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
-from .build import BuildConfig, cell_arrays, cell_path, train_or_load
+from ..executor import Crash, ProcessPool
+from .build import BankBuildError, BuildConfig, cell_arrays, cell_path, train_or_load
 from .cells import Cell
 
 __all__ = ["prepare_sources"]
@@ -47,26 +48,32 @@ def _cells_done(work: Path, sources: tuple[str, ...], cells: Sequence[Cell]) -> 
     return sum(cell_path(work, name, cell).is_file() for name in sources for cell in cells)
 
 
+PROGRESS_SECONDS = 2.0  # how often the bar counts the finished cells
+
+
 def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: Sequence[Cell],
                     show_progress: bool = True, log=print) -> None:
     """Fill ``work`` with every source's model and cells, ``workers`` sources
     at a time; a bar counts the finished cells. A failing source stops the
-    others (the pool is terminated) and its error is raised; what was written
-    stays for the resume."""
+    others (their processes are terminated) and its error is raised; a
+    source whose process died twice (killed for memory, say) is a
+    :class:`BankBuildError`. What was written stays for the resume."""
     from tqdm.auto import tqdm
 
     total = len(cells) * len(cfg.sources)
     done = _cells_done(work, cfg.sources, cells)
-    # spawn: a forked child would inherit the parent's torch thread pool state
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers) as pool, tqdm(total=total, initial=done,
-                                         desc="cells", disable=not show_progress) as bar:
-        pending = {name: pool.apply_async(_prepare_source, (name, cfg, str(work)))
-                   for name in cfg.sources}
-        while pending:
-            for name in [n for n, r in pending.items() if r.ready()]:
-                pending.pop(name).get()  # re-raises a worker's error here
-                log(f"source {name}: all {len(cells)} cells done")
+    with ProcessPool(workers, name="attacks-build") as pool, \
+            tqdm(total=total, initial=done, desc="cells", disable=not show_progress) as bar:
+        def count() -> None:
             bar.update(_cells_done(work, cfg.sources, cells) - bar.n)
-            if pending:
-                time.sleep(2)
+
+        prepare = partial(_prepare_source, cfg=cfg, work=str(work))
+        for index, outcome in pool.as_completed(prepare, cfg.sources, every=PROGRESS_SECONDS,
+                                                idle=count):
+            if isinstance(outcome, Crash):
+                raise BankBuildError(
+                    f"source {cfg.sources[index]}: its worker process died twice "
+                    f"({outcome.reason}; killed for memory?); rerun with fewer --workers to "
+                    "resume the build")
+            log(f"source {outcome}: all {len(cells)} cells done")
+            count()

@@ -7,7 +7,7 @@ search's budget), re-measures and re-trains each winner the same way, attacks
 it directly (:mod:`ras_deap.assess`) and writes the tables with 95 % CIs,
 paired per-seed tests, CSVs, a figure and MLflow runs. Every (method, seed)
 cell is stored when it ends; an interrupted comparison resumes, and
-``--workers N`` runs N cells at once. Torch and MLflow are imported only
+``--parallel-cells N`` runs N cells at once. Torch and MLflow are imported only
 when a comparison runs.
 
 Named in ``--methods``, ``nsga2`` (plain NSGA-II on the RAS genome,
@@ -17,16 +17,8 @@ robustness; their cells keep their re-measured front (:mod:`.front`), which
 methods' by hypervolume, paired by seed (issue #31).
 """
 
-from .aging import ea_regularized, sel_sample_best
-from .baselines import (
-    METHODS,
-    MethodContext,
-    MethodOutcome,
-    mu_plus_lambda_plan,
-    ras_generations,
-    regularized_plan,
-    run_method,
-)
+from .aging import ea_regularized, regularized_plan, sel_sample_best
+from .baselines import METHODS, mu_plus_lambda_plan, run_method
 from .budget import (
     BudgetedEvaluator,
     BudgetExhausted,
@@ -45,7 +37,9 @@ from .config import (
     REFERENCE_SEEDS,
     CompareConfig,
 )
+from .method import MethodContext, MethodOutcome
 from .nsga2 import ea_nsga2, nsga2_plan
+from .ras import ras_generations
 from .stats import PairedResult, paired_comparison, paired_table
 
 __all__ = [

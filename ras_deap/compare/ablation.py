@@ -84,7 +84,7 @@ def _settings(out: Path) -> dict[str, Any]:
 def setting_changes(reference: Variant, variant: Variant) -> list[str]:
     """What the variant changes: the settings that differ between the two
     manifests (the method, if it differs, first)."""
-    from .runner import _differences
+    from .manifest import _differences
 
     changes = [] if variant.method == reference.method else [
         f"method {reference.method} -> {variant.method}"]
@@ -104,10 +104,11 @@ def changes_training(changes: Sequence[str]) -> bool:
 
 
 def load_rows(variant: Variant) -> list[dict[str, Any]]:
-    """One results row (see :func:`ras_deap.compare.runner.row_of`) per
+    """One results row (see :func:`ras_deap.compare.rows.row_of`) per
     finished cell of ``variant``, tagged with the variant's name."""
     from .config import CompareConfig
-    from .runner import load_result, row_of
+    from .manifest import load_result
+    from .rows import row_of
 
     cfg = CompareConfig.from_dict({**_settings(variant.out), "out": str(variant.out)})
     seeds = sorted({int(s) for d in (variant.out / "cells").glob(f"{variant.method}-seed*")

@@ -13,6 +13,7 @@ references), ``mutate`` (returning a 1-tuple holding a new individual) and
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from collections.abc import Sequence
 from operator import attrgetter
@@ -20,9 +21,12 @@ from typing import Any
 
 from deap import base, tools
 
+from ..evolution import Individual, build_toolbox, initial_state
+from ..seeding import derive_seed
 from ..validate import check_int
+from .method import MethodContext, MethodOutcome, budgeted_fitness, method_outcome
 
-__all__ = ["ea_regularized", "sel_sample_best"]
+__all__ = ["ea_regularized", "regularized_plan", "run_regularized", "sel_sample_best"]
 
 
 def sel_sample_best(individuals: Sequence[Any], k: int, sample: int,
@@ -75,3 +79,42 @@ def ea_regularized(population: list[Any], toolbox: base.Toolbox, cycles: int, *,
         if verbose:
             print(logbook.stream)
     return list(queue), logbook
+
+
+def regularized_plan(budget: int, population: int, sample: int) -> tuple[int, int, int]:
+    """``(P, S, cycles)`` of regularized evolution under ``budget``: the
+    population P (capped at the budget), the sample S (capped at P) and the
+    cycles (one child each) that spend the rest of the budget."""
+    p = min(population, budget)
+    return p, min(sample, p), budget - p
+
+
+def run_regularized(ctx: MethodContext) -> MethodOutcome:
+    """Regularized (aging) evolution on the RAS genome: the same random
+    initial models as RAS (P of them, 25 by default, RAS's initial
+    population), then one child per cycle: the fittest of S models sampled
+    with replacement is mutated by the RAS mutation operator
+    (``build_toolbox(...).mutate``: ``config.mutations`` random applicable
+    mutations of the 13), the child joins and the oldest model leaves. Layers
+    and blocks no living model uses are pruned from the gene pool before each
+    mutation, as RAS prunes after each selection, so the subpopulation
+    limits mean the same thing."""
+    start = time.perf_counter()
+    cfg = ctx.config
+    p, s, cycles = regularized_plan(ctx.budget, ctx.aging_population or cfg.population,
+                                    ctx.aging_sample)
+    seed = derive_seed(ctx.seed, "regularized")
+    state = initial_state(seed, p)
+
+    evaluate = budgeted_fitness(ctx)
+
+    def select(individuals: list[Individual], k: int) -> list[Individual]:
+        state.pool.prune(ind.genome for ind in individuals)  # the living models' genes only
+        return sel_sample_best(individuals, k, s, state.rng)
+
+    toolbox = build_toolbox(state, evaluate=evaluate, n_mutations=cfg.mutations,
+                            layer_limit=cfg.layer_limit, block_limit=cfg.block_limit)
+    toolbox.register("select", select)
+    population, _ = ea_regularized(list(state.offspring), toolbox, cycles)
+    return method_outcome(ctx, "regularized", start, members=population, population=p, sample=s,
+                          cycles=cycles, final_population=len(population))

@@ -38,10 +38,11 @@ from typing import Any
 from ..atomic import write_atomic, write_bytes_atomic, write_json_atomic
 from ..config import SearchConfig
 from ..seeding import derive_seed
-from .baselines import MethodContext, run_method
+from .baselines import run_method
 from .budget import BudgetedEvaluator, EvaluationJournal, evaluations_within, ras_generation
 from .config import RAS_METHODS, CompareConfig
 from .front import cell_front, population_records, search_run_ids, write_front_files
+from .method import MethodContext
 
 __all__ = ["CellSpec", "RESULT_NAME", "cell_dir", "cell_name", "journal_length", "run_cell",
            "search_config_for"]
@@ -142,17 +143,12 @@ def cell_budget(cfg: CompareConfig, search: SearchConfig, evaluator: Any, method
                                      train, train_size_of(evaluator, train)))
 
 
-def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) -> dict[str, Any]:
-    """Run one cell (see the module docstring) and return its result."""
-    from ..evaluation.remeasure import remeasure
-    from ..search import make_evaluator
-
-    started, cpu_started = time.perf_counter(), time.process_time()
+def _search(spec: CellSpec, search: SearchConfig, evaluator: Any,
+            on_evaluation: Callable[[], None] | None) -> tuple[Any, int]:
+    """The cell's method under its budget: its outcome and how many of its
+    evaluations were replayed from the journal."""
     cfg, method, seed = spec.cfg, spec.method, spec.seed
     folder = spec.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    search = search_config_for(cfg, seed)
-    evaluator = (spec.evaluator_factory or make_evaluator)(search)
     journal = EvaluationJournal(folder / JOURNAL_NAME) if method not in RAS_METHODS else None
     budgeted = BudgetedEvaluator(
         evaluator, cell_budget(cfg, search, evaluator, method), seed=seed, method=method,
@@ -162,50 +158,86 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
                         tournament_size=cfg.tournament_size, parent_run_id=spec.run_id,
                         aging_population=cfg.aging_population, aging_sample=cfg.aging_sample,
                         cell_dir=folder, on_evaluation=on_evaluation)
-    outcome = run_method(method, ctx)
-    search_cpu = time.process_time() - cpu_started
+    return run_method(method, ctx), budgeted.replayed
+
+
+def _front(spec: CellSpec, outcome: Any, evaluator: Any) -> tuple[Any, Any]:
+    """The final population's objectives and, multi-objective, the re-measured front."""
     population = population_records(outcome.population) if outcome.population else None
     front = None
     if len(outcome.objectives) > 1 and outcome.population:
-        front = cell_front(outcome.population, outcome.objectives, evaluator, cfg.remeasure)
+        front = cell_front(outcome.population, outcome.objectives, evaluator, spec.cfg.remeasure)
         search_run_ids(front, outcome.info.get("run_dir"))  # RAS tagged its own members
-        write_front_files(folder, front, population,
+        write_front_files(spec.folder, front, population,
                           f"{spec.name}: final front ({outcome.evaluations} evaluations)")
-    measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
-                         generation=outcome.best_generation, salt="compare")
+    return population, front
+
+
+def _retrain(spec: CellSpec, search: SearchConfig, evaluator: Any, outcome: Any
+             ) -> tuple[Any, float]:
+    """The winner re-trained on the full training set, stored as a run folder
+    ``python -m ras_deap.assess`` accepts; the result and its seconds."""
+    cfg, folder = spec.cfg, spec.folder
     t0 = time.perf_counter()
     # --final-training: the keyword only when adversarial, so the default call (and any
     # evaluator factory's evaluator) is the one it always was
     kind = ({} if search.final_training == "standard"
             else {"training": search.final_training})
     final = evaluator.evaluate(outcome.best_genome, cfg.retrain_generation,
-                               seed=derive_seed(seed, "final", outcome.best_genome.id),
+                               seed=derive_seed(spec.seed, "final", outcome.best_genome.id),
                                with_test=True, return_module=True, **kind)
-    retrain_seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
     write_atomic(folder / "best_genome.json", outcome.best_genome.to_json())
     module = getattr(final, "module", None)
     if module is not None and getattr(final, "state_dict", None) is not None:
         import torch
 
         write_bytes_atomic(folder / "best_model.pt", lambda fh: torch.save(final.state_dict, fh))
-    _write_json(folder / "config.json", {"search": search.to_dict(), "method": method,
+    _write_json(folder / "config.json", {"search": search.to_dict(), "method": spec.method,
                                          "mlflow_run_id": spec.run_id,
                                          "budget": cfg.budget})
-    assessment = None
-    data = getattr(evaluator, "data", None)
-    if cfg.assess is not None and module is not None and callable(data):
-        from ..assess.attacks import assess_network
-        from ..assess.result import format_table
+    return final, seconds
 
-        loaded = data()
-        assessment = assess_network(
-            module, loaded.dataset, loaded.bank, cfg.assess,
-            seed=derive_seed(seed, "assess", outcome.best_genome.id),
-            bank_fallback=loaded.bank_fallback,
-            source={"target": f"compare cell {spec.name}", "genome_id": outcome.best_genome.id,
-                    "retrained": True, "run_id": spec.run_id})
-        write_atomic(folder / "assess.md", format_table(assessment))
-        _write_json(folder / "assess.json", assessment.to_dict())
+
+def _assess(spec: CellSpec, evaluator: Any, final: Any, outcome: Any) -> Any:
+    """The direct attacks on the re-trained winner (None without an
+    assessment or a network to attack)."""
+    module = getattr(final, "module", None)
+    data = getattr(evaluator, "data", None)
+    if spec.cfg.assess is None or module is None or not callable(data):
+        return None
+    from ..assess.attacks import assess_network
+    from ..assess.result import format_table
+
+    loaded = data()
+    assessment = assess_network(
+        module, loaded.dataset, loaded.bank, spec.cfg.assess,
+        seed=derive_seed(spec.seed, "assess", outcome.best_genome.id),
+        bank_fallback=loaded.bank_fallback,
+        source={"target": f"compare cell {spec.name}", "genome_id": outcome.best_genome.id,
+                "retrained": True, "run_id": spec.run_id})
+    write_atomic(spec.folder / "assess.md", format_table(assessment))
+    _write_json(spec.folder / "assess.json", assessment.to_dict())
+    return assessment
+
+
+def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run one cell (see the module docstring) and return its result."""
+    from ..evaluation.remeasure import remeasure
+    from ..search import make_evaluator
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    cfg, method, seed = spec.cfg, spec.method, spec.seed
+    spec.folder.mkdir(parents=True, exist_ok=True)
+    search = search_config_for(cfg, seed)
+    evaluator = (spec.evaluator_factory or make_evaluator)(search)
+    outcome, replayed = _search(spec, search, evaluator, on_evaluation)
+    search_cpu = time.process_time() - cpu_started
+    population, front = _front(spec, outcome, evaluator)
+    measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
+                         generation=outcome.best_generation, salt="compare")
+    final, retrain_seconds = _retrain(spec, search, evaluator, outcome)
+    assessment = _assess(spec, evaluator, final, outcome)
     return {
         "method": method, "seed": seed, "settings": cfg.settings(),
         "outcome": {"best_genome": outcome.best_genome.to_dict(),
@@ -213,7 +245,7 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
                     "best_metrics": outcome.best_metrics, "evaluations": outcome.evaluations,
                     "curve": outcome.curve, "seconds": outcome.seconds, "info": outcome.info,
                     "best_generation": outcome.best_generation},
-        "replayed": budgeted.replayed,
+        "replayed": replayed,
         "remeasured": measured.to_dict(),
         "final_metrics": dict(final.metrics), "final": final_metrics(final.metrics),
         "final_failure": final.failure, "retrain_seconds": retrain_seconds,
@@ -223,5 +255,5 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
         "cell_seconds": time.perf_counter() - started,
         # CPU time of this process (one torch thread): the cell's cost on an idle core
         "cpu_seconds": time.process_time() - cpu_started, "search_cpu_seconds": search_cpu,
-        "folder": str(folder),
+        "folder": str(spec.folder),
     }

@@ -16,12 +16,29 @@ per generation so that a budget can cut the last generation exactly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from deap import base, tools
 
-__all__ = ["ea_nsga2", "nsga2_plan"]
+from ..evolution import (
+    Individual,
+    build_toolbox,
+    initial_state,
+    sel_nsga2,
+    sel_tournament_crowded,
+)
+from ..seeding import derive_seed
+from .method import (
+    MethodContext,
+    MethodOutcome,
+    budgeted_fitness,
+    method_objectives,
+    method_outcome,
+)
+
+__all__ = ["ea_nsga2", "nsga2_plan", "run_nsga2"]
 
 
 def nsga2_plan(budget: int, population: int, children: int) -> tuple[int, list[int]]:
@@ -74,3 +91,36 @@ def ea_nsga2(population: list[Any], toolbox: base.Toolbox, lambdas: Sequence[int
         population = list(toolbox.select(population + offspring, mu))
         record(gen, nevals)
     return population, logbook
+
+
+def run_nsga2(ctx: MethodContext) -> MethodOutcome:
+    """Plain NSGA-II over accuracy and robustness (:func:`method_objectives`)
+    on the RAS genome: the same random initial models as RAS (mu =
+    ``config.population``), ``population x children`` children per
+    generation (RAS's count), each one parent (binary tournament on rank and
+    crowding distance, :func:`~ras_deap.evolution.sel_tournament_crowded`)
+    mutated by the RAS mutation operator (``config.mutations`` of the 13),
+    and DEAP's ``selNSGA2`` for survival (:func:`~ras_deap.evolution.sel_nsga2`);
+    no spectrum niching. Unused genes are pruned after each survival, as RAS
+    prunes after each selection. Parents and mutations draw from one RNG
+    seeded by the cell's seed, so a journal replays the run exactly."""
+    start = time.perf_counter()
+    cfg = ctx.config
+    objectives = method_objectives("nsga2", cfg)
+    mu, lambdas = nsga2_plan(ctx.budget, cfg.population, cfg.children)
+    state = initial_state(derive_seed(ctx.seed, "nsga2"), mu)
+
+    def survive(individuals: list[Individual], k: int) -> list[Individual]:
+        chosen = sel_nsga2(individuals, k, objectives=objectives)
+        state.pool.prune(ind.genome for ind in chosen)  # as RAS does after selection
+        return chosen
+
+    toolbox = build_toolbox(state, evaluate=budgeted_fitness(ctx), n_mutations=cfg.mutations,
+                            layer_limit=cfg.layer_limit, block_limit=cfg.block_limit)
+    toolbox.register("select", survive)
+    toolbox.register("select_parents", sel_tournament_crowded, objectives=objectives,
+                     rng=state.rng)
+    population, _ = ea_nsga2(list(state.offspring), toolbox, lambdas)
+    return method_outcome(ctx, "nsga2", start, members=population, objectives=objectives, mu=mu,
+                          lambdas=lambdas, parents="binary tournament on (rank, crowding distance)",
+                          survival="selNSGA2")

@@ -10,7 +10,7 @@ from .entities import IndividualRecord, flatten_config
 from .experiments import run_links
 from .models import LoggedModelInfo, log_pytorch_model
 from .names import generation_metric_name, individual_metric_name
-from .runs import RunInfo, download_run_artifact, get_run_info, log_to_run
+from .runs import RunInfo, download_run_artifact, get_run_info, log_to_run, run_exists
 from .store import DEFAULT_TRACKING_URI, resolve_tracking, run_page_url, runs_url, ui_command
 from .tags import BEST_TAG, FAILURE_TAG, FRONT_TAG, GENETIC_PARENT_RUN_TAG, KEY_TAG, PARENT_TAG
 from .tracker import SearchTracker
@@ -35,6 +35,7 @@ __all__ = [
     "log_pytorch_model",
     "log_to_run",
     "resolve_tracking",
+    "run_exists",
     "run_links",
     "run_page_url",
     "runs_url",

@@ -17,7 +17,8 @@ from mlflow.exceptions import MlflowException
 from . import store
 from .entities import batches, to_metrics, to_tags
 
-__all__ = ["RunInfo", "download_run_artifact", "evaluated_fitness", "get_run_info", "log_to_run"]
+__all__ = ["RunInfo", "download_run_artifact", "evaluated_fitness", "get_run_info", "log_to_run",
+           "run_exists"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,17 @@ def get_run_info(tracking_uri: str | None, run_id: str) -> RunInfo:
     return RunInfo(run_id=run.info.run_id, run_name=run.info.run_name or "",
                    status=run.info.status, params=dict(run.data.params),
                    tags=dict(run.data.tags), tracking_uri=uri)
+
+
+def run_exists(tracking_uri: str | None, run_id: str) -> bool:
+    """Whether ``run_id`` is a live run of the store, one a search can reopen:
+    an id kept in a file may name a run of another store, or one deleted since."""
+    client, _ = _client(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:  # MLflow's only answer for a run it does not hold
+        return False
+    return run.info.lifecycle_stage != "deleted"
 
 
 def download_run_artifact(tracking_uri: str | None, run_id: str, path: str,

@@ -1,0 +1,149 @@
+"""A comparison folder's manifest and what resumes from it.
+
+``<out>/comparison.json`` records the settings (everything that decides a
+cell's result, :meth:`CompareConfig.settings`), the MLflow parent run and
+every session. A cell is finished when ``<out>/cells/<method>-seed<seed>/
+result.json`` exists and was made with the same settings. Started again
+with the same settings a comparison resumes; with other settings it
+refuses (:class:`CompareError`). Seeds, methods and ``--parallel-cells``
+may change: they only choose the cells and how many run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..atomic import read_json_if_valid, write_json_atomic
+from ..config import ConfigError, SearchConfig
+from .cells import RESULT_NAME, cell_dir
+from .config import CompareConfig
+
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "CompareError", "load_result", "machine",
+           "open_manifest", "stored_result", "write_json", "write_manifest"]
+
+MANIFEST_NAME = "comparison.json"
+MANIFEST_FORMAT = "ras_deap.compare/2"
+
+
+class CompareError(ConfigError):
+    """A comparison that cannot start: its output folder holds another one."""
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_json_atomic(path, data, default=str)
+
+
+def _normal(data: Any) -> Any:
+    return json.loads(json.dumps(data, default=str))
+
+
+def _upgraded(stored: Any, current: dict[str, Any]) -> Any:
+    """``stored`` settings with the search options a newer ras_deap added (absent
+    when they were stored) filled in where the current value is the option's
+    default: such an option keeps the old behaviour, so a comparison started
+    before it existed can resume."""
+    if not (isinstance(stored, dict) and isinstance(stored.get("search"), dict)):
+        return stored
+    defaults = _normal(SearchConfig().to_dict())
+    search = dict(stored["search"])
+    for key, value in current.get("search", {}).items():
+        if key not in search and key in defaults and value == defaults[key]:
+            search[key] = value
+    return {**stored, "search": search}
+
+
+def _matches(stored: Any, current: dict[str, Any]) -> bool:
+    return _upgraded(stored, current) == current
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} then, {new!r} now"]
+
+
+def _checked(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The manifest stored at ``path``; :class:`CompareError` unless it is
+    readable, of this format and records ``settings``."""
+    out = path.parent
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CompareError(f"{path} is corrupt ({exc}); remove it (and the cells/ folder) "
+                           "or pass another --out") from exc
+    if data.get("format") != MANIFEST_FORMAT:
+        raise CompareError(f"{path} was written by another version of ras_deap.compare "
+                           f"(format {data.get('format')!r}); pass another --out")
+    changed = _differences(_upgraded(data.get("settings"), settings), settings)
+    if changed:
+        raise CompareError(
+            f"--out {out} holds a comparison with other settings ({'; '.join(changed)}). "
+            "Rerun with the settings it was started with to resume it, or pass another "
+            "--out for a new comparison (only --seeds, --methods and --parallel-cells may "
+            "change on resume)")
+    return data
+
+
+def open_manifest(cfg: CompareConfig) -> tuple[dict[str, Any], bool]:
+    """The manifest of ``cfg.out`` (created if new) and whether it existed;
+    :class:`CompareError` if it records other settings."""
+    out = Path(cfg.out)
+    path = out / MANIFEST_NAME
+    settings = _normal(cfg.settings())
+    if path.is_file():
+        return _checked(path, settings), True
+    if (out / "cells").is_dir() and any((out / "cells").iterdir()):
+        raise CompareError(f"--out {out} holds cells/ but no {MANIFEST_NAME}, so its settings "
+                           "are unknown; remove the folder or pass another --out")
+    data = {"format": MANIFEST_FORMAT, "version": __version__, "settings": settings,
+            "created": datetime.now().isoformat(timespec="seconds"), "parent_run_id": None,
+            "sessions": []}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)
+    return data, False
+
+
+def write_manifest(cfg: CompareConfig, manifest: dict[str, Any]) -> None:
+    write_json(Path(cfg.out) / MANIFEST_NAME, manifest)
+
+
+def stored_result(path: Path, cfg: CompareConfig) -> dict[str, Any] | None:
+    """The result stored in ``path`` if it is readable and made with ``cfg``'s
+    settings, else None (the cell is run again)."""
+    data = read_json_if_valid(path)
+    if not isinstance(data, dict):
+        return None
+    return data if _matches(data.get("settings"), _normal(cfg.settings())) else None
+
+
+def load_result(cfg: CompareConfig, method: str, seed: int) -> dict[str, Any] | None:
+    """The stored result of a finished cell, None if it has none (or an
+    unreadable one, which is run again)."""
+    return stored_result(cell_dir(cfg.out, method, seed) / RESULT_NAME, cfg)
+
+
+def machine() -> dict[str, Any]:
+    """The machine a session ran on, for the manifest's ``sessions``."""
+    import platform
+
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpus": os.cpu_count(), "ras_deap": __version__}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        info["cpu"] = platform.processor()
+    with contextlib.suppress(OSError):
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
+    return info
