@@ -106,6 +106,105 @@ def _aggregate(rows: Sequence[dict[str, Any]], arm: str, method: str,
     return out
 
 
+def _intro(rows: Sequence[dict[str, Any]], arms: Sequence[str], command: str, config: Any,
+           heldout_bank: Path) -> list[str]:
+    """The title, the command and what every winner was attacked with."""
+    ran = {k for r in rows for k in r}
+    autoattack = ""
+    if "autoattack_mean" in ran:
+        autoattack = (f"AutoAttack (APGD-CE, APGD-T, Square of its standard version from "
+                      f"ART's parts, FAB-T missing in ART; {config.autoattack_iter} iterations, "
+                      f"{config.autoattack_queries} queries, first "
+                      f"{min(config.autoattack_images, config.images)} images; its column is "
+                      "the mean over the eps grid), ")
+    eps = "/".join(sorted({k.removeprefix("square_eps") for r in rows for k in r
+                           if k.startswith("square_eps")}, key=int)) or "n/a"
+    return [f"# Which fitness finds robust architectures? ({', '.join(arms)})", "",
+            f"Generated {datetime.now().isoformat(timespec='seconds')} on "
+            f"{platform.platform()} by", "", f"    {command}", "",
+            "Each arm is a `python -m ras_deap.compare` run whose searches used one "
+            "`--robustness` choice, with otherwise identical settings, so the seeds pair the "
+            "arms. Every winner (the re-trained best model of a (method, seed) cell) is "
+            f"attacked with: {autoattack}ART's gradient-free SquareAttack (L∞, "
+            f"{config.square_iter} queries, first {config.images} quarantined test images, "
+            f"eps {eps} steps of the data's intensity grid; no fitness runs it), ART's "
+            "PixelAttack (L0, DE, on the model itself, from the cell's assessment; the same "
+            "algorithm family as the L0 half of the fitness bank, which runs it on other "
+            f"models) and the held-out transfer bank `{heldout_bank}`. Numbers are robust "
+            "accuracy in % (correct both clean and under attack), mean ± 95 % t-interval "
+            "over seeds. **Held-out robustness** is the mean of the Square, Pixel and "
+            "held-out-bank columns.", ""]
+
+
+def _networks(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Which winners were re-trained, and whether they reproduced their cells."""
+    retrained = [r for r in rows if "reproduced" in r]
+    if not retrained:
+        return []
+    bad = [f"{r['arm']}/{r['method']}-seed{r['seed']}" for r in retrained
+           if not r["reproduced"]]
+    return [f"**Networks:** {len(retrained)} of {len(rows)} winners had no stored weights "
+            "and were re-trained as their comparison's final training was (same "
+            "schedule and seed); "
+            + (f"{len(retrained) - len(bad)} reproduced every stored final metric, "
+               f"these did not: {', '.join(bad)}. Those are other networks of the same "
+               "architecture, trained the same way: every column is measured on them, "
+               "except Pixel and PGD, which their comparison measured on the original "
+               "networks and are left out (n/a); the fitness bank is the re-training's "
+               "own measure." if bad else
+               "each reproduced every stored final metric (test accuracy, fitness-bank "
+               "robustness per cell, ...), so they are the networks the comparison "
+               "measured."), ""]
+
+
+def _robustness_table(rows: Sequence[dict[str, Any]], arms: Sequence[str],
+                      methods: Sequence[str], columns: Sequence[tuple[str, str]]) -> list[str]:
+    lines = ["## Robustness of the winners", "",
+             "| fitness | method | n | " + " | ".join(label for _, label in columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
+    for method in methods:
+        for arm in arms:
+            agg = _aggregate(rows, arm, method, columns)
+            if agg["n"]:
+                lines.append(f"| {arm} | {METHOD_LABELS.get(method, method)} | {agg['n']} | "
+                             + " | ".join(percent_ci(*agg[c]) for c, _ in columns) + " |")
+    return lines
+
+
+def _paired(rows: Sequence[dict[str, Any]], others: Sequence[str], reference: str,
+            methods: Sequence[str], columns: Sequence[tuple[str, str]],
+            primary: str) -> tuple[list[str], list[Decision]]:
+    """The paired tests of each arm against ``reference`` (per method and
+    pooled), and each arm's decision on ``primary``."""
+    lines = ["", f"## Paired by seed: each fitness - {reference}", "",
+             "Differences in points; W/T/L = wins/ties/losses; p from the two-sided Wilcoxon "
+             "signed-rank and paired t tests. *pooled* takes every (method, seed) pair "
+             "(pairs of one seed share its data split, so the pooled p is optimistic).", "",
+             "| fitness | method | metric | n | difference | W/T/L | Wilcoxon p | t-test p |",
+             "|---|---|---|---|---|---|---|---|"]
+    labels = dict(columns)
+    tested = [m for m in TESTED if m in labels]
+    attack_cols = [c for c, _ in columns if c.startswith(ATTACK_PREFIX)]
+    tested[tested.index("heldout_bank") + 1:tested.index("heldout_bank") + 1] = attack_cols
+    decisions = []
+    for arm in others:
+        for method in [*methods, None]:
+            for metric in tested:
+                res = paired_arms(rows, arm, reference, metric, method)
+                name = METHOD_LABELS.get(method, method) if method else "*pooled*"
+                if res.n:
+                    lines.append(f"| {arm} | {name} | {labels[metric]} | {res.n} | "
+                                 f"{percent_ci(res.diff_mean, res.diff_ci95)} | "
+                                 f"{res.wins}/{res.ties}/{res.losses} | "
+                                 f"{p_value(res.wilcoxon_p)} | {p_value(res.t_p)} |")
+        decisions.append(choose_default(paired_arms(rows, arm, reference, primary),
+                                        paired_arms(rows, arm, reference, "test_accuracy"),
+                                        arm, reference,
+                                        label="held-out robustness" if primary == "heldout_mean"
+                                        else "Square + held-out bank"))
+    return lines, decisions
+
+
 def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                  arms: Sequence[str], methods: Sequence[str], command: str, config: Any,
                  heldout_bank: Path, missing: Sequence[str] = (),
@@ -121,91 +220,19 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
     primary = ("heldout_mean" if any(not math.isnan(float(r.get("heldout_mean", math.nan)))
                                      for r in rows) or not rows else "square_bank_mean")
     columns = _columns(rows)
-    attack_cols = [c for c, _ in columns if c.startswith(ATTACK_PREFIX)]
-    ran = {k for r in rows for k in r}
-    autoattack = ""
-    if "autoattack_mean" in ran:
-        autoattack = (f"AutoAttack (APGD-CE, APGD-T, Square of its standard version from "
-                      f"ART's parts, FAB-T missing in ART; {config.autoattack_iter} iterations, "
-                      f"{config.autoattack_queries} queries, first "
-                      f"{min(config.autoattack_images, config.images)} images; its column is "
-                      "the mean over the eps grid), ")
-    eps = "/".join(sorted({k.removeprefix("square_eps") for r in rows for k in r
-                           if k.startswith("square_eps")}, key=int)) or "n/a"
-    lines = [f"# Which fitness finds robust architectures? ({', '.join(arms)})", "",
-             f"Generated {datetime.now().isoformat(timespec='seconds')} on "
-             f"{platform.platform()} by", "", f"    {command}", "",
-             "Each arm is a `python -m ras_deap.compare` run whose searches used one "
-             "`--robustness` choice, with otherwise identical settings, so the seeds pair the "
-             "arms. Every winner (the re-trained best model of a (method, seed) cell) is "
-             f"attacked with: {autoattack}ART's gradient-free SquareAttack (L∞, "
-             f"{config.square_iter} queries, first {config.images} quarantined test images, "
-             f"eps {eps} steps of the data's intensity grid; no fitness runs it), ART's "
-             "PixelAttack (L0, DE, on the model itself, from the cell's assessment; the same "
-             "algorithm family as the L0 half of the fitness bank, which runs it on other "
-             f"models) and the held-out transfer bank `{heldout_bank}`. Numbers are robust "
-             "accuracy in % (correct both clean and under attack), mean ± 95 % t-interval "
-             "over seeds. **Held-out robustness** is the mean of the Square, Pixel and "
-             "held-out-bank columns.", ""]
+    lines = _intro(rows, arms, command, config, heldout_bank)
     if bank_notes:
         lines += ["**The held-out bank:**", "", *[f"* {n}" for n in bank_notes], ""]
-    retrained = [r for r in rows if "reproduced" in r]
-    if retrained:
-        bad = [f"{r['arm']}/{r['method']}-seed{r['seed']}" for r in retrained
-               if not r["reproduced"]]
-        lines += [f"**Networks:** {len(retrained)} of {len(rows)} winners had no stored weights "
-                  "and were re-trained as their comparison's final training was (same "
-                  "schedule and seed); "
-                  + (f"{len(retrained) - len(bad)} reproduced every stored final metric, "
-                     f"these did not: {', '.join(bad)}. Those are other networks of the same "
-                     "architecture, trained the same way: every column is measured on them, "
-                     "except Pixel and PGD, which their comparison measured on the original "
-                     "networks and are left out (n/a); the fitness bank is the re-training's "
-                     "own measure." if bad else
-                     "each reproduced every stored final metric (test accuracy, fitness-bank "
-                     "robustness per cell, ...), so they are the networks the comparison "
-                     "measured."), ""]
+    lines += _networks(rows)
     if missing:
         lines += [f"**Incomplete:** {len(missing)} cells have not finished yet "
                   f"({', '.join(missing)}); the tables use the finished ones.", ""]
-    lines += ["## Robustness of the winners", "",
-              "| fitness | method | n | " + " | ".join(label for _, label in columns) + " |",
-              "|---|---|---|" + "---|" * len(columns)]
-    for method in methods:
-        for arm in arms:
-            agg = _aggregate(rows, arm, method, columns)
-            if agg["n"]:
-                lines.append(f"| {arm} | {METHOD_LABELS.get(method, method)} | {agg['n']} | "
-                             + " | ".join(percent_ci(*agg[c]) for c, _ in columns) + " |")
-    lines += ["", f"## Paired by seed: each fitness - {reference}", "",
-              "Differences in points; W/T/L = wins/ties/losses; p from the two-sided Wilcoxon "
-              "signed-rank and paired t tests. *pooled* takes every (method, seed) pair "
-              "(pairs of one seed share its data split, so the pooled p is optimistic).", "",
-              "| fitness | method | metric | n | difference | W/T/L | Wilcoxon p | t-test p |",
-              "|---|---|---|---|---|---|---|---|"]
-    labels = dict(columns)
-    tested = [m for m in TESTED if m in labels]
-    tested[tested.index("heldout_bank") + 1:tested.index("heldout_bank") + 1] = attack_cols
-    decisions = []
-    for arm in others:
-        for method in [*methods, None]:
-            for metric in tested:
-                res = paired_arms(rows, arm, reference, metric, method)
-                name = METHOD_LABELS.get(method, method) if method else "*pooled*"
-                if res.n:
-                    lines.append(f"| {arm} | {name} | {labels[metric]} | {res.n} | "
-                                 f"{percent_ci(res.diff_mean, res.diff_ci95)} | "
-                                 f"{res.wins}/{res.ties}/"
-                                 f"{res.losses} | {p_value(res.wilcoxon_p)} | {p_value(res.t_p)} |")
-        decisions.append(choose_default(paired_arms(rows, arm, reference, primary),
-                                        paired_arms(rows, arm, reference, "test_accuracy"),
-                                        arm, reference,
-                                        label="held-out robustness" if primary == "heldout_mean"
-                                        else "Square + held-out bank"))
+    lines += _robustness_table(rows, arms, methods, columns)
+    paired, decisions = _paired(rows, others, reference, methods, columns, primary)
     measure = ("held-out robustness" if primary == "heldout_mean" else
                "robustness under Square + the held-out bank (PixelAttack not measured on these "
                "networks)")
-    lines += ["", "## Decision", "",
+    lines += [*paired, "", "## Decision", "",
               f"Rule: an arm replaces `{reference}` as the default only if its pooled "
               f"{measure} is higher with Wilcoxon p < {ALPHA} and it loses at most "
               f"{100 * MAX_ACCURACY_LOSS:.0f} point of test accuracy on average.", ""]
