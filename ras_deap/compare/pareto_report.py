@@ -44,6 +44,108 @@ def _paired_line(name: str, other: str, pairs: list[tuple[float, float]]) -> str
             f"{_p(r.t_p)} |")
 
 
+def _hypervolume_table(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
+    """One row per seed: each method's hypervolume, and the single-objective union's."""
+    lines: list[str] = []
+    for row in rows:
+        lines.append(f"| {row.seed} | " + " | ".join(
+            [*(_f(row.hv.get(m, math.nan)) for m in mo), *(_f(row.hv.get(m, math.nan))
+                                                           for m in so),
+             *([_f(row.hv_single_union)] if so else [])]) + " |")
+    return lines
+
+
+def _paired_by_seed(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
+    """Each multi-objective front against each single-objective method, by seed."""
+    lines: list[str] = []
+    lines += ["", "## Paired by seed", "",
+              "Hypervolume of each multi-objective method's re-measured front minus that "
+              "of each single-objective method's points (W/T/L: seeds where the "
+              "multi-objective front is larger / equal / smaller; two-sided Wilcoxon "
+              "signed-rank and paired t-test).", "",
+              "| Multi-objective | Against | Seeds | MO mean | Other mean | MO − other "
+              "(95% CI) | MO W/T/L | Wilcoxon p | Paired t p |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for m in mo:
+        for other in [*so, "all single-objective"]:
+            pairs = [(r.hv[m], r.hv_single_union if other == "all single-objective"
+                      else r.hv[other]) for r in rows
+                     if m in r.hv and (other == "all single-objective" or other in r.hv)]
+            pairs = [p for p in pairs if not any(math.isnan(v) for v in p)]
+            if pairs:
+                lines.append(_paired_line(_label(m), _label(other)
+                                          if other in so else other, pairs))
+    lines.append("")
+    for m in mo:
+        both = [r for r in rows if m in r.hv and any(o in r.hv for o in so)]
+        ahead = sum(all(r.hv[m] >= r.hv[o] for o in so if o in r.hv) for r in both)
+        lines.append(f"- {_label(m)}: hypervolume ≥ every single-objective method's on "
+                     f"{ahead} of {len(both)} seeds (issue #31's goal: ≥ 4 of 5).")
+    return lines
+
+
+def _search_values(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
+    """The same comparison on the values the searches measured."""
+    lines: list[str] = []
+    lines += ["", "## The search's own values", "",
+              "The same comparison on the values the searches measured (one training each): "
+              "the multi-objective front's members before re-measurement against the "
+              "single-objective final populations (n/a where the population is unknown). "
+              "Both sides are equally lucky here.", "",
+              "| Seed | " + " | ".join([*(_label(m) for m in mo), *(_label(m) for m in so)])
+              + " |", "|---|" + "---|" * (len(mo) + len(so))]
+    for row in rows:
+        lines.append(f"| {row.seed} | " + " | ".join(
+            _f(row.hv_search.get(m, math.nan)) for m in [*mo, *so]) + " |")
+    return lines
+
+
+def _paper_weight(rows: Sequence[SeedRow], mo: Sequence[str]) -> list[str]:
+    """The front member a user picks at the paper's weight, against the RAS winner."""
+    lines: list[str] = []
+    lines += ["", "## At the paper's weight (accuracy + robustness)", "",
+              "The paper's fitness weighs both objectives 1. Per multi-objective method: the "
+              "front member with the best sum *as the search measured it* (the choice a user "
+              "makes without more training), its re-measured sum; the best re-measured sum of "
+              "any member (optimistic: the maximum of several noisy means); against the "
+              "single-objective RAS winner's re-measured fitness.", "",
+              "| Seed | RAS winner (re-measured) | " + " | ".join(
+                  f"{_label(m)}: picked by search sum | {_label(m)}: best re-measured"
+                  for m in mo) + " |", "|---|---|" + "---|---|" * len(mo)]
+    for row in rows:
+        lines.append(f"| {row.seed} | {_f(row.ras_winner_fitness)} | " + " | ".join(
+            f"{_f(row.sums.get(m, (math.nan,) * 2)[0])} | "
+            f"{_f(row.sums.get(m, (math.nan,) * 2)[1])}" for m in mo) + " |")
+    paired = []
+    for m in mo:
+        pairs = [(r.sums[m][0], r.ras_winner_fitness) for r in rows
+                 if m in r.sums and not math.isnan(r.ras_winner_fitness)]
+        if pairs:
+            paired.append(_paired_line(f"{_label(m)} (picked by search sum)", _label("ras"),
+                                       pairs))
+    if paired:
+        lines += ["", "| Multi-objective | Against | Seeds | MO mean | RAS mean | MO − RAS "
+                      "(95% CI) | MO W/T/L | Wilcoxon p | Paired t p |",
+                  "|---|---|---|---|---|---|---|---|---|", *paired]
+    return lines
+
+
+def _sources(cells: Sequence[CellPoints], notes: Sequence[str], figure: str | None) -> list[str]:
+    """Where each front comes from, what was left out, and the figure."""
+    lines: list[str] = []
+    lines += ["", "## Where each front comes from", "",
+              "| Cell | Folder | Points | Values |", "|---|---|---|---|"]
+    for c in sorted(cells, key=lambda c: (c.seed, METHOD_ORDER.index(c.method)
+                                          if c.method in METHOD_ORDER else 99)):
+        lines.append(f"| {c.method}-seed{c.seed} | `{c.folder}` | {len(c.points)} | "
+                     f"{c.source} |")
+    if notes:
+        lines += ["", "Left out:", "", *(f"- {n}" for n in notes)]
+    if figure:
+        lines += ["", f"![fronts per seed]({figure})"]
+    return lines
+
+
 def page_text(cells: Sequence[CellPoints], rows: Sequence[SeedRow], *,
               reference: tuple[float, float], notes: Sequence[str], command: str,
               settings: dict[str, Any], figure: str | None) -> str:
@@ -76,79 +178,12 @@ def page_text(cells: Sequence[CellPoints], rows: Sequence[SeedRow], *,
                                   *(["all single-objective"] if so else [])]) + " |",
         "|---|" + "---|" * (len(mo) + len(so) + (1 if so else 0)),
     ]
-    for row in rows:
-        lines.append(f"| {row.seed} | " + " | ".join(
-            [*(_f(row.hv.get(m, math.nan)) for m in mo), *(_f(row.hv.get(m, math.nan))
-                                                           for m in so),
-             *([_f(row.hv_single_union)] if so else [])]) + " |")
+    lines += _hypervolume_table(rows, mo, so)
     if so:
-        lines += ["", "## Paired by seed", "",
-                  "Hypervolume of each multi-objective method's re-measured front minus that "
-                  "of each single-objective method's points (W/T/L: seeds where the "
-                  "multi-objective front is larger / equal / smaller; two-sided Wilcoxon "
-                  "signed-rank and paired t-test).", "",
-                  "| Multi-objective | Against | Seeds | MO mean | Other mean | MO − other "
-                  "(95% CI) | MO W/T/L | Wilcoxon p | Paired t p |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for m in mo:
-            for other in [*so, "all single-objective"]:
-                pairs = [(r.hv[m], r.hv_single_union if other == "all single-objective"
-                          else r.hv[other]) for r in rows
-                         if m in r.hv and (other == "all single-objective" or other in r.hv)]
-                pairs = [p for p in pairs if not any(math.isnan(v) for v in p)]
-                if pairs:
-                    lines.append(_paired_line(_label(m), _label(other)
-                                              if other in so else other, pairs))
-        lines.append("")
-        for m in mo:
-            both = [r for r in rows if m in r.hv and any(o in r.hv for o in so)]
-            ahead = sum(all(r.hv[m] >= r.hv[o] for o in so if o in r.hv) for r in both)
-            lines.append(f"- {_label(m)}: hypervolume ≥ every single-objective method's on "
-                         f"{ahead} of {len(both)} seeds (issue #31's goal: ≥ 4 of 5).")
-    lines += ["", "## The search's own values", "",
-              "The same comparison on the values the searches measured (one training each): "
-              "the multi-objective front's members before re-measurement against the "
-              "single-objective final populations (n/a where the population is unknown). "
-              "Both sides are equally lucky here.", "",
-              "| Seed | " + " | ".join([*(_label(m) for m in mo), *(_label(m) for m in so)])
-              + " |", "|---|" + "---|" * (len(mo) + len(so))]
-    for row in rows:
-        lines.append(f"| {row.seed} | " + " | ".join(
-            _f(row.hv_search.get(m, math.nan)) for m in [*mo, *so]) + " |")
-    lines += ["", "## At the paper's weight (accuracy + robustness)", "",
-              "The paper's fitness weighs both objectives 1. Per multi-objective method: the "
-              "front member with the best sum *as the search measured it* (the choice a user "
-              "makes without more training), its re-measured sum; the best re-measured sum of "
-              "any member (optimistic: the maximum of several noisy means); against the "
-              "single-objective RAS winner's re-measured fitness.", "",
-              "| Seed | RAS winner (re-measured) | " + " | ".join(
-                  f"{_label(m)}: picked by search sum | {_label(m)}: best re-measured"
-                  for m in mo) + " |", "|---|---|" + "---|---|" * len(mo)]
-    for row in rows:
-        lines.append(f"| {row.seed} | {_f(row.ras_winner_fitness)} | " + " | ".join(
-            f"{_f(row.sums.get(m, (math.nan,) * 2)[0])} | "
-            f"{_f(row.sums.get(m, (math.nan,) * 2)[1])}" for m in mo) + " |")
-    paired = []
-    for m in mo:
-        pairs = [(r.sums[m][0], r.ras_winner_fitness) for r in rows
-                 if m in r.sums and not math.isnan(r.ras_winner_fitness)]
-        if pairs:
-            paired.append(_paired_line(f"{_label(m)} (picked by search sum)", _label("ras"),
-                                       pairs))
-    if paired:
-        lines += ["", "| Multi-objective | Against | Seeds | MO mean | RAS mean | MO − RAS "
-                      "(95% CI) | MO W/T/L | Wilcoxon p | Paired t p |",
-                  "|---|---|---|---|---|---|---|---|---|", *paired]
-    lines += ["", "## Where each front comes from", "",
-              "| Cell | Folder | Points | Values |", "|---|---|---|---|"]
-    for c in sorted(cells, key=lambda c: (c.seed, METHOD_ORDER.index(c.method)
-                                          if c.method in METHOD_ORDER else 99)):
-        lines.append(f"| {c.method}-seed{c.seed} | `{c.folder}` | {len(c.points)} | "
-                     f"{c.source} |")
-    if notes:
-        lines += ["", "Left out:", "", *(f"- {n}" for n in notes)]
-    if figure:
-        lines += ["", f"![fronts per seed]({figure})"]
+        lines += _paired_by_seed(rows, mo, so)
+    lines += _search_values(rows, mo, so)
+    lines += _paper_weight(rows, mo)
+    lines += _sources(cells, notes, figure)
     return "\n".join(lines) + "\n"
 
 
