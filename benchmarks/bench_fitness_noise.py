@@ -30,7 +30,6 @@ import json
 import random
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
 from ras_deap.config import ROBUSTNESS, SearchConfig
+from ras_deap.executor import Crash, ProcessPool
 from ras_deap.genome import random_model
 from ras_deap.report.reliability import icc
 from ras_deap.search import make_evaluator
@@ -135,8 +135,11 @@ def main(argv: list[str] | None = None) -> dict:
     jobs = [(evaluator, models[i], seeds_for(i, s), args.masking_check and s == 0)
             for i in range(args.archs) for s in range(args.seeds)]
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
+    with ProcessPool(args.workers, name="bench") as pool:  # the package's one pool
         rows = list(pool.map(_measure, jobs))
+    crashed = [r for r in rows if isinstance(r, Crash)]
+    if crashed:
+        sys.exit(f"{len(crashed)} measurement(s) lost their process: {crashed[0]}")
     wall = time.perf_counter() - start
 
     def table(key) -> np.ndarray:

@@ -19,10 +19,11 @@ import argparse
 import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from ras_deap.executor import Crash, ProcessPool
 
 
 def _remeasure(job: tuple) -> dict:
@@ -69,8 +70,11 @@ def main(argv: list[str] | None = None) -> dict:
     initial = [("initial", ind) for ind in _initial(state, config)]
     jobs = [(config, ind.genome.to_json(None), int(ind.generation), args.repeats,
              float(ind.fitness.values[0]), group) for group, ind in final + initial]
-    with ProcessPoolExecutor(args.workers) as pool:
+    with ProcessPool(args.workers, name="bench") as pool:  # the package's one pool
         rows = list(pool.map(_remeasure, jobs))
+    crashed = [r for r in rows if isinstance(r, Crash)]
+    if crashed:
+        sys.exit(f"{len(crashed)} re-measurement(s) lost their process: {crashed[0]}")
     table = [_summary(rows, "final"), _summary(rows, "initial")]
     print("| individuals | n | stored - re-measured mean | 95% CI | stored higher |")
     print("|---|---|---|---|---|")
