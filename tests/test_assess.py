@@ -470,3 +470,44 @@ def test_fitness_choice_decision_rule():
         "bank"
     assert choose_default(paired(better[:1], base[:1]), paired(acc[:1], acc[:1]), "direct",
                           "bank").choice == "bank"
+
+
+def test_an_interrupted_assessment_resumes_its_finished_attacks(tiny, tmp_path):
+    """The journal keeps each finished attack; a rerun after Ctrl-C runs only
+    the rest and gives the uninterrupted numbers. Another network or seed
+    shares nothing with it."""
+    from ras_deap.assess import assess_network
+    from ras_deap.assess.journal import AttackJournal, network_digest
+
+    data, net = tiny["data"], tiny["net"]
+    config = AssessConfig(images=30, attacks=("fgsm", "square"), eps_steps=(1, 3),
+                          square_iter=10, bank=False)
+    whole = assess_network(net, data, None, config, seed=3)
+    key = {"network": network_digest(net), "seed": 3, "config": config.to_dict()}
+    path = tmp_path / "heldout.partial.jsonl"
+
+    class Cut(AttackJournal):
+        def add(self, attack, rows):
+            super().add(attack, rows)
+            if len(self) == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        assess_network(net, data, None, config, seed=3, journal=Cut(path, key))
+    with open(path, "a") as fh:
+        fh.write('{"key": "torn')  # a kill mid-line
+    journal = AttackJournal(path, key)
+    assert len(journal) == 3 and journal.rows("square 3") is None
+    ran = []
+
+    class Counting(AttackJournal):
+        def add(self, attack, rows):
+            ran.append(attack)
+            super().add(attack, rows)
+
+    resumed = assess_network(net, data, None, config, seed=3, journal=Counting(path, key))
+    assert ran == ["square 3"]
+    assert [(r.key, r.accuracy) for r in resumed.rows] == [(r.key, r.accuracy)
+                                                           for r in whole.rows]
+    assert len(AttackJournal(path, {**key, "seed": 4})) == 0
+    assert network_digest(net) == key["network"]

@@ -109,13 +109,16 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                    config: AssessConfig | None = None, *, seed: int = 0,
                    bank_fallback: bool = False, progress: bool = False,
                    source: dict[str, Any] | None = None,
-                   heldout_bank: Any = None) -> Assessment:
+                   heldout_bank: Any = None, journal: Any = None) -> Assessment:
     """Attack ``net`` (inputs in [0, 1], class scores out, on the CPU) on
     ``dataset.test`` and measure it on ``bank`` (an
     :class:`~ras_deap.bank.AdversarialBank`, or None to skip) and on
     ``heldout_bank`` (rows ``heldout_bank*``; None to skip). ``seed`` seeds
     the PixelAttack's per-image evolutions and SquareAttack's and
-    AutoAttack's random draws (FGSM and PGD are deterministic)."""
+    AutoAttack's random draws (FGSM and PGD are deterministic). ``journal``
+    (an :class:`~ras_deap.assess.journal.AttackJournal` keyed on this network,
+    ``config`` and ``seed``) keeps each finished attack's rows, so an
+    interrupted assessment runs only the attacks it had not finished."""
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
     from tqdm.auto import tqdm
 
@@ -154,7 +157,14 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     try:
         for name, k in plan:
             t0 = time.perf_counter()
-            bar.set_postfix(attack=f"{name} {k if name != 'autoattack' else k[2]}")
+            label_k = k if name != "autoattack" else k[2]
+            done = journal.rows(f"{name} {label_k}") if journal is not None else None
+            if done is not None:  # finished before an interruption
+                rows += done
+                bar.update(1)
+                continue
+            before = len(rows)
+            bar.set_postfix(attack=f"{name} {label_k}")
             if name == "autoattack":
                 key, eps, budget = k
                 rows += _autoattack_rows(net, clf, x[:k_aa], y[:k_aa], clean_ok[:k_aa], eps,
@@ -193,6 +203,8 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                                       f"th={k} pixel{'s' if k != 1 else ''}", k_l0,
                                       float(resisted.mean()) if k_l0 else float("nan"),
                                       time.perf_counter() - t0))
+            if journal is not None:
+                journal.add(f"{name} {label_k}", rows[before:])
             bar.update(1)
         if bank is not None and config.bank:
             rows += _bank_rows(net, bank, "bank", "transfer bank")

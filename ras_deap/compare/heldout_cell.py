@@ -95,6 +95,7 @@ def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
     re-trained as the final training of generation ``retrain_generation``
     was (an error when it is None)."""
     from ..assess.attacks import assess_network
+    from ..assess.journal import AttackJournal, network_digest
     from ..assess.result import format_table
     from ..assess.run import build_network, load_heldout_bank
     from ..assess.target import resolve_target
@@ -122,16 +123,23 @@ def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
               "heldout_bank": str(heldout_bank)}
     # the seed of the Square and Pixel draws: the same for every --name, so a
     # re-trained network that reproduces the original gives the same numbers
-    assessment = assess_network(net, data.dataset, None, config,
-                                seed=derive_seed(target.config.seed, HELDOUT_NAME,
-                                                 target.genome.id),
-                                heldout_bank=bank, source=source)
+    seed = derive_seed(target.config.seed, HELDOUT_NAME, target.genome.id)
+    # finished attacks survive an interruption (tens of CPU-minutes with AutoAttack)
+    partial = folder / f"{name}.partial.jsonl"
+    journal = AttackJournal(partial, {"network": network_digest(net), "seed": seed,
+                                      "config": config.to_dict()})
+    if len(journal):
+        print(f"[heldout] {folder.name}: {len(journal)} attack(s) finished before, resumed",
+              flush=True)
+    assessment = assess_network(net, data.dataset, None, config, seed=seed,
+                                heldout_bank=bank, source=source, journal=journal)
     record = {"format": HELDOUT_FORMAT, "heldout_bank": str(heldout_bank),
               "heldout_bank_sha256": bank_sha, "assessment": assessment.to_dict()}
     if network["weights"] != "best_model.pt":
         record["network"] = network
     write_atomic(folder / f"{name}.md", format_table(assessment))
     write_atomic(folder / f"{name}.json", json.dumps(record, indent=2))
+    partial.unlink(missing_ok=True)
     if mlflow and target.run_id:
         from ..tracking import log_to_run
 

@@ -1,0 +1,60 @@
+"""A journal of finished attacks, so an interrupted assessment resumes.
+
+An AutoAttack assessment of one mnist10k winner costs tens of CPU-minutes;
+a session that ends mid-way must not lose the attacks already run. Each
+finished attack's rows are appended (one JSON line) under a key naming the
+network (a digest of its weights), the settings and the seed; a resumed
+assessment takes the rows of every attack whose key matches and runs the
+rest. Another network, settings or seed share nothing with the lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from ..atomic import append_line
+from .result import AttackRow
+
+__all__ = ["AttackJournal", "network_digest"]
+
+
+def network_digest(net: Any) -> str:
+    """sha256 of a network's parameters and buffers, in state-dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class AttackJournal:
+    """Rows of finished attacks under ``key`` in the JSON-lines file ``path``
+    (a torn last line, from a kill, is ignored)."""
+
+    def __init__(self, path: Path, key: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.key = json.dumps(key, sort_keys=True, default=str)
+        self._done: dict[str, list[AttackRow]] = {}
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if entry.get("key") == self.key:
+                    self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
+
+    def rows(self, attack: str) -> list[AttackRow] | None:
+        """The stored rows of ``attack`` (e.g. ``autoattack 3``), or None."""
+        return self._done.get(attack)
+
+    def add(self, attack: str, rows: list[AttackRow]) -> None:
+        self._done[attack] = list(rows)
+        append_line(self.path, json.dumps({"key": self.key, "attack": attack,
+                                           "rows": [dataclasses.asdict(r) for r in rows]}))
+
+    def __len__(self) -> int:
+        return len(self._done)
