@@ -511,3 +511,21 @@ def test_an_interrupted_assessment_resumes_its_finished_attacks(tiny, tmp_path):
                                                            for r in whole.rows]
     assert len(AttackJournal(path, {**key, "seed": 4})) == 0
     assert network_digest(net) == key["network"]
+
+
+def test_heldout_stops_on_sigterm_with_one_line_and_exit_130(tiny, heldout_bank, tmp_path,
+                                                             capsys, monkeypatch):
+    from ras_deap.compare import heldout
+    from ras_deap.errors import Terminated
+
+    arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
+
+    def killed(*args, **kwargs):
+        raise Terminated()
+
+    monkeypatch.setattr(heldout, "assess_cell", killed)
+    code = heldout.main(["--arm", f"bank={arm}", "--methods", "random,ras", "--heldout-bank",
+                         str(heldout_bank), "--no-mlflow", "--no-progress"])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "terminated: 0 winner(s) assessed" in err and "run the same command again" in err

@@ -233,6 +233,7 @@ def _report(args: argparse.Namespace, argv: Sequence[str] | None, arms: Sequence
 def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) -> int:
     from tqdm.auto import tqdm
 
+    from ..errors import run_cli, sigterm_as_interrupt
     from .cells import cell_dir
 
     parser = _parser()
@@ -245,13 +246,27 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
         parser.error(f"--heldout-bank {args.heldout_bank}: no such file {', '.join(absent)}; "
                      "build it with python -m ras_deap.attacks heldout --out ...")
     rows = []
-    for arm, method, seed, result, retrain in tqdm(jobs, desc="held-out attacks",
-                                                   unit="winner", disable=args.no_progress):
-        heldout = assess_cell(cell_dir(arm.out, method, seed), config,
-                              bank_for_seed(args.heldout_bank, seed),
-                              mlflow=not args.no_mlflow, name=args.name,
-                              retrain_generation=retrain)
-        rows.append(cell_rows(result, heldout, arm.name))
+
+    def assess_all() -> int:
+        for arm, method, seed, result, retrain in tqdm(jobs, desc="held-out attacks",
+                                                       unit="winner", disable=args.no_progress):
+            heldout = assess_cell(cell_dir(arm.out, method, seed), config,
+                                  bank_for_seed(args.heldout_bank, seed),
+                                  mlflow=not args.no_mlflow, name=args.name,
+                                  retrain_generation=retrain)
+            rows.append(cell_rows(result, heldout, arm.name))
+        return 0
+
+    restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does
+    try:
+        code = run_cli(parser.prog, assess_all, on_interrupt=lambda exc: (
+            f"{len(rows)} winner(s) assessed and stored in their cells, the running one's "
+            f"finished attacks in its {args.name}.partial.jsonl; run the same command again "
+            "to go on"))
+    finally:
+        restore()
+    if code:
+        return code
     log(f"[heldout] {len(rows)} winners assessed" +
         (f"; not finished yet: {', '.join(f'{a.name}/{m}-seed{s}' for a, m, s, *_ in missing)}"
          if missing else ""))
