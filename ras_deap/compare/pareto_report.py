@@ -57,8 +57,7 @@ def _hypervolume_table(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[
 
 def _paired_by_seed(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
     """Each multi-objective front against each single-objective method, by seed."""
-    lines: list[str] = []
-    lines += ["", "## Paired by seed", "",
+    lines = ["", "## Paired by seed", "",
               "Hypervolume of each multi-objective method's re-measured front minus that "
               "of each single-objective method's points (W/T/L: seeds where the "
               "multi-objective front is larger / equal / smaller; two-sided Wilcoxon "
@@ -86,8 +85,7 @@ def _paired_by_seed(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str
 
 def _search_values(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
     """The same comparison on the values the searches measured."""
-    lines: list[str] = []
-    lines += ["", "## The search's own values", "",
+    lines = ["", "## The search's own values", "",
               "The same comparison on the values the searches measured (one training each): "
               "the multi-objective front's members before re-measurement against the "
               "single-objective final populations (n/a where the population is unknown). "
@@ -102,8 +100,7 @@ def _search_values(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]
 
 def _paper_weight(rows: Sequence[SeedRow], mo: Sequence[str]) -> list[str]:
     """The front member a user picks at the paper's weight, against the RAS winner."""
-    lines: list[str] = []
-    lines += ["", "## At the paper's weight (accuracy + robustness)", "",
+    lines = ["", "## At the paper's weight (accuracy + robustness)", "",
               "The paper's fitness weighs both objectives 1. Per multi-objective method: the "
               "front member with the best sum *as the search measured it* (the choice a user "
               "makes without more training), its re-measured sum; the best re-measured sum of "
@@ -132,8 +129,7 @@ def _paper_weight(rows: Sequence[SeedRow], mo: Sequence[str]) -> list[str]:
 
 def _sources(cells: Sequence[CellPoints], notes: Sequence[str], figure: str | None) -> list[str]:
     """Where each front comes from, what was left out, and the figure."""
-    lines: list[str] = []
-    lines += ["", "## Where each front comes from", "",
+    lines = ["", "## Where each front comes from", "",
               "| Cell | Folder | Points | Values |", "|---|---|---|---|"]
     for c in sorted(cells, key=lambda c: (c.seed, METHOD_ORDER.index(c.method)
                                           if c.method in METHOD_ORDER else 99)):
