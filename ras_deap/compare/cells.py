@@ -207,17 +207,24 @@ def _assess(spec: CellSpec, evaluator: Any, final: Any, outcome: Any) -> Any:
     if spec.cfg.assess is None or module is None or not callable(data):
         return None
     from ..assess.attacks import assess_network
+    from ..assess.journal import AttackJournal, network_digest
     from ..assess.result import format_table
 
     loaded = data()
+    seed = derive_seed(spec.seed, "assess", outcome.best_genome.id)
+    # an interrupted cell keeps the attacks it finished (PixelAttack on an mnist10k
+    # winner is most of an hour); the re-trained network is the same one on resume
+    partial = spec.folder / "assess.partial.jsonl"
+    journal = AttackJournal(partial, {"network": network_digest(module), "seed": seed,
+                                      "config": spec.cfg.assess.to_dict()})
     assessment = assess_network(
-        module, loaded.dataset, loaded.bank, spec.cfg.assess,
-        seed=derive_seed(spec.seed, "assess", outcome.best_genome.id),
-        bank_fallback=loaded.bank_fallback,
+        module, loaded.dataset, loaded.bank, spec.cfg.assess, seed=seed,
+        bank_fallback=loaded.bank_fallback, journal=journal,
         source={"target": f"compare cell {spec.name}", "genome_id": outcome.best_genome.id,
                 "retrained": True, "run_id": spec.run_id})
     write_atomic(spec.folder / "assess.md", format_table(assessment))
     _write_json(spec.folder / "assess.json", assessment.to_dict())
+    partial.unlink(missing_ok=True)
     return assessment
 
 
