@@ -13,17 +13,13 @@ from typing import Any
 from ..atomic import write_atomic, write_csv_atomic
 from .config import METHOD_LABELS, METHOD_ORDER
 from .pareto import CellPoints, SeedRow, nondominated
-from .stats import paired_comparison
+from .stats import p_value, paired_comparison
 
 __all__ = ["page_text", "plot_fronts", "write_page"]
 
 
 def _f(value: float, digits: int = 4) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _p(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
 def _label(method: str) -> str:
@@ -40,8 +36,8 @@ def _paired_line(name: str, other: str, pairs: list[tuple[float, float]]) -> str
     r = paired_comparison([a for a, _ in pairs], [b for _, b in pairs], higher_is_better=True)
     ci = "n/a" if math.isnan(r.diff_ci95) else f"{r.diff_ci95:.4f}"
     return (f"| {name} | {other} | {r.n} | {_f(r.ras_mean)} | {_f(r.baseline_mean)} | "
-            f"{r.diff_mean:+.4f} ± {ci} | {r.wins}/{r.ties}/{r.losses} | {_p(r.wilcoxon_p)} | "
-            f"{_p(r.t_p)} |")
+            f"{r.diff_mean:+.4f} ± {ci} | {r.wins}/{r.ties}/{r.losses} | {p_value(r.wilcoxon_p)} | "
+            f"{p_value(r.t_p)} |")
 
 
 def _hypervolume_table(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
