@@ -47,6 +47,12 @@ class AttackJournal:
                 if entry.get("key") == self.key:
                     self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
 
+    @classmethod
+    def for_network(cls, path: Path, net: Any, seed: int, config: Any) -> AttackJournal:
+        """The journal of ``net`` attacked with ``config`` (an AssessConfig) and ``seed``."""
+        return cls(path, {"network": network_digest(net), "seed": seed,
+                          "config": config.to_dict()})
+
     def rows(self, attack: str) -> list[AttackRow] | None:
         """The stored rows of ``attack`` (e.g. ``autoattack 3``), or None."""
         return self._done.get(attack)
