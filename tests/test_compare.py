@@ -645,6 +645,43 @@ def test_interrupted_comparison_resumes_and_recomputes_only_the_missing_cell(tmp
     assert more.cells_run == ["random-seed2"] and {c[0] for c in third.calls} == {2}
 
 
+def test_a_cell_cut_in_its_post_phase_keeps_its_remeasurements(tmp_path):
+    """A cell whose final re-training died (an mnist10k winner's takes most
+    of an hour) resumes with its search replayed and its re-measurement
+    trainings taken from remeasure.partial.jsonl: only the final trains."""
+    from ras_deap.compare.cells import REMEASURE_JOURNAL
+    from ras_deap.compare.runner import run_comparison
+
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
+
+    class DiesInFinal(CallLog):
+        def __call__(self, config):
+            inner = super().__call__(config)
+            evaluate = inner.evaluate
+
+            def dying(model, generation, **kw):
+                if kw.get("with_test"):
+                    raise RuntimeError("killed in the final re-training")
+                return evaluate(model, generation, **kw)
+
+            inner.evaluate = dying
+            return inner
+
+    first = DiesInFinal()
+    result = run_comparison(cfg, evaluator_factory=first, log=lambda m: None)
+    folder = tmp_path / "out" / "cells" / "random-seed0"
+    assert "random-seed0" in result.failed and len(first.calls) == 5 + 2
+    assert len((folder / REMEASURE_JOURNAL).read_text().splitlines()) == 2
+    second = CallLog()
+    again = run_comparison(cfg, evaluator_factory=second, log=lambda m: None)
+    assert again.cells_run == ["random-seed0"] and len(second.calls) == 1
+    assert second.calls[0][2] == cfg.retrain_generation
+    assert not (folder / REMEASURE_JOURNAL).exists()  # result.json holds them now
+    whole = run_comparison(_fake_cfg(tmp_path / "fresh", seeds=1, methods=("random",)),
+                           evaluator_factory=CallLog(), log=lambda m: None)
+    assert again.runs[0].row["remeasured_fitness"] == whole.runs[0].row["remeasured_fitness"]
+
+
 def test_a_result_left_by_a_worker_is_stored_without_running_again(tmp_path):
     """The main process stopped after a worker finished a cell but before it
     logged and stored the result: the rerun stores that result as it is."""
@@ -850,7 +887,11 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
     journal = cells / "random-seed0" / "evaluations.jsonl"
     journal.write_text("\n".join(journal.read_text().splitlines()[:2]) + "\n")
     before = {p.parent.name: p.stat().st_mtime_ns for p in cells.glob("*/result.json")}
+    # the re-trained winner it stored is loaded, not trained again
+    kept = {name: (cells / "random-seed0" / name).stat().st_mtime_ns
+            for name in ("final.json", "best_model.pt")}
     assert main(argv) == 0
+    assert kept == {name: (cells / "random-seed0" / name).stat().st_mtime_ns for name in kept}
     err = capsys.readouterr().err
     assert "4 of 5 cells done, 1 left: random-seed0" in err
     assert "2 evaluations replayed" in err
@@ -860,6 +901,7 @@ def test_tiny_comparison_end_to_end(tmp_path, capsys):
         again = list(csv.DictReader(fh))
     for a, b in zip(rows, again, strict=True):
         assert a["test_error"] == b["test_error"] and a["best_id"] == b["best_id"]
+        assert a["er_pgd_eps3"] == b["er_pgd_eps3"]  # the loaded weights are the trained ones
     # the winner's folder is a run folder python -m ras_deap.assess accepts
     assert {"best_genome.json", "best_model.pt", "config.json"} <= {
         p.name for p in (cells / "ras-seed0").iterdir()}

@@ -150,3 +150,37 @@ def test_mean_sd_ci95_edge_cases():
     mean, sd, ci = mean_sd_ci95([2.0, 4.0])
     assert (mean, sd) == (3.0, pytest.approx(math.sqrt(2)))
     assert ci == pytest.approx(12.7062047 * math.sqrt(2) / math.sqrt(2))
+
+
+class Killed(Exception):
+    """A session's end in the middle of a re-measurement."""
+
+
+def test_a_cut_remeasurement_resumes_from_its_journal(model, tmp_path):
+    """The trainings finished before a cut are taken from the journal; only
+    the rest train, and the result is the uninterrupted one (failures too)."""
+    canned = [(1.5, None), (0.0, "nan_loss: diverged"), (1.2, None), (float("nan"), None)]
+    whole = remeasure(CannedEvaluator(0, canned), model, repeats=4, generation=2)
+    journal = tmp_path / "remeasure.partial.jsonl"
+
+    class Dying(CannedEvaluator):
+        def evaluate(self, model, generation, **kw):
+            if len(self.calls) == 2:
+                raise Killed
+            return super().evaluate(model, generation, **kw)
+
+    with pytest.raises(Killed):
+        remeasure(Dying(0, canned), model, repeats=4, generation=2, journal=journal,
+                  journal_key={"budget": 5})
+    assert len(journal.read_text().splitlines()) == 2
+    with journal.open("a") as fh:  # a torn line from the kill is ignored
+        fh.write('{"key": "trunc')
+    rest = CannedEvaluator(0, canned[2:])
+    again = remeasure(rest, model, repeats=4, generation=2, journal=journal,
+                      journal_key={"budget": 5})
+    assert [c["seed"] for c in rest.calls] == list(whole.seeds[2:])
+    assert dataclasses.replace(again, seconds=0) == dataclasses.replace(whole, seconds=0)
+    # other settings share nothing with the journal
+    other = CannedEvaluator(0, canned)
+    remeasure(other, model, repeats=4, generation=2, journal=journal, journal_key={"budget": 6})
+    assert len(other.calls) == 4

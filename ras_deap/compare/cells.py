@@ -10,10 +10,14 @@ adversarially before it is stored and attacked):
 * ``evaluations.jsonl``: every search evaluation, written as it ends (the
   journal a resumed cell replays instead of training again; RAS keeps its
   own checkpoint under ``ras_runs/`` and its curve in ``ras_curve.jsonl``);
+* ``remeasure.partial.jsonl``: the winner's finished re-measurement
+  trainings, until ``result.json`` holds them;
 * ``best_genome.json``, ``best_model.pt`` (state dict of the re-trained
   winner) and ``config.json``: a run folder ``python -m ras_deap.assess``
-  accepts;
-* ``assess.md`` / ``assess.json``: the direct attacks;
+  accepts; ``final.json``: the re-trained winner's metrics (a resumed cell
+  loads the network instead of training it again);
+* ``assess.md`` / ``assess.json``: the direct attacks (``assess.partial.jsonl``
+  keeps the finished ones until then);
 * a multi-objective method's front (``nsga2``, ``ras_mo``, or ``ras`` with
   several ``--objectives``): ``front.json``, ``front/<genome id>.json``,
   ``front.png``, its members re-measured like the winner (:mod:`.front`).
@@ -28,6 +32,7 @@ MLflow except RAS's own search run, which nests under the cell's run.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -35,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic, write_bytes_atomic, write_json_atomic
+from ..atomic import read_json_if_valid, write_atomic, write_bytes_atomic, write_json_atomic
 from ..config import SearchConfig
 from ..seeding import derive_seed
 from .baselines import run_method
@@ -44,10 +49,12 @@ from .config import RAS_METHODS, CompareConfig
 from .front import cell_front, population_records, search_run_ids, write_front_files
 from .method import MethodContext
 
-__all__ = ["CellSpec", "RESULT_NAME", "cell_dir", "cell_name", "journal_length", "run_cell",
-           "search_config_for"]
+__all__ = ["REMEASURE_JOURNAL", "CellSpec", "RESULT_NAME", "cell_dir", "cell_name",
+           "journal_length", "run_cell", "search_config_for"]
 
 RESULT_NAME = "result.json"
+# the winner's finished re-measurement trainings, until result.json holds them
+REMEASURE_JOURNAL = "remeasure.partial.jsonl"
 JOURNAL_NAME = "evaluations.jsonl"
 RAS_CURVE_NAME = "ras_curve.jsonl"
 
@@ -173,26 +180,72 @@ def _front(spec: CellSpec, outcome: Any, evaluator: Any) -> tuple[Any, Any]:
     return population, front
 
 
+FINAL_NAME = "final.json"  # the re-trained winner's metrics, beside best_model.pt
+
+
+def _stored_final(folder: Path, evaluator: Any, key: dict[str, Any], genome: Any) -> Any:
+    """The re-trained winner a cut cell already stored (``final.json`` with
+    the same key, and its weights), rebuilt; None if there is none. Re-training
+    a large mnist10k winner costs most of an hour: a resumed cell loads it."""
+    from ..atomic import read_json_if_valid
+
+    stored = read_json_if_valid(folder / FINAL_NAME)
+    weights = folder / "best_model.pt"
+    if not isinstance(stored, dict) or stored.get("key") != key:
+        return None
+    from ..evaluation import EvaluationResult
+
+    if stored.get("failure") is not None:
+        return EvaluationResult(fitness=0.0, metrics=stored["metrics"],
+                                failure=stored["failure"], genome_id=genome.id,
+                                seed=key["seed"])
+    if not weights.is_file():
+        return None
+    import torch
+
+    from ..evaluation import compile_model
+
+    ds = evaluator.data().dataset
+    net = compile_model(genome, ds.shape, ds.num_classes, ds.mean, ds.std)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return EvaluationResult(fitness=float(stored["fitness"]), metrics=stored["metrics"],
+                            genome_id=genome.id, seed=key["seed"], state_dict=state,
+                            module=net.eval())
+
+
 def _retrain(spec: CellSpec, search: SearchConfig, evaluator: Any, outcome: Any
              ) -> tuple[Any, float]:
     """The winner re-trained on the full training set, stored as a run folder
-    ``python -m ras_deap.assess`` accepts; the result and its seconds."""
+    ``python -m ras_deap.assess`` accepts; the result and its seconds (a
+    resumed cell loads the one it stored, with the seconds it took)."""
     cfg, folder = spec.cfg, spec.folder
+    seed = derive_seed(spec.seed, "final", outcome.best_genome.id)
+    key = json.loads(json.dumps(  # as final.json stores it
+        {"genome_id": outcome.best_genome.id, "seed": seed, "generation": cfg.retrain_generation,
+         "training": search.final_training, "settings": cfg.settings()}, default=str))
     t0 = time.perf_counter()
-    # --final-training: the keyword only when adversarial, so the default call (and any
-    # evaluator factory's evaluator) is the one it always was
-    kind = ({} if search.final_training == "standard"
-            else {"training": search.final_training})
-    final = evaluator.evaluate(outcome.best_genome, cfg.retrain_generation,
-                               seed=derive_seed(spec.seed, "final", outcome.best_genome.id),
-                               with_test=True, return_module=True, **kind)
-    seconds = time.perf_counter() - t0
-    write_atomic(folder / "best_genome.json", outcome.best_genome.to_json())
-    module = getattr(final, "module", None)
-    if module is not None and getattr(final, "state_dict", None) is not None:
-        import torch
+    final = _stored_final(folder, evaluator, key, outcome.best_genome)
+    if final is None:
+        # --final-training: the keyword only when adversarial, so the default call (and
+        # any evaluator factory's evaluator) is the one it always was
+        kind = ({} if search.final_training == "standard"
+                else {"training": search.final_training})
+        final = evaluator.evaluate(outcome.best_genome, cfg.retrain_generation, seed=seed,
+                                   with_test=True, return_module=True, **kind)
+        seconds = time.perf_counter() - t0
+        module = getattr(final, "module", None)
+        if module is not None and getattr(final, "state_dict", None) is not None:
+            import torch
 
-        write_bytes_atomic(folder / "best_model.pt", lambda fh: torch.save(final.state_dict, fh))
+            write_bytes_atomic(folder / "best_model.pt",
+                               lambda fh: torch.save(final.state_dict, fh))
+        _write_json(folder / FINAL_NAME, {"key": key, "fitness": final.fitness,
+                                          "metrics": dict(final.metrics),
+                                          "failure": final.failure, "seconds": seconds})
+    else:
+        seconds = float((read_json_if_valid(folder / FINAL_NAME) or {}).get("seconds", 0.0))
+    write_atomic(folder / "best_genome.json", outcome.best_genome.to_json())
     _write_json(folder / "config.json", {"search": search.to_dict(), "method": spec.method,
                                          "mlflow_run_id": spec.run_id,
                                          "budget": cfg.budget})
@@ -241,7 +294,8 @@ def run_cell(spec: CellSpec, on_evaluation: Callable[[], None] | None = None) ->
     search_cpu = time.process_time() - cpu_started
     population, front = _front(spec, outcome, evaluator)
     measured = remeasure(evaluator, outcome.best_genome, repeats=cfg.remeasure,
-                         generation=outcome.best_generation, salt="compare")
+                         generation=outcome.best_generation, salt="compare",
+                         journal=spec.folder / REMEASURE_JOURNAL, journal_key=cfg.settings())
     final, retrain_seconds = _retrain(spec, search, evaluator, outcome)
     assessment = _assess(spec, evaluator, final, outcome)
     return {

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import SearchConfig
 from ..validate import check_int
-from .cells import RESULT_NAME, CellSpec, cell_dir, cell_name, journal_length
+from .cells import REMEASURE_JOURNAL, RESULT_NAME, CellSpec, cell_dir, cell_name, journal_length
 from .config import CompareConfig
 from .manifest import (
     CompareError,
@@ -111,6 +111,7 @@ class _Session:
         data["run_id"] = spec.run_id
         log_cell(self.trackers[spec.name], data, spec.folder)
         write_json(spec.folder / RESULT_NAME, data)  # the cell is finished now
+        (spec.folder / REMEASURE_JOURNAL).unlink(missing_ok=True)  # result.json holds it
         self.stored[(spec.method, spec.seed)] = data
         self.result.cells_run.append(spec.name)
         self.log(_done_line(spec, data, len(self.result.cells_run), len(self.specs)))

@@ -13,13 +13,16 @@ comparisons optimise and report.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from ..atomic import append_line
 from ..seeding import evaluation_seed
 from ..validate import check_int
 
@@ -135,8 +138,25 @@ def _metric(metrics: Any, key: str) -> float:
     return value
 
 
+def _journalled(path: Path | None, key: str) -> dict[int, dict[str, Any]]:
+    """The trainings stored under ``key`` in the journal, by seed (a torn
+    last line, from a kill, is ignored)."""
+    done: dict[int, dict[str, Any]] = {}
+    if path is None or not Path(path).is_file():
+        return done
+    for line in Path(path).read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("key") == key:
+            done[int(entry["seed"])] = entry
+    return done
+
+
 def remeasure(evaluator: Any, model: Any, *, repeats: int = DEFAULT_REPEATS,
-              generation: int = 0, salt: str = "remeasure") -> Remeasurement:
+              generation: int = 0, salt: str = "remeasure",
+              journal: Path | None = None, journal_key: Any = None) -> Remeasurement:
     """Train ``model`` ``repeats`` times with ``evaluator`` as generation
     ``generation`` (pass the generation the model was selected at, so only
     the seeds change) on fresh seeds (:func:`remeasure_seeds` from
@@ -147,6 +167,12 @@ def remeasure(evaluator: Any, model: Any, *, repeats: int = DEFAULT_REPEATS,
     ``failure`` (:class:`ras_deap.evaluation.Evaluator`). A failed training
     (``failure`` set, or a non-finite fitness) counts as fitness 0: an
     architecture that fails to train on some seeds is worse for it.
+
+    ``journal``: a JSON-lines file each finished training is appended to,
+    under a key of the genome, generation, salt and ``journal_key`` (the
+    caller's settings); a re-measurement started again takes the trainings
+    stored under its key and runs only the rest. One training of a large
+    mnist10k winner costs tens of CPU-minutes, so a cut must not lose them.
     """
     check_int("repeats", repeats, hint=f"trainings of the selected model; {DEFAULT_REPEATS} or "
                                         "more for a reported number")
@@ -160,12 +186,26 @@ def remeasure(evaluator: Any, model: Any, *, repeats: int = DEFAULT_REPEATS,
     accuracy: list[float] = []
     robustness: list[float] = []
     reasons: list[str] = []
+    key = json.dumps({"genome_id": genome_id, "generation": int(generation), "salt": salt,
+                      "settings": journal_key}, sort_keys=True, default=str)
+    stored = _journalled(journal, key)
     for seed in seeds:
-        result = evaluator.evaluate(model, int(generation), seed=seed, with_test=False)
-        value = float(result.fitness)
-        failure = getattr(result, "failure", None)
-        if failure is None and not math.isfinite(value):
-            failure = f"non-finite fitness {value}"
+        if seed in stored:
+            entry = stored[seed]
+            value, failure = float(entry["fitness"]), entry.get("failure")
+            metrics = {"accuracy": entry.get("accuracy"), "robustness": entry.get("robustness")}
+        else:
+            result = evaluator.evaluate(model, int(generation), seed=seed, with_test=False)
+            value, metrics = float(result.fitness), result.metrics
+            failure = getattr(result, "failure", None)
+            if failure is None and not math.isfinite(value):
+                failure = f"non-finite fitness {value}"
+            if journal is not None:
+                append_line(journal, json.dumps(
+                    {"key": key, "seed": seed, "fitness": value if math.isfinite(value) else 0.0,
+                     "failure": None if failure is None else str(failure),
+                     "accuracy": _metric(metrics, "accuracy"),
+                     "robustness": _metric(metrics, "robustness")}))
         if failure is not None:
             reasons.append(str(failure))
             fitness.append(0.0)
@@ -173,8 +213,8 @@ def remeasure(evaluator: Any, model: Any, *, repeats: int = DEFAULT_REPEATS,
             robustness.append(0.0)
             continue
         fitness.append(value)
-        accuracy.append(_metric(result.metrics, "accuracy"))
-        robustness.append(_metric(result.metrics, "robustness"))
+        accuracy.append(_metric(metrics, "accuracy"))
+        robustness.append(_metric(metrics, "robustness"))
     mean, sd, ci95 = mean_sd_ci95(fitness)
     return Remeasurement(genome_id=genome_id, generation=int(generation), salt=salt,
                          seeds=seeds, fitness=tuple(fitness), accuracy=tuple(accuracy),
