@@ -181,11 +181,17 @@ _TUPLE_ATTRS = ("mutations", "measurements")
 _NUMBER_ATTRS = ("generation", "cluster", "eval_seed", "reevaluation_of", "epochs",
                  "promoted_from")
 _TEXT_ATTRS = ("parent_id", "schedule", "failure", "tracking_key")
+# every attribute an Individual has; a record may omit one (format 3 writes an
+# attribute once it was set: absent means the constructor's default), never add one
+_ATTRS = frozenset((*_TUPLE_ATTRS, *_NUMBER_ATTRS, *_TEXT_ATTRS, "metrics"))
 
 
 def _individual(record: Any, genomes: list[Model], where: str) -> Any:
     genome = _ref(_get(record, "genome", int, where), genomes, f"{where}.genome")
     attrs = _get(record, "attrs", dict, where)
+    unknown = sorted(set(attrs) - _ATTRS)
+    if unknown:  # setattr of a hostile name (fitness, genome) would corrupt the search
+        raise _Bad(f"{where}: unknown attributes {unknown}")
     for name in _NUMBER_ATTRS:
         if attrs.get(name) is not None and type(attrs[name]) is not int:
             raise _Bad(f"{where}.{name}: expected an integer, got {attrs[name]!r}")

@@ -175,6 +175,33 @@ def test_checkpoint_round_trip_continues_the_same_search():
     assert a.rng.getstate() == b.rng.getstate() and a.evaluations == b.evaluations
 
 
+def test_checkpoint_records_name_only_known_attributes():
+    """A record may omit an attribute (its constructor default, as format 3
+    always meant) but never set another one: a hostile ``fitness`` or
+    ``genome`` would corrupt the search."""
+    import random
+
+    from ras_deap.checkpoint import Checkpoint, checkpoint_from_dict, checkpoint_to_dict
+    from ras_deap.evolution import build_toolbox, initial_state, step
+
+    state = initial_state(3, 4)
+    toolbox = build_toolbox(state, evaluate=lambda ind: (random.Random(ind.eval_seed).random(),),
+                            map_fn=map)
+    step(state, toolbox, children=1)
+    data = json.loads(json.dumps(checkpoint_to_dict(Checkpoint(config={}, state=state,
+                                                               history=[]))))
+    for name in ("measurements", "epochs", "promoted_from", "tracking_key"):
+        data["state"]["individuals"][0]["attrs"].pop(name, None)
+    ind = checkpoint_from_dict(data).state.population[0]
+    assert (ind.measurements, ind.epochs, ind.promoted_from, ind.tracking_key) == (
+        (), None, None, None)
+    for hostile in ("fitness", "genome", "__class__"):
+        bad = json.loads(json.dumps(data))
+        bad["state"]["individuals"][0]["attrs"][hostile] = 1
+        with pytest.raises(Exception, match="unknown attributes"):
+            checkpoint_from_dict(bad)
+
+
 # ------------------------------------------------------------ one owner per run
 def test_default_run_folders_are_unique(tmp_path):
     from ras_deap.config import SearchConfig

@@ -194,49 +194,6 @@ def test_resume_from_a_checkpoint_in_the_middle_of_a_schedule_change(after):
     assert outcome(restored) == outcome(reference)
 
 
-def _strip(ind) -> None:
-    """Make ``ind`` look like an individual of a checkpoint older than schedules."""
-    ind.__dict__.pop("schedule", None)
-    ind.__dict__.pop("reevaluation_of", None)
-
-
-def test_an_old_mid_generation_checkpoint_gets_its_reevaluations(monkeypatch):
-    reference = search(seed=5, population=4, ngen=3)[0]
-    state = initial_state(5, 4)
-    toolbox = build_toolbox(state, evaluate=make_evaluate(), schedule=gen2_full)
-    saved: list[bytes] = []
-
-    def on_evaluated(st: SearchState, ind) -> None:
-        # 4 re-evaluations and 3 children evaluated: drop the re-evaluations and
-        # the new attributes, as a checkpoint written before them would be
-        if st.generation == 2 and sum(i.fitness.valid for i in st.offspring) == 7 \
-                and not saved:
-            old = pickle.loads(pickle.dumps(st))
-            old.offspring = [i for i in old.offspring if i.reevaluation_of is None]
-            old.evaluations -= 4
-            for ind in old.population + old.offspring:
-                _strip(ind)
-            saved.append(pickle.dumps(old))
-
-    ea_spectrum_niching(state, toolbox, 3, on_evaluated=on_evaluated)
-    restored: SearchState = pickle.loads(saved[0])
-    assert all(i.schedule is None and i.reevaluation_of is None
-               for i in restored.population + restored.offspring)
-    calls: list[tuple] = []
-    toolbox = build_toolbox(restored, evaluate=make_evaluate(calls=calls), schedule=gen2_full)
-    seen = record_comparisons(monkeypatch, restored)
-    ea_spectrum_niching(restored, toolbox, 3)
-    # the 5 remaining children of gen 2 and its 4 re-evaluations, then gen 3
-    assert len(calls) == 5 + 4 + 12
-    assert all(child.schedule == rep.schedule for _, child, rep, _ in seen)
-    # the re-evaluations come last here, but the search is the same search
-    assert [i.genome.id for i in restored.population] == \
-        [i.genome.id for i in reference.population]
-    assert [i.fitness.values for i in restored.population] == \
-        [i.fitness.values for i in reference.population]
-    assert restored.evaluations == reference.evaluations
-
-
 def test_schedule_of_and_measured_schedule_defaults():
     state = initial_state(0, 1)
     plain = build_toolbox(state)
@@ -251,7 +208,7 @@ def test_schedule_of_and_measured_schedule_defaults():
     assert measured_schedule(scheduled, ind) == "subset"
 
 
-def test_schedule_attributes_pickle_and_default_on_old_pickles():
+def test_schedule_attributes_pickle():
     import random
 
     ind = make_individual(random_model(random.Random(1)), generation=3, schedule="full",
@@ -259,10 +216,17 @@ def test_schedule_attributes_pickle_and_default_on_old_pickles():
     ind.fitness.values = (0.7,)
     again = pickle.loads(pickle.dumps(ind))
     assert (again.schedule, again.reevaluation_of, again.fitness.values) == ("full", 2, (0.7,))
-    _strip(ind)
-    old = pickle.loads(pickle.dumps(ind))
-    assert "schedule" not in old.__dict__
-    assert old.schedule is None and old.reevaluation_of is None
+
+
+def test_every_individual_has_every_attribute_the_loop_reads():
+    """The loop reads attributes directly (no getattr defaults for old
+    checkpoints): the constructor sets each one the checkpoint knows."""
+    import random
+
+    from ras_deap.checkpoint import _ATTRS
+
+    ind = make_individual(random_model(random.Random(2)))
+    assert set(vars(ind)) >= _ATTRS
 
 
 def test_selection_refuses_to_compare_fitnesses_of_different_schedules():

@@ -50,7 +50,7 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
     def record(ind: Any) -> None:  # best fitness so far after each evaluation
         fitness = float(ind.fitness.values[0])
         # a screened child's low-fidelity fitness is no candidate for the best
-        screened = getattr(ind, "epochs", None) is not None
+        screened = ind.epochs is not None
         best = fitness if not screened else float("-inf")
         curve.append(best if not curve else max(curve[-1], best))
         if curve_file is not None:

@@ -198,14 +198,9 @@ def step(state: SearchState, toolbox: base.Toolbox, *, children: int = 2,
         if on_bred is not None:  # lets the caller checkpoint the bred offspring
             on_bred(state)
     current = schedule_of(toolbox, state.generation)
-    for ind in state.offspring:  # generation 0, and offspring of older checkpoints
-        if getattr(ind, "schedule", None) is None:
+    for ind in state.offspring:  # generation 0: created before the loop knew its schedule
+        if ind.schedule is None:
             ind.schedule = current
-    # a checkpoint older than re-evaluations, taken mid-generation: add them
-    # now, at the end so the positions of the logged offspring do not move
-    pending = {ind.reevaluation_of for ind in state.offspring
-               if getattr(ind, "reevaluation_of", None) is not None}
-    state.offspring.extend(reevaluations(state, toolbox, current, pending, remeasure_every))
     _evaluate_pending(state, toolbox, on_evaluated, budget, cost_budget)
     if not cost_spent(state, cost_budget):
         state.offspring.extend(promotions(state, toolbox, screen_keep))

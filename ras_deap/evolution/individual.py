@@ -28,21 +28,17 @@ class Individual:
     ``"subset"`` or ``"full"``, set by the loop when it is bred or created);
     ``reevaluation_of`` is the cluster index when the individual is a clone
     of that cluster's representative, re-evaluated under a new schedule (see
-    :func:`ras_deap.evolution.step`), else ``None``. Both default to ``None``
-    on individuals pickled before they existed. ``measurements`` holds the
+    :func:`ras_deap.evolution.step`), else ``None``. ``measurements`` holds the
     fitness values a re-measured representative's fitness is the mean of
     (empty: its one fitness value). ``epochs`` caps a screened child's
     training (a low-fidelity fitness; None: the schedule's epochs) and
     ``promoted_from`` is the offspring index of the screened child a
     full-schedule clone was promoted from (see :func:`ras_deap.evolution.promotions`).
+    ``tracking_key`` names its MLflow child run once one is logged. Every
+    attribute is set here, so the loop never meets a missing one.
     """
 
     fitness: base.Fitness
-    schedule: str | None = None  # class defaults: old checkpoints lack the attributes
-    reevaluation_of: int | None = None
-    measurements: tuple[float, ...] = ()  # a representative's fitness values, when several
-    epochs: int | None = None  # a screened child's epoch cap
-    promoted_from: int | None = None  # offspring index of the screened child it promotes
 
     def __init__(self, genome: Model, *, generation: int = 0, parent_id: str | None = None,
                  mutations: tuple[str, ...] = (), cluster: int | None = None,
@@ -60,6 +56,10 @@ class Individual:
         self.reevaluation_of = reevaluation_of
         self.metrics: dict[str, float] = {}
         self.failure: str | None = None
+        self.measurements: tuple[float, ...] = ()  # a representative's fitness values
+        self.epochs: int | None = None  # a screened child's epoch cap
+        self.promoted_from: int | None = None  # offspring index of the child it promotes
+        self.tracking_key: str | None = None  # its MLflow child run, once logged
 
     @property
     def id(self) -> str:

@@ -32,9 +32,9 @@ def schedule_of(toolbox: base.Toolbox, generation: int) -> str:
 
 def measured_schedule(toolbox: base.Toolbox, individual: Individual) -> str:
     """The schedule ``individual``'s fitness was measured under: the one it
-    records, or (an individual from a checkpoint older than the attribute)
-    the schedule of the generation it was evaluated in."""
-    schedule = getattr(individual, "schedule", None)
+    records, or (never evaluated by the loop, e.g. an individual built by
+    hand) the schedule of its generation."""
+    schedule = individual.schedule
     return schedule_of(toolbox, individual.generation) if schedule is None else schedule
 
 
@@ -89,7 +89,7 @@ def ranked_fitness(ind: Individual) -> float:
 def measurements_of(ind: Individual) -> tuple[float, ...]:
     """The fitness values behind ``ind``'s fitness under its schedule: its
     recorded ``measurements``, or its one fitness value."""
-    recorded = getattr(ind, "measurements", None)
+    recorded = ind.measurements
     return tuple(recorded) if recorded else (float(ind.fitness.values[0]),)
 
 
@@ -136,8 +136,8 @@ def with_reevaluations(state: SearchState, toolbox: base.Toolbox
     reps = list(state.population)
     children = []
     for ind in state.offspring:
-        cluster = getattr(ind, "reevaluation_of", None)
-        if getattr(ind, "epochs", None) is not None:
+        cluster = ind.reevaluation_of
+        if ind.epochs is not None:
             continue  # a screened child: its low-fidelity fitness never meets selection
         if cluster is None:
             children.append(ind)
@@ -158,10 +158,10 @@ def promotions(state: SearchState, toolbox: base.Toolbox, keep: float) -> list[I
     never promoted. Empty when the promotions were already made (a resumed
     generation), or nothing was screened."""
     offspring = state.offspring
-    if any(getattr(ind, "promoted_from", None) is not None for ind in offspring):
+    if any(ind.promoted_from is not None for ind in offspring):
         return []
     screened = [i for i, ind in enumerate(offspring)
-                if getattr(ind, "epochs", None) is not None and ind.fitness.valid]
+                if ind.epochs is not None and ind.fitness.valid]
     if not screened:
         return []
     n_keep = max(1, math.ceil(keep * len(screened) - 1e-9))

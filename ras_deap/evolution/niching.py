@@ -48,7 +48,7 @@ def _fitter(child: Individual, rep: Individual) -> bool:
 def _check_same_schedule(child: Individual, rep: Individual) -> None:
     """Fitnesses measured under different training schedules (subset/full)
     are not comparable; the loop re-evaluates such representatives first."""
-    a, b = getattr(child, "schedule", None), getattr(rep, "schedule", None)
+    a, b = child.schedule, rep.schedule
     if a is not None and b is not None and a != b:
         raise ValueError(f"child {child.genome.id} was evaluated under schedule {a!r} but its "
                          f"closest representative {rep.genome.id} under {b!r}: re-evaluate the "

@@ -281,7 +281,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                                 cost_budget=config.budget_epochs)
             best = state.halloffame[0]
             summary = summarise(best, state)
-            best_run = tracker.mark_best(getattr(best, "tracking_key", None), best.genome.id)
+            best_run = tracker.mark_best(best.tracking_key, best.genome.id)
             summary["best_run_id"] = best_run
             front = record_front(config, state, run_dir, tracker, evaluator)
             if front:

@@ -115,7 +115,7 @@ def record_front(config: SearchConfig, state: SearchState, run_dir: Path,
     if config.front_remeasure and hasattr(evaluator, "evaluate"):
         remeasure_front(front, members, evaluator, config.front_remeasure)
     mark = getattr(tracker, "mark_front", None)  # optional in the Tracker protocol
-    runs = (mark([getattr(ind, "tracking_key", None) for ind in members]) if mark
+    runs = (mark([ind.tracking_key for ind in members]) if mark
             else [None] * len(members))
     for record, run_id in zip(front["front"], runs, strict=True):
         record["run_id"] = run_id

@@ -87,7 +87,7 @@ def training_cost(config: SearchConfig, evaluator: Any) -> Callable[[Any], float
     size = functools.cache(lambda: train_size_of(evaluator, train))
 
     def cost(ind: Any) -> float:
-        return train.worst_case_cost(int(ind.generation), size(), getattr(ind, "epochs", None))
+        return train.worst_case_cost(int(ind.generation), size(), ind.epochs)
 
     return cost
 
@@ -128,22 +128,22 @@ def population_metrics(state: SearchState) -> dict[str, float]:
 def genetic_parent_key(state: SearchState, ind: Individual) -> str | None:
     """The tracking key of the representative ``ind`` was mutated from (the
     one of its cluster, still in the population while its generation is
-    evaluated), or None (generation 0, a re-evaluation, an old checkpoint)."""
-    if ind.parent_id is None or getattr(ind, "reevaluation_of", None) is not None:
+    evaluated), or None (generation 0, a re-evaluation, a representative not logged to MLflow)."""
+    if ind.parent_id is None or ind.reevaluation_of is not None:
         return None
     cluster = ind.cluster
     if cluster is None or not 0 <= cluster < len(state.population):
         return None
     rep = state.population[cluster]
-    return getattr(rep, "tracking_key", None) if rep.genome.id == ind.parent_id else None
+    return rep.tracking_key if rep.genome.id == ind.parent_id else None
 
 
 def _fidelity_params(ind: Individual) -> dict[str, str]:
     """Screening params of a child run, only when screening ran (so runs
     without it log exactly what they did before)."""
-    if getattr(ind, "epochs", None) is not None:
+    if ind.epochs is not None:
         return {"fidelity": "screen", "screen_epochs": str(ind.epochs)}
-    promoted = getattr(ind, "promoted_from", None)
+    promoted = ind.promoted_from
     return {} if promoted is None else {"fidelity": "full", "promoted_from": f"i{promoted}"}
 
 
@@ -155,7 +155,7 @@ def individual_record(state: SearchState, ind: Individual, *,
 
     index = next(i for i, o in enumerate(state.offspring) if o is ind)
     # a representative re-evaluated under a new schedule is not a child: mark it
-    reevaluation = getattr(ind, "reevaluation_of", None) is not None
+    reevaluation = ind.reevaluation_of is not None
     return IndividualRecord(
         key=f"g{ind.generation}-i{index}",
         genome_id=ind.genome.id,
@@ -170,7 +170,7 @@ def individual_record(state: SearchState, ind: Individual, *,
                           strict=True)),
         genome=ind.genome.to_dict(),
         failure=ind.failure,
-        extra_params={"schedule": getattr(ind, "schedule", None),
+        extra_params={"schedule": ind.schedule,
                       "reevaluation": "true" if reevaluation else "false",
                       **_fidelity_params(ind)},
         parent_key=parent_key,
