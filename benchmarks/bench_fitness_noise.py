@@ -55,12 +55,12 @@ def _measure(job):
     out = {m: float(np.mean([r.metrics.get(m, 0.0) for r in results])) for m in MEASURES}
     out["seconds"] = float(np.mean([r.metrics["eval_seconds"] for r in results]))
     out["failed"] = sum(r.failure is not None for r in results)
-    cells: dict[str, list[float]] = {}
+    by_threshold: dict[str, list[float]] = {}  # per (norm, threshold)
     for r in results:
         for key, value in r.metrics.items():
             if "_th" in key and key.startswith(("robustness_L", "direct_L")):
-                cells.setdefault(key, []).append(value)
-    out["cells"] = {k: float(np.mean(v)) for k, v in cells.items()}
+                by_threshold.setdefault(key, []).append(value)
+    out["by_threshold"] = {k: float(np.mean(v)) for k, v in by_threshold.items()}
     if square and results[0].module is not None:
         out["square"] = _square_vs_pgd(evaluator, results[0].module)
     return out
@@ -167,11 +167,12 @@ def main(argv: list[str] | None = None) -> dict:
     for choice, rob in measures.items():
         report[f"robustness_{choice}"] = _row(f"robustness ({choice})", rob, args.crn)
         report[f"fitness_{choice}"] = _row(f"fitness ({choice})", acc + rob, args.crn)
-    keys = sorted({k for r in rows for k in r["cells"]},
+    keys = sorted({k for r in rows for k in r["by_threshold"]},
                   key=lambda k: (k.split("_")[0], k.split("_")[1], int(k.rsplit("th", 1)[1])))
-    report["cells"] = {k: icc(table(lambda r, k=k: r["cells"].get(k, 0.0)), paired=args.crn)
-                       .value for k in keys}
-    print("ICC per cell: " + ", ".join(f"{k} {v:.2f}" for k, v in report["cells"].items()))
+    report["by_threshold"] = {k: icc(table(lambda r, k=k: r["by_threshold"].get(k, 0.0)),
+                                     paired=args.crn).value for k in keys}
+    print("ICC per (norm, threshold): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in report["by_threshold"].items()))
     if args.robustness != "bank":
         direct_s = float(np.mean([r["direct_seconds"] for r in rows]))
         report["direct_cost"] = round(direct_s / (seconds - direct_s), 3)

@@ -136,8 +136,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     def natural(key: str) -> list[Any]:  # th3 before th10
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key)]
 
-    cells = sorted((k for k in summary if k.startswith("final_robustness_")), key=natural)
-    rows += [(f"  {k.removeprefix('final_')}", summary[k]) for k in cells]
+    breakdown = sorted((k for k in summary if k.startswith("final_robustness_")), key=natural)
+    rows += [(f"  {k.removeprefix('final_')}", summary[k]) for k in breakdown]
     rows += [
         ("front (non-dominated, front.json)", (f"{summary['front_size']} members"
                                                if summary.get("front_size") else None)),

@@ -187,7 +187,7 @@ def test_skipped_images_leave_every_other_result_unchanged():
     other image keeps its seed and its result (shipped banks rebuild the same)."""
     import torch
 
-    from ras_deap.attacks import Cell, attack_cell
+    from ras_deap.attacks import AttackSetting, run_attack_setting
     from ras_deap.attacks.heldout_sources import HeldoutSourceConfig, build_heldout_source
 
     torch.set_num_threads(1)
@@ -195,9 +195,10 @@ def test_skipped_images_leave_every_other_result_unchanged():
     model = build_heldout_source("mlp", ds, 0, HeldoutSourceConfig(epochs=2))
     x, y = ds.bank.x[:5], ds.bank.y[:5]
     skip = np.array([False, True, False, True, False])
-    cell = Cell("L0", 3, "DE")
-    full = attack_cell(model, x, y, cell, max_iter=2, seed=4, num_classes=10)
-    part = attack_cell(model, x, y, cell, max_iter=2, seed=4, num_classes=10, skip=skip)
+    setting = AttackSetting("L0", 3, "DE")
+    full = run_attack_setting(model, x, y, setting, max_iter=2, seed=4, num_classes=10)
+    part = run_attack_setting(model, x, y, setting, max_iter=2, seed=4, num_classes=10,
+                              skip=skip)
     np.testing.assert_array_equal(part.x_adv[~skip], full.x_adv[~skip])
     np.testing.assert_array_equal(part.success[~skip], full.success[~skip])
     np.testing.assert_array_equal(part.x_adv[skip], x[skip])

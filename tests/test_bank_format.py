@@ -1,4 +1,5 @@
-"""The adversarial bank format: round trip, validation, cells and metrics."""
+"""The adversarial bank format: round trip, validation, (norm, threshold) groups and
+metrics."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ def bank(digits):
     return perturbed_bank(digits.val, 40, seed=3, dataset="digits")
 
 
-def test_perturbed_bank_fills_every_cell_and_field(bank, digits):
+def test_perturbed_bank_fills_every_threshold_and_field(bank, digits):
     assert len(bank) == 40
     assert bank.shape == digits.shape
     assert bank.x.dtype == np.float32 and bank.x.min() >= 0 and bank.x.max() <= 1
-    cells = bank.cells()
-    assert list(cells) == [("L0", 1), ("L0", 3), ("L0", 5), ("L0", 10),
-                           ("Linf", 1), ("Linf", 3), ("Linf", 5), ("Linf", 10)]
-    assert sum(len(i) for i in cells.values()) == 40
+    groups = bank.by_threshold()
+    assert list(groups) == [("L0", 1), ("L0", 3), ("L0", 5), ("L0", 10),
+                            ("Linf", 1), ("Linf", 3), ("Linf", 5), ("Linf", 10)]
+    assert sum(len(i) for i in groups.values()) == 40
     assert set(bank.source_model.tolist()) == {"random-perturbation"}
     assert (bank.source_pred == -1).all()
 
@@ -65,6 +66,7 @@ def test_save_load_round_trip(tmp_path, bank):
     assert path.suffix == ".npz" and path.with_suffix(".json").is_file()
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["dataset"] == "digits" and meta["shape"] == [1, 8, 8]
+    # "cells": the stored key of the counts per (norm, threshold) (bank format 2)
     assert meta["counts"]["cells"]["L0/th1"] == 5 and meta["counts"]["total"] == 40
     assert len(meta["sha256"]) == 64
     loaded = load_bank(path, dataset="digits", shape=(1, 8, 8))

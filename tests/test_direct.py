@@ -1,5 +1,5 @@
 """The direct (white-box) robustness measure: PGD equals ART's, JSMA's pixel
-counts give every L0 cell, the measure is deterministic, and a network that
+counts give every L0 threshold, the measure is deterministic, and a network that
 masks its gradients is caught by a gradient-free attack."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_jsma_equals_art(digits, trained, pixels):
     assert changed.max() <= pixels + 2  # pairs of pixels, the last pair may pass the budget
 
 
-def test_cells_are_monotone_and_deterministic(digits, trained):
+def test_thresholds_are_monotone_and_deterministic(digits, trained):
     x, y = torch.from_numpy(digits.val.x), torch.from_numpy(digits.val.y)
     cfg = DirectConfig(images=64)
     a = direct_robustness(trained, x, y, levels=17, config=cfg)

@@ -199,7 +199,7 @@ def test_random_genomes_never_raise(bank_path):
 
 @pytest.mark.parametrize("choice", ["direct", "both"])
 def test_direct_robustness_in_the_fitness(bank_path, model, choice):
-    """--robustness direct|both: per-cell direct metrics, the fitness uses the
+    """--robustness direct|both: per-threshold direct metrics, the fitness uses the
     chosen measure, and the measure is deterministic for a fixed seed."""
     small = DirectConfig(images=32)
     ev = make(bank_path, robustness=choice, direct=small)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ras_deap.attacks.__main__ import format_table
-from ras_deap.attacks.attack import attack_cell
-from ras_deap.attacks.cells import Cell
+from ras_deap.attacks.attack import run_attack_setting
+from ras_deap.attacks.settings import AttackSetting
 from ras_deap.bank import default_bank_path, load_bank
 from ras_deap.config import DATASET_NAMES, SearchConfig
 from ras_deap.data import DatasetError, load_dataset
@@ -106,21 +106,22 @@ def test_linf_attack_on_8bit_data_can_brighten_by_one_step(optimizer):
     x = np.zeros((1, 1, 28, 28), np.float32)
     x[0, 0, 10:18, 12:16] = np.float32(200) / np.float32(255)
     model = _Brightness(x[0])
-    res = attack_cell(model, x, np.zeros(1, np.int64), Cell("Linf", 1, optimizer), max_iter=5,
-                      seed=0, num_classes=3)
+    res = run_attack_setting(model, x, np.zeros(1, np.int64), AttackSetting("Linf", 1, optimizer),
+                             max_iter=5, seed=0, num_classes=3)
     assert res.success.all()
     delta = np.round((res.x_adv - x) * 255)
     np.testing.assert_allclose((res.x_adv - x) * 255, delta, atol=1e-4)  # on the grid
     assert delta.max() == 1 and delta.min() >= -1
     # a failed attack returns the input exactly (no half-step left over)
-    hard = attack_cell(_Brightness(x[0] + 1), x, np.zeros(1, np.int64),
-                       Cell("Linf", 1, optimizer), max_iter=1, seed=0, num_classes=3)
+    hard = run_attack_setting(_Brightness(x[0] + 1), x, np.zeros(1, np.int64),
+                              AttackSetting("Linf", 1, optimizer), max_iter=1, seed=0,
+                              num_classes=3)
     assert not hard.success.any()
     np.testing.assert_array_equal(hard.x_adv, x)
 
 
 def test_shipped_bank_fills_the_papers_grid():
-    """Table 1's 16 cells at the paper's thresholds (L0 and Linf 1/3/5/10, Linf in
+    """Table 1's 16 attack settings at the paper's thresholds (L0 and Linf 1/3/5/10, Linf in
     steps of 1/255), DE and CMA-ES, four source models, >= 1000 samples from >= 300
     distinct base images (the last: test_shipped_bank_spans_300_base_images)."""
     path = default_bank_path("mnist10k")
@@ -129,8 +130,9 @@ def test_shipped_bank_fills_the_papers_grid():
     bank = load_bank(path, dataset="mnist10k", shape=(1, 28, 28))
     assert bank.manifest["linf_grid"]["step_255"] == 1.0
     assert set(bank.source_model.tolist()) == {"resnet", "capsnet", "at", "fs"}
-    cells = {(n, int(t), o) for n, t, o in zip(bank.norm, bank.th, bank.optimizer, strict=True)}
-    assert cells == {(n, t, o) for n in ("L0", "Linf") for t in (1, 3, 5, 10)
+    settings = {(n, int(t), o)
+                for n, t, o in zip(bank.norm, bank.th, bank.optimizer, strict=True)}
+    assert settings == {(n, t, o) for n in ("L0", "Linf") for t in (1, 3, 5, 10)
                      for o in ("DE", "CMA-ES")}
     assert len(bank) >= 1000
     table = format_table(bank.manifest)

@@ -220,7 +220,7 @@ def children_names(tmp_path: Path, run_id: str) -> list[str]:
 
 @pytest.mark.slow
 def test_direct_robustness_through_the_cli(tmp_path):
-    """--robustness direct: every individual's run holds the direct cells and
+    """--robustness direct: every individual's run holds the direct metrics per threshold and
     its fitness uses them; the choice is a param of the search run."""
     proc = cli(tmp_path, "--preset", "smoke", "--run-name", "direct", "--max-epochs", "2",
                "--generations", "1", "--robustness", "direct")

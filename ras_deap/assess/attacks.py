@@ -12,7 +12,7 @@
   ensemble) and ``..._apgd-ce`` / ``..._apgd-t`` (robust after those alone).
 * **PixelAttack** (L0, ``art.attacks.evasion.PixelAttack`` with differential
   evolution) at ``th`` changed pixels, through
-  :func:`ras_deap.attacks.attack_cell`, which runs ART's pixel attacks on the
+  :func:`ras_deap.attacks.run_attack_setting`, which runs ART's pixel attacks on the
   0-255 scale they need and seeds every image on its own.
 * the **transfer bank** through :func:`ras_deap.bank.robustness_metrics`, and
   optionally a second, **held-out bank** (``python -m ras_deap.attacks
@@ -122,8 +122,8 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
     from tqdm.auto import tqdm
 
-    from ..attacks.attack import attack_cell, image_seed
-    from ..attacks.cells import Cell
+    from ..attacks.attack import image_seed, run_attack_setting
+    from ..attacks.settings import AttackSetting
     from ..seeding import seed_everything
 
     config = config or AssessConfig()
@@ -194,11 +194,12 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                 target = np.flatnonzero(clean_ok[:k_l0])
                 resisted = np.zeros(k_l0, dtype=bool)
                 if len(target):
-                    cell = attack_cell(net, x[target], y[target], Cell("L0", int(k), "DE"),
-                                       max_iter=config.pixel_iter, seed=int(seed),
-                                       num_classes=dataset.num_classes,
-                                       seed_parts=(int(k),))
-                    resisted[target] = ~cell.success
+                    result = run_attack_setting(net, x[target], y[target],
+                                                AttackSetting("L0", int(k), "DE"),
+                                                max_iter=config.pixel_iter, seed=int(seed),
+                                                num_classes=dataset.num_classes,
+                                                seed_parts=(int(k),))
+                    resisted[target] = ~result.success
                 rows.append(AttackRow(f"pixel_th{k}", "PixelAttack (DE)", "L0",
                                       f"th={k} pixel{'s' if k != 1 else ''}", k_l0,
                                       float(resisted.mean()) if k_l0 else float("nan"),

@@ -2,15 +2,29 @@
 
 Trains the source models (ResNet, CapsNet, PGD adversarial training, feature
 squeezing), runs IBM ART's Pixel (L0) and Threshold (Linf) attacks with DE
-and CMA-ES over the Table 1 grid, and stores the successes as a bank
-(:mod:`ras_deap.bank`). torch and ART are imported here only.
+and CMA-ES in every attack setting of Table 1 (:mod:`ras_deap.attacks.settings`), and
+stores the successes as a bank (:mod:`ras_deap.bank`). torch and ART are imported here only.
 """
 
 from ..evaluation.inference import accuracy, predict  # the one home, re-exported for convenience
-from .attack import AttackError, CellResult, art_classifier, attack_cell, image_seed
+from .attack import (
+    AttackError,
+    AttackSettingResult,
+    art_classifier,
+    image_seed,
+    run_attack_setting,
+)
 from .build import BankBuildError, build_bank, work_dir_for
 from .build_config import BuildConfig
-from .cells import ALL_CELLS, NORMS, OPTIMIZERS, THRESHOLDS, Cell, CellError, parse_cell
+from .settings import (
+    ALL_ATTACK_SETTINGS,
+    NORMS,
+    OPTIMIZERS,
+    THRESHOLDS,
+    AttackSetting,
+    AttackSettingError,
+    parse_attack_setting,
+)
 from .source_models import (
     SOURCE_NAMES,
     CapsNet,
@@ -25,18 +39,18 @@ from .source_models import (
 )
 
 __all__ = [
-    "ALL_CELLS",
+    "ALL_ATTACK_SETTINGS",
     "NORMS",
     "OPTIMIZERS",
     "SOURCE_NAMES",
     "THRESHOLDS",
     "AttackError",
+    "AttackSetting",
+    "AttackSettingError",
+    "AttackSettingResult",
     "BuildConfig",
     "BankBuildError",
     "CapsNet",
-    "Cell",
-    "CellError",
-    "CellResult",
     "FeatureSqueeze",
     "SmallResNet",
     "SourceConfig",
@@ -44,13 +58,13 @@ __all__ = [
     "accuracy",
     "adversarial_train",
     "art_classifier",
-    "attack_cell",
     "build_bank",
     "build_source",
     "image_seed",
     "make_untrained",
-    "parse_cell",
+    "parse_attack_setting",
     "predict",
+    "run_attack_setting",
     "train_classifier",
     "work_dir_for",
 ]

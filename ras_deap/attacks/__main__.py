@@ -13,13 +13,18 @@ from pathlib import Path
 from ..bank import HELDOUT_SPLITS, load_bank
 from .build import BankBuildError, build_bank, parse_int_list, parse_name_list
 from .build_config import BUILD_OPTIONS, SELECTIONS, BuildConfig
-from .cells import CellError
 from .heldout import build_heldout_bank, heldout_table
 from .heldout_config import HELDOUT_OPTIONS, HELDOUT_SELECTIONS, HeldoutConfig
 from .heldout_sources import HELDOUT_SOURCE_OPTIONS, HeldoutSourceConfig
+from .settings import AttackSettingError
 from .source_models import SOURCE_OPTIONS, SourceConfig, SourceModelError
 
 __all__ = ["format_table", "main"]
+
+# Old names of build flags, still accepted because the build commands recorded in
+# ras_deap/bank/files/README.md use them (as `compare --workers`).
+_OLD_FLAGS = {"images_per_setting": "--images-per-cell",
+              "linf_images_per_setting": "--linf-images-per-cell"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,8 +38,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output bank path, must end in .npz")
     b.add_argument("--data-dir", default=None, help=o["data_dir"].help)
     b.add_argument("--seed", type=int, default=d.seed)
-    for name in ("images_per_cell", "linf_images_per_cell", "max_iter"):
-        b.add_argument(o[name].flag, type=int, default=getattr(d, name), help=o[name].help)
+    for name in ("images_per_setting", "linf_images_per_setting", "max_iter"):
+        old = _OLD_FLAGS.get(name)
+        b.add_argument(o[name].flag, *([old] if old else []), dest=name, type=int,
+                       metavar="N", default=getattr(d, name),
+                       help=o[name].help + (f". {old} is its old name, still accepted because "
+                                            "the build commands recorded in "
+                                            "ras_deap/bank/files/README.md use it"
+                                            if old else ""))
     b.add_argument("--sources", default=",".join(d.sources), help=o["sources"].help)
     b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)), help=o["l0_th"].help)
     b.add_argument("--linf-th", default=None, help=o["linf_th"].help)
@@ -104,21 +115,28 @@ def format_table(manifest: dict) -> str:
         lines.append("clean test accuracy: " + ", ".join(
             f"{k} {v['test_accuracy']:.4f}" for k, v in acc.items()))
     rates = [f"{s}/{k}: {c['succeeded']}/{c['attacked']}"
-             for s, cells in manifest.get("attack_cells", {}).items() for k, c in cells.items()]
-    lines.append("success per (source, cell): " + "; ".join(rates))
+             for s, per_setting in manifest.get("attack_cells", {}).items()
+             for k, c in per_setting.items()]
+    lines.append("success per (source, attack setting): " + "; ".join(rates))
     return "\n".join(lines)
 
 
-def _build(args: argparse.Namespace) -> int:
+def _build_config(args: argparse.Namespace) -> BuildConfig:
+    """The bank a ``build`` command line describes (tests compare it with the
+    records of the shipped banks)."""
     src = SourceConfig(epochs=args.epochs, at_epochs=args.at_epochs)
-    cfg = BuildConfig(
+    return BuildConfig(
         dataset=args.dataset, data_dir=args.data_dir, seed=args.seed,
-        images_per_cell=args.images_per_cell, max_iter=args.max_iter,
-        linf_images_per_cell=args.linf_images_per_cell,
+        images_per_setting=args.images_per_setting, max_iter=args.max_iter,
+        linf_images_per_setting=args.linf_images_per_setting,
         sources=parse_name_list(args.sources), l0_th=parse_int_list(args.l0_th, "--l0-th"),
         linf_th=None if args.linf_th is None else parse_int_list(args.linf_th, "--linf-th"),
         optimizers=parse_name_list(args.optimizers), source=src, select=args.select,
         pool=args.pool)
+
+
+def _build(args: argparse.Namespace) -> int:
+    cfg = _build_config(args)
     start = time.perf_counter()
     bank = build_bank(cfg, args.out, show_progress=not args.no_progress,
                       keep_work=args.keep_work, log=lambda m: print(m, file=sys.stderr),
@@ -163,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                   else format_table(bank.manifest))
             sys.stdout.flush()  # a closed pipe (`show ... | head`) fails here, inside run_cli
             return 0
-        except (BankBuildError, CellError, SourceModelError) as exc:
+        except (AttackSettingError, BankBuildError, SourceModelError) as exc:
             from ..errors import UsageError
 
             raise UsageError(str(exc)) from exc

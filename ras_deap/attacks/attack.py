@@ -1,4 +1,4 @@
-"""Run one cell of IBM ART's Pixel (L0) / Threshold (Linf) attack on a model.
+"""Run IBM ART's Pixel (L0) / Threshold (Linf) attack in one attack setting on a model.
 
 ART's ``PixelThreshold`` attacks work on 8-bit images: candidate values are
 cast with ``astype(int)`` and bounds are 0..255. So the model is wrapped to
@@ -42,9 +42,10 @@ from torch import nn
 from ..errors import UsageError
 from ..evaluation.inference import predict
 from ..seeding import seed_everything
-from .cells import Cell
+from .settings import AttackSetting
 
-__all__ = ["AttackError", "CellResult", "art_classifier", "attack_cell", "image_seed"]
+__all__ = ["AttackError", "AttackSettingResult", "art_classifier", "image_seed",
+           "run_attack_setting"]
 
 
 class AttackError(UsageError, ValueError):
@@ -102,19 +103,20 @@ def _cma_without_clock_seed() -> Iterator[None]:
 
 
 def image_seed(seed: int, *parts: int) -> int:
-    """Independent per-image seed, so a cell's result does not depend on the
-    order cells run in or on where an interrupted build resumed."""
+    """Independent per-image seed, so an attack setting's result does not
+    depend on the order the settings run in or on where an interrupted build
+    resumed."""
     return int(np.random.SeedSequence([seed, *parts]).generate_state(1)[0])
 
 
 @dataclass
-class CellResult:
-    """Everything one cell produced for the images it attacked."""
+class AttackSettingResult:
+    """Everything one attack setting produced for the images it attacked."""
 
     x_adv: np.ndarray  # float32 N x C x H x W in [0, 1] (original image where it failed)
     success: np.ndarray  # bool N: fools the source model (re-predicted)
     pred: np.ndarray  # int64 N: source model's prediction on x_adv
-    seconds: float  # wall time of the whole cell
+    seconds: float  # wall time of the whole run
     max_change: np.ndarray  # per image: changed pixels (L0) or max |delta| on 0-255 (Linf)
 
 
@@ -125,13 +127,14 @@ def _perturbation(x255: np.ndarray, a255: np.ndarray, norm: str) -> float:
     return float(diff.max())
 
 
-def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, max_iter: int,
-                seed: int, num_classes: int, seed_parts: tuple[int, ...] = (),
-                progress=None, linf_step255: float = 1.0,
-                skip: np.ndarray | None = None) -> CellResult:
-    """Untargeted ART attack of ``cell`` on each image of ``x`` (in [0, 1]).
+def run_attack_setting(model: nn.Module, x: np.ndarray, y: np.ndarray, setting: AttackSetting,
+                       *, max_iter: int, seed: int, num_classes: int,
+                       seed_parts: tuple[int, ...] = (), progress=None,
+                       linf_step255: float = 1.0,
+                       skip: np.ndarray | None = None) -> AttackSettingResult:
+    """Untargeted ART attack in ``setting`` on each image of ``x`` (in [0, 1]).
 
-    A Linf ``cell.th`` counts steps of ``linf_step255`` on the 0-255 scale
+    A Linf ``setting.th`` counts steps of ``linf_step255`` on the 0-255 scale
     (1 for 8-bit data, 255/16 for digits): ART searches the integer box
     ``ceil(th * step)`` and the result is projected onto the exact box.
     ``progress`` (e.g. a tqdm bar) gets ``update(1)`` per image. ``skip``
@@ -150,15 +153,15 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
         raise AttackError(f"max_iter must be >= 1, got {max_iter}")
     torch.set_num_threads(1)  # tiny models: threads only add overhead / contention
     clf = art_classifier(model, x.shape[1:], num_classes)
-    cls = PixelAttack if cell.norm == "L0" else ThresholdAttack
+    cls = PixelAttack if setting.norm == "L0" else ThresholdAttack
     if linf_step255 <= 0:
         raise AttackError(f"linf_step255 must be > 0, got {linf_step255}")
-    box = cell.th * linf_step255 if cell.norm == "Linf" else cell.th
-    art_th = cell.th if cell.norm == "L0" else int(np.ceil(box - 1e-9))
-    attack = cls(clf, th=art_th, es=cell.es, max_iter=max_iter, targeted=False, verbose=False)
+    box = setting.th * linf_step255 if setting.norm == "Linf" else setting.th
+    art_th = setting.th if setting.norm == "L0" else int(np.ceil(box - 1e-9))
+    attack = cls(clf, th=art_th, es=setting.es, max_iter=max_iter, targeted=False, verbose=False)
     x255 = x.astype(np.float32) * np.float32(255.0)
     # 8-bit data (integer values and steps on 0-255): centre ART's truncated box
-    centre = (cell.norm == "Linf" and float(linf_step255).is_integer()
+    centre = (setting.norm == "Linf" and float(linf_step255).is_integer()
               and np.array_equal(x255, np.round(x255)))
     x_in = np.minimum(x255 + np.float32(0.5), np.float32(255.0)) if centre else x255
     out = np.empty_like(x255)
@@ -177,7 +180,7 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
             adv = attack.generate(x_in[i:i + 1], y=np.asarray(y[i:i + 1]))[0]
             if centre:
                 adv = np.floor(adv)
-            if cell.norm == "Linf":
+            if setting.norm == "Linf":
                 lo = np.clip(x255[i] - np.float32(box), 0, 255)
                 hi = np.clip(x255[i] + np.float32(box), 0, 255)
                 adv = np.clip(adv, lo, hi)
@@ -188,7 +191,7 @@ def attack_cell(model: nn.Module, x: np.ndarray, y: np.ndarray, cell: Cell, *, m
     x_adv = np.clip(out / np.float32(255.0), 0.0, 1.0).astype(np.float32)
     pred = predict(model, x_adv)
     success = (pred != np.asarray(y)) & ~skip
-    change = np.array([_perturbation(x255[i], x_adv[i] * 255.0, cell.norm)
+    change = np.array([_perturbation(x255[i], x_adv[i] * 255.0, setting.norm)
                        for i in range(len(x))])
-    return CellResult(x_adv=x_adv, success=success, pred=pred, seconds=seconds,
-                      max_change=change)
+    return AttackSettingResult(x_adv=x_adv, success=success, pred=pred, seconds=seconds,
+                               max_change=change)

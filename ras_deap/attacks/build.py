@@ -1,12 +1,13 @@
-"""Build an adversarial bank: train the source models, run every attack cell,
-keep the successes, save with :func:`ras_deap.bank.save_bank`.
+"""Build an adversarial bank: train the source models, attack in every attack
+setting (:mod:`ras_deap.attacks.settings`), keep the successes, save with
+:func:`ras_deap.bank.save_bank`.
 
 Resumable: a work folder ``<out>.partial/`` next to the output holds the
-trained source models and every finished (source, cell), each written
-atomically (:mod:`ras_deap.atomic`). An interrupted build started again
-with the same settings skips what is there; nothing found is lost. Every
-image gets its own seed derived from (seed, source, cell, image), so the
-result does not depend on where a build was interrupted.
+trained source models and every finished (source, attack setting), each
+written atomically (:mod:`ras_deap.atomic`). An interrupted build started
+again with the same settings skips what is there; nothing found is lost.
+Every image gets its own seed derived from (seed, source, attack setting,
+image), so the result does not depend on where a build was interrupted.
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from ..atomic import write_atomic, write_bytes_atomic
 from ..bank import AdversarialBank, linf_grid, quarantine_record, save_bank
 from ..errors import UsageError
 from .build_config import BuildConfig
-from .cells import NORMS, Cell
+from .settings import NORMS, AttackSetting
 from .source_models import SOURCE_NAMES
 
 __all__ = [
     "BankBuildError",
     "build_bank",
-    "cell_arrays",
-    "cell_path",
     "parse_int_list",
     "parse_name_list",
+    "setting_arrays",
+    "setting_path",
     "table_rows",
     "work_dir_for",
 ]
@@ -44,9 +45,15 @@ class BankBuildError(UsageError, ValueError):
     evaluation's ``BuildError``, a genome that does not compile."""
 
 
+# The work folder's sub-folder of finished (source, attack setting) results: its
+# stored name, so work folders of earlier builds resume.
+_SETTINGS_DIR = "cells"
+
+
 def _has_progress(work: Path) -> bool:
-    """Whether a work folder holds a trained source model or an attacked cell."""
-    return any(p.is_file() for sub in ("models", "cells") if (work / sub).is_dir()
+    """Whether a work folder holds a trained source model or a finished attack
+    setting."""
+    return any(p.is_file() for sub in ("models", _SETTINGS_DIR) if (work / sub).is_dir()
                for p in (work / sub).iterdir())
 
 
@@ -59,8 +66,8 @@ def _atomic_json(path: Path, obj: Any) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def _seed_parts(source: str, cell: Cell) -> tuple[int, ...]:
-    return (SOURCE_NAMES.index(source), NORMS.index(cell.norm), cell.th, cell.es)
+def _seed_parts(source: str, setting: AttackSetting) -> tuple[int, ...]:
+    return (SOURCE_NAMES.index(source), NORMS.index(setting.norm), setting.th, setting.es)
 
 
 def train_or_load(name: str, cfg: BuildConfig, dataset, work: Path, log) -> tuple[Any, dict]:
@@ -107,14 +114,15 @@ def _margins(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return true - probs.max(axis=1)
 
 
-def _images_for(name: str, cell: Cell, model, cfg: BuildConfig, dataset) -> np.ndarray:
-    """Positions in the bank split to attack in one (source, cell), among the
-    images the source classifies correctly (attacks start from correct
-    predictions); each cell draws its own, which spreads the bank over many
-    distinct base images.
+def _images_for(name: str, setting: AttackSetting, model, cfg: BuildConfig,
+                dataset) -> np.ndarray:
+    """Positions in the bank split to attack in one (source, attack setting),
+    among the images the source classifies correctly (attacks start from
+    correct predictions); each setting draws its own, which spreads the bank
+    over many distinct base images.
 
-    ``select="random"``: a seeded order of its own, first ``images_per_cell``
-    (``linf_images_per_cell`` in Linf cells, if set).
+    ``select="random"``: a seeded order of its own, first ``images_per_setting``
+    (``linf_images_per_setting`` in Linf settings, if set).
     ``select="margin"``: a seeded draw without replacement (Gumbel top-k)
     where the image of margin rank r (0 = the smallest margin between the true
     class and the next, see :func:`_margins`) has weight 1 / (r + 1), among
@@ -125,44 +133,44 @@ def _images_for(name: str, cell: Cell, model, cfg: BuildConfig, dataset) -> np.n
     of rank 25-100 and on almost none of rank > 300, and white-box PGD
     flipped only 3 of 988 images at 1/255 (ranks 0, 1 and 3). Random draws
     would almost never attack those; this draw nearly always does, and each
-    cell still draws its own."""
+    setting still draws its own."""
     from ..evaluation.inference import predict
     from .attack import image_seed
 
-    rng = np.random.default_rng(image_seed(cfg.seed, 1000, *_seed_parts(name, cell)))
+    rng = np.random.default_rng(image_seed(cfg.seed, 1000, *_seed_parts(name, setting)))
     x, y = dataset.bank.x, dataset.bank.y
     if cfg.select == "random":
         order = rng.permutation(len(dataset.bank))
         correct = predict(model, x[order]) == y[order]
-        return order[correct][: cfg.images_for(cell)]
+        return order[correct][: cfg.images_for(setting)]
     candidates = np.flatnonzero(predict(model, x) == y)
     by_margin = candidates[np.argsort(_margins(model, x[candidates], y[candidates]),
                                       kind="stable")][: cfg.pool]  # least sure first
     keys = -np.log1p(np.arange(len(by_margin))) + rng.gumbel(size=len(by_margin))
-    return by_margin[np.argsort(-keys, kind="stable")][: cfg.images_for(cell)]
+    return by_margin[np.argsort(-keys, kind="stable")][: cfg.images_for(setting)]
 
 
-def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, dataset,
-              path: Path, show_progress: bool) -> dict[str, np.ndarray]:
+def _run_setting(name: str, setting: AttackSetting, model, idx: np.ndarray, cfg: BuildConfig,
+                 dataset, path: Path, show_progress: bool) -> dict[str, np.ndarray]:
     from tqdm.auto import tqdm
 
     from ..data.assessment import fitness_positions
-    from .attack import attack_cell
+    from .attack import run_attack_setting
 
     x, y = dataset.bank.x[idx], dataset.bank.y[idx]
     step255 = linf_grid(dataset.levels)["step_255"]
-    with tqdm(total=len(idx), desc=f"{name} {cell.key}", leave=False,
+    with tqdm(total=len(idx), desc=f"{name} {setting.key}", leave=False,
               disable=not show_progress) as bar:
         # images of the assessment split keep their place (and so every other image
         # its seed) but are not attacked: no fitness bank may be built from them
-        res = attack_cell(model, x, y, cell, max_iter=cfg.max_iter, seed=cfg.seed,
-                          num_classes=dataset.num_classes, seed_parts=_seed_parts(name, cell),
-                          progress=bar, linf_step255=step255,
-                          skip=~fitness_positions(dataset)[idx])
-    limit = (cell.th if cell.norm == "L0" else cell.th * step255) + 1e-3
+        res = run_attack_setting(model, x, y, setting, max_iter=cfg.max_iter, seed=cfg.seed,
+                                 num_classes=dataset.num_classes,
+                                 seed_parts=_seed_parts(name, setting), progress=bar,
+                                 linf_step255=step255, skip=~fitness_positions(dataset)[idx])
+    limit = (setting.th if setting.norm == "L0" else setting.th * step255) + 1e-3
     if res.success.any() and res.max_change[res.success].max() > limit:
-        raise RuntimeError(f"{name} {cell.key}: a sample exceeds its threshold "
-                           f"({res.max_change[res.success].max()} > {cell.th}); ART output "
+        raise RuntimeError(f"{name} {setting.key}: a sample exceeds its threshold "
+                           f"({res.max_change[res.success].max()} > {setting.th}); ART output "
                            "was not projected correctly")
     arrays = {"index": idx.astype(np.int64), "x_adv": res.x_adv, "success": res.success,
               "pred": res.pred, "max_change": res.max_change,
@@ -171,34 +179,36 @@ def _run_cell(name: str, cell: Cell, model, idx: np.ndarray, cfg: BuildConfig, d
     return arrays
 
 
-def cell_path(work: Path, name: str, cell: Cell) -> Path:
-    """Where one (source, cell)'s finished attack results live in the work folder."""
-    return work / "cells" / f"{name}__{cell.key}.npz"
+def setting_path(work: Path, name: str, setting: AttackSetting) -> Path:
+    """Where one (source, attack setting)'s finished attack results live in the
+    work folder."""
+    return work / _SETTINGS_DIR / f"{name}__{setting.key}.npz"
 
 
-def cell_arrays(name: str, cell: Cell, model, cfg: BuildConfig, dataset, work: Path,
-                show_progress: bool) -> dict[str, np.ndarray]:
-    """One (source, cell)'s attack results: read from the work folder, or
-    attacked now and written there."""
-    path = cell_path(work, name, cell)
+def setting_arrays(name: str, setting: AttackSetting, model, cfg: BuildConfig, dataset,
+                   work: Path, show_progress: bool) -> dict[str, np.ndarray]:
+    """One (source, attack setting)'s attack results: read from the work
+    folder, or attacked now and written there."""
+    path = setting_path(work, name, setting)
     if path.is_file():
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    idx = _images_for(name, cell, model, cfg, dataset)
-    return _run_cell(name, cell, model, idx, cfg, dataset, path, show_progress)
+    idx = _images_for(name, setting, model, cfg, dataset)
+    return _run_setting(name, setting, model, idx, cfg, dataset, path, show_progress)
 
 
 def table_rows(manifest: dict) -> list[tuple[str, str, dict[str, int], int]]:
-    """(source, optimizer, {cell column: count}, total) rows of the Table-1 analog."""
+    """(source, optimizer, {column: count}, total) rows of the Table-1 analog, a
+    column per (norm, threshold)."""
     rows = []
     # The JSON manifest is written with sorted keys: restore Table 1's order.
     sources = sorted(manifest["attack_cells"],
                      key=lambda s: SOURCE_NAMES.index(s) if s in SOURCE_NAMES else 99)
     for src in sources:
-        cells = sorted(manifest["attack_cells"][src].values(),
-                       key=lambda c: (NORMS.index(c["norm"]), c["th"]))
+        results = sorted(manifest["attack_cells"][src].values(),
+                         key=lambda c: (NORMS.index(c["norm"]), c["th"]))
         for opt in manifest["build"]["optimizers"]:
-            cols = {f"{c['norm']} th={c['th']}": c["succeeded"] for c in cells
+            cols = {f"{c['norm']} th={c['th']}": c["succeeded"] for c in results
                     if c["optimizer"] == opt}
             rows.append((src, opt, cols, sum(cols.values())))
     return rows
@@ -242,9 +252,9 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     if dataset.bank is None or not len(dataset.bank):
         raise BankBuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
-    cells = cfg.cells_for(dataset.levels)
+    attack_settings = cfg.attack_settings_for(dataset.levels)
     (work / "models").mkdir(parents=True, exist_ok=True)
-    (work / "cells").mkdir(exist_ok=True)
+    (work / _SETTINGS_DIR).mkdir(exist_ok=True)
     if resuming:
         log(f"resuming the build in {work}")
     else:
@@ -255,25 +265,26 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     if workers > 1 and len(cfg.sources) > 1:
         from .build_parallel import prepare_sources
 
-        prepare_sources(cfg, work, min(workers, len(cfg.sources)), cells=cells,
+        prepare_sources(cfg, work, min(workers, len(cfg.sources)),
+                        attack_settings=attack_settings,
                         show_progress=show_progress, log=log)
     from ..data.assessment import fitness_positions
 
     usable = fitness_positions(dataset)
     models_info: dict[str, dict] = {}
-    cells_info: dict[str, dict] = {}
+    settings_info: dict[str, dict] = {}
     for name in cfg.sources:
         model, models_info[name] = train_or_load(name, cfg, dataset, work, log)
-        cells_info[name] = {}
-        for cell in cells:
-            arrays = cell_arrays(name, cell, model, cfg, dataset, work, show_progress)
-            # never store a sample of the assessment split (also for cells a work
+        settings_info[name] = {}
+        for setting in attack_settings:
+            arrays = setting_arrays(name, setting, model, cfg, dataset, work, show_progress)
+            # never store a sample of the assessment split (also for results a work
             # folder kept from before the split existed)
             ok = arrays["success"].astype(bool) & usable[arrays["index"]]
             n_ok = int(ok.sum())
             seconds = float(arrays["seconds"])
-            cells_info[name][cell.key] = {
-                "norm": cell.norm, "th": cell.th, "optimizer": cell.optimizer,
+            settings_info[name][setting.key] = {
+                "norm": setting.norm, "th": setting.th, "optimizer": setting.optimizer,
                 "attacked": len(ok), "succeeded": n_ok,
                 "success_rate": round(n_ok / len(ok), 4) if len(ok) else 0.0,
                 "seconds": round(seconds, 2),
@@ -281,19 +292,19 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
             }
             skipped = int((~usable[arrays["index"]]).sum())
             if skipped:  # drawn, but in the assessment split: not attacked, not stored
-                cells_info[name][cell.key]["assessment_skipped"] = skipped
+                settings_info[name][setting.key]["assessment_skipped"] = skipped
             parts["x"].append(arrays["x_adv"][ok])
             parts["y_true"].append(dataset.bank.y[arrays["index"][ok]])
             parts["base_index"].append(dataset.bank.index[arrays["index"][ok]])
-            parts["norm"] += [cell.norm] * n_ok
-            parts["th"] += [cell.th] * n_ok
-            parts["optimizer"] += [cell.optimizer] * n_ok
+            parts["norm"] += [setting.norm] * n_ok
+            parts["th"] += [setting.th] * n_ok
+            parts["optimizer"] += [setting.optimizer] * n_ok
             parts["source_model"] += [name] * n_ok
             parts["source_pred"].append(arrays["pred"][ok])
 
     import art
     import torch
-    total_attack = sum(c["seconds"] for s in cells_info.values() for c in s.values())
+    total_attack = sum(c["seconds"] for s in settings_info.values() for c in s.values())
     total_train = sum(m["train_seconds"] for m in models_info.values())
     manifest = {
         "dataset": cfg.dataset,
@@ -305,7 +316,7 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
         "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
         "torch_version": torch.__version__,
         "source_models": models_info,
-        "attack_cells": cells_info,
+        "attack_cells": settings_info,  # the stored key (see ras_deap.bank.format)
         "seconds": {"train": round(total_train, 1), "attack": round(total_attack, 1),
                     "this_run_wall": round(time.perf_counter() - wall, 1)},
         "description": "transferable adversarial samples (paper section 4.1, Table 1): "

@@ -1,7 +1,7 @@
 """Train and attack a bank build's sources in worker processes (``--workers``),
 one source per item of the one executor (:class:`ras_deap.executor.ProcessPool`).
 
-Why this is the same bank: each source's model and each (source, cell) go to
+Why this is the same bank: each source's model and each (source, attack setting) go to
 the shared work folder as files of their own, written atomically, so workers
 never write the same file; every model and image has its own seed (see
 :mod:`ras_deap.attacks.build`). The parent then assembles the bank from the
@@ -18,8 +18,8 @@ from functools import partial
 from pathlib import Path
 
 from ..executor import Crash, ProcessPool
-from .build import BankBuildError, BuildConfig, cell_arrays, cell_path, train_or_load
-from .cells import Cell
+from .build import BankBuildError, BuildConfig, setting_arrays, setting_path, train_or_load
+from .settings import AttackSetting
 
 __all__ = ["prepare_sources"]
 
@@ -31,7 +31,7 @@ def _log(message: str) -> None:
 
 
 def _prepare_source(name: str, cfg: BuildConfig, work: str) -> str:
-    """Worker: train (or load) one source and attack all its cells."""
+    """Worker: train (or load) one source and attack in all its attack settings."""
     import torch
 
     from ..data import load_dataset
@@ -39,33 +39,38 @@ def _prepare_source(name: str, cfg: BuildConfig, work: str) -> str:
     torch.set_num_threads(1)  # one process per core; more threads only contend
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     model, _ = train_or_load(name, cfg, dataset, Path(work), _log)
-    for cell in cfg.cells_for(dataset.levels):
-        cell_arrays(name, cell, model, cfg, dataset, Path(work), False)
+    for setting in cfg.attack_settings_for(dataset.levels):
+        setting_arrays(name, setting, model, cfg, dataset, Path(work), False)
     return name
 
 
-def _cells_done(work: Path, sources: tuple[str, ...], cells: Sequence[Cell]) -> int:
-    return sum(cell_path(work, name, cell).is_file() for name in sources for cell in cells)
+def _settings_done(work: Path, sources: tuple[str, ...],
+                   attack_settings: Sequence[AttackSetting]) -> int:
+    return sum(setting_path(work, name, setting).is_file() for name in sources
+               for setting in attack_settings)
 
 
-PROGRESS_SECONDS = 2.0  # how often the bar counts the finished cells
+PROGRESS_SECONDS = 2.0  # how often the bar counts the finished attack settings
 
 
-def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: Sequence[Cell],
-                    show_progress: bool = True, log=print) -> None:
-    """Fill ``work`` with every source's model and cells, ``workers`` sources
-    at a time; a bar counts the finished cells. A failing source stops the
-    others (their processes are terminated) and its error is raised; a
-    source whose process died twice (killed for memory, say) is a
-    :class:`BankBuildError`. What was written stays for the resume."""
+def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *,
+                    attack_settings: Sequence[AttackSetting], show_progress: bool = True,
+                    log=print) -> None:
+    """Fill ``work`` with every source's model and attack results, ``workers``
+    sources at a time; a bar counts the finished (source, attack setting)
+    pairs. A failing source stops the others (their processes are terminated)
+    and its error is raised; a source whose process died twice (killed for
+    memory, say) is a :class:`BankBuildError`. What was written stays for the
+    resume."""
     from tqdm.auto import tqdm
 
-    total = len(cells) * len(cfg.sources)
-    done = _cells_done(work, cfg.sources, cells)
+    total = len(attack_settings) * len(cfg.sources)
+    done = _settings_done(work, cfg.sources, attack_settings)
     with ProcessPool(workers, name="attacks-build") as pool, \
-            tqdm(total=total, initial=done, desc="cells", disable=not show_progress) as bar:
+            tqdm(total=total, initial=done, desc="attack settings",
+                 disable=not show_progress) as bar:
         def count() -> None:
-            bar.update(_cells_done(work, cfg.sources, cells) - bar.n)
+            bar.update(_settings_done(work, cfg.sources, attack_settings) - bar.n)
 
         prepare = partial(_prepare_source, cfg=cfg, work=str(work))
         for index, outcome in pool.as_completed(prepare, cfg.sources, every=PROGRESS_SECONDS,
@@ -75,5 +80,5 @@ def prepare_sources(cfg: BuildConfig, work: Path, workers: int, *, cells: Sequen
                     f"source {cfg.sources[index]}: its worker process died twice "
                     f"({outcome.reason}; killed for memory?); rerun with fewer --workers to "
                     "resume the build")
-            log(f"source {outcome}: all {len(cells)} cells done")
+            log(f"source {outcome}: all {len(attack_settings)} attack settings done")
             count()

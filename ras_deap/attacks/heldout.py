@@ -247,7 +247,7 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
     parts: dict[str, list] = {k: [] for k in ("x", "y_true", "th", "optimizer", "source_model",
                                               "source_pred", "base_index")}
     sources: dict[str, Any] = {}
-    cells: dict[str, Any] = {}
+    attacks_info: dict[str, Any] = {}  # per source, per attack
     for k, name in enumerate(cfg.sources):
         t0 = time.perf_counter()
         model = build_heldout_source(name, dataset, image_seed(cfg.seed, 2000, k), cfg.source)
@@ -266,7 +266,7 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
                          **selection}
         log(f"trained {name}: test accuracy {sources[name]['test_accuracy']:.4f} "
             f"({train_s:.1f} s); attacking {len(x)} of {len(x_all)} base images")
-        cells[name] = {}
+        attacks_info[name] = {}
         for attack in cfg.attacks:
             t0 = time.perf_counter()
             if attack == "hsj":
@@ -287,11 +287,12 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
                 parts["optimizer"] += [label] * len(pos)
                 parts["source_model"] += [name] * len(pos)
             kept = np.concatenate([f[2] for f in found]) if found else np.zeros(0, np.int64)
-            cells[name][label] = {
+            attacks_info[name][label] = {
                 "attacked": attacked, "kept": len(kept),
                 "by_th": {str(t): int((kept == t).sum()) for t in ths},
                 "seconds": round(time.perf_counter() - t0, 2), **extra}
-            log(f"  {name} {label}: {len(kept)} samples ({cells[name][label]['seconds']:.1f} s)")
+            log(f"  {name} {label}: {len(kept)} samples "
+                f"({attacks_info[name][label]['seconds']:.1f} s)")
     n = sum(len(p) for p in parts["y_true"])
 
     def cat(key: str, dtype: type) -> np.ndarray:
@@ -313,7 +314,7 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
         "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
         "torch_version": torch.__version__,
         "source_models": sources,
-        "attack_cells": cells,
+        "attack_cells": attacks_info,  # the stored key (see ras_deap.bank.format)
         "base_images_offered": len(x_all),
         "seconds": {"this_run_wall": round(time.perf_counter() - wall, 1)},
         "description": (

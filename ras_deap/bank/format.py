@@ -8,14 +8,24 @@ share one format without either importing the other.
 
 On disk a bank is two files: ``NAME.npz`` (compressed arrays) and
 ``NAME.json`` beside it (the manifest: dataset, image shape, counts per
-cell, a sha256 of the arrays, the Linf grid and the quarantine record, so a
-corrupted, edited or leaking bank is refused instead of silently giving wrong
-fitness values).
+(norm, threshold), a sha256 of the arrays, the Linf grid and the quarantine
+record, so a corrupted, edited or leaking bank is refused instead of silently
+giving wrong fitness values).
 
 Format 2 adds ``base_index`` (the dataset index of the clean image each
 sample was made from) and the manifest's ``quarantine`` (the dataset
 fingerprint and the base indices), checked by
 :func:`ras_deap.bank.check_quarantine` against the split in use.
+
+Three manifest keys keep the word "cell" from before the code said *attack
+setting* (one (norm, threshold, optimizer) of Table 1, :mod:`ras_deap.attacks.settings`);
+they are stored keys, kept as stored so shipped banks and work folders stay as
+they are: ``counts["cells"]`` (samples per (norm, threshold) group, written
+by :meth:`AdversarialBank.counts`), ``attack_cells`` (results per source and
+attack setting, or per source and attack in a held-out bank) and, in the
+``build`` record, ``images_per_cell`` / ``linf_images_per_cell`` (the build
+options ``images_per_setting`` / ``linf_images_per_setting``, mapped in
+:meth:`ras_deap.attacks.BuildConfig.to_json`).
 """
 
 from __future__ import annotations
@@ -129,9 +139,9 @@ class AdversarialBank:
     def shape(self) -> tuple[int, int, int]:
         return tuple(int(s) for s in self.x.shape[1:])  # type: ignore[return-value]
 
-    def cells(self) -> dict[tuple[str, int], np.ndarray]:
-        """Indices of the samples of every (norm, th) cell, ordered by norm
-        (L0 first) then threshold; cells without samples are absent."""
+    def by_threshold(self) -> dict[tuple[str, int], np.ndarray]:
+        """Indices of the samples of every (norm, th) group, ordered by norm
+        (L0 first) then threshold; groups without samples are absent."""
         out: dict[tuple[str, int], np.ndarray] = {}
         for norm in NORMS:
             for th in sorted(set(self.th[self.norm == norm].tolist())):
@@ -139,15 +149,16 @@ class AdversarialBank:
         return out
 
     def counts(self) -> dict[str, Any]:
-        """Sample counts per cell, norm, optimizer and source model (for the
-        manifest and for humans)."""
+        """Sample counts per (norm, threshold) (stored key ``cells``), norm,
+        optimizer and source model (for the manifest and for humans)."""
         def tally(arr: np.ndarray) -> dict[str, int]:
             values, counts = np.unique(arr, return_counts=True)
             return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
         return {
             "total": len(self),
             "base_images": len(np.unique(self.base_index)),
-            "cells": {f"{norm}/th{th}": len(idx) for (norm, th), idx in self.cells().items()},
+            "cells": {f"{norm}/th{th}": len(idx)
+                      for (norm, th), idx in self.by_threshold().items()},
             "norm": tally(self.norm),
             "optimizer": tally(self.optimizer),
             "source_model": tally(self.source_model),

@@ -22,8 +22,8 @@ def metric_name(*parts: object) -> str:
 def robustness_metrics(pred: np.ndarray, bank: AdversarialBank) -> dict[str, float]:
     """Accuracy on the bank (a sample is *resisted* when ``pred == y_true``).
 
-    Keys: ``robustness`` (all samples), ``robustness_<norm>_th<th>`` per cell
-    (e.g. ``robustness_L0_th1``, ``robustness_Linf_th10``),
+    Keys: ``robustness`` (all samples), ``robustness_<norm>_th<th>`` per
+    (norm, threshold) (e.g. ``robustness_L0_th1``, ``robustness_Linf_th10``),
     ``robustness_<norm>`` per norm, ``robustness_opt_<optimizer>`` and
     ``robustness_model_<source_model>``. Every value is a float in [0, 1].
     """
@@ -35,7 +35,7 @@ def robustness_metrics(pred: np.ndarray, bank: AdversarialBank) -> dict[str, flo
         raise BankError("the adversarial bank is empty; robustness is undefined")
     resisted = pred.astype(np.int64) == bank.y_true
     out = {"robustness": float(resisted.mean())}
-    for (norm, th), idx in bank.cells().items():
+    for (norm, th), idx in bank.by_threshold().items():
         out[metric_name(norm, f"th{th}")] = float(resisted[idx].mean())
     for norm in NORMS:
         mask = bank.norm == norm

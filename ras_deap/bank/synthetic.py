@@ -4,7 +4,8 @@ These are NOT adversarial samples: nothing was optimised against any model,
 so most of them are still classified correctly and the robustness they
 measure is only robustness to random noise of the same L0 / Linf budget.
 They exist so tests (and a run without a real bank) exercise the exact
-code path of a real bank: same format, same cells, all metadata filled in.
+code path of a real bank: same format, same (norm, threshold) groups, all
+metadata filled in.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def perturbed_bank(split, n: int, seed: int, *, dataset: str = "digits",
                    linf_thresholds: Sequence[int] | None = None,
                    levels: int = 256) -> AdversarialBank:
     """``n`` samples from ``split`` (a ``Split`` with x, y and optionally the
-    dataset ``index``), spread round-robin over every (norm, th) cell. L0:
+    dataset ``index``), spread round-robin over every (norm, th) pair. L0:
     ``th`` random pixels (all channels) set to random 0/1 values. Linf: every
     value moved by +-th steps of the data's grid (:func:`linf_grid`), clipped
     to [0, 1]. ``optimizer`` is 'random', ``source_pred`` -1 (no source
@@ -66,9 +67,9 @@ def perturbed_bank(split, n: int, seed: int, *, dataset: str = "digits",
     x = split.x[src].copy()
     _, c, h, w = x.shape
     ths = {"L0": thresholds, "Linf": linf_thresholds}
-    cells = [(nm, int(th)) for nm in norms for th in ths[nm]]
-    norm = np.array([cells[i % len(cells)][0] for i in range(n)])
-    th = np.array([cells[i % len(cells)][1] for i in range(n)], dtype=np.int64)
+    pairs = [(nm, int(th)) for nm in norms for th in ths[nm]]
+    norm = np.array([pairs[i % len(pairs)][0] for i in range(n)])
+    th = np.array([pairs[i % len(pairs)][1] for i in range(n)], dtype=np.int64)
     for i in range(n):
         if norm[i] == "L0":
             k = min(int(th[i]), h * w)

@@ -5,7 +5,7 @@ against other models). Architectures barely differ on that number on small
 data, while they differ strongly under attacks on the network itself, so the
 fitness can use either (``robustness='bank' | 'direct' | 'both'``).
 
-Two attacks, each reported per (norm, threshold) cell like the bank:
+Two attacks, each reported per (norm, threshold) like the bank:
 
 * **Linf**: PGD (Madry et al.) from the clean image, no random start (so the
   measure needs no seed), ``steps`` signed-gradient steps of ``eps / 4``,
@@ -20,8 +20,9 @@ Two attacks, each reported per (norm, threshold) cell like the bank:
   at success, so the number of pixels it changed tells every smaller
   threshold's outcome from one run.
 
-Robustness of a cell is the share of the fixed fitness images that are still
-classified correctly (a clean image already misclassified counts as lost).
+Robustness at a (norm, threshold) is the share of the fixed fitness images
+that are still classified correctly (a clean image already misclassified
+counts as lost).
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def jsma_pixels(net: nn.Module, x: Tensor, max_pixels: int) -> tuple[Tensor, Ten
 
 def direct_robustness(net: nn.Module, x: Tensor, y: Tensor, *, levels: int,
                       config: DirectConfig) -> dict[str, float]:
-    """Metrics ``direct_Linf_th<t>``, ``direct_L0_th<t>`` per cell and
+    """Metrics ``direct_Linf_th<t>``, ``direct_L0_th<t>`` per threshold and
     ``robustness_direct`` (their mean). ``x``, ``y``: the fixed fitness
     images (float in [0, 1]) and labels."""
     was_training = net.training
@@ -163,6 +164,6 @@ def direct_robustness(net: nn.Module, x: Tensor, y: Tensor, *, levels: int,
                 out[f"direct_L0_th{th}"] = float(1.0 - lost.float().mean().item())
     finally:
         net.train(was_training)
-    cells = [v for key, v in out.items() if key.startswith("direct_")]
-    out["robustness_direct"] = float(np.mean(cells))
+    per_threshold = [v for key, v in out.items() if key.startswith("direct_")]
+    out["robustness_direct"] = float(np.mean(per_threshold))
     return out

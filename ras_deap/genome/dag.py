@@ -210,7 +210,7 @@ def graph_hash(n: int, edges: Sequence[Edge], labels: Sequence[str]) -> str:
     principle share one (highly regular ones, such as two 6-cycles versus a
     12-cycle between the same source and sink); among all single-entry,
     single-exit DAGs of up to 7 unlabelled nodes none do (checked
-    exhaustively), and NASBench found none in its 423k cells.
+    exhaustively), and NASBench found none in its 423k graphs.
     """
     succ, pred = _adjacency(n, edges)
     colours = [_h(f"{len(pred[v])}|{len(succ[v])}|{labels[v]}") for v in range(n)]

@@ -7,9 +7,10 @@ is renamed, here, in one place:
 
 * an individual's run: ``fitness``, ``accuracy``, ``robustness``,
   ``test_accuracy``, ``parameters`` and ``flops`` keep their names (the
-  columns one sorts by); ``robustness/<cell>`` (bank cells, per norm, per
-  source model, ``robustness/bank``, ``robustness/direct`` and the direct
-  cells ``robustness/direct_<cell>``), ``spectrum/<feature>``,
+  columns one sorts by); ``robustness/<part>`` (the bank per (norm,
+  threshold), per norm and per source model, ``robustness/bank``,
+  ``robustness/direct`` and the direct attacks per (norm, threshold)
+  ``robustness/direct_<norm>_th<t>``), ``spectrum/<feature>``,
   ``training/<…>`` (epochs, train accuracy, early stop, samples),
   ``timing/<…>_seconds`` and ``diag/<…>`` (constant bookkeeping: failed,
   bank fallback, full training, bank size);
