@@ -90,8 +90,7 @@ def resumed_config(args: argparse.Namespace) -> SearchConfig:
     from .search import resolve_run_dir
 
     given_values = explicit_values(args)
-    run_dir = resolve_run_dir(SearchConfig.from_dict(given_values, source="options"),
-                              args.resume)
+    run_dir = resolve_run_dir(config_from_args(args), args.resume)
     stored = load_checkpoint(run_dir).config
     check_resumable(stored, given_values)
     merged = {**stored, **{k: v for k, v in given_values.items() if k in RESUMABLE_OVERRIDES}}

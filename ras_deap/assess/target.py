@@ -87,7 +87,7 @@ def config_from_params(params: dict[str, str], **overrides: Any) -> SearchConfig
     values.update({k: v for k, v in overrides.items() if v is not None})
     if values.get("bank") and not Path(values["bank"]).is_file():
         values["bank"] = None  # logged on another machine; the shipped bank is the default
-    return SearchConfig.from_dict(values, source="run params")
+    return _config_from_dict(values, "run params")
 
 
 def _config_from_dict(data: dict[str, Any], source: str, **overrides: Any) -> SearchConfig:

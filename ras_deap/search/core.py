@@ -156,6 +156,7 @@ def run_search(config: SearchConfig, *,
     if evaluator is not None:
         _check_evaluator(evaluator, final_training)
     run_dir = resolve_run_dir(config, resume)
+    settings = config.to_dict()  # made once: checked, logged, written with each checkpoint
     state: SearchState | None = None
     created: Path | None = None  # the folder this call made for a new run
     try:
@@ -164,7 +165,7 @@ def run_search(config: SearchConfig, *,
                 if run_dir.is_dir():
                     owned.enter_context(RunLock(run_dir))  # before reading: no one else writes it
                 checkpoint = load_checkpoint(run_dir)
-                check_resumable(checkpoint.config, config.to_dict())
+                check_resumable(checkpoint.config, settings)
                 state, history = checkpoint.state, checkpoint.history
                 if already_finished(checkpoint, config, final_training):
                     return _finished_result(checkpoint, config, run_dir)
@@ -192,7 +193,7 @@ def run_search(config: SearchConfig, *,
                 if (run_dir / CHECKPOINT_NAME).exists():  # another process got there first
                     raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
                                       "--resume to continue it, or choose another --run-name")
-            result = _search(config, state, history, run_dir, evaluator, tracker, mapper,
+            result = _search(config, settings, state, history, run_dir, evaluator, tracker, mapper,
                              on_generation=on_generation, parent_run_id=parent_run_id,
                              progress=progress, final_training=final_training,
                              on_individual=on_individual, register_model=register_model,
@@ -222,8 +223,9 @@ def _finished_result(checkpoint: Checkpoint, config: SearchConfig, run_dir: Path
                         front=read_front(config, state, run_dir))
 
 
-def _search(config: SearchConfig, state: SearchState, history: list[dict[str, Any]],
-            run_dir: Path, evaluator: Any, tracker: Tracker, mapper: MapBackend, *,
+def _search(config: SearchConfig, settings: dict[str, Any], state: SearchState,
+            history: list[dict[str, Any]], run_dir: Path, evaluator: Any, tracker: Tracker,
+            mapper: MapBackend, *,
             on_generation: Callable[[int, dict[str, Any]], None] | None,
             parent_run_id: str | None, progress: bool, final_training: bool,
             on_individual: Callable[[Individual], None] | None,
@@ -246,7 +248,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
     tags.update(machine_tags())  # results depend on the CPU's kernels: record which ran
     # the folder as it is, not as it was spelled: a resume through another path (or a
     # default name drawn at the start) is no change of the logged params
-    params = {**config.to_dict(), "run_dir": str(run_dir.parent.resolve()),
+    params = {**settings, "run_dir": str(run_dir.parent.resolve()),
               "run_name": run_dir.name}
     from ..tracking.store import TrackingError
 
@@ -264,11 +266,12 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
                                       parent_run_id=parent_run_id)
     state.extra["mlflow_run_id"] = run_id
     # the settings as plain JSON beside the checkpoint (python -m ras_deap.assess reads it)
-    write_atomic(run_dir / CONFIG_NAME, json.dumps({"search": config.to_dict(),
+    write_atomic(run_dir / CONFIG_NAME, json.dumps({"search": settings,
                                                     "mlflow_run_id": run_id}, indent=2) + "\n")
     bars = Progress(config, history, enabled=progress)
-    observers = [watch.opening, Recorder(config, state, history, tracker, ckpt_path, watch),
-                 bars, Callbacks(tracker, history, on_individual, on_generation), watch.closing]
+    recorder = Recorder(config, settings, state, history, tracker, ckpt_path, watch)
+    observers = [watch.opening, recorder, bars,
+                 Callbacks(tracker, history, on_individual, on_generation), watch.closing]
     try:
         with tracker:
             watch.restart()
@@ -310,7 +313,7 @@ def _search(config: SearchConfig, state: SearchState, history: list[dict[str, An
             # the run has ended: a later --resume says so and changes nothing
             with watch.timing("checkpoint"):
                 save_checkpoint(ckpt_path, Checkpoint(
-                    config=config.to_dict(), state=state, history=history,
+                    config=settings, state=state, history=history,
                     completed={"final_training": final_training, "summary": summary}))
     finally:
         bars.close()

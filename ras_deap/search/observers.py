@@ -113,16 +113,17 @@ class Recorder(LoopObserver):
     the tracker once the writes queued before it are done, so it never names
     an MLflow run the store does not have."""
 
-    def __init__(self, config: SearchConfig, state: SearchState,
+    def __init__(self, config: SearchConfig, settings: dict[str, Any], state: SearchState,
                  history: list[dict[str, Any]], tracker: Tracker, path: Path,
                  watch: Stopwatch) -> None:
-        self.config, self.state, self.history = config, state, history
+        # settings: config.to_dict(), made once per search, not at every checkpoint
+        self.config, self.settings, self.state, self.history = config, settings, state, history
         self.tracker, self.path, self.watch = tracker, path, watch
 
     def save(self) -> None:
         """The state as it is now, written after the MLflow writes queued before it."""
         with self.watch.timing("checkpoint"):
-            text = checkpoint_text(Checkpoint(config=self.config.to_dict(), state=self.state,
+            text = checkpoint_text(Checkpoint(config=self.settings, state=self.state,
                                               history=self.history))
             self.tracker.after_writes(write_atomic, self.path, text)
 

@@ -147,10 +147,11 @@ class Objective:
         milestones = Milestones(self.report_every)
         try:
             config, _ = self.config_for(trial)  # a ConfigError here fails the trial
-            trial.set_user_attr("config", config.to_dict())
+            settings = config.to_dict()
+            trial.set_user_attr("config", settings)
             if self.tracker is not None:
                 run_id = self.tracker.start_trial(self.study_run_id, self.study_name,
-                                                  trial.number, trial.params, config.to_dict())
+                                                  trial.number, trial.params, settings)
                 trial.set_user_attr("mlflow_run_id", run_id)
 
             def on_generation(generation: int, record: dict[str, Any]) -> None:
