@@ -32,6 +32,16 @@ def _methods(cells: Sequence[CellPoints], multiobjective: bool) -> list[str]:
                                         else len(METHOD_ORDER), m))
 
 
+def _table_head(columns: Sequence[str]) -> list[str]:
+    """A Markdown table's header row and its rule, one column each."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _section(title: str, prose: str, columns: Sequence[str]) -> list[str]:
+    """A page section: its heading, what it shows, and its table's head."""
+    return ["", f"## {title}", "", prose, "", *_table_head(columns)]
+
+
 def _paired_line(name: str, other: str, pairs: list[tuple[float, float]]) -> str:
     r = paired_comparison([a for a, _ in pairs], [b for _, b in pairs], higher_is_better=True)
     ci = "n/a" if math.isnan(r.diff_ci95) else f"{r.diff_ci95:.4f}"
@@ -53,14 +63,13 @@ def _hypervolume_table(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[
 
 def _paired_by_seed(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
     """Each multi-objective front against each single-objective method, by seed."""
-    lines = ["", "## Paired by seed", "",
-              "Hypervolume of each multi-objective method's re-measured front minus that "
-              "of each single-objective method's points (W/T/L: seeds where the "
-              "multi-objective front is larger / equal / smaller; two-sided Wilcoxon "
-              "signed-rank and paired t-test).", "",
-              "| Multi-objective | Against | Seeds | MO mean | Other mean | MO − other "
-              "(95% CI) | MO W/T/L | Wilcoxon p | Paired t p |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines = _section(
+        "Paired by seed",
+        "Hypervolume of each multi-objective method's re-measured front minus that of each "
+        "single-objective method's points (W/T/L: seeds where the multi-objective front is "
+        "larger / equal / smaller; two-sided Wilcoxon signed-rank and paired t-test).",
+        ["Multi-objective", "Against", "Seeds", "MO mean", "Other mean",
+         "MO − other (95% CI)", "MO W/T/L", "Wilcoxon p", "Paired t p"])
     for m in mo:
         for other in [*so, "all single-objective"]:
             pairs = [(r.hv[m], r.hv_single_union if other == "all single-objective"
@@ -81,13 +90,13 @@ def _paired_by_seed(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str
 
 def _search_values(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
     """The same comparison on the values the searches measured."""
-    lines = ["", "## The search's own values", "",
-              "The same comparison on the values the searches measured (one training each): "
-              "the multi-objective front's members before re-measurement against the "
-              "single-objective final populations (n/a where the population is unknown). "
-              "Both sides are equally lucky here.", "",
-              "| Seed | " + " | ".join([*(_label(m) for m in mo), *(_label(m) for m in so)])
-              + " |", "|---|" + "---|" * (len(mo) + len(so))]
+    lines = _section(
+        "The search's own values",
+        "The same comparison on the values the searches measured (one training each): the "
+        "multi-objective front's members before re-measurement against the single-objective "
+        "final populations (n/a where the population is unknown). Both sides are equally "
+        "lucky here.",
+        ["Seed", *(_label(m) for m in [*mo, *so])])
     for row in rows:
         lines.append(f"| {row.seed} | " + " | ".join(
             _f(row.hv_search.get(m, math.nan)) for m in [*mo, *so]) + " |")
@@ -96,15 +105,16 @@ def _search_values(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]
 
 def _paper_weight(rows: Sequence[SeedRow], mo: Sequence[str]) -> list[str]:
     """The front member a user picks at the paper's weight, against the RAS winner."""
-    lines = ["", "## At the paper's weight (accuracy + robustness)", "",
-              "The paper's fitness weighs both objectives 1. Per multi-objective method: the "
-              "front member with the best sum *as the search measured it* (the choice a user "
-              "makes without more training), its re-measured sum; the best re-measured sum of "
-              "any member (optimistic: the maximum of several noisy means); against the "
-              "single-objective RAS winner's re-measured fitness.", "",
-              "| Seed | RAS winner (re-measured) | " + " | ".join(
-                  f"{_label(m)}: picked by search sum | {_label(m)}: best re-measured"
-                  for m in mo) + " |", "|---|---|" + "---|---|" * len(mo)]
+    lines = _section(
+        "At the paper's weight (accuracy + robustness)",
+        "The paper's fitness weighs both objectives 1. Per multi-objective method: the front "
+        "member with the best sum *as the search measured it* (the choice a user makes "
+        "without more training), its re-measured sum; the best re-measured sum of any member "
+        "(optimistic: the maximum of several noisy means); against the single-objective RAS "
+        "winner's re-measured fitness.",
+        ["Seed", "RAS winner (re-measured)",
+         *(f"{_label(m)}: {what}" for m in mo
+           for what in ("picked by search sum", "best re-measured"))])
     for row in rows:
         lines.append(f"| {row.seed} | {_f(row.ras_winner_fitness)} | " + " | ".join(
             f"{_f(row.sums.get(m, (math.nan,) * 2)[0])} | "
@@ -117,16 +127,16 @@ def _paper_weight(rows: Sequence[SeedRow], mo: Sequence[str]) -> list[str]:
             paired.append(_paired_line(f"{_label(m)} (picked by search sum)", _label("ras"),
                                        pairs))
     if paired:
-        lines += ["", "| Multi-objective | Against | Seeds | MO mean | RAS mean | MO − RAS "
-                      "(95% CI) | MO W/T/L | Wilcoxon p | Paired t p |",
-                  "|---|---|---|---|---|---|---|---|---|", *paired]
+        lines += ["", *_table_head(["Multi-objective", "Against", "Seeds", "MO mean",
+                                    "RAS mean", "MO − RAS (95% CI)", "MO W/T/L",
+                                    "Wilcoxon p", "Paired t p"]), *paired]
     return lines
 
 
 def _sources(cells: Sequence[CellPoints], notes: Sequence[str], figure: str | None) -> list[str]:
     """Where each front comes from, what was left out, and the figure."""
     lines = ["", "## Where each front comes from", "",
-              "| Cell | Folder | Points | Values |", "|---|---|---|---|"]
+             *_table_head(["Cell", "Folder", "Points", "Values"])]
     for c in sorted(cells, key=lambda c: (c.seed, METHOD_ORDER.index(c.method)
                                           if c.method in METHOD_ORDER else 99)):
         lines.append(f"| {c.method}-seed{c.seed} | `{c.folder}` | {len(c.points)} | "
@@ -165,10 +175,8 @@ def page_text(cells: Sequence[CellPoints], rows: Sequence[SeedRow], *,
         "",
         "## Hypervolume per seed",
         "",
-        "| Seed | " + " | ".join([*(f"{_label(m)} (re-measured front)" for m in mo),
-                                  *(_label(m) for m in so),
-                                  *(["all single-objective"] if so else [])]) + " |",
-        "|---|" + "---|" * (len(mo) + len(so) + (1 if so else 0)),
+        *_table_head(["Seed", *(f"{_label(m)} (re-measured front)" for m in mo),
+                      *(_label(m) for m in so), *(["all single-objective"] if so else [])]),
     ]
     lines += _hypervolume_table(rows, mo, so)
     if so:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,22 +64,33 @@ def _finish(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
                     fixed_test=np.arange(n_train, len(x)))
 
 
+def _root(data_dir: str | Path | None) -> Path:
+    return Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+
+
+def _open(cls: Any, root: Path, download: bool, name: str, folder: Path) -> tuple[Any, Any]:
+    """The official training and test sets through the torchvision class
+    ``cls``; files it cannot read are a :class:`DatasetError` naming
+    ``folder``."""
+    try:
+        return (cls(str(root), train=True, download=download),
+                cls(str(root), train=False, download=False))
+    except RuntimeError as exc:
+        raise DatasetError(f"{name} in {folder} is incomplete or corrupted ({exc}); replace "
+                           "the files or pass --download") from exc
+
+
 @register("cifar10")
 def load_cifar10(data_dir: str | Path | None = None, download: bool = False,
                  seed: int = 0) -> Dataset:
     """CIFAR-10 from ``data_dir/cifar-10-batches-py`` (the python version)."""
     from torchvision.datasets import CIFAR10
 
-    root = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    root = _root(data_dir)
     folder = root / CIFAR10.base_folder
     if not download and not folder.is_dir():
         raise _missing("CIFAR-10", folder, "data_batch_1..5, test_batch and batches.meta")
-    try:
-        train = CIFAR10(str(root), train=True, download=download)
-        test = CIFAR10(str(root), train=False, download=False)
-    except RuntimeError as exc:
-        raise DatasetError(f"CIFAR-10 in {folder} is incomplete or corrupted ({exc}); replace "
-                           "the files or pass --download") from exc
+    train, test = _open(CIFAR10, root, download, "CIFAR-10", folder)
     return _finish("cifar10", train.data, train.targets, test.data, test.targets, seed)
 
 
@@ -98,18 +110,13 @@ def _load_mnist_like(cls_name: str, name: str, data_dir: str | Path | None, down
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
-    root = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    root = _root(data_dir)
     raw = root / cls_name / "raw"
     if raw.is_dir():
         _prepare_idx(raw)
     if not download and not all((raw / f).exists() for f in _MNIST_FILES):
         raise _missing(name, raw, ", ".join(_MNIST_FILES) + " (optionally .gz)")
-    try:
-        train = cls(str(root), train=True, download=download)
-        test = cls(str(root), train=False, download=False)
-    except RuntimeError as exc:
-        raise DatasetError(f"{name} in {raw} is incomplete or corrupted ({exc}); replace the "
-                           "files or pass --download") from exc
+    train, test = _open(cls, root, download, name, raw)
     return _finish(name, train.data.numpy()[..., None], train.targets.numpy(),
                    test.data.numpy()[..., None], test.targets.numpy(), seed)
 

@@ -141,15 +141,42 @@ class CompiledLayer(nn.Module):
         return self.bn(F.relu(self.op(x)))
 
 
+def _node_inputs(graph: Block | Model) -> tuple[tuple[int, ...], ...]:
+    """Each node's predecessors in increasing index order (the order its
+    merge concatenates them in)."""
+    return tuple(tuple(sorted(graph.predecessors(v))) for v in range(len(graph)))
+
+
+def _last_uses(node_inputs: tuple[tuple[int, ...], ...]) -> dict[int, int]:
+    """The last consumer of each node but the exit, so that a forward pass
+    frees intermediate tensors early."""
+    n = len(node_inputs)
+    return {u: max(v for v in range(n) if u in node_inputs[v]) for u in range(n - 1)}
+
+
+def _run_graph(x: Tensor, merges: nn.ModuleList, units: nn.ModuleList,
+               node_inputs: tuple[tuple[int, ...], ...], last_use: dict[int, int]) -> Tensor:
+    """One forward pass through a DAG of units in (canonical = topological)
+    node order: the entry gets ``x``, every other node the merge of its
+    inputs; the exit's output is returned. Shared by blocks (units are
+    layers) and the network (units are blocks)."""
+    outs: dict[int, Tensor] = {}
+    for v, (merge, unit) in enumerate(zip(merges, units, strict=True)):
+        inputs = [x] if v == 0 else [outs[u] for u in node_inputs[v]]
+        outs[v] = unit(merge(inputs))
+        for u in node_inputs[v]:
+            if last_use.get(u) == v:
+                del outs[u]
+    return outs[len(units) - 1]
+
+
 class CompiledBlock(nn.Module):
     """A block's layer DAG run in (canonical = topological) node order."""
 
     def __init__(self, block: Block, in_shape: Shape, *, side: int) -> None:
         super().__init__()
         self.block = block
-        n = len(block.layers)
-        self.node_inputs: tuple[tuple[int, ...], ...] = tuple(
-            tuple(sorted(block.predecessors(v))) for v in range(n))
+        self.node_inputs = _node_inputs(block)
         layers: list[CompiledLayer] = []
         merges: list[Concat] = []
         shapes: list[Shape] = []
@@ -164,19 +191,10 @@ class CompiledBlock(nn.Module):
         self.merges = nn.ModuleList(merges)
         self.in_shape = tuple(in_shape)
         self.out_shape = shapes[-1]
-        # The last consumer of each node, so intermediate tensors are freed early.
-        self._last_use = {u: max(v for v in range(n) if u in self.node_inputs[v])
-                          for u in range(n - 1)}
+        self._last_use = _last_uses(self.node_inputs)
 
     def forward(self, x: Tensor) -> Tensor:
-        outs: dict[int, Tensor] = {}
-        for v, (merge, layer) in enumerate(zip(self.merges, self.layers, strict=True)):
-            inputs = [x] if v == 0 else [outs[u] for u in self.node_inputs[v]]
-            outs[v] = layer(merge(inputs))
-            for u in self.node_inputs[v]:
-                if self._last_use.get(u) == v:
-                    del outs[u]
-        return outs[len(self.layers) - 1]
+        return _run_graph(x, self.merges, self.layers, self.node_inputs, self._last_use)
 
 
 class CompiledNetwork(nn.Module):
@@ -189,9 +207,7 @@ class CompiledNetwork(nn.Module):
         self.input_shape = tuple(int(s) for s in input_shape)
         self.num_classes = int(num_classes)
         self.normalize = Normalize(mean, std)
-        n = len(model.blocks)
-        self.block_inputs: tuple[tuple[int, ...], ...] = tuple(
-            tuple(sorted(model.predecessors(v))) for v in range(n))
+        self.block_inputs = _node_inputs(model)
         blocks: list[CompiledBlock] = []
         merges: list[Concat] = []
         for v, block in enumerate(model.blocks):
@@ -205,19 +221,11 @@ class CompiledNetwork(nn.Module):
         feat = blocks[-1].out_shape
         self.pool = "global_avg" if is_map(feat) else "identity"
         self.head = nn.Linear(feat[0], self.num_classes)
-        self._last_use = {u: max(v for v in range(n) if u in self.block_inputs[v])
-                          for u in range(n - 1)}
+        self._last_use = _last_uses(self.block_inputs)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.normalize(x)
-        outs: dict[int, Tensor] = {}
-        for v, (merge, block) in enumerate(zip(self.merges, self.blocks, strict=True)):
-            inputs = [x] if v == 0 else [outs[u] for u in self.block_inputs[v]]
-            outs[v] = block(merge(inputs))
-            for u in self.block_inputs[v]:
-                if self._last_use.get(u) == v:
-                    del outs[u]
-        z = outs[len(self.blocks) - 1]
+        z = _run_graph(self.normalize(x), self.merges, self.blocks, self.block_inputs,
+                       self._last_use)
         if self.pool == "global_avg":
             z = z.mean(dim=(2, 3))
         return self.head(z)

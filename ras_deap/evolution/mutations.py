@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..genome import choices as C
 from ..genome import dag
@@ -48,6 +49,7 @@ __all__ = [
     "mut_remove_block_connection",
 ]
 
+T = TypeVar("T")
 Operator = Callable[[Model, random.Random, GenePool], "Model | None"]
 
 
@@ -67,6 +69,21 @@ def _replace_layer(model: Model, b: int, i: int, layer: Layer) -> Model:
 def _layer_positions(model: Model, kind: str | None) -> list[tuple[int, int]]:
     return [(b, i) for b, block in enumerate(model.blocks)
             for i, layer in enumerate(block.layers) if kind is None or layer.kind == kind]
+
+
+def _pick_in_block(model: Model, rng: random.Random,
+                   candidates: Callable[[int, tuple[dag.Edge, ...]], list[T]]
+                   ) -> tuple[int, Block, T] | None:
+    """One (block index, block, candidate) drawn uniformly from every block's
+    ``candidates(len(block.layers), block.edges)`` (a node or edge the
+    change applies to), so a block with more candidates is picked more
+    often; None when no block has one."""
+    options = [(b, c) for b, block in enumerate(model.blocks)
+               for c in candidates(len(block.layers), block.edges)]
+    if not options:
+        return None
+    b, chosen = rng.choice(options)
+    return b, model.blocks[b], chosen
 
 
 def _change_param(model: Model, rng: random.Random, kind: str, param: str,
@@ -122,24 +139,20 @@ def mut_add_layer(model: Model, rng: random.Random, pool: GenePool,
 
 def mut_remove_layer(model: Model, rng: random.Random, pool: GenePool) -> Model | None:
     """f) Remove one layer of a block (its inputs are bridged to its outputs)."""
-    options = [(b, i) for b, block in enumerate(model.blocks)
-               for i in dag.removable_nodes(len(block.layers), block.edges)]
-    if not options:
+    picked = _pick_in_block(model, rng, dag.removable_nodes)
+    if picked is None:
         return None
-    b, i = rng.choice(options)
-    block = model.blocks[b]
+    b, block, i = picked
     kept, edges = dag.remove_node(len(block.layers), block.edges, i)
     return _replace_block(model, b, Block(tuple(block.layers[k] for k in kept), edges))
 
 
 def mut_add_layer_connection(model: Model, rng: random.Random, pool: GenePool) -> Model | None:
     """g) Add a connection between two layers of one block (never a cycle)."""
-    options = [(b, e) for b, block in enumerate(model.blocks)
-               for e in dag.addable_edges(len(block.layers), block.edges)]
-    if not options:
+    picked = _pick_in_block(model, rng, dag.addable_edges)
+    if picked is None:
         return None
-    b, edge = rng.choice(options)
-    block = model.blocks[b]
+    b, block, edge = picked
     return _replace_block(model, b, Block(block.layers, (*block.edges, edge)))
 
 
@@ -147,12 +160,10 @@ def mut_remove_layer_connection(model: Model, rng: random.Random,
                                 pool: GenePool) -> Model | None:
     """h) Remove a connection inside one block, if every layer stays on a
     path from the block's entry to its exit."""
-    options = [(b, e) for b, block in enumerate(model.blocks)
-               for e in dag.removable_edges(len(block.layers), block.edges)]
-    if not options:
+    picked = _pick_in_block(model, rng, dag.removable_edges)
+    if picked is None:
         return None
-    b, edge = rng.choice(options)
-    block = model.blocks[b]
+    b, block, edge = picked
     return _replace_block(model, b, Block(block.layers,
                                           tuple(e for e in block.edges if e != edge)))
 

@@ -173,6 +173,16 @@ class _Graph:
     nodes: tuple[Any, ...]
     edges: tuple[Edge, ...]
     _prefix = "G"
+    _kind = "graph"  # what errors call it
+    _node_type: type = object
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        for node in self.nodes:
+            if not isinstance(node, self._node_type):
+                raise GenomeError(f"{self._kind}: node {node!r} is not a "
+                                  f"{self._node_type.__name__}")
+        self._canonicalise(self._kind)
 
     def _canonicalise(self, where: str) -> None:
         edges = _as_edges(self.edges, where)
@@ -230,13 +240,8 @@ class Block(_Graph):
     nodes: tuple[Layer, ...]
     edges: tuple[Edge, ...] = field(default=())
     _prefix = "B"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "nodes", tuple(self.nodes))
-        for layer in self.nodes:
-            if not isinstance(layer, Layer):
-                raise GenomeError(f"block: node {layer!r} is not a Layer")
-        self._canonicalise("block")
+    _kind = "block"
+    _node_type = Layer
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -258,13 +263,8 @@ class Model(_Graph):
     nodes: tuple[Block, ...]
     edges: tuple[Edge, ...] = field(default=())
     _prefix = "M"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "nodes", tuple(self.nodes))
-        for block in self.nodes:
-            if not isinstance(block, Block):
-                raise GenomeError(f"model: node {block!r} is not a Block")
-        self._canonicalise("model")
+    _kind = "model"
+    _node_type = Block
 
     @property
     def blocks(self) -> tuple[Block, ...]:

@@ -102,6 +102,32 @@ def _band(ax: Any, x: list[float], rows: list[Mapping[str, Any]], low: str | Non
     return False
 
 
+def _panels(count: int, width: float, height: float) -> tuple[Figure, Any]:
+    """A figure of ``count`` panels, three to a row, each ``width`` x
+    ``height`` inches; its axes flattened."""
+    nrows, ncols = _grid(count, 3)
+    fig = Figure(figsize=(width * ncols, height * nrows))
+    return fig, fig.subplots(nrows, ncols, squeeze=False).ravel()
+
+
+def _generation_axis(ax: Any, ylabel: str, title: str) -> None:
+    """The look every per-generation panel shares: whole generations on x."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("generation")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
+def _finish(fig: Figure, axes: Any, used: int, title: str, path: str | Path) -> Path:
+    """Hide the panels of the last row left empty, title the figure and save it."""
+    for ax in axes[used:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_accuracy_over_generations(history: Sequence[Mapping[str, Any]],
                                    path: str | Path) -> Path:
     """Figure 3: per generation, the accuracy, fitness and robustness of the
@@ -123,9 +149,7 @@ def plot_accuracy_over_generations(history: Sequence[Mapping[str, Any]],
         raise ValueError(f"plot_accuracy_over_generations: history has none of the keys "
                          f"{wanted}")
     x = _generations(rows)
-    nrows, ncols = _grid(len(panels), 3)
-    fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig, axes = _panels(len(panels), 4.2, 3.4)
     marker = len(x) <= 30
     for ax, (quality, (fittest, mean, low, high)) in zip(axes, panels, strict=False):
         _band(ax, x, rows, low, high, "C0")
@@ -135,18 +159,10 @@ def plot_accuracy_over_generations(history: Sequence[Mapping[str, Any]],
         if mean:
             ax.plot(x, _column(rows, mean), linestyle="--", color="C1",
                     marker="s" if marker else None, markersize=4, label="mean")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("generation")
-        ax.set_ylabel(quality)
-        ax.set_title(f"{quality} over generations")
-        ax.grid(alpha=0.3)
+        _generation_axis(ax, quality, f"{quality} over generations")
         ax.legend(fontsize=8)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle("Improvement over the generations (cluster representatives; fittest = "
-                 "highest fitness, not highest accuracy)", fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, axes, len(panels), "Improvement over the generations (cluster "
+                   "representatives; fittest = highest fitness, not highest accuracy)", path)
 
 
 def plot_architecture_statistics(history: Sequence[Mapping[str, Any]],
@@ -162,9 +178,7 @@ def plot_architecture_statistics(history: Sequence[Mapping[str, Any]],
         raise ValueError(f"plot_architecture_statistics: history has none of the keys "
                          f"{[f'mean_{key}' for key, _ in _STATISTICS]}")
     x = _generations(rows)
-    nrows, ncols = _grid(len(panels), 3)
-    fig = Figure(figsize=(4.0 * ncols, 3.0 * nrows))
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fig, axes = _panels(len(panels), 4.0, 3.0)
     marker = "o" if len(x) <= 30 else None
     for ax, (key, label) in zip(axes, panels, strict=False):
         low, high = f"min_{key}", f"max_{key}"
@@ -172,16 +186,8 @@ def plot_architecture_statistics(history: Sequence[Mapping[str, Any]],
                        high if _present(rows, high) else None, "C0")
         ax.plot(x, _column(rows, f"mean_{key}"), marker=marker, markersize=4, color="C0",
                 label="mean")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("generation")
-        ax.set_ylabel(label)
-        ax.set_title(label)
-        ax.grid(alpha=0.3)
+        _generation_axis(ax, label, label)
         if banded:
             ax.legend(fontsize=8)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle("Architectures per generation: population mean and min–max (input and "
-                 "softmax connections omitted)", fontsize=10)
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish(fig, axes, len(panels), "Architectures per generation: population mean "
+                   "and min–max (input and softmax connections omitted)", path)

@@ -49,6 +49,26 @@ _QUALITIES = ("fitness", "accuracy", "robustness")
 _POPULATION = frozenset({"evaluations", "models", "layer_subpopulation",
                          "block_subpopulation"})
 _STATS = ("mean", "min", "max")
+# (prefix, MLflow name) in the order they are tried: {rest} is the key less
+# the prefix, {key} the whole key
+_INDIVIDUAL_PREFIXES = (("robustness_", "robustness/{rest}"), ("direct_", "robustness/{key}"),
+                        ("spectrum_", "spectrum/{rest}"))
+_GENERATION_PREFIXES = (
+    ("spectrum_", "spectrum/{rest}"),
+    ("seconds_", "timing/{rest}_seconds"),
+    ("front_", "front/{rest}"),  # a multi-objective search's front (size, hypervolume)
+    # architecture statistics (Figure 4)
+    *((f"{stat}_", f"architecture/{{rest}}_{stat}") for stat in _STATS),
+)
+
+
+def _by_prefix(key: str, rules: tuple[tuple[str, str], ...]) -> str:
+    """``key`` renamed by the first rule whose prefix it starts with; as it is
+    if none."""
+    for prefix, name in rules:
+        if key.startswith(prefix):
+            return name.format(key=key, rest=key.removeprefix(prefix))
+    return key
 
 
 def individual_metric_name(key: str) -> str:
@@ -61,13 +81,7 @@ def individual_metric_name(key: str) -> str:
         return f"training/{key}"
     if key.endswith("_seconds"):
         return f"timing/{key}"
-    if key.startswith("robustness_"):
-        return f"robustness/{key.removeprefix('robustness_')}"
-    if key.startswith("direct_"):
-        return f"robustness/{key}"
-    if key.startswith("spectrum_"):
-        return f"spectrum/{key.removeprefix('spectrum_')}"
-    return key
+    return _by_prefix(key, _INDIVIDUAL_PREFIXES)
 
 
 def individual_metric_names(metrics: Mapping[str, Any],
@@ -91,16 +105,7 @@ def generation_metric_name(key: str) -> str:
                 return f"population/{quality}_{stat}"
     if key in _POPULATION:
         return f"population/{key}"
-    if key.startswith("spectrum_"):
-        return f"spectrum/{key.removeprefix('spectrum_')}"
-    if key.startswith("seconds_"):
-        return f"timing/{key.removeprefix('seconds_')}_seconds"
-    if key.startswith("front_"):  # a multi-objective search's front (size, hypervolume)
-        return f"front/{key.removeprefix('front_')}"
-    for stat in _STATS:
-        if key.startswith(f"{stat}_"):  # architecture statistics (Figure 4)
-            return f"architecture/{key.removeprefix(f'{stat}_')}_{stat}"
-    return key
+    return _by_prefix(key, _GENERATION_PREFIXES)
 
 
 def final_metric_names(metrics: Mapping[str, Any]) -> dict[str, Any]:
