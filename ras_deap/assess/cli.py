@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from ..config import DATASET_NAMES, OPTIONS, ConfigError
-from ..flags import add_option, given
+from ..errors import EXIT_USAGE
+from ..flags import OptionParser, add_option, given
 from .config import ASSESS_OPTIONS, ATTACKS, DEFAULT_ATTACKS, AssessConfig
 
 __all__ = ["build_parser", "main"]
 
-EXIT_USAGE = 2
 # AssessConfig's numbers: flag, type and help from their declarations
 COUNTS = ("images", "l0_images", "pgd_steps", "pixel_iter", "square_iter", "autoattack_images",
           "autoattack_iter", "autoattack_queries")
@@ -49,7 +49,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = AssessConfig()
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog="python -m ras_deap.assess",
         description="Attack a trained best model directly with IBM ART on the dataset's "
                     "quarantined test images: Linf FGSM and PGD over an eps grid in steps of "

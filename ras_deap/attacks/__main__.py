@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from ..bank import HELDOUT_SPLITS, load_bank
+from ..flags import OptionParser
 from .build import BankBuildError, build_bank, parse_int_list, parse_name_list
 from .build_config import BUILD_OPTIONS, SELECTIONS, BuildConfig
 from .heldout import build_heldout_bank, heldout_table
@@ -28,10 +29,10 @@ _OLD_FLAGS = {"images_per_setting": "--images-per-cell",
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(allow_abbrev=False, prog="python -m ras_deap.attacks",
+    p = OptionParser(prog="python -m ras_deap.attacks",
                                 description="Transferable adversarial bank (paper section 4.1)")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", allow_abbrev=False,
+    b = sub.add_parser("build",
                        help="train source models, attack, save the bank (resumable)")
     d, o = BuildConfig(), BUILD_OPTIONS  # defaults and help from BuildConfig's declarations
     b.add_argument("--dataset", default=d.dataset, help=o["dataset"].help)
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="processes training and attacking sources at once (the same bank "
                         "for any number; 2 uses both cores of a 2-core machine)")
     b.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    h = sub.add_parser("heldout", allow_abbrev=False,
+    h = sub.add_parser("heldout",
                        help="build a held-out transfer set: base images, source families and "
                             "attacks that built no fitness bank")
     hd, ho = HeldoutConfig(), HELDOUT_OPTIONS  # defaults and help from the declarations
@@ -82,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--epochs", type=int, default=hd.source.epochs,
                    help=HELDOUT_SOURCE_OPTIONS["epochs"].help)
     h.add_argument("--no-progress", action="store_true", help="no tqdm bars")
-    s = sub.add_parser("show", allow_abbrev=False,
+    s = sub.add_parser("show",
                        help="print the Table-1-style counts of a bank")
     s.add_argument("path", help="bank .npz path")
     s.add_argument("--json", action="store_true", help="print the whole manifest")

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..atomic import write_atomic, write_csv_atomic
 from ..errors import UsageError
+from ..flags import OptionParser
 from .config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
 
@@ -289,7 +290,7 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: Varia
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog="python -m ras_deap.compare.ablation",
         description="Pair ablations of RAS (finished python -m ras_deap.compare folders that "
                     "change one setting) seed by seed with the reference comparison's RAS "

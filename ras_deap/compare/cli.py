@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from ..assess.config import ASSESS_OPTIONS, ATTACKS, AssessConfig
 from ..config import OPTIONS, ConfigError, SearchConfig
-from ..flags import add_option, given
+from ..errors import EXIT_USAGE
+from ..flags import OptionParser, add_option, given
 from .config import (
     COMPARE_OPTIONS,
     COMPARE_PRESETS,
@@ -24,7 +25,6 @@ from .config import (
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
-EXIT_USAGE = 2
 
 # The search options a comparison lets the user set (the rest keep their
 # defaults), and what some of them also mean here; flags, types and help
@@ -55,7 +55,7 @@ _ASSESS_OPTIONS = ("images", "l0_images", "pixel_iter", "autoattack_images")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog="python -m ras_deap.compare",
         description="Compare RAS with NAS baselines (random search, TPE over chains, "
                     "(mu+lambda) without niching, regularized evolution) under one evaluation "

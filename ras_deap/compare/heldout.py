@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ..assess.config import AssessConfig
+from ..flags import OptionParser
 from .config import METHOD_ORDER
 from .heldout_cell import HELDOUT_NAME, HeldoutError, assess_cell, cell_rows
 
@@ -107,7 +108,7 @@ def describe_bank(path: Path) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     d = AssessConfig()
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog="python -m ras_deap.compare.heldout",
         description="Assess the winners of comparisons that differ only in --robustness with "
                     "attacks no fitness used (SquareAttack Linf, PixelAttack L0, a transfer "

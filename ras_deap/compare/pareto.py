@@ -50,6 +50,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..evolution import points_hypervolume
+from ..flags import OptionParser
 from .config import METHOD_ORDER
 
 __all__ = ["CellPoints", "ParetoError", "SeedRow", "compare_fronts", "load_cells", "main",
@@ -313,9 +314,7 @@ def compare_fronts(cells: Sequence[CellPoints], reference: tuple[float, float] =
 
 # -- the command --------------------------------------------------------------------
 def _parser() -> Any:
-    import argparse
-
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog="python -m ras_deap.compare.pareto",
         description="Compare the re-measured accuracy-robustness fronts of the multi-objective "
                     "methods (nsga2, ras_mo) with the points the single-objective methods found "

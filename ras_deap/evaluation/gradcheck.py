@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from ras_deap.genome import Model
 
+from ..flags import OptionParser
 from .compiler import compile_model
 
 __all__ = ["LAYOUTS", "TOLERANCE", "gradient_error", "main"]
@@ -109,8 +110,8 @@ def _models(args: argparse.Namespace) -> list[Model]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ras_deap.evaluation.gradcheck",
-                                     description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    parser = OptionParser(prog="python -m ras_deap.evaluation.gradcheck",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--genomes", help="JSON file: a list of model documents")
     parser.add_argument("--population", type=int, default=25,
                         help="without --genomes: check the first population of this size")

@@ -10,11 +10,12 @@ from ..config import DATASET_NAMES
 
 __all__ = ["build_parser", "main"]
 
-EXIT_USAGE = 2
+from ..errors import EXIT_USAGE
+from ..flags import OptionParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog="python -m ras_deap.export",
         description="Export a search's best model for use without ras_deap: model.py (a "
                     "readable nn.Module that imports only torch), weights.pt (its state "

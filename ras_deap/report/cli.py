@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError, run_cli
+from ..flags import OptionParser
 
 __all__ = ["build_parser", "main"]
 
@@ -21,7 +22,7 @@ FORMATS = (".svg", ".png")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog=PROG, description="Draw an architecture: its blocks, and each block's layers "
                                "(kind, filters/units, kernel, stride), as SVG or PNG.")
     p.add_argument("genome", metavar="GENOME",

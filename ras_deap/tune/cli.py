@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import OPTIONS, PRESET_OPTION, PRESETS
-from ..flags import add_option, given
+from ..errors import EXIT_USAGE
+from ..flags import OptionParser, add_option, given
 from .errors import TuneError
 from .runner import tune
 from .settings import PRUNERS, SAMPLERS, TuneSettings
@@ -26,7 +27,6 @@ from .storage import DEFAULT_STORAGE
 
 __all__ = ["build_parser", "settings_from_args", "main"]
 
-EXIT_USAGE = 2
 PROG = "python -m ras_deap.tune"
 # Search options with a flag of their own here (any other one: --set KEY=VALUE).
 SEARCH_FLAGS = ("max_epochs", "full_epochs", "dataset", "workers", "budget_epochs",
@@ -63,7 +63,7 @@ def _trial_params(text: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     d = TuneSettings()
-    p = argparse.ArgumentParser(allow_abbrev=False,
+    p = OptionParser(
         prog=PROG,
         description="Tune RAS's evolution hyperparameters with Optuna (seeded TPE, pruning on "
                     "intermediate fitness, RDB storage). A trial is a complete RAS search "
