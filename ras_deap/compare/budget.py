@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,7 @@ class EvaluationJournal:
         append_line(self.path, json.dumps(entry, default=str))
 
 
+@dataclass(eq=False)
 class BudgetedEvaluator:
     """Counts and records the evaluations of one method run.
 
@@ -149,21 +150,21 @@ class BudgetedEvaluator:
     recorded ones (``replayed`` counts them).
     """
 
-    def __init__(self, evaluator: Any, budget: int, *, seed: int, method: str,
-                 schedule: Callable[[int], int] = lambda i: 0,
-                 on_evaluated: Callable[[EvaluationRecord], None] | None = None,
-                 journal: EvaluationJournal | None = None) -> None:
-        check_int("budget", budget, hint="trained models per method and seed")
-        self.evaluator = evaluator
-        self.budget = budget
-        self.seed = seed
-        self.method = method
-        self.schedule = schedule
-        self.on_evaluated = on_evaluated
-        self.journal = journal
-        self.replayed = 0
-        self.records: list[EvaluationRecord] = []
-        self.best_curve: list[float] = []  # best fitness after evaluation 1, 2, ...
+    evaluator: Any
+    budget: int
+    _: KW_ONLY
+    seed: int
+    method: str
+    schedule: Callable[[int], int] = lambda i: 0
+    on_evaluated: Callable[[EvaluationRecord], None] | None = None
+    journal: EvaluationJournal | None = None
+    replayed: int = field(default=0, init=False)
+    records: list[EvaluationRecord] = field(default_factory=list, init=False, repr=False)
+    # best fitness after evaluation 1, 2, ...
+    best_curve: list[float] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_int("budget", self.budget, hint="trained models per method and seed")
 
     @property
     def calls(self) -> int:

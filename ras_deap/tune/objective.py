@@ -28,6 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ class Milestones:
         return steps
 
 
+@dataclass(eq=False)
 class Objective:
     """Callable for ``study.optimize``: builds the trial's config from
     ``base`` and the space's suggestions, runs the search (``search_fn``,
@@ -82,33 +84,31 @@ class Objective:
     the study going); a pruned one ends it KILLED.
     """
 
-    def __init__(self, base: SearchConfig, space: SearchSpace, *, study_name: str,
-                 tracker: Any = None, study_run_id: str | None = None,
-                 search_fn: SearchFn | None = None, report_every: int | None = None,
-                 final_training: bool = False, progress: bool = False,
-                 remeasure: int = DEFAULT_REMEASURE,
-                 evaluator_factory: EvaluatorFactory | None = None, seeds: int = 1) -> None:
-        if base.max_evaluations is None:
+    base: SearchConfig
+    space: SearchSpace
+    _: KW_ONLY
+    study_name: str
+    tracker: Any = None
+    study_run_id: str | None = None
+    search_fn: SearchFn | None = None
+    report_every: int | None = None  # None: a tenth of the budget
+    final_training: bool = False
+    progress: bool = False
+    remeasure: int = DEFAULT_REMEASURE
+    evaluator_factory: EvaluatorFactory | None = None
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        if self.base.max_evaluations is None:
             raise TuneError("the base config needs max_evaluations (the per-trial budget): "
                             "without it trials that evaluate more individuals win by spending "
                             "more; pass --max-evaluations")
-        self.base = base
-        self.space = space
-        self.study_name = study_name
-        self.tracker = tracker
-        self.study_run_id = study_run_id
-        self.search_fn = search_fn
-        self.report_every = report_every or max(1, base.max_evaluations // 10)
-        self.final_training = final_training
-        self.progress = progress
-        check_int("remeasure", remeasure, error=TuneError,
+        self.report_every = self.report_every or max(1, self.base.max_evaluations // 10)
+        check_int("remeasure", self.remeasure, error=TuneError,
                   hint=f"fresh trainings of each trial's best architecture; {DEFAULT_REMEASURE} "
                        "or more for values with a spread")
-        self.remeasure = remeasure
-        self.evaluator_factory = evaluator_factory
-        check_int("seeds", seeds, error=TuneError,
+        check_int("seeds", self.seeds, error=TuneError,
                   hint="--tuning-seeds: searches per trial, on seeds seed, seed+1, ...")
-        self.seeds = seeds
 
     def config_for(self, trial: optuna.Trial) -> tuple[SearchConfig, dict[str, Any]]:
         """The trial's search config and the changes the space made to ``base``.
