@@ -13,11 +13,42 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .options import ABSENT, Option
 
-__all__ = ["OptionParser", "add_option", "given"]
+
+@dataclass(frozen=True)
+class OldFlag:
+    """A renamed flag that is still accepted because a recorded command uses it."""
+
+    command: str  # as in the CLI reference: "compare", "attacks build"
+    old: str
+    new: str
+    recorded_in: str  # the file whose recorded command needs the old name
+
+
+# The only old flag names before 1.0. No other renamed flag is accepted. Each command's
+# help and the CLI reference derive their notes from this table.
+OLD_FLAGS: tuple[OldFlag, ...] = (
+    OldFlag("compare", "--workers", "--parallel-cells",
+            "docs/results/README.md (the comparisons' recorded commands)"),
+    OldFlag("attacks build", "--images-per-cell", "--images-per-setting",
+            "ras_deap/bank/files/README.md (the mnist10k bank's build command)"),
+    OldFlag("attacks build", "--linf-images-per-cell", "--linf-images-per-setting",
+            "ras_deap/bank/files/README.md (the mnist10k bank's build command)"),
+)
+
+
+def old_names(command: str, new: str) -> tuple[list[str], str]:
+    """The old names of ``command``'s flag ``new``, and a note for its help."""
+    old = [f.old for f in OLD_FLAGS if f.command == command and f.new == new]
+    note = (f" ({', '.join(old)}: its old name, accepted only for recorded commands; see "
+            "the old flag names in the CLI reference)") if old else ""
+    return old, note
+
+__all__ = ["OLD_FLAGS", "OldFlag", "OptionParser", "add_option", "given", "old_names"]
 
 # argparse's "argument --x: invalid int value: ..." and "... invalid choice: ..."
 _BAD_VALUE = re.compile(r"argument \S+: invalid ")

@@ -110,6 +110,18 @@ def _commands_section() -> list[str]:
     return out
 
 
+def _old_flags_section() -> list[str]:
+    from ras_deap.flags import OLD_FLAGS
+
+    out = ["## Old flag names", "",
+           "Flags renamed before 1.0 are refused, with these exceptions only: each old name "
+           "is still accepted because a recorded command uses it "
+           "(from `ras_deap.flags.OLD_FLAGS`).",
+           "", "| command | old name | current name | recorded in |", "|---|---|---|---|"]
+    out += [f"| `{f.command}` | `{f.old}` | `{f.new}` | {f.recorded_in} |" for f in OLD_FLAGS]
+    return [*out, ""]
+
+
 def render() -> str:
     """The page, from the schema and the parsers as they are now."""
     saved = os.environ.get("COLUMNS")
@@ -121,7 +133,7 @@ def render() -> str:
                  "command's flags -->", "",
                  "Generated from the option schema and the commands' parsers. How long things "
                  "take: [Costs](../guide/costs.md).", "",
-                 *_options_section(), *_commands_section()]
+                 *_options_section(), *_old_flags_section(), *_commands_section()]
     finally:
         if saved is None:
             del os.environ["COLUMNS"]

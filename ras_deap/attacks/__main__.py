@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..bank import HELDOUT_SPLITS, load_bank
-from ..flags import OptionParser
+from ..flags import OptionParser, old_names
 from .build import BankBuildError, build_bank, parse_int_list, parse_name_list
 from .build_config import BUILD_OPTIONS, SELECTIONS, BuildConfig
 from .heldout import build_heldout_bank, heldout_table
@@ -22,10 +22,6 @@ from .source_models import SOURCE_OPTIONS, SourceConfig, SourceModelError
 
 __all__ = ["format_table", "main"]
 
-# Old names of build flags, still accepted because the build commands recorded in
-# ras_deap/bank/files/README.md use them (as `compare --workers`).
-_OLD_FLAGS = {"images_per_setting": "--images-per-cell",
-              "linf_images_per_setting": "--linf-images-per-cell"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,13 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir", default=None, help=o["data_dir"].help)
     b.add_argument("--seed", type=int, default=d.seed)
     for name in ("images_per_setting", "linf_images_per_setting", "max_iter"):
-        old = _OLD_FLAGS.get(name)
-        b.add_argument(o[name].flag, *([old] if old else []), dest=name, type=int,
-                       metavar="N", default=getattr(d, name),
-                       help=o[name].help + (f". {old} is its old name, still accepted because "
-                                            "the build commands recorded in "
-                                            "ras_deap/bank/files/README.md use it"
-                                            if old else ""))
+        old, note = old_names("attacks build", o[name].flag)
+        b.add_argument(o[name].flag, *old, dest=name, type=int, metavar="N",
+                       default=getattr(d, name), help=o[name].help + note)
     b.add_argument("--sources", default=",".join(d.sources), help=o["sources"].help)
     b.add_argument("--l0-th", default=",".join(map(str, d.l0_th)), help=o["l0_th"].help)
     b.add_argument("--linf-th", default=None, help=o["linf_th"].help)

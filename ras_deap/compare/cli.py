@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..assess.config import ASSESS_OPTIONS, ATTACKS, AssessConfig
 from ..config import OPTIONS, ConfigError, SearchConfig
 from ..errors import EXIT_USAGE
-from ..flags import OptionParser, add_option, given
+from ..flags import OptionParser, add_option, given, old_names
 from .config import (
     COMPARE_OPTIONS,
     COMPARE_PRESETS,
@@ -83,13 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "multi-objective RAS)")
     # not the search option --workers (evaluation processes of one search): a cell searches
     # in one process, and cells run side by side
-    p.add_argument("--parallel-cells", "--workers", dest="parallel_cells", type=int, default=1,
+    old, note = old_names("compare", "--parallel-cells")
+    p.add_argument("--parallel-cells", *old, dest="parallel_cells", type=int, default=1,
                    metavar="N",
                    help="run N (method, seed) cells at once, one process each (results are "
-                        "identical to --parallel-cells 1; default 1). --workers is its old "
-                        "name here, still accepted because the commands of the stored "
-                        "comparisons in docs/results use it; elsewhere --workers is a search's "
-                        "evaluation processes")
+                        "identical to --parallel-cells 1; default 1)" + note)
     p.add_argument("--out", default="compare_out",
                    help="output folder (default compare_out); an interrupted comparison "
                         "resumes from it")
