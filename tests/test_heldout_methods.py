@@ -81,3 +81,23 @@ def test_cli_one_arm_needs_its_reference_method_among_the_methods(
               "--heldout-bank", str(tmp_path / "b.npz")])
     assert exc.value.code == 2
     assert "--reference-method 'ras' is not one of --methods" in capsys.readouterr().err
+
+
+def test_heldout_command_takes_the_assessments_options_from_the_schema(tmp_path):
+    """``compare.heldout``'s --images, --square-iter and --autoattack-images are
+    the assessment's options: same defaults, same checks (one line, exit 2)."""
+    from ras_deap.assess.config import AssessConfig
+    from ras_deap.compare.heldout import _checked, _parser
+
+    (tmp_path / "comparison.json").write_text("{}")
+    base = ["--arm", f"bank={tmp_path}", "--heldout-bank", "h.npz"]
+    parser = _parser()
+    _, _, config = _checked(parser, parser.parse_args(base))
+    d = AssessConfig()
+    assert (config.images, config.square_iter, config.autoattack_images) == (
+        d.images, d.square_iter, d.autoattack_images)
+    _, _, config = _checked(parser, parser.parse_args([*base, "--images", "7", "--autoattack"]))
+    assert config.images == 7 and "autoattack" in config.attacks and not config.bank
+    with pytest.raises(SystemExit) as exc:
+        _checked(parser, parser.parse_args([*base, "--square-iter", "0"]))
+    assert exc.value.code == 2

@@ -78,7 +78,8 @@ class AssessConfig:
     field's 0.1 and 0.3 on MNIST-like data, :func:`mnist_like`, else none;
     ``()``: none). ``bank``: also measure accuracy on the transfer bank."""
 
-    images: int = option(200, "test images for clean accuracy, FGSM and PGD", _A, minimum=1,
+    images: int = option(200, "test images for clean accuracy and the Linf attacks "
+                              "(FGSM, PGD, SquareAttack)", _A, minimum=1,
                          hint="option --assess-images / --images")
     l0_images: int = option(50, "test images for PixelAttack, the costly one", _A, minimum=1,
                             hint="option --l0-images / --assess-l0-images")

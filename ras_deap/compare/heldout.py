@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..assess.config import AssessConfig
-from ..flags import OptionParser
+from ..assess.config import ASSESS_OPTIONS, AssessConfig
+from ..flags import OptionParser, add_option, given
 from .config import METHOD_ORDER
 from .heldout_cell import HELDOUT_NAME, HeldoutError, assess_cell, cell_rows
 
@@ -106,8 +106,11 @@ def describe_bank(path: Path) -> str:
     return text
 
 
+# the assessment's own options this command sets (flags and help from their declarations)
+_ASSESS_COUNTS = ("images", "square_iter", "autoattack_images")
+
+
 def _parser() -> argparse.ArgumentParser:
-    d = AssessConfig()
     p = OptionParser(
         prog="python -m ras_deap.compare.heldout",
         description="Assess the winners of comparisons that differ only in --robustness with "
@@ -127,15 +130,12 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"file name (NAME.json / NAME.md in each cell) and MLflow prefix of the "
                         f"stored results (default {HELDOUT_NAME}); another name keeps the results "
                         "of another held-out bank beside them")
-    p.add_argument("--images", type=int, default=d.images,
-                   help=f"test images for SquareAttack (default {d.images})")
-    p.add_argument("--square-iter", type=int, default=d.square_iter,
-                   help=f"SquareAttack queries per image (default {d.square_iter})")
+    add_option(p, ASSESS_OPTIONS["images"])
+    add_option(p, ASSESS_OPTIONS["square_iter"])
     p.add_argument("--autoattack", action="store_true",
                    help="also run AutoAttack (APGD-CE, APGD-T, Square; the field's reference "
                         "assessment; minutes per winner)")
-    p.add_argument("--autoattack-images", type=int, default=d.autoattack_images,
-                   help=f"test images for AutoAttack (default {d.autoattack_images})")
+    add_option(p, ASSESS_OPTIONS["autoattack_images"])
     p.add_argument("--reference", default="bank",
                    help="the arm the others are tested against (default bank)")
     p.add_argument("--reference-method", default="ras",
@@ -185,9 +185,9 @@ def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.name):
             raise HeldoutError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-', "
                                "e.g. heldout-test")
-        config = AssessConfig(images=args.images, bank=False, square_iter=args.square_iter,
+        config = AssessConfig(**given(args, _ASSESS_COUNTS), bank=False,
                               attacks=("square", "autoattack") if args.autoattack
-                              else ("square",), autoattack_images=args.autoattack_images)
+                              else ("square",))
     except (HeldoutError, ConfigError) as exc:
         parser.error(str(exc))
     return arms, methods, config
