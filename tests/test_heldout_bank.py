@@ -194,7 +194,11 @@ def test_cli_bad_selection_exits_2(argv, tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_shipped_digits_assessment_bank_rebuilds_byte_identical(tmp_path):
     """The committed digits bank, rebuilt by its default command after the
-    selection option was added, gives the same file."""
+    selection option was added, gives the same file, on the kind of CPU that
+    built it. On another, torch's kernels round differently and train other
+    source models (docs/design/other-cpus.md): then everything the kernels do
+    not touch (settings, quarantine, base images, source families and sizes)
+    must still match, and the byte comparison is skipped, saying why."""
     import hashlib
     from pathlib import Path
 
@@ -202,9 +206,19 @@ def test_shipped_digits_assessment_bank_rebuilds_byte_identical(tmp_path):
     out = tmp_path / "digits.npz"
     assert main(["heldout", "--dataset", "digits", "--split", "assessment", "--out", str(out),
                  "--no-progress"]) == 0
+    old = json.loads(shipped.with_suffix(".json").read_text())
+    new = json.loads(out.with_suffix(".json").read_text())
+    for key in ("format", "dataset", "split", "seed", "shape", "heldout", "quarantine",
+                "base_images_offered", "linf_grid", "description"):
+        assert new[key] == old[key], key
+    for family, source in old["source_models"].items():
+        assert new["source_models"][family]["parameters"] == source["parameters"], family
+    trained = {f: s["test_accuracy"] for f, s in new["source_models"].items()}
+    if trained != {f: s["test_accuracy"] for f, s in old["source_models"].items()}:
+        pytest.skip(f"this CPU's kernels trained other source models (test accuracy {trained}); "
+                    "the file is byte-identical only on the CPU kind that built it")
     assert hashlib.sha256(out.read_bytes()).hexdigest() == \
         hashlib.sha256(shipped.read_bytes()).hexdigest()
-
 
 
 def test_shipped_mnist10k_heldout_bank_is_quarantined_for_every_seed(tmp_path):
