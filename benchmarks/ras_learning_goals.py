@@ -38,6 +38,7 @@ from ras_deap.compare.ablation import (
     load_rows,
     parse_variant,
     stages,
+    stretch_gain,
 )
 from ras_deap.flags import OptionParser
 
@@ -52,12 +53,8 @@ def _by_seed(rows: Sequence[dict[str, Any]], metric: str) -> dict[int, float]:
 def drift(variant: Variant, rows: Sequence[dict[str, Any]], bounds: list[tuple[int, int]]
           ) -> float:
     """Mean over seeds of (mean fitness of the last stretch - of the first)."""
-    gains = []
-    for row in rows:
-        series = evaluation_fitness(variant, row) or []
-        stretches = [series[a:b] for a, b in bounds if series[a:b]]
-        if len(stretches) > 1:
-            gains.append(statistics.fmean(stretches[-1]) - statistics.fmean(stretches[0]))
+    gains = [stretch_gain(evaluation_fitness(variant, row) or [], bounds) for row in rows]
+    gains = [g for g in gains if g is not None]
     return statistics.fmean(gains) if gains else float("nan")
 
 

@@ -18,6 +18,11 @@ from typing import Any
 
 from .options import ABSENT, Option
 
+__all__ = ["OLD_FLAGS", "OldFlag", "OptionParser", "add_option", "given", "old_names"]
+
+# argparse's "argument --x: invalid int value: ..." and "... invalid choice: ..."
+_BAD_VALUE = re.compile(r"argument \S+: invalid ")
+
 
 @dataclass(frozen=True)
 class OldFlag:
@@ -47,11 +52,6 @@ def old_names(command: str, new: str) -> tuple[list[str], str]:
     note = (f" ({', '.join(old)}: its old name, accepted only for recorded commands; see "
             "the old flag names in the CLI reference)") if old else ""
     return old, note
-
-__all__ = ["OLD_FLAGS", "OldFlag", "OptionParser", "add_option", "given", "old_names"]
-
-# argparse's "argument --x: invalid int value: ..." and "... invalid choice: ..."
-_BAD_VALUE = re.compile(r"argument \S+: invalid ")
 
 
 class OptionParser(argparse.ArgumentParser):

@@ -23,10 +23,9 @@ from .source_models import SOURCE_OPTIONS, SourceConfig, SourceModelError
 __all__ = ["format_table", "main"]
 
 
-
 def _parser() -> argparse.ArgumentParser:
     p = OptionParser(prog="python -m ras_deap.attacks",
-                                description="Transferable adversarial bank (paper section 4.1)")
+                     description="Transferable adversarial bank (paper section 4.1)")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build",
                        help="train source models, attack, save the bank (resumable)")

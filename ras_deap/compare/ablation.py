@@ -36,7 +36,7 @@ from .config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
 
 __all__ = ["ABLATION_METRICS", "AblationError", "Variant", "evaluation_fitness", "load_rows",
-           "main", "parse_variant", "setting_changes", "stages", "write_report"]
+           "main", "parse_variant", "setting_changes", "stages", "stretch_gain", "write_report"]
 
 # (column, label, higher is better, percent)
 ABLATION_METRICS: tuple[tuple[str, str, bool, bool], ...] = (
@@ -166,6 +166,15 @@ def stages(settings: dict[str, Any], budget: int) -> list[tuple[int, int]]:
     return bounds
 
 
+def stretch_gain(series: Sequence[float], bounds: list[tuple[int, int]]) -> float | None:
+    """Mean fitness of a run's last non-empty stretch minus its first (None
+    with fewer than two): how much the networks it trains improved."""
+    stretches = [series[a:b] for a, b in bounds if series[a:b]]
+    if len(stretches) < 2:
+        return None
+    return sum(stretches[-1]) / len(stretches[-1]) - sum(stretches[0]) / len(stretches[0])
+
+
 def _drift_lines(series: dict[str, list[list[float]]], bounds: list[tuple[int, int]],
                  names: Sequence[str]) -> list[str]:
     """A search that re-trains survivors (a full-set generation) trains fewer
@@ -174,15 +183,11 @@ def _drift_lines(series: dict[str, list[list[float]]], bounds: list[tuple[int, i
              " | last − first |", "|---|---|" + "---|" * (len(bounds) + 1)]
     for name in names:
         runs = series.get(name, [])
-        cols, firsts_lasts = [], []
+        cols = []
         for a, b in bounds:
             means = [sum(s[a:b]) / len(s[a:b]) for s in runs if s[a:b]]
             cols.append(_fmt(*mean_ci95(means), False) if means else "n/a")
-        for s in runs:
-            stretches = [s[a:b] for a, b in bounds if s[a:b]]
-            if len(stretches) > 1:
-                firsts_lasts.append(sum(stretches[-1]) / len(stretches[-1])
-                                    - sum(stretches[0]) / len(stretches[0]))
+        firsts_lasts = [g for g in (stretch_gain(s, bounds) for s in runs) if g is not None]
         gain = _fmt(*mean_ci95(firsts_lasts), False) if firsts_lasts else "n/a"
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cols) + f" | {gain} |")
     return lines

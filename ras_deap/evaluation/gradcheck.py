@@ -111,7 +111,7 @@ def _models(args: argparse.Namespace) -> list[Model]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OptionParser(prog="python -m ras_deap.evaluation.gradcheck",
-                                     description=__doc__.split("\n\n")[0])
+                          description=__doc__.split("\n\n")[0])
     parser.add_argument("--genomes", help="JSON file: a list of model documents")
     parser.add_argument("--population", type=int, default=25,
                         help="without --genomes: check the first population of this size")

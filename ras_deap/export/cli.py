@@ -7,11 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from ..config import DATASET_NAMES
-
-__all__ = ["build_parser", "main"]
-
 from ..errors import EXIT_USAGE
 from ..flags import OptionParser
+
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
