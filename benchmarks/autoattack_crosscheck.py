@@ -36,9 +36,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ras_deap.assess.assess_config import AUTOATTACK_FIELD_EPS, default_eps_steps, mnist_like
 from ras_deap.assess.attacks import _classifier
 from ras_deap.assess.autoattack import run_autoattack
-from ras_deap.assess.config import AUTOATTACK_FIELD_EPS, default_eps_steps, mnist_like
 from ras_deap.compare import chain_model
 from ras_deap.data import load_dataset
 from ras_deap.evaluation import Evaluator, TrainConfig

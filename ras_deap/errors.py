@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 __all__ = ["UsageError", "ConfigError", "InfrastructureError", "RunLockedError", "Terminated",
+           "GenomeError", "BankError", "TuneError", "BuildError", "TrainingError",
            "EXIT_USAGE", "EXIT_INTERRUPTED", "exit_code_for", "run_cli", "sigterm_as_interrupt"]
 
 EXIT_USAGE = 2
@@ -47,6 +48,36 @@ class RunLockedError(UsageError):
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: MLflow runs end KILLED, the state is
     saved, and the message says how to resume."""
+
+
+class GenomeError(UsageError, ValueError):
+    """An invalid genome: a cycle, a dangling reference, an unreachable node or
+    a parameter outside its choices. The message names the offending part."""
+
+
+class BankError(UsageError, ValueError):
+    """A bank that is malformed, corrupted (checksum mismatch) or built for
+    another dataset / image shape. The message names the problem and the fix."""
+
+
+class TuneError(UsageError, ValueError):
+    """A bad study setting (storage URL, study name, flag value): the message
+    names it and says how to fix it. The CLI turns it into exit code 2."""
+
+
+class BuildError(RuntimeError):
+    """A genome that cannot be turned into a network (e.g. too many
+    parameters): not bad input but a failing individual, scored 0. Carries the
+    genome id so the failing individual is named."""
+
+    def __init__(self, genome_id: str, reason: str) -> None:
+        super().__init__(f"cannot build model {genome_id}: {reason}")
+        self.genome_id = genome_id
+        self.reason = reason
+
+
+class TrainingError(RuntimeError):
+    """Training diverged (a non-finite loss): a failing individual, scored 0."""
 
 
 # exception type -> exit code; the first matching entry wins (subclasses first). Every

@@ -304,7 +304,7 @@ def _fake_comparison(tiny, out, robustness):
     import torch
 
     from ras_deap.compare.cells import cell_dir
-    from ras_deap.compare.config import CompareConfig
+    from ras_deap.compare.compare_config import CompareConfig
 
     search = SearchConfig(bank=str(tiny["bank"]), robustness=robustness)
     cfg = CompareConfig(search=search, out=str(out), seeds=2, methods=("random", "ras"))

@@ -12,8 +12,8 @@ from ras_deap.errors import EXIT_USAGE, UsageError, exit_code_for
 
 # Errors that mean a bug or a failing individual (caught and scored 0), not bad input.
 INTERNAL = {
-    "ras_deap.evaluation.errors.BuildError",      # a genome that does not compile: fitness 0
-    "ras_deap.evaluation.errors.TrainingError",   # training diverged: fitness 0
+    "ras_deap.errors.BuildError",      # a genome that does not compile: fitness 0
+    "ras_deap.errors.TrainingError",   # training diverged: fitness 0
     "ras_deap.compare.budget.BudgetExhausted",    # a cell's budget spent: the method stops
     "ras_deap.tracking.writer.WriterError",       # the background MLflow writer failed
 }
@@ -34,7 +34,7 @@ def _package_errors() -> dict[str, type[BaseException]]:
 
 def test_every_user_facing_error_subclasses_usage_error():
     errors = _package_errors()
-    assert "ras_deap.bank.errors.BankError" in errors and len(errors) > 10
+    assert "ras_deap.errors.BankError" in errors and len(errors) > 10
     stray = sorted(name for name, cls in errors.items()
                    if name not in INTERNAL and not issubclass(cls, UsageError))
     assert stray == [], f"derive from UsageError (or list as internal): {stray}"

@@ -86,7 +86,7 @@ def test_cli_one_arm_needs_its_reference_method_among_the_methods(
 def test_heldout_command_takes_the_assessments_options_from_the_schema(tmp_path):
     """``compare.heldout``'s --images, --square-iter and --autoattack-images are
     the assessment's options: same defaults, same checks (one line, exit 2)."""
-    from ras_deap.assess.config import AssessConfig
+    from ras_deap.assess.assess_config import AssessConfig
     from ras_deap.compare.heldout import _checked, _parser
 
     (tmp_path / "comparison.json").write_text("{}")

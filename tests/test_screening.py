@@ -192,7 +192,7 @@ def test_the_evaluator_caps_epochs_and_reports_the_cost():
 def test_baselines_get_the_evaluations_that_fit_in_a_compute_budget():
     from ras_deap.compare.budget import evaluations_within
     from ras_deap.compare.cells import cell_budget
-    from ras_deap.compare.config import CompareConfig
+    from ras_deap.compare.compare_config import CompareConfig
     from ras_deap.evaluation import TrainConfig
 
     train = TrainConfig(max_epochs=10, full_epochs=20, subset_size=1000, full_every=2)

@@ -13,16 +13,16 @@ import inspect
 
 import pytest
 
-from ras_deap.assess.config import ASSESS_OPTIONS, AssessConfig
+from ras_deap.assess.assess_config import ASSESS_OPTIONS, AssessConfig
 from ras_deap.attacks import BuildConfig
 from ras_deap.attacks.build_config import BUILD_OPTIONS
 from ras_deap.attacks.heldout_config import HELDOUT_OPTIONS, HeldoutConfig
 from ras_deap.attacks.heldout_sources import HELDOUT_SOURCE_OPTIONS, HeldoutSourceConfig
 from ras_deap.attacks.source_models import SOURCE_OPTIONS, SourceConfig
-from ras_deap.compare.config import COMPARE_OPTIONS, COMPARE_PRESETS, CompareConfig
+from ras_deap.compare.compare_config import COMPARE_OPTIONS, COMPARE_PRESETS, CompareConfig
 from ras_deap.config import OPTIONS, PRESETS, TRAINING_FIELDS, SearchConfig
 from ras_deap.errors import ConfigError, UsageError
-from ras_deap.evaluation.config import TRAIN_OPTIONS, TrainConfig
+from ras_deap.evaluation.train_config import TRAIN_OPTIONS, TrainConfig
 from ras_deap.options import ABSENT, Option, paper_values
 from ras_deap.tune.settings import TUNE_OPTIONS, TuneSettings
 

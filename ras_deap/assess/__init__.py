@@ -8,7 +8,7 @@ data's own intensity scale, L0 PixelAttack with differential evolution at
 Torch, ART and MLflow are imported only when an assessment runs.
 """
 
-from .config import ATTACKS, AssessConfig, default_eps_steps
+from .assess_config import ATTACKS, AssessConfig, default_eps_steps
 from .result import METRIC_PREFIX, Assessment, AttackRow, format_table
 from .target import AssessTarget, TargetError, resolve_target
 

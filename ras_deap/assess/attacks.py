@@ -31,7 +31,7 @@ import numpy as np
 from torch import nn
 
 from ..evaluation.inference import predict
-from .config import AssessConfig
+from .assess_config import AssessConfig
 from .result import Assessment, AttackRow
 
 __all__ = ["assess_network"]

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import AUTOATTACK_COMPONENTS as COMPONENTS
+from .assess_config import AUTOATTACK_COMPONENTS as COMPONENTS
 
 __all__ = ["COMPONENTS", "AutoAttackResult", "run_autoattack", "targets_by_logit"]
 

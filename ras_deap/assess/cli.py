@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config import DATASET_NAMES, OPTIONS, ConfigError
 from ..errors import EXIT_USAGE
 from ..flags import OptionParser, add_option, given
-from .config import ASSESS_OPTIONS, ATTACKS, DEFAULT_ATTACKS, AssessConfig
+from .assess_config import ASSESS_OPTIONS, ATTACKS, DEFAULT_ATTACKS, AssessConfig
 
 __all__ = ["build_parser", "main"]
 

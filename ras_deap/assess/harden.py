@@ -5,7 +5,7 @@ The stored weights (or, without them, the standard re-training
 :func:`~ras_deap.assess.run.build_network` does) are the first column; a copy
 fine-tuned with :meth:`ras_deap.evaluation.Evaluator.harden` (the schedule of
 :mod:`ras_deap.evaluation.adversarial`) is the second. Both get the same
-:class:`~ras_deap.assess.config.AssessConfig` and seed, so every row compares
+:class:`~ras_deap.assess.assess_config.AssessConfig` and seed, so every row compares
 the same attack on the same images. Writes ``assess-<kind>.md`` /
 ``assess-<kind>.json`` and the fine-tuned state dict ``best_model-<kind>.pt``
 beside the run (the run's own ``assess.md`` is left as it is) and logs the
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic, write_bytes_atomic
-from .config import AssessConfig
+from .assess_config import AssessConfig
 from .sidebyside import SideBySide, format_side_by_side
 from .target import AssessTarget, TargetError
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import AssessConfig
+from .assess_config import AssessConfig
 
 __all__ = ["AttackRow", "Assessment", "METRIC_PREFIX", "format_table"]
 

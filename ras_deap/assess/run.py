@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
-from .config import AssessConfig
+from .assess_config import AssessConfig
 from .result import METRIC_PREFIX, Assessment, format_table
 from .target import AssessTarget, TargetError
 

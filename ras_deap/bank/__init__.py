@@ -1,7 +1,7 @@
 """The adversarial bank (numpy only): stored transfer-attack samples used to
 measure robustness (section 4.1), their on-disk format and metrics."""
 
-from .errors import BankError
+from ..errors import BankError
 from .format import (
     BANK_FORMAT,
     NORMS,

@@ -42,7 +42,7 @@ from ..atomic import write_bytes_atomic, write_json_atomic
 from ..constants import ATTACK_OPTIMIZERS as OPTIMIZERS
 from ..constants import NORMS
 from ..data.layout import canonical
-from .errors import BankError
+from ..errors import BankError
 
 __all__ = [
     "BANK_FORMAT",

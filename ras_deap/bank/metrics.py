@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from .errors import BankError
+from ..errors import BankError
 from .format import NORMS, AdversarialBank
 
 __all__ = ["metric_name", "robustness_metrics"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BankError
+from ..errors import BankError
 from .format import AdversarialBank
 
 __all__ = ["HELDOUT_SPLITS", "check_heldout", "check_quarantine", "quarantine_record"]

@@ -27,7 +27,7 @@ from .budget import (
     ras_generation,
 )
 from .chain import ChainSpace, chain_model, suggest_chain
-from .config import (
+from .compare_config import (
     COMPARE_PRESETS,
     DEFAULT_METHODS,
     METHOD_LABELS,

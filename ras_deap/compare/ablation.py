@@ -32,7 +32,7 @@ from typing import Any
 from ..atomic import write_atomic, write_csv_atomic
 from ..errors import UsageError
 from ..flags import OptionParser
-from .config import METHOD_ORDER
+from .compare_config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
 
 __all__ = ["ABLATION_METRICS", "AblationError", "Variant", "evaluation_fitness", "load_rows",
@@ -107,7 +107,7 @@ def changes_training(changes: Sequence[str]) -> bool:
 def load_rows(variant: Variant) -> list[dict[str, Any]]:
     """One results row (see :func:`ras_deap.compare.rows.row_of`) per
     finished cell of ``variant``, tagged with the variant's name."""
-    from .config import CompareConfig
+    from .compare_config import CompareConfig
     from .manifest import load_result
     from .rows import row_of
 

@@ -45,7 +45,7 @@ from ..config import SearchConfig
 from ..seeding import derive_seed
 from .baselines import run_method
 from .budget import BudgetedEvaluator, EvaluationJournal, evaluations_within, ras_generation
-from .config import RAS_METHODS, CompareConfig
+from .compare_config import RAS_METHODS, CompareConfig
 from .front import cell_front, population_records, search_run_ids, write_front_files
 from .method import MethodContext
 

@@ -9,11 +9,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ..assess.config import ASSESS_OPTIONS, ATTACKS, AssessConfig
+from ..assess.assess_config import ASSESS_OPTIONS, ATTACKS, AssessConfig
 from ..config import OPTIONS, ConfigError, SearchConfig
 from ..errors import EXIT_USAGE
 from ..flags import OptionParser, add_option, given, old_names
-from .config import (
+from .compare_config import (
     COMPARE_OPTIONS,
     COMPARE_PRESETS,
     DEFAULT_METHODS,

@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..assess.config import ASSESS_OPTIONS, AssessConfig
+from ..assess.assess_config import ASSESS_OPTIONS, AssessConfig
 from ..flags import OptionParser, add_option, given
-from .config import METHOD_ORDER
+from .compare_config import METHOD_ORDER
 from .heldout_cell import HELDOUT_NAME, HeldoutError, assess_cell, cell_rows
 
 __all__ = ["Arm", "bank_for_seed", "describe_bank", "main", "parse_arm"]
@@ -195,7 +195,7 @@ def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def _jobs(arms: Sequence[Arm], methods: Sequence[str]) -> tuple[list[Job], list[Job]]:
     """The finished cells of every arm's seeds (to assess) and the unfinished ones."""
-    from .config import CompareConfig
+    from .compare_config import CompareConfig
     from .manifest import load_result
 
     jobs: list[Job] = []

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..assess.config import AssessConfig
+from ..assess.assess_config import AssessConfig
 from ..errors import UsageError
 
 __all__ = ["HELDOUT_FORMAT", "HELDOUT_NAME", "HeldoutError", "assess_cell", "cell_rows"]

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import METHOD_LABELS
+from .compare_config import METHOD_LABELS
 from .stats import PairedResult, mean_ci95, p_value, paired_comparison, percent_ci
 
 __all__ = ["MAX_ACCURACY_LOSS", "PREREGISTERED_EPS", "Verdict", "holm", "paired_methods",

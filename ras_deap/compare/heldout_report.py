@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .config import METHOD_LABELS
+from .compare_config import METHOD_LABELS
 from .stats import PairedResult, mean_ci95, p_value, paired_comparison, percent_ci
 
 __all__ = ["COLUMNS", "Decision", "choose_default", "paired_arms", "write_report"]

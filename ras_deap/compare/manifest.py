@@ -22,7 +22,7 @@ from .. import __version__
 from ..atomic import read_json_if_valid, write_json_atomic
 from ..config import ConfigError, SearchConfig
 from .cells import RESULT_NAME, cell_dir
-from .config import CompareConfig
+from .compare_config import CompareConfig
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "CompareError", "load_result", "machine",
            "open_manifest", "stored_result", "write_json", "write_manifest"]

@@ -21,7 +21,7 @@ from ..evolution import Individual
 from ..genome import Model
 from .budget import BudgetedEvaluator
 from .chain import ChainSpace
-from .config import MO_OBJECTIVES, MULTIOBJECTIVE
+from .compare_config import MO_OBJECTIVES, MULTIOBJECTIVE
 
 __all__ = ["MethodContext", "MethodOutcome", "budgeted_fitness", "method_objectives",
            "method_outcome"]

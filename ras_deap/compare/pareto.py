@@ -51,7 +51,7 @@ from typing import Any
 from ..errors import UsageError
 from ..evolution import points_hypervolume
 from ..flags import OptionParser
-from .config import METHOD_ORDER
+from .compare_config import METHOD_ORDER
 
 __all__ = ["CellPoints", "ParetoError", "SeedRow", "compare_fronts", "load_cells", "main",
            "nondominated", "read_folder"]

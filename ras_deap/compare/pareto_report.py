@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic, write_csv_atomic
-from .config import METHOD_LABELS, METHOD_ORDER
+from .compare_config import METHOD_LABELS, METHOD_ORDER
 from .pareto import CellPoints, SeedRow, nondominated
 from .stats import p_value, paired_comparison
 

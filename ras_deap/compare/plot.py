@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import save_figure_atomic
-from .config import METHOD_LABELS, METHOD_ORDER
+from .compare_config import METHOD_LABELS, METHOD_ORDER
 
 __all__ = ["plot_curves"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..assess.config import AUTOATTACK_PARTIAL
+from ..assess.assess_config import AUTOATTACK_PARTIAL
 from ..genome import Model
-from .config import CompareConfig
+from .compare_config import CompareConfig
 from .method import MethodOutcome
 
 __all__ = ["ComparisonResult", "RunResult", "remeasured_columns", "row_of"]

@@ -23,7 +23,7 @@ from typing import Any
 from ..config import SearchConfig
 from ..validate import check_int
 from .cells import REMEASURE_JOURNAL, RESULT_NAME, CellSpec, cell_dir, cell_name, journal_length
-from .config import CompareConfig
+from .compare_config import CompareConfig
 from .manifest import (
     CompareError,
     load_result,

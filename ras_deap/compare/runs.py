@@ -18,7 +18,7 @@ from typing import Any
 from ..atomic import write_atomic
 from ..genome import SPECTRUM_FEATURES, Model, spectrum
 from .cells import JOURNAL_NAME, CellSpec, search_config_for
-from .config import RAS_METHODS, CompareConfig
+from .compare_config import RAS_METHODS, CompareConfig
 from .rows import row_of
 
 __all__ = ["end_failed_cell", "log_cell", "open_cell_run", "open_parent_run"]

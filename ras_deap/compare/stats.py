@@ -133,7 +133,7 @@ def paired_table(rows: Sequence[dict[str, Any]], *, reference: str = "ras",
                  baselines: Sequence[str] | None = None) -> list[PairedResult]:
     """One :class:`PairedResult` per (baseline, metric) with at least one
     seed run by both the reference and the baseline."""
-    from .config import METHOD_ORDER
+    from .compare_config import METHOD_ORDER
 
     present = {r["method"] for r in rows}
     if reference not in present:

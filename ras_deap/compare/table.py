@@ -24,7 +24,7 @@ from typing import Any
 
 from ..atomic import write_atomic, write_csv_atomic, write_json_atomic
 from ..bank import NORMS
-from .config import METHOD_LABELS, METHOD_ORDER, REFERENCE_BUDGET, CompareConfig
+from .compare_config import METHOD_LABELS, METHOD_ORDER, REFERENCE_BUDGET, CompareConfig
 from .stats import PAIRED_METRICS, paired_table
 
 __all__ = ["COLUMNS", "aggregate", "direct_columns", "format_markdown", "write_outputs"]

@@ -1,5 +1,6 @@
 """Torch evaluation of genomes: compile, train, measure accuracy + robustness."""
 
+from ..errors import BuildError, TrainingError
 from ..seeding import evaluation_seed, seed_everything
 from .augment import random_crop_flip
 from .compiler import (
@@ -11,12 +12,11 @@ from .compiler import (
     merge_shape,
     planned_parameters,
 )
-from .config import OPTIMIZERS, TrainConfig
 from .cost import count_parameters, estimate_flops
-from .errors import BuildError, TrainingError
 from .evaluator import FALLBACK_BANK_SIZE, EvaluationResult, Evaluator, clear_cache
 from .inference import Normalize, accuracy, predict
 from .remeasure import Remeasurement, mean_sd_ci95, remeasure, remeasure_seeds
+from .train_config import OPTIMIZERS, TrainConfig
 from .trainer import TrainResult, make_optimizer, plateaued, train
 
 __all__ = [

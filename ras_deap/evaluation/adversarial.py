@@ -46,10 +46,10 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..constants import FINAL_TRAININGS
-from .config import TrainConfig
+from ..errors import TrainingError
 from .direct import DirectConfig
-from .errors import TrainingError
 from .inference import accuracy, canonical_layout
+from .train_config import TrainConfig
 from .trainer import TrainResult, make_optimizer, run_epoch
 
 __all__ = ["ADVERSARIAL_KINDS", "AdversarialSchedule", "FINAL_TRAININGS", "adversarial_train",

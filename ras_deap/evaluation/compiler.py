@@ -62,7 +62,7 @@ from ras_deap.genome.shapes import (
     numel,
 )
 
-from .errors import BuildError
+from ..errors import BuildError
 from .inference import Normalize
 
 __all__ = [

@@ -31,15 +31,15 @@ from ras_deap.constants import ROBUSTNESS
 from ras_deap.data import Dataset, load_dataset
 from ras_deap.genome import Model
 
+from ..errors import BuildError, TrainingError
 from ..seeding import evaluation_seed, seed_everything
 from .adversarial import ADVERSARIAL_KINDS, AdversarialSchedule, adversarial_train
 from .augment import random_crop_flip
 from .compiler import compile_model
-from .config import TrainConfig
 from .cost import count_parameters, estimate_flops
 from .direct import DirectConfig, direct_robustness, pgd_linf
-from .errors import BuildError, TrainingError
 from .inference import accuracy, predict
+from .train_config import TrainConfig
 from .trainer import train
 
 __all__ = ["FALLBACK_BANK_SIZE", "ROBUSTNESS_CHOICES", "EvaluationResult", "Evaluator",

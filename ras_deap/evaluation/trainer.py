@@ -17,9 +17,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .config import TrainConfig
-from .errors import TrainingError
+from ..errors import TrainingError
 from .inference import accuracy
+from .train_config import TrainConfig
 
 __all__ = ["BatchLoss", "TrainResult", "make_optimizer", "minibatches", "plateaued", "run_epoch",
            "should_stop", "train"]

@@ -310,8 +310,8 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     :class:`TargetError` with one line when the target cannot be exported."""
     import torch
 
+    from ..errors import BuildError
     from ..evaluation.compiler import compile_model
-    from ..evaluation.errors import BuildError
     from ..report import draw_model
 
     if target.weights is None:

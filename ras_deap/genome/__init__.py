@@ -1,5 +1,6 @@
 """The RAS genome: layers, blocks and models (pure Python, no torch)."""
 
+from ..errors import GenomeError
 from .choices import (
     CONV,
     CONV_FILTERS,
@@ -8,7 +9,6 @@ from .choices import (
     DENSE,
     DENSE_UNITS,
 )
-from .errors import GenomeError
 from .pool import GenePool, utility
 from .random_init import random_block, random_layer, random_model
 from .records import MODEL_FORMAT, Block, Layer, Model

@@ -22,7 +22,7 @@ import heapq
 import random
 from collections.abc import Iterable, Sequence
 
-from .errors import GenomeError
+from ..errors import GenomeError
 
 __all__ = [
     "Edge",

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from ..errors import GenomeError
 from . import choices as C
 from .dag import Edge, canonical_order, graph_hash, validate_dag
-from .errors import GenomeError
 
 __all__ = ["Layer", "Block", "Model", "MODEL_FORMAT"]
 

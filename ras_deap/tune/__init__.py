@@ -9,7 +9,7 @@ they can be continued, and shared between machines through one database),
 and every trial is an MLflow run with its search nested under it.
 """
 
-from .errors import TuneError
+from ..errors import TuneError
 from .objective import Milestones, Objective
 from .report import StudyReport, reproduce_command, summarise_study
 from .runner import TuneOutcome, base_config, tune

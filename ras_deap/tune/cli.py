@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..config import OPTIONS, PRESET_OPTION, PRESETS
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, TuneError
 from ..flags import OptionParser, add_option, given
-from .errors import TuneError
 from .runner import tune
 from .settings import PRUNERS, SAMPLERS, TuneSettings
 from .space import SPACES

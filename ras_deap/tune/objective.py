@@ -36,8 +36,8 @@ import optuna
 
 from ..checkpoint import CHECKPOINT_NAME
 from ..config import SearchConfig
+from ..errors import TuneError
 from ..validate import check_int
-from .errors import TuneError
 from .space import SearchSpace
 
 __all__ = ["Objective", "Milestones", "SearchFn", "EvaluatorFactory", "DEFAULT_REMEASURE"]

@@ -21,7 +21,7 @@ import optuna
 
 from .. import __version__
 from ..config import EXECUTION_FIELDS, PRESETS, ConfigError, SearchConfig
-from .errors import TuneError
+from ..errors import TuneError
 from .objective import DEFAULT_REMEASURE, EvaluatorFactory, Objective, SearchFn
 from .report import StudyReport, format_report, summarise_study, write_outputs
 from .settings import TuneSettings

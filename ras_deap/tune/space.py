@@ -16,8 +16,8 @@ from typing import Any
 import optuna
 
 from ..config import DISTANCES, NICHE_CHILDREN, OPTIONS, SearchConfig
+from ..errors import TuneError
 from ..options import paper_values
-from .errors import TuneError
 
 __all__ = ["SearchSpace", "SPACES", "get_space", "PAPER_VALUES"]
 

@@ -22,7 +22,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from .errors import TuneError
+from ..errors import TuneError
 
 __all__ = ["DEFAULT_STORAGE", "STUDY_ATTR", "open_storage", "open_study", "public_url",
            "heartbeat_settings", "HEARTBEAT_ENV", "GRACE_ENV"]

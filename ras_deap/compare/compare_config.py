@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..assess.config import AssessConfig
+from ..assess.assess_config import AssessConfig
 from ..config import OPTIONS, PRESETS, ConfigError, SearchConfig
 from ..options import check_options, option, options_of
 
