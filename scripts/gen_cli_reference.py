@@ -30,7 +30,7 @@ COMMANDS = [
     ("compare", "ras_deap.compare.cli", "build_parser"),
     ("assess", "ras_deap.assess.cli", "build_parser"),
     ("tune", "ras_deap.tune.cli", "build_parser"),
-    ("attacks", "ras_deap.attacks.__main__", "_parser"),
+    ("attacks", "ras_deap.attacks.cli", "_parser"),
     ("export", "ras_deap.export.cli", "build_parser"),
     ("report", "ras_deap.report.cli", "build_parser"),
     ("compare.heldout", "ras_deap.compare.heldout", "_parser"),

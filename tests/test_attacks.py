@@ -28,7 +28,7 @@ from ras_deap.attacks import (
     train_classifier,
     work_dir_for,
 )
-from ras_deap.attacks.__main__ import main
+from ras_deap.attacks.cli import main
 from ras_deap.bank import check_quarantine, default_bank_path, load_bank, robustness_metrics
 from ras_deap.data import load_dataset
 from ras_deap.errors import ConfigError
@@ -338,7 +338,7 @@ def test_recorded_build_commands_give_the_shipped_banks_records():
     """The commands that built the shipped banks still describe them: the old
     flags they use (--images-per-cell, --linf-images-per-cell) are accepted
     and give the stored build record, key for key."""
-    from ras_deap.attacks.__main__ import _build_config, _parser
+    from ras_deap.attacks.cli import _build_config, _parser
 
     commands = _recorded_build_commands()
     assert len(commands) == 2 and any("--linf-images-per-cell" in c for c in commands)

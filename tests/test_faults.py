@@ -479,14 +479,14 @@ def test_attacks_show_into_a_closed_pipe_is_quiet(tmp_path):
 
 
 def test_attacks_show_of_a_truncated_bank_exits_2(tmp_path, capsys):
-    from ras_deap.attacks.__main__ import main as attacks
+    from ras_deap.attacks.cli import main as attacks
 
     assert attacks(["show", _truncated_bank(tmp_path)]) == 2
     assert "not a readable bank" in capsys.readouterr().err
 
 
 def test_attacks_build_leaves_no_work_folder_after_a_validation_error(tmp_path, capsys):
-    from ras_deap.attacks.__main__ import main as attacks
+    from ras_deap.attacks.cli import main as attacks
 
     out = tmp_path / "bank.npz"
     assert attacks(["build", "--dataset", "cifar10", "--data-dir", str(tmp_path / "none"),

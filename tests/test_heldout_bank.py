@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ras_deap.attacks import SOURCE_NAMES
-from ras_deap.attacks.__main__ import main
+from ras_deap.attacks.cli import main
 from ras_deap.attacks.heldout import build_heldout_bank, heldout_table
 from ras_deap.attacks.heldout_config import HELDOUT_ATTACKS, HeldoutConfig
 from ras_deap.attacks.heldout_sources import HELDOUT_SOURCE_NAMES, HeldoutSourceConfig

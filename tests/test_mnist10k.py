@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ras_deap.attacks.__main__ import format_table
 from ras_deap.attacks.attack import run_attack_setting
+from ras_deap.attacks.cli import format_table
 from ras_deap.attacks.settings import AttackSetting
 from ras_deap.bank import default_bank_path, load_bank
 from ras_deap.config import DATASET_NAMES, SearchConfig

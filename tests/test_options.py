@@ -321,7 +321,7 @@ def test_no_cli_accepts_an_abbreviated_flag():
     which refuses them."""
     import ast
 
-    from ras_deap.attacks.__main__ import _parser as attacks_parser
+    from ras_deap.attacks.cli import _parser as attacks_parser
 
     package = REPO / "ras_deap"
     for path in package.rglob("*.py"):
@@ -343,7 +343,7 @@ def test_no_cli_accepts_an_abbreviated_flag():
 def test_old_flag_names_are_accepted_only_where_a_recorded_command_needs_them():
     """Each old name in ``OLD_FLAGS`` parses as its new flag, and the file it is
     kept for still uses it: when that record changes, the exception goes."""
-    from ras_deap.attacks.__main__ import _parser as attacks_parser
+    from ras_deap.attacks.cli import _parser as attacks_parser
     from ras_deap.compare.cli import build_parser as compare_parser
     from ras_deap.flags import OLD_FLAGS
 
