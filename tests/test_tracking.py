@@ -32,8 +32,8 @@ def record(i: int, generation: int = 0, failure: str | None = None, seed: int = 
         cluster=i % 2, parent_id=None if generation == 0 else "M-parent",
         mutations=[] if generation == 0 else ["add_layer", "swap_layer"],
         fitness=float("nan") if failure else 0.5 + i / 100,
-        metrics={"accuracy": 0.9 - i / 100, "robustness": 0.1 * i, "robustness_cell_0": 0.25,
-                 "param_count": 12345.0 + i, "train_seconds": 1.5},
+        metrics={"accuracy": 0.9 - i / 100, "robustness": 0.1 * i, "robustness_Linf_th3": 0.25,
+                 "parameters": 12345.0 + i, "train_seconds": 1.5},
         spectrum=dict(zip(SPECTRUM_FEATURES, spectrum(model), strict=True)),
         genome=model.to_dict(), failure=failure)
 
@@ -112,9 +112,9 @@ def test_child_content_round_trips(logged) -> None:
         assert "parent_id" not in run.data.params and "mutations" not in run.data.params
         assert run.data.tags["genome_id"] == rec.genome_id
         assert run.data.tags["mlflow.note.content"].startswith("Generation 0, individual")
-        assert run.data.metrics["param_count"] == rec.metrics["param_count"]
+        assert run.data.metrics["parameters"] == rec.metrics["parameters"]
         assert run.data.metrics["accuracy"] == rec.metrics["accuracy"]
-        assert run.data.metrics["robustness/cell_0"] == 0.25
+        assert run.data.metrics["robustness/Linf_th3"] == 0.25
         assert run.data.metrics["timing/train_seconds"] == 1.5
         for name in SPECTRUM_FEATURES:
             assert run.data.metrics[f"spectrum/{name}"] == rec.spectrum[name]
