@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..genome.shapes import Shape, is_map
@@ -109,6 +110,177 @@ def _describe(layer: Any) -> str:
     return f"dense {g.units} units"
 
 
+@dataclass
+class _Code:
+    """The generated class's two halves, filled block by block: ``init`` the
+    lines of ``__init__`` (one attribute per layer), ``body`` those of ``forward``."""
+
+    init: list[str] = field(default_factory=list)
+    body: list[str] = field(default_factory=list)
+
+
+def _adapt(layer: Any, arg: str, arg_shape: Shape) -> tuple[str, str]:
+    """The expression that feeds ``layer`` from ``arg`` (flatten, reshape to a
+    map, or as it is) and the comment saying what it does ("" for nothing)."""
+    if layer.adapt == "flatten":
+        arg, note = f"{arg}.flatten(1)", f"flatten the {_shape(arg_shape)} map"
+    elif layer.adapt == "to_map":
+        mc, mh, mw = layer.map_shape
+        arg = f"{arg}.reshape({arg}.shape[0], {mc}, {mh}, {mw})"
+        note = f"reshape {_shape(arg_shape)} features to a {mc} x {mh} x {mw} map"
+    else:
+        note = ""
+    if layer.center_tap:
+        note = (note + "; " if note else "") + "1 x 1 map: only the kernel's centre tap sees data"
+    return arg, note
+
+
+def _layer_code(code: _Code, i: int, j: int, block: Any, block_in: str,
+                outs: list[tuple[str, Shape]]) -> None:
+    """Layer ``j`` of block ``i``: its attribute, its input's merge and adaptation,
+    and its call; appends ``(variable, output shape)`` to ``outs``."""
+    lmerge, layer = block.merges[j], block.layers[j]
+    attr = f"block{i}_layer{j}"
+    code.init += [f"# block {i}, layer {j}: {_describe(layer)}; "
+                  f"{_shape(layer.in_shape)} -> {_shape(layer.out_shape)}",
+                  f"self.{attr} = nn.Sequential(",
+                  f"    {_layer_module(layer)})"]
+    if j == 0:
+        arg, arg_shape = block_in, tuple(block.in_shape)
+    else:
+        names = [outs[u][0] for u in block.node_inputs[j]]
+        nshapes = [outs[u][1] for u in block.node_inputs[j]]
+        arg = _merge(names, nshapes, lmerge.mode, lmerge.out_shape)
+        if lmerge.mode != "single":
+            code.body += [_merge_comment(names, nshapes, lmerge.mode, lmerge.out_shape),
+                          f"{_var(i, j)}_in = {arg}"]
+            arg = f"{_var(i, j)}_in"
+        arg_shape = tuple(lmerge.out_shape)
+    arg, note = _adapt(layer, arg, arg_shape)
+    if note:
+        code.body.append(f"# {note}")
+    code.body.append(f"{_var(i, j)} = self.{attr}({arg})  # -> {_shape(layer.out_shape)}")
+    outs.append((_var(i, j), tuple(layer.out_shape)))
+
+
+def _block_code(code: _Code, net: Any, i: int, block_out: list[tuple[str, Shape]]) -> None:
+    """Block ``i``: the merge of its inputs, its layers, its output variable
+    ``block{i}`` (appended to ``block_out`` with its shape)."""
+    merge, block = net.merges[i], net.blocks[i]
+    if i == 0:
+        srcs, shapes = ["x"], [tuple(net.input_shape)]
+        preds = "the normalised image"
+    else:
+        srcs = [block_out[u][0] for u in net.block_inputs[i]]
+        shapes = [block_out[u][1] for u in net.block_inputs[i]]
+        preds = ("the output of block" + ("s " if len(srcs) > 1 else " ")
+                 + ", ".join(str(u) for u in net.block_inputs[i]))
+    code.body += ["", f"# block {i}: input {_shape(block.in_shape)}, from {preds}"]
+    block_in = srcs[0]
+    if merge.mode != "single":
+        code.body += [_merge_comment(srcs, shapes, merge.mode, merge.out_shape),
+                      f"block{i}_in = {_merge(srcs, shapes, merge.mode, merge.out_shape)}"]
+        block_in = f"block{i}_in"
+    outs: list[tuple[str, Shape]] = []
+    for j in range(len(block.layers)):
+        _layer_code(code, i, j, block, block_in, outs)
+    block_out.append((f"block{i}", outs[-1][1]))
+    code.body.append(f"block{i} = {outs[-1][0]}  # block {i}'s output: {_shape(outs[-1][1])}")
+
+
+def _network_code(net: Any) -> _Code:
+    """``__init__`` and ``forward`` of the whole network: its blocks, the
+    pooling and the classifier head."""
+    code = _Code()
+    block_out: list[tuple[str, Shape]] = []
+    for i in range(len(net.blocks)):
+        _block_code(code, net, i, block_out)
+    last, last_shape = f"block{len(net.blocks) - 1}", block_out[-1][1]
+    code.body.append("")
+    if net.pool == "global_avg":
+        code.body.append(f"features = {last}.mean(dim=(2, 3))  # global average pooling: "
+                         f"{_shape(last_shape)} -> {last_shape[0]}")
+    else:
+        code.body.append(f"features = {last}  # already a vector of {last_shape[0]} features")
+    code.body.append("return self.head(features)  # logits")
+    code.init += ["# the classifier on the pooled features",
+                  f"self.head = nn.Linear({net.head.in_features}, {net.head.out_features})"]
+    return code
+
+
+_MODULE_DOC = '''"""Genome {genome_id}: a network found by ras_deap, as plain PyTorch.
+
+Input: float32 images N x {c} x {h} x {w} with values in [0, 1] ({pixels});
+the network normalises them itself with MEAN/STD (per channel).
+Output: N x {classes} logits (argmax = the predicted class).
+
+Each layer is Conv2d(k, stride, padding=k // 2) or Linear, then ReLU, then
+BatchNorm. A node with several inputs concatenates them: maps along channels
+after adaptive average pooling to the smallest height and width; if any input
+is a vector, everything is flattened first. A vector feeding a convolution is
+reshaped to a small square map.
+
+Generated by python -m ras_deap.export; it imports nothing but torch.
+Load it with:
+
+    net = Network()
+    net.load_state_dict(torch.load("weights.pt"))
+    net.eval()
+"""
+
+import torch
+from torch import nn'''
+
+# The layout fix every exported network applies to its input (the compiler's
+# canonical_layout, written without ras_deap).
+_ROW_MAJOR = '''def row_major(x):
+    """``x`` itself when its strides are exactly row-major (size-1 axes
+    included), else a row-major copy. ``x.contiguous()`` is not enough: it
+    accepts an N x 1 x H x W tensor with channels-last strides, which some
+    oneDNN CPU kernels mishandle. An exported graph (ONNX) has no strides."""
+    if torch.jit.is_tracing():
+        return x
+    strides, step = [], 1
+    for size in reversed(x.shape):
+        strides.append(step)
+        step *= max(int(size), 1)
+    if x.stride() == tuple(reversed(strides)):
+        return x
+    return x.clone(memory_format=torch.contiguous_format)'''
+
+_MAIN = '''if __name__ == "__main__":
+    # python model.py weights.pt images.pt: the predicted class of each image
+    import sys
+
+    net = Network()
+    net.load_state_dict(torch.load(sys.argv[1], map_location="cpu"))
+    net.eval()
+    with torch.no_grad():
+        images = torch.load(sys.argv[2], map_location="cpu").float()
+        print(net(images).argmax(1).tolist())'''
+
+
+def _class_lines(net: Any, genome_id: str, code: _Code) -> list[str]:
+    """The ``nn.Module`` class: buffers, layer attributes, ``forward``."""
+    c, h, w = net.input_shape
+    return [
+        f"class {CLASS_NAME}(nn.Module):",
+        f'    """Genome {genome_id} for {c} x {h} x {w} images in [0, 1]."""',
+        "",
+        "    def __init__(self):",
+        "        super().__init__()",
+        "        # per-channel statistics of the training images (buffers, in the state dict)",
+        '        self.register_buffer("mean", torch.tensor(MEAN).view(1, -1, 1, 1))',
+        '        self.register_buffer("std", torch.tensor(STD).view(1, -1, 1, 1))',
+        *(f"        {line}" for line in code.init),
+        "",
+        "    def forward(self, x):",
+        f"        # x: N x {c} x {h} x {w} images in [0, 1]",
+        "        x = (row_major(x) - self.mean) / self.std",
+        *(f"        {line}" if line else "" for line in code.body),
+    ]
+
+
 def generate_source(net: Any, *, genome_id: str | None = None,
                     levels: int | None = None) -> str:
     """The source of ``model.py`` for the compiled network ``net`` (see the
@@ -118,103 +290,14 @@ def generate_source(net: Any, *, genome_id: str | None = None,
     mean = [float(v) for v in net.normalize.mean.flatten().tolist()]
     std = [float(v) for v in net.normalize.std.flatten().tolist()]
     c, h, w = net.input_shape
-    init: list[str] = []
-    body: list[str] = []
-    block_out: list[tuple[str, Shape]] = []
-    for i, (merge, block) in enumerate(zip(net.merges, net.blocks, strict=True)):
-        if i == 0:
-            srcs, shapes = ["x"], [tuple(net.input_shape)]
-        else:
-            srcs = [block_out[u][0] for u in net.block_inputs[i]]
-            shapes = [block_out[u][1] for u in net.block_inputs[i]]
-        body.append("")
-        preds = ("the normalised image" if i == 0 else
-                 "the output of block" + ("s " if len(srcs) > 1 else " ")
-                 + ", ".join(str(u) for u in net.block_inputs[i]))
-        body.append(f"# block {i}: input {_shape(block.in_shape)}, from {preds}")
-        if merge.mode != "single":
-            body.append(_merge_comment(srcs, shapes, merge.mode, merge.out_shape))
-            body.append(f"block{i}_in = {_merge(srcs, shapes, merge.mode, merge.out_shape)}")
-            block_in = f"block{i}_in"
-        else:
-            block_in = srcs[0]
-        outs: list[tuple[str, Shape]] = []
-        for j, (lmerge, layer) in enumerate(zip(block.merges, block.layers, strict=True)):
-            attr = f"block{i}_layer{j}"
-            init.append(f"# block {i}, layer {j}: {_describe(layer)}; "
-                        f"{_shape(layer.in_shape)} -> {_shape(layer.out_shape)}")
-            init.append(f"self.{attr} = nn.Sequential(")
-            init.append(f"    {_layer_module(layer)})")
-            if j == 0:
-                arg, arg_shape = block_in, tuple(block.in_shape)
-            else:
-                names = [outs[u][0] for u in block.node_inputs[j]]
-                nshapes = [outs[u][1] for u in block.node_inputs[j]]
-                arg = _merge(names, nshapes, lmerge.mode, lmerge.out_shape)
-                if lmerge.mode != "single":
-                    body.append(_merge_comment(names, nshapes, lmerge.mode, lmerge.out_shape))
-                    body.append(f"{_var(i, j)}_in = {arg}")
-                    arg = f"{_var(i, j)}_in"
-                arg_shape = tuple(lmerge.out_shape)
-            if layer.adapt == "flatten":
-                arg = f"{arg}.flatten(1)"
-                note = f"flatten the {_shape(arg_shape)} map"
-            elif layer.adapt == "to_map":
-                mc, mh, mw = layer.map_shape
-                arg = f"{arg}.reshape({arg}.shape[0], {mc}, {mh}, {mw})"
-                note = f"reshape {_shape(arg_shape)} features to a {mc} x {mh} x {mw} map"
-            else:
-                note = ""
-            if layer.center_tap:
-                note = (note + "; " if note else "") + ("1 x 1 map: only the kernel's centre "
-                                                         "tap sees data")
-            var = _var(i, j)
-            if note:
-                body.append(f"# {note}")
-            body.append(f"{var} = self.{attr}({arg})  # -> {_shape(layer.out_shape)}")
-            outs.append((var, tuple(layer.out_shape)))
-        block_out.append((f"block{i}", outs[-1][1]))
-        body.append(f"block{i} = {outs[-1][0]}  # block {i}'s output: "
-                    f"{_shape(outs[-1][1])}")
-    last, last_shape = f"block{len(net.blocks) - 1}", block_out[-1][1]
-    body.append("")
-    if net.pool == "global_avg":
-        body.append(f"features = {last}.mean(dim=(2, 3))  # global average pooling: "
-                    f"{_shape(last_shape)} -> {last_shape[0]}")
-    else:
-        body.append(f"features = {last}  # already a vector of {last_shape[0]} features")
-    body.append("return self.head(features)  # logits")
-    init.append("# the classifier on the pooled features")
-    init.append(f"self.head = nn.Linear({net.head.in_features}, {net.head.out_features})")
-    uses_f = any("F." in line for line in body)
-    pixels = (f"{levels} levels, steps of 1/{levels - 1}" if levels else "any value")
+    code = _network_code(net)
+    pixels = f"{levels} levels, steps of 1/{levels - 1}" if levels else "any value"
+    head = _MODULE_DOC.format(genome_id=genome_id, c=c, h=h, w=w, pixels=pixels,
+                              classes=net.num_classes)
+    uses_f = any("F." in line for line in code.body)
     lines = [
-        f'"""Genome {genome_id}: a network found by ras_deap, as plain PyTorch.',
-        "",
-        f"Input: float32 images N x {c} x {h} x {w} with values in [0, 1] ({pixels});",
-        "the network normalises them itself with MEAN/STD (per channel).",
-        f"Output: N x {net.num_classes} logits (argmax = the predicted class).",
-        "",
-        "Each layer is Conv2d(k, stride, padding=k // 2) or Linear, then ReLU, then",
-        "BatchNorm. A node with several inputs concatenates them: maps along channels",
-        "after adaptive average pooling to the smallest height and width; if any input",
-        "is a vector, everything is flattened first. A vector feeding a convolution is",
-        "reshaped to a small square map.",
-        "",
-        "Generated by python -m ras_deap.export; it imports nothing but torch.",
-        "Load it with:",
-        "",
-        "    net = Network()",
-        '    net.load_state_dict(torch.load("weights.pt"))',
-        "    net.eval()",
-        '"""',
-        "",
-        "import torch",
-        "from torch import nn",
-    ]
-    if uses_f:
-        lines.append("from torch.nn import functional as F")
-    lines += [
+        head,
+        *(["from torch.nn import functional as F"] if uses_f else []),
         "",
         f"GENOME_ID = {genome_id!r}",
         f"INPUT_SHAPE = {tuple(net.input_shape)!r}  # channels, height, width",
@@ -223,53 +306,12 @@ def generate_source(net: Any, *, genome_id: str | None = None,
         f"STD = {tuple(std)!r}",
         "",
         "",
-        "def row_major(x):",
-        '    """``x`` itself when its strides are exactly row-major (size-1 axes',
-        "    included), else a row-major copy. ``x.contiguous()`` is not enough: it",
-        "    accepts an N x 1 x H x W tensor with channels-last strides, which some",
-        '    oneDNN CPU kernels mishandle. An exported graph (ONNX) has no strides."""',
-        "    if torch.jit.is_tracing():",
-        "        return x",
-        "    strides, step = [], 1",
-        "    for size in reversed(x.shape):",
-        "        strides.append(step)",
-        "        step *= max(int(size), 1)",
-        "    if x.stride() == tuple(reversed(strides)):",
-        "        return x",
-        "    return x.clone(memory_format=torch.contiguous_format)",
-        "",
-    ]
-    lines += [
-        "",
-        f"class {CLASS_NAME}(nn.Module):",
-        f'    """Genome {genome_id} for {c} x {h} x {w} images in [0, 1]."""',
-        "",
-        "    def __init__(self):",
-        "        super().__init__()",
-        "        # per-channel statistics of the training images (buffers, in the state dict)",
-        '        self.register_buffer("mean", torch.tensor(MEAN).view(1, -1, 1, 1))',
-        '        self.register_buffer("std", torch.tensor(STD).view(1, -1, 1, 1))',
-    ]
-    lines += [f"        {line}" for line in init]
-    lines += [
-        "",
-        "    def forward(self, x):",
-        f"        # x: N x {c} x {h} x {w} images in [0, 1]",
-        "        x = (row_major(x) - self.mean) / self.std",
-    ]
-    lines += [f"        {line}" if line else "" for line in body]
-    lines += [
+        _ROW_MAJOR,
         "",
         "",
-        'if __name__ == "__main__":',
-        "    # python model.py weights.pt images.pt: the predicted class of each image",
-        "    import sys",
+        *_class_lines(net, genome_id, code),
         "",
-        "    net = Network()",
-        '    net.load_state_dict(torch.load(sys.argv[1], map_location="cpu"))',
-        "    net.eval()",
-        "    with torch.no_grad():",
-        '        images = torch.load(sys.argv[2], map_location="cpu").float()',
-        "        print(net(images).argmax(1).tolist())",
+        "",
+        _MAIN,
     ]
     return "\n".join(lines) + "\n"
