@@ -143,8 +143,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         started = time.perf_counter()
         run_id: str | None = None
-        best = -math.inf
-        milestones = Milestones(self.report_every)
+        progress: _PruningReporter | None = None
         try:
             config, _ = self.config_for(trial)  # a ConfigError here fails the trial
             settings = config.to_dict()
@@ -153,122 +152,166 @@ class Objective:
                 run_id = self.tracker.start_trial(self.study_run_id, self.study_name,
                                                   trial.number, trial.params, settings)
                 trial.set_user_attr("mlflow_run_id", run_id)
-
-            def on_generation(generation: int, record: dict[str, Any]) -> None:
-                nonlocal best
-                value = float(record.get("max", math.nan))
-                if math.isfinite(value):
-                    best = max(best, value)
-                evaluations = int(record.get("evaluations", 0))
-                if run_id is not None:
-                    self.tracker.report(run_id, evaluations, {
-                        "best_fitness": best if math.isfinite(best) else None,
-                        "generation": generation})
-                if not math.isfinite(best):
-                    return
-                steps = milestones.passed(evaluations)
-                for step in steps:
-                    trial.report(best, step)
-                # generation 0 is random models (nothing evolved yet to judge), and a
-                # trial that has spent its budget is finished, not pruned
-                if (steps and generation > 0 and evaluations < config.max_evaluations
-                        and trial.should_prune()):
-                    raise optuna.TrialPruned(
-                        f"pruned after {evaluations} evaluations (generation {generation}): "
-                        f"best fitness {best:.4f} is below the median of earlier trials")
-
-            # one search per tuning seed; the first reports to the pruner, the value is
-            # the mean over seeds of each search's re-measured winner
-            values, evaluations = [], 0
-            for k in range(self.seeds):
-                seeded = config if k == 0 else config.replace(
-                    seed=config.seed + k,
-                    run_name=trial_run_name(trial, config.seed + k))
-                folder = Path(seeded.run_dir) / str(seeded.run_name)
-                # a checkpoint committed with a study resumes in a checkout without the
-                # MLflow store its search was logged to: the rest goes to a new run
-                resume = ({"resume": folder, "new_run_if_lost": True}
-                          if (folder / CHECKPOINT_NAME).is_file() else {})
-                result = self._search()(seeded, on_generation=on_generation if k == 0 else _quiet,
-                                        parent_run_id=run_id, progress=self.progress,
-                                        final_training=self.final_training, **resume)
-                search_best = float(result.summary.get("fitness", best))
-                if not math.isfinite(search_best):
-                    raise RuntimeError(f"the search returned a non-finite best fitness "
-                                       f"({search_best})")
-                measured = self._remeasure(seeded, result.best)
-                values.append(float(measured.mean))
-                evaluations += int(result.evaluations)
-                if k == 0:
-                    first = (result, search_best, measured)
-            result, search_best, measured = first
-            value = float(sum(values) / len(values))
-            if not math.isfinite(value):
-                raise RuntimeError(f"the re-measured fitness is not finite ({value})")
-            attrs = {"search_run_id": result.run_id, "evaluations": result.evaluations,
-                     "best_id": result.summary.get("best_id"),
-                     "accuracy": result.summary.get("accuracy"),
-                     "robustness": result.summary.get("robustness"),
-                     "search_best_fitness": search_best,
-                     "remeasured_mean": value,
-                     "remeasured_sd": _finite_or_none(measured.sd),
-                     "remeasured_ci95": _finite_or_none(measured.ci95),
-                     "remeasure_repeats": measured.repeats,
-                     "remeasured_fitness": list(measured.fitness),
-                     "remeasured_accuracy": _finite_or_none(measured.accuracy_mean),
-                     "remeasured_robustness": _finite_or_none(measured.robustness_mean),
-                     "remeasure_failures": measured.failures,
-                     "remeasure_generation": measured.generation,
-                     "remeasure_seconds": measured.seconds,
-                     "trainings": evaluations + measured.repeats * self.seeds,
-                     "seed_values": values,
-                     "seeds": [config.seed + k for k in range(self.seeds)],
-                     "run_dir": str(result.run_dir),
-                     "seconds": time.perf_counter() - started}
-            if measured.failure_reasons:
-                attrs["remeasure_failure"] = measured.failure_reasons[0][:2000]
-            for key, item in attrs.items():
-                trial.set_user_attr(key, item)
-            if run_id is not None:
-                self.tracker.report(run_id, result.evaluations, {
-                    "accuracy": result.summary.get("accuracy"),
-                    "robustness": result.summary.get("robustness"),
-                    "evaluations": result.evaluations, "seconds": attrs["seconds"],
-                    "search_best_fitness": search_best,
-                    "remeasured_mean": value,
-                    "remeasured_sd": attrs["remeasured_sd"],
-                    "remeasured_ci95": attrs["remeasured_ci95"],
-                    "remeasure_repeats": measured.repeats,
-                    "remeasure_failures": measured.failures,
-                    "trainings": attrs["trainings"]})
-                self.tracker.end_trial(
-                    run_id, "COMPLETE", value=value,
-                    tags={"search_run_id": result.run_id or "", "best_id": attrs["best_id"],
-                          "value_kind": f"re-measured mean fitness over {measured.repeats} "
-                                        "fresh trainings"},
-                    genome=result.best.genome.to_dict())
-            return value
+            progress = _PruningReporter(trial, config, Milestones(self.report_every),
+                                        self.tracker, run_id)
+            searches = self._searches(trial, config, run_id, progress)
+            return self._complete(trial, config, run_id, searches, started)
         except optuna.TrialPruned as exc:
             trial.set_user_attr("seconds", time.perf_counter() - started)
             if run_id is not None:
+                best = progress.best if progress is not None else -math.inf
                 self.tracker.stop_nested_searches(run_id, f"optuna pruner: {exc}")
                 self.tracker.end_trial(run_id, "PRUNED",
                                        value=best if math.isfinite(best) else None,
                                        reason=str(exc))
             raise
         except BaseException as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            trial.set_user_attr("failure", reason[:2000])
-            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM: retried on the rerun
-                trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("seconds", time.perf_counter() - started)
-            log.warning("trial %d failed: %s", trial.number, reason)
-            if run_id is not None:
-                try:
-                    self.tracker.end_trial(run_id, "FAIL", reason=reason)
-                except Exception as track_exc:  # never hide the trial's own error
-                    log.warning("could not mark MLflow run %s FAILED: %s", run_id, track_exc)
+            self._failed(trial, run_id, exc, started)
             raise
+
+    def _searches(self, trial: optuna.Trial, config: SearchConfig, run_id: str | None,
+                  progress: _PruningReporter) -> _Searches:
+        """One search per tuning seed, each winner re-measured; the first search
+        reports to the pruner (``progress``)."""
+        values, evaluations, first = [], 0, None
+        for k in range(self.seeds):
+            seeded = config if k == 0 else config.replace(
+                seed=config.seed + k,
+                run_name=trial_run_name(trial, config.seed + k))
+            folder = Path(seeded.run_dir) / str(seeded.run_name)
+            # a checkpoint committed with a study resumes in a checkout without the
+            # MLflow store its search was logged to: the rest goes to a new run
+            resume = ({"resume": folder, "new_run_if_lost": True}
+                      if (folder / CHECKPOINT_NAME).is_file() else {})
+            result = self._search()(seeded, on_generation=progress if k == 0 else _quiet,
+                                    parent_run_id=run_id, progress=self.progress,
+                                    final_training=self.final_training, **resume)
+            search_best = float(result.summary.get("fitness", progress.best))
+            if not math.isfinite(search_best):
+                raise RuntimeError(f"the search returned a non-finite best fitness "
+                                   f"({search_best})")
+            measured = self._remeasure(seeded, result.best)
+            values.append(float(measured.mean))
+            evaluations += int(result.evaluations)
+            if k == 0:
+                first = (result, search_best, measured)
+        result, search_best, measured = first
+        return _Searches(result, search_best, measured, values, evaluations)
+
+    def _complete(self, trial: optuna.Trial, config: SearchConfig, run_id: str | None,
+                  searches: _Searches, started: float) -> float:
+        """The trial's value (the mean over seeds of the re-measured winners),
+        stored with its details as user attributes and, with a tracker, on the
+        trial's MLflow run."""
+        result, measured = searches.result, searches.measured
+        value = float(sum(searches.values) / len(searches.values))
+        if not math.isfinite(value):
+            raise RuntimeError(f"the re-measured fitness is not finite ({value})")
+        attrs = {"search_run_id": result.run_id, "evaluations": result.evaluations,
+                 "best_id": result.summary.get("best_id"),
+                 "accuracy": result.summary.get("accuracy"),
+                 "robustness": result.summary.get("robustness"),
+                 "search_best_fitness": searches.search_best,
+                 "remeasured_mean": value,
+                 "remeasured_sd": _finite_or_none(measured.sd),
+                 "remeasured_ci95": _finite_or_none(measured.ci95),
+                 "remeasure_repeats": measured.repeats,
+                 "remeasured_fitness": list(measured.fitness),
+                 "remeasured_accuracy": _finite_or_none(measured.accuracy_mean),
+                 "remeasured_robustness": _finite_or_none(measured.robustness_mean),
+                 "remeasure_failures": measured.failures,
+                 "remeasure_generation": measured.generation,
+                 "remeasure_seconds": measured.seconds,
+                 "trainings": searches.evaluations + measured.repeats * self.seeds,
+                 "seed_values": searches.values,
+                 "seeds": [config.seed + k for k in range(self.seeds)],
+                 "run_dir": str(result.run_dir),
+                 "seconds": time.perf_counter() - started}
+        if measured.failure_reasons:
+            attrs["remeasure_failure"] = measured.failure_reasons[0][:2000]
+        for key, item in attrs.items():
+            trial.set_user_attr(key, item)
+        if run_id is not None:
+            self.tracker.report(run_id, result.evaluations, {
+                "accuracy": result.summary.get("accuracy"),
+                "robustness": result.summary.get("robustness"),
+                "evaluations": result.evaluations, "seconds": attrs["seconds"],
+                "search_best_fitness": searches.search_best,
+                "remeasured_mean": value,
+                "remeasured_sd": attrs["remeasured_sd"],
+                "remeasured_ci95": attrs["remeasured_ci95"],
+                "remeasure_repeats": measured.repeats,
+                "remeasure_failures": measured.failures,
+                "trainings": attrs["trainings"]})
+            self.tracker.end_trial(
+                run_id, "COMPLETE", value=value,
+                tags={"search_run_id": result.run_id or "", "best_id": attrs["best_id"],
+                      "value_kind": f"re-measured mean fitness over {measured.repeats} "
+                                    "fresh trainings"},
+                genome=result.best.genome.to_dict())
+        return value
+
+    def _failed(self, trial: optuna.Trial, run_id: str | None, exc: BaseException,
+                started: float) -> None:
+        """Record why a trial failed (an interrupted one is retried on the rerun)
+        and end its MLflow run FAILED, never hiding the trial's own error."""
+        reason = f"{type(exc).__name__}: {exc}"
+        trial.set_user_attr("failure", reason[:2000])
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM: retried on the rerun
+            trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("seconds", time.perf_counter() - started)
+        log.warning("trial %d failed: %s", trial.number, reason)
+        if run_id is not None:
+            try:
+                self.tracker.end_trial(run_id, "FAIL", reason=reason)
+            except Exception as track_exc:  # never hide the trial's own error
+                log.warning("could not mark MLflow run %s FAILED: %s", run_id, track_exc)
+
+
+@dataclass
+class _Searches:
+    """What a trial's searches gave: the first search's result, best fitness and
+    re-measurement, every seed's re-measured mean and the evaluations of all."""
+
+    result: Any
+    search_best: float
+    measured: Any
+    values: list[float]
+    evaluations: int
+
+
+class _PruningReporter:
+    """``on_generation`` of a trial's first search: keeps the best fitness so
+    far, reports it to MLflow and, at each evaluation milestone, to the pruner,
+    and prunes the trial when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial, config: SearchConfig, milestones: Milestones,
+                 tracker: Any, run_id: str | None) -> None:
+        self.trial, self.config, self.milestones = trial, config, milestones
+        self.tracker, self.run_id = tracker, run_id
+        self.best = -math.inf
+
+    def __call__(self, generation: int, record: dict[str, Any]) -> None:
+        value = float(record.get("max", math.nan))
+        if math.isfinite(value):
+            self.best = max(self.best, value)
+        evaluations = int(record.get("evaluations", 0))
+        if self.run_id is not None:
+            self.tracker.report(self.run_id, evaluations, {
+                "best_fitness": self.best if math.isfinite(self.best) else None,
+                "generation": generation})
+        if not math.isfinite(self.best):
+            return
+        steps = self.milestones.passed(evaluations)
+        for step in steps:
+            self.trial.report(self.best, step)
+        # generation 0 is random models (nothing evolved yet to judge), and a
+        # trial that has spent its budget is finished, not pruned
+        if (steps and generation > 0 and evaluations < self.config.max_evaluations
+                and self.trial.should_prune()):
+            raise optuna.TrialPruned(
+                f"pruned after {evaluations} evaluations (generation {generation}): "
+                f"best fitness {self.best:.4f} is below the median of earlier trials")
 
 
 def series_number(trial: optuna.Trial) -> int:
