@@ -24,6 +24,7 @@ from ..atomic import write_atomic, write_bytes_atomic
 from ..bank import AdversarialBank, linf_grid, quarantine_record, save_bank
 from ..errors import UsageError
 from .build_config import BuildConfig
+from .samples import SampleParts
 from .settings import NORMS, AttackSetting
 from .source_models import SOURCE_NAMES
 
@@ -214,63 +215,57 @@ def table_rows(manifest: dict) -> list[tuple[str, str, dict[str, int], int]]:
     return rows
 
 
-def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
-               keep_work: bool = False, log=print, workers: int = 1) -> AdversarialBank:
-    """Build (or resume building) the bank described by ``cfg`` into ``out``;
-    ``workers`` > 1 trains and attacks that many sources at once (the same
-    bank: see :mod:`ras_deap.attacks.build_parallel`)."""
-    from .. import __version__
-    from ..data import load_dataset
-
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise BankBuildError(f"workers {workers!r}: must be an int >= 1 (processes, one source "
-                         "each at a time)")
-    out = Path(out)
+def _check_output(out: Path) -> None:
     if out.suffix != ".npz":
         raise BankBuildError(f"output {out} must end in .npz (the manifest goes next to it as "
                              ".json)")
-    work = work_dir_for(out)
+
+
+def _resuming(work: Path, cfg: BuildConfig) -> bool:
+    """Whether ``work`` holds a build with ``cfg``'s settings to resume. A work
+    folder of other settings is refused once it holds progress (nothing found
+    is thrown away), and forgotten if it holds none."""
     cfg_path = work / "config.json"
-    resuming = False
-    if cfg_path.is_file():
-        try:
-            old = json.loads(cfg_path.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != cfg.to_json():
-            if _has_progress(work):
-                raise BankBuildError(f"work folder {work} holds a build with other settings; rerun "
-                                 "with the same settings to resume, or delete the folder to "
-                                 "start over")
-            cfg_path.unlink()  # settings of a build that never started: nothing to keep
-        else:
-            resuming = True
+    if not cfg_path.is_file():
+        return False
+    try:
+        old = json.loads(cfg_path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if old == cfg.to_json():
+        return True
+    if _has_progress(work):
+        raise BankBuildError(f"work folder {work} holds a build with other settings; rerun "
+                             "with the same settings to resume, or delete the folder to "
+                             "start over")
+    cfg_path.unlink()  # settings of a build that never started: nothing to keep
+    return False
 
-    wall = time.perf_counter()
-    # validate everything before the work folder exists, so a corrected command is not
-    # refused because of a folder left by a mistyped one
-    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    if dataset.bank is None or not len(dataset.bank):
-        raise BankBuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
-    attack_settings = cfg.attack_settings_for(dataset.levels)
-    (work / "models").mkdir(parents=True, exist_ok=True)
-    (work / _SETTINGS_DIR).mkdir(exist_ok=True)
-    if resuming:
-        log(f"resuming the build in {work}")
-    else:
-        _atomic_json(cfg_path, cfg.to_json())
-    parts: dict[str, list] = {k: [] for k in
-                              ("x", "y_true", "norm", "th", "optimizer", "source_model",
-                               "source_pred", "base_index")}
-    if workers > 1 and len(cfg.sources) > 1:
-        from .build_parallel import prepare_sources
 
-        prepare_sources(cfg, work, min(workers, len(cfg.sources)),
-                        attack_settings=attack_settings,
-                        show_progress=show_progress, log=log)
+def _setting_info(setting: AttackSetting, arrays: dict[str, Any], ok: np.ndarray,
+                  skipped: int) -> dict[str, Any]:
+    """The manifest's record of one (source, attack setting)."""
+    n_ok, seconds = int(ok.sum()), float(arrays["seconds"])
+    info = {"norm": setting.norm, "th": setting.th, "optimizer": setting.optimizer,
+            "attacked": len(ok), "succeeded": n_ok,
+            "success_rate": round(n_ok / len(ok), 4) if len(ok) else 0.0,
+            "seconds": round(seconds, 2),
+            "seconds_per_image": round(seconds / max(1, len(ok)), 4)}
+    if skipped:  # drawn, but in the assessment split: not attacked, not stored
+        info["assessment_skipped"] = skipped
+    return info
+
+
+def _attack_sources(cfg: BuildConfig, dataset: Any, work: Path,
+                    attack_settings: list[AttackSetting], show_progress: bool,
+                    log: Any) -> tuple[SampleParts, dict[str, dict], dict[str, dict]]:
+    """Train (or load) every source and attack it in every setting (or read
+    the finished settings back): the successes, and the manifest's records
+    of the sources and of each (source, setting)."""
     from ..data.assessment import fitness_positions
 
     usable = fitness_positions(dataset)
+    parts = SampleParts()
     models_info: dict[str, dict] = {}
     settings_info: dict[str, dict] = {}
     for name in cfg.sources:
@@ -281,29 +276,22 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
             # never store a sample of the assessment split (also for results a work
             # folder kept from before the split existed)
             ok = arrays["success"].astype(bool) & usable[arrays["index"]]
-            n_ok = int(ok.sum())
-            seconds = float(arrays["seconds"])
-            settings_info[name][setting.key] = {
-                "norm": setting.norm, "th": setting.th, "optimizer": setting.optimizer,
-                "attacked": len(ok), "succeeded": n_ok,
-                "success_rate": round(n_ok / len(ok), 4) if len(ok) else 0.0,
-                "seconds": round(seconds, 2),
-                "seconds_per_image": round(seconds / max(1, len(ok)), 4),
-            }
             skipped = int((~usable[arrays["index"]]).sum())
-            if skipped:  # drawn, but in the assessment split: not attacked, not stored
-                settings_info[name][setting.key]["assessment_skipped"] = skipped
-            parts["x"].append(arrays["x_adv"][ok])
-            parts["y_true"].append(dataset.bank.y[arrays["index"][ok]])
-            parts["base_index"].append(dataset.bank.index[arrays["index"][ok]])
-            parts["norm"] += [setting.norm] * n_ok
-            parts["th"] += [setting.th] * n_ok
-            parts["optimizer"] += [setting.optimizer] * n_ok
-            parts["source_model"] += [name] * n_ok
-            parts["source_pred"].append(arrays["pred"][ok])
+            settings_info[name][setting.key] = _setting_info(setting, arrays, ok, skipped)
+            parts.add(x=arrays["x_adv"][ok], y_true=dataset.bank.y[arrays["index"][ok]],
+                      base_index=dataset.bank.index[arrays["index"][ok]],
+                      source_pred=arrays["pred"][ok], th=setting.th, norm=setting.norm,
+                      optimizer=setting.optimizer, source_model=name)
+    return parts, models_info, settings_info
 
+
+def _bank_manifest(cfg: BuildConfig, dataset: Any, models_info: dict[str, dict],
+                   settings_info: dict[str, dict], wall: float) -> dict[str, Any]:
     import art
     import torch
+
+    from .. import __version__
+
     total_attack = sum(c["seconds"] for s in settings_info.values() for c in s.values())
     total_train = sum(m["train_seconds"] for m in models_info.values())
     manifest = {
@@ -327,18 +315,46 @@ def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
     }
     manifest["table1"] = [{"source": s, "optimizer": o, "counts": c, "total": t}
                           for s, o, c, t in table_rows(manifest)]
-    shape = dataset.shape
-    bank = AdversarialBank(
-        x=np.concatenate(parts["x"]) if parts["x"] else np.zeros((0, *shape), np.float32),
-        y_true=np.concatenate(parts["y_true"]).astype(np.int64),
-        norm=np.array(parts["norm"], dtype=str),
-        th=np.array(parts["th"], dtype=np.int64),
-        optimizer=np.array(parts["optimizer"], dtype=str),
-        source_model=np.array(parts["source_model"], dtype=str),
-        source_pred=np.concatenate(parts["source_pred"]).astype(np.int64),
-        base_index=np.concatenate(parts["base_index"]).astype(np.int64),
-        manifest=manifest,
-    )
+    return manifest
+
+
+def build_bank(cfg: BuildConfig, out: str | Path, *, show_progress: bool = True,
+               keep_work: bool = False, log=print, workers: int = 1) -> AdversarialBank:
+    """Build (or resume building) the bank described by ``cfg`` into ``out``;
+    ``workers`` > 1 trains and attacks that many sources at once (the same
+    bank: see :mod:`ras_deap.attacks.build_parallel`)."""
+    from ..data import load_dataset
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BankBuildError(f"workers {workers!r}: must be an int >= 1 (processes, one source "
+                         "each at a time)")
+    out = Path(out)
+    _check_output(out)
+    work = work_dir_for(out)
+    resuming = _resuming(work, cfg)
+    wall = time.perf_counter()
+    # validate everything before the work folder exists, so a corrected command is not
+    # refused because of a folder left by a mistyped one
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    if dataset.bank is None or not len(dataset.bank):
+        raise BankBuildError(f"dataset {cfg.dataset!r} has no bank split to attack")
+    attack_settings = cfg.attack_settings_for(dataset.levels)
+    (work / "models").mkdir(parents=True, exist_ok=True)
+    (work / _SETTINGS_DIR).mkdir(exist_ok=True)
+    if resuming:
+        log(f"resuming the build in {work}")
+    else:
+        _atomic_json(work / "config.json", cfg.to_json())
+    if workers > 1 and len(cfg.sources) > 1:
+        from .build_parallel import prepare_sources
+
+        prepare_sources(cfg, work, min(workers, len(cfg.sources)),
+                        attack_settings=attack_settings,
+                        show_progress=show_progress, log=log)
+    parts, models_info, settings_info = _attack_sources(cfg, dataset, work, attack_settings,
+                                                        show_progress, log)
+    bank = parts.to_bank(dataset.shape,
+                         _bank_manifest(cfg, dataset, models_info, settings_info, wall))
     bank.manifest["quarantine"] = quarantine_record(dataset, bank.base_index)
     save_bank(bank, out)
     if not keep_work:

@@ -73,6 +73,7 @@ from ..bank import (
 )
 from .build import BankBuildError
 from .heldout_config import HELDOUT_ATTACKS, HeldoutConfig
+from .samples import SampleParts
 
 __all__ = ["build_heldout_bank", "heldout_table", "logit_margins"]
 
@@ -220,105 +221,69 @@ def _pgd(model, x, y, cfg: HeldoutConfig, dataset, ths, step):
     return out
 
 
-def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bool = True,
-                       log=print) -> AdversarialBank:
-    """Build the held-out bank described by ``cfg`` into ``out`` (.npz and
-    its .json manifest)."""
-    import art
+def _attack_source(k: int, name: str, cfg: HeldoutConfig, dataset: Any, base: tuple,
+                   parts: SampleParts, show_progress: bool,
+                   log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train held-out source ``k`` (``name``), choose its base images and run
+    every held-out attack on it; the successes go to ``parts``. Returns the
+    manifest's records of the source and of its attacks."""
     from tqdm.auto import tqdm
 
-    from .. import __version__
-    from ..data import load_dataset
     from ..evaluation.inference import accuracy, predict
     from .attack import image_seed
     from .heldout_sources import build_heldout_source
 
-    out = Path(out)
-    if out.suffix != ".npz":
-        raise BankBuildError(f"output {out} must end in .npz (the manifest goes next to it as "
-                             ".json)")
-    wall = time.perf_counter()
-    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
-    x_all, y_all, index_all = _base_images(cfg, dataset)
+    x_all, y_all, index_all = base
     ths = cfg.thresholds(dataset.levels)
-    grid = linf_grid(dataset.levels)
-    step = grid["step_255"] / 255.0
-    torch.set_num_threads(1)
-    parts: dict[str, list] = {k: [] for k in ("x", "y_true", "th", "optimizer", "source_model",
-                                              "source_pred", "base_index")}
-    sources: dict[str, Any] = {}
-    attacks_info: dict[str, Any] = {}  # per source, per attack
-    for k, name in enumerate(cfg.sources):
+    step = linf_grid(dataset.levels)["step_255"] / 255.0
+    t0 = time.perf_counter()
+    model = build_heldout_source(name, dataset, image_seed(cfg.seed, 2000, k), cfg.source)
+    train_s = time.perf_counter() - t0
+    correct = predict(model, x_all) == y_all
+    pos, selection = _select(model, x_all, y_all, np.flatnonzero(correct), cfg)
+    x, y, index = x_all[pos], y_all[pos], index_all[pos]
+    source = {"family": type(model).__name__,
+              "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y,
+                                        empty=float("nan")),
+              "parameters": int(sum(p.numel() for p in model.parameters())),
+              "train_seconds": round(train_s, 2),
+              "trained_on": f"train split of seed {cfg.seed} ({len(dataset.train)} images)",
+              "base_images_correct": int(correct.sum()),
+              **selection}
+    log(f"trained {name}: test accuracy {source['test_accuracy']:.4f} "
+        f"({train_s:.1f} s); attacking {len(x)} of {len(x_all)} base images")
+    attacks: dict[str, Any] = {}
+    for attack in cfg.attacks:
         t0 = time.perf_counter()
-        model = build_heldout_source(name, dataset, image_seed(cfg.seed, 2000, k), cfg.source)
-        train_s = time.perf_counter() - t0
-        correct = predict(model, x_all) == y_all
-        pos, selection = _select(model, x_all, y_all, np.flatnonzero(correct), cfg)
-        x, y, index = x_all[pos], y_all[pos], index_all[pos]
-        sources[name] = {"family": type(model).__name__,
-                         "test_accuracy": accuracy(model, dataset.test.x, dataset.test.y,
-                                                   empty=float("nan")),
-                         "parameters": int(sum(p.numel() for p in model.parameters())),
-                         "train_seconds": round(train_s, 2),
-                         "trained_on": f"train split of seed {cfg.seed} ({len(dataset.train)} "
-                                       "images)",
-                         "base_images_correct": int(correct.sum()),
-                         **selection}
-        log(f"trained {name}: test accuracy {sources[name]['test_accuracy']:.4f} "
-            f"({train_s:.1f} s); attacking {len(x)} of {len(x_all)} base images")
-        attacks_info[name] = {}
-        for attack in cfg.attacks:
-            t0 = time.perf_counter()
-            if attack == "hsj":
-                with tqdm(total=len(x), desc=f"{name} HopSkipJump", leave=False,
-                          disable=not show_progress) as bar:
-                    found, attacked, dist = _hsj(model, x, y, cfg, dataset, ths, step, k, bar)
-                extra = {"median_linf_steps": round(float(np.median(dist) / step), 3)
-                         if len(dist) else None}
-            else:
-                found, attacked, extra = _pgd(model, x, y, cfg, dataset, ths, step), len(x), {}
-            label = HELDOUT_ATTACKS[attack]
-            for adv, pred, th, pos in found:
-                parts["x"].append(adv)
-                parts["y_true"].append(y[pos])
-                parts["base_index"].append(index[pos])
-                parts["source_pred"].append(pred)
-                parts["th"].append(th)
-                parts["optimizer"] += [label] * len(pos)
-                parts["source_model"] += [name] * len(pos)
-            kept = np.concatenate([f[2] for f in found]) if found else np.zeros(0, np.int64)
-            attacks_info[name][label] = {
-                "attacked": attacked, "kept": len(kept),
-                "by_th": {str(t): int((kept == t).sum()) for t in ths},
-                "seconds": round(time.perf_counter() - t0, 2), **extra}
-            log(f"  {name} {label}: {len(kept)} samples "
-                f"({attacks_info[name][label]['seconds']:.1f} s)")
-    n = sum(len(p) for p in parts["y_true"])
+        if attack == "hsj":
+            with tqdm(total=len(x), desc=f"{name} HopSkipJump", leave=False,
+                      disable=not show_progress) as bar:
+                found, attacked, dist = _hsj(model, x, y, cfg, dataset, ths, step, k, bar)
+            extra = {"median_linf_steps": round(float(np.median(dist) / step), 3)
+                     if len(dist) else None}
+        else:
+            found, attacked, extra = _pgd(model, x, y, cfg, dataset, ths, step), len(x), {}
+        label = HELDOUT_ATTACKS[attack]
+        for adv, pred, th, at in found:
+            parts.add(x=adv, y_true=y[at], base_index=index[at], source_pred=pred, th=th,
+                      norm="Linf", optimizer=label, source_model=name)
+        kept = np.concatenate([f[2] for f in found]) if found else np.zeros(0, np.int64)
+        attacks[label] = {"attacked": attacked, "kept": len(kept),
+                          "by_th": {str(t): int((kept == t).sum()) for t in ths},
+                          "seconds": round(time.perf_counter() - t0, 2), **extra}
+        log(f"  {name} {label}: {len(kept)} samples ({attacks[label]['seconds']:.1f} s)")
+    return source, attacks
 
-    def cat(key: str, dtype: type) -> np.ndarray:
-        return np.concatenate(parts[key]).astype(dtype) if n else np.zeros(0, dtype)
 
+def _heldout_description(cfg: HeldoutConfig, sources: dict[str, Any]) -> str:
+    """The manifest's sentence on what was held out, and how the images were chosen."""
     split_text = ("the assessment split (fixed; disjoint by content from train/validation/test "
                   "of every seed and from every fitness bank's base images)"
                   if cfg.split == "assessment" else
                   f"the test split of seed {cfg.seed} (disjoint by content from that seed's "
                   "train and validation splits and from the bank split that fitness banks are "
                   "built from)")
-    manifest = {
-        "dataset": cfg.dataset,
-        "split": cfg.split,
-        "seed": cfg.seed,
-        "linf_grid": grid,
-        "ras_deap_version": __version__,
-        "heldout": cfg.to_json(),
-        "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
-        "torch_version": torch.__version__,
-        "source_models": sources,
-        "attack_cells": attacks_info,  # the stored key (see ras_deap.bank.format)
-        "base_images_offered": len(x_all),
-        "seconds": {"this_run_wall": round(time.perf_counter() - wall, 1)},
-        "description": (
-            "held-out transfer samples: untargeted Linf attacks ("
+    return ("held-out transfer samples: untargeted Linf attacks ("
             + ", ".join(f"ART {HELDOUT_ATTACKS[a]}" for a in cfg.attacks)
             + ") on source models of families no fitness bank used ("
             + ", ".join(f"{s}: {sources[s]['family']}" for s in cfg.sources)
@@ -331,15 +296,48 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
                "boundaries, not random ones")
             + "; only samples that fool "
             "their source are kept, each at the smallest Linf threshold of the data's grid "
-            "that holds it"),
+            "that holds it")
+
+
+def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bool = True,
+                       log=print) -> AdversarialBank:
+    """Build the held-out bank described by ``cfg`` into ``out`` (.npz and
+    its .json manifest)."""
+    import art
+
+    from .. import __version__
+    from ..data import load_dataset
+
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise BankBuildError(f"output {out} must end in .npz (the manifest goes next to it as "
+                             ".json)")
+    wall = time.perf_counter()
+    dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
+    base = _base_images(cfg, dataset)
+    torch.set_num_threads(1)
+    parts = SampleParts()
+    sources: dict[str, Any] = {}
+    attacks_info: dict[str, Any] = {}  # per source, per attack
+    for k, name in enumerate(cfg.sources):
+        sources[name], attacks_info[name] = _attack_source(k, name, cfg, dataset, base, parts,
+                                                           show_progress, log)
+    manifest = {
+        "dataset": cfg.dataset,
+        "split": cfg.split,
+        "seed": cfg.seed,
+        "linf_grid": linf_grid(dataset.levels),
+        "ras_deap_version": __version__,
+        "heldout": cfg.to_json(),
+        "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
+        "torch_version": torch.__version__,
+        "source_models": sources,
+        "attack_cells": attacks_info,  # the stored key (see ras_deap.bank.format)
+        "base_images_offered": len(base[0]),
+        "seconds": {"this_run_wall": round(time.perf_counter() - wall, 1)},
+        "description": _heldout_description(cfg, sources),
     }
-    bank = AdversarialBank(
-        x=np.concatenate(parts["x"]) if n else np.zeros((0, *dataset.shape), np.float32),
-        y_true=cat("y_true", np.int64), norm=np.array(["Linf"] * n, dtype=str),
-        th=cat("th", np.int64), optimizer=np.array(parts["optimizer"], dtype=str),
-        source_model=np.array(parts["source_model"], dtype=str),
-        source_pred=cat("source_pred", np.int64), base_index=cat("base_index", np.int64),
-        manifest=manifest)
+    bank = parts.to_bank(dataset.shape, manifest)
     bank.manifest["quarantine"] = quarantine_record(dataset, bank.base_index,
                                                     heldout_split=cfg.split)
     save_bank(bank, out)
