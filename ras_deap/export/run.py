@@ -167,36 +167,29 @@ def _write_test_split(path: Path, images: Any, labels: Any, module: Any) -> floa
     return float((predicted == y).mean())
 
 
-def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any],
-            result: ExportResult, has_onnx: bool) -> str:
+def _files_section(result: ExportResult, has_onnx: bool) -> list[str]:
+    """The table of the export's files (and the architecture drawing)."""
+    rows = ["| `model.py` | the network as a plain `nn.Module` (`Network`); imports only torch |",
+            "| `weights.pt` | its state dict (`torch.save`) |"]
+    if has_onnx:
+        rows.append("| `model.onnx` | the same network in ONNX (input `images`, output "
+                    "`logits`, any batch size) |")
+    rows.append("| `genome.json` | the genome (`ras_deap.genome.Model.from_json`) |")
+    if SVG in result.files:
+        rows.append(f"| `{SVG}` | the architecture: blocks, and the layers inside each |")
+    if TEST_SPLIT in result.files:
+        rows.append(f"| `{TEST_SPLIT}` | the run's test split: `images` (float32, [0, 1]) and "
+                    "`labels` |")
+    drawing = ["", f"![Genome {result.genome_id}]({SVG})"] if SVG in result.files else []
+    return ["| file | what |", "| --- | --- |", *rows, *drawing]
+
+
+def _usage_section(net: Any, levels: int) -> list[str]:
+    """What the network takes and gives, and how to load it."""
     c, h, w = net.input_shape
     mean = [round(float(v), 6) for v in net.normalize.mean.flatten().tolist()]
     std = [round(float(v), 6) for v in net.normalize.std.flatten().tolist()]
-    lines = [
-        f"# Genome {result.genome_id}",
-        "",
-        f"Exported by `python -m ras_deap.export` from {target.description}"
-        f" (dataset `{target.config.dataset}`, seed {target.config.seed}"
-        + (f", MLflow run `{target.run_id}`" if target.run_id else "") + ").",
-        "",
-        "| file | what |",
-        "| --- | --- |",
-        "| `model.py` | the network as a plain `nn.Module` (`Network`); imports only torch |",
-        "| `weights.pt` | its state dict (`torch.save`) |",
-    ]
-    if has_onnx:
-        lines.append("| `model.onnx` | the same network in ONNX (input `images`, output "
-                     "`logits`, any batch size) |")
-    lines.append("| `genome.json` | the genome (`ras_deap.genome.Model.from_json`) |")
-    if SVG in result.files:
-        lines.append(f"| `{SVG}` | the architecture: blocks, and the layers inside each |")
-    if TEST_SPLIT in result.files:
-        lines.append(f"| `{TEST_SPLIT}` | the run's test split: `images` (float32, [0, 1]) and "
-                     "`labels` |")
-    if SVG in result.files:
-        lines += ["", f"![Genome {result.genome_id}]({SVG})"]
-    lines += [
-        "",
+    return [
         "## Input",
         "",
         f"- float32 tensor N x {c} x {h} x {w} (channels, height, width), values in "
@@ -219,29 +212,35 @@ def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any]
         f"{c} x {h} x {w} tensor) prints the classes.",
         "",
     ]
-    if result.test_accuracy is not None:
-        lines += [
-            "## Classify the test split",
-            "",
-            "```python",
-            "import numpy as np, torch",
-            "from model import Network",
-            "net = Network().eval()",
-            'net.load_state_dict(torch.load("weights.pt"))',
-            f'test = np.load("{TEST_SPLIT}")',
-            "with torch.no_grad():",
-            '    predicted = net(torch.from_numpy(test["images"])).argmax(1).numpy()',
-            'print((predicted == test["labels"]).mean())',
-            "```",
-            "",
-            f"prints {result.test_accuracy:.4f} ({result.test_images} images of dataset "
-            f"`{target.config.dataset}`, seed {target.config.seed}).",
-            "",
-        ]
-    lines += [
-        "## Metrics of the run",
+
+
+def _test_section(target: AssessTarget, result: ExportResult) -> list[str]:
+    """How to classify the exported test split, with the accuracy it prints."""
+    if result.test_accuracy is None:
+        return []
+    return [
+        "## Classify the test split",
+        "",
+        "```python",
+        "import numpy as np, torch",
+        "from model import Network",
+        "net = Network().eval()",
+        'net.load_state_dict(torch.load("weights.pt"))',
+        f'test = np.load("{TEST_SPLIT}")',
+        "with torch.no_grad():",
+        '    predicted = net(torch.from_numpy(test["images"])).argmax(1).numpy()',
+        'print((predicted == test["labels"]).mean())',
+        "```",
+        "",
+        f"prints {result.test_accuracy:.4f} ({result.test_images} images of dataset "
+        f"`{target.config.dataset}`, seed {target.config.seed}).",
         "",
     ]
+
+
+def _metrics_section(target: AssessTarget, metrics: dict[str, Any]) -> list[str]:
+    """The run's metrics: the main ones in a table, every other in a fold."""
+    lines = ["## Metrics of the run", ""]
     main = [k for k in MAIN_METRICS if k in metrics]
     rest = [k for k in metrics if k not in main]
     if main:
@@ -258,20 +257,43 @@ def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any]
     if not metrics:
         lines.append("None recorded beside the weights"
                      + (f"; see MLflow run `{target.run_id}`." if target.run_id else "."))
-    lines += [
-        "",
-        "## Checks made at export",
-        "",
-        f"- `model.py` with `weights.pt` vs the ras_deap network: largest logit difference "
-        f"{result.max_diff:.2e} (tolerance {ATOL:g})",
-    ]
+    return lines
+
+
+def _checks_section(result: ExportResult) -> list[str]:
+    """What the export checked: the generated module (and ONNX) against the
+    package's network, and the test accuracy."""
+    lines = ["## Checks made at export", "",
+             f"- `model.py` with `weights.pt` vs the ras_deap network: largest logit difference "
+             f"{result.max_diff:.2e} (tolerance {ATOL:g})"]
     if result.onnx_diff is not None:
         lines.append(f"- `model.onnx` under onnxruntime: largest logit difference "
                      f"{result.onnx_diff:.2e}")
     if result.test_accuracy is not None:
         lines.append(f"- `model.py` on `{TEST_SPLIT}`: test accuracy "
                      f"{result.test_accuracy:.4f} ({result.test_images} images)")
-    lines += [f"- {note}" for note in result.notes]
+    return lines + [f"- {note}" for note in result.notes]
+
+
+def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any],
+            result: ExportResult, has_onnx: bool) -> str:
+    """The export's README.md: its files, how to use them, the run's metrics
+    and what the export checked."""
+    lines = [
+        f"# Genome {result.genome_id}",
+        "",
+        f"Exported by `python -m ras_deap.export` from {target.description}"
+        f" (dataset `{target.config.dataset}`, seed {target.config.seed}"
+        + (f", MLflow run `{target.run_id}`" if target.run_id else "") + ").",
+        "",
+        *_files_section(result, has_onnx),
+        "",
+        *_usage_section(net, levels),
+        *_test_section(target, result),
+        *_metrics_section(target, metrics),
+        "",
+        *_checks_section(result),
+    ]
     return "\n".join(lines) + "\n"
 
 
