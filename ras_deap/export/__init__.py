@@ -2,7 +2,8 @@
 and ONNX: ``python -m ras_deap.export RUN --out DIR``."""
 
 from .codegen import generate_source, rename_state_dict
-from .run import DATASET_SHAPES, ExportResult, export_target, load_generated
+from .result import ExportResult
+from .run import DATASET_SHAPES, export_target, load_generated
 
 __all__ = ["DATASET_SHAPES", "ExportResult", "export_target", "generate_source",
            "load_generated", "rename_state_dict"]

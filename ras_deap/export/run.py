@@ -23,15 +23,16 @@ import json
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..assess.target import AssessTarget, TargetError
 from ..atomic import write_atomic, write_bytes_atomic
 from .codegen import CLASS_NAME, generate_source, rename_state_dict
+from .readme import readme_text
+from .result import ATOL, SVG, TEST_SPLIT, ExportResult
 
-__all__ = ["DATASET_SHAPES", "ExportResult", "export_target", "load_generated"]
+__all__ = ["DATASET_SHAPES", "export_target", "load_generated"]
 
 # Image shape (C, H, W) and pixel levels of each dataset, as its loader gives
 # them (tests/test_export.py checks the embedded ones against the loaders).
@@ -42,20 +43,8 @@ DATASET_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "fashion-mnist": ((1, 28, 28), 256),
     "cifar10": ((3, 32, 32), 256),
 }
-ATOL = 1e-5  # logits of the generated module and the ONNX model vs the compiled network
 ONNX_HINT = ("skipped model.onnx: the onnx package is not installed "
              "(pip install 'ras_deap[export]' or pip install onnx)")
-
-
-@dataclass
-class ExportResult:
-    files: dict[str, Path]
-    genome_id: str
-    max_diff: float                    # generated module vs compiled network
-    onnx_diff: float | None = None     # onnxruntime vs compiled network (None: not run)
-    test_accuracy: float | None = None  # model.py on test_split.npz (None: not written)
-    test_images: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def load_generated(path: Path, name: str = "ras_deap_exported_model") -> Any:
@@ -118,22 +107,6 @@ def _run_metrics(folder: Path) -> dict[str, Any]:
     return metrics
 
 
-# The README's first metrics table (the rest go in a folded one).
-MAIN_METRICS = ("final_test_accuracy", "final_accuracy", "final_robustness", "final_fitness",
-                "assess/test_accuracy", "fitness", "accuracy", "robustness", "parameters",
-                "flops", "generation_found", "evaluations")
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
-        return str(int(value))
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-TEST_SPLIT = "test_split.npz"
-SVG = "architecture.svg"
-
-
 def _test_split(target: AssessTarget, mean: Any, std: Any) -> tuple[Any, Any] | str:
     """The run's test images and labels, or why they are not exported."""
     import numpy as np
@@ -165,136 +138,6 @@ def _write_test_split(path: Path, images: Any, labels: Any, module: Any) -> floa
         predicted = np.concatenate([module(part).argmax(1).numpy()
                                     for part in torch.from_numpy(x).split(1000)])
     return float((predicted == y).mean())
-
-
-def _files_section(result: ExportResult, has_onnx: bool) -> list[str]:
-    """The table of the export's files (and the architecture drawing)."""
-    rows = ["| `model.py` | the network as a plain `nn.Module` (`Network`); imports only torch |",
-            "| `weights.pt` | its state dict (`torch.save`) |"]
-    if has_onnx:
-        rows.append("| `model.onnx` | the same network in ONNX (input `images`, output "
-                    "`logits`, any batch size) |")
-    rows.append("| `genome.json` | the genome (`ras_deap.genome.Model.from_json`) |")
-    if SVG in result.files:
-        rows.append(f"| `{SVG}` | the architecture: blocks, and the layers inside each |")
-    if TEST_SPLIT in result.files:
-        rows.append(f"| `{TEST_SPLIT}` | the run's test split: `images` (float32, [0, 1]) and "
-                    "`labels` |")
-    drawing = ["", f"![Genome {result.genome_id}]({SVG})"] if SVG in result.files else []
-    return ["| file | what |", "| --- | --- |", *rows, *drawing]
-
-
-def _usage_section(net: Any, levels: int) -> list[str]:
-    """What the network takes and gives, and how to load it."""
-    c, h, w = net.input_shape
-    mean = [round(float(v), 6) for v in net.normalize.mean.flatten().tolist()]
-    std = [round(float(v), 6) for v in net.normalize.std.flatten().tolist()]
-    return [
-        "## Input",
-        "",
-        f"- float32 tensor N x {c} x {h} x {w} (channels, height, width), values in "
-        f"**[0, 1]** ({levels} levels per pixel: steps of 1/{levels - 1})",
-        f"- the network normalises by itself: (x - mean) / std per channel, mean = {mean}, "
-        f"std = {std}; do not normalise before",
-        f"- output: N x {net.num_classes} logits; the class is their argmax",
-        "",
-        "## How to load it",
-        "",
-        "```python",
-        "import torch",
-        "from model import Network",
-        "net = Network().eval()",
-        'net.load_state_dict(torch.load("weights.pt"))',
-        f"classes = net(torch.rand(4, {c}, {h}, {w})).argmax(1)  # images in [0, 1]",
-        "```",
-        "",
-        "or from a shell: `python model.py weights.pt images.pt` (a saved N x "
-        f"{c} x {h} x {w} tensor) prints the classes.",
-        "",
-    ]
-
-
-def _test_section(target: AssessTarget, result: ExportResult) -> list[str]:
-    """How to classify the exported test split, with the accuracy it prints."""
-    if result.test_accuracy is None:
-        return []
-    return [
-        "## Classify the test split",
-        "",
-        "```python",
-        "import numpy as np, torch",
-        "from model import Network",
-        "net = Network().eval()",
-        'net.load_state_dict(torch.load("weights.pt"))',
-        f'test = np.load("{TEST_SPLIT}")',
-        "with torch.no_grad():",
-        '    predicted = net(torch.from_numpy(test["images"])).argmax(1).numpy()',
-        'print((predicted == test["labels"]).mean())',
-        "```",
-        "",
-        f"prints {result.test_accuracy:.4f} ({result.test_images} images of dataset "
-        f"`{target.config.dataset}`, seed {target.config.seed}).",
-        "",
-    ]
-
-
-def _metrics_section(target: AssessTarget, metrics: dict[str, Any]) -> list[str]:
-    """The run's metrics: the main ones in a table, every other in a fold."""
-    lines = ["## Metrics of the run", ""]
-    main = [k for k in MAIN_METRICS if k in metrics]
-    rest = [k for k in metrics if k not in main]
-    if main:
-        lines += ["`final_*`: the architecture retrained on the full training set; the "
-                  "others: as measured during the search; `assess/*`: "
-                  "python -m ras_deap.assess.", "",
-                  "| metric | value |", "| --- | --- |"]
-        lines += [f"| {k} | {_fmt(metrics[k])} |" for k in main]
-    if rest:
-        lines += ["", "<details><summary>every number the run recorded</summary>", "",
-                  "| metric | value |", "| --- | --- |"]
-        lines += [f"| {k} | {_fmt(metrics[k])} |" for k in rest]
-        lines += ["", "</details>"]
-    if not metrics:
-        lines.append("None recorded beside the weights"
-                     + (f"; see MLflow run `{target.run_id}`." if target.run_id else "."))
-    return lines
-
-
-def _checks_section(result: ExportResult) -> list[str]:
-    """What the export checked: the generated module (and ONNX) against the
-    package's network, and the test accuracy."""
-    lines = ["## Checks made at export", "",
-             f"- `model.py` with `weights.pt` vs the ras_deap network: largest logit difference "
-             f"{result.max_diff:.2e} (tolerance {ATOL:g})"]
-    if result.onnx_diff is not None:
-        lines.append(f"- `model.onnx` under onnxruntime: largest logit difference "
-                     f"{result.onnx_diff:.2e}")
-    if result.test_accuracy is not None:
-        lines.append(f"- `model.py` on `{TEST_SPLIT}`: test accuracy "
-                     f"{result.test_accuracy:.4f} ({result.test_images} images)")
-    return lines + [f"- {note}" for note in result.notes]
-
-
-def _readme(target: AssessTarget, net: Any, levels: int, metrics: dict[str, Any],
-            result: ExportResult, has_onnx: bool) -> str:
-    """The export's README.md: its files, how to use them, the run's metrics
-    and what the export checked."""
-    lines = [
-        f"# Genome {result.genome_id}",
-        "",
-        f"Exported by `python -m ras_deap.export` from {target.description}"
-        f" (dataset `{target.config.dataset}`, seed {target.config.seed}"
-        + (f", MLflow run `{target.run_id}`" if target.run_id else "") + ").",
-        "",
-        *_files_section(result, has_onnx),
-        "",
-        *_usage_section(net, levels),
-        *_test_section(target, result),
-        *_metrics_section(target, metrics),
-        "",
-        *_checks_section(result),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _export_onnx(module: Any, example: Any, path: Path) -> None:
@@ -407,5 +250,5 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     metrics_dir = metrics_dir or target.out_dir
     metrics = _run_metrics(metrics_dir) if metrics_dir.is_dir() else {}
     files["README.md"] = folder / "README.md"
-    write_atomic(files["README.md"], _readme(target, net, levels, metrics, result, has_onnx))
+    write_atomic(files["README.md"], readme_text(target, net, levels, metrics, result, has_onnx))
     return result
