@@ -105,6 +105,70 @@ def _autoattack_plan(config: AssessConfig, dataset: Any, levels: int
     return plan
 
 
+def _attack_plan(config: AssessConfig, dataset: Any, levels: int) -> list[tuple[str, Any]]:
+    """The attacks to run, in order: (name, eps steps, AutoAttack's (key, eps,
+    budget) or pixel threshold)."""
+    eps_steps = config.eps_for(levels)
+    plan = [("fgsm", k) for k in eps_steps if "fgsm" in config.attacks]
+    plan += [("pgd", k) for k in eps_steps if "pgd" in config.attacks]
+    plan += [("square", k) for k in eps_steps if "square" in config.attacks]
+    if "autoattack" in config.attacks:
+        plan += [("autoattack", item) for item in _autoattack_plan(config, dataset, levels)]
+    plan += [("pixel", th) for th in config.pixel_th if "pixel" in config.attacks]
+    return plan
+
+
+def _linf_row(name: str, k: int, net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
+              clean_ok: np.ndarray, config: AssessConfig, seed: int, grid: int) -> AttackRow:
+    """FGSM, PGD or SquareAttack at ``k`` steps of the intensity grid: the
+    accuracy on images the network gets right clean and still gets right."""
+    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
+
+    from ..attacks.attack import image_seed
+    from ..seeding import seed_everything
+
+    t0 = time.perf_counter()
+    eps = k / grid
+    if name == "fgsm":
+        attack = FastGradientMethod(clf, eps=eps, batch_size=256)
+        label = "FGSM"
+    elif name == "square":
+        attack = SquareAttack(clf, norm=np.inf, eps=eps, max_iter=config.square_iter,
+                              nb_restarts=1, batch_size=256, verbose=False)
+        label = f"SquareAttack ({config.square_iter} queries)"
+        seed_everything(image_seed(int(seed), 7, int(k)))  # ART draws from np.random
+    else:
+        attack = ProjectedGradientDescent(
+            clf, norm=np.inf, eps=eps, eps_step=eps / 4, max_iter=config.pgd_steps,
+            num_random_init=0, batch_size=256, verbose=False)
+        label = f"PGD ({config.pgd_steps} steps)"
+    adv = attack.generate(x, y=y).astype(np.float32)
+    ok = clean_ok & (predict(net, adv) == y)
+    return AttackRow(f"{name}_eps{k}", label, "Linf", f"eps={k}/{grid}", len(x),
+                     float(ok.mean()), time.perf_counter() - t0)
+
+
+def _pixel_row(th: int, net: nn.Module, x: np.ndarray, y: np.ndarray, clean_ok: np.ndarray,
+               config: AssessConfig, seed: int, num_classes: int) -> AttackRow:
+    """PixelAttack (DE) changing ``th`` pixels of the first ``len(x)`` images."""
+    from ..attacks.attack import run_attack_setting
+    from ..attacks.settings import AttackSetting
+
+    t0 = time.perf_counter()
+    # only images the network gets right clean can be attacked; the others are lost already
+    target = np.flatnonzero(clean_ok)
+    resisted = np.zeros(len(x), dtype=bool)
+    if len(target):
+        result = run_attack_setting(net, x[target], y[target], AttackSetting("L0", int(th), "DE"),
+                                    max_iter=config.pixel_iter, seed=int(seed),
+                                    num_classes=num_classes, seed_parts=(int(th),))
+        resisted[target] = ~result.success
+    return AttackRow(f"pixel_th{th}", "PixelAttack (DE)", "L0",
+                     f"th={th} pixel{'s' if th != 1 else ''}", len(x),
+                     float(resisted.mean()) if len(x) else float("nan"),
+                     time.perf_counter() - t0)
+
+
 def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                    config: AssessConfig | None = None, *, seed: int = 0,
                    bank_fallback: bool = False, progress: bool = False,
@@ -119,12 +183,7 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     (an :class:`~ras_deap.assess.journal.AttackJournal` keyed on this network,
     ``config`` and ``seed``) keeps each finished attack's rows, so an
     interrupted assessment runs only the attacks it had not finished."""
-    from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescent, SquareAttack
     from tqdm.auto import tqdm
-
-    from ..attacks.attack import image_seed, run_attack_setting
-    from ..attacks.settings import AttackSetting
-    from ..seeding import seed_everything
 
     config = config or AssessConfig()
     start = time.perf_counter()
@@ -135,19 +194,11 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     if n < 1:
         raise ValueError(f"dataset {dataset.name!r} has no test images to attack")
     x, y = test.x[:n], test.y[:n]
-    rows: list[AttackRow] = []
     test_pred = predict(net, test.x)
     test_accuracy = float((test_pred == test.y).mean())
     clean_ok = test_pred[:n] == y
-    rows.append(AttackRow("clean", "none (clean)", "-", "-", n, float(clean_ok.mean())))
-    eps_steps = config.eps_for(levels)
-    grid = levels - 1
-    plan = [("fgsm", k) for k in eps_steps if "fgsm" in config.attacks]
-    plan += [("pgd", k) for k in eps_steps if "pgd" in config.attacks]
-    plan += [("square", k) for k in eps_steps if "square" in config.attacks]
-    if "autoattack" in config.attacks:
-        plan += [("autoattack", item) for item in _autoattack_plan(config, dataset, levels)]
-    plan += [("pixel", th) for th in config.pixel_th if "pixel" in config.attacks]
+    rows = [AttackRow("clean", "none (clean)", "-", "-", n, float(clean_ok.mean()))]
+    plan = _attack_plan(config, dataset, levels)
     bar = tqdm(total=len(plan) + bool(bank is not None and config.bank)
                + (heldout_bank is not None), desc="assess",
                unit="attack", disable=not progress, leave=False)
@@ -156,56 +207,23 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
     k_aa = min(config.autoattack_images, n)
     try:
         for name, k in plan:
-            t0 = time.perf_counter()
             label_k = k if name != "autoattack" else k[2]
             done = journal.rows(f"{name} {label_k}") if journal is not None else None
-            if done is not None:  # finished before an interruption
-                rows += done
-                bar.update(1)
-                continue
-            before = len(rows)
-            bar.set_postfix(attack=f"{name} {label_k}")
-            if name == "autoattack":
-                key, eps, budget = k
-                rows += _autoattack_rows(net, clf, x[:k_aa], y[:k_aa], clean_ok[:k_aa], eps,
-                                         key, budget, config, seed)
-            elif name in ("fgsm", "pgd", "square"):
-                eps = k / grid
-                if name == "fgsm":
-                    attack = FastGradientMethod(clf, eps=eps, batch_size=256)
-                    label = "FGSM"
-                elif name == "square":
-                    attack = SquareAttack(clf, norm=np.inf, eps=eps, max_iter=config.square_iter,
-                                          nb_restarts=1, batch_size=256, verbose=False)
-                    label = f"SquareAttack ({config.square_iter} queries)"
-                    seed_everything(image_seed(int(seed), 7, int(k)))  # ART draws from np.random
+            if done is None:  # else finished before an interruption
+                bar.set_postfix(attack=f"{name} {label_k}")
+                if name == "autoattack":
+                    key, eps, budget = k
+                    done = _autoattack_rows(net, clf, x[:k_aa], y[:k_aa], clean_ok[:k_aa], eps,
+                                            key, budget, config, seed)
+                elif name in ("fgsm", "pgd", "square"):
+                    done = [_linf_row(name, k, net, clf, x, y, clean_ok, config, seed,
+                                      levels - 1)]
                 else:
-                    attack = ProjectedGradientDescent(
-                        clf, norm=np.inf, eps=eps, eps_step=eps / 4, max_iter=config.pgd_steps,
-                        num_random_init=0, batch_size=256, verbose=False)
-                    label = f"PGD ({config.pgd_steps} steps)"
-                adv = attack.generate(x, y=y).astype(np.float32)
-                ok = clean_ok & (predict(net, adv) == y)
-                rows.append(AttackRow(f"{name}_eps{k}", label, "Linf", f"eps={k}/{grid}", n,
-                                      float(ok.mean()), time.perf_counter() - t0))
-            else:
-                # only images the network gets right clean can be attacked; the others
-                # are lost already
-                target = np.flatnonzero(clean_ok[:k_l0])
-                resisted = np.zeros(k_l0, dtype=bool)
-                if len(target):
-                    result = run_attack_setting(net, x[target], y[target],
-                                                AttackSetting("L0", int(k), "DE"),
-                                                max_iter=config.pixel_iter, seed=int(seed),
-                                                num_classes=dataset.num_classes,
-                                                seed_parts=(int(k),))
-                    resisted[target] = ~result.success
-                rows.append(AttackRow(f"pixel_th{k}", "PixelAttack (DE)", "L0",
-                                      f"th={k} pixel{'s' if k != 1 else ''}", k_l0,
-                                      float(resisted.mean()) if k_l0 else float("nan"),
-                                      time.perf_counter() - t0))
-            if journal is not None:
-                journal.add(f"{name} {label_k}", rows[before:])
+                    done = [_pixel_row(k, net, x[:k_l0], y[:k_l0], clean_ok[:k_l0], config,
+                                       seed, dataset.num_classes)]
+                if journal is not None:
+                    journal.add(f"{name} {label_k}", done)
+            rows += done
             bar.update(1)
         if bank is not None and config.bank:
             rows += _bank_rows(net, bank, "bank", "transfer bank")
