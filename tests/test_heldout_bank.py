@@ -208,6 +208,10 @@ def test_shipped_digits_assessment_bank_rebuilds_byte_identical(tmp_path):
                  "--no-progress"]) == 0
     old = json.loads(shipped.with_suffix(".json").read_text())
     new = json.loads(out.with_suffix(".json").read_text())
+    from ras_deap.evaluation.machine import machine_record
+    here = machine_record()  # the CPU and kernels that trained the sources
+    assert {k: new["machine"][k] for k in ("cpu", "cpu_capability")} == {
+        k: here[k] for k in ("cpu", "cpu_capability")}
     for key in ("format", "dataset", "split", "seed", "shape", "heldout", "quarantine",
                 "base_images_offered", "linf_grid", "description"):
         assert new[key] == old[key], key

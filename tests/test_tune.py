@@ -7,6 +7,7 @@ searches through :func:`ras_deap.search.run_search`.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import shlex
@@ -271,6 +272,11 @@ def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
     # (budget // 4 = 3 evaluations): generation 0 spent 2 evaluations, generation 1 two more
     assert max(trials[1].intermediate_values) == 4
     assert "RuntimeError: scripted crash" in trials[2].user_attrs["failure"]
+    # every trial, failed ones included, says which CPU and kernels it ran on
+    from ras_deap.evaluation.machine import machine_record
+    here = machine_record()
+    assert all(t.user_attrs["machine"]["cpu_capability"] == here["cpu_capability"]
+               and t.user_attrs["machine"]["cpu"] == here["cpu"] for t in trials)
     out = capsys.readouterr().out
     assert "trial 2 FAIL" in out and "scripted crash" in out
     assert "python -m ras_deap.run" in out and "--mutations 6" in out
@@ -280,6 +286,9 @@ def test_study_prunes_fails_resumes_and_logs_mlflow(tmp_path: Path,
     assert "at least 2 complete trials" in summary["importance_note"]
     assert (folder / "optimization_history.png").stat().st_size > 1000
     assert (folder / "intermediate_values.png").is_file()
+    with open(folder / "trials.csv", newline="") as fh:
+        cpus = [row["cpu"] for row in csv.DictReader(fh)]
+    assert cpus == [f"{here['cpu']} ({here['cpu_capability']})"] * 3
 
     runs = _trial_runs(settings, outcome.study_run_id)
     assert {n: (r.info.status, r.data.tags["optuna.state"]) for n, r in runs.items()} == {

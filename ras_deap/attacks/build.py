@@ -291,6 +291,7 @@ def _bank_manifest(cfg: BuildConfig, dataset: Any, models_info: dict[str, dict],
     import torch
 
     from .. import __version__
+    from ..evaluation.machine import machine_record
 
     total_attack = sum(c["seconds"] for s in settings_info.values() for c in s.values())
     total_train = sum(m["train_seconds"] for m in models_info.values())
@@ -303,6 +304,8 @@ def _bank_manifest(cfg: BuildConfig, dataset: Any, models_info: dict[str, dict],
         "build": cfg.to_json(),
         "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
         "torch_version": torch.__version__,
+        # the CPU and kernels that trained the sources: the bank's bytes depend on them
+        "machine": machine_record(),
         "source_models": models_info,
         "attack_cells": settings_info,  # the stored key (see ras_deap.bank.format)
         "seconds": {"train": round(total_train, 1), "attack": round(total_attack, 1),

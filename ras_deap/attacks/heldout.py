@@ -307,6 +307,7 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
 
     from .. import __version__
     from ..data import load_dataset
+    from ..evaluation.machine import machine_record
 
     out = Path(out)
     if out.suffix != ".npz":
@@ -331,6 +332,8 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
         "heldout": cfg.to_json(),
         "attack_library": f"adversarial-robustness-toolbox {art.__version__}",
         "torch_version": torch.__version__,
+        # the CPU and kernels that trained the sources: the bank's bytes depend on them
+        "machine": machine_record(),
         "source_models": sources,
         "attack_cells": attacks_info,  # the stored key (see ras_deap.bank.format)
         "base_images_offered": len(base[0]),

@@ -132,18 +132,17 @@ def load_result(cfg: CompareConfig, method: str, seed: int) -> dict[str, Any] | 
 
 
 def machine() -> dict[str, Any]:
-    """The machine a session ran on, for the manifest's ``sessions``."""
+    """The machine a session ran on, for the manifest's ``sessions``: the
+    platform, and the CPU and kernels (:func:`~ras_deap.evaluation.machine.machine_record`)
+    that make a result reproducible only next to them."""
     import platform
 
+    from ..evaluation.machine import machine_record
+
+    record = machine_record()
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpus": os.cpu_count(), "ras_deap": __version__}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        info["cpu"] = platform.processor()
+                            "cpus": os.cpu_count(), "ras_deap": __version__,
+                            "cpu": record.pop("cpu"), **record}
     with contextlib.suppress(OSError):
         info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     return info

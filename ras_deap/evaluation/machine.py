@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["ISA_VARIABLES", "cpu_model", "machine_tags"]
+__all__ = ["ISA_VARIABLES", "cpu_model", "machine_record", "machine_tags"]
 
 # the environment variables that change which kernels run
 ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
@@ -32,16 +32,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def machine_tags() -> dict[str, str]:
-    """``machine.*`` tags: the CPU, the kernel capability ATen chose, the ISA
-    overrides in force, torch's version and its thread count."""
-    tags = {
-        "machine.cpu": cpu_model(),
-        "machine.cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
-        "machine.cores": str(os.cpu_count() or 0),
-        "machine.torch": torch.__version__,
-        "machine.torch_threads": str(torch.get_num_threads()),
+def machine_record() -> dict[str, str]:
+    """The CPU, the kernel capability ATen chose, the ISA overrides in force,
+    torch's version and its thread count: what a stored result (a bank, a
+    comparison session, a tuning trial) needs beside it to be reproducible."""
+    record = {
+        "cpu": cpu_model(),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "cores": str(os.cpu_count() or 0),
+        "torch": torch.__version__,
+        "torch_threads": str(torch.get_num_threads()),
     }
     for name in ISA_VARIABLES:
-        tags[f"machine.{name.lower()}"] = os.environ.get(name, "unset")
-    return tags
+        record[name.lower()] = os.environ.get(name, "unset")
+    return record
+
+
+def machine_tags() -> dict[str, str]:
+    """:func:`machine_record` as ``machine.*`` tags of a search's MLflow run."""
+    return {f"machine.{key}": value for key, value in machine_record().items()}

@@ -148,6 +148,9 @@ class Objective:
             config, _ = self.config_for(trial)  # a ConfigError here fails the trial
             settings = config.to_dict()
             trial.set_user_attr("config", settings)
+            # its value is only comparable with trials on the same CPU kind (kernels round
+            # differently: docs/design/other-cpus.md), so every trial says where it ran
+            trial.set_user_attr("machine", _machine())
             if self.tracker is not None:
                 run_id = self.tracker.start_trial(self.study_run_id, self.study_name,
                                                   trial.number, trial.params, settings)
@@ -266,6 +269,12 @@ class Objective:
                 self.tracker.end_trial(run_id, "FAIL", reason=reason)
             except Exception as track_exc:  # never hide the trial's own error
                 log.warning("could not mark MLflow run %s FAILED: %s", run_id, track_exc)
+
+
+def _machine() -> dict[str, str]:
+    from ..evaluation.machine import machine_record
+
+    return machine_record()
 
 
 @dataclass

@@ -192,12 +192,20 @@ def write_outputs(study: optuna.Study, report: StudyReport, folder: Path) -> lis
     return report.files
 
 
+def _cpu(machine: Any) -> str:
+    """Where a trial ran: its CPU and the kernels torch picked ("" for trials
+    recorded before trials kept it)."""
+    if not isinstance(machine, dict):
+        return ""
+    return f"{machine.get('cpu', '?')} ({machine.get('cpu_capability', '?')})"
+
+
 def _write_trials_csv(study: optuna.Study, path: Path) -> Path:
     trials = study.get_trials(deepcopy=False)
     names = sorted({n for t in trials for n in t.params})
     header = ["number", "state", "value", *names, "remeasured_sd", "remeasured_ci95",
               "remeasure_repeats", "search_best_fitness", "evaluations", "seconds",
-              "mlflow_run_id", "failure"]
+              "cpu", "mlflow_run_id", "failure"]
     rows = [[t.number, t.state.name, "" if t.value is None else t.value,
              *[t.params.get(n, "") for n in names],
              *[_blank(t.user_attrs.get(k)) for k in (
@@ -205,6 +213,7 @@ def _write_trials_csv(study: optuna.Study, path: Path) -> Path:
                  "search_best_fitness")],
              t.user_attrs.get("evaluations", ""),
              _round(t.user_attrs.get("seconds")),
+             _cpu(t.user_attrs.get("machine")),
              t.user_attrs.get("mlflow_run_id", ""),
              t.user_attrs.get("failure", "")] for t in trials]
     return write_csv_atomic(path, [header, *rows])
