@@ -142,6 +142,59 @@ def _print_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
           f"{json.dumps(trial.params, default=str)}", flush=True)
 
 
+def _trials_to_run(settings: TuneSettings, space: SearchSpace, study: optuna.Study, kind: str,
+                   verbose: bool) -> int:
+    """How many trials this command runs: ``--n-trials`` (default 8), and with
+    a grid at most the grid points not done yet."""
+    n_trials = settings.n_trials
+    if kind == "grid" and space.grid is not None:
+        remaining = _remaining_grid(study, space.grid(settings.replicates))
+        n_trials = remaining if n_trials is None else min(n_trials, remaining)
+        if remaining == 0 and verbose:
+            print(f"study {str(settings.study_name)!r}: every grid point is done; nothing to run")
+    elif n_trials is None:
+        n_trials = 8
+    return n_trials
+
+
+def _cost_line(settings: TuneSettings, base: SearchConfig, space: SearchSpace, kind: str,
+               trials_so_far: int, n_trials: int) -> str:
+    """What this command will do and what each trial costs, said before it starts."""
+    final = int(settings.final_training)
+    searches, over = "a search", ""
+    if settings.tuning_seeds > 1:
+        searches = f"{settings.tuning_seeds} searches (seeds {settings.seed}-" \
+                   f"{settings.seed + settings.tuning_seeds - 1}), each"
+        over = ", averaged over the seeds"
+    cost = f"{(settings.budget + settings.remeasure) * settings.tuning_seeds + final} trainings"
+    size = f"{settings.budget} evaluations"
+    if base.budget_epochs is not None:  # the compute budget ends a search, not the count
+        cost = "a fixed training compute"
+        size = f"{base.budget_epochs} epoch-equivalents (at most {settings.budget} evaluations)"
+    return (f"study {str(settings.study_name)!r} in {public_url(settings.storage)}: "
+            f"{trials_so_far} trials so far, running {n_trials} more ({space.name} space, "
+            f"{kind} sampler); each trial costs {cost}: {searches} of {size} + "
+            f"{settings.remeasure} trainings re-measuring its best architecture on fresh "
+            f"seeds (the value is their mean fitness{over})"
+            f"{' + 1 final training (not part of the value)' if final else ''}")
+
+
+def _start_tracking(settings: TuneSettings, space: SearchSpace, kind: str,
+                    recovery: TrialRecovery) -> tuple[Any, str | None]:
+    """The study's MLflow tracker and parent run (None, None without ``--track``)."""
+    if not settings.track:
+        return None, None
+    from ..tracking.trials import StudyTracker
+
+    tracker = StudyTracker(settings.tracking_uri, settings.experiment)
+    recovery.tracker = tracker
+    run_id = tracker.start_study(str(settings.study_name), public_url(settings.storage),
+                                 {"space": space.name, "budget": settings.budget,
+                                  "preset": settings.preset, "sampler": kind,
+                                  "pruner": settings.pruner or space.default_pruner})
+    return tracker, run_id
+
+
 def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
          evaluator_factory: EvaluatorFactory | None = None,
          verbose: bool = True) -> TuneOutcome:
@@ -164,52 +217,17 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
     if retried and verbose:
         print(f"retrying interrupted trial(s) {', '.join(map(str, retried))} with the same "
               "parameters: their searches resume from their checkpoints", flush=True)
-    n_trials = settings.n_trials
     kind = settings.sampler or space.default_sampler
-    if kind == "grid" and space.grid is not None:
-        remaining = _remaining_grid(study, space.grid(settings.replicates))
-        n_trials = remaining if n_trials is None else min(n_trials, remaining)
-        if remaining == 0 and verbose:
-            print(f"study {name!r}: every grid point is done; nothing to run")
-    elif n_trials is None:
-        n_trials = 8
-
-    tracker = None
-    study_run_id = None
-    if settings.track:
-        from ..tracking.trials import StudyTracker
-
-        tracker = StudyTracker(settings.tracking_uri, settings.experiment)
-        recovery.tracker = tracker
-        study_run_id = tracker.start_study(name, public_url(settings.storage),
-                                           {"space": space.name, "budget": settings.budget,
-                                            "preset": settings.preset,
-                                            "sampler": kind,
-                                            "pruner": settings.pruner or space.default_pruner})
+    n_trials = _trials_to_run(settings, space, study, kind, verbose)
+    tracker, study_run_id = _start_tracking(settings, space, kind, recovery)
     objective = Objective(base, space, study_name=name, tracker=tracker,
                           study_run_id=study_run_id, search_fn=search_fn,
                           report_every=report_every, final_training=settings.final_training,
                           progress=settings.progress, remeasure=settings.remeasure,
                           evaluator_factory=evaluator_factory, seeds=settings.tuning_seeds)
     before = {t.number for t in study.trials}
-    final = int(settings.final_training)
-    searches, over = "a search", ""
-    if settings.tuning_seeds > 1:
-        searches = f"{settings.tuning_seeds} searches (seeds {settings.seed}-" \
-                   f"{settings.seed + settings.tuning_seeds - 1}), each"
-        over = ", averaged over the seeds"
-    cost = f"{(settings.budget + settings.remeasure) * settings.tuning_seeds + final} trainings"
-    size = f"{settings.budget} evaluations"
-    if base.budget_epochs is not None:  # the compute budget ends a search, not the count
-        cost = "a fixed training compute"
-        size = f"{base.budget_epochs} epoch-equivalents (at most {settings.budget} evaluations)"
     if verbose:
-        print(f"study {name!r} in {public_url(settings.storage)}: {len(before)} trials so far, "
-              f"running {n_trials} more ({space.name} space, {kind} sampler); each trial "
-              f"costs {cost}: {searches} of {size} + "
-              f"{settings.remeasure} trainings re-measuring its best architecture on fresh "
-              f"seeds (the value is their mean fitness{over})"
-              f"{' + 1 final training (not part of the value)' if final else ''}", flush=True)
+        print(_cost_line(settings, base, space, kind, len(before), n_trials), flush=True)
         if settings.remeasure < DEFAULT_REMEASURE:
             print(f"note: --remeasure {settings.remeasure} < {DEFAULT_REMEASURE}: the values "
                   "have little or no usable spread; use 3 or more for numbers you report",
@@ -224,8 +242,7 @@ def tune(settings: TuneSettings, *, search_fn: SearchFn | None = None,
         raise
     finally:
         report = summarise_study(study)
-        folder = Path(settings.out_dir) / name
-        files = write_outputs(study, report, folder)
+        files = write_outputs(study, report, Path(settings.out_dir) / name)
         if tracker is not None and study_run_id is not None:
             tracker.end_study(study_run_id, _study_metrics(report),
                               {"best_params": json.dumps(report.best_params, default=str),
