@@ -165,28 +165,13 @@ def _onnxruntime_diff(path: Path, x: Any, reference: Any) -> float:
     return float(np.abs(logits - reference.numpy()).max())
 
 
-def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
-                  test_split: bool = True, metrics_dir: Path | None = None,
-                  log: Callable[[str], None] = lambda m: None) -> ExportResult:
-    """Write ``model.py``, ``weights.pt``, ``genome.json``, ``architecture.svg``,
-    ``README.md``, (with ``test_split``) ``test_split.npz`` and (when the onnx
-    package is importable) ``model.onnx`` into ``out``; the README's metrics
-    come from ``metrics_dir`` (default: the target's folder). Raises
-    :class:`TargetError` with one line when the target cannot be exported."""
-    import torch
-
+def _compiled_network(target: AssessTarget, shape: tuple[int, ...]) -> Any:
+    """The target's network compiled and loaded with its weights, in eval mode;
+    :class:`TargetError` when the weights do not fit the genome or the data."""
     from ..errors import BuildError
     from ..evaluation.compiler import compile_model
-    from ..report import draw_model
 
-    if target.weights is None:
-        raise TargetError(f"{target.description} has no weights (best_model.pt): the search "
-                          "ended without final training; retrain it (python -m ras_deap.run "
-                          "--resume) or pass a genome JSON with --weights")
     dataset = target.config.dataset
-    if dataset not in DATASET_SHAPES:
-        raise TargetError(f"unknown image shape of dataset {dataset!r}")
-    shape, levels = DATASET_SHAPES[dataset]
     state = _load_state(target.weights)
     mean = state.get("normalize.mean")
     std = state.get("normalize.std")
@@ -200,9 +185,16 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     except (BuildError, RuntimeError, ValueError) as exc:
         raise TargetError(f"{target.weights} does not fit genome {target.genome.id} on "
                           f"{dataset} ({_first_line(exc)})") from exc
-    net.eval()
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    return net.eval()
+
+
+def _write_module(target: AssessTarget, net: Any, folder: Path, shape: tuple[int, ...],
+                  levels: int) -> tuple[ExportResult, Any, Any, Any]:
+    """``model.py``, ``weights.pt`` and ``genome.json``, then the generated
+    module loaded back and checked against ``net`` on random images. Returns
+    the result so far, the module, the images and ``net``'s logits on them."""
+    import torch
+
     files = {"model.py": folder / "model.py", "weights.pt": folder / "weights.pt",
              "genome.json": folder / "genome.json"}
     write_atomic(files["model.py"], generate_source(net, genome_id=target.genome.id,
@@ -221,9 +213,56 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     if not diff <= ATOL:
         raise TargetError(f"the generated model.py differs from the network by {diff:.2e} "
                           f"(> {ATOL:g}) on genome {target.genome.id}: please report it")
-    result = ExportResult(files=files, genome_id=target.genome.id, max_diff=diff)
+    return ExportResult(files=files, genome_id=target.genome.id, max_diff=diff), module, x, \
+        reference
+
+
+def _write_onnx(result: ExportResult, module: Any, x: Any, reference: Any, folder: Path,
+                log: Callable[[str], None]) -> bool:
+    """``model.onnx`` when the onnx package is importable, checked under
+    onnxruntime when that is; whether it was written."""
+    if not _importable("onnx"):
+        log(ONNX_HINT)
+        result.notes.append(ONNX_HINT)
+        return False
+    result.files["model.onnx"] = folder / "model.onnx"
+    _export_onnx(module, x, result.files["model.onnx"])
+    result.notes.append("`model.onnx` passes `onnx.checker.check_model(full_check=True)`")
+    if _importable("onnxruntime"):
+        result.onnx_diff = _onnxruntime_diff(result.files["model.onnx"], x, reference)
+        if not result.onnx_diff <= 1e-4:
+            raise TargetError(f"model.onnx differs from the network by "
+                              f"{result.onnx_diff:.2e} under onnxruntime: please report it")
+    else:
+        result.notes.append("onnxruntime is not installed: model.onnx was not run")
+    return True
+
+
+def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
+                  test_split: bool = True, metrics_dir: Path | None = None,
+                  log: Callable[[str], None] = lambda m: None) -> ExportResult:
+    """Write ``model.py``, ``weights.pt``, ``genome.json``, ``architecture.svg``,
+    ``README.md``, (with ``test_split``) ``test_split.npz`` and (when the onnx
+    package is importable) ``model.onnx`` into ``out``; the README's metrics
+    come from ``metrics_dir`` (default: the target's folder). Raises
+    :class:`TargetError` with one line when the target cannot be exported."""
+    from ..report import draw_model
+
+    if target.weights is None:
+        raise TargetError(f"{target.description} has no weights (best_model.pt): the search "
+                          "ended without final training; retrain it (python -m ras_deap.run "
+                          "--resume) or pass a genome JSON with --weights")
+    dataset = target.config.dataset
+    if dataset not in DATASET_SHAPES:
+        raise TargetError(f"unknown image shape of dataset {dataset!r}")
+    shape, levels = DATASET_SHAPES[dataset]
+    net = _compiled_network(target, shape)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    result, module, x, reference = _write_module(target, net, folder, shape, levels)
+    files = result.files
     files[SVG] = draw_model(target.genome, folder / SVG)
-    split = _test_split(target, mean, std) if test_split else None
+    split = _test_split(target, net.normalize.mean, net.normalize.std) if test_split else None
     if isinstance(split, str):
         log(split)
         result.notes.append(split)
@@ -231,22 +270,7 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
         files[TEST_SPLIT] = folder / TEST_SPLIT
         result.test_accuracy = _write_test_split(files[TEST_SPLIT], *split, module)
         result.test_images = len(split[1])
-    has_onnx = False
-    if onnx and _importable("onnx"):
-        files["model.onnx"] = folder / "model.onnx"
-        _export_onnx(module, x, files["model.onnx"])
-        has_onnx = True
-        result.notes.append("`model.onnx` passes `onnx.checker.check_model(full_check=True)`")
-        if _importable("onnxruntime"):
-            result.onnx_diff = _onnxruntime_diff(files["model.onnx"], x, reference)
-            if not result.onnx_diff <= 1e-4:
-                raise TargetError(f"model.onnx differs from the network by "
-                                  f"{result.onnx_diff:.2e} under onnxruntime: please report it")
-        else:
-            result.notes.append("onnxruntime is not installed: model.onnx was not run")
-    elif onnx:
-        log(ONNX_HINT)
-        result.notes.append(ONNX_HINT)
+    has_onnx = onnx and _write_onnx(result, module, x, reference, folder, log)
     metrics_dir = metrics_dir or target.out_dir
     metrics = _run_metrics(metrics_dir) if metrics_dir.is_dir() else {}
     files["README.md"] = folder / "README.md"
