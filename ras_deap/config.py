@@ -42,7 +42,7 @@ from .options import (
     paper_values,
 )
 
-__all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS", "RAS_PLUS",
+__all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
            "EXECUTION_FIELDS", "FINAL_TRAININGS", "OMIT_AT_DEFAULT", "RESUMABLE_OVERRIDES",
            "TRAINING_FIELDS", "DATASET_NAMES",
            "DISTANCES", "OPTIMIZERS", "ROBUSTNESS", "check_resumable", "load_toml",
@@ -353,11 +353,6 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     return {key.replace("-", "_"): value for key, value in data.items()}
 
 
-# Issue #27's RAS variant: the settings its tuning study chose over the paper's
-# (docs/results/tuning-learning-digits.md), as `run --preset ras-plus` and compare's
-# `ras_plus` method. Only search knobs, so that it applies on any data and schedule.
-RAS_PLUS: dict[str, Any] = {"mutations": 2}
-
 # Named presets: starting points that flags and --config refine.
 PRESETS: dict[str, dict[str, Any]] = {
     # Under a minute on one worker: a check that everything works end to end.
@@ -375,8 +370,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's settings (days of compute on CIFAR-10 with a GPU): the paper= of
     # every option that has one.
     "paper": paper_values(OPTIONS),
-    # The default run with issue #27's RAS variant (RAS_PLUS).
-    "ras-plus": dict(RAS_PLUS),
 }
 
 # --preset, shared by run and tune (tune's trials start from "smoke").
@@ -384,5 +377,4 @@ PRESET_OPTION = Option(
     name="preset", kind=str, default="default", group="search", choices=tuple(sorted(PRESETS)),
     help="named starting point: smoke (under a minute: a check that everything works end to "
          "end), default, mnist10k (a smaller search on mnist10k), paper (the paper's "
-         "generations and epochs), ras-plus (the default with issue #27's RAS variant: "
-         + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in RAS_PLUS.items()) + ")")
+         "generations and epochs)")

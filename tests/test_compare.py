@@ -277,8 +277,8 @@ def test_unknown_method_and_bad_config():
         CompareConfig(methods=("ras", "nope"))
     with pytest.raises(ValueError, match="budget"):
         CompareConfig(budget=0)
-    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "regularized", "ras", "ras_plus",
-                            "nsga2", "ras_mo"}
+    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "regularized", "ras", "nsga2",
+                            "ras_mo"}
 
 
 # -- outputs ------------------------------------------------------------------------
@@ -1245,31 +1245,6 @@ def test_nsga2_and_ras_mo_cells_resume_to_the_same_front(tmp_path, stop_after):
         assert len(second) == 17 - stop_after + extra
         if method == "nsga2":
             assert again.runs[0].data["replayed"] == stop_after
-
-
-def test_ras_plus_is_ras_with_the_preset_over_the_comparison_settings(tmp_path):
-    """--methods ras,ras_plus: the ras_plus cell searches with config.RAS_PLUS
-    (what run --preset ras-plus changes), the ras cell with the comparison's
-    own settings, each in its own run folder."""
-    from ras_deap.checkpoint import load_checkpoint
-    from ras_deap.compare.runner import run_comparison
-    from ras_deap.config import PRESETS, RAS_PLUS
-
-    assert RAS_PLUS and PRESETS["ras-plus"] == RAS_PLUS
-    search = SearchConfig(population=3, children=1, mutations=4, full_every=100,
-                          tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", experiment="plus")
-    assert all(getattr(search, k) != v for k, v in RAS_PLUS.items())
-    cfg = CompareConfig(search=search, budget=9, seeds=1, remeasure=1, assess=None,
-                        methods=("ras", "ras_plus"), out=str(tmp_path / "out"))
-    result = run_comparison(cfg, evaluator_factory=lambda c: TradeOff(), log=lambda m: None)
-    assert sorted(r.data["method"] for r in result.runs) == ["ras", "ras_plus"]
-    runs = tmp_path / "out" / "ras_runs"
-    plus = load_checkpoint(runs / "ras_plus-seed0").config
-    assert {k: plus[k] for k in RAS_PLUS} == RAS_PLUS
-    assert load_checkpoint(runs / "ras-seed0").config["mutations"] == 4
-    assert {k: v for k, v in plus.items() if k not in RAS_PLUS and k != "run_name"} == {
-        k: v for k, v in load_checkpoint(runs / "ras-seed0").config.items()
-        if k not in RAS_PLUS and k != "run_name"}
 
 
 def test_ras_mo_refuses_settings_a_multiobjective_search_cannot_take():

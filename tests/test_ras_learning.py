@@ -158,16 +158,3 @@ def test_tune_has_a_learning_space():
     space = get_space("learning")
     assert set(space.tunes) == {"mutations", "niche_children", "remeasure_every",
                                 "screen_epochs", "screen_keep"}
-
-
-def test_the_ras_plus_preset_changes_only_its_knobs_and_the_paper_stays():
-    """run --preset ras-plus is the default run with RAS_PLUS; the paper
-    preset keeps the paper's values of those knobs."""
-    from ras_deap.config import RAS_PLUS
-    from ras_deap.run import build_parser, config_from_args
-
-    plus = config_from_args(build_parser().parse_args(["--preset", "ras-plus"]))
-    default = config_from_args(build_parser().parse_args([]))
-    assert {k: getattr(plus, k) for k in RAS_PLUS} == RAS_PLUS
-    assert plus.replace(**{k: getattr(default, k) for k in RAS_PLUS}) == default
-    assert PRESETS["paper"]["mutations"] == 5

@@ -14,9 +14,7 @@ Named in ``--methods``, ``nsga2`` (plain NSGA-II on the RAS genome,
 :mod:`.nsga2`) and ``ras_mo`` (multi-objective RAS) search accuracy and
 robustness; their cells keep their re-measured front (:mod:`.front`), which
 ``python -m ras_deap.compare.pareto`` compares with the single-objective
-methods' by hypervolume, paired by seed (issue #31). ``ras_plus`` is RAS with
-the ``ras-plus`` preset's settings (:data:`ras_deap.config.RAS_PLUS`, issue #27's
-variant) over the comparison's.
+methods' by hypervolume, paired by seed (issue #31).
 """
 
 from .aging import ea_regularized, regularized_plan, sel_sample_best

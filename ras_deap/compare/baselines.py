@@ -40,7 +40,7 @@ from .budget import BudgetExhausted
 from .chain import suggest_chain
 from .method import MethodContext, MethodOutcome, budgeted_fitness, method_outcome
 from .nsga2 import run_nsga2
-from .ras import run_ras, run_ras_mo, run_ras_plus
+from .ras import run_ras, run_ras_mo
 
 __all__ = [
     "METHODS",
@@ -154,7 +154,6 @@ METHODS: dict[str, Method] = {
     "mu_plus_lambda": run_mu_plus_lambda,
     "regularized": run_regularized,
     "ras": run_ras,
-    "ras_plus": run_ras_plus,
     "nsga2": run_nsga2,
     "ras_mo": run_ras_mo,
 }

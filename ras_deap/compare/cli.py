@@ -80,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{' and '.join(MO_METHODS)} are the multi-objective methods over "
                         "accuracy and robustness, whose cells also keep their final front, "
                         "re-measured like the winner: plain NSGA-II on the RAS genome and "
-                        "multi-objective RAS; ras_plus is RAS with the ras-plus preset's "
-                        "settings over these, issue #27's variant)")
+                        "multi-objective RAS)")
     # not the search option --workers (evaluation processes of one search): a cell searches
     # in one process, and cells run side by side
     old, note = old_names("compare", "--parallel-cells")

@@ -17,24 +17,21 @@ __all__ = ["COMPARE_OPTIONS", "COMPARE_PRESETS", "DEFAULT_METHODS", "MO_METHODS"
 
 # The methods of the paper's Table 2: what a comparison runs by default.
 DEFAULT_METHODS = ("random", "tpe", "mu_plus_lambda", "regularized", "ras")
-# Issue #27's RAS variant: RAS with config.RAS_PLUS over the comparison's settings.
-VARIANT_METHODS = ("ras_plus",)
 # The multi-objective methods of issue #31 (accuracy and robustness), run when named in
 # --methods; their cells also keep the re-measured front.
 MO_METHODS = ("nsga2", "ras_mo")
 MULTIOBJECTIVE = frozenset(MO_METHODS)
 MO_OBJECTIVES = "accuracy,robustness"
 # The methods that run RAS's own search (its checkpoint, no journal, its own budget).
-RAS_METHODS = frozenset({"ras", "ras_plus", "ras_mo"})
+RAS_METHODS = frozenset({"ras", "ras_mo"})
 # Every method, in the order of the tables and figures.
-METHOD_ORDER = DEFAULT_METHODS + VARIANT_METHODS + MO_METHODS
+METHOD_ORDER = DEFAULT_METHODS + MO_METHODS
 METHOD_LABELS = {
     "random": "Random search (RAS space)",
     "tpe": "TPE* (chain space, DeepArchitect-like)",
     "mu_plus_lambda": "(mu+lambda)-EA* (RAS without niching)",
     "regularized": "Regularized evolution* (aging, Real et al. 2019)",
     "ras": "RAS (spectrum niching)",
-    "ras_plus": "RAS+ (RAS with the ras-plus preset, issue #27)",
     "nsga2": "NSGA-II* (accuracy, robustness; RAS genome, no niching)",
     "ras_mo": "Multi-objective RAS (accuracy, robustness)",
 }

@@ -83,12 +83,11 @@ class MethodOutcome:
 def method_objectives(method: str, config: SearchConfig) -> tuple[str, ...]:
     """What ``method`` maximises under ``config``: the multi-objective methods
     take ``--objectives`` when it names several, else accuracy and
-    robustness; ``ras`` and ``ras_plus`` follow ``--objectives``; the baselines the
-    fitness."""
+    robustness; ``ras`` follows ``--objectives``; the baselines the fitness."""
     names = tuple(config.objectives.split(","))
     if method in MULTIOBJECTIVE:
         return names if config.multiobjective else tuple(MO_OBJECTIVES.split(","))
-    return names if method in ("ras", "ras_plus") else ("fitness",)
+    return names if method == "ras" else ("fitness",)
 
 
 def method_outcome(ctx: MethodContext, method: str, start: float, *,

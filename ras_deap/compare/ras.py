@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import append_line
-from ..config import RAS_PLUS, SearchConfig
+from ..config import SearchConfig
 from .method import MethodContext, MethodOutcome, method_objectives
 
-__all__ = ["curve_best", "ras_generations", "run_ras", "run_ras_mo", "run_ras_plus"]
+__all__ = ["curve_best", "ras_generations", "run_ras", "run_ras_mo"]
 
 
 def ras_generations(budget: int, population: int, children: int) -> int:
@@ -85,13 +85,6 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
     return _run_ras(ctx, "ras")
 
 
-def run_ras_plus(ctx: MethodContext) -> MethodOutcome:
-    """Issue #27's RAS variant: :func:`run_ras` with :data:`~ras_deap.config.RAS_PLUS`
-    over the comparison's search settings (what ``run --preset ras-plus`` changes in
-    the default run), in its own run folder ``<run_dir>/ras_plus-seed<seed>``."""
-    return _run_ras(ctx, "ras_plus")
-
-
 def run_ras_mo(ctx: MethodContext) -> MethodOutcome:
     """Multi-objective RAS: :func:`run_ras` with ``--objectives`` set to
     accuracy and robustness unless it already names several objectives (the
@@ -110,8 +103,6 @@ def _run_ras(ctx: MethodContext, method: str) -> MethodOutcome:
     objectives = method_objectives(method, cfg)
     if ",".join(objectives) != cfg.objectives:
         cfg = cfg.replace(objectives=",".join(objectives))
-    if method == "ras_plus":
-        cfg = cfg.replace(**RAS_PLUS)
     if cfg.budget_epochs is not None:  # a compute budget ends the search, not a count
         config = cfg.replace(seed=ctx.seed, max_evaluations=None, generations=10**6)
     else:
