@@ -90,6 +90,11 @@ class SearchConfig:
                                   "since its last measurement and rank it by the mean of its "
                                   "measurements (0: never; the paper keeps one measurement)", _S,
                                   paper=0, minimum=0)
+    niche_age: int = option(0, "age the niches: a representative that has held its niche N "
+                            "generations or more gives it to the fittest child that met it "
+                            "this generation, even a less fit one, as regularized evolution "
+                            "ages out lucky measurements (0: never; the paper keeps the "
+                            "fitter)", _S, paper=0, minimum=0, omit_default=True)
     screen_epochs: int = option(0, "screen children cheaply: train each child this many epochs "
                                 "first and give the full schedule only to the best "
                                 "--screen-keep fraction of a generation's children; the others "
@@ -239,6 +244,11 @@ class SearchConfig:
                                   f"{self.objectives}: re-measurements average the fitness, "
                                   "not each objective; use --remeasure-every 0 with several "
                                   "objectives")
+            if self.niche_age:
+                raise ConfigError(f"niche_age={self.niche_age} with objectives="
+                                  f"{self.objectives}: aging hands a niche to its fittest "
+                                  "child, which needs one fitness; use --niche-age 0 with "
+                                  "several objectives")
             if self.niche_children != "equal":
                 raise ConfigError(f"niche_children={self.niche_children!r} with objectives="
                                   f"{self.objectives}: ranking niches needs one fitness; use "

@@ -1,6 +1,7 @@
 """Options for a RAS that learns (issue #27): children shared by niche rank,
-representatives re-measured and ranked by the mean of their measurements.
-The paper's behaviour (the defaults) is unchanged."""
+representatives re-measured and ranked by the mean of their measurements,
+representatives aged out of their niche. The paper's behaviour (the
+defaults) is unchanged."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ras_deap.evolution import (
     make_individual,
     measurements_of,
     niche_shares,
+    sel_spectrum_niching,
     step,
 )
 from ras_deap.genome import random_model
@@ -47,7 +49,7 @@ def test_the_paper_loop_is_unchanged():
         "062d61d19e953f52e5291c43e21cc8ed4919b9efdb837e0d82a12d71bfccf13a")
     assert PRESETS["paper"].get("niche_children", "equal") == "equal"
     paper = SearchConfig(**PRESETS["paper"])
-    assert (paper.niche_children, paper.remeasure_every) == ("equal", 0)
+    assert (paper.niche_children, paper.remeasure_every, paper.niche_age) == ("equal", 0, 0)
 
 
 def _population(fitnesses):
@@ -149,7 +151,7 @@ def test_the_options_have_flags_in_every_command(module):
 
     cli = importlib.import_module(module + (".cli" if module.endswith("compare") else ""))
     text = cli.build_parser().format_help()
-    assert "--niche-children" in text and "--remeasure-every" in text
+    assert "--niche-children" in text and "--remeasure-every" in text and "--niche-age" in text
 
 
 def test_tune_has_a_learning_space():
@@ -157,4 +159,96 @@ def test_tune_has_a_learning_space():
 
     space = get_space("learning")
     assert set(space.tunes) == {"mutations", "niche_children", "remeasure_every",
-                                "screen_epochs", "screen_keep"}
+                                "niche_age", "screen_epochs", "screen_keep"}
+
+
+def _niche(rep_fitness, children):
+    """One niche: a representative measured in generation 0 and children
+    ``(fitness, generation, failure)``; every child is closest to it (k=1)."""
+    rep, *kids = _population([rep_fitness, *(f for f, _, _ in children)])
+    rep.generation = 0
+    for kid, (_, generation, failure) in zip(kids, children, strict=True):
+        kid.generation, kid.failure = generation, failure
+    return rep, kids
+
+
+@pytest.mark.parametrize(("max_age", "aged_out"), [(0, False), (1, True), (3, True), (4, False)])
+def test_an_old_representative_gives_its_niche_to_its_fittest_child(max_age, aged_out):
+    """A representative of generation 0 (its one lucky measurement, 1.9) meets
+    children of generation 3 (1.5 and 1.6): with --niche-age N <= 3 the niche
+    goes to the fitter child, 1.6; younger than N, or with 0, it stays."""
+    rep, kids = _niche(1.9, [(1.5, 3, None), (1.6, 3, None)])
+    (winner,) = sel_spectrum_niching([rep, *kids], 1, max_age=max_age)
+    assert winner is (kids[1] if aged_out else rep)
+
+
+def test_aging_never_hands_a_niche_to_a_failed_child_and_a_fitter_child_always_wins():
+    rep, kids = _niche(1.9, [(0.0, 3, "BuildError: too big"), (float("nan"), 3, None)])
+    assert sel_spectrum_niching([rep, *kids], 1, max_age=1) == [rep]
+    rep, kids = _niche(1.0, [(1.5, 1, None)])
+    assert sel_spectrum_niching([rep, *kids], 1, max_age=5) == [kids[0]]
+    with pytest.raises(ValueError, match="max_age"):
+        sel_spectrum_niching([rep, *kids], 1, max_age=-1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(reps=st.lists(st.floats(0, 2, allow_subnormal=False), min_size=1, max_size=6),
+       kids=st.lists(st.tuples(st.floats(0, 2, allow_subnormal=False), st.booleans()),
+                     min_size=0, max_size=12),
+       rep_generations=st.lists(st.integers(0, 4), min_size=6, max_size=6),
+       max_age=st.integers(1, 5))
+def test_aging_only_replaces_old_representatives_by_usable_children(reps, kids,
+                                                                    rep_generations, max_age):
+    """Against the paper's selection of the same individuals: aging returns
+    references (DEAP's contract), changes only niches whose paper winner is
+    an old representative, and gives those only to children that trained."""
+    import random
+
+    rng = random.Random(len(reps) * 31 + len(kids))
+    pop = []
+    for f in [*reps, *(f for f, _ in kids)]:
+        ind = make_individual(random_model(rng))
+        ind.fitness.values = (f,)
+        pop.append(ind)
+    for ind, generation in zip(pop[:len(reps)], rep_generations, strict=False):
+        ind.generation = generation
+    for ind, (_, failed) in zip(pop[len(reps):], kids, strict=True):
+        ind.generation, ind.failure = 5, ("RuntimeError: diverged" if failed else None)
+    paper = sel_spectrum_niching(pop, len(reps))
+    aged = sel_spectrum_niching(pop, len(reps), max_age=max_age)
+    assert len(aged) == len(reps) and all(any(a is p for p in pop) for a in aged)
+    for j, (before, after) in enumerate(zip(paper, aged, strict=True)):
+        if after is before:
+            continue
+        assert before is pop[j] and 5 - before.generation >= max_age
+        assert after in pop[len(reps):] and after.failure is None
+
+
+def test_aged_niches_survive_checkpoint_and_resume(tmp_path):
+    """--niche-age through the loop: the representatives' generations (their
+    age) are in the checkpoint, so a resumed search ages the same niches."""
+    state = initial_state(13, 5)
+    toolbox = build_toolbox(state, evaluate=noisy, niche_age=1)
+    for _ in range(3):
+        step(state, toolbox, children=2)
+    paper_state = initial_state(13, 5)
+    paper_toolbox = build_toolbox(paper_state, evaluate=noisy)
+    for _ in range(3):
+        step(paper_state, paper_toolbox, children=2)
+    assert [i.genome.id for i in state.population] != [i.genome.id
+                                                        for i in paper_state.population]
+    path = tmp_path / "checkpoint.json"
+    save_checkpoint(path, Checkpoint(config={}, state=state, history=[]))
+    restored = load_checkpoint(path).state
+    step(restored, build_toolbox(restored, evaluate=noisy, niche_age=1), children=2)
+    step(state, toolbox, children=2)
+    assert fingerprint(restored.population, restored.logbook) == fingerprint(
+        state.population, state.logbook)
+
+
+def test_niche_age_needs_one_fitness():
+    from ras_deap.config import ConfigError
+
+    with pytest.raises(ConfigError, match="niche_age"):
+        SearchConfig(niche_age=2, objectives="accuracy,robustness")
+    assert "niche_age" not in SearchConfig().to_dict()  # stored settings of old runs still match

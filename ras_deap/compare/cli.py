@@ -30,7 +30,7 @@ __all__ = ["build_parser", "config_from_args", "main"]
 # defaults), and what some of them also mean here; flags, types and help
 # come from the option schema, as in python -m ras_deap.run.
 _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
-                   "mutations", "distance", "niche_children", "remeasure_every",
+                   "mutations", "distance", "niche_children", "remeasure_every", "niche_age",
                    "objectives", "mo_selection",
                    "screen_epochs", "screen_keep", "budget_epochs", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",

@@ -55,8 +55,31 @@ def _check_same_schedule(child: Individual, rep: Individual) -> None:
                          "representative under the child's schedule first")
 
 
+def _usable(ind: Individual) -> bool:
+    """A child that trained: no failure and a number for a fitness."""
+    return ind.failure is None and not any(math.isnan(x) for x in ind.fitness.wvalues)
+
+
+def _age_out(reps: list[Individual], incumbents: Sequence[Individual],
+             assigned: Sequence[Sequence[Individual]], max_age: int) -> None:
+    """Aging inside the niches (``max_age`` > 0): a representative that has
+    held its niche ``max_age`` generations or more and beat every child it met
+    this generation gives the niche to the fittest usable child that met it,
+    even a less fit one. Its fitness is one lucky training as often as a good
+    architecture, and aging is what regularized evolution (Real et al. 2019)
+    uses against exactly that noise; the niche itself, and so the diversity,
+    stays."""
+    now = max((c.generation for group in assigned for c in group), default=0)
+    for j, rep in enumerate(reps):
+        if rep is not incumbents[j] or now - rep.generation < max_age:
+            continue  # a child took the niche already, or the representative is young
+        usable = [c for c in assigned[j] if _usable(c)]
+        if usable:
+            reps[j] = max(usable, key=lambda c: c.fitness.wvalues)
+
+
 def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
-                         distance: str = "raw") -> list[Individual]:
+                         distance: str = "raw", max_age: int = 0) -> list[Individual]:
     """Select ``k`` cluster representatives, DEAP style (returns references).
 
     ``individuals[:k]`` are the current representatives, the rest are the
@@ -73,9 +96,16 @@ def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
     (layers, connections); ``'normalized'`` divides each feature by its
     maximum over all the individuals first, so every feature weighs the
     same.
+
+    ``max_age`` > 0 adds aging inside the niches (see :func:`_age_out`): a
+    representative that is ``max_age`` generations old or more (its
+    ``generation``, against the children's) gives its niche to the fittest
+    child that met it. ``0`` (the default and the paper) never ages.
     """
     if distance not in DISTANCES:
         raise ValueError(f"distance={distance!r} must be one of {DISTANCES}")
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+        raise ValueError(f"max_age={max_age!r} must be an int >= 0 (0: no aging)")
     if not 0 < k <= len(individuals):
         raise ValueError(f"k={k} must be between 1 and the number of individuals "
                          f"({len(individuals)})")
@@ -84,13 +114,17 @@ def sel_spectrum_niching(individuals: Sequence[Individual], k: int, *,
     scale = None
     if distance == "normalized":
         scale = feature_scale([cached_spectrum(i.genome) for i in individuals])
+    assigned: list[list[Individual]] = [[] for _ in reps]
     for child in individuals[k:]:
         if not child.fitness.valid:
             raise ValueError(f"child {child.genome.id} has no fitness; evaluate it first")
         spec = cached_spectrum(child.genome)
         j = closest_representative(spec, spectra, scale)
         _check_same_schedule(child, reps[j])
+        assigned[j].append(child)
         if _fitter(child, reps[j]):
             reps[j] = child
             spectra[j] = spec
+    if max_age:
+        _age_out(reps, individuals[:k], assigned, max_age)
     return reps

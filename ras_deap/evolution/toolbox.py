@@ -32,7 +32,7 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
                   distance: str = "raw",
                   schedule: Callable[[int], str] | None = None,
                   objectives: str | Sequence[str] = ("fitness",),
-                  mo_selection: str = "spectrum") -> base.Toolbox:
+                  mo_selection: str = "spectrum", niche_age: int = 0) -> base.Toolbox:
     """A toolbox whose operators share the state's gene pool and seeded RNG.
 
     Registers the 13 mutations one by one (``toolbox.mut_change_kernel``, ...,
@@ -46,7 +46,8 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
     With two or more ``objectives`` (:mod:`.objectives`) ``select`` is the
     multi-objective survival ``mo_selection`` (``spectrum`` or ``crowding``,
     see :mod:`.multiobjective`) instead of spectrum niching; ``("fitness",)``
-    is the paper's search.
+    is the paper's search. ``niche_age`` > 0 ages the niches' representatives
+    (``sel_spectrum_niching``'s ``max_age``; single objective only).
     """
     if n_mutations < 1:
         raise ValueError(f"n_mutations must be >= 1, got {n_mutations}")
@@ -64,7 +65,7 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
         select, keywords = multiobjective_select(objectives, mo_selection, distance)
         toolbox.register("select", select, **keywords)
     else:
-        toolbox.register("select", sel_spectrum_niching, distance=distance)
+        toolbox.register("select", sel_spectrum_niching, distance=distance, max_age=niche_age)
     toolbox.register("clone", _clone)
     toolbox.register("map", map_fn)
     if evaluate is not None:

@@ -239,7 +239,7 @@ def _search(config: SearchConfig, settings: dict[str, Any], state: SearchState,
                             block_limit=config.block_limit, distance=config.distance,
                             schedule=training_schedule(config, evaluator),
                             objectives=config.objectives.split(","),
-                            mo_selection=config.mo_selection)
+                            mo_selection=config.mo_selection, niche_age=config.niche_age)
     toolbox.register("cost", training_cost(config, evaluator))
     tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
             "run_dir": str(run_dir.resolve()), "final_training": config.final_training}

@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run a trial with these parameters before the sampler's (Optuna's "
                         "enqueue_trial; skipped when the study has it already), e.g. the "
                         "paper's setting as a reference: --enqueue mutations=5,"
-                        "niche_children=equal,remeasure_every=0,screen_epochs=0 (repeatable)")
+                        "niche_children=equal,remeasure_every=0,niche_age=0,screen_epochs=0 "
+                        "(repeatable)")
     g.add_argument("--tuning-seeds", type=int, default=d.tuning_seeds, metavar="N",
                    help="run each trial's search on N seeds (--seed, --seed+1, ...); the value "
                         "is the mean of their re-measured winners, and only the first reports "

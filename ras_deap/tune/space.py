@@ -77,7 +77,8 @@ def _suggest_full(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
 
 def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
     """The knobs of a RAS that learns (issue #27): selection pressure across
-    niches, noise-aware representatives, mutation strength and cheap
+    niches, noise-aware representatives (re-measured, or aged out of their
+    niche after 1-3 generations), mutation strength and cheap
     screening of children (epochs below the schedule's; the promoted
     fraction only when screening). Compare trials at equal compute with
     ``--budget-epochs``: at equal evaluations screening could only lose."""
@@ -85,6 +86,7 @@ def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]
         "mutations": trial.suggest_int("mutations", 1, 10),
         "niche_children": trial.suggest_categorical("niche_children", list(NICHE_CHILDREN)),
         "remeasure_every": trial.suggest_int("remeasure_every", 0, 3),
+        "niche_age": trial.suggest_int("niche_age", 0, 3),
         "screen_epochs": trial.suggest_int("screen_epochs", 0, max(0, min(5, base.max_epochs - 1))),
     }
     if changes["screen_epochs"]:
@@ -110,10 +112,11 @@ SPACES: dict[str, SearchSpace] = {
     "learning": SearchSpace(
         "learning",
         "what makes RAS learn: children shared by niche rank or equally, re-measured "
-        "representatives (every 1-3 generations, or never), mutations per child, screening "
-        "of children (epochs, promoted fraction)",
+        "representatives (every 1-3 generations, or never), representatives aged out of "
+        "their niche (after 1-3 generations, or never), mutations per child, screening of "
+        "children (epochs, promoted fraction)",
         _suggest_learning, tunes=("mutations", "niche_children", "remeasure_every",
-                                  "screen_epochs", "screen_keep")),
+                                  "niche_age", "screen_epochs", "screen_keep")),
     "full": SearchSpace(
         "full", "the evolution space plus the spectrum distance as a categorical parameter",
         _suggest_full, tunes=(*_EVOLUTION, "distance")),
