@@ -65,10 +65,12 @@ def _age_out(reps: list[Individual], incumbents: Sequence[Individual],
     """Aging inside the niches (``max_age`` > 0): a representative that has
     held its niche ``max_age`` generations or more and beat every child it met
     this generation gives the niche to the fittest usable child that met it,
-    even a less fit one. Its fitness is one lucky training as often as a good
-    architecture, and aging is what regularized evolution (Real et al. 2019)
-    uses against exactly that noise; the niche itself, and so the diversity,
-    stays."""
+    even a less fit one. A long-held niche is often held by one lucky training
+    (docs/results/representative-noise-digits.md), and aging is what
+    regularized evolution (Real et al. 2019) uses against that noise; the
+    niche itself, and so the diversity, stays. With ``max_age=1`` every niche
+    passes to its best child each generation (the search's best is kept by
+    the hall of fame)."""
     now = max((c.generation for group in assigned for c in group), default=0)
     for j, rep in enumerate(reps):
         if rep is not incumbents[j] or now - rep.generation < max_age:
