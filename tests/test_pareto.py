@@ -150,6 +150,40 @@ def test_pareto_with_another_reference_point_and_a_duplicate_cell(tmp_path):
     assert "reference point (0.5, 0.5)" in page and "nsga2-seed0 of" in page
 
 
+def test_a_crowding_folders_ras_mo_is_its_own_method_paired_with_spectrums(tmp_path):
+    """ras_mo cells of a folder made with --mo-selection crowding go by
+    ras_mo_crowding, beside the spectrum folder's ras_mo (not left out as a
+    duplicate), and the page pairs the two fronts by seed."""
+    spectrum = write_folder(tmp_path / "s", [
+        mo_cell("ras_mo", 0, [(1, 1, 0.9, 0.8)]),  # 0.72
+        mo_cell("ras_mo", 1, [(1, 1, 0.5, 0.5)]),  # 0.25
+        so_cell("ras", 0, ((0.6, 0.6), (0.9, 0.9))), so_cell("ras", 1, ((0.6, 0.6), (0.9, 0.9)))])
+    crowding = write_folder(tmp_path / "c", [
+        mo_cell("ras_mo", 0, [(1, 1, 0.8, 0.8)]),  # 0.64
+        mo_cell("ras_mo", 1, [(1, 1, 0.6, 0.5)])],  # 0.30
+        {**SETTINGS, "search": {**SETTINGS["search"], "mo_selection": "crowding"}})
+    cells, notes, _ = load_cells([spectrum, crowding])
+    assert not notes
+    assert sorted((c.method, c.seed) for c in cells if c.multiobjective) == [
+        ("ras_mo", 0), ("ras_mo", 1), ("ras_mo_crowding", 0), ("ras_mo_crowding", 1)]
+    out = tmp_path / "p.md"
+    assert main(["--cells", str(spectrum), "--cells", str(crowding), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "## Multi-objective methods against each other" in page
+    assert "| `ras_mo` | `ras_mo_crowding` | 2 | 0.4850 | 0.4700 | +0.0150 ±" in page
+    assert "--mo-selection crowding" in page  # the variant's label
+    # columns: the variant right after its method, the single-objective ones after
+    assert "| Seed | `ras_mo` (re-measured front) | `ras_mo_crowding` (re-measured front) |" in page
+
+
+def test_method_order_puts_a_variant_after_its_method():
+    from ras_deap.compare.pareto import method_order
+
+    names = ["zzz", "ras_mo_crowding", "ras", "ras_mo", "nsga2", "random"]
+    assert sorted(names, key=method_order) == [
+        "random", "ras", "nsga2", "ras_mo", "ras_mo_crowding", "zzz"]
+
+
 @pytest.mark.slow
 def test_pareto_reads_what_compare_writes(tmp_path):
     """A real (torch-free) comparison of nsga2 and regularized evolution, then

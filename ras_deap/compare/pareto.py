@@ -53,8 +53,9 @@ from ..evolution import points_hypervolume
 from ..flags import OptionParser
 from .compare_config import METHOD_ORDER
 
-__all__ = ["CellPoints", "ParetoError", "SeedRow", "compare_fronts", "load_cells", "main",
-           "nondominated", "read_folder"]
+__all__ = ["VARIANT_LABELS", "CellPoints", "ParetoError", "SeedRow", "cell_method",
+           "compare_fronts", "load_cells", "main", "method_order", "nondominated",
+           "read_folder"]
 
 OBJECTIVES = ("accuracy", "robustness")
 # settings that may differ between the folders: what the searches maximise, and where
@@ -62,6 +63,10 @@ OBJECTIVES = ("accuracy", "robustness")
 FREE_SETTINGS = ("objectives", "mo_selection", "front_remeasure", "experiment", "tracking_uri")
 # everything else that decides a cell's numbers must be equal to pair them by seed
 COMPARED = ("search", "budget", "remeasure", "final_generation")
+# a ras_mo folder made with another --mo-selection is another method here, so that the
+# two survival rules can be paired by seed (issue #31: spectrum vs crowding, by measurement)
+VARIANT_LABELS = {"ras_mo_crowding": "Multi-objective RAS, crowding distance instead of "
+                                     "spectrum (--mo-selection crowding)"}
 
 
 class ParetoError(UsageError):
@@ -238,6 +243,13 @@ def read_folder(folder: str | Path) -> tuple[dict[str, Any], list[tuple[str, int
     return settings, cells
 
 
+def cell_method(method: str, settings: dict[str, Any]) -> str:
+    """The name a cell goes by here: its method, suffixed by its folder's
+    ``mo_selection`` where that is not the default (only ``ras_mo`` takes it)."""
+    selection = (settings.get("search") or {}).get("mo_selection", "spectrum")
+    return f"{method}_{selection}" if method == "ras_mo" and selection != "spectrum" else method
+
+
 def load_cells(folders: Sequence[str | Path]
                ) -> tuple[list[CellPoints], list[str], dict[str, Any]]:
     """The points of every cell of ``folders`` (checked to share their
@@ -259,7 +271,8 @@ def load_cells(folders: Sequence[str | Path]
             raise ParetoError(f"--cells {folder}: made with other settings than "
                               f"{reference[0]} ({'; '.join(changed[:4])}); its cells cannot "
                               "be paired by seed with those")
-        for method, seed, cell, result in cells:
+        for stored, seed, cell, result in cells:
+            method = cell_method(stored, settings)
             if (method, seed) in seen:
                 notes.append(f"{method}-seed{seed} of {cell} left out: taken from "
                              f"{seen[(method, seed)]}")
@@ -283,8 +296,13 @@ def nondominated(points: Sequence[tuple[float, float]]) -> list[tuple[float, flo
             if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in unique)]
 
 
-def _order(method: str) -> int:
-    return METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+def method_order(method: str) -> tuple[int, str]:
+    """Where a method's column goes: the compare order, a variant right
+    after its method."""
+    if method in METHOD_ORDER:
+        return METHOD_ORDER.index(method), method
+    bases = [m for m in METHOD_ORDER if method.startswith(m + "_")]
+    return (METHOD_ORDER.index(max(bases, key=len)) if bases else len(METHOD_ORDER)), method
 
 
 def compare_fronts(cells: Sequence[CellPoints], reference: tuple[float, float] = (0.0, 0.0)
@@ -293,7 +311,7 @@ def compare_fronts(cells: Sequence[CellPoints], reference: tuple[float, float] =
     seeds = sorted({c.seed for c in cells if c.multiobjective})
     rows = []
     for seed in seeds:
-        mine = sorted((c for c in cells if c.seed == seed), key=lambda c: _order(c.method))
+        mine = sorted((c for c in cells if c.seed == seed), key=lambda c: method_order(c.method))
         hv = {c.method: points_hypervolume(c.points, reference) for c in mine}
         hv_search = {c.method: (points_hypervolume(c.search_points, reference)
                                 if c.search_points else math.nan) for c in mine}

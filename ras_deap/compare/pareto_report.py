@@ -12,10 +12,13 @@ from typing import Any
 
 from ..atomic import write_atomic, write_csv_atomic
 from .compare_config import METHOD_LABELS, METHOD_ORDER
-from .pareto import CellPoints, SeedRow, nondominated
+from .pareto import VARIANT_LABELS, CellPoints, SeedRow, method_order, nondominated
 from .stats import p_value, paired_comparison
 
 __all__ = ["page_text", "plot_fronts", "write_page"]
+
+
+_LABELS = {**METHOD_LABELS, **VARIANT_LABELS}
 
 
 def _f(value: float, digits: int = 4) -> str:
@@ -28,8 +31,7 @@ def _label(method: str) -> str:
 
 def _methods(cells: Sequence[CellPoints], multiobjective: bool) -> list[str]:
     found = {c.method for c in cells if c.multiobjective == multiobjective}
-    return sorted(found, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER
-                                        else len(METHOD_ORDER), m))
+    return sorted(found, key=method_order)
 
 
 def _table_head(columns: Sequence[str]) -> list[str]:
@@ -88,6 +90,23 @@ def _paired_by_seed(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str
     return lines
 
 
+def _between_fronts(rows: Sequence[SeedRow], mo: Sequence[str]) -> list[str]:
+    """Each multi-objective method's re-measured front against each other's, by seed:
+    how a choice between them (e.g. spectrum against crowding distance) is measured."""
+    lines = _section(
+        "Multi-objective methods against each other",
+        "Hypervolume of the first method's re-measured front minus the second's, paired by "
+        "seed (W/T/L from the first's side).",
+        ["First", "Second", "Seeds", "First mean", "Second mean", "First − second (95% CI)",
+         "W/T/L", "Wilcoxon p", "Paired t p"])
+    for i, m in enumerate(mo):
+        for other in mo[i + 1:]:
+            pairs = [(r.hv[m], r.hv[other]) for r in rows if m in r.hv and other in r.hv]
+            if pairs:
+                lines.append(_paired_line(_label(m), _label(other), pairs))
+    return lines
+
+
 def _search_values(rows: Sequence[SeedRow], mo: Sequence[str], so: Sequence[str]) -> list[str]:
     """The same comparison on the values the searches measured."""
     lines = _section(
@@ -137,8 +156,7 @@ def _sources(cells: Sequence[CellPoints], notes: Sequence[str], figure: str | No
     """Where each front comes from, what was left out, and the figure."""
     lines = ["", "## Where each front comes from", "",
              *_table_head(["Cell", "Folder", "Points", "Values"])]
-    for c in sorted(cells, key=lambda c: (c.seed, METHOD_ORDER.index(c.method)
-                                          if c.method in METHOD_ORDER else 99)):
+    for c in sorted(cells, key=lambda c: (c.seed, method_order(c.method))):
         lines.append(f"| {c.method}-seed{c.seed} | `{c.folder}` | {len(c.points)} | "
                      f"{c.source} |")
     if notes:
@@ -171,7 +189,7 @@ def page_text(cells: Sequence[CellPoints], rows: Sequence[SeedRow], *,
         "**as the search measured it** (one training each, so luckier than a re-measurement) "
         "where it is known; see *Where each front comes from*.",
         "",
-        "Methods: " + "; ".join(f"`{m}`: {METHOD_LABELS.get(m, m)}" for m in [*mo, *so]) + ".",
+        "Methods: " + "; ".join(f"`{m}`: {_LABELS.get(m, m)}" for m in [*mo, *so]) + ".",
         "",
         "## Hypervolume per seed",
         "",
@@ -181,6 +199,8 @@ def page_text(cells: Sequence[CellPoints], rows: Sequence[SeedRow], *,
     lines += _hypervolume_table(rows, mo, so)
     if so:
         lines += _paired_by_seed(rows, mo, so)
+    if len(mo) > 1:
+        lines += _between_fronts(rows, mo)
     lines += _search_values(rows, mo, so)
     lines += _paper_weight(rows, mo)
     lines += _sources(cells, notes, figure)
@@ -199,7 +219,7 @@ def plot_fronts(cells: Sequence[CellPoints], path: Path) -> Path:
     cols = min(len(seeds), 5)
     nrows = math.ceil(len(seeds) / cols)
     fig = Figure(figsize=(3.4 * cols, 3.2 * nrows + 0.6))
-    colors = {m: f"C{i}" for i, m in enumerate(METHOD_ORDER)}
+    colors = {m: f"C{i}" for i, m in enumerate([*METHOD_ORDER, *VARIANT_LABELS])}
     for i, seed in enumerate(seeds):
         ax = fig.add_subplot(nrows, cols, i + 1)
         for c in (c for c in cells if c.seed == seed):
