@@ -1259,3 +1259,15 @@ def test_multiobjective_methods_are_named_not_run_by_default():
                                               "regularized", "ras")
     args = build_parser().parse_args(["--methods", "nsga2,ras_mo"])
     assert config_from_args(args).methods == ("nsga2", "ras_mo")
+
+
+def test_a_sessions_machine_says_each_fact_once():
+    """The manifest's machine record: the core count once (``cpus``, the key
+    older sessions use), the CPU and kernels from the one CPU reader."""
+    from ras_deap.compare.manifest import machine
+    from ras_deap.evaluation.machine import machine_record
+
+    info, here = machine(), machine_record()
+    assert info["cpus"] == int(here["cores"]) and "cores" not in info
+    assert {k: info[k] for k in ("cpu", "cpu_capability", "torch")} == {
+        k: here[k] for k in ("cpu", "cpu_capability", "torch")}

@@ -222,10 +222,11 @@ def _pgd(model, x, y, cfg: HeldoutConfig, dataset, ths, step):
 
 
 def _attack_source(k: int, name: str, cfg: HeldoutConfig, dataset: Any, base: tuple,
-                   parts: SampleParts, show_progress: bool,
+                   grid: tuple[tuple[int, ...], float], parts: SampleParts, show_progress: bool,
                    log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train held-out source ``k`` (``name``), choose its base images and run
-    every held-out attack on it; the successes go to ``parts``. Returns the
+    every held-out attack on it at ``grid`` (the thresholds, in grid steps,
+    and the step in [0, 1]); the successes go to ``parts``. Returns the
     manifest's records of the source and of its attacks."""
     from tqdm.auto import tqdm
 
@@ -234,8 +235,7 @@ def _attack_source(k: int, name: str, cfg: HeldoutConfig, dataset: Any, base: tu
     from .heldout_sources import build_heldout_source
 
     x_all, y_all, index_all = base
-    ths = cfg.thresholds(dataset.levels)
-    step = linf_grid(dataset.levels)["step_255"] / 255.0
+    ths, step = grid
     t0 = time.perf_counter()
     model = build_heldout_source(name, dataset, image_seed(cfg.seed, 2000, k), cfg.source)
     train_s = time.perf_counter() - t0
@@ -316,18 +316,20 @@ def build_heldout_bank(cfg: HeldoutConfig, out: str | Path, *, show_progress: bo
     wall = time.perf_counter()
     dataset = load_dataset(cfg.dataset, data_dir=cfg.data_dir, seed=cfg.seed)
     base = _base_images(cfg, dataset)
+    grid = linf_grid(dataset.levels)
+    ths_step = (cfg.thresholds(dataset.levels), grid["step_255"] / 255.0)
     torch.set_num_threads(1)
     parts = SampleParts()
     sources: dict[str, Any] = {}
     attacks_info: dict[str, Any] = {}  # per source, per attack
     for k, name in enumerate(cfg.sources):
-        sources[name], attacks_info[name] = _attack_source(k, name, cfg, dataset, base, parts,
-                                                           show_progress, log)
+        sources[name], attacks_info[name] = _attack_source(k, name, cfg, dataset, base,
+                                                           ths_step, parts, show_progress, log)
     manifest = {
         "dataset": cfg.dataset,
         "split": cfg.split,
         "seed": cfg.seed,
-        "linf_grid": linf_grid(dataset.levels),
+        "linf_grid": grid,
         "ras_deap_version": __version__,
         "heldout": cfg.to_json(),
         "attack_library": f"adversarial-robustness-toolbox {art.__version__}",

@@ -140,8 +140,9 @@ def machine() -> dict[str, Any]:
     from ..evaluation.machine import machine_record
 
     record = machine_record()
+    # the core count under the key older sessions already use, once
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
-                            "cpus": os.cpu_count(), "ras_deap": __version__,
+                            "cpus": int(record.pop("cores")), "ras_deap": __version__,
                             "cpu": record.pop("cpu"), **record}
     with contextlib.suppress(OSError):
         info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
