@@ -43,7 +43,7 @@ from .train_config import TrainConfig
 from .trainer import train
 
 __all__ = ["FALLBACK_BANK_SIZE", "ROBUSTNESS_CHOICES", "EvaluationResult", "Evaluator",
-           "available_devices", "check_device", "clear_cache"]
+           "available_devices", "check_device", "clear_cache", "failure_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -242,12 +242,7 @@ class Evaluator:
                                 max_parameters=cfg.max_parameters).to(self.device)
             metrics["parameters"] = float(count_parameters(net))
             metrics["flops"] = float(estimate_flops(net, ds.shape))
-            x, y = t["x_train"], t["y_train"]
-            if not full and cfg.subset_size < len(ds.train):
-                rng = np.random.default_rng(eval_seed)
-                idx = torch.from_numpy(rng.choice(len(ds.train), cfg.subset_size,
-                                                  replace=False)).to(x.device)
-                x, y = x[idx], y[idx]
+            x, y = self._training_set(t, full, eval_seed)
             augment = random_crop_flip if cfg.augment else None
             max_epochs = cfg.epochs_for(generation) if epochs is None else int(epochs)
             result = train(net, x, y, t["x_val"], t["y_val"], cfg, max_epochs, generator,
@@ -256,17 +251,7 @@ class Evaluator:
                 metrics.update(self._standard_metrics(net, result.val_accuracy, with_test))
                 metrics.update(self._harden(net, training, x, y, generator))
                 result.val_accuracy = metrics.pop("adversarial_val_accuracy")
-            bank_pred = predict(net, t["x_bank"], cfg.eval_batch_size).cpu().numpy()
-            robust = robustness_metrics(bank_pred, data.bank)
-            robust["robustness_bank"] = robust["robustness"]
-            if self.robustness != "bank":
-                start_direct = time.perf_counter()
-                robust.update(direct_robustness(net, t["x_val"], t["y_val"], levels=ds.levels,
-                                                config=self.direct))
-                robust["direct_seconds"] = time.perf_counter() - start_direct
-                robust["robustness"] = (robust["robustness_direct"] if self.robustness == "direct"
-                                        else 0.5 * (robust["robustness_bank"]
-                                                    + robust["robustness_direct"]))
+            robust = self._robustness(net, data)
             metrics.update({
                 "accuracy": result.val_accuracy,
                 "train_accuracy": result.train_accuracy,
@@ -284,15 +269,11 @@ class Evaluator:
             if not math.isfinite(fitness):
                 raise TrainingError(f"non-finite fitness {fitness}")
             failure = None
-        except BuildError as exc:
-            fitness, failure = 0.0, f"build_error: {exc}"
-        except TrainingError as exc:
-            fitness, failure = 0.0, f"nan_loss: {exc}"
-        except (torch.OutOfMemoryError, MemoryError) as exc:
-            fitness, failure = 0.0, f"out_of_memory: {str(exc).splitlines()[0] if str(exc) else ''}"
         except Exception as exc:  # a bad individual must never stop the search
-            fitness, failure = 0.0, f"{type(exc).__name__}: {exc}"
-            log.exception("evaluation of %s failed", model.id)
+            fitness, failure = 0.0, failure_reason(exc)
+            if not isinstance(exc, BuildError | TrainingError | torch.OutOfMemoryError
+                              | MemoryError):
+                log.exception("evaluation of %s failed", model.id)
         if failure is not None:
             metrics.update({"failed": 1.0, "accuracy": 0.0, "robustness": 0.0})
             if self.device.startswith("cuda"):
@@ -306,6 +287,36 @@ class Evaluator:
             out.state_dict = {k: v.detach().clone() for k, v in net.state_dict().items()}
             out.module = net
         return out
+
+    def _training_set(self, tensors: dict[str, torch.Tensor], full: bool,
+                      eval_seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images an evaluation trains on: the whole training split in a
+        full generation, else a subset drawn with the evaluation's seed."""
+        x, y = tensors["x_train"], tensors["y_train"]
+        if not full and self.train_config.subset_size < len(x):
+            rng = np.random.default_rng(eval_seed)
+            idx = torch.from_numpy(rng.choice(len(x), self.train_config.subset_size,
+                                              replace=False)).to(x.device)
+            x, y = x[idx], y[idx]
+        return x, y
+
+    def _robustness(self, net: nn.Module, data: _Data) -> dict[str, float]:
+        """The robustness half of the fitness and its parts: accuracy on the
+        bank, and with ``robustness`` direct or both, direct attacks on the
+        validation split."""
+        t = data.tensors
+        bank_pred = predict(net, t["x_bank"], self.train_config.eval_batch_size).cpu().numpy()
+        robust = robustness_metrics(bank_pred, data.bank)
+        robust["robustness_bank"] = robust["robustness"]
+        if self.robustness != "bank":
+            start_direct = time.perf_counter()
+            robust.update(direct_robustness(net, t["x_val"], t["y_val"],
+                                            levels=data.dataset.levels, config=self.direct))
+            robust["direct_seconds"] = time.perf_counter() - start_direct
+            robust["robustness"] = (robust["robustness_direct"] if self.robustness == "direct"
+                                    else 0.5 * (robust["robustness_bank"]
+                                                + robust["robustness_direct"]))
+        return robust
 
     def _standard_metrics(self, net: nn.Module, val_accuracy: float, with_test: bool
                           ) -> dict[str, float]:
@@ -385,3 +396,15 @@ class Evaluator:
         return self.evaluate(individual.genome, int(individual.generation),
                              seed=getattr(individual, "eval_seed", None),
                              epochs=getattr(individual, "epochs", None))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The logged reason a network got fitness 0: its kind (``build_error``,
+    ``nan_loss``, ``out_of_memory``, else the exception's type) and message."""
+    if isinstance(exc, BuildError):
+        return f"build_error: {exc}"
+    if isinstance(exc, TrainingError):
+        return f"nan_loss: {exc}"
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return f"out_of_memory: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"{type(exc).__name__}: {exc}"
