@@ -161,19 +161,11 @@ def run_search(config: SearchConfig, *,
     created: Path | None = None  # the folder this call made for a new run
     try:
         with contextlib.ExitStack() as owned:  # the run folder's lock, the worker pool
-            if resume:
-                if run_dir.is_dir():
-                    owned.enter_context(RunLock(run_dir))  # before reading: no one else writes it
-                checkpoint = load_checkpoint(run_dir)
-                check_resumable(checkpoint.config, settings)
-                state, history = checkpoint.state, checkpoint.history
-                if already_finished(checkpoint, config, final_training):
-                    return _finished_result(checkpoint, config, run_dir)
-            else:
-                if (run_dir / CHECKPOINT_NAME).exists():
-                    raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
-                                      "--resume to continue it, or choose another --run-name")
-                state, history = initial_state(config.seed, config.population), []
+            state, history, finished = _load_state(config, settings, run_dir, owned,
+                                                   resume=bool(resume),
+                                                   final_training=final_training)
+            if finished is not None:
+                return finished
             if evaluator is None:
                 evaluator = make_evaluator(config)
             evaluator.data()  # a missing data folder or a wrong bank fails here, before any work
@@ -210,6 +202,26 @@ def run_search(config: SearchConfig, *,
         raise
 
 
+def _load_state(config: SearchConfig, settings: dict[str, Any], run_dir: Path,
+                owned: contextlib.ExitStack, *, resume: bool, final_training: bool
+                ) -> tuple[SearchState, list[dict[str, Any]], SearchResult | None]:
+    """The state a search starts from: a resumed checkpoint's (its folder
+    locked in ``owned`` before it is read, so no one else writes it) or a
+    fresh one; and the stored result when the resumed run has already ended."""
+    if not resume:
+        if (run_dir / CHECKPOINT_NAME).exists():
+            raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
+                              "--resume to continue it, or choose another --run-name")
+        return initial_state(config.seed, config.population), [], None
+    if run_dir.is_dir():
+        owned.enter_context(RunLock(run_dir))
+    checkpoint = load_checkpoint(run_dir)
+    check_resumable(checkpoint.config, settings)
+    finished = (_finished_result(checkpoint, config, run_dir)
+                if already_finished(checkpoint, config, final_training) else None)
+    return checkpoint.state, checkpoint.history, finished
+
+
 def _finished_result(checkpoint: Checkpoint, config: SearchConfig, run_dir: Path
                      ) -> SearchResult:
     """The result of a run that had already ended, read from its checkpoint
@@ -241,33 +253,8 @@ def _search(config: SearchConfig, settings: dict[str, Any], state: SearchState,
                             objectives=config.objectives.split(","),
                             mo_selection=config.mo_selection, niche_age=config.niche_age)
     toolbox.register("cost", training_cost(config, evaluator))
-    tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
-            "run_dir": str(run_dir.resolve()), "final_training": config.final_training}
-    from ..evaluation.machine import machine_tags
-
-    tags.update(machine_tags())  # results depend on the CPU's kernels: record which ran
-    # the folder as it is, not as it was spelled: a resume through another path (or a
-    # default name drawn at the start) is no change of the logged params
-    params = {**settings, "run_dir": str(run_dir.parent.resolve()),
-              "run_name": run_dir.name}
-    from ..tracking.store import TrackingError
-
-    try:
-        run_id = tracker.start_search(params, tags, run_name=run_dir.name,
-                                      resume_run_id=state.extra.get("mlflow_run_id"),
-                                      parent_run_id=parent_run_id)
-    except TrackingError as exc:
-        if not (new_run_if_lost and state.extra.get("mlflow_run_id")):
-            raise
-        warnings.warn(f"{exc}; logging the rest of the search to a new MLflow run (the "
-                      f"{state.evaluations} individuals evaluated before are in the checkpoint "
-                      "only)", stacklevel=2)
-        run_id = tracker.start_search(params, tags, run_name=run_dir.name,
-                                      parent_run_id=parent_run_id)
-    state.extra["mlflow_run_id"] = run_id
-    # the settings as plain JSON beside the checkpoint (python -m ras_deap.assess reads it)
-    write_atomic(run_dir / CONFIG_NAME, json.dumps({"search": settings,
-                                                    "mlflow_run_id": run_id}, indent=2) + "\n")
+    run_id = _start_run(config, settings, state, run_dir, tracker, parent_run_id=parent_run_id,
+                        new_run_if_lost=new_run_if_lost)
     bars = Progress(config, history, enabled=progress)
     recorder = Recorder(config, settings, state, history, tracker, ckpt_path, watch)
     observers = [watch.opening, recorder, bars,
@@ -287,12 +274,7 @@ def _search(config: SearchConfig, settings: dict[str, Any], state: SearchState,
             best_run = tracker.mark_best(best.tracking_key, best.genome.id)
             summary["best_run_id"] = best_run
             front = record_front(config, state, run_dir, tracker, evaluator)
-            if front:
-                summary["front_size"] = len(front["front"])
-                summary["front_hypervolume"] = front["hypervolume"]
-                if "remeasured_hypervolume" in front:
-                    summary["front_remeasured_hypervolume"] = front["remeasured_hypervolume"]
-                summary["front_genome_ids"] = [m["genome_id"] for m in front["front"]]
+            summary.update(_front_summary(front))
             figures: list[str] = []
             if final_training:
                 summary.update(finalise(config, evaluator, best, history, tracker, run_dir,
@@ -320,3 +302,49 @@ def _search(config: SearchConfig, settings: dict[str, Any], state: SearchState,
     return SearchResult(best=best, population=list(state.population), logbook=state.logbook,
                         history=history, evaluations=state.evaluations, run_id=run_id,
                         run_dir=run_dir, summary=summary, timings=watch.timings, front=front)
+
+
+def _start_run(config: SearchConfig, settings: dict[str, Any], state: SearchState,
+               run_dir: Path, tracker: Tracker, *, parent_run_id: str | None,
+               new_run_if_lost: bool) -> str:
+    """Start (or resume) the search's MLflow run, tagged with what decides its
+    numbers (the CPU's kernels included), and write the settings beside the
+    checkpoint; returns the run's id."""
+    from ..evaluation.machine import machine_tags
+    from ..tracking.store import TrackingError
+
+    tags = {"dataset": config.dataset, "seed": str(config.seed), "ras_deap.version": __version__,
+            "run_dir": str(run_dir.resolve()), "final_training": config.final_training}
+    tags.update(machine_tags())  # results depend on the CPU's kernels: record which ran
+    # the folder as it is, not as it was spelled: a resume through another path (or a
+    # default name drawn at the start) is no change of the logged params
+    params = {**settings, "run_dir": str(run_dir.parent.resolve()),
+              "run_name": run_dir.name}
+    try:
+        run_id = tracker.start_search(params, tags, run_name=run_dir.name,
+                                      resume_run_id=state.extra.get("mlflow_run_id"),
+                                      parent_run_id=parent_run_id)
+    except TrackingError as exc:
+        if not (new_run_if_lost and state.extra.get("mlflow_run_id")):
+            raise
+        warnings.warn(f"{exc}; logging the rest of the search to a new MLflow run (the "
+                      f"{state.evaluations} individuals evaluated before are in the checkpoint "
+                      "only)", stacklevel=3)
+        run_id = tracker.start_search(params, tags, run_name=run_dir.name,
+                                      parent_run_id=parent_run_id)
+    state.extra["mlflow_run_id"] = run_id
+    # the settings as plain JSON beside the checkpoint (python -m ras_deap.assess reads it)
+    write_atomic(run_dir / CONFIG_NAME, json.dumps({"search": settings,
+                                                    "mlflow_run_id": run_id}, indent=2) + "\n")
+    return run_id
+
+
+def _front_summary(front: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary's lines on the final front (none for a single objective)."""
+    if not front:
+        return {}
+    out = {"front_size": len(front["front"]), "front_hypervolume": front["hypervolume"]}
+    if "remeasured_hypervolume" in front:
+        out["front_remeasured_hypervolume"] = front["remeasured_hypervolume"]
+    out["front_genome_ids"] = [m["genome_id"] for m in front["front"]]
+    return out

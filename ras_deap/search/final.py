@@ -97,13 +97,6 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
     network adversarially (:mod:`ras_deap.evaluation.adversarial`): the
     weights and ``final_*`` metrics are the hardened network's, the standard
     one's are ``final_standard_*``, and ``final_training`` names the kind."""
-    from ..report import (
-        draw_model,
-        model_to_dot,
-        plot_accuracy_over_generations,
-        plot_architecture_statistics,
-    )
-
     out: dict[str, Any] = {"final_training": config.final_training}
     # only an adversarial final training passes the keyword: an evaluator written
     # for the standard one (any RetrainingEvaluator) keeps working
@@ -115,7 +108,26 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
     out.update({f"final_{k}": float(v) for k, v in result.metrics.items()})
     if result.failure:
         out["final_failure"] = result.failure
-    else:
+    files = _log_best_files(best, result, history, tracker, run_dir)
+    if best_run is not None:
+        out.update(_log_best_model(evaluator, result, tracker, run_dir, best_run,
+                                   register_model, files))
+    return out
+
+
+def _log_best_files(best: Individual, result: Any, history: list[dict[str, Any]],
+                    tracker: Tracker, run_dir: Path) -> tuple[Path, Path, Path]:
+    """Write the retrained weights (if it trained), the genome, its drawings
+    and the paper's figures 3 and 4 to the run folder and log them on the
+    search run; returns the genome's JSON and its PNG and SVG drawings."""
+    from ..report import (
+        draw_model,
+        model_to_dot,
+        plot_accuracy_over_generations,
+        plot_architecture_statistics,
+    )
+
+    if not result.failure:
         import torch  # the evaluator already imported it
 
         weights = run_dir / "best_model.pt"
@@ -135,8 +147,15 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
                          "figures")
     tracker.log_artifact(plot_architecture_statistics(history, run_dir / "fig4_architecture.png"),
                          "figures")
-    if best_run is None:
-        return out
+    return genome, drawing, svg
+
+
+def _log_best_model(evaluator: RetrainingEvaluator, result: Any, tracker: Tracker,
+                    run_dir: Path, best_run: str, register_model: str | None,
+                    files: tuple[Path, Path, Path]) -> dict[str, Any]:
+    """Log the retrained network as an MLflow model with its ``final/``
+    metrics on the best individual's run ``best_run`` (and register it);
+    returns the summary's lines on where it went, or why it did not."""
     module = getattr(result, "module", None) if not result.failure else None
     example = output = None
     if module is not None:
@@ -154,6 +173,7 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
             + (", and `model` is that network: "
                f"`mlflow.pytorch.load_model(\"runs:/{best_run}/model\")`." if module is not None
                else "."))
+    genome, drawing, svg = files
     try:
         info = tracker.log_final(best_run, result.metrics, module=module,
                                  input_example=example, output_example=output,
@@ -164,9 +184,9 @@ def finalise(config: SearchConfig, evaluator: RetrainingEvaluator, best: Individ
                                  artifacts={ARCHITECTURE_SVG: svg})
     except Exception as exc:  # the search is done and saved: report, do not lose it
         warnings.warn(f"could not log the retrained network to MLflow ({exc}); its weights "
-                      f"are in {run_dir / 'best_model.pt'}", stacklevel=2)
-        out["model_failure"] = f"{type(exc).__name__}: {exc}"
-        return out
+                      f"are in {run_dir / 'best_model.pt'}", stacklevel=3)
+        return {"model_failure": f"{type(exc).__name__}: {exc}"}
+    out: dict[str, Any] = {}
     if info is not None:
         out["model_uri"] = info.run_uri
         out["logged_model_uri"] = info.model_uri
