@@ -209,7 +209,8 @@ def page_text(cells: Sequence[CellPoints], rows: Sequence[SeedRow], *,
 
 def plot_fronts(cells: Sequence[CellPoints], path: Path) -> Path:
     """One panel per seed: each multi-objective method's re-measured front
-    (joined as the edge of the region it dominates), each single-objective
+    (joined as the edge of the region it dominates; open circles: the same
+    members as the search measured them), each single-objective
     method's re-measured winner (a cross) and known final population (dots)."""
     from matplotlib.figure import Figure
 
@@ -230,6 +231,9 @@ def plot_fronts(cells: Sequence[CellPoints], path: Path) -> Path:
                         linewidth=1)
                 ax.scatter([p[0] for p in c.points], [p[1] for p in c.points], s=22,
                            color=color, label=c.method if i == 0 else None)
+                # the same members as the search measured them (one training: luckier)
+                ax.scatter([p[0] for p in c.search_points], [p[1] for p in c.search_points],
+                           s=22, facecolors="none", edgecolors=color, linewidths=0.8)
             else:
                 if c.search_points:
                     ax.scatter([p[0] for p in c.search_points], [p[1] for p in c.search_points],
@@ -242,8 +246,9 @@ def plot_fronts(cells: Sequence[CellPoints], path: Path) -> Path:
         ax.grid(alpha=0.3)
     fig.legend(loc="lower center", ncol=min(7, len({c.method for c in cells})),
                fontsize="small")
-    fig.suptitle("re-measured fronts (lines) vs single-objective winners (x, re-measured) "
-                 "and final populations (dots, search's values)", fontsize="small")
+    fig.suptitle("re-measured fronts (lines, filled; open: the search's own values) vs "
+                 "single-objective winners (x, re-measured) and final populations (dots, "
+                 "search's values)", fontsize="small")
     fig.subplots_adjust(bottom=0.22 if nrows == 1 else 0.12, wspace=0.35, hspace=0.45)
     return save_figure(fig, path)
 
