@@ -46,8 +46,10 @@ _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and
                         "nsga2 and ras_mo take it when it names several, else "
                         "accuracy,robustness); a cell's winner is still its best fitness, "
                         "the front is in its cell folder",
-          "mo_selection": "of the ras_mo cells (and ras with several --objectives); nsga2 "
-                          "always truncates by crowding"}
+          "mo_selection": "of the ras_mo cells (and ras) in a comparison over several "
+                          "objectives: it needs --objectives with several names, e.g. "
+                          "--methods ras_mo --objectives accuracy,robustness --mo-selection "
+                          "crowding; nsga2 always truncates by crowding"}
 # CompareConfig's own numbers, and the AssessConfig numbers set here as --assess-*: flag,
 # type and help from their declarations
 _COMPARE_OPTIONS = ("tournament_size", "aging_population", "aging_sample", "remeasure")
