@@ -83,8 +83,11 @@ class SearchConfig:
     mutations: int = option(5, "mutations applied to make each child", _S, paper=5,
                             minimum=1)
     niche_children: str = option("equal", "how a generation's children are shared among the "
-                                 "niches: equal (--children each, the paper) or rank (the "
-                                 "same total by the representatives' fitness rank, best first)",
+                                 "niches: equal (--children each, the paper), rank (the "
+                                 "same total by the representatives' fitness rank, best first) "
+                                 "or tournament (each child's parent the fittest of 5 "
+                                 "representatives drawn at random, as regularized evolution "
+                                 "picks parents)",
                                  _S, paper="equal", choices=NICHE_CHILDREN)
     remeasure_every: int = option(0, "re-measure a representative that survived N generations "
                                   "since its last measurement and rank it by the mean of its "

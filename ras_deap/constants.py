@@ -21,7 +21,7 @@ NORMS = ("L0", "Linf")
 # Optimisers of those attacks (differential evolution, CMA-ES).
 ATTACK_OPTIMIZERS = ("DE", "CMA-ES")
 # how a RAS generation's children are shared among niches (evolution.niche_shares)
-NICHE_CHILDREN = ("equal", "rank")
+NICHE_CHILDREN = ("equal", "rank", "tournament")
 # How the winner's final network is trained: as every candidate (the paper), or
 # adversarially fine-tuned with PGD-AT (Madry et al.) or TRADES (Zhang et al.)
 FINAL_TRAININGS = ("standard", "pgd-at", "trades")

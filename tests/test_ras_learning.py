@@ -91,7 +91,57 @@ def test_rank_shares_of_a_known_population():
     pop = _population([1.0, 3.0, 2.0, 0.5])
     assert niche_shares(pop, 2, "rank") == [2, 3, 2, 1]  # weights 2,4,3,1 of 10 for 8
     with pytest.raises(ValueError, match="niche_children"):
+        niche_shares(pop, 2, "lottery")
+    with pytest.raises(ValueError, match="pass rng"):
         niche_shares(pop, 2, "tournament")
+
+
+@settings(max_examples=60, deadline=None)
+@given(fitnesses=st.lists(st.one_of(st.floats(0, 2, allow_subnormal=False),
+                                    st.just(float("nan"))),
+                          min_size=1, max_size=30),
+       children=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_tournament_shares_keep_the_total_and_the_worst_breed_only_in_small_niches(
+        fitnesses, children, seed):
+    """A tournament's winner is the fittest of 5 drawn: the total is kept, the
+    4 least fit representatives (NaN last, ties by index) never win once there
+    are 5 or more, and the same rng state draws the same shares."""
+    import random
+
+    from ras_deap.evolution.measurement import NICHE_TOURNAMENT
+
+    pop = _population(fitnesses)
+    shares = niche_shares(pop, children, "tournament", random.Random(seed))
+    assert sum(shares) == children * len(pop) and all(s >= 0 for s in shares)
+    assert shares == niche_shares(pop, children, "tournament", random.Random(seed))
+    n = len(pop)
+    if n >= NICHE_TOURNAMENT:
+        def key(i):
+            f = fitnesses[i]
+            return (float("-inf") if f != f else f, -i)
+
+        worst = sorted(range(n), key=key)[:NICHE_TOURNAMENT - 1]
+        assert all(shares[i] == 0 for i in worst)
+
+
+def test_tournament_mode_breeds_from_the_search_rng_and_resumes(tmp_path):
+    """--niche-children tournament draws from the search's seeded RNG: the
+    same seed gives the same search, and a checkpoint resumes it exactly."""
+    def run(gens, state=None):
+        state = state or initial_state(11, 8)
+        toolbox = build_toolbox(state, evaluate=noisy)
+        for _ in range(gens):
+            step(state, toolbox, children=2, niche_children="tournament")
+        return state
+
+    a, b = run(3), run(3)
+    assert fingerprint(a.population, a.logbook) == fingerprint(b.population, b.logbook)
+    assert all(r["nevals"] == 16 for r in a.logbook[1:])
+    path = tmp_path / "checkpoint.json"
+    save_checkpoint(path, Checkpoint(config={}, state=run(2), history=[]))
+    resumed = run(1, load_checkpoint(path).state)
+    assert fingerprint(resumed.population, resumed.logbook) == fingerprint(a.population,
+                                                                          a.logbook)
 
 
 def test_rank_mode_breeds_more_children_of_fitter_niches():
@@ -160,6 +210,30 @@ def test_tune_has_a_learning_space():
     space = get_space("learning")
     assert set(space.tunes) == {"mutations", "niche_children", "remeasure_every",
                                 "niche_age", "screen_epochs", "screen_keep"}
+
+
+def test_a_learning_study_made_before_tournament_keeps_its_niche_children_choices():
+    """Optuna refuses to change a categorical's choices within a study: a study
+    whose trials drew niche_children from (equal, rank) goes on with those; a
+    new study draws from all three."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+
+    from ras_deap.config import SearchConfig
+    from ras_deap.tune.space import get_space
+
+    suggest = get_space("learning").suggest
+    old = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    old.add_trial(optuna.trial.create_trial(
+        params={"niche_children": "rank"},
+        distributions={"niche_children": CategoricalDistribution(["equal", "rank"])}, value=1.0))
+    trial = old.ask()
+    suggest(trial, SearchConfig())
+    assert list(trial.distributions["niche_children"].choices) == ["equal", "rank"]
+    new = optuna.create_study(direction="maximize")
+    trial = new.ask()
+    suggest(trial, SearchConfig())
+    assert list(trial.distributions["niche_children"].choices) == ["equal", "rank", "tournament"]
 
 
 def _niche(rep_fitness, children):

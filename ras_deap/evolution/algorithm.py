@@ -22,7 +22,10 @@ evaluation seed, like a schedule re-evaluation) and gives it the mean of all
 its measurements under the current schedule, so a lucky single training
 cannot hold a niche for ever; ``niche_children="rank"`` shares the
 generation's children among the niches by the representatives' fitness rank
-(linear ranking, best first) instead of ``children`` each, the same total.
+(linear ranking, best first) instead of ``children`` each, the same total;
+``niche_children="tournament"`` draws each child's parent by a tournament
+among the representatives (regularized evolution's parent selection),
+from the search's seeded RNG.
 
 Screening (multi-fidelity, also off by default): with ``screen_epochs=k``
 every child is first trained for at most k epochs (``Individual.epochs``,
@@ -92,7 +95,7 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
     compared with a stale fitness), then the children of each representative
     (:func:`niche_shares`), the clusters taken in :func:`breeding_order`."""
     schedule = schedule_of(toolbox, state.generation)
-    shares = niche_shares(state.population, children, niche_children)
+    shares = niche_shares(state.population, children, niche_children, state.rng)
     offspring = []
     for cluster in breeding_order(state):
         rep = state.population[cluster]

@@ -1,11 +1,12 @@
 """What a representative's fitness is, and who breeds: training schedules,
 re-measurements of representatives (noise-aware fitness, the mean of their
-measurements), children per niche by rank, the breeding order, and the
+measurements), children per niche by rank or tournament, the breeding order, and the
 screening of children with their promotions (see :mod:`.algorithm`)."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -16,11 +17,14 @@ from ..seeding import derive_seed
 from .individual import Individual
 from .state import SearchState
 
-__all__ = ["CONSTANT_SCHEDULE", "breeding_order", "measured_schedule", "measurements_of",
-           "niche_shares", "promotions", "ranked_fitness", "reevaluations", "schedule_of",
-           "screened_schedule", "unevaluated_clone", "with_reevaluations"]
+__all__ = ["CONSTANT_SCHEDULE", "NICHE_TOURNAMENT", "breeding_order", "measured_schedule",
+           "measurements_of", "niche_shares", "promotions", "ranked_fitness", "reevaluations",
+           "schedule_of", "screened_schedule", "unevaluated_clone", "with_reevaluations"]
 
 CONSTANT_SCHEDULE = "constant"  # every generation's schedule without toolbox.schedule
+# representatives per tournament of niche_children="tournament": a fifth of the paper's 25,
+# regularized evolution's S = 5 of P = 25 (Real et al. 2019), so the same pressure
+NICHE_TOURNAMENT = 5
 
 
 def schedule_of(toolbox: base.Toolbox, generation: int) -> str:
@@ -93,17 +97,31 @@ def measurements_of(ind: Individual) -> tuple[float, ...]:
     return tuple(recorded) if recorded else (float(ind.fitness.values[0]),)
 
 
-def niche_shares(population: Sequence[Individual], children: int, mode: str = "equal"
-                 ) -> list[int]:
+def niche_shares(population: Sequence[Individual], children: int, mode: str = "equal",
+                 rng: random.Random | None = None) -> list[int]:
     """Children per niche in a generation: ``children`` each (``"equal"``,
-    the paper), or (``"rank"``) the same total ``children * len(population)``
-    shared in proportion to linear-ranking weights ``n - rank`` (rank 0 the
-    fittest, ties by cluster index), rounded by largest remainder."""
+    the paper), or the same total ``children * len(population)`` shared by
+    the representatives' fitness: in proportion to linear-ranking weights
+    ``n - rank`` (``"rank"``; rank 0 the fittest, ties by cluster index),
+    rounded by largest remainder; or one child per tournament
+    (``"tournament"``): each parent is the fittest of
+    :data:`NICHE_TOURNAMENT` representatives drawn without replacement from
+    ``rng`` (ties by cluster index), as regularized evolution picks its
+    parents, so the best niches breed most but every niche can be drawn."""
     if mode not in NICHE_CHILDREN:
         raise ValueError(f"niche_children={mode!r}: choose one of {NICHE_CHILDREN}")
     n = len(population)
     if mode == "equal" or n == 0:
         return [children] * n
+    if mode == "tournament":
+        if rng is None:
+            raise ValueError("niche_children='tournament' draws its tournaments: pass rng")
+        shares = [0] * n
+        size = min(NICHE_TOURNAMENT, n)
+        for _ in range(children * n):
+            drawn = rng.sample(range(n), size)
+            shares[max(drawn, key=lambda i: (ranked_fitness(population[i]), -i))] += 1
+        return shares
     order = sorted(range(n), key=lambda i: (-ranked_fitness(population[i]), i))
     weight = {cluster: n - rank for rank, cluster in enumerate(order)}
     total, wsum = children * n, n * (n + 1) / 2

@@ -75,6 +75,18 @@ def _suggest_full(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
     return changes
 
 
+def _categorical(trial: optuna.Trial, name: str, choices: tuple[str, ...]) -> Any:
+    """``suggest_categorical(name, choices)``, except in a study whose trials
+    already drew ``name`` from other choices (made before a choice was added,
+    e.g. ``niche_children="tournament"``): it keeps its own, since Optuna
+    refuses to change a categorical's choices within a study."""
+    for past in trial.study.get_trials(deepcopy=False):
+        known = past.distributions.get(name)
+        if isinstance(known, optuna.distributions.CategoricalDistribution):
+            return trial.suggest_categorical(name, list(known.choices))
+    return trial.suggest_categorical(name, list(choices))
+
+
 def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]:
     """The knobs of a RAS that learns (issue #27): selection pressure across
     niches, noise-aware representatives (re-measured, or aged out of their
@@ -84,7 +96,7 @@ def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]
     ``--budget-epochs``: at equal evaluations screening could only lose."""
     changes = {
         "mutations": trial.suggest_int("mutations", 1, 10),
-        "niche_children": trial.suggest_categorical("niche_children", list(NICHE_CHILDREN)),
+        "niche_children": _categorical(trial, "niche_children", NICHE_CHILDREN),
         "remeasure_every": trial.suggest_int("remeasure_every", 0, 3),
         "niche_age": trial.suggest_int("niche_age", 0, 3),
         "screen_epochs": trial.suggest_int("screen_epochs", 0, max(0, min(5, base.max_epochs - 1))),
@@ -111,10 +123,10 @@ SPACES: dict[str, SearchSpace] = {
         default_sampler="grid", default_pruner="none"),
     "learning": SearchSpace(
         "learning",
-        "what makes RAS learn: children shared by niche rank or equally, re-measured "
-        "representatives (every 1-3 generations, or never), representatives aged out of "
-        "their niche (after 1-3 generations, or never), mutations per child, screening of "
-        "children (epochs, promoted fraction)",
+        "what makes RAS learn: children shared equally, by niche rank or by tournament, "
+        "re-measured representatives (every 1-3 generations, or never), representatives aged "
+        "out of their niche (after 1-3 generations, or never), mutations per child, screening "
+        "of children (epochs, promoted fraction)",
         _suggest_learning, tunes=("mutations", "niche_children", "remeasure_every",
                                   "niche_age", "screen_epochs", "screen_keep")),
     "full": SearchSpace(
