@@ -226,3 +226,20 @@ def test_bank_robustness_is_the_default_and_named(bank_path, model):
 def test_unknown_robustness_choice_is_refused():
     with pytest.raises(ValueError, match="robustness='white'"):
         make(None, robustness="white")
+
+
+def test_failure_reasons_have_stable_kinds():
+    """The logged reason of a zero-fitness network starts with its kind; only
+    an unexpected exception is logged with its traceback (not expected)."""
+    import torch
+
+    from ras_deap.errors import BuildError, TrainingError
+    from ras_deap.evaluation.failure import EXPECTED_FAILURES, failure_reason
+
+    assert failure_reason(BuildError("M-1", "too big")).startswith("build_error: ")
+    assert failure_reason(TrainingError("loss nan")) == "nan_loss: loss nan"
+    assert failure_reason(MemoryError()) == "out_of_memory: "
+    assert failure_reason(torch.OutOfMemoryError("CUDA out of memory.\nmore")) == (
+        "out_of_memory: CUDA out of memory.")
+    assert failure_reason(KeyError("x")) == "KeyError: 'x'"
+    assert not isinstance(KeyError("x"), EXPECTED_FAILURES)

@@ -31,19 +31,20 @@ from ras_deap.constants import ROBUSTNESS
 from ras_deap.data import Dataset, load_dataset
 from ras_deap.genome import Model
 
-from ..errors import BuildError, TrainingError
+from ..errors import TrainingError
 from ..seeding import evaluation_seed, seed_everything
 from .adversarial import ADVERSARIAL_KINDS, AdversarialSchedule, adversarial_train
 from .augment import random_crop_flip
 from .compiler import compile_model
 from .cost import count_parameters, estimate_flops
 from .direct import DirectConfig, direct_robustness, pgd_linf
+from .failure import EXPECTED_FAILURES, failure_reason
 from .inference import accuracy, predict
 from .train_config import TrainConfig
 from .trainer import train
 
 __all__ = ["FALLBACK_BANK_SIZE", "ROBUSTNESS_CHOICES", "EvaluationResult", "Evaluator",
-           "available_devices", "check_device", "clear_cache", "failure_reason"]
+           "available_devices", "check_device", "clear_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,7 @@ class Evaluator:
             failure = None
         except Exception as exc:  # a bad individual must never stop the search
             fitness, failure = 0.0, failure_reason(exc)
-            if not isinstance(exc, BuildError | TrainingError | torch.OutOfMemoryError
-                              | MemoryError):
+            if not isinstance(exc, EXPECTED_FAILURES):
                 log.exception("evaluation of %s failed", model.id)
         if failure is not None:
             metrics.update({"failed": 1.0, "accuracy": 0.0, "robustness": 0.0})
@@ -396,15 +396,3 @@ class Evaluator:
         return self.evaluate(individual.genome, int(individual.generation),
                              seed=getattr(individual, "eval_seed", None),
                              epochs=getattr(individual, "epochs", None))
-
-
-def failure_reason(exc: BaseException) -> str:
-    """The logged reason a network got fitness 0: its kind (``build_error``,
-    ``nan_loss``, ``out_of_memory``, else the exception's type) and message."""
-    if isinstance(exc, BuildError):
-        return f"build_error: {exc}"
-    if isinstance(exc, TrainingError):
-        return f"nan_loss: {exc}"
-    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
-        return f"out_of_memory: {str(exc).splitlines()[0] if str(exc) else ''}"
-    return f"{type(exc).__name__}: {exc}"
