@@ -182,9 +182,7 @@ def run_search(config: SearchConfig, *,
                 run_dir = create_run_dir(config, run_dir)
                 created = run_dir if fresh or not config.run_name else None
                 owned.enter_context(RunLock(run_dir))
-                if (run_dir / CHECKPOINT_NAME).exists():  # another process got there first
-                    raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
-                                      "--resume to continue it, or choose another --run-name")
+                _refuse_a_checkpoint(run_dir)  # another process got there first
             result = _search(config, settings, state, history, run_dir, evaluator, tracker, mapper,
                              on_generation=on_generation, parent_run_id=parent_run_id,
                              progress=progress, final_training=final_training,
@@ -202,6 +200,13 @@ def run_search(config: SearchConfig, *,
         raise
 
 
+def _refuse_a_checkpoint(run_dir: Path) -> None:
+    """A new search never writes over a run folder that holds a checkpoint."""
+    if (run_dir / CHECKPOINT_NAME).exists():
+        raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
+                          "--resume to continue it, or choose another --run-name")
+
+
 def _load_state(config: SearchConfig, settings: dict[str, Any], run_dir: Path,
                 owned: contextlib.ExitStack, *, resume: bool, final_training: bool
                 ) -> tuple[SearchState, list[dict[str, Any]], SearchResult | None]:
@@ -209,9 +214,7 @@ def _load_state(config: SearchConfig, settings: dict[str, Any], run_dir: Path,
     locked in ``owned`` before it is read, so no one else writes it) or a
     fresh one; and the stored result when the resumed run has already ended."""
     if not resume:
-        if (run_dir / CHECKPOINT_NAME).exists():
-            raise ConfigError(f"run folder {run_dir} already holds a checkpoint: pass "
-                              "--resume to continue it, or choose another --run-name")
+        _refuse_a_checkpoint(run_dir)
         return initial_state(config.seed, config.population), [], None
     if run_dir.is_dir():
         owned.enter_context(RunLock(run_dir))
