@@ -43,10 +43,10 @@ from .options import (
 )
 
 __all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
-           "EXECUTION_FIELDS", "FINAL_TRAININGS", "OMIT_AT_DEFAULT", "RESUMABLE_OVERRIDES",
-           "TRAINING_FIELDS", "DATASET_NAMES",
+           "EXECUTION_FIELDS", "FINAL_TRAININGS", "MULTIOBJECTIVE_ONLY", "OMIT_AT_DEFAULT",
+           "RESUMABLE_OVERRIDES", "TRAINING_FIELDS", "DATASET_NAMES",
            "DISTANCES", "OPTIMIZERS", "ROBUSTNESS", "check_resumable", "load_toml",
-           "training_values"]
+           "stored_values", "training_values"]
 
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _S, _T, _F, _X = "search", "training", "final", "execution"
@@ -121,11 +121,14 @@ class SearchConfig:
                              "search whose survivors are chosen by non-dominated sorting and "
                              "whose result is the accuracy-robustness front", _S,
                              paper="fitness", metavar="NAMES", omit_default=True)
-    mo_selection: str = option("spectrum", "with 2+ --objectives: how the last non-dominated "
-                               "front that does not fit is truncated: spectrum (the paper's "
+    mo_selection: str = option("crowding", "with 2+ --objectives: how the last non-dominated "
+                               "front that does not fit is truncated: crowding (NSGA-II's "
+                               "crowding distance; larger re-measured fronts on 4 of 5 digits "
+                               "seeds, docs/results/pareto-digits.md) or spectrum (the paper's "
                                "niching distance: the objectives' ends, then the most "
-                               "different architectures) or crowding (plain NSGA-II)", _S,
-                               choices=MO_SELECTIONS, omit_default=True)
+                               "different architectures; the default until that measurement, "
+                               "so settings stored without it mean spectrum)", _S,
+                               choices=MO_SELECTIONS, omit_default=True, absent="spectrum")
     max_evaluations: int | None = option(None, "stop after exactly N trained individuals", _S,
                                          metavar="N", minimum=1, resume=MAY_CHANGE,
                                          none_means="no limit")
@@ -275,16 +278,29 @@ class SearchConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every option, except those declared ``omit_default`` that have their
-        default (so a default config's dict is what it was before they existed)."""
+        """Every option, except those declared ``omit_default`` that have the
+        value stored settings without them mean (so a config's dict is what it
+        was before they existed, or their default changed), and those only a
+        multi-objective search reads, in a single-objective config. Read it
+        back with :meth:`from_stored`."""
         data = dataclasses.asdict(self)
         for name in OMIT_AT_DEFAULT:
-            if data[name] == OPTIONS[name].default:
+            unread = name in MULTIOBJECTIVE_ONLY and not self.multiobjective
+            if unread or data[name] == OPTIONS[name].stored_default:
                 del data[name]
         return data
 
     @classmethod
+    def from_stored(cls, data: Mapping[str, Any], source: str = "config") -> SearchConfig:
+        """The config that stored settings (a checkpoint's, a comparison's, a
+        run's folder or params, possibly of an older ras_deap) were made with:
+        :func:`stored_values`, validated."""
+        return cls.from_dict(stored_values(data), source=source)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> SearchConfig:
+        """The config a user's settings ask for: an option they leave out gets
+        its default (stored settings: :meth:`from_stored`)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -307,6 +323,22 @@ RESUMABLE_OVERRIDES = tuple(n for n, o in OPTIONS.items() if o.resume == MAY_CHA
 TRAINING_FIELDS = tuple(n for n, o in OPTIONS.items() if o.group == "training")
 # Options a config's dict leaves out while they have their default.
 OMIT_AT_DEFAULT = tuple(n for n, o in OPTIONS.items() if o.omit_default)
+# Options only a multi-objective search reads: a single-objective config keeps
+# them at their default, and its dict leaves them out.
+MULTIOBJECTIVE_ONLY = ("mo_selection", "front_remeasure")
+
+
+def stored_values(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What stored settings mean, as a complete dict: the keys they hold, and
+    every option they lack at the value settings without it meant
+    (:attr:`~ras_deap.options.Option.stored_default`: the default, or what it
+    was before it changed), except that an option only a multi-objective
+    search reads keeps today's default in single-objective settings."""
+    values = {name: opt.stored_default for name, opt in OPTIONS.items()}
+    values.update(stored)
+    if "," not in str(values["objectives"]):
+        values.update({n: OPTIONS[n].default for n in MULTIOBJECTIVE_ONLY if n not in stored})
+    return values
 
 
 def training_values(config: SearchConfig) -> dict[str, Any]:
@@ -317,15 +349,16 @@ def training_values(config: SearchConfig) -> dict[str, Any]:
 def check_resumable(stored: Mapping[str, Any], values: Mapping[str, Any]) -> None:
     """Refuse to resume a checkpoint made with ``stored`` settings with
     ``values`` that differ in an option ``--resume`` may not change. An
-    option the checkpoint predates counts with its default (what the
-    resumed search gets for it)."""
+    option the checkpoint does not hold counts with what it meant then
+    (:func:`stored_values`: what the resumed search gets for it)."""
     def fixed(name: str) -> bool:
         opt = OPTIONS.get(name)
         return opt is None or opt.resume == FIXED
 
+    meant = stored_values(stored)
+
     def then(name: str) -> Any:
-        opt = OPTIONS.get(name)
-        return stored.get(name, opt.default if opt is not None else None)
+        return meant.get(name)
 
     changed = sorted(k for k, v in values.items() if fixed(k) and then(k) != v)
     if changed:

@@ -75,6 +75,10 @@ class Option:
     ``omit_default``: a config's dict leaves the option out while it has its
     default, so settings stored before the option existed (checkpoints,
     comparisons, studies) still compare equal to a default config's.
+    ``absent``: what settings stored *without* the option meant, where that is
+    not today's default (the option's default changed after such settings were
+    written: a stored run, comparison or study keeps what it was made with);
+    :attr:`stored_default` reads it.
     ``hint`` ends every error message (e.g. the flags that set it, where a
     command names it otherwise)."""
 
@@ -97,6 +101,13 @@ class Option:
     nonempty: bool = False
     unique: bool = False
     hint: str | None = None
+    absent: Any = ABSENT
+
+    @property
+    def stored_default(self) -> Any:
+        """The value of settings stored without this option: ``absent`` where
+        declared, else the default."""
+        return self.default if self.absent is ABSENT else self.absent
 
     @property
     def flag(self) -> str:

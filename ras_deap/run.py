@@ -95,7 +95,7 @@ def resumed_config(args: argparse.Namespace) -> SearchConfig:
     check_resumable(stored, given_values)
     merged = {**stored, **{k: v for k, v in given_values.items() if k in RESUMABLE_OVERRIDES}}
     merged["run_dir"], merged["run_name"] = str(run_dir.parent), run_dir.name
-    return SearchConfig.from_dict(merged, source="checkpoint config")
+    return SearchConfig.from_stored(merged, source="checkpoint config")
 
 
 def _fmt(value: Any) -> str:

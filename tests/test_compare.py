@@ -980,7 +980,7 @@ def test_a_search_option_added_later_at_its_default_does_not_block_resume():
     changed = {"budget": 10, "search": {"seed": 0, "robustness": "direct"}}
     assert not _matches(stored, changed)
     assert _differences(_upgraded(stored, changed), changed) == [
-        "search.robustness: None then, 'direct' now"]
+        "search.robustness: 'bank' then, 'direct' now"]
 
 
 def load_rows_for(out, method):

@@ -5,6 +5,7 @@ options through the one schema."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ras_deap.checkpoint import Checkpoint, checkpoint_text, load_checkpoint
-from ras_deap.config import OPTIONS, SearchConfig, check_resumable
+from ras_deap.config import OPTIONS, SearchConfig, check_resumable, stored_values
 from ras_deap.constants import OBJECTIVE_NAMES
 from ras_deap.errors import ConfigError
 from ras_deap.evolution import (
@@ -305,9 +306,9 @@ def test_the_default_toolbox_keeps_the_papers_niching():
     state = initial_state(0, 3)
     assert build_toolbox(state).select.func is sel_spectrum_niching
     assert build_toolbox(state, objectives=("fitness",)).select.func is sel_spectrum_niching
-    assert build_toolbox(state, objectives=OBJS).select.func is sel_nsga_spectrum
+    assert build_toolbox(state, objectives=OBJS).select.func is sel_nsga2
     assert build_toolbox(state, objectives="accuracy,robustness",
-                         mo_selection="crowding").select.func is sel_nsga2
+                         mo_selection="spectrum").select.func is sel_nsga_spectrum
 
 
 def _run(state, mo_selection, **kw):
@@ -365,7 +366,7 @@ def test_objectives_options_are_checked_and_written_canonically():
     for bad, message in [({"objectives": "acc"}, "unknown objective 'acc'"),
                          ({"objectives": "accuracy"}, "single objective must be fitness"),
                          ({"objectives": "accuracy,accuracy"}, "named twice"),
-                         ({"mo_selection": "crowding"}, "mo_selection='crowding' with "),
+                         ({"mo_selection": "spectrum"}, "mo_selection='spectrum' with "),
                          ({"mo_selection": "pareto"}, "mo_selection='pareto'"),
                          ({"front_remeasure": 3}, "front_remeasure=3 with objectives=fitness"),
                          ({"objectives": "accuracy,robustness", "front_remeasure": -1},
@@ -384,10 +385,122 @@ def test_default_settings_serialise_as_before_and_old_ones_resume():
         assert name not in data and OPTIONS[name].omit_default
     check_resumable(data, SearchConfig().to_dict())  # stored before the options existed
     mo = SearchConfig(objectives="accuracy,robustness").to_dict()
-    assert mo["objectives"] == "accuracy,robustness" and "mo_selection" not in mo
+    assert mo["objectives"] == "accuracy,robustness" and mo["mo_selection"] == "crowding"
     with pytest.raises(ConfigError, match="objectives"):
         check_resumable(data, mo)
-    assert SearchConfig.from_dict(mo).objectives == "accuracy,robustness"
+    assert SearchConfig.from_stored(mo).objectives == "accuracy,robustness"
+
+
+@settings(max_examples=60, deadline=None)
+@given(objectives=st.sampled_from(["fitness", "accuracy,robustness", "fitness,robustness",
+                                   "accuracy,robustness,fitness"]),
+       mo_selection=st.sampled_from(["spectrum", "crowding", None]),
+       front_remeasure=st.sampled_from([0, 2]), niche_age=st.sampled_from([0, 3]))
+def test_stored_settings_read_back_as_the_config_that_wrote_them(objectives, mo_selection,
+                                                                  front_remeasure, niche_age):
+    """from_stored(to_dict(c)) == c for every config, whichever options its
+    dict leaves out; a single-objective dict never holds the options only a
+    multi-objective search reads."""
+    values = {"objectives": objectives}
+    if "," not in objectives:
+        values["niche_age"] = niche_age  # single objective only
+    else:
+        values["front_remeasure"] = front_remeasure
+        if mo_selection is not None:
+            values["mo_selection"] = mo_selection
+    config = SearchConfig(**values)
+    data = json.loads(json.dumps(config.to_dict()))
+    assert SearchConfig.from_stored(data) == config
+    check_resumable(data, stored_values(config.to_dict()))
+    if "," not in objectives:
+        assert "mo_selection" not in data and "front_remeasure" not in data
+
+
+def test_settings_stored_before_crowding_became_the_default_keep_spectrum():
+    """Until #31's measurement a multi-objective search truncated by spectrum
+    and stored no mo_selection: such a run resumes, reads and compares as
+    spectrum, and a default (crowding) search is refused on it by name."""
+    old = {"objectives": "accuracy,robustness", "seed": 3}  # as 1.x wrote it
+    assert OPTIONS["mo_selection"].default == "crowding"
+    assert OPTIONS["mo_selection"].stored_default == "spectrum"
+    assert SearchConfig.from_stored(old).mo_selection == "spectrum"
+    assert SearchConfig.from_dict(old).mo_selection == "crowding"  # a user's settings
+    now = SearchConfig(objectives="accuracy,robustness", seed=3)
+    with pytest.raises(ConfigError, match="mo_selection='spectrum'"):
+        check_resumable(old, stored_values(now.to_dict()))
+    with pytest.raises(ConfigError, match="mo_selection='spectrum'"):
+        check_resumable(old, {"mo_selection": "crowding"})  # the flag given on --resume
+    check_resumable(old, stored_values(now.replace(mo_selection="spectrum").to_dict()))
+    # a comparison's manifest, and the pairing of comparison folders
+    from ras_deap.compare.manifest import _differences, _upgraded
+    from ras_deap.compare.pareto import cell_method
+
+    stored = {"budget": 5, "search": old}
+    current = {"budget": 5, "search": now.to_dict()}
+    assert _differences(_upgraded(stored, current), current) == [
+        "search.mo_selection: 'spectrum' then, 'crowding' now"]
+    spectrum = {"budget": 5, "search": now.replace(mo_selection="spectrum").to_dict()}
+    assert not _differences(_upgraded(stored, spectrum), spectrum)
+    assert cell_method("ras_mo", stored) == "ras_mo"
+    assert cell_method("ras_mo", current) == "ras_mo_crowding"
+
+
+def test_a_study_stored_before_the_switch_continues_only_with_spectrum(tmp_path):
+    """Tune's stored base config: a multi-objective study made before the
+    switch (no mo_selection) is refused with crowding, naming it, and
+    continues with spectrum; a single-objective one continues as before."""
+    from ras_deap.errors import TuneError
+    from ras_deap.tune.storage import open_study
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    mo = SearchConfig(objectives="accuracy,robustness")
+    old = {k: v for k, v in mo.to_dict().items() if k != "mo_selection"}
+    open_study("mo", url, attrs={"space": "learning", "config": old})
+    with pytest.raises(TuneError, match="mo_selection='spectrum' \\(now 'crowding'\\)"):
+        open_study("mo", url, attrs={"space": "learning", "config": mo.to_dict()})
+    spectrum = mo.replace(mo_selection="spectrum").to_dict()
+    open_study("mo", url, attrs={"space": "learning", "config": spectrum})
+    open_study("so", url, attrs={"space": "learning", "config": SearchConfig().to_dict()})
+    open_study("so", url, attrs={"space": "learning", "config": SearchConfig().to_dict()})
+
+
+def test_a_single_objective_comparison_keeps_its_ras_mo_cells_truncation(tmp_path):
+    """A single-objective comparison's ras_mo cells take accuracy,robustness
+    and the default truncation, which its settings now record; one stored
+    before the switch, whose ras_mo cells truncated by spectrum, is refused
+    in one line naming the way out, while one without ras_mo cells (Table 2)
+    resumes as before."""
+    from ras_deap.compare import cli as compare_cli
+    from ras_deap.compare.manifest import CompareError, open_manifest, stored_result
+    from ras_deap.compare.pareto import cell_method
+
+    def config(out, *extra):
+        argv = ["--max-evaluations", "30", "--seeds", "1", "--methods", "nsga2,ras_mo",
+                "--out", str(out), *extra]
+        return compare_cli.config_from_args(compare_cli.build_parser().parse_args(argv))
+
+    new = config(tmp_path / "new")
+    assert new.settings()["search"]["mo_selection"] == "crowding"
+    assert cell_method("ras_mo", new.settings()) == "ras_mo_crowding"
+    old_settings = new.settings()
+    del old_settings["search"]["mo_selection"]  # as a comparison before the switch stored it
+    assert cell_method("ras_mo", old_settings) == "ras_mo"
+    for name, cells in [("with", ["nsga2-seed0", "ras_mo-seed0"]), ("without", ["random-seed0"])]:
+        out = tmp_path / name
+        for cell in cells:
+            (out / "cells" / cell).mkdir(parents=True)
+        (out / "comparison.json").write_text(json.dumps({
+            "format": "ras_deap.compare/2", "settings": json.loads(json.dumps(old_settings)),
+            "sessions": []}))
+    with pytest.raises(CompareError, match="truncated their fronts by spectrum.*another --out"):
+        open_manifest(config(tmp_path / "with"))
+    assert open_manifest(config(tmp_path / "without"))[1]
+    # a finished cell's result: a ras_mo one made before is not taken for a new one
+    result = tmp_path / "result.json"
+    result.write_text(json.dumps({"method": "ras_mo", "settings": old_settings}))
+    assert stored_result(result, new) is None
+    result.write_text(json.dumps({"method": "nsga2", "settings": old_settings}))
+    assert stored_result(result, new) is not None
 
 
 def test_objectives_reach_run_tune_and_compare_through_the_schema():
@@ -395,15 +508,16 @@ def test_objectives_reach_run_tune_and_compare_through_the_schema():
     from ras_deap.run import build_parser, config_from_args
     from ras_deap.tune import cli as tune_cli
 
-    flags = ["--objectives", "accuracy,robustness", "--mo-selection", "crowding"]
+    flags = ["--objectives", "accuracy,robustness", "--mo-selection", "spectrum"]
     run = config_from_args(build_parser().parse_args(flags))
-    assert (run.objectives, run.mo_selection) == ("accuracy,robustness", "crowding")
+    assert (run.objectives, run.mo_selection) == ("accuracy,robustness", "spectrum")
+    assert config_from_args(build_parser().parse_args(flags[:2])).mo_selection == "crowding"
     cmp = compare_cli.config_from_args(compare_cli.build_parser().parse_args(flags))
     assert (cmp.search.objectives, cmp.search.mo_selection) == ("accuracy,robustness",
-                                                                "crowding")
+                                                                "spectrum")
     settings = tune_cli.settings_from_args(tune_cli.build_parser().parse_args(flags))
     assert settings.overrides["objectives"] == "accuracy,robustness"
-    assert settings.overrides["mo_selection"] == "crowding"
+    assert settings.overrides["mo_selection"] == "spectrum"
     for module in (build_parser(), compare_cli.build_parser(), tune_cli.build_parser()):
         text = " ".join(module.format_help().split())
         assert "--objectives NAMES" in text and "--mo-selection" in text

@@ -90,11 +90,16 @@ def config_from_params(params: dict[str, str], **overrides: Any) -> SearchConfig
     return _config_from_dict(values, "run params")
 
 
-def _config_from_dict(data: dict[str, Any], source: str, **overrides: Any) -> SearchConfig:
+def _config_from_dict(data: dict[str, Any], source: str, *, stored: bool = True,
+                      **overrides: Any) -> SearchConfig:
+    """The config of ``data`` (settings a search stored, unless not ``stored``)
+    with the user's ``overrides``."""
     known = {f.name for f in dataclasses.fields(SearchConfig)}
     values = {k: v for k, v in data.items() if k in known}
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
+        if stored:
+            return SearchConfig.from_stored(values, source=source)
         return SearchConfig.from_dict(values, source=source)
     except ConfigError as exc:
         raise TargetError(f"{source}: {exc}") from exc
@@ -271,7 +276,7 @@ def resolve_target(target: str, *, weights: str | None = None, tracking_uri: str
     elif path.is_file():
         if weights and not Path(weights).is_file():
             raise TargetError(f"--weights {weights}: no such file")
-        config = _config_from_dict({}, "options", **overrides)
+        config = _config_from_dict({}, "options", stored=False, **overrides)
         result = AssessTarget(genome=_load_genome(path), config=config,
                               weights=Path(weights) if weights else None, run_id=None,
                               tracking_uri=tracking_uri or config.tracking_uri,

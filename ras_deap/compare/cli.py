@@ -49,7 +49,8 @@ _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and
           "mo_selection": "of the ras_mo cells (and ras) in a comparison over several "
                           "objectives: it needs --objectives with several names, e.g. "
                           "--methods ras_mo --objectives accuracy,robustness --mo-selection "
-                          "crowding; nsga2 always truncates by crowding"}
+                          "spectrum (a single-objective comparison's ras_mo cells take the "
+                          "default); nsga2 always truncates by crowding"}
 # CompareConfig's own numbers, and the AssessConfig numbers set here as --assess-*: flag,
 # type and help from their declarations
 _COMPARE_OPTIONS = ("tournament_size", "aging_population", "aging_sample", "remeasure")

@@ -168,12 +168,18 @@ class CompareConfig:
             data.pop(key, None)
         data["search"] = {k: v for k, v in data["search"].items()
                           if k not in UNSTORED_SEARCH_FIELDS}
+        if not self.search.multiobjective:
+            # what ras_mo cells truncate their fronts by (the method sets their
+            # objectives), kept whatever --methods is, as that may change on resume
+            data["search"]["mo_selection"] = self.search.mo_selection
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CompareConfig:
+        """The config a comparison stored (its search settings read as stored
+        settings: :meth:`SearchConfig.from_stored`)."""
         values = dict(data)
-        values["search"] = SearchConfig.from_dict(values.get("search", {}), source="comparison")
+        values["search"] = SearchConfig.from_stored(values.get("search", {}), source="comparison")
         values["methods"] = tuple(values.get("methods", DEFAULT_METHODS))
         if values.get("assess") is not None:
             values["assess"] = AssessConfig.from_dict(values["assess"])

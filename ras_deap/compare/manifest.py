@@ -20,9 +20,9 @@ from typing import Any
 
 from .. import __version__
 from ..atomic import read_json_if_valid, write_json_atomic
-from ..config import ConfigError, SearchConfig
+from ..config import ConfigError, stored_values
 from .cells import RESULT_NAME, cell_dir
-from .compare_config import CompareConfig
+from .compare_config import MO_OBJECTIVES, CompareConfig
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "CompareError", "load_result", "machine",
            "open_manifest", "stored_result", "write_json", "write_manifest"]
@@ -43,23 +43,30 @@ def _normal(data: Any) -> Any:
     return json.loads(json.dumps(data, default=str))
 
 
-def _upgraded(stored: Any, current: dict[str, Any]) -> Any:
-    """``stored`` settings with the search options a newer ras_deap added (absent
-    when they were stored) filled in where the current value is the option's
-    default: such an option keeps the old behaviour, so a comparison started
-    before it existed can resume."""
+def _upgraded(stored: Any, current: dict[str, Any], ras_mo: bool = False) -> Any:
+    """``stored`` settings with each search option they lack and ``current``
+    holds filled in with what it meant when they were stored
+    (:func:`~ras_deap.config.stored_values`: an option a newer ras_deap added
+    keeps the old behaviour at its default, and one whose default changed keeps
+    the old default), so a comparison started before can resume with the
+    settings it was started with, and only with them. A single-objective
+    comparison stored no ``mo_selection``: where ``ras_mo`` cells ran (``ras_mo``)
+    they truncated by the old default; where none did, it meant nothing."""
     if not (isinstance(stored, dict) and isinstance(stored.get("search"), dict)):
         return stored
-    defaults = _normal(SearchConfig().to_dict())
+    meant = _normal(stored_values(stored["search"]))
+    if ras_mo:
+        meant["mo_selection"] = stored_values({**stored["search"], "objectives": MO_OBJECTIVES}
+                                              )["mo_selection"]
     search = dict(stored["search"])
-    for key, value in current.get("search", {}).items():
-        if key not in search and key in defaults and value == defaults[key]:
-            search[key] = value
+    for key in current.get("search", {}):
+        if key not in search and key in meant:
+            search[key] = meant[key]
     return {**stored, "search": search}
 
 
-def _matches(stored: Any, current: dict[str, Any]) -> bool:
-    return _upgraded(stored, current) == current
+def _matches(stored: Any, current: dict[str, Any], ras_mo: bool = False) -> bool:
+    return _upgraded(stored, current, ras_mo) == current
 
 
 def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -83,7 +90,16 @@ def _checked(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     if data.get("format") != MANIFEST_FORMAT:
         raise CompareError(f"{path} was written by another version of ras_deap.compare "
                            f"(format {data.get('format')!r}); pass another --out")
-    changed = _differences(_upgraded(data.get("settings"), settings), settings)
+    ras_mo = any((out / "cells").glob("ras_mo-*"))
+    changed = _differences(_upgraded(data.get("settings"), settings, ras_mo), settings)
+    if changed and ras_mo and "," not in str(settings.get("search", {}).get("objectives")) \
+            and any(c.startswith("search.mo_selection:") for c in changed):
+        raise CompareError(
+            f"--out {out} holds ras_mo cells that truncated their fronts by spectrum, the "
+            "default before crowding (this ras_deap's); a single-objective comparison cannot "
+            "choose, so new ras_mo cells would differ from them. Finish it with the ras_deap "
+            "that started it, or pass another --out (with --objectives accuracy,robustness "
+            "--mo-selection spectrum to truncate as they did)")
     if changed:
         raise CompareError(
             f"--out {out} holds a comparison with other settings ({'; '.join(changed)}). "
@@ -122,7 +138,8 @@ def stored_result(path: Path, cfg: CompareConfig) -> dict[str, Any] | None:
     data = read_json_if_valid(path)
     if not isinstance(data, dict):
         return None
-    return data if _matches(data.get("settings"), _normal(cfg.settings())) else None
+    return data if _matches(data.get("settings"), _normal(cfg.settings()),
+                            data.get("method") == "ras_mo") else None
 
 
 def load_result(cfg: CompareConfig, method: str, seed: int) -> dict[str, Any] | None:

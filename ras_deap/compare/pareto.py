@@ -195,12 +195,11 @@ def _cell_points(method: str, seed: int, folder: Path, result: dict[str, Any],
 
 def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
     """The settings that must agree to pair two folders by seed, with the
-    search options a folder's ras_deap did not know yet filled in at their
-    defaults."""
-    from ..config import SearchConfig
+    search options a folder does not hold filled in with what they meant when
+    it was made (:func:`~ras_deap.config.stored_values`)."""
+    from ..config import stored_values
 
-    defaults = json.loads(json.dumps(SearchConfig().to_dict(), default=str))
-    search = {**defaults, **settings.get("search", {})}
+    search = json.loads(json.dumps(stored_values(settings.get("search", {})), default=str))
     for key in FREE_SETTINGS:
         search.pop(key, None)
     out = {k: settings.get(k) for k in COMPARED}
@@ -245,8 +244,13 @@ def read_folder(folder: str | Path) -> tuple[dict[str, Any], list[tuple[str, int
 
 def cell_method(method: str, settings: dict[str, Any]) -> str:
     """The name a cell goes by here: its method, suffixed by its folder's
-    ``mo_selection`` where that is not the default (only ``ras_mo`` takes it)."""
-    selection = (settings.get("search") or {}).get("mo_selection", "spectrum")
+    ``mo_selection`` where that is not spectrum, the truncation ``ras_mo`` was
+    first measured with (only ``ras_mo`` takes it; a folder that holds none
+    was made when spectrum was the default)."""
+    from ..config import OPTIONS
+
+    stored = OPTIONS["mo_selection"].stored_default
+    selection = (settings.get("search") or {}).get("mo_selection", stored)
     return f"{method}_{selection}" if method == "ras_mo" and selection != "spectrum" else method
 
 

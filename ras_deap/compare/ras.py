@@ -88,7 +88,7 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
 def run_ras_mo(ctx: MethodContext) -> MethodOutcome:
     """Multi-objective RAS: :func:`run_ras` with ``--objectives`` set to
     accuracy and robustness unless it already names several objectives (the
-    survival selection is ``--mo-selection``'s, spectrum by default), in its
+    survival selection is ``--mo-selection``'s, crowding by default), in its
     own run folder ``<run_dir>/ras_mo-seed<seed>``; resumes the same way. Its
     winner is still the best fitness (sum) it saw; its front is the non-dominated
     set of its final representatives (``MethodOutcome.population``)."""

@@ -315,7 +315,7 @@ def sel_tournament_crowded(individuals: Sequence[Individual], k: int, *,
     return chosen
 
 
-def multiobjective_select(objectives: str | Sequence[str], mo_selection: str = "spectrum",
+def multiobjective_select(objectives: str | Sequence[str], mo_selection: str = "crowding",
                           distance: str = "raw") -> tuple[Any, dict[str, Any]]:
     """``(function, keywords)`` of the survival selection to register as
     ``toolbox.select`` for ``objectives`` (two or more)."""

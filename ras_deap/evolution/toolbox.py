@@ -32,7 +32,7 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
                   distance: str = "raw",
                   schedule: Callable[[int], str] | None = None,
                   objectives: str | Sequence[str] = ("fitness",),
-                  mo_selection: str = "spectrum", niche_age: int = 0) -> base.Toolbox:
+                  mo_selection: str = "crowding", niche_age: int = 0) -> base.Toolbox:
     """A toolbox whose operators share the state's gene pool and seeded RNG.
 
     Registers the 13 mutations one by one (``toolbox.mut_change_kernel``, ...,
@@ -44,8 +44,9 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
     same schedule (see :func:`ras_deap.evolution.step`).
 
     With two or more ``objectives`` (:mod:`.objectives`) ``select`` is the
-    multi-objective survival ``mo_selection`` (``spectrum`` or ``crowding``,
-    see :mod:`.multiobjective`) instead of spectrum niching; ``("fitness",)``
+    multi-objective survival ``mo_selection`` (``crowding``, the default since
+    it measured larger fronts, or ``spectrum``, see :mod:`.multiobjective`)
+    instead of spectrum niching; ``("fitness",)``
     is the paper's search. ``niche_age`` > 0 ages the niches' representatives
     (``sel_spectrum_niching``'s ``max_age``; single objective only).
     """

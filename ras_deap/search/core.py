@@ -18,7 +18,7 @@ from deap import tools
 from .. import __version__
 from ..atomic import write_atomic
 from ..checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
-from ..config import ConfigError, SearchConfig, check_resumable, training_values
+from ..config import ConfigError, SearchConfig, check_resumable, stored_values, training_values
 from ..contracts import FitnessEvaluator, MapBackend, RetrainingEvaluator, Tracker
 from ..evolution import (
     Individual,
@@ -219,7 +219,7 @@ def _load_state(config: SearchConfig, settings: dict[str, Any], run_dir: Path,
     if run_dir.is_dir():
         owned.enter_context(RunLock(run_dir))
     checkpoint = load_checkpoint(run_dir)
-    check_resumable(checkpoint.config, settings)
+    check_resumable(checkpoint.config, stored_values(settings))  # every option, left-out ones too
     finished = (_finished_result(checkpoint, config, run_dir)
                 if already_finished(checkpoint, config, final_training) else None)
     return checkpoint.state, checkpoint.history, finished

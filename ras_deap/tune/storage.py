@@ -22,6 +22,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from ..config import EXECUTION_FIELDS, stored_values
 from ..errors import TuneError
 
 __all__ = ["DEFAULT_STORAGE", "STUDY_ATTR", "open_storage", "open_study", "public_url",
@@ -106,7 +107,14 @@ def open_storage(url: str, failed_trial_callback: FailedTrialCallback | None = N
 
 
 def _comparable(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if k != "version"}
+    """What must agree to continue a study: its attrs but the version, with
+    the base config's missing options filled in with what they meant when it
+    was stored (:func:`~ras_deap.config.stored_values`)."""
+    out = {k: v for k, v in attrs.items() if k != "version"}
+    if isinstance(out.get("config"), dict):
+        out["config"] = {k: v for k, v in stored_values(out["config"]).items()
+                         if k not in EXECUTION_FIELDS}
+    return out
 
 
 def open_study(name: str, storage: str, *, attrs: dict[str, Any],
