@@ -492,7 +492,7 @@ def test_a_single_objective_comparison_keeps_its_ras_mo_cells_truncation(tmp_pat
         (out / "comparison.json").write_text(json.dumps({
             "format": "ras_deap.compare/2", "settings": json.loads(json.dumps(old_settings)),
             "sessions": []}))
-    with pytest.raises(CompareError, match="truncated their fronts by spectrum.*another --out"):
+    with pytest.raises(CompareError, match=r"truncated their fronts by spectrum.*another --out"):
         open_manifest(config(tmp_path / "with"))
     assert open_manifest(config(tmp_path / "without"))[1]
     # a finished cell's result: a ras_mo one made before is not taken for a new one
