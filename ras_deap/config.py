@@ -87,6 +87,9 @@ class SearchConfig:
                                  "same total by the representatives' fitness rank, best first) "
                                  "or tournament (each child's parent the fittest of 5 "
                                  "representatives drawn at random, as regularized evolution "
+                                 "picks parents); with 2+ --objectives equal or crowded (each "
+                                 "child's parent the winner of a binary tournament on "
+                                 "non-domination rank, then crowding distance, as NSGA-II "
                                  "picks parents)",
                                  _S, paper="equal", choices=NICHE_CHILDREN)
     remeasure_every: int = option(0, "re-measure a representative that survived N generations "
@@ -255,10 +258,15 @@ class SearchConfig:
                                   f"{self.objectives}: aging hands a niche to its fittest "
                                   "child, which needs one fitness; use --niche-age 0 with "
                                   "several objectives")
-            if self.niche_children != "equal":
+            if self.niche_children not in ("equal", "crowded"):
                 raise ConfigError(f"niche_children={self.niche_children!r} with objectives="
                                   f"{self.objectives}: ranking niches needs one fitness; use "
-                                  "--niche-children equal with several objectives")
+                                  "--niche-children equal or crowded with several objectives")
+        elif self.niche_children == "crowded":
+            raise ConfigError(f"niche_children='crowded' with objectives={self.objectives}: "
+                              "the crowded tournament ranks several objectives; add "
+                              "--objectives accuracy,robustness or choose equal, rank or "
+                              "tournament")
         elif self.front_remeasure:
             raise ConfigError(f"front_remeasure={self.front_remeasure} with objectives="
                               f"{self.objectives}: only a multi-objective search has a front; "

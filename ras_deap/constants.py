@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "FINAL_TRAININGS",
            "MO_SELECTIONS", "NICHE_CHILDREN", "NORMS", "OBJECTIVE_NAMES", "OPTIMIZERS",
+           "SINGLE_OBJECTIVE_NICHE_CHILDREN",
            "ROBUSTNESS"]
 
 # Datasets the registry can load: two embedded, three from torchvision folders.
@@ -20,8 +21,10 @@ ROBUSTNESS = ("bank", "direct", "both")
 NORMS = ("L0", "Linf")
 # Optimisers of those attacks (differential evolution, CMA-ES).
 ATTACK_OPTIMIZERS = ("DE", "CMA-ES")
-# how a RAS generation's children are shared among niches (evolution.niche_shares)
-NICHE_CHILDREN = ("equal", "rank", "tournament")
+# how a RAS generation's children are shared among niches (evolution.niche_shares):
+# by one fitness (single objective), or by NSGA-II's crowded tournament (several)
+SINGLE_OBJECTIVE_NICHE_CHILDREN = ("equal", "rank", "tournament")
+NICHE_CHILDREN = (*SINGLE_OBJECTIVE_NICHE_CHILDREN, "crowded")
 # How the winner's final network is trained: as every candidate (the paper), or
 # adversarially fine-tuned with PGD-AT (Madry et al.) or TRADES (Zhang et al.)
 FINAL_TRAININGS = ("standard", "pgd-at", "trades")

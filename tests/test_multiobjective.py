@@ -317,11 +317,14 @@ def _run(state, mo_selection, **kw):
     return ea_spectrum_niching(state, toolbox, 4, children=2, **kw)
 
 
-@pytest.mark.parametrize("mo_selection", ["spectrum", "crowding"])
-def test_a_multiobjective_search_keeps_its_size_and_each_objectives_best(mo_selection):
+@pytest.mark.parametrize("mo_selection,niche_children", [
+    ("spectrum", "equal"), ("crowding", "equal"), ("crowding", "crowded")])
+def test_a_multiobjective_search_keeps_its_size_and_each_objectives_best(mo_selection,
+                                                                         niche_children):
     seen = []
     state = initial_state(5, 25)
-    pop, log = _run(state, mo_selection, on_evaluated=lambda st, ind: seen.append(ind))
+    pop, log = _run(state, mo_selection, niche_children=niche_children,
+                    on_evaluated=lambda st, ind: seen.append(ind))
     assert len(pop) == 25 and len(log) == 5
     assert state.evaluations == len(seen) == 25 + 4 * 50
     assert [ind.cluster for ind in pop] == list(range(25))
@@ -332,13 +335,17 @@ def test_a_multiobjective_search_keeps_its_size_and_each_objectives_best(mo_sele
     assert not any(i.failure for i in pareto_front(pop, OBJS))
 
 
-@pytest.mark.parametrize("stop_after", [3, 26, 60, 111])
-def test_a_multiobjective_search_resumes_to_the_same_front(tmp_path, stop_after):
+@pytest.mark.parametrize("stop_after,selection,niche_children", [
+    (3, "spectrum", "equal"), (26, "spectrum", "equal"), (60, "spectrum", "equal"),
+    (111, "spectrum", "equal"), (26, "crowding", "crowded"), (111, "crowding", "crowded")])
+def test_a_multiobjective_search_resumes_to_the_same_front(tmp_path, stop_after, selection,
+                                                           niche_children):
     """Killed after any evaluation, a search restored from its checkpoint
     ends with the same population and front as the uninterrupted one: the
-    objectives are read from metrics the checkpoint stores exactly."""
+    objectives are read from metrics the checkpoint stores exactly, and the
+    crowded tournaments draw from the checkpointed RNG."""
     state = initial_state(11, 25)
-    pop, _ = _run(state, "spectrum")
+    pop, _ = _run(state, selection, niche_children=niche_children)
     expected = [(i.genome.id, i.fitness.values, values(i)) for i in pop]
     front = [i.genome.id for i in pareto_front(pop, OBJS)]
 
@@ -351,13 +358,33 @@ def test_a_multiobjective_search_resumes_to_the_same_front(tmp_path, stop_after)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _run(state, "spectrum", on_evaluated=on_evaluated)
+        _run(state, selection, niche_children=niche_children, on_evaluated=on_evaluated)
     path = tmp_path / "checkpoint.json"
     path.write_text(snaps[-1])
     restored = load_checkpoint(path).state
-    pop2, _ = _run(restored, "spectrum")
+    pop2, _ = _run(restored, selection, niche_children=niche_children)
     assert [(i.genome.id, i.fitness.values, values(i)) for i in pop2] == expected
     assert [i.genome.id for i in pareto_front(pop2, OBJS)] == front
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 30), children=st.integers(1, 3), seed=st.integers(0, 10**6))
+def test_crowded_shares_keep_the_total_and_favour_the_first_front(n, children, seed):
+    """--niche-children crowded: one child per binary crowded tournament, so
+    the total is kept, the same RNG gives the same shares, and a
+    representative every other dominates (rank last, alone) never wins a
+    tournament it could lose: it breeds only when the population is itself."""
+    from ras_deap.evolution.measurement import niche_shares
+
+    rng = random.Random(seed)
+    pop = [member(rng.uniform(0.5, 1), rng.uniform(0.5, 1)) for _ in range(n - 1)]
+    pop.append(member(0.1, 0.1))  # dominated by every other member
+    shares = niche_shares(pop, children, "crowded", random.Random(seed), OBJS)
+    assert sum(shares) == children * n
+    assert shares == niche_shares(pop, children, "crowded", random.Random(seed), OBJS)
+    assert shares[-1] == (children if n == 1 else 0)
+    with pytest.raises(ValueError, match="two or more objectives"):
+        niche_shares(pop, children, "crowded", random.Random(seed), ("fitness",))
 
 
 # ---------------------------------------------------------------- the options
@@ -374,7 +401,9 @@ def test_objectives_options_are_checked_and_written_canonically():
                          ({"objectives": "accuracy,robustness", "remeasure_every": 2},
                           "remeasure_every=2"),
                          ({"objectives": "accuracy,robustness", "niche_children": "rank"},
-                          "niche_children='rank'")]:
+                          "niche_children='rank'"),
+                         ({"niche_children": "crowded"}, "niche_children='crowded' with "
+                                                         "objectives=fitness")]:
         with pytest.raises(ConfigError, match=message):
             SearchConfig(**bad)
 

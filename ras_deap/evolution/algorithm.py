@@ -25,7 +25,9 @@ generation's children among the niches by the representatives' fitness rank
 (linear ranking, best first) instead of ``children`` each, the same total;
 ``niche_children="tournament"`` draws each child's parent by a tournament
 among the representatives (regularized evolution's parent selection),
-from the search's seeded RNG.
+from the search's seeded RNG; with several objectives
+``niche_children="crowded"`` draws them by NSGA-II's binary tournament on
+non-domination rank and crowding distance.
 
 Screening (multi-fidelity, also off by default): with ``screen_epochs=k``
 every child is first trained for at most k epochs (``Individual.epochs``,
@@ -95,7 +97,9 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
     compared with a stale fitness), then the children of each representative
     (:func:`niche_shares`), the clusters taken in :func:`breeding_order`."""
     schedule = schedule_of(toolbox, state.generation)
-    shares = niche_shares(state.population, children, niche_children, state.rng)
+    # the objectives a multi-objective toolbox.select ranks by (for "crowded")
+    objectives = getattr(toolbox.select, "keywords", {}).get("objectives")
+    shares = niche_shares(state.population, children, niche_children, state.rng, objectives)
     offspring = []
     for cluster in breeding_order(state):
         rep = state.population[cluster]

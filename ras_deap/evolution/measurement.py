@@ -98,7 +98,8 @@ def measurements_of(ind: Individual) -> tuple[float, ...]:
 
 
 def niche_shares(population: Sequence[Individual], children: int, mode: str = "equal",
-                 rng: random.Random | None = None) -> list[int]:
+                 rng: random.Random | None = None,
+                 objectives: Sequence[str] | None = None) -> list[int]:
     """Children per niche in a generation: ``children`` each (``"equal"``,
     the paper), or the same total ``children * len(population)`` shared by
     the representatives' fitness: in proportion to linear-ranking weights
@@ -107,15 +108,29 @@ def niche_shares(population: Sequence[Individual], children: int, mode: str = "e
     (``"tournament"``): each parent is the fittest of
     :data:`NICHE_TOURNAMENT` representatives drawn without replacement from
     ``rng`` (ties by cluster index), as regularized evolution picks its
-    parents, so the best niches breed most but every niche can be drawn."""
+    parents, so the best niches breed most but every niche can be drawn; or
+    one child per binary tournament on NSGA-II's crowded comparison over
+    ``objectives`` (``"crowded"``: lower non-domination rank, then larger
+    crowding distance; :func:`~.multiobjective.sel_tournament_crowded`)."""
     if mode not in NICHE_CHILDREN:
         raise ValueError(f"niche_children={mode!r}: choose one of {NICHE_CHILDREN}")
     n = len(population)
     if mode == "equal" or n == 0:
         return [children] * n
+    if mode in ("tournament", "crowded") and rng is None:
+        raise ValueError(f"niche_children={mode!r} draws its tournaments: pass rng")
+    if mode == "crowded":
+        from .multiobjective import sel_tournament_crowded
+
+        if not objectives or len(objectives) < 2:
+            raise ValueError("niche_children='crowded' ranks two or more objectives: pass them")
+        index = {id(ind): i for i, ind in enumerate(population)}
+        shares = [0] * n
+        for parent in sel_tournament_crowded(population, children * n, objectives=objectives,
+                                             rng=rng):
+            shares[index[id(parent)]] += 1
+        return shares
     if mode == "tournament":
-        if rng is None:
-            raise ValueError("niche_children='tournament' draws its tournaments: pass rng")
         shares = [0] * n
         size = min(NICHE_TOURNAMENT, n)
         for _ in range(children * n):

@@ -15,7 +15,8 @@ from typing import Any
 
 import optuna
 
-from ..config import DISTANCES, NICHE_CHILDREN, OPTIONS, SearchConfig
+from ..config import DISTANCES, OPTIONS, SearchConfig
+from ..constants import SINGLE_OBJECTIVE_NICHE_CHILDREN
 from ..errors import TuneError
 from ..options import paper_values
 
@@ -96,7 +97,8 @@ def _suggest_learning(trial: optuna.Trial, base: SearchConfig) -> dict[str, Any]
     ``--budget-epochs``: at equal evaluations screening could only lose."""
     changes = {
         "mutations": trial.suggest_int("mutations", 1, 10),
-        "niche_children": _categorical(trial, "niche_children", NICHE_CHILDREN),
+        "niche_children": _categorical(trial, "niche_children",
+                                       SINGLE_OBJECTIVE_NICHE_CHILDREN),
         "remeasure_every": trial.suggest_int("remeasure_every", 0, 3),
         "niche_age": trial.suggest_int("niche_age", 0, 3),
         "screen_epochs": trial.suggest_int("screen_epochs", 0, max(0, min(5, base.max_epochs - 1))),
