@@ -95,7 +95,8 @@ def test_a_stored_default_comparison_refuses_an_adversarial_one(tmp_path):
     parse = compare_cli.build_parser().parse_args
     _, existed = open_manifest(compare_cli.config_from_args(parse(argv)))
     assert existed
-    with pytest.raises(CompareError, match=r"search\.final_training: 'standard' then, 'pgd-at' now"):
+    changed = r"search\.final_training: 'standard' then, 'pgd-at' now"
+    with pytest.raises(CompareError, match=changed):
         open_manifest(compare_cli.config_from_args(parse([*argv, "--final-training",
                                                           "pgd-at"])))
 
