@@ -270,6 +270,14 @@ def test_ras_spends_the_budget_exactly(tmp_path):
     assert outcome.curve == list(itertools.accumulate(fake.fitness, max))
 
 
+def test_a_report_is_titled_table_2_only_where_ras_meets_the_papers_baselines():
+    from ras_deap.compare.report import _title
+
+    assert _title(CompareConfig()) == "Table 2 on digits: RAS against NAS baselines"
+    assert _title(CompareConfig(methods=("random", "ras"))).startswith("Table 2 on digits")
+    assert _title(CompareConfig(methods=("ras", "nsga2"))) == "ras, nsga2 compared on digits"
+
+
 def test_unknown_method_and_bad_config():
     with pytest.raises(ValueError, match="unknown"):
         run_method("smash", None)
@@ -329,6 +337,9 @@ def test_table_reports_remeasured_fitness_with_ci_over_seeds(tmp_path):
     assert "Re-measured fitness" in header and "Search max fitness" in header
     assert "| 1.300 ± 1.271 |" in text  # mean ± 95% CI over seeds, not ± std
     assert "trained 3 more time(s)" in text and "biased upwards" in text
+    assert "Quick check" in text
+    pilot = format_markdown(table, CompareConfig(search=SearchConfig(seed=100), seeds=4))
+    assert "Quick check" not in pilot and "4 seed(s) from 100" in pilot
     one_seed = format_markdown(aggregate(rows[:1]))
     assert "| 1.200 ± n/a |" in one_seed  # one seed: no interval over seeds
     files = write_outputs(rows, {}, CompareConfig(search=SearchConfig(), budget=4, seeds=2),

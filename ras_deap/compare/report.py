@@ -16,8 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import copy_atomic, write_atomic
+from .compare_config import DEFAULT_METHODS, CompareConfig
 
 __all__ = ["write_report"]
+
+
+def _title(cfg: CompareConfig) -> str:
+    """The page's title: Table 2 where RAS meets the paper's baselines (or some
+    of them), else the methods it compares (a pilot of RAS against NSGA-II is
+    no Table 2)."""
+    if "ras" in cfg.methods and set(cfg.methods) <= set(DEFAULT_METHODS):
+        return f"Table 2 on {cfg.search.dataset}: RAS against NAS baselines"
+    return f"{', '.join(cfg.methods)} compared on {cfg.search.dataset}"
 
 
 def _git_commit() -> str | None:
@@ -83,7 +93,7 @@ def write_report(path: str | Path, result: Any, command: str | None = None) -> d
     sessions = data.get("sessions", [])
     done = len(result.runs)
     expected = len(cfg.methods) * cfg.seeds
-    lines = [f"# Table 2 on {cfg.search.dataset}: RAS against NAS baselines", "",
+    lines = [f"# {_title(cfg)}", "",
              f"Generated {datetime.now().isoformat(timespec='minutes')} by "
              "`python -m ras_deap.compare`"
              + (f" at commit {c}" if (c := _git_commit()) else "") + ".", "",

@@ -24,7 +24,13 @@ from typing import Any
 
 from ..atomic import write_atomic, write_csv_atomic, write_json_atomic
 from ..bank import NORMS
-from .compare_config import METHOD_LABELS, METHOD_ORDER, REFERENCE_BUDGET, CompareConfig
+from .compare_config import (
+    METHOD_LABELS,
+    METHOD_ORDER,
+    REFERENCE_BUDGET,
+    REFERENCE_SEEDS,
+    CompareConfig,
+)
 from .stats import PAIRED_METRICS, paired_table
 
 __all__ = ["COLUMNS", "aggregate", "direct_columns", "format_markdown", "write_outputs"]
@@ -226,9 +232,12 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                      f"at th changed pixels. An image counts as an error when it is "
                      f"misclassified clean or under attack. Direct-attack ER (mean) is the "
                      f"mean over all FGSM, PGD and PixelAttack columns.\n")
-        if cfg.budget < REFERENCE_BUDGET or cfg.seeds < 5:
+        if cfg.budget < REFERENCE_BUDGET:
             text += (f"\n**Quick check, not the reference setting** (budget {cfg.budget}, "
                      f"{cfg.seeds} seed(s); the reference is --max-evaluations 275 --seeds 5).\n")
+        elif cfg.seeds < REFERENCE_SEEDS or cfg.search.seed != 0:
+            text += (f"\n**The reference budget on other seeds** ({cfg.seeds} seed(s) from "
+                     f"{cfg.search.seed}; the reference comparison is --seeds 5 from 0).\n")
     failed = sum(int(entry.get("remeasure_failures") or 0) for entry in table)
     if failed:
         text += (f"\n**Note:** {failed} re-measuring training(s) failed and count as fitness "
