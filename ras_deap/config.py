@@ -45,8 +45,8 @@ from .options import (
 __all__ = ["ConfigError", "SearchConfig", "PRESETS", "PRESET_OPTION", "OPTIONS",
            "EXECUTION_FIELDS", "FINAL_TRAININGS", "MULTIOBJECTIVE_ONLY", "OMIT_AT_DEFAULT",
            "RESUMABLE_OVERRIDES", "TRAINING_FIELDS", "DATASET_NAMES",
-           "DISTANCES", "OPTIMIZERS", "ROBUSTNESS", "check_resumable", "load_toml",
-           "stored_values", "training_values"]
+           "DISTANCES", "OPTIMIZERS", "ROBUSTNESS", "check_resumable", "is_multiobjective",
+           "load_toml", "stored_values", "training_values"]
 
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _S, _T, _F, _X = "search", "training", "final", "execution"
@@ -280,7 +280,7 @@ class SearchConfig:
 
     @property
     def multiobjective(self) -> bool:
-        return "," in self.objectives
+        return is_multiobjective(self.objectives)
 
     def replace(self, **changes: Any) -> SearchConfig:
         return dataclasses.replace(self, **changes)
@@ -336,6 +336,12 @@ OMIT_AT_DEFAULT = tuple(n for n, o in OPTIONS.items() if o.omit_default)
 MULTIOBJECTIVE_ONLY = ("mo_selection", "front_remeasure")
 
 
+def is_multiobjective(objectives: Any) -> bool:
+    """Whether ``objectives`` (a config's, or stored settings' value, None where
+    they left out the paper's one fitness) names several objectives."""
+    return "," in str(objectives)
+
+
 def stored_values(stored: Mapping[str, Any]) -> dict[str, Any]:
     """What stored settings mean, as a complete dict: the keys they hold, and
     every option they lack at the value settings without it meant
@@ -344,7 +350,7 @@ def stored_values(stored: Mapping[str, Any]) -> dict[str, Any]:
     search reads keeps today's default in single-objective settings."""
     values = {name: opt.stored_default for name, opt in OPTIONS.items()}
     values.update(stored)
-    if "," not in str(values["objectives"]):
+    if not is_multiobjective(values["objectives"]):
         values.update({n: OPTIONS[n].default for n in MULTIOBJECTIVE_ONLY if n not in stored})
     return values
 

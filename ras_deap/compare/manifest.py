@@ -20,9 +20,9 @@ from typing import Any
 
 from .. import __version__
 from ..atomic import read_json_if_valid, write_json_atomic
-from ..config import ConfigError, stored_values
+from ..config import OPTIONS, ConfigError, is_multiobjective, stored_values
 from .cells import RESULT_NAME, cell_dir
-from .compare_config import MO_OBJECTIVES, CompareConfig
+from .compare_config import CompareConfig
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "CompareError", "load_result", "machine",
            "open_manifest", "stored_result", "write_json", "write_manifest"]
@@ -55,9 +55,8 @@ def _upgraded(stored: Any, current: dict[str, Any], ras_mo: bool = False) -> Any
     if not (isinstance(stored, dict) and isinstance(stored.get("search"), dict)):
         return stored
     meant = _normal(stored_values(stored["search"]))
-    if ras_mo:
-        meant["mo_selection"] = stored_values({**stored["search"], "objectives": MO_OBJECTIVES}
-                                              )["mo_selection"]
+    if ras_mo:  # stored_values gives a single-objective search today's default instead
+        meant["mo_selection"] = OPTIONS["mo_selection"].stored_default
     search = dict(stored["search"])
     for key in current.get("search", {}):
         if key not in search and key in meant:
@@ -92,7 +91,7 @@ def _checked(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
                            f"(format {data.get('format')!r}); pass another --out")
     ras_mo = any((out / "cells").glob("ras_mo-*"))
     changed = _differences(_upgraded(data.get("settings"), settings, ras_mo), settings)
-    if changed and ras_mo and "," not in str(settings.get("search", {}).get("objectives")) \
+    if changed and ras_mo and not is_multiobjective(settings.get("search", {}).get("objectives")) \
             and any(c.startswith("search.mo_selection:") for c in changed):
         raise CompareError(
             f"--out {out} holds ras_mo cells that truncated their fronts by spectrum, the "
