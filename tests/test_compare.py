@@ -134,7 +134,8 @@ def test_mu_plus_lambda_plan():
     assert mu_plus_lambda_plan(4, 6, 2) == (4, 12, 0)
 
 
-@pytest.mark.parametrize("method", ["random", "tpe", "mu_plus_lambda", "regularized"])
+@pytest.mark.parametrize("method", ["random", "tpe", "random_chain", "mu_plus_lambda",
+                                    "regularized"])
 @pytest.mark.parametrize("budget", [1, 5, 11])
 def test_each_baseline_spends_the_budget_exactly(method, budget):
     fake = CountingEvaluator()
@@ -285,8 +286,36 @@ def test_unknown_method_and_bad_config():
         CompareConfig(methods=("ras", "nope"))
     with pytest.raises(ValueError, match="budget"):
         CompareConfig(budget=0)
-    assert set(METHODS) == {"random", "tpe", "mu_plus_lambda", "regularized", "ras", "nsga2",
-                            "ras_mo"}
+    assert set(METHODS) == {"random", "tpe", "random_chain", "mu_plus_lambda", "regularized",
+                            "ras", "nsga2", "ras_mo"}
+
+
+def test_random_chain_draws_chains_from_tpes_space_with_its_own_stream():
+    """random_chain samples TPE's space (one block, its layers a path: convolutions,
+    then dense layers) with a random sampler: from its 11th trial on, where TPE's
+    start-up ends, its draws are not TPE's."""
+    config = SearchConfig(population=3, children=2, mutations=2)
+
+    class Keeping(CountingEvaluator):
+        def evaluate(self, model, generation, **kwargs):
+            self.models = [*getattr(self, "models", []), model]
+            return super().evaluate(model, generation, **kwargs)
+
+    def genomes(method):
+        fake = Keeping()
+        budgeted = BudgetedEvaluator(fake, 14, seed=3, method=method)
+        run_method(method, MethodContext(budgeted=budgeted, config=config, seed=3))
+        return fake.models
+
+    chains = genomes("random_chain")
+    assert len(chains) == 14
+    for genome in chains:
+        assert len(genome.nodes) == 1
+        block = genome.nodes[0]
+        assert list(block.edges) == [(i, i + 1) for i in range(len(block.nodes) - 1)]
+        kinds = [layer.kind for layer in block.nodes]
+        assert kinds == sorted(kinds, key=lambda k: k != "conv")  # convolutions first
+    assert [g.id for g in chains] != [g.id for g in genomes("tpe")]
 
 
 # -- outputs ------------------------------------------------------------------------

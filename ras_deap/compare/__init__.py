@@ -30,6 +30,7 @@ from .chain import ChainSpace, chain_model, suggest_chain
 from .compare_config import (
     COMPARE_PRESETS,
     DEFAULT_METHODS,
+    EXTRA_METHODS,
     METHOD_LABELS,
     METHOD_ORDER,
     MO_METHODS,
@@ -45,6 +46,7 @@ from .stats import PairedResult, paired_comparison, paired_table
 __all__ = [
     "COMPARE_PRESETS",
     "DEFAULT_METHODS",
+    "EXTRA_METHODS",
     "METHODS",
     "METHOD_LABELS",
     "METHOD_ORDER",

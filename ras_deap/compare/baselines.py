@@ -4,6 +4,8 @@
   evolution: what the RAS search space gives for free.
 * ``tpe``: Optuna's TPE over a chain space (:mod:`.chain`), the kind of
   space DeepArchitect's SMBO searches, converted to the robust fitness.
+* ``random_chain``: Optuna's random sampler over the same chain space: what
+  that space gives for free, so TPE's sampler and its space can be told apart.
 * ``mu_plus_lambda``: DEAP's ``eaMuPlusLambda`` with the 13 RAS mutations,
   tournament selection and no crossover: RAS without spectrum niching.
 * ``regularized``: regularized (aging) evolution (Real et al. 2019) on the
@@ -48,6 +50,7 @@ __all__ = [
     "run_method",
     "run_mu_plus_lambda",
     "run_random",
+    "run_random_chain",
     "run_tpe",
 ]
 
@@ -61,16 +64,16 @@ def run_random(ctx: MethodContext) -> MethodOutcome:
     return method_outcome(ctx, "random", start)
 
 
-def run_tpe(ctx: MethodContext) -> MethodOutcome:
-    """TPE (seeded, in-memory storage) over chains, one trial per evaluation."""
+def _run_chains(ctx: MethodContext, name: str, sampler: object) -> MethodOutcome:
+    """One Optuna trial per evaluation over chains (seeded sampler, in-memory
+    storage)."""
     import optuna
 
     start = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=derive_seed(ctx.seed, "tpe"))
     study = optuna.create_study(direction="maximize", sampler=sampler,
                                 storage=optuna.storages.InMemoryStorage(),
-                                study_name=f"tpe-seed{ctx.seed}")
+                                study_name=f"{name}-seed{ctx.seed}")
 
     def objective(trial: optuna.Trial) -> float:
         model = suggest_chain(trial, ctx.chain_space)
@@ -79,7 +82,23 @@ def run_tpe(ctx: MethodContext) -> MethodOutcome:
         return record.fitness
 
     study.optimize(objective, n_trials=ctx.budget, gc_after_trial=False)
-    return method_outcome(ctx, "tpe", start, best_params=study.best_params)
+    return method_outcome(ctx, name, start, best_params=study.best_params)
+
+
+def run_tpe(ctx: MethodContext) -> MethodOutcome:
+    """TPE over chains, one trial per evaluation."""
+    import optuna
+
+    return _run_chains(ctx, "tpe", optuna.samplers.TPESampler(seed=derive_seed(ctx.seed, "tpe")))
+
+
+def run_random_chain(ctx: MethodContext) -> MethodOutcome:
+    """Random chains (Optuna's random sampler over TPE's space), one trial per
+    evaluation."""
+    import optuna
+
+    return _run_chains(ctx, "random_chain",
+                       optuna.samplers.RandomSampler(seed=derive_seed(ctx.seed, "random_chain")))
 
 
 def mu_plus_lambda_plan(budget: int, population: int, children: int) -> tuple[int, int, int]:
@@ -151,6 +170,7 @@ Method = Callable[[MethodContext], MethodOutcome]
 METHODS: dict[str, Method] = {
     "random": run_random,
     "tpe": run_tpe,
+    "random_chain": run_random_chain,
     "mu_plus_lambda": run_mu_plus_lambda,
     "regularized": run_regularized,
     "ras": run_ras,

@@ -17,6 +17,7 @@ from .compare_config import (
     COMPARE_OPTIONS,
     COMPARE_PRESETS,
     DEFAULT_METHODS,
+    EXTRA_METHODS,
     METHOD_ORDER,
     MO_METHODS,
     REFERENCE_BUDGET,
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated subset of {','.join(METHOD_ORDER)} (default: the "
                         f"paper's Table 2, {','.join(DEFAULT_METHODS)}; "
+                        f"{','.join(EXTRA_METHODS)} is random search over TPE's chain space; "
                         f"{' and '.join(MO_METHODS)} are the multi-objective methods over "
                         "accuracy and robustness, whose cells also keep their final front, "
                         "re-measured like the winner: plain NSGA-II on the RAS genome and "
