@@ -97,8 +97,8 @@ def _breed(state: SearchState, toolbox: base.Toolbox, children: int, *,
     compared with a stale fitness), then the children of each representative
     (:func:`niche_shares`), the clusters taken in :func:`breeding_order`."""
     schedule = schedule_of(toolbox, state.generation)
-    # the objectives a multi-objective toolbox.select ranks by (for "crowded")
-    objectives = getattr(toolbox.select, "keywords", {}).get("objectives")
+    # the objectives the toolbox ranks by (what "crowded" parents are drawn on)
+    objectives = getattr(toolbox, "objectives", None)
     shares = niche_shares(state.population, children, niche_children, state.rng, objectives)
     offspring = []
     for cluster in breeding_order(state):

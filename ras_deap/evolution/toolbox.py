@@ -74,4 +74,7 @@ def build_toolbox(state: SearchState, *, evaluate: Callable[..., Any] | None = N
     if schedule is not None:
         toolbox.register("schedule", schedule)
     toolbox.limits = limits
+    # the objectives' names, for what ranks individuals beside select (the
+    # parents of niche_children="crowded", see ras_deap.evolution.algorithm)
+    toolbox.objectives = tuple(o.name for o in objectives_from(objectives))
     return toolbox
