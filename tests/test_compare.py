@@ -369,6 +369,10 @@ def test_table_reports_remeasured_fitness_with_ci_over_seeds(tmp_path):
     assert "Quick check" in text
     pilot = format_markdown(table, CompareConfig(search=SearchConfig(seed=100), seeds=4))
     assert "Quick check" not in pilot and "4 seed(s) from 100" in pilot
+    assert "Regularized evolution: P=25, S=5." in pilot and "paper section 4.2" in pilot
+    # the notes on methods a comparison did not run are left out
+    alone = format_markdown(table, CompareConfig(search=SearchConfig(), methods=("random_chain",)))
+    assert "Regularized evolution" not in alone and "paper section 4.2" not in alone
     one_seed = format_markdown(aggregate(rows[:1]))
     assert "| 1.200 ± n/a |" in one_seed  # one seed: no interval over seeds
     files = write_outputs(rows, {}, CompareConfig(search=SearchConfig(), budget=4, seeds=2),

@@ -220,9 +220,12 @@ def format_markdown(table: Sequence[dict[str, Any]], cfg: CompareConfig | None =
                  f"**Re-measured fitness**: the winner trained {cfg.remeasure} more time(s) "
                  f"exactly as its search trained it, on fresh seeds (mean); **Search max "
                  f"fitness** is how the winner was picked, biased upwards by lucky trainings. "
-                 f"Regularized evolution: P={min(cfg.population_p, cfg.budget)}, "
-                 f"S={min(cfg.aging_sample, cfg.population_p, cfg.budget)}. "
-                 f"* converted to the robust fitness (paper section 4.2).\n")
+                 + (f"Regularized evolution: P={min(cfg.population_p, cfg.budget)}, "
+                    f"S={min(cfg.aging_sample, cfg.population_p, cfg.budget)}. "
+                    if "regularized" in cfg.methods else "")
+                 + ("* converted to the robust fitness (paper section 4.2)."
+                    if any("*" in METHOD_LABELS.get(m, "") for m in cfg.methods) else "")
+                 + "\n")
         if cfg.assess is not None:
             a = cfg.assess
             text += (f"\nDirect attacks (ART, white-box, on the re-trained winner): FGSM and "
