@@ -24,6 +24,7 @@ from .constants import (
     DATASET_NAMES,
     DISTANCES,
     FINAL_TRAININGS,
+    INITIAL_POPULATIONS,
     MO_SELECTIONS,
     NICHE_CHILDREN,
     OPTIMIZERS,
@@ -82,6 +83,10 @@ class SearchConfig:
     children: int = option(2, "children per cluster and generation", _S, paper=2, minimum=1)
     mutations: int = option(5, "mutations applied to make each child", _S, paper=5,
                             minimum=1)
+    initial: str = option("random", "what the initial population is drawn from: random (random "
+                          "RAS models, the paper) or chains (random chains from TPE's chain "
+                          "space: one block, convolutions then dense layers)", _S,
+                          paper="random", choices=INITIAL_POPULATIONS, omit_default=True)
     niche_children: str = option("equal", "how a generation's children are shared among the "
                                  "niches: equal (--children each, the paper), rank (the "
                                  "same total by the representatives' fitness rank, best first) "

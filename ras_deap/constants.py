@@ -4,7 +4,8 @@ evolution and config layers import them without loading torch)."""
 from __future__ import annotations
 
 __all__ = ["ATTACK_OPTIMIZERS", "DATASET_NAMES", "DISTANCES", "FINAL_TRAININGS",
-           "MO_SELECTIONS", "NICHE_CHILDREN", "NORMS", "OBJECTIVE_NAMES", "OPTIMIZERS",
+           "INITIAL_POPULATIONS", "MO_SELECTIONS", "NICHE_CHILDREN", "NORMS", "OBJECTIVE_NAMES",
+           "OPTIMIZERS",
            "SINGLE_OBJECTIVE_NICHE_CHILDREN",
            "ROBUSTNESS"]
 
@@ -25,6 +26,9 @@ ATTACK_OPTIMIZERS = ("DE", "CMA-ES")
 # by one fitness (single objective), or by NSGA-II's crowded tournament (several)
 SINGLE_OBJECTIVE_NICHE_CHILDREN = ("equal", "rank", "tournament")
 NICHE_CHILDREN = (*SINGLE_OBJECTIVE_NICHE_CHILDREN, "crowded")
+# What a search's initial population is drawn from: random RAS models (the paper)
+# or random chains from TPE's space (genome.random_chain)
+INITIAL_POPULATIONS = ("random", "chains")
 # How the winner's final network is trained: as every candidate (the paper), or
 # adversarially fine-tuned with PGD-AT (Madry et al.) or TRADES (Zhang et al.)
 FINAL_TRAININGS = ("standard", "pgd-at", "trades")

@@ -176,8 +176,8 @@ def test_groups_and_resume_policies_derive_the_lists():
     # a study's identity leaves out exactly the execution options, and the options a
     # config's dict omits at their default (so studies made before them continue)
     base = base_config(TuneSettings())
-    assert OMIT_AT_DEFAULT == ("niche_age", "objectives", "mo_selection", "final_training",
-                               "front_remeasure")
+    assert OMIT_AT_DEFAULT == ("initial", "niche_age", "objectives", "mo_selection",
+                               "final_training", "front_remeasure")
     assert set(study_attrs(TuneSettings(), base)["config"]) == set(OPTIONS) - set(
         EXECUTION_FIELDS) - set(OMIT_AT_DEFAULT)
     hard = base_config(TuneSettings(overrides={"final_training": "trades"}))

@@ -50,6 +50,7 @@ def test_the_paper_loop_is_unchanged():
     assert PRESETS["paper"].get("niche_children", "equal") == "equal"
     paper = SearchConfig(**PRESETS["paper"])
     assert (paper.niche_children, paper.remeasure_every, paper.niche_age) == ("equal", 0, 0)
+    assert paper.initial == "random"
 
 
 def _population(fitnesses):
@@ -202,6 +203,7 @@ def test_the_options_have_flags_in_every_command(module):
     cli = importlib.import_module(module + (".cli" if module.endswith("compare") else ""))
     text = cli.build_parser().format_help()
     assert "--niche-children" in text and "--remeasure-every" in text and "--niche-age" in text
+    assert "--initial" in text
 
 
 def test_tune_has_a_learning_space():
@@ -326,3 +328,84 @@ def test_niche_age_needs_one_fitness():
     with pytest.raises(ConfigError, match="niche_age"):
         SearchConfig(niche_age=2, objectives="accuracy,robustness")
     assert "niche_age" not in SearchConfig().to_dict()  # stored settings of old runs still match
+
+
+# -- --initial chains: RAS starting where random search over chains already does well --------
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_a_random_chain_is_a_seeded_chain_of_tpes_space(seed):
+    import random
+
+    from ras_deap.genome import ChainSpace, random_chain
+
+    chain = random_chain(random.Random(seed))
+    assert chain == random_chain(random.Random(seed))  # pure: the RNG state decides
+    assert len(chain.nodes) == 1 and chain.edges == ()
+    block = chain.nodes[0]
+    assert block.edges == tuple((i, i + 1) for i in range(len(block.nodes) - 1))
+    kinds = [layer.kind for layer in block.nodes]
+    n_conv = kinds.count("conv")
+    assert kinds == ["conv"] * n_conv + ["dense"] * (len(kinds) - n_conv)
+    space = ChainSpace()
+    assert space.min_conv <= n_conv <= space.max_conv
+    assert len(kinds) - n_conv <= space.max_dense and kinds
+
+
+def test_initial_chains_start_from_chains_and_the_paper_start_is_unchanged():
+    paper = initial_state(3, 6)
+    assert [i.genome.id for i in paper.offspring] == [
+        i.genome.id for i in initial_state(3, 6, "random").offspring]
+    chains = initial_state(3, 6, "chains")
+    assert all(len(i.genome.nodes) == 1 for i in chains.offspring)
+    assert [i.genome.id for i in chains.offspring] == [
+        i.genome.id for i in initial_state(3, 6, "chains").offspring]
+    assert [i.eval_seed for i in chains.offspring] == [i.eval_seed for i in paper.offspring]
+    # the gene pool holds the chains' layers and blocks, so mutations reuse them
+    assert {b.id for i in chains.offspring for b in i.genome.nodes} <= set(chains.pool.blocks)
+    with pytest.raises(ValueError, match="initial='nope'"):
+        initial_state(3, 6, "nope")
+    with pytest.raises(ValueError, match="max_blocks"):
+        initial_state(3, 6, "chains", max_blocks=2)
+
+
+def test_initial_is_an_option_that_old_settings_read_as_random():
+    config = SearchConfig(initial="chains")
+    assert config.to_dict()["initial"] == "chains"
+    assert SearchConfig.from_dict(config.to_dict()) == config
+    assert "initial" not in SearchConfig().to_dict()  # stored settings of old runs still match
+    assert SearchConfig.from_stored(SearchConfig().to_dict()).initial == "random"
+    from ras_deap.config import ConfigError
+
+    with pytest.raises(ConfigError, match="initial"):
+        SearchConfig(initial="nope")
+
+
+def test_a_chains_search_evolves_from_chains(tmp_path):
+    """The search core hands --initial to generation 0, and the chains' children are
+    RAS children (the 13 mutations act on them as on any model)."""
+    from ras_deap.search import run_search
+
+    config = SearchConfig(population=4, generations=2, children=1, initial="chains", seed=5,
+                          workers=1, run_dir=str(tmp_path / "runs"), experiment="chains",
+                          tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    seen = []
+
+    class Fake:
+        """A fitness of the genome alone; records what was evaluated."""
+
+        def data(self) -> None:
+            return None
+
+        def __call__(self, individual):
+            from types import SimpleNamespace
+
+            seen.append((individual.generation, individual.genome))
+            fitness = (int(individual.genome.id[2:10], 16) % 1000) / 1000
+            return SimpleNamespace(fitness=fitness, failure=None,
+                                   metrics={"fitness": fitness, "accuracy": fitness})
+
+    result = run_search(config, progress=False, final_training=False, evaluator=Fake())
+    assert result.evaluations == 4 + 2 * 4
+    first = [m for g, m in seen if g == 0]
+    assert len(first) == 4 and all(len(m.nodes) == 1 for m in first)
+    assert {m.id for m in first} == {i.genome.id for i in initial_state(5, 4, "chains").offspring}

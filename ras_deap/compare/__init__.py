@@ -17,6 +17,7 @@ robustness; their cells keep their re-measured front (:mod:`.front`), which
 methods' by hypervolume, paired by seed (issue #31).
 """
 
+from ..genome.chain import ChainSpace, chain_model, suggest_chain
 from .aging import ea_regularized, regularized_plan, sel_sample_best
 from .baselines import METHODS, mu_plus_lambda_plan, run_method
 from .budget import (
@@ -26,7 +27,6 @@ from .budget import (
     EvaluationRecord,
     ras_generation,
 )
-from .chain import ChainSpace, chain_model, suggest_chain
 from .compare_config import (
     COMPARE_PRESETS,
     DEFAULT_METHODS,

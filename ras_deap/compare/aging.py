@@ -104,7 +104,7 @@ def run_regularized(ctx: MethodContext) -> MethodOutcome:
     p, s, cycles = regularized_plan(ctx.budget, ctx.aging_population or cfg.population,
                                     ctx.aging_sample)
     seed = derive_seed(ctx.seed, "regularized")
-    state = initial_state(seed, p)
+    state = initial_state(seed, p, cfg.initial)
 
     evaluate = budgeted_fitness(ctx)
 

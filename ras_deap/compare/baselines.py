@@ -2,7 +2,7 @@
 
 * ``random``: random RAS models (:func:`ras_deap.genome.random_model`), no
   evolution: what the RAS search space gives for free.
-* ``tpe``: Optuna's TPE over a chain space (:mod:`.chain`), the kind of
+* ``tpe``: Optuna's TPE over a chain space (:mod:`ras_deap.genome.chain`), the kind of
   space DeepArchitect's SMBO searches, converted to the robust fitness.
 * ``random_chain``: Optuna's random sampler over the same chain space: what
   that space gives for free, so TPE's sampler and its space can be told apart.
@@ -35,11 +35,11 @@ import time
 from collections.abc import Callable
 
 from ..evolution import Individual, build_toolbox, initial_state
-from ..genome import random_model
+from ..genome import random_chain, random_model
+from ..genome.chain import suggest_chain
 from ..seeding import derive_seed
 from .aging import run_regularized
 from .budget import BudgetExhausted
-from .chain import suggest_chain
 from .method import MethodContext, MethodOutcome, budgeted_fitness, method_outcome
 from .nsga2 import run_nsga2
 from .ras import run_ras, run_ras_mo
@@ -56,11 +56,13 @@ __all__ = [
 
 
 def run_random(ctx: MethodContext) -> MethodOutcome:
-    """``budget`` random models drawn exactly as RAS draws its initial population."""
+    """``budget`` random models drawn exactly as RAS draws its initial population
+    (``--initial``: random RAS models, or chains)."""
     start = time.perf_counter()
     rng = random.Random(derive_seed(ctx.seed, "random"))
+    draw = random_chain if ctx.config.initial == "chains" else random_model
     while ctx.budgeted.remaining > 0:
-        ctx.budgeted.evaluate(random_model(rng))
+        ctx.budgeted.evaluate(draw(rng))
     return method_outcome(ctx, "random", start)
 
 
@@ -133,7 +135,7 @@ def run_mu_plus_lambda(ctx: MethodContext) -> MethodOutcome:
     cfg = ctx.config
     mu, lam, ngen = mu_plus_lambda_plan(ctx.budget, cfg.population, cfg.children)
     seed = derive_seed(ctx.seed, "mu_plus_lambda")
-    state = initial_state(seed, mu)
+    state = initial_state(seed, mu, cfg.initial)
 
     fitness = budgeted_fitness(ctx)
 

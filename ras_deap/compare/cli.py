@@ -31,14 +31,17 @@ __all__ = ["build_parser", "config_from_args", "main"]
 # defaults), and what some of them also mean here; flags, types and help
 # come from the option schema, as in python -m ras_deap.run.
 _SEARCH_OPTIONS = ("dataset", "data_dir", "bank", "robustness", "population", "children",
-                   "mutations", "distance", "niche_children", "remeasure_every", "niche_age",
-                   "objectives", "mo_selection",
+                   "mutations", "initial", "distance", "niche_children", "remeasure_every",
+                   "niche_age", "objectives", "mo_selection",
                    "screen_epochs", "screen_keep", "budget_epochs", "subset_size",
                    "max_epochs", "patience", "full_every", "full_epochs", "batch_size", "lr",
                    "final_training", "threads", "device", "tracking_uri", "experiment")
 _NOTES = {"population": "also mu of (mu+lambda), P of regularized evolution, and the "
                         "generation size of the training schedule",
           "children": "lambda = population x children",
+          "initial": "of every method that starts as RAS does (random search, (mu+lambda), "
+                     "regularized evolution, nsga2 and the RAS methods; not TPE or "
+                     "random_chain, which sample chains anyway)",
           "budget_epochs": "replaces --max-evaluations as every method's budget: the "
                            "baselines train as many networks as fit in it, RAS stops when "
                            "it is spent (with --screen-epochs it screens more children)",

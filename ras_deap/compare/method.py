@@ -19,8 +19,8 @@ from typing import Any
 from ..config import SearchConfig
 from ..evolution import Individual
 from ..genome import Model
+from ..genome.chain import ChainSpace
 from .budget import BudgetedEvaluator
-from .chain import ChainSpace
 from .compare_config import MO_OBJECTIVES, MULTIOBJECTIVE
 
 __all__ = ["MethodContext", "MethodOutcome", "budgeted_fitness", "method_objectives",

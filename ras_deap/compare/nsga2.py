@@ -108,7 +108,7 @@ def run_nsga2(ctx: MethodContext) -> MethodOutcome:
     cfg = ctx.config
     objectives = method_objectives("nsga2", cfg)
     mu, lambdas = nsga2_plan(ctx.budget, cfg.population, cfg.children)
-    state = initial_state(derive_seed(ctx.seed, "nsga2"), mu)
+    state = initial_state(derive_seed(ctx.seed, "nsga2"), mu, cfg.initial)
 
     def survive(individuals: list[Individual], k: int) -> list[Individual]:
         chosen = sel_nsga2(individuals, k, objectives=objectives)

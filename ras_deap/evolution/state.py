@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 from deap import tools
 
+from ..constants import INITIAL_POPULATIONS
+from ..genome.chain import random_chain
 from ..genome.pool import GenePool
 from ..genome.random_init import random_model
 from ..genome.spectrum import SPECTRUM_FEATURES
@@ -44,12 +46,24 @@ def same_genome(a: Individual, b: Individual) -> bool:
     return a.genome.id == b.genome.id
 
 
-def initial_state(seed: int, population: int, **model_kwargs: int) -> SearchState:
-    """Generation 0: ``population`` random models (each a cluster)."""
+def initial_state(seed: int, population: int, initial: str = "random",
+                  **model_kwargs: int) -> SearchState:
+    """Generation 0: ``population`` random models (each a cluster), drawn as
+    ``initial`` says: ``"random"`` RAS models (the paper;
+    :func:`~ras_deap.genome.random_model` with ``model_kwargs``) or
+    ``"chains"`` from TPE's chain space (:func:`~ras_deap.genome.random_chain`),
+    where random search alone finds better networks on digits."""
     if population < 1:
         raise ValueError(f"population must be >= 1, got {population}")
+    if initial not in INITIAL_POPULATIONS:
+        raise ValueError(f"initial={initial!r}: choose one of {', '.join(INITIAL_POPULATIONS)}")
+    if initial == "chains" and model_kwargs:
+        raise ValueError(f"initial='chains' draws from the chain space; {sorted(model_kwargs)} "
+                         "apply to random RAS models only")
     rng = random.Random(seed)
-    models = [random_model(rng, **model_kwargs) for _ in range(population)]
+    draw = (lambda: random_chain(rng)) if initial == "chains" else (
+        lambda: random_model(rng, **model_kwargs))
+    models = [draw() for _ in range(population)]
     pool = GenePool.from_models(models)
     pop = [make_individual(m, generation=0, cluster=i, eval_seed=derive_seed(seed, 0, i))
            for i, m in enumerate(models)]

@@ -1,6 +1,7 @@
 """The RAS genome: layers, blocks and models (pure Python, no torch)."""
 
 from ..errors import GenomeError
+from .chain import ChainSpace, chain_model, random_chain
 from .choices import (
     CONV,
     CONV_FILTERS,
@@ -23,13 +24,16 @@ __all__ = [
     "DENSE_UNITS",
     "MODEL_FORMAT",
     "Block",
+    "ChainSpace",
     "GenePool",
     "GenomeError",
     "Layer",
     "Model",
     "SPECTRUM_FEATURES",
+    "chain_model",
     "feature_scale",
     "random_block",
+    "random_chain",
     "random_layer",
     "random_model",
     "spectrum",

@@ -215,7 +215,7 @@ def _load_state(config: SearchConfig, settings: dict[str, Any], run_dir: Path,
     fresh one; and the stored result when the resumed run has already ended."""
     if not resume:
         _refuse_a_checkpoint(run_dir)
-        return initial_state(config.seed, config.population), [], None
+        return initial_state(config.seed, config.population, config.initial), [], None
     if run_dir.is_dir():
         owned.enter_context(RunLock(run_dir))
     checkpoint = load_checkpoint(run_dir)

@@ -1,4 +1,5 @@
-"""The conventional search space of the converted-NAS baseline (TPE).
+"""The conventional search space of the converted-NAS baseline (TPE), and
+of RAS's ``--initial chains``.
 
 DeepArchitect's SMBO searches chains: a few convolutions, then a few dense
 layers, each with its own hyper-parameters. A chain is a RAS genome with one
@@ -9,14 +10,15 @@ choices, so the two spaces differ only in topology (chains vs DAGs of DAGs).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..genome import Block, Layer, Model
-from ..genome import choices as C
+from . import choices as C
+from .records import Block, Layer, Model
 
-__all__ = ["ChainSpace", "chain_model", "suggest_chain"]
+__all__ = ["ChainSpace", "chain_model", "random_chain", "suggest_chain"]
 
 
 class Trial(Protocol):
@@ -73,3 +75,23 @@ def suggest_chain(trial: Trial, space: ChainSpace = ChainSpace()) -> Model:
             for i in range(n_conv)]
     dense = [trial.suggest_categorical(f"dense{i}_units", C.DENSE_UNITS) for i in range(n_dense)]
     return chain_model(conv, dense)
+
+
+class _RandomTrial:
+    """The :class:`Trial` protocol over a seeded ``random.Random``: uniform
+    draws, so :func:`suggest_chain` samples as Optuna's random sampler does."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        return self._rng.randint(low, high)
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self._rng.choice(list(choices))
+
+
+def random_chain(rng: random.Random, space: ChainSpace = ChainSpace()) -> Model:
+    """A chain drawn uniformly from ``space`` with ``rng`` (pure: the same
+    state of ``rng`` gives the same chain); RAS's ``--initial chains``."""
+    return suggest_chain(_RandomTrial(rng), space)
