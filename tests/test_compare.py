@@ -279,6 +279,22 @@ def test_a_report_is_titled_table_2_only_where_ras_meets_the_papers_baselines():
     assert _title(CompareConfig(methods=("ras", "nsga2"))) == "ras, nsga2 compared on digits"
 
 
+def test_a_report_names_the_machines_its_sessions_ran_on_not_the_one_rewriting_it():
+    from ras_deap.compare.report import _machine_lines, _session_lines
+
+    epyc = {"cpu": "AMD EPYC", "cpus": 2, "platform": "Linux", "python": "3.11", "ras_deap": "0.1"}
+    xeon = {**epyc, "cpu": "Intel Xeon"}
+    one = [{"seconds": 60, "workers": 1, "cells_run": ["ras-seed0"], "machine": epyc}]
+    assert _machine_lines(one, xeon) == ["* machine: AMD EPYC, 2 CPU(s), Linux, Python 3.11, "
+                                         "ras_deap 0.1"]
+    two = [*one, {"seconds": 30, "workers": 2, "cells_run": [], "machine": xeon}]
+    lines = _machine_lines(two, epyc)
+    assert len(lines) == 3 and "AMD EPYC" in lines[1] and "Intel Xeon" in lines[2]
+    assert " on AMD EPYC" in _session_lines(two)[0] and " on Intel Xeon" in _session_lines(two)[1]
+    # sessions recorded before machines were: the current machine, as before
+    assert _machine_lines([{"seconds": 1}], xeon)[0].startswith("* machine: Intel Xeon")
+
+
 def test_unknown_method_and_bad_config():
     with pytest.raises(ValueError, match="unknown"):
         run_method("smash", None)

@@ -49,12 +49,32 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def _machine_text(machine: dict[str, Any]) -> str:
+    return (f"{machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPU(s), "
+            f"{machine.get('platform', '?')}, Python {machine.get('python', '?')}, ras_deap "
+            f"{machine.get('ras_deap', '?')}")
+
+
+def _machine_lines(sessions: list[dict[str, Any]], current: dict[str, Any]) -> list[str]:
+    """The machines the recorded sessions ran on, not the one that rewrites
+    the page: a rerun that only reads finished cells back may run elsewhere."""
+    texts = list(dict.fromkeys(_machine_text(s["machine"]) for s in sessions
+                               if s.get("machine")))
+    if not texts:
+        return [f"* machine: {_machine_text(current)}"]
+    if len(texts) == 1:
+        return [f"* machine: {texts[0]}"]
+    return ["* machines (each session below names its CPU):", *(f"  * {t}" for t in texts)]
+
+
 def _session_lines(sessions: list[dict[str, Any]]) -> list[str]:
     lines = []
     for i, s in enumerate(sessions, start=1):
         load = s.get("machine", {}).get("load_average_at_start", "n/a")
+        cpu = s.get("machine", {}).get("cpu")
         lines.append(f"  {i}. {_duration(float(s['seconds']))}, {s.get('workers')} worker(s), "
                      f"{len(s.get('cells_run', []))} cell(s) run"
+                     + (f" on {cpu}" if cpu else "")
                      + (", interrupted" if s.get("interrupted") else "")
                      + f"; load average (1, 5, 15 min) at its start {load}")
     return lines
@@ -101,9 +121,7 @@ def write_report(path: str | Path, result: Any, command: str | None = None) -> d
              "Rerunning the same command resumes an interrupted comparison (finished cells are "
              "read back, unfinished ones replay their journals) and rewrites this page.", "",
              "## Machine and wall time", "",
-             f"* machine: {machine.get('cpu', '?')}, {machine.get('cpus', '?')} CPU(s), "
-             f"{machine.get('platform', '?')}, Python {machine.get('python', '?')}, ras_deap "
-             f"{machine.get('ras_deap', '?')}",
+             *_machine_lines(sessions, machine),
              f"* wall time: {_duration(result.total_seconds)} over {len(sessions)} session(s):",
              *_session_lines(sessions), *_cpu_lines(result),
              f"* cells: {done} of {expected} finished"
