@@ -31,13 +31,17 @@ def _title(cfg: CompareConfig) -> str:
 
 
 def _git_commit() -> str | None:
+    """The commit of the code that wrote the page. Only the package's own
+    source counts as uncommitted changes: the comparison's results, which the
+    run itself has just rewritten, say nothing about the code."""
+    package = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             text=True, timeout=10, check=True, cwd=package)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                str(package)],
                                capture_output=True, text=True, timeout=10,
-                               cwd=Path(__file__).resolve().parent).stdout.strip()
+                               cwd=package).stdout.strip()
         return out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
