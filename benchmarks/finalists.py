@@ -34,7 +34,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ras_deap.executor import Crash, ProcessPool
+from resumable_jobs import load_done, run_jobs
+
+from ras_deap.atomic import write_json_atomic
 
 FINALISTS_SALT = "finalists"
 COMPARE_SALT = "compare"  # the salt of a compare cell's re-measurement (ras_deap.compare.cells)
@@ -121,9 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, help="JSON file for every measurement (resumed from)")
     args = p.parse_args(argv)
     methods = args.methods.split(",")
-    done: dict[str, dict[str, Any]] = {}
-    if args.out and args.out.is_file():
-        done = {m["key"]: m for m in json.loads(args.out.read_text())["measurements"]}
+    done = load_done(args.out, "measurements")
 
     plans = []
     for cell in _cells(args.compare_out, methods):
@@ -145,16 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if key(plan, row, salt) not in done]
 
     def run(jobs: list[tuple]) -> None:
-        if not jobs:
-            return
-        with ProcessPool(args.workers, name="bench") as pool:  # the package's one pool
-            for measured in pool.map(_measure, jobs):
-                if isinstance(measured, Crash):
-                    sys.exit(f"a training lost its process: {measured}")
-                done[measured["key"]] = measured
-                if args.out:
-                    args.out.write_text(json.dumps({"measurements": list(done.values())},
-                                                   indent=1) + "\n")
+        run_jobs(_measure, jobs, done, workers=args.workers, out=args.out, field="measurements")
 
     # phase 1: one fresh training per finalist; the argmax's compare re-measurement
     run(jobs_for([(plan, row, FINALISTS_SALT, 1) for plan in plans for row in plan["top"]]
@@ -207,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {"compare_out": str(args.compare_out), "k": args.k, "repeats": args.repeats,
               "rows": rows, "measurements": list(done.values())}
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        write_json_atomic(args.out, report, indent=1, newline=True)
     return report
 
 

@@ -28,7 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ras_deap.executor import Crash, ProcessPool
+from resumable_jobs import load_done, run_jobs
+
+from ras_deap.atomic import write_json_atomic
 from ras_deap.seeding import derive_seed
 
 
@@ -77,9 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from ras_deap.genome import Model
 
     ks = [int(k) for k in args.k.split(",")]
-    done: dict[str, dict[str, Any]] = {}
-    if args.out and args.out.is_file():
-        done = {m["key"]: m for m in json.loads(args.out.read_text())["trainings"]}
+    done = load_done(args.out, "trainings")
     plans = []
     for spec in args.parents:
         name, _, rest = spec.partition("=")
@@ -102,15 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             plans.append({"name": name, "cell": cell.name, "jobs": jobs, "children": children})
 
     todo = [job for plan in plans for job in plan["jobs"] if job[0] not in done]
-    if todo:
-        with ProcessPool(args.workers, name="bench") as pool:  # the package's one pool
-            for trained in pool.map(_train, todo):
-                if isinstance(trained, Crash):
-                    sys.exit(f"a training lost its process: {trained}")
-                done[trained["key"]] = trained
-                if args.out:
-                    args.out.write_text(json.dumps({"trainings": list(done.values())},
-                                                   indent=1) + "\n")
+    run_jobs(_train, todo, done, workers=args.workers, out=args.out, field="trainings")
 
     stats: dict[tuple[str, int], list[tuple[float, bool]]] = {}
     for plan in plans:
@@ -137,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                             for plan in plans],
               "trainings": list(done.values())}
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        write_json_atomic(args.out, report, indent=1, newline=True)
     return report
 
 
