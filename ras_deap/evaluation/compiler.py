@@ -102,11 +102,14 @@ class Concat(nn.Module):
 class CompiledLayer(nn.Module):
     """One genome layer: shape adapter, Conv2d/Linear ``op``, ReLU, BatchNorm.
     ``side`` is the image's smaller side, which bounds the map a vector is
-    reshaped to before a conv (see the module docstring)."""
+    reshaped to before a conv (see the module docstring). The ReLU is a module
+    (``act``, no state) so that the gradient check can make its float64
+    reference take this layer's float32 ReLU decisions."""
 
     def __init__(self, layer: Layer, in_shape: Shape, *, side: int) -> None:
         super().__init__()
         self.layer = layer
+        self.act = nn.ReLU()
         self.in_shape = tuple(in_shape)
         if layer.is_conv:
             self.adapt = "to_map" if not is_map(in_shape) else "none"
@@ -133,12 +136,12 @@ class CompiledLayer(nn.Module):
         if self.center_tap:
             k = self.op.kernel_size[0] // 2
             y = F.linear(x.flatten(1), self.op.weight[:, :, k, k], self.op.bias)
-            return self.bn(F.relu(y[:, :, None, None]))
+            return self.bn(self.act(y[:, :, None, None]))
         if self.adapt == "flatten":
             x = x.flatten(1)
         elif self.adapt == "to_map":
             x = x.reshape(x.shape[0], *self.map_shape)
-        return self.bn(F.relu(self.op(x)))
+        return self.bn(self.act(self.op(x)))
 
 
 def _node_inputs(graph: Block | Model) -> tuple[tuple[int, ...], ...]:
