@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,14 +23,37 @@ __all__ = ["append_line", "copy_atomic", "read_json_if_valid", "save_figure_atom
            "write_atomic", "write_bytes_atomic", "write_csv_atomic", "write_json_atomic"]
 
 
+def _umask_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process umask
+    (read from /proc where there is one: setting the umask to read it would
+    change it for every thread for a moment)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_bytes_atomic(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(fh)`` on a temporary file beside ``path``, fsync it and
-    rename it over ``path``; on any error the temporary file is removed."""
+    rename it over ``path``; on any error the temporary file is removed. The
+    file keeps the mode of the one it replaces, or gets the umask's, as a
+    plain write would (``mkstemp`` alone makes it 0600, unreadable to the
+    group that shares a results folder or serves it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = _umask_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -141,3 +141,20 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         write_csv_atomic(path, rows(), ["a"])
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.txt"]
+
+
+def test_a_written_file_gets_the_umasks_mode_or_keeps_the_one_it_replaces(tmp_path):
+    """mkstemp makes 0600 files: results a group shares (or a server serves)
+    would be unreadable to it. A plain write's mode is what users expect."""
+    old = os.umask(0o027)
+    try:
+        new = write_atomic(tmp_path / "new.md", "x")
+        assert new.stat().st_mode & 0o777 == 0o640
+        kept = tmp_path / "kept.json"
+        kept.write_text("{}")
+        kept.chmod(0o604)
+        write_json_atomic(kept, {"a": 1})
+        assert kept.stat().st_mode & 0o777 == 0o604
+        assert copy_atomic(new, tmp_path / "copy.md").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
