@@ -74,8 +74,8 @@ def _machine_lines(sessions: list[dict[str, Any]], current: dict[str, Any]) -> l
 def _session_lines(sessions: list[dict[str, Any]]) -> list[str]:
     lines = []
     for i, s in enumerate(sessions, start=1):
-        load = s.get("machine", {}).get("load_average_at_start", "n/a")
-        cpu = s.get("machine", {}).get("cpu")
+        machine = s.get("machine", {})
+        load, cpu = machine.get("load_average_at_start", "n/a"), machine.get("cpu")
         lines.append(f"  {i}. {_duration(float(s['seconds']))}, {s.get('workers')} worker(s), "
                      f"{len(s.get('cells_run', []))} cell(s) run"
                      + (f" on {cpu}" if cpu else "")
