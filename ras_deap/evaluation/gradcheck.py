@@ -38,7 +38,7 @@ from ras_deap.genome import Model
 from ..flags import OptionParser
 from .compiler import compile_model
 
-__all__ = ["LAYOUTS", "TOLERANCE", "gradient_error", "main"]
+__all__ = ["LAYOUTS", "TOLERANCE", "build_parser", "gradient_error", "main"]
 
 TOLERANCE = 1e-3  # largest |float32 - float64| gradient, relative to the largest gradient
 LAYOUTS = ("canonical", "channels_last")
@@ -144,7 +144,7 @@ def _models(args: argparse.Namespace) -> list[Model]:
     return [ind.genome for ind in initial_state(args.seed, args.population).offspring]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> OptionParser:
     parser = OptionParser(prog="python -m ras_deap.evaluation.gradcheck",
                           description=__doc__.split("\n\n")[0])
     parser.add_argument("--genomes", help="JSON file: a list of model documents")
@@ -156,7 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=lambda s: [int(v) for v in s.split(",")],
                         default=[1, 2], help="torch thread counts (default 1,2)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     worst = 0.0
     for model in _models(args):
         for threads in args.threads:
