@@ -8,6 +8,9 @@ import json
 import math
 import random
 import statistics
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -293,6 +296,63 @@ def test_a_report_names_the_machines_its_sessions_ran_on_not_the_one_rewriting_i
     assert " on AMD EPYC" in _session_lines(two)[0] and " on Intel Xeon" in _session_lines(two)[1]
     # sessions recorded before machines were: the current machine, as before
     assert _machine_lines([{"seconds": 1}], xeon)[0].startswith("* machine: Intel Xeon")
+
+
+def test_a_report_gives_each_sessions_cpu_and_names_a_lost_one():
+    from ras_deap.compare.report import _cpu_lines, _session_lines
+
+    old = {"seconds": 60, "workers": 1, "cells_run": ["ras-seed0"], "interrupted": True}
+    ended = {"seconds": 120, "cpu_seconds": 230, "workers": 2, "cells_run": [],
+             "interrupted": True, "ended": "interrupted", "last_seen": "2026-12-07T15:00:00+00:00"}
+    lost = {"seconds": 600, "cpu_seconds": 1150, "workers": 2, "cells_run": [],
+            "interrupted": True, "last_seen": "2026-12-07T16:00:00+00:00"}
+    lines = _session_lines([old, ended, lost])
+    assert lines[0].startswith("  1. 1 min 00 s, 1 worker(s)") and "interrupted" in lines[0]
+    assert "(3 min 50 s CPU)" in lines[1] and "interrupted" in lines[1] and "lost" not in lines[1]
+    assert "lost" in lines[2] and "2026-12-07T16:00:00+00:00" in lines[2]
+    cpu = _cpu_lines(SimpleNamespace(runs=[]), [old, ended, lost])
+    assert cpu == [cpu[0]] and "23 min 00 s" in cpu[0] and "2 of 3 sessions" in cpu[0]
+
+
+def test_tree_cpu_counts_running_and_ended_children():
+    from ras_deap.compare.heartbeat import tree_cpu_seconds
+
+    burn = [sys.executable, "-c",
+            "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass\n"
+            "time.sleep(30)"]
+    before = tree_cpu_seconds()
+    child = subprocess.Popen(burn)
+    try:
+        deadline = time.time() + 60
+        while tree_cpu_seconds() - before < 0.5 and time.time() < deadline:
+            time.sleep(0.1)
+        assert tree_cpu_seconds() - before >= 0.5  # running: through its own times
+    finally:
+        child.kill()
+        child.wait()
+    assert tree_cpu_seconds() - before >= 0.5  # ended and waited for: through ours
+
+
+def test_a_heartbeat_beats_until_stopped_and_survives_a_failing_write():
+    from ras_deap.compare.heartbeat import Heartbeat
+
+    beats, warnings = [], []
+
+    def beat():
+        beats.append(time.perf_counter())
+        if len(beats) == 2:
+            raise OSError("No space left on device")
+
+    with Heartbeat(beat, warnings.append, seconds=0.02):
+        deadline = time.time() + 30
+        while len(beats) < 5 and time.time() < deadline:
+            time.sleep(0.01)
+    stopped = len(beats)
+    time.sleep(0.1)
+    assert stopped >= 5 and len(beats) == stopped  # went on after the failure, then stopped
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    with pytest.raises(ValueError, match="seconds"):
+        Heartbeat(beat, warnings.append, seconds=0)
 
 
 def test_unknown_method_and_bad_config():
@@ -1013,13 +1073,21 @@ def test_killed_parallel_comparison_resumes(tmp_path):
     while not list(out.glob("cells/*/result.json")) and time.time() < deadline:
         time.sleep(0.5)
     assert list(out.glob("cells/*/result.json")), "no cell finished in time"
+    # while it runs, its session is recorded already: a kill -9 now would leave this entry
+    running = json.loads((out / "comparison.json").read_text())["sessions"][-1]
+    assert "ended" not in running and running["interrupted"] is True and running["last_seen"]
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "run the same command again to resume" in err
     done = {p.parent.name for p in out.glob("cells/*/result.json")}
     assert 1 <= len(done) < 4
     sessions = json.loads((out / "comparison.json").read_text())["sessions"]
-    assert sessions[-1]["interrupted"] is True
+    assert len(sessions) == 1 and sessions[-1]["interrupted"] is True
+    assert sessions[-1]["ended"] == "interrupted"
+    # the session's CPU time is its whole process tree, the cell workers' included
+    cells_cpu = sum(json.loads((out / "cells" / name / "result.json").read_text())["cpu_seconds"]
+                    for name in done)
+    assert sessions[-1]["cpu_seconds"] >= cells_cpu > 0
     again = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr
     assert f"{len(done)} of 4 cells done, {4 - len(done)} left" in again.stderr

@@ -76,21 +76,35 @@ def _session_lines(sessions: list[dict[str, Any]]) -> list[str]:
     for i, s in enumerate(sessions, start=1):
         machine = s.get("machine", {})
         load, cpu = machine.get("load_average_at_start", "n/a"), machine.get("cpu")
-        lines.append(f"  {i}. {_duration(float(s['seconds']))}, {s.get('workers')} worker(s), "
-                     f"{len(s.get('cells_run', []))} cell(s) run"
+        lost = "last_seen" in s and "ended" not in s
+        lines.append(f"  {i}. {_duration(float(s['seconds']))}"
+                     + (f" ({_duration(float(s['cpu_seconds']))} CPU)"
+                        if "cpu_seconds" in s else "")
+                     + f", {s.get('workers')} worker(s), {len(s.get('cells_run', []))} cell(s) run"
                      + (f" on {cpu}" if cpu else "")
-                     + (", interrupted" if s.get("interrupted") else "")
+                     + (", lost: it ended without a record, so its times are those of its "
+                        f"last heartbeat ({s['last_seen']})" if lost
+                        else ", interrupted" if s.get("interrupted") else "")
                      + f"; load average (1, 5, 15 min) at its start {load}")
     return lines
 
 
-def _cpu_lines(result: Any) -> list[str]:
+def _cpu_lines(result: Any, sessions: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    timed = [float(s["cpu_seconds"]) for s in sessions if "cpu_seconds" in s]
+    if timed:
+        lines.append(f"* CPU time of the sessions: {_duration(sum(timed))} ({len(timed)} of "
+                     f"{len(sessions)} sessions record it; each its whole process tree, the main "
+                     "process and the cell workers, so evaluations later replayed from a "
+                     "journal count where they were spent)")
     cpus = [float(r.row["cpu_seconds"]) for r in result.runs
             if not math.isnan(float(r.row.get("cpu_seconds", math.nan)))]
-    if not cpus:
-        return []
-    return [f"* CPU time of the cells: {_duration(sum(cpus))} (sum over the {len(cpus)} cells "
-            "that record it; one torch thread each, so about what they take on idle cores)"]
+    if cpus:
+        lines.append(f"* CPU time of the cells: {_duration(sum(cpus))} (sum over the "
+                     f"{len(cpus)} cells that record it, each in the process that finished it, so "
+                     "not the evaluations it replayed from its journal; one torch thread each, "
+                     "so about what they take on idle cores)")
+    return lines
 
 
 def write_report(path: str | Path, result: Any, command: str | None = None) -> dict[str, Path]:
@@ -127,7 +141,7 @@ def write_report(path: str | Path, result: Any, command: str | None = None) -> d
              "## Machine and wall time", "",
              *_machine_lines(sessions, machine),
              f"* wall time: {_duration(result.total_seconds)} over {len(sessions)} session(s):",
-             *_session_lines(sessions), *_cpu_lines(result),
+             *_session_lines(sessions), *_cpu_lines(result, sessions),
              f"* cells: {done} of {expected} finished"
              + (f"; **failed: {', '.join(result.failed)}**" if result.failed else ""), "",
              "## Results", "", Path(files["markdown"]).read_text(), "",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from ..config import SearchConfig
 from ..validate import check_int
 from .cells import REMEASURE_JOURNAL, RESULT_NAME, CellSpec, cell_dir, cell_name, journal_length
 from .compare_config import CompareConfig
+from .heartbeat import Heartbeat, tree_cpu_seconds, utc_now
 from .manifest import (
     CompareError,
     load_result,
@@ -86,6 +88,8 @@ class _Session:
     specs: list[CellSpec] = field(default_factory=list)
     trackers: dict[str, Any] = field(default_factory=dict)
     bar: Any = None
+    entry: dict[str, Any] | None = None  # this session's record in the manifest, once it runs
+    lock: threading.Lock = field(default_factory=threading.Lock)  # the beats' manifest writes
 
     def open_runs(self, parent: Any, evaluator_factory: Any, progress: bool) -> None:
         """The comparison's run, a run per pending cell, and the progress bar."""
@@ -129,15 +133,44 @@ class _Session:
         self.bar.refresh()
 
     # -- the session's record ----------------------------------------------------------
+    def heartbeat(self) -> Heartbeat | contextlib.nullcontext[None]:
+        """While the cells run: this session's record is in the manifest from
+        its start and refreshed every minute, so a session whose machine is
+        lost keeps its times up to its last beat (:mod:`.heartbeat`)."""
+        if not self.specs:
+            return contextlib.nullcontext()
+        self.entry = {"started": self.stamp, "workers": self.workers, "interrupted": True,
+                      "machine": self.machine}
+        self.manifest["sessions"].append(self.entry)
+        self._beat()
+        return Heartbeat(self._beat, self.log)
+
+    def _beat(self, ended: str | None = None) -> float:
+        """Bring this session's record up to now (``ended``: how it ended,
+        written once it has) and write the manifest; the wall seconds."""
+        assert self.entry is not None
+        with self.lock:
+            seconds = time.perf_counter() - self.started
+            self.entry.update({"seconds": seconds, "cpu_seconds": round(tree_cpu_seconds(), 1),
+                               "cells_run": list(self.result.cells_run),
+                               "last_seen": utc_now()})
+            if ended is not None:
+                self.entry.update({"ended": ended, "interrupted": ended == "interrupted"})
+            write_manifest(self.cfg, self.manifest)
+        return seconds
+
     def record(self, interrupted: bool) -> float:
-        """Add this session to the manifest (not a rerun that only rewrites
-        the tables); its wall time."""
+        """End this session's record (a rerun that ran no cell, only rewrote
+        the tables, adds none); its wall time."""
+        if self.entry is not None:
+            return self._beat(ended="interrupted" if interrupted else "finished")
         seconds = time.perf_counter() - self.started
         if interrupted or self.result.cells_run or self.result.failed:
             self.manifest["sessions"].append({
                 "started": self.stamp, "seconds": seconds, "workers": self.workers,
                 "cells_run": self.result.cells_run, "interrupted": interrupted,
-                "machine": self.machine})
+                "machine": self.machine, "cpu_seconds": round(tree_cpu_seconds(), 1),
+                "last_seen": utc_now(), "ended": "interrupted" if interrupted else "finished"})
         return seconds
 
     def interrupted(self) -> None:
@@ -202,7 +235,8 @@ def run_comparison(cfg: CompareConfig, *, workers: int = 1,
     with SearchTracker(cfg.search.tracking_uri, cfg.search.experiment) as parent:
         session.open_runs(parent, evaluator_factory, progress)
         try:
-            run_cells(session.specs, workers, session, log, cfg.budget)
+            with session.heartbeat():
+                run_cells(session.specs, workers, session, log, cfg.budget)
         except BaseException:
             session.interrupted()
             raise
