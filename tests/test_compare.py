@@ -720,6 +720,24 @@ def _fake_cfg(tmp_path, **kw):
     return CompareConfig(**values)
 
 
+def test_a_reports_hand_written_notes_live_with_the_cells_and_survive_a_rewrite(tmp_path):
+    from ras_deap.compare.report import NOTES_NAME, write_report
+    from ras_deap.compare.runner import run_comparison
+
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
+    result = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    page = tmp_path / "page.md"
+    write_report(page, result, command="python -m ras_deap.compare ...")
+    assert "Notes kept with the cells" not in page.read_text()
+    note = "* *Session 5* ran 06:17-07:43 on another machine; its record was lost."
+    (tmp_path / "out" / NOTES_NAME).write_text(note + "\n")
+    again = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)  # reads back
+    for _ in range(2):  # the rewrite keeps them, once
+        write_report(page, again, command="python -m ras_deap.compare ...")
+        text = page.read_text()
+        assert text.count(note) == 1 and text.index(note) < text.index("## Command")
+
+
 def test_interrupted_comparison_resumes_and_recomputes_only_the_missing_cell(tmp_path):
     from ras_deap.compare.runner import run_comparison
 

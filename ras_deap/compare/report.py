@@ -18,7 +18,11 @@ from typing import Any
 from ..atomic import copy_atomic, write_atomic
 from .compare_config import DEFAULT_METHODS, CompareConfig
 
-__all__ = ["write_report"]
+__all__ = ["NOTES_NAME", "write_report"]
+
+# what the page cannot know, written by hand beside the cells (a machine or session whose
+# record was lost, an audit's correction): every rewrite of the page carries it
+NOTES_NAME = "report-notes.md"
 
 
 def _title(cfg: CompareConfig) -> str:
@@ -131,10 +135,14 @@ def write_report(path: str | Path, result: Any, command: str | None = None) -> d
     sessions = data.get("sessions", [])
     done = len(result.runs)
     expected = len(cfg.methods) * cfg.seeds
+    notes = Path(cfg.out) / NOTES_NAME
     lines = [f"# {_title(cfg)}", "",
              f"Generated {datetime.now().isoformat(timespec='minutes')} by "
              "`python -m ras_deap.compare`"
              + (f" at commit {c}" if (c := _git_commit()) else "") + ".", "",
+             *([f"*Notes kept with the cells (`{notes.as_posix()}`, written by hand; every "
+                "rewrite of this page carries them):*", "",
+                notes.read_text(encoding="utf-8").strip(), ""] if notes.is_file() else []),
              "## Command", "", "```bash", command or "python -m ras_deap.compare", "```", "",
              "Rerunning the same command resumes an interrupted comparison (finished cells are "
              "read back, unfinished ones replay their journals) and rewrites this page.", "",
