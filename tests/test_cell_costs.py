@@ -1,0 +1,59 @@
+"""benchmarks/cell_costs.py reads a comparison's committed files into the
+cost table of #28: per-cell evaluation times and network sizes, post-phases,
+and what is left at the measured pace, naming what has no pace yet."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _module():
+    path = ROOT / "benchmarks" / "cell_costs.py"
+    spec = importlib.util.spec_from_file_location("cell_costs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _journal(folder: Path, seconds: list[float], parameters: list[float]) -> None:
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"index": i, "seconds": s, "metrics": {"parameters": p}})
+             for i, (s, p) in enumerate(zip(seconds, parameters, strict=True))]
+    (folder / "evaluations.jsonl").write_text("\n".join(lines) + "\n{\"cut by a kill")
+
+
+def test_costs_from_journals_results_and_sessions(tmp_path, capsys):
+    costs = _module()
+    out = tmp_path / "cmp"
+    _journal(out / "cells" / "tpe-seed0", [10.0, 10.0, 30.0, 30.0], [1e6, 1e6, 3e6, 5e6])
+    (out / "cells" / "tpe-seed0" / "result.json").write_text(json.dumps({
+        "outcome": {"evaluations": 4, "seconds": 1.0}, "remeasured": {"seconds": 360.0},
+        "retrain_seconds": 720.0, "assessment": {"rows": [{"seconds": 360.0}]},
+        "cpu_seconds": 900.0, "final": {"parameters": 5e6}}))
+    _journal(out / "cells" / "tpe-seed1", [20.0], [2e6])
+    (out / "cells" / "ras-seed0").mkdir(parents=True)
+    (out / "comparison.json").write_text(json.dumps({
+        "settings": {"budget": 4},
+        "sessions": [{"seconds": 3600.0}, {"seconds": 1800.0, "cpu_seconds": 3600.0}]}))
+    rows = {r["cell"]: r for r in costs.cell_costs(out, stretch=2)}
+    tpe = rows["tpe-seed0"]
+    assert tpe["finished"] and tpe["evaluations"] == 4 and tpe["evaluation_seconds"] == 80.0
+    assert (tpe["parameters_first"], tpe["parameters_last"]) == (1e6, 4e6)  # medians of 2
+    assert costs._post(tpe) == 1440.0
+    assert not rows["tpe-seed1"]["finished"] and rows["ras-seed0"]["evaluations"] == 0
+    assert costs.main([str(out), "--stretch", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "| tpe-seed0 | 4 | 20 | 0.0 h | 1.0 M to 4.0 M | 0.4 h" in printed
+    assert "| tpe-seed1 (running) | 1 |" in printed and "| ras-seed0 (not started) | 0 |" in printed
+    assert "2 recorded, 1.5 h of wall time; 1 record their CPU time, 1.0 h" in printed
+    # tpe-seed1: 3 evaluations at the mean pace (20 s, 20 s) + the mean post-phase (1440 s)
+    assert "about 0.4 h of cell time, without ras's post-phases, ras's searches" in printed
+
+
+def test_a_folder_that_is_no_comparison_is_refused(tmp_path, capsys):
+    assert _module().main([str(tmp_path)]) == 2
+    assert "has no comparison.json" in capsys.readouterr().err
