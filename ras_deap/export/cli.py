@@ -86,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return usage(f"cannot write the export into {args.out}: {exc}")
     print(f"exported genome {result.genome_id} from {target.description}: "
           f"{', '.join(str(p) for p in result.files.values())}")
-    print(f"model.py reproduces the network's logits within {result.max_diff:.1e}"
-          + (f"; model.onnx under onnxruntime within {result.onnx_diff:.1e}"
-             if result.onnx_diff is not None else ""))
+    print(f"model.py reproduces the network's logits within {result.max_diff:.1e} of their "
+          "scale" + (f"; model.onnx under onnxruntime within {result.onnx_diff:.1e}"
+                     if result.onnx_diff is not None else ""))
     if result.test_accuracy is not None:
         print(f"model.py classifies test_split.npz ({result.test_images} images) with "
               f"accuracy {result.test_accuracy:.4f}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..assess.target import AssessTarget
-from .result import ATOL, SVG, TEST_SPLIT, ExportResult
+from .result import ATOL, ONNX_ATOL, SVG, TEST_SPLIT, ExportResult
 
 __all__ = ["MAIN_METRICS", "readme_text"]
 
@@ -119,11 +119,13 @@ def _checks_section(result: ExportResult) -> list[str]:
     """What the export checked: the generated module (and ONNX) against the
     package's network, and the test accuracy."""
     lines = ["## Checks made at export", "",
+             "On 8 images of uniform noise; a difference is in units of the logits' scale, "
+             "max(1, largest |logit|).", "",
              f"- `model.py` with `weights.pt` vs the ras_deap network: largest logit difference "
              f"{result.max_diff:.2e} (tolerance {ATOL:g})"]
     if result.onnx_diff is not None:
         lines.append(f"- `model.onnx` under onnxruntime: largest logit difference "
-                     f"{result.onnx_diff:.2e}")
+                     f"{result.onnx_diff:.2e} (tolerance {ONNX_ATOL:g})")
     if result.test_accuracy is not None:
         lines.append(f"- `model.py` on `{TEST_SPLIT}`: test accuracy "
                      f"{result.test_accuracy:.4f} ({result.test_images} images)")

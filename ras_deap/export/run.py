@@ -30,7 +30,7 @@ from ..assess.target import AssessTarget, TargetError
 from ..atomic import write_atomic, write_bytes_atomic
 from .codegen import CLASS_NAME, generate_source, rename_state_dict
 from .readme import readme_text
-from .result import ATOL, SVG, TEST_SPLIT, ExportResult
+from .result import ATOL, ONNX_ATOL, SVG, TEST_SPLIT, ExportResult, logit_error
 
 __all__ = ["DATASET_SHAPES", "export_target", "load_generated"]
 
@@ -157,12 +157,11 @@ def _export_onnx(module: Any, example: Any, path: Path) -> None:
 
 
 def _onnxruntime_diff(path: Path, x: Any, reference: Any) -> float:
-    import numpy as np
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (logits,) = session.run(["logits"], {"images": x.numpy()})
-    return float(np.abs(logits - reference.numpy()).max())
+    return logit_error(logits, reference.numpy())
 
 
 def _compiled_network(target: AssessTarget, shape: tuple[int, ...]) -> Any:
@@ -209,10 +208,11 @@ def _write_module(target: AssessTarget, net: Any, folder: Path, shape: tuple[int
     x = torch.rand(8, *shape, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = net(x)
-        diff = float((module(x) - reference).abs().max())
+        diff = logit_error(module(x), reference)
     if not diff <= ATOL:
-        raise TargetError(f"the generated model.py differs from the network by {diff:.2e} "
-                          f"(> {ATOL:g}) on genome {target.genome.id}: please report it")
+        raise TargetError(f"the generated model.py differs from the network by {diff:.2e} of "
+                          f"its logits' scale (> {ATOL:g}) on genome {target.genome.id}: please "
+                          "report it")
     return ExportResult(files=files, genome_id=target.genome.id, max_diff=diff), module, x, \
         reference
 
@@ -230,9 +230,10 @@ def _write_onnx(result: ExportResult, module: Any, x: Any, reference: Any, folde
     result.notes.append("`model.onnx` passes `onnx.checker.check_model(full_check=True)`")
     if _importable("onnxruntime"):
         result.onnx_diff = _onnxruntime_diff(result.files["model.onnx"], x, reference)
-        if not result.onnx_diff <= 1e-4:
-            raise TargetError(f"model.onnx differs from the network by "
-                              f"{result.onnx_diff:.2e} under onnxruntime: please report it")
+        if not result.onnx_diff <= ONNX_ATOL:
+            raise TargetError(f"model.onnx differs from the network by {result.onnx_diff:.2e} "
+                              f"of its logits' scale (> {ONNX_ATOL:g}) under onnxruntime: "
+                              "please report it")
     else:
         result.notes.append("onnxruntime is not installed: model.onnx was not run")
     return True
