@@ -139,11 +139,14 @@ class _Session:
         lost keeps its times up to its last beat (:mod:`.heartbeat`)."""
         if not self.specs:
             return contextlib.nullcontext()
+        self._open_entry()
+        self._beat()
+        return Heartbeat(self._beat, self.log)
+
+    def _open_entry(self) -> None:
         self.entry = {"started": self.stamp, "workers": self.workers, "interrupted": True,
                       "machine": self.machine}
         self.manifest["sessions"].append(self.entry)
-        self._beat()
-        return Heartbeat(self._beat, self.log)
 
     def _beat(self, ended: str | None = None) -> float:
         """Bring this session's record up to now (``ended``: how it ended,
@@ -162,16 +165,11 @@ class _Session:
     def record(self, interrupted: bool) -> float:
         """End this session's record (a rerun that ran no cell, only rewrote
         the tables, adds none); its wall time."""
-        if self.entry is not None:
-            return self._beat(ended="interrupted" if interrupted else "finished")
-        seconds = time.perf_counter() - self.started
-        if interrupted or self.result.cells_run or self.result.failed:
-            self.manifest["sessions"].append({
-                "started": self.stamp, "seconds": seconds, "workers": self.workers,
-                "cells_run": self.result.cells_run, "interrupted": interrupted,
-                "machine": self.machine, "cpu_seconds": round(tree_cpu_seconds(), 1),
-                "last_seen": utc_now(), "ended": "interrupted" if interrupted else "finished"})
-        return seconds
+        if self.entry is None:
+            if not (interrupted or self.result.cells_run or self.result.failed):
+                return time.perf_counter() - self.started
+            self._open_entry()
+        return self._beat(ended="interrupted" if interrupted else "finished")
 
     def interrupted(self) -> None:
         """Stopped (an error, Ctrl-C, SIGTERM): record it, end the open cell runs KILLED."""
