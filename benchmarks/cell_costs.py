@@ -11,7 +11,8 @@ networks at the start and at the end of the search, and the post-phase
 sessions' wall and CPU time, and what the unfinished cells would take at the
 finished cells' pace.
 
-    python benchmarks/cell_costs.py docs/results/table2-mnist10k-cells
+    python benchmarks/cell_costs.py docs/results/table2-mnist10k-cells \
+        --methods random,tpe,regularized,ras --seeds 5
 
 Every time is the evaluations' or the cells' own wall time on one core
 (one torch thread each), on whichever machine ran it; a RAS cell keeps its
@@ -57,11 +58,16 @@ def _median_parameters(entries: list[dict[str, Any]]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def cell_costs(out: Path, stretch: int = 70) -> list[dict[str, Any]]:
-    """One record per cell folder under ``out/cells`` (see the module docstring)."""
+def cell_costs(out: Path, stretch: int = 70,
+               cells: list[str] | None = None) -> list[dict[str, Any]]:
+    """One record per cell (see the module docstring): ``cells`` by name
+    (``method-seedN``; a cell not started has no folder in git), else every
+    cell folder under ``out/cells``."""
     rows = []
-    for folder in sorted(p for p in (out / "cells").iterdir() if p.is_dir()):
-        name = folder.name
+    names = cells if cells is not None else sorted(
+        p.name for p in (out / "cells").iterdir() if p.is_dir())
+    for name in names:
+        folder = out / "cells" / name
         journal = _journal(folder)
         result_path = folder / "result.json"
         result = (json.loads(result_path.read_text(encoding="utf-8"))
@@ -134,13 +140,18 @@ def format_costs(rows: list[dict[str, Any]], sessions: list[dict[str, Any]], bud
 
 def _left(rows: list[dict[str, Any]], budget: int) -> str:
     """The unfinished cells' time at their method's measured pace: the mean
-    journalled time per evaluation for the evaluations still to run, plus the
+    journalled time per evaluation (of its finished searches where it has
+    some) for the evaluations still to run, plus the
     mean post-phase of the method's finished cells; what has no measured pace
     yet is named, not guessed."""
     eval_pace: dict[str, list[float]] = {}
     post_pace: dict[str, list[float]] = {}
-    for r in rows:
-        if r.get("evaluation_seconds") and r["evaluations"]:
+    # a whole search's pace where a method has one: a search's first evaluations, of small
+    # random networks, are the cheapest, so a running cell's pace is too low
+    for r in sorted(rows, key=lambda r: not r["finished"]):
+        whole = any(x["finished"] and x.get("evaluation_seconds") for x in rows
+                    if x["method"] == r["method"])
+        if r.get("evaluation_seconds") and r["evaluations"] and (r["finished"] or not whole):
             eval_pace.setdefault(r["method"], []).append(r["evaluation_seconds"]
                                                           / r["evaluations"])
         if (post := _post(r)) is not None:
@@ -168,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="a compare --out folder")
     parser.add_argument("--stretch", type=int, default=70,
                         help="evaluations at each end for the parameter medians (default 70)")
+    parser.add_argument("--methods", help="the comparison's --methods, so the cells not "
+                        "started count in what is left (default: the cell folders present)")
+    parser.add_argument("--seeds", type=int, default=5, help="with --methods: its --seeds")
+    parser.add_argument("--seed", type=int, default=0, help="with --methods: its first --seed")
     args = parser.parse_args(argv)
     manifest = args.out / "comparison.json"
     if not manifest.is_file():
@@ -176,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = json.loads(manifest.read_text(encoding="utf-8"))
     budget = int(data["settings"]["budget"])
-    print(format_costs(cell_costs(args.out, args.stretch), data.get("sessions", []), budget,
-                       args.stretch))
+    cells = None if not args.methods else [
+        f"{method}-seed{seed}" for seed in range(args.seed, args.seed + args.seeds)
+        for method in args.methods.split(",")]
+    print(format_costs(cell_costs(args.out, args.stretch, cells), data.get("sessions", []),
+                       budget, args.stretch))
     return 0
 
 

@@ -52,6 +52,12 @@ def test_costs_from_journals_results_and_sessions(tmp_path, capsys):
     assert "2 recorded, 1.5 h of wall time; 1 record their CPU time, 1.0 h" in printed
     # tpe-seed1: 3 evaluations at the mean pace (20 s, 20 s) + the mean post-phase (1440 s)
     assert "about 0.4 h of cell time, without ras's post-phases, ras's searches" in printed
+    # a cell not started has no folder in git: --methods and --seeds count it
+    assert costs.main([str(out), "--stretch", "2", "--methods", "tpe", "--seeds", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "| tpe-seed2 (not started) | 0 |" in printed and "ras-seed0" not in printed
+    # + tpe-seed2: 4 evaluations at 20 s and a post-phase of 1440 s: 1500 + 1520 s
+    assert "about 0.8 h of cell time." in printed
 
 
 def test_a_folder_that_is_no_comparison_is_refused(tmp_path, capsys):
