@@ -40,8 +40,8 @@ def _journal(folder: Path) -> list[dict[str, Any]]:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             entries.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: the journal's reader skips it too
-            continue
+        except json.JSONDecodeError:  # a line cut by a kill: the rest is not there (as in
+            break                     # ras_deap.compare.runs._journal_entries)
     return entries
 
 
@@ -148,10 +148,10 @@ def _left(rows: list[dict[str, Any]], budget: int) -> str:
     post_pace: dict[str, list[float]] = {}
     # a whole search's pace where a method has one: a search's first evaluations, of small
     # random networks, are the cheapest, so a running cell's pace is too low
-    for r in sorted(rows, key=lambda r: not r["finished"]):
-        whole = any(x["finished"] and x.get("evaluation_seconds") for x in rows
-                    if x["method"] == r["method"])
-        if r.get("evaluation_seconds") and r["evaluations"] and (r["finished"] or not whole):
+    whole = {r["method"] for r in rows if r["finished"] and r.get("evaluation_seconds")}
+    for r in rows:
+        if (r.get("evaluation_seconds") and r["evaluations"]
+                and (r["finished"] or r["method"] not in whole)):
             eval_pace.setdefault(r["method"], []).append(r["evaluation_seconds"]
                                                           / r["evaluations"])
         if (post := _post(r)) is not None:
