@@ -22,7 +22,6 @@ less than 5% of the median evaluation. The result and the decision are in
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
+from ras_deap.atomic import read_json_lines
 from ras_deap.genome import Model
 
 JOURNAL = Path(__file__).resolve().parent.parent / (
@@ -38,7 +38,7 @@ JOURNAL = Path(__file__).resolve().parent.parent / (
 
 
 def genomes(n: int, journal: Path = JOURNAL) -> list[Model]:
-    rows = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    rows = read_json_lines(journal)
     step = max(1, len(rows) // n)
     return [Model.from_dict(row["genome"]) for row in rows[::step][:n]]
 

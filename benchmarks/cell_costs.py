@@ -29,20 +29,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ras_deap.atomic import read_json_lines
+
 __all__ = ["cell_costs", "main"]
-
-
-def _journal(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "evaluations.jsonl"
-    if not path.is_file():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: the rest is not there (as in
-            break                     # ras_deap.compare.runs._journal_entries)
-    return entries
 
 
 def _ras_evaluations(out: Path, name: str) -> int | None:
@@ -68,7 +57,7 @@ def cell_costs(out: Path, stretch: int = 70,
         p.name for p in (out / "cells").iterdir() if p.is_dir())
     for name in names:
         folder = out / "cells" / name
-        journal = _journal(folder)
+        journal = read_json_lines(folder / "evaluations.jsonl")
         result_path = folder / "result.json"
         result = (json.loads(result_path.read_text(encoding="utf-8"))
                   if result_path.is_file() else None)

@@ -36,7 +36,7 @@ from typing import Any
 
 from resumable_jobs import load_done, run_jobs
 
-from ras_deap.atomic import write_json_atomic
+from ras_deap.atomic import read_json_lines, write_json_atomic
 
 FINALISTS_SALT = "finalists"
 COMPARE_SALT = "compare"  # the salt of a compare cell's re-measurement (ras_deap.compare.cells)
@@ -62,8 +62,7 @@ def _measure(job: tuple) -> dict[str, Any]:
 def _journal_candidates(cell: Path) -> list[dict[str, Any]]:
     """Every journalled evaluation: id, genome, generation and search fitness."""
     rows = []
-    for line in (cell / "evaluations.jsonl").read_text().splitlines():
-        entry = json.loads(line)
+    for entry in read_json_lines(cell / "evaluations.jsonl"):
         fitness = entry.get("fitness")
         if entry.get("failure") or fitness is None or not math.isfinite(float(fitness)):
             continue

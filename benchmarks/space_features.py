@@ -20,11 +20,12 @@ one-block model.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
+
+from ras_deap.atomic import read_json_lines
 
 FEATURES = ("stride2", "dense->conv")
 
@@ -49,8 +50,7 @@ def features(genome: dict[str, Any]) -> dict[str, bool]:
 def _rows(out: Path, method: str) -> list[tuple[dict[str, bool], float]]:
     rows = []
     for journal in sorted((out / "cells").glob(f"{method}-seed*/evaluations.jsonl")):
-        for line in journal.read_text().splitlines():
-            entry = json.loads(line)
+        for entry in read_json_lines(journal):
             rows.append((features(entry["genome"]), float(entry.get("fitness") or 0.0)))
     return rows
 

@@ -3,8 +3,8 @@ file or the new one, never half of one.
 
 Every file the package writes goes through here (``tests/test_atomic.py``
 scans the package for writes that do not): whole files are written beside
-their target and renamed over it; journals grow by :func:`append_line`, whose
-readers drop a torn last line."""
+their target and renamed over it; journals grow by :func:`append_line` and are
+read back by :func:`read_json_lines`, which drops a torn line."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["append_line", "copy_atomic", "read_json_if_valid", "save_figure_atomic",
+__all__ = ["append_line", "copy_atomic", "read_json_if_valid", "read_json_lines",
+           "save_figure_atomic",
            "write_atomic", "write_bytes_atomic", "write_csv_atomic", "write_json_atomic"]
 
 
@@ -115,6 +116,32 @@ def append_line(path: Path, line: str) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     return path
+
+
+def read_json_lines(path: Path, *, ordered: bool = True) -> list[Any]:
+    """The JSON values of a journal written by :func:`append_line` (none if
+    there is no file).
+
+    A kill can tear the line being appended. In an ``ordered`` journal (a
+    sequence, such as a search's evaluations) everything from the first
+    torn line on is dropped: what follows it is no longer the same
+    sequence. A keyed journal (``ordered=False``: entries found by their
+    key, in any order) skips torn lines and keeps the rest, since a later
+    append may follow a torn line without a newline between them.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError:
+            if ordered:
+                break
+    return entries
 
 
 def read_json_if_valid(path: Path) -> Any:

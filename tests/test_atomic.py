@@ -14,6 +14,7 @@ import pytest
 from ras_deap.atomic import (
     append_line,
     copy_atomic,
+    read_json_lines,
     save_figure_atomic,
     write_atomic,
     write_csv_atomic,
@@ -158,3 +159,20 @@ def test_a_written_file_gets_the_umasks_mode_or_keeps_the_one_it_replaces(tmp_pa
         assert copy_atomic(new, tmp_path / "copy.md").stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_read_json_lines_drops_torn_lines_by_the_journal_kind(tmp_path: Path) -> None:
+    """An ordered journal stops at its first torn line (what follows is another
+    sequence); a keyed one skips it, since a later append can follow a torn line."""
+    path = tmp_path / "journal.jsonl"
+    assert read_json_lines(path) == []  # no file yet: nothing done
+    append_line(path, json.dumps({"index": 0}))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"index": 1, "genome": "cut by a ki')  # a kill mid-append, no newline
+    assert read_json_lines(path) == [{"index": 0}]
+    append_line(path, json.dumps({"index": 2}))  # lands on the torn line
+    append_line(path, json.dumps({"index": 3}))
+    assert read_json_lines(path) == [{"index": 0}]
+    assert read_json_lines(path, ordered=False) == [{"index": 0}, {"index": 3}]
+    path.write_bytes(b'{"index": 0}\n\n{"index": 1, "s": "\xc3')  # blank line; torn UTF-8
+    assert read_json_lines(path) == [{"index": 0}]

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic import append_line
+from ..atomic import append_line, read_json_lines
 from .result import AttackRow
 
 __all__ = ["AttackJournal", "network_digest"]
@@ -38,14 +38,9 @@ class AttackJournal:
         self.path = Path(path)
         self.key = json.dumps(key, sort_keys=True, default=str)
         self._done: dict[str, list[AttackRow]] = {}
-        if self.path.is_file():
-            for line in self.path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if entry.get("key") == self.key:
-                    self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
+        for entry in read_json_lines(self.path, ordered=False):
+            if isinstance(entry, dict) and entry.get("key") == self.key:
+                self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
 
     @classmethod
     def for_network(cls, path: Path, net: Any, seed: int, config: Any) -> AttackJournal:

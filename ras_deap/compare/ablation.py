@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic, write_csv_atomic
+from ..atomic import read_json_lines, write_atomic, write_csv_atomic
 from ..errors import UsageError
 from ..flags import OptionParser
 from .compare_config import METHOD_ORDER
@@ -133,11 +133,11 @@ def evaluation_fitness(variant: Variant, row: dict[str, Any]) -> list[float] | N
     folder = cell_dir(variant.out, variant.method, int(row["seed"]))
     journal = folder / JOURNAL_NAME
     if journal.is_file():
-        lines = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+        lines = read_json_lines(journal)
         return [float(e.get("fitness") or 0.0) for e in lines]
     curve = folder / RAS_CURVE_NAME
     if curve.is_file():
-        lines = [json.loads(line) for line in curve.read_text().splitlines() if line.strip()]
+        lines = read_json_lines(curve)
         if lines and all(isinstance(e, dict) and "fitness" in e for e in lines):
             # screened children's low-fidelity fitness is not the trained fitness
             return [float(e["fitness"]) for e in lines if not e.get("screen")]

@@ -26,7 +26,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import append_line, write_atomic
+from ..atomic import append_line, read_json_lines, write_atomic
 from ..genome import Model
 from ..seeding import derive_seed
 from ..validate import check_int
@@ -99,12 +99,8 @@ class EvaluationJournal:
         self.path = Path(path)
         self.entries: list[dict[str, Any]] = []
         if self.path.is_file():
-            for line in self.path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut by a kill: everything before it is complete
-                if entry.get("index") != len(self.entries):
+            for entry in read_json_lines(self.path):  # up to a line cut by a kill
+                if not isinstance(entry, dict) or entry.get("index") != len(self.entries):
                     break
                 self.entries.append(entry)
             self._rewrite()  # drop a torn tail so appends start on a clean line

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..atomic import read_json_lines
 from ..errors import UsageError
 from ..evolution import points_hypervolume
 from ..flags import OptionParser
@@ -121,15 +122,12 @@ def _journal_tail(folder: Path, count: int, expected: int) -> list[tuple[float, 
     """The (accuracy, robustness) of the last ``count`` of ``expected``
     journal entries (0 for a failed network), None if the journal is not
     complete."""
-    path = folder / "evaluations.jsonl"
+    from .cells import JOURNAL_NAME
+
+    path = folder / JOURNAL_NAME
     if not path.is_file():
         return None
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
+    entries = read_json_lines(path)
     if len(entries) != expected or count < 1:
         return None
     out = []

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..atomic import append_line
+from ..atomic import append_line, read_json_lines
 from ..config import SearchConfig
 from .method import MethodContext, MethodOutcome, method_objectives
 
@@ -39,10 +39,10 @@ def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | No
 
     curve: list[float] = []
     if resume is not None and curve_file is not None and curve_file.is_file():
-        for line in curve_file.read_text().splitlines():
+        for entry in read_json_lines(curve_file):
             try:
-                curve.append(curve_best(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError, KeyError):
+                curve.append(curve_best(entry))
+            except (TypeError, ValueError, KeyError):
                 break
     elif curve_file is not None:
         curve_file.unlink(missing_ok=True)

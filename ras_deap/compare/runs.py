@@ -10,12 +10,11 @@ holds that run, else a new run takes its place (another store, deleted).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic
+from ..atomic import read_json_lines, write_atomic
 from ..genome import SPECTRUM_FEATURES, Model, spectrum
 from .cells import JOURNAL_NAME, CellSpec, search_config_for
 from .compare_config import RAS_METHODS, CompareConfig
@@ -84,23 +83,12 @@ def _individual_record(entry: dict[str, Any]) -> Any:
                       if k not in ("parent_id", "mutations", "replayed")})
 
 
-def _journal_entries(path: Path) -> list[dict[str, Any]]:
-    """A baseline's journal up to its first torn line."""
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:  # a line cut by a kill: the rest is not there
-            break
-    return entries
-
-
 def log_cell(tracker: Any, result: dict[str, Any], folder: Path) -> None:
     """Log a finished cell on its run and end it FINISHED."""
     from ..tracking import log_to_run
 
     if result["method"] not in RAS_METHODS and (folder / JOURNAL_NAME).is_file():
-        for entry in _journal_entries(folder / JOURNAL_NAME):
+        for entry in read_json_lines(folder / JOURNAL_NAME):
             tracker.log_individual(_individual_record(entry))
     # metrics under the comparison's own names (not a search's per-generation names)
     uri, run_id = tracker.tracking_uri, tracker.run_id

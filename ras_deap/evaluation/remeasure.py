@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import append_line
+from ..atomic import append_line, read_json_lines
 from ..seeding import evaluation_seed
 from ..validate import check_int
 
@@ -144,11 +144,7 @@ def _journalled(path: Path | None, key: str) -> dict[int, dict[str, Any]]:
     done: dict[int, dict[str, Any]] = {}
     if path is None or not Path(path).is_file():
         return done
-    for line in Path(path).read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for entry in read_json_lines(path, ordered=False):
         if isinstance(entry, dict) and entry.get("key") == key:
             done[int(entry["seed"])] = entry
     return done
