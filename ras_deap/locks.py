@@ -36,11 +36,16 @@ def lock_owner(path: Path) -> str:
 
 class RunLock:
     """An exclusive, non-blocking lock on a run folder, held until
-    :meth:`release` (or the process dies)."""
+    :meth:`release` (or the process dies). ``what`` names the folder and
+    ``advice`` the fix in the refusal (a search's run folder by default)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, what: str = "run folder",
+                 advice: str = "one process owns a run at a time. Wait for it to end (or stop "
+                               "it), then --resume; or start another run with another "
+                               "--run-name") -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
+        self.what, self.advice = what, advice
         self._fd: int | None = None
 
     def acquire(self) -> RunLock:
@@ -50,9 +55,8 @@ class RunLock:
         except BlockingIOError:
             os.close(fd)
             raise RunLockedError(
-                f"run folder {self.folder} is in use by {lock_owner(self.path)}: one process "
-                "owns a run at a time. Wait for it to end (or stop it), then --resume; or "
-                "start another run with another --run-name") from None
+                f"{self.what} {self.folder} is in use by {lock_owner(self.path)}: "
+                f"{self.advice}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, since "
                      f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())

@@ -36,6 +36,7 @@ COMMANDS = [
     ("compare.heldout", "ras_deap.compare.heldout", "_parser"),
     ("compare.ablation", "ras_deap.compare.ablation", "_parser"),
     ("compare.pareto", "ras_deap.compare.pareto", "_parser"),
+    ("compare.status", "ras_deap.compare.status", "_parser"),
 ]
 
 __all__ = ["COMMANDS", "PAGE", "main", "render"]

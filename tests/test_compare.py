@@ -928,6 +928,94 @@ def test_comparison_with_other_settings_refuses_with_a_clear_message(tmp_path, c
     assert code == 2 and "other settings" in capsys.readouterr().err
 
 
+def test_a_second_command_on_a_running_comparison_is_refused_in_one_line(tmp_path, capsys):
+    """Two commands on one --out trained the same cells and interleaved their
+    journals (duplicate indices); now the second one stops before touching it."""
+    from ras_deap.compare.cli import main
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.errors import RunLockedError
+    from ras_deap.locks import RunLock
+
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random",))
+    out = tmp_path / "out"
+    out.mkdir()
+    with RunLock(out):  # the running command's lock (flock: per open file, so per command)
+        with pytest.raises(RunLockedError, match=r"compare\.status"):
+            run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+        code = main(["--preset", "tiny", "--seeds", "1", "--methods", "random", "--out",
+                     str(out), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "comparison folder" in err
+        assert f"python -m ras_deap.compare.status {out}" in err and "usage:" not in err
+        assert not (out / "comparison.json").exists() and not (out / "cells").exists()
+    result = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)  # released
+    assert len(result.runs) == 1
+
+
+def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, capsys):
+    from ras_deap.compare.cells import RESULT_NAME
+    from ras_deap.compare.runner import run_comparison
+    from ras_deap.compare.status import comparison_status, format_status, main
+
+    cfg = _fake_cfg(tmp_path, seeds=1, methods=("random", "tpe", "regularized"))
+    run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)
+    out, cells = tmp_path / "out", tmp_path / "out" / "cells"
+    done = json.loads((cells / "random-seed0" / RESULT_NAME).read_text())
+    # tpe-seed0 killed after its 3rd evaluation, mid-line; regularized-seed0 after its search
+    (cells / "tpe-seed0" / RESULT_NAME).unlink()
+    journal = cells / "tpe-seed0" / "evaluations.jsonl"
+    kept = journal.read_text().splitlines()[:3]
+    journal.write_text("\n".join(kept) + '\n{"index": 3, "fitn')
+    (cells / "regularized-seed0" / RESULT_NAME).unlink()
+    # a RAS cell part-way (its checkpoint counts), one planned but not started
+    (cells / "ras-seed0").mkdir()
+    (cells / "ras-seed0" / "ras_curve.jsonl").write_text(
+        '{"best": 1.2, "fitness": 1.2}\n{"best": 1.5, "fitness": 1.5}\n')
+    (out / "ras_runs" / "ras-seed0").mkdir(parents=True)
+    (out / "ras_runs" / "ras-seed0" / "checkpoint.json").write_text(
+        json.dumps({"state": {"evaluations": 2}}))
+    (cells / "random-seed1").mkdir()
+    (cells / "random-seed1" / "mlflow_run_id").write_text("abc")
+    manifest = json.loads((out / "comparison.json").read_text())
+    now = time.time()
+
+    def stamp(ago: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now - ago))
+
+    manifest["sessions"] += [
+        {"started": "lost", "seconds": 60.0, "cpu_seconds": 50.0, "last_seen": stamp(3600)},
+        {"started": "now", "seconds": 30.0, "cpu_seconds": 20.0, "last_seen": stamp(30)}]
+    (out / "comparison.json").write_text(json.dumps(manifest))
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    status = comparison_status(out, now=now)
+    by = {c.name: c for c in status.cells}
+    assert [c.name for c in status.cells] == ["random-seed0", "tpe-seed0", "regularized-seed0",
+                                              "ras-seed0", "random-seed1"]
+    assert by["random-seed0"].state == "done" and by["random-seed0"].evaluations == 5
+    assert by["random-seed0"].remeasured == pytest.approx(
+        statistics.fmean(done["remeasured"]["fitness"]))
+    assert by["random-seed0"].best_fitness == done["outcome"]["best_fitness"]
+    tpe = by["tpe-seed0"]
+    assert (tpe.state, tpe.evaluations) == ("searching", 3)  # the torn line is not counted
+    assert tpe.best_fitness == max(json.loads(line)["fitness"] for line in kept)
+    assert by["regularized-seed0"].state == "post-search"
+    assert (by["ras-seed0"].state, by["ras-seed0"].evaluations) == ("searching", 2)
+    assert by["ras-seed0"].best_fitness == 1.5
+    assert by["random-seed1"].state == "not started"
+    assert [s.state for s in status.sessions] == ["finished", "lost", "running"]
+    text = format_status(status)
+    assert "1 of 5 cells done, 2 searching, 1 after their search, 1 not started" in text
+    assert "running now: session now" in text
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+    assert main([str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cells"][1]["evaluations"] == 3
+    assert main([str(tmp_path)]) == 2  # not a comparison folder: one line naming the fix
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "comparison.json" in err and "--out" in err
+
+
 def test_cli_bad_values_exit_2_naming_the_option(capsys):
     from ras_deap.compare.cli import main
 

@@ -22,6 +22,7 @@ PARSERS = {
     "ras_deap.compare": "ras_deap.compare.cli:build_parser",
     "ras_deap.compare.heldout": "ras_deap.compare.heldout:_parser",
     "ras_deap.compare.pareto": "ras_deap.compare.pareto:_parser",
+    "ras_deap.compare.status": "ras_deap.compare.status:_parser",
     "ras_deap.compare.ablation": "ras_deap.compare.ablation:_parser",
     "ras_deap.assess": "ras_deap.assess.cli:build_parser",
     "ras_deap.attacks": "ras_deap.attacks.cli:_parser",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..assess.assess_config import ASSESS_OPTIONS, ATTACKS, AssessConfig
 from ..config import OPTIONS, ConfigError, SearchConfig
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, RunLockedError
 from ..flags import OptionParser, add_option, given, old_names
 from .compare_config import (
     COMPARE_OPTIONS,
@@ -170,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 progress=not args.no_progress, command=command)
     except (ConfigError, DatasetError, BankError) as exc:
         return usage(str(exc))
+    except RunLockedError as exc:  # not a mistake in the flags: no usage line
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\ninterrupted: every finished (method, seed) cell is stored in {cfg.out}/cells; "
               f"run the same command again to resume:\n  {command}", file=sys.stderr)

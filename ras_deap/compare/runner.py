@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SearchConfig
+from ..locks import RunLock
 from ..validate import check_int
 from .cells import REMEASURE_JOURNAL, RESULT_NAME, CellSpec, cell_dir, cell_name, journal_length
 from .compare_config import CompareConfig
@@ -217,11 +218,32 @@ def run_comparison(cfg: CompareConfig, *, workers: int = 1,
     with the cell's seed)`` (default :func:`ras_deap.search.make_evaluator`,
     which RAS's ``run_search`` also uses): the seed fixes the data split and
     the fallback bank, so within a seed every method sees the same data and
-    bank. With ``workers > 1`` the factory must be picklable.
+    bank. With ``workers > 1`` the factory must be picklable. A second
+    command on the same ``cfg.out`` meanwhile gets
+    :class:`~ras_deap.errors.RunLockedError`.
     """
+    check_int("workers", workers, error=CompareError, hint="--parallel-cells")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    # one command writes a comparison at a time: two would train the same cells and
+    # interleave their journals
+    with RunLock(out, what="comparison folder", advice=_locked_advice(out)):
+        return _run_locked(cfg, workers, evaluator_factory, log, progress, command)
+
+
+def _locked_advice(out: Path) -> str:
+    """What to do when another command writes ``out``."""
+    return (f"one command writes a comparison at a time. Watch it with python -m "
+            f"ras_deap.compare.status {out}, wait for it to end (or stop it), then run the "
+            "same command again to resume; or pass another --out")
+
+
+def _run_locked(cfg: CompareConfig, workers: int,
+                evaluator_factory: Callable[[SearchConfig], Any] | None,
+                log: Callable[[str], None], progress: bool,
+                command: str | None) -> ComparisonResult:
     from ..tracking import SearchTracker
 
-    check_int("workers", workers, error=CompareError, hint="--parallel-cells")
     started = time.perf_counter()
     manifest, existed = open_manifest(cfg)
     cells = [(m, s) for s in cfg.seed_list for m in cfg.methods]  # seed-major: full seeds first

@@ -1,0 +1,264 @@
+"""``python -m ras_deap.compare.status OUT``: where a comparison stands,
+while it runs or after, without touching it.
+
+A reference comparison runs for days across sessions, and ``compare``
+writes its page only when a command ends; a second command on the same
+``--out`` is refused while one runs. This reads what the running command
+keeps current on disk (the manifest's session entries, refreshed every
+minute, and each cell's journal, fsynced per evaluation) and prints, per
+cell, how far it is and its best fitness so far; per session, its wall and
+CPU time. It takes no lock and writes nothing, so it is safe beside the
+running command, from another shell or a cron job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..atomic import read_json_if_valid, read_json_lines
+from ..errors import UsageError
+from ..flags import OptionParser
+from .cells import JOURNAL_NAME, RAS_CURVE_NAME, RESULT_NAME
+from .compare_config import METHOD_ORDER
+from .heartbeat import HEARTBEAT_SECONDS
+from .manifest import MANIFEST_NAME
+
+__all__ = ["CellStatus", "ComparisonStatus", "SessionStatus", "StatusError",
+           "comparison_status", "format_status", "main"]
+
+# a session whose last heartbeat is older than three beats is no longer running
+STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+
+
+class StatusError(UsageError, ValueError):
+    """OUT is not a comparison folder; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class CellStatus:
+    """One (method, seed) cell: ``state`` is ``done``, ``searching`` (its
+    evaluations so far), ``post-search`` (every evaluation done; re-measuring,
+    re-training or assessing its winner) or ``not started``."""
+
+    name: str
+    method: str
+    seed: int
+    state: str
+    evaluations: int
+    budget: int
+    best_fitness: float | None       # the search's best so far (one training each)
+    remeasured: float | None         # done cells: the winner's re-measured mean fitness
+    test_accuracy: float | None      # done cells: the re-trained winner's
+    last_change: float | None        # seconds since its journal (or result) last changed
+    heldout: bool                    # a held-out assessment is stored beside it
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    started: str
+    state: str                       # finished, interrupted, running, lost
+    seconds: float
+    cpu_seconds: float | None
+    last_seen: str | None
+    cells_run: int
+
+
+@dataclass(frozen=True)
+class ComparisonStatus:
+    out: str
+    budget: int
+    cells: list[CellStatus]
+    sessions: list[SessionStatus]
+
+    def count(self, state: str) -> int:
+        return sum(c.state == state for c in self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": self.out, "budget": self.budget,
+                "cells": [asdict(c) for c in self.cells],
+                "sessions": [asdict(s) for s in self.sessions]}
+
+
+def _age(path: Path, now: float) -> float | None:
+    try:
+        return max(0.0, now - path.stat().st_mtime)
+    except OSError:
+        return None
+
+
+def _split(name: str) -> tuple[str, int] | None:
+    method, sep, seed = name.rpartition("-seed")
+    return (method, int(seed)) if sep and method and seed.isdigit() else None
+
+
+def _best(values: list[float]) -> float | None:
+    return max(values) if values else None
+
+
+def _cell(out: Path, folder: Path, budget: int, now: float) -> CellStatus | None:
+    parsed = _split(folder.name)
+    if parsed is None:
+        return None
+    method, seed = parsed
+    heldout = any(folder.glob("heldout*.json"))
+    result = read_json_if_valid(folder / RESULT_NAME)
+    if isinstance(result, dict) and isinstance(result.get("outcome"), dict):
+        outcome = result["outcome"]
+        fitness = (result.get("remeasured") or {}).get("fitness") or []
+        test = (result.get("final_metrics") or {}).get("test_accuracy")
+        return CellStatus(folder.name, method, seed, "done", int(outcome.get("evaluations", 0)),
+                          budget, outcome.get("best_fitness"),
+                          statistics.fmean(fitness) if fitness else None,
+                          None if test is None else float(test),
+                          _age(folder / RESULT_NAME, now), heldout)
+    journal, curve = folder / JOURNAL_NAME, folder / RAS_CURVE_NAME
+    if journal.is_file():
+        entries = [e for e in read_json_lines(journal) if isinstance(e, dict)]
+        count = len(entries)
+        best = _best([float(e["fitness"]) for e in entries
+                      if not e.get("failure") and isinstance(e.get("fitness"), int | float)])
+        changed = _age(journal, now)
+    else:
+        lines = [e for e in read_json_lines(curve) if isinstance(e, dict)]
+        checkpoint = read_json_if_valid(out / "ras_runs" / folder.name / "checkpoint.json")
+        state = checkpoint.get("state", {}) if isinstance(checkpoint, dict) else {}
+        count = int(state.get("evaluations", len(lines)))
+        best = _best([float(e["best"]) for e in lines if isinstance(e.get("best"), int | float)
+                      and e["best"] != float("-inf")])
+        changed = _age(curve, now) if curve.is_file() else None
+    if count == 0:
+        return CellStatus(folder.name, method, seed, "not started", 0, budget, None, None, None,
+                          None, heldout)
+    state = "post-search" if count >= budget else "searching"
+    return CellStatus(folder.name, method, seed, state, count, budget, best, None, None,
+                      changed, heldout)
+
+
+def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
+    last_seen = entry.get("last_seen")
+    if entry.get("ended"):
+        state = str(entry["ended"])
+    elif last_seen is None:  # written when it ended, before sessions had heartbeats
+        state = "interrupted" if entry.get("interrupted") else "finished"
+    else:
+        try:
+            age = (now - datetime.fromisoformat(last_seen)).total_seconds()
+        except ValueError:
+            age = float("inf")
+        state = "running" if age <= STALE_SECONDS else "lost"
+    cpu = entry.get("cpu_seconds")
+    return SessionStatus(str(entry.get("started", "?")), state, float(entry.get("seconds", 0.0)),
+                         None if cpu is None else float(cpu), last_seen,
+                         len(entry.get("cells_run") or []))
+
+
+def comparison_status(out: str | Path, *, now: float | None = None) -> ComparisonStatus:
+    """What ``out`` (a ``python -m ras_deap.compare --out`` folder) holds
+    now. Cells are those with a folder (a command creates every cell it
+    plans when it starts; a clone of a committed comparison lacks the
+    cells never started), seed by seed in the comparison's method order."""
+    out = Path(out)
+    manifest = read_json_if_valid(out / MANIFEST_NAME)
+    if not isinstance(manifest, dict) or "settings" not in manifest:
+        raise StatusError(f"{out} holds no readable {MANIFEST_NAME}: give the --out folder of "
+                          "python -m ras_deap.compare (it is written when the comparison starts)")
+    budget = int(manifest["settings"].get("budget", 0))
+    now = time.time() if now is None else now
+    folders = sorted((out / "cells").glob("*-seed*")) if (out / "cells").is_dir() else []
+    cells = [c for f in folders if f.is_dir() and (c := _cell(out, f, budget, now)) is not None]
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    cells.sort(key=lambda c: (c.seed, order.get(c.method, len(order)), c.method))
+    wall_now = datetime.fromtimestamp(now, UTC)
+    sessions = [_session(e, wall_now) for e in manifest.get("sessions") or []
+                if isinstance(e, dict)]
+    return ComparisonStatus(str(out), budget, cells, sessions)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_status(status: ComparisonStatus) -> str:
+    """The status as Markdown tables (readable in a terminal)."""
+    done, total = status.count("done"), len(status.cells)
+    evaluations = sum(min(c.evaluations, c.budget) for c in status.cells)
+    running = [s for s in status.sessions if s.state == "running"]
+    lines = [f"# {status.out}", "",
+             f"{done} of {total} cells done, {status.count('searching')} searching, "
+             f"{status.count('post-search')} after their search, "
+             f"{status.count('not started')} not started; {evaluations} of "
+             f"{total * status.budget} evaluations ({status.budget} per cell).",
+             "running now: " + (", ".join(f"session {s.started} (last seen {s.last_seen})"
+                                          for s in running) or "nothing"), "",
+             "| cell | state | evaluations | best search fitness | re-measured | test acc. "
+             "| held-out | last change |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in status.cells:
+        ago = "-" if c.last_change is None else f"{_duration(c.last_change)} ago"
+        lines.append(f"| {c.name} | {c.state} | {c.evaluations}/{c.budget} "
+                     f"| {_number(c.best_fitness)} | {_number(c.remeasured)} "
+                     f"| {_number(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} |")
+    if status.sessions:
+        wall = sum(s.seconds for s in status.sessions)
+        cpu = [s.cpu_seconds for s in status.sessions if s.cpu_seconds is not None]
+        lines += ["", f"{len(status.sessions)} sessions, {_duration(wall)} wall"
+                  + (f", {sum(cpu):.0f} CPU-s in the {len(cpu)} that record CPU" if cpu else "")
+                  + ":", "",
+                  "| session | state | wall | CPU-s | cells finished |", "|---|---|---|---|---|"]
+        for s in status.sessions:
+            lines.append(f"| {s.started} | {s.state} | {_duration(s.seconds)} "
+                         f"| {_number(s.cpu_seconds, 0)} | {s.cells_run} |")
+    return "\n".join(lines) + "\n"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = OptionParser(
+        prog="python -m ras_deap.compare.status",
+        description="Where a comparison stands, while it runs or after: each cell's state, "
+                    "evaluations and best fitness so far, and each session's wall and CPU "
+                    "time. Reads the folder only (no lock, no writes), so it is safe beside "
+                    "the running python -m ras_deap.compare.")
+    p.add_argument("out", metavar="OUT", help="the comparison's --out folder")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..errors import run_cli
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    def work() -> int:
+        status = comparison_status(args.out)
+        if args.json:
+            print(json.dumps(status.to_dict(), indent=2))
+        else:
+            print(format_status(status), end="")
+        return 0
+
+    return run_cli(parser.prog, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
