@@ -210,14 +210,10 @@ def test_cli_exports_a_run_folder(tmp_path, capsys):
         _scaled_close(gen.eval()(x), compiled.eval()(x))
 
 
-def test_test_split_is_the_runs_and_model_py_scores_it(tmp_path, capsys):
-    """Weights normalised with the digits seed-3 training statistics: export
-    writes that seed's test split, and the accuracy it reports is the
-    compiled network's on it (what the run's final_test_accuracy measured)."""
-    import numpy as np
-
+def _trained_run(tmp_path):
+    """A run folder whose weights are normalised with the digits seed-3
+    training statistics and classify better than chance; its network and data."""
     from ras_deap.data import load_dataset
-    from ras_deap.evaluation.inference import accuracy
 
     genome = HAND_MADE["flat_concat_then_conv"]
     data = load_dataset("digits", None, False, 3)
@@ -240,6 +236,18 @@ def test_test_split_is_the_runs_and_model_py_scores_it(tmp_path, capsys):
     (folder / "best_genome.json").write_text(genome.to_json())
     (folder / "config.json").write_text(json.dumps(
         {"search": SearchConfig(seed=3).to_dict(), "mlflow_run_id": None}))
+    return folder, net, data
+
+
+def test_test_split_is_the_runs_and_model_py_scores_it(tmp_path, capsys):
+    """Export writes the test split of the seed the weights were normalised
+    with, and the accuracy it reports is the compiled network's on it (what
+    the run's final_test_accuracy measured)."""
+    import numpy as np
+
+    from ras_deap.evaluation.inference import accuracy
+
+    folder, net, data = _trained_run(tmp_path)
     out = tmp_path / "export"
     assert main([str(folder), "--out", str(out), "--no-onnx"]) == 0
     expected = accuracy(net, data.test.x, data.test.y)
@@ -327,6 +335,32 @@ def test_onnx_export_is_checked_and_matches(tmp_path, capsys):
             torch.testing.assert_close(torch.from_numpy(logits), compiled.eval()(x),
                                        atol=1e-4, rtol=0)
     assert "onnxruntime" in capsys.readouterr().out
+
+
+def test_onnx_is_scored_on_the_test_split_and_must_predict_what_model_py_does(tmp_path,
+                                                                              capsys):
+    import numpy as np
+
+    from ras_deap.assess.target import TargetError
+    from ras_deap.evaluation.inference import accuracy
+
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    folder, net, data = _trained_run(tmp_path)
+    out = tmp_path / "export"
+    assert main([str(folder), "--out", str(out)]) == 0
+    expected = accuracy(net, data.test.x, data.test.y)
+    assert f"accuracy {expected:.4f}; model.onnx with {expected:.4f}" in capsys.readouterr().out
+    assert (f"`model.onnx` under onnxruntime on `test_split.npz`: test accuracy {expected:.4f}"
+            in (out / "README.md").read_text())
+    # the check: another class on an image the network separates clearly fails; a tie does not
+    with torch.no_grad():
+        logits = net(torch.from_numpy(data.test.x)).numpy()
+    with pytest.raises(TargetError, match=r"another class than model\.py on \d+ of 270 test"):
+        export_run._onnx_split_check(out / "model.onnx", data.test.x, data.test.y,
+                                     np.roll(logits, 1, axis=1))
+    assert export_run._onnx_split_check(out / "model.onnx", data.test.x, data.test.y,
+                                        np.zeros_like(logits)) == pytest.approx(expected)
 
 
 def test_logit_error_is_in_units_of_the_logits_scale():

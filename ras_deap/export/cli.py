@@ -91,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                      if result.onnx_diff is not None else ""))
     if result.test_accuracy is not None:
         print(f"model.py classifies test_split.npz ({result.test_images} images) with "
-              f"accuracy {result.test_accuracy:.4f}")
+              f"accuracy {result.test_accuracy:.4f}"
+              + (f"; model.onnx with {result.onnx_test_accuracy:.4f}"
+                 if result.onnx_test_accuracy is not None else ""))
     return 0
 
 

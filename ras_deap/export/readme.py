@@ -129,6 +129,11 @@ def _checks_section(result: ExportResult) -> list[str]:
     if result.test_accuracy is not None:
         lines.append(f"- `model.py` on `{TEST_SPLIT}`: test accuracy "
                      f"{result.test_accuracy:.4f} ({result.test_images} images)")
+    if result.onnx_test_accuracy is not None:
+        lines.append(f"- `model.onnx` under onnxruntime on `{TEST_SPLIT}`: test accuracy "
+                     f"{result.onnx_test_accuracy:.4f}, the same class as `model.py` on every "
+                     "image whose two best logits differ by more than "
+                     f"{ONNX_ATOL:g} of their scale")
     return lines + [f"- {note}" for note in result.notes]
 
 

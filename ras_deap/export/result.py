@@ -37,5 +37,6 @@ class ExportResult:
     max_diff: float                    # generated module vs compiled network (logit_error)
     onnx_diff: float | None = None     # onnxruntime vs compiled network (None: not run)
     test_accuracy: float | None = None  # model.py on test_split.npz (None: not written)
+    onnx_test_accuracy: float | None = None  # model.onnx there, under onnxruntime
     test_images: int = 0
     notes: list[str] = field(default_factory=list)

@@ -125,19 +125,48 @@ def _test_split(target: AssessTarget, mean: Any, std: Any) -> tuple[Any, Any] | 
     return data.test.x, data.test.y
 
 
-def _write_test_split(path: Path, images: Any, labels: Any, module: Any) -> float:
-    """Save the split and return ``module``'s accuracy on it, read back from
-    the file as a user of ``model.py`` reads it (argmax of the logits)."""
+def _write_test_split(path: Path, images: Any, labels: Any) -> tuple[Any, Any]:
+    """Save the split and read it back as a user of the export reads it."""
     import numpy as np
-    import torch
 
     write_bytes_atomic(path, lambda fh: np.savez_compressed(fh, images=images, labels=labels))
     with np.load(path) as saved:
-        x, y = saved["images"], saved["labels"]
-    with torch.no_grad():  # batches of 1000 (the embedded datasets' test splits are no larger)
-        predicted = np.concatenate([module(part).argmax(1).numpy()
-                                    for part in torch.from_numpy(x).split(1000)])
-    return float((predicted == y).mean())
+        return saved["images"], saved["labels"]
+
+
+def _split_logits(module: Any, images: Any) -> Any:
+    """``module``'s logits on ``images`` (batches of 1000: the embedded
+    datasets' test splits are no larger)."""
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        return np.concatenate([module(part).numpy() for part in torch.from_numpy(images)
+                               .split(1000)])
+
+
+def _onnx_split_check(path: Path, images: Any, labels: Any, logits: Any) -> float:
+    """``model.onnx``'s test accuracy under onnxruntime; :class:`TargetError`
+    if it predicts another class than ``model.py`` (``logits``) on an image
+    whose two best logits ``model.py`` separates by more than float32 can
+    blur (``ONNX_ATOL`` of the logits' scale: there either answer is the
+    network's)."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_logits = np.concatenate([
+        session.run(["logits"], {"images": images[i:i + 1000].astype(np.float32)})[0]
+        for i in range(0, len(images), 1000)])
+    predicted, expected = onnx_logits.argmax(1), logits.argmax(1)
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    scale = np.maximum(1.0, np.abs(logits).max(axis=1))
+    clear = (top2[:, 1] - top2[:, 0]) > ONNX_ATOL * scale
+    wrong = int(((predicted != expected) & clear).sum())
+    if wrong:
+        raise TargetError(f"model.onnx predicts another class than model.py on {wrong} of "
+                          f"{len(images)} test images under onnxruntime: please report it")
+    return float((predicted == labels).mean())
 
 
 def _export_onnx(module: Any, example: Any, path: Path) -> None:
@@ -218,9 +247,11 @@ def _write_module(target: AssessTarget, net: Any, folder: Path, shape: tuple[int
 
 
 def _write_onnx(result: ExportResult, module: Any, x: Any, reference: Any, folder: Path,
-                log: Callable[[str], None]) -> bool:
+                log: Callable[[str], None], split: tuple[Any, Any, Any] | None) -> bool:
     """``model.onnx`` when the onnx package is importable, checked under
-    onnxruntime when that is; whether it was written."""
+    onnxruntime when that is (on ``x`` against ``reference``, and on the
+    written test split, ``(images, labels, model.py's logits)``); whether it
+    was written."""
     if not _importable("onnx"):
         log(ONNX_HINT)
         result.notes.append(ONNX_HINT)
@@ -234,6 +265,8 @@ def _write_onnx(result: ExportResult, module: Any, x: Any, reference: Any, folde
             raise TargetError(f"model.onnx differs from the network by {result.onnx_diff:.2e} "
                               f"of its logits' scale (> {ONNX_ATOL:g}) under onnxruntime: "
                               "please report it")
+        if split is not None:
+            result.onnx_test_accuracy = _onnx_split_check(result.files["model.onnx"], *split)
     else:
         result.notes.append("onnxruntime is not installed: model.onnx was not run")
     return True
@@ -267,11 +300,15 @@ def export_target(target: AssessTarget, out: str | Path, *, onnx: bool = True,
     if isinstance(split, str):
         log(split)
         result.notes.append(split)
-    elif split is not None:
+    written = None
+    if split is not None and not isinstance(split, str):
         files[TEST_SPLIT] = folder / TEST_SPLIT
-        result.test_accuracy = _write_test_split(files[TEST_SPLIT], *split, module)
-        result.test_images = len(split[1])
-    has_onnx = onnx and _write_onnx(result, module, x, reference, folder, log)
+        images, labels = _write_test_split(files[TEST_SPLIT], *split)
+        logits = _split_logits(module, images)
+        result.test_accuracy = float((logits.argmax(1) == labels).mean())
+        result.test_images = len(labels)
+        written = (images, labels, logits)
+    has_onnx = onnx and _write_onnx(result, module, x, reference, folder, log, written)
     metrics_dir = metrics_dir or target.out_dir
     metrics = _run_metrics(metrics_dir) if metrics_dir.is_dir() else {}
     files["README.md"] = folder / "README.md"
