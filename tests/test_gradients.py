@@ -72,7 +72,9 @@ def test_regression_genome_gradients_match_reference(tmp_path, env_extra):
 
 
 @pytest.mark.slow
-@settings(max_examples=3, deadline=None,
+# derandomize: the same draws on every run, so a red CI (the forced-AVX2 step runs this too)
+# fails again on the next run and on a laptop; the explicit example keeps the known case
+@settings(max_examples=3, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seeds=st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3, unique=True))
 @example(seeds=[90515])  # M-ef886cb3aa0a: its float32 ReLU decisions flip on every draw
