@@ -6,7 +6,11 @@ under docs/ breaks here rather than on GitHub."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -33,3 +37,20 @@ def test_every_page_in_the_site_nav_exists() -> None:
     assert "guide/costs.md" in nav and "reference/cli.md" in nav
     missing = [page for page in nav if not (ROOT / "docs" / page).is_file()]
     assert not missing, f"mkdocs.yml names missing pages: {missing}"
+
+
+def test_every_committed_comparison_keeps_what_its_page_reads_back_in_git() -> None:
+    """A results folder's .gitignore keeps git to what a resume and the page
+    need; the hand-written notes the page quotes (report-notes.md) were once
+    ignored by it, so a clone rewrote the page without them."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(["git", "ls-files", "docs/results/**/comparison.json"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert listed, "no committed comparison found"
+    for manifest in listed:
+        folder = Path(manifest).parent
+        for name in ("report-notes.md", "comparison.json", "cells/random-seed0/result.json"):
+            ignored = subprocess.run(["git", "check-ignore", "-q", str(folder / name)],
+                                     cwd=ROOT).returncode == 0
+            assert not ignored, f"{folder}/.gitignore ignores {name}: add !{name}"
