@@ -1016,6 +1016,31 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     assert err.count("\n") == 1 and "comparison.json" in err and "--out" in err
 
 
+def test_status_shows_planted_files_as_unknown_and_refuses_a_folder_without_settings(
+        tmp_path, capsys):
+    from ras_deap.compare.status import comparison_status, main
+
+    (tmp_path / "cells" / "random-seed0").mkdir(parents=True)
+    (tmp_path / "cells" / "tpe-seed0").mkdir()
+    (tmp_path / "comparison.json").write_text(json.dumps({"settings": {"budget": 5}, "sessions": [
+        1, {"started": 5, "seconds": "x", "last_seen": 7, "cells_run": 3}]}))
+    (tmp_path / "cells" / "random-seed0" / "result.json").write_text(json.dumps(
+        {"outcome": {"evaluations": "x"}, "remeasured": [1], "final_metrics": 3}))
+    (tmp_path / "cells" / "tpe-seed0" / "evaluations.jsonl").write_text(
+        '[1, 2]\n{"fitness": "x"}\n{"fitness": 1.0, "failure": null}\n')
+    status = comparison_status(tmp_path)
+    done, tpe = status.cells
+    assert (done.state, done.evaluations, done.remeasured, done.test_accuracy) == (
+        "done", 0, None, None)
+    assert (tpe.state, tpe.evaluations, tpe.best_fitness) == ("searching", 2, 1.0)
+    assert [(s.state, s.seconds) for s in status.sessions] == [("finished", 0.0)]
+    assert main([str(tmp_path)]) == 0
+    for settings in ([1, 2], {"budget": "abc"}, {"budget": 0}):
+        (tmp_path / "comparison.json").write_text(json.dumps({"settings": settings}))
+        assert main([str(tmp_path)]) == 2
+        assert "no readable comparison.json" in capsys.readouterr().err
+
+
 def test_cli_bad_values_exit_2_naming_the_option(capsys):
     from ras_deap.compare.cli import main
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -100,8 +101,23 @@ def _split(name: str) -> tuple[str, int] | None:
     return (method, int(seed)) if sep and method and seed.isdigit() else None
 
 
-def _best(values: list[float]) -> float | None:
-    return max(values) if values else None
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (a planted or
+    hand-edited file is shown as unknown, never trusted or crashed on)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _field(data: Any, *keys: str) -> Any:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _best(values: list[Any]) -> float | None:
+    numbers = [v for v in map(_number, values) if v is not None and math.isfinite(v)]
+    return max(numbers) if numbers else None
 
 
 def _cell(out: Path, folder: Path, budget: int, now: float) -> CellStatus | None:
@@ -111,29 +127,29 @@ def _cell(out: Path, folder: Path, budget: int, now: float) -> CellStatus | None
     method, seed = parsed
     heldout = any(folder.glob("heldout*.json"))
     result = read_json_if_valid(folder / RESULT_NAME)
-    if isinstance(result, dict) and isinstance(result.get("outcome"), dict):
-        outcome = result["outcome"]
-        fitness = (result.get("remeasured") or {}).get("fitness") or []
-        test = (result.get("final_metrics") or {}).get("test_accuracy")
-        return CellStatus(folder.name, method, seed, "done", int(outcome.get("evaluations", 0)),
-                          budget, outcome.get("best_fitness"),
+    if isinstance(_field(result, "outcome"), dict):
+        fitness = _field(result, "remeasured", "fitness")
+        fitness = [v for v in map(_number, fitness if isinstance(fitness, list) else [])
+                   if v is not None]
+        evaluations = _number(_field(result, "outcome", "evaluations"))
+        return CellStatus(folder.name, method, seed, "done",
+                          0 if evaluations is None else int(evaluations), budget,
+                          _number(_field(result, "outcome", "best_fitness")),
                           statistics.fmean(fitness) if fitness else None,
-                          None if test is None else float(test),
+                          _number(_field(result, "final_metrics", "test_accuracy")),
                           _age(folder / RESULT_NAME, now), heldout)
     journal, curve = folder / JOURNAL_NAME, folder / RAS_CURVE_NAME
     if journal.is_file():
         entries = [e for e in read_json_lines(journal) if isinstance(e, dict)]
         count = len(entries)
-        best = _best([float(e["fitness"]) for e in entries
-                      if not e.get("failure") and isinstance(e.get("fitness"), int | float)])
+        best = _best([e.get("fitness") for e in entries if not e.get("failure")])
         changed = _age(journal, now)
     else:
         lines = [e for e in read_json_lines(curve) if isinstance(e, dict)]
-        checkpoint = read_json_if_valid(out / "ras_runs" / folder.name / "checkpoint.json")
-        state = checkpoint.get("state", {}) if isinstance(checkpoint, dict) else {}
-        count = int(state.get("evaluations", len(lines)))
-        best = _best([float(e["best"]) for e in lines if isinstance(e.get("best"), int | float)
-                      and e["best"] != float("-inf")])
+        evaluations = _number(_field(read_json_if_valid(
+            out / "ras_runs" / folder.name / "checkpoint.json"), "state", "evaluations"))
+        count = len(lines) if evaluations is None else int(evaluations)
+        best = _best([e.get("best") for e in lines])
         changed = _age(curve, now) if curve.is_file() else None
     if count == 0:
         return CellStatus(folder.name, method, seed, "not started", 0, budget, None, None, None,
@@ -145,6 +161,7 @@ def _cell(out: Path, folder: Path, budget: int, now: float) -> CellStatus | None
 
 def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
     last_seen = entry.get("last_seen")
+    last_seen = last_seen if isinstance(last_seen, str) else None
     if entry.get("ended"):
         state = str(entry["ended"])
     elif last_seen is None:  # written when it ended, before sessions had heartbeats
@@ -152,13 +169,14 @@ def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
     else:
         try:
             age = (now - datetime.fromisoformat(last_seen)).total_seconds()
-        except ValueError:
+        except (TypeError, ValueError):  # not a date, or one without a time zone
             age = float("inf")
         state = "running" if age <= STALE_SECONDS else "lost"
-    cpu = entry.get("cpu_seconds")
-    return SessionStatus(str(entry.get("started", "?")), state, float(entry.get("seconds", 0.0)),
-                         None if cpu is None else float(cpu), last_seen,
-                         len(entry.get("cells_run") or []))
+    cells_run = entry.get("cells_run")
+    return SessionStatus(str(entry.get("started", "?")), state,
+                         _number(entry.get("seconds")) or 0.0,
+                         _number(entry.get("cpu_seconds")), last_seen,
+                         len(cells_run) if isinstance(cells_run, list) else 0)
 
 
 def comparison_status(out: str | Path, *, now: float | None = None) -> ComparisonStatus:
@@ -168,17 +186,20 @@ def comparison_status(out: str | Path, *, now: float | None = None) -> Compariso
     cells never started), seed by seed in the comparison's method order."""
     out = Path(out)
     manifest = read_json_if_valid(out / MANIFEST_NAME)
-    if not isinstance(manifest, dict) or "settings" not in manifest:
-        raise StatusError(f"{out} holds no readable {MANIFEST_NAME}: give the --out folder of "
-                          "python -m ras_deap.compare (it is written when the comparison starts)")
-    budget = int(manifest["settings"].get("budget", 0))
+    budget = _number(_field(manifest, "settings", "budget"))
+    if budget is None or budget < 1 or budget != int(budget):
+        raise StatusError(f"{out} holds no readable {MANIFEST_NAME} (one recording the settings "
+                          "and budget): give the --out folder of python -m ras_deap.compare (it "
+                          "is written when the comparison starts)")
+    budget = int(budget)
     now = time.time() if now is None else now
     folders = sorted((out / "cells").glob("*-seed*")) if (out / "cells").is_dir() else []
     cells = [c for f in folders if f.is_dir() and (c := _cell(out, f, budget, now)) is not None]
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     cells.sort(key=lambda c: (c.seed, order.get(c.method, len(order)), c.method))
     wall_now = datetime.fromtimestamp(now, UTC)
-    sessions = [_session(e, wall_now) for e in manifest.get("sessions") or []
+    entries = manifest.get("sessions")
+    sessions = [_session(e, wall_now) for e in (entries if isinstance(entries, list) else [])
                 if isinstance(e, dict)]
     return ComparisonStatus(str(out), budget, cells, sessions)
 
@@ -194,7 +215,7 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def _number(value: float | None, digits: int = 3) -> str:
+def _shown(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -216,18 +237,19 @@ def format_status(status: ComparisonStatus) -> str:
     for c in status.cells:
         ago = "-" if c.last_change is None else f"{_duration(c.last_change)} ago"
         lines.append(f"| {c.name} | {c.state} | {c.evaluations}/{c.budget} "
-                     f"| {_number(c.best_fitness)} | {_number(c.remeasured)} "
-                     f"| {_number(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} |")
+                     f"| {_shown(c.best_fitness)} | {_shown(c.remeasured)} "
+                     f"| {_shown(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} |")
     if status.sessions:
         wall = sum(s.seconds for s in status.sessions)
         cpu = [s.cpu_seconds for s in status.sessions if s.cpu_seconds is not None]
-        lines += ["", f"{len(status.sessions)} sessions, {_duration(wall)} wall"
+        count = len(status.sessions)
+        lines += ["", f"{count} session{'s' if count > 1 else ''}, {_duration(wall)} wall"
                   + (f", {sum(cpu):.0f} CPU-s in the {len(cpu)} that record CPU" if cpu else "")
                   + ":", "",
                   "| session | state | wall | CPU-s | cells finished |", "|---|---|---|---|---|"]
         for s in status.sessions:
             lines.append(f"| {s.started} | {s.state} | {_duration(s.seconds)} "
-                         f"| {_number(s.cpu_seconds, 0)} | {s.cells_run} |")
+                         f"| {_shown(s.cpu_seconds, 0)} | {s.cells_run} |")
     return "\n".join(lines) + "\n"
 
 
