@@ -417,11 +417,16 @@ def test_heldout_retrains_a_winner_without_weights_as_its_final_training(tiny, h
     assert record["network"]["reproduces_final_metrics"], record["network"]
     assert record["assessment"]["test_accuracy"] == pytest.approx(
         final.metrics["test_accuracy"])
+    kept = folder / heldout_cell.RETRAINED_NAME  # the re-training is kept for the next one
+    stamp = kept.stat().st_mtime_ns
     (folder / "result.json").write_text(json.dumps(
         {**result, "final_metrics": {**final.metrics, "test_accuracy": 0.123}}))
     record = heldout_cell.assess_cell(folder, config, heldout_bank, mlflow=False,
                                       name="tampered", retrain_generation=10)
+    assert kept.stat().st_mtime_ns == stamp  # not re-trained, still checked against result
     assert record["network"]["differing_metrics"] == ["test_accuracy"]
+    assert record["assessment"]["test_accuracy"] == pytest.approx(
+        final.metrics["test_accuracy"])
     row = heldout_cell.cell_rows({**result, "method": "ras", "seed": 1}, record, "bank")
     # another network than the one the cell's assessment measured: its Pixel rows stay out
     assert row["reproduced"] == 0.0 and "pixel_th1" not in row and np.isnan(row["heldout_mean"])

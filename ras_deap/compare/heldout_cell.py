@@ -5,6 +5,10 @@ rerun only attacks new cells, and its flat row for the reports.
 A cell whose weights (``best_model.pt``) are not kept is re-trained exactly
 as its comparison's final training did (same generation's schedule, same
 seed), and the record says whether that reproduced the stored final metrics.
+The re-trained network is kept beside the cell (``retrained_model.pt`` and
+``retrained.json``, local files): an mnist10k winner's re-training takes up
+to an hour, and an assessment cut during its attacks, or one with another
+``--name``, then resumes on the same network instead of re-training it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from typing import Any
 from ..assess.assess_config import AssessConfig
 from ..errors import UsageError
 
-__all__ = ["HELDOUT_FORMAT", "HELDOUT_NAME", "HeldoutError", "assess_cell", "cell_rows"]
+__all__ = ["HELDOUT_FORMAT", "HELDOUT_NAME", "RETRAINED_NAME", "HeldoutError", "assess_cell",
+           "cell_rows"]
 
 HELDOUT_NAME = "heldout"
+# a winner re-trained for want of best_model.pt: its weights and its record
+RETRAINED_NAME = "retrained_model.pt"
+RETRAINED_RECORD = "retrained.json"
 HELDOUT_FORMAT = "ras_deap.heldout/1"
 # AutoAttack's own rows (not the ones after its first attacks); a grid step or a decimal
 _AUTOATTACK_ROW = re.compile(r"^autoattack_eps(\d+(?:\.\d+)?)$")
@@ -52,26 +60,66 @@ def _reproduces(stored: dict[str, Any], metrics: dict[str, float]) -> list[str]:
     return differ
 
 
+def _kept_network(folder: Path, target: Any, evaluator: Any,
+                  retrain_generation: int) -> tuple[Any, dict[str, float]] | None:
+    """The network an earlier assessment re-trained for this winner and
+    generation, and its final metrics, if it kept one (None: re-train)."""
+    import dataclasses
+
+    from ..assess.run import build_network
+    from ..assess.target import TargetError
+    from ..atomic import read_json_if_valid
+
+    record = read_json_if_valid(folder / RETRAINED_RECORD)
+    weights = folder / RETRAINED_NAME
+    if not (isinstance(record, dict) and weights.is_file()
+            and record.get("genome_id") == target.genome.id
+            and record.get("generation") == retrain_generation
+            and isinstance(record.get("final_metrics"), dict)):
+        return None
+    try:
+        net, _ = build_network(dataclasses.replace(target, weights=weights), evaluator)
+    except TargetError:  # torn or foreign weights: re-train
+        return None
+    return net, record["final_metrics"]
+
+
 def _final_network(folder: Path, target: Any, evaluator: Any,
                    retrain_generation: int) -> tuple[Any, dict[str, Any]]:
     """The cell's winner re-trained as its comparison's final training did
     (:func:`ras_deap.compare.cells.run_cell`), and whether that reproduced
-    the final metrics stored in ``result.json``."""
+    the final metrics stored in ``result.json``; kept beside the cell, and
+    taken from there when an earlier assessment re-trained it."""
+    import torch
+
+    from ..atomic import write_bytes_atomic, write_json_atomic
     from ..seeding import derive_seed
 
-    final = evaluator.evaluate(target.genome, retrain_generation,
-                               seed=derive_seed(target.config.seed, "final", target.genome.id),
-                               with_test=True, return_module=True)
-    if final.failure is not None or final.module is None:
-        raise HeldoutError(f"{folder}: re-training the winner failed ({final.failure})")
+    kept = _kept_network(folder, target, evaluator, retrain_generation)
+    if kept is not None:
+        net, metrics = kept
+    else:
+        final = evaluator.evaluate(target.genome, retrain_generation,
+                                   seed=derive_seed(target.config.seed, "final",
+                                                    target.genome.id),
+                                   with_test=True, return_module=True)
+        if final.failure is not None or final.module is None:
+            raise HeldoutError(f"{folder}: re-training the winner failed ({final.failure})")
+        net = final.module.cpu().eval()
+        metrics = {k: float(v) for k, v in final.metrics.items()}
+        # the weights first: a record without its weights is ignored
+        write_bytes_atomic(folder / RETRAINED_NAME, lambda fh: torch.save(net.state_dict(), fh))
+        write_json_atomic(folder / RETRAINED_RECORD, {
+            "genome_id": target.genome.id, "generation": retrain_generation,
+            "final_metrics": metrics})
     stored = json.loads((folder / "result.json").read_text()).get("final_metrics") or {}
-    differ = _reproduces(stored, dict(final.metrics))
-    return final.module.cpu().eval(), {
+    differ = _reproduces(stored, metrics)
+    return net, {
         "weights": "re-trained (best_model.pt not kept)", "generation": retrain_generation,
         "reproduces_final_metrics": not differ, "differing_metrics": differ,
-        "test_accuracy": float(final.metrics.get("test_accuracy", float("nan"))),
+        "test_accuracy": float(metrics.get("test_accuracy", float("nan"))),
         "stored_test_accuracy": float(stored.get("test_accuracy", float("nan"))),
-        "final_metrics": {k: float(v) for k, v in final.metrics.items()}}
+        "final_metrics": metrics}
 
 
 def _stored(folder: Path, config: AssessConfig, bank_sha: str,
