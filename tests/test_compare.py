@@ -758,6 +758,7 @@ def test_interrupted_comparison_resumes_and_recomputes_only_the_missing_cell(tmp
     second = CallLog()
     again = run_comparison(cfg, evaluator_factory=second, log=messages.append)
     assert any("7 of 8 cells done, 1 left: tpe-seed1" in m for m in messages)
+    assert any(f"python -m ras_deap.compare.status {cfg.out}" in m for m in messages)
     assert again.cells_run == ["tpe-seed1"] and len(again.cells_reused) == 7
     # only that cell trained again, and only what its journal lacked
     assert {c[0] for c in second.calls} == {1}

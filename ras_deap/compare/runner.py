@@ -58,6 +58,9 @@ def _announce(cfg: CompareConfig, cells: list[Cell], stored: dict[Cell, Any], ex
     else:
         log(f"[compare] {len(cells)} cells ({len(cfg.methods)} methods x {cfg.seeds} seeds), "
             f"budget {cfg.budget} evaluations each, {workers} at once; results in {out}")
+    if pending:
+        log(f"[compare] see where it stands from another shell: python -m "
+            f"ras_deap.compare.status {out}")
 
 
 def _done_line(spec: CellSpec, data: dict[str, Any], run: int, of: int) -> str:
