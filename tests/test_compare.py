@@ -949,6 +949,11 @@ def test_a_second_command_on_a_running_comparison_is_refused_in_one_line(tmp_pat
         assert code == 2 and err.count("\n") == 1 and "comparison folder" in err
         assert f"python -m ras_deap.compare.status {out}" in err and "usage:" not in err
         assert not (out / "comparison.json").exists() and not (out / "cells").exists()
+    planted = tmp_path / "planted"
+    planted.write_text("not a folder")
+    assert main(["--preset", "tiny", "--seeds", "1", "--methods", "random", "--out",
+                 str(planted), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]) == 2
+    assert "--out " + str(planted) + ": cannot create the folder" in capsys.readouterr().err
     result = run_comparison(cfg, evaluator_factory=CallLog(), log=lambda m: None)  # released
     assert len(result.runs) == 1
 

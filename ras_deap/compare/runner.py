@@ -227,7 +227,11 @@ def run_comparison(cfg: CompareConfig, *, workers: int = 1,
     """
     check_int("workers", workers, error=CompareError, hint="--parallel-cells")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, a read-only place
+        raise CompareError(f"--out {out}: cannot create the folder ({exc.strerror or exc}); "
+                           "pass a folder in a writable place") from exc
     # one command writes a comparison at a time: two would train the same cells and
     # interleave their journals
     with RunLock(out, what="comparison folder", advice=_locked_advice(out)):
