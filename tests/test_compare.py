@@ -1024,7 +1024,7 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
 
 def test_status_shows_planted_files_as_unknown_and_refuses_a_folder_without_settings(
         tmp_path, capsys):
-    from ras_deap.compare.status import comparison_status, main
+    from ras_deap.compare.status import comparison_status, format_status, main
 
     (tmp_path / "cells" / "random-seed0").mkdir(parents=True)
     (tmp_path / "cells" / "tpe-seed0").mkdir()
@@ -1041,6 +1041,12 @@ def test_status_shows_planted_files_as_unknown_and_refuses_a_folder_without_sett
     assert (tpe.state, tpe.evaluations, tpe.best_fitness) == ("searching", 2, 1.0)
     assert [(s.state, s.seconds) for s in status.sessions] == [("finished", 0.0)]
     assert main([str(tmp_path)]) == 0
+    # a compute budget: how many networks a cell trains is not known from the manifest
+    (tmp_path / "comparison.json").write_text(json.dumps(
+        {"settings": {"budget": 2, "search": {"budget_epochs": 40.0}}}))
+    status = comparison_status(tmp_path)
+    assert status.cells[1].budget is None and status.cells[1].state == "searching"
+    assert "2 evaluations, a budget of 40 training epochs per cell" in format_status(status)
     for settings in ([1, 2], {"budget": "abc"}, {"budget": 0}):
         (tmp_path / "comparison.json").write_text(json.dumps({"settings": settings}))
         assert main([str(tmp_path)]) == 2

@@ -55,7 +55,7 @@ class CellStatus:
     seed: int
     state: str
     evaluations: int
-    budget: int
+    budget: int | None               # None: a compute budget, whose evaluations vary by method
     best_fitness: float | None       # the search's best so far (one training each)
     remeasured: float | None         # done cells: the winner's re-measured mean fitness
     test_accuracy: float | None      # done cells: the re-trained winner's
@@ -79,12 +79,13 @@ class ComparisonStatus:
     budget: int
     cells: list[CellStatus]
     sessions: list[SessionStatus]
+    budget_epochs: float | None = None  # --budget-epochs: it, not ``budget``, ends a search
 
     def count(self, state: str) -> int:
         return sum(c.state == state for c in self.cells)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out": self.out, "budget": self.budget,
+        return {"out": self.out, "budget": self.budget, "budget_epochs": self.budget_epochs,
                 "cells": [asdict(c) for c in self.cells],
                 "sessions": [asdict(s) for s in self.sessions]}
 
@@ -120,7 +121,7 @@ def _best(values: list[Any]) -> float | None:
     return max(numbers) if numbers else None
 
 
-def _cell(out: Path, folder: Path, budget: int, now: float) -> CellStatus | None:
+def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus | None:
     parsed = _split(folder.name)
     if parsed is None:
         return None
@@ -154,7 +155,7 @@ def _cell(out: Path, folder: Path, budget: int, now: float) -> CellStatus | None
     if count == 0:
         return CellStatus(folder.name, method, seed, "not started", 0, budget, None, None, None,
                           None, heldout)
-    state = "post-search" if count >= budget else "searching"
+    state = "post-search" if budget is not None and count >= budget else "searching"
     return CellStatus(folder.name, method, seed, state, count, budget, best, None, None,
                       changed, heldout)
 
@@ -192,16 +193,20 @@ def comparison_status(out: str | Path, *, now: float | None = None) -> Compariso
                           "and budget): give the --out folder of python -m ras_deap.compare (it "
                           "is written when the comparison starts)")
     budget = int(budget)
+    # with a compute budget a cell trains as many networks as fit: its count is not known here
+    epochs = _number(_field(manifest, "settings", "search", "budget_epochs"))
+    cell_budget = None if epochs is not None else budget
     now = time.time() if now is None else now
     folders = sorted((out / "cells").glob("*-seed*")) if (out / "cells").is_dir() else []
-    cells = [c for f in folders if f.is_dir() and (c := _cell(out, f, budget, now)) is not None]
+    cells = [c for f in folders
+             if f.is_dir() and (c := _cell(out, f, cell_budget, now)) is not None]
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     cells.sort(key=lambda c: (c.seed, order.get(c.method, len(order)), c.method))
     wall_now = datetime.fromtimestamp(now, UTC)
     entries = manifest.get("sessions")
     sessions = [_session(e, wall_now) for e in (entries if isinstance(entries, list) else [])
                 if isinstance(e, dict)]
-    return ComparisonStatus(str(out), budget, cells, sessions)
+    return ComparisonStatus(str(out), budget, cells, sessions, epochs)
 
 
 def _duration(seconds: float | None) -> str:
@@ -222,13 +227,18 @@ def _shown(value: float | None, digits: int = 3) -> str:
 def format_status(status: ComparisonStatus) -> str:
     """The status as Markdown tables (readable in a terminal)."""
     done, total = status.count("done"), len(status.cells)
-    evaluations = sum(min(c.evaluations, c.budget) for c in status.cells)
+    evaluations = sum(c.evaluations for c in status.cells)
+    if status.budget_epochs is None:
+        spent = (f"{evaluations} of {total * status.budget} evaluations "
+                 f"({status.budget} per cell)")
+    else:
+        spent = (f"{evaluations} evaluations, a budget of {status.budget_epochs:g} training "
+                 "epochs per cell")
     running = [s for s in status.sessions if s.state == "running"]
     lines = [f"# {status.out}", "",
              f"{done} of {total} cells done, {status.count('searching')} searching, "
              f"{status.count('post-search')} after their search, "
-             f"{status.count('not started')} not started; {evaluations} of "
-             f"{total * status.budget} evaluations ({status.budget} per cell).",
+             f"{status.count('not started')} not started; {spent}.",
              "running now: " + (", ".join(f"session {s.started} (last seen {s.last_seen})"
                                           for s in running) or "nothing"), "",
              "| cell | state | evaluations | best search fitness | re-measured | test acc. "
@@ -236,7 +246,8 @@ def format_status(status: ComparisonStatus) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for c in status.cells:
         ago = "-" if c.last_change is None else f"{_duration(c.last_change)} ago"
-        lines.append(f"| {c.name} | {c.state} | {c.evaluations}/{c.budget} "
+        of = "" if c.budget is None else f"/{c.budget}"
+        lines.append(f"| {c.name} | {c.state} | {c.evaluations}{of} "
                      f"| {_shown(c.best_fitness)} | {_shown(c.remeasured)} "
                      f"| {_shown(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} |")
     if status.sessions:
