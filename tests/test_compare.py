@@ -1005,6 +1005,8 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     tpe = by["tpe-seed0"]
     assert (tpe.state, tpe.evaluations) == ("searching", 3)  # the torn line is not counted
     assert tpe.best_fitness == max(json.loads(line)["fitness"] for line in kept)
+    assert tpe.recent_seconds == pytest.approx(
+        statistics.fmean(json.loads(line)["seconds"] for line in kept))
     assert by["regularized-seed0"].state == "post-search"
     assert (by["ras-seed0"].state, by["ras-seed0"].evaluations) == ("searching", 2)
     assert by["ras-seed0"].best_fitness == 1.5

@@ -38,6 +38,8 @@ __all__ = ["CellStatus", "ComparisonStatus", "SessionStatus", "StatusError",
 
 # a session whose last heartbeat is older than three beats is no longer running
 STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+# the pace of a searching cell: its last evaluations (networks grow as a search learns)
+RECENT = 10
 
 
 class StatusError(UsageError, ValueError):
@@ -61,6 +63,7 @@ class CellStatus:
     test_accuracy: float | None      # done cells: the re-trained winner's
     last_change: float | None        # seconds since its journal (or result) last changed
     heldout: bool                    # a held-out assessment is stored beside it
+    recent_seconds: float | None = None  # mean time of its last RECENT journalled evaluations
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         count = len(entries)
         best = _best([e.get("fitness") for e in entries if not e.get("failure")])
         changed = _age(journal, now)
+        seconds = [v for e in entries[-RECENT:] if (v := _number(e.get("seconds"))) is not None]
+        recent = statistics.fmean(seconds) if seconds else None
     else:
         lines = [e for e in read_json_lines(curve) if isinstance(e, dict)]
         evaluations = _number(_field(read_json_if_valid(
@@ -152,12 +157,13 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         count = len(lines) if evaluations is None else int(evaluations)
         best = _best([e.get("best") for e in lines])
         changed = _age(curve, now) if curve.is_file() else None
+        recent = None  # a RAS curve keeps no times
     if count == 0:
         return CellStatus(folder.name, method, seed, "not started", 0, budget, None, None, None,
                           None, heldout)
     state = "post-search" if budget is not None and count >= budget else "searching"
     return CellStatus(folder.name, method, seed, state, count, budget, best, None, None,
-                      changed, heldout)
+                      changed, heldout, recent)
 
 
 def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
@@ -242,14 +248,15 @@ def format_status(status: ComparisonStatus) -> str:
              "running now: " + (", ".join(f"session {s.started} (last seen {s.last_seen})"
                                           for s in running) or "nothing"), "",
              "| cell | state | evaluations | best search fitness | re-measured | test acc. "
-             "| held-out | last change |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"| held-out | last change | s per evaluation (last {RECENT}) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for c in status.cells:
         ago = "-" if c.last_change is None else f"{_duration(c.last_change)} ago"
         of = "" if c.budget is None else f"/{c.budget}"
         lines.append(f"| {c.name} | {c.state} | {c.evaluations}{of} "
                      f"| {_shown(c.best_fitness)} | {_shown(c.remeasured)} "
-                     f"| {_shown(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} |")
+                     f"| {_shown(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} "
+                     f"| {_shown(c.recent_seconds, 0)} |")
     if status.sessions:
         wall = sum(s.seconds for s in status.sessions)
         cpu = [s.cpu_seconds for s in status.sessions if s.cpu_seconds is not None]
