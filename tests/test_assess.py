@@ -359,6 +359,25 @@ def test_heldout_comparison_assesses_every_winner_once_and_reports(tiny, heldout
     assert "NAME=FOLDER" in capsys.readouterr().err
 
 
+def test_heldout_assesses_winners_with_weights_before_those_it_must_retrain(
+        tiny, heldout_bank, tmp_path, monkeypatch):
+    from ras_deap.compare import heldout
+
+    arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
+    (arm / "cells" / "random-seed0" / "best_model.pt").unlink()
+    seen = []
+
+    def assess(folder, *args, **kwargs):
+        seen.append(folder.name)
+        return {}
+
+    monkeypatch.setattr(heldout, "assess_cell", assess)
+    monkeypatch.setattr(heldout, "cell_rows", lambda result, record, arm: {})
+    assert heldout.main(["--arm", f"bank={arm}", "--methods", "random,ras", "--heldout-bank",
+                         str(heldout_bank), "--no-mlflow", "--no-progress"]) == 0
+    assert seen == ["ras-seed0", "random-seed1", "ras-seed1", "random-seed0"]
+
+
 def test_heldout_name_keeps_results_apart_and_seed_picks_the_bank(tiny, heldout_bank, tmp_path,
                                                                   capsys):
     """--name stores another bank's results beside heldout.json; a bank path

@@ -193,6 +193,13 @@ def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace
     return arms, methods, config
 
 
+def _needs_training(folder: Path) -> bool:
+    """Whether assessing this cell's winner must re-train it first."""
+    from .heldout_cell import RETRAINED_NAME
+
+    return not any((folder / name).is_file() for name in ("best_model.pt", RETRAINED_NAME))
+
+
 def _jobs(arms: Sequence[Arm], methods: Sequence[str]) -> tuple[list[Job], list[Job]]:
     """The finished cells of every arm's seeds (to assess) and the unfinished ones."""
     from .compare_config import CompareConfig
@@ -247,15 +254,23 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
         parser.error(f"--heldout-bank {args.heldout_bank}: no such file {', '.join(absent)}; "
                      "build it with python -m ras_deap.attacks heldout --out ...")
     rows = []
+    # winners with weights first: one to re-train takes up to an hour more, and an
+    # interrupted session should have finished as many winners as it could
+    order = sorted(range(len(jobs)), key=lambda i: _needs_training(
+        cell_dir(jobs[i][0].out, jobs[i][1], jobs[i][2])))
 
     def assess_all() -> int:
-        for arm, method, seed, result, retrain in tqdm(jobs, desc="held-out attacks",
-                                                       unit="winner", disable=args.no_progress):
+        done: dict[int, dict[str, Any]] = {}
+        for i in tqdm(order, desc="held-out attacks", unit="winner",
+                      disable=args.no_progress):
+            arm, method, seed, result, retrain = jobs[i]
             heldout = assess_cell(cell_dir(arm.out, method, seed), config,
                                   bank_for_seed(args.heldout_bank, seed),
                                   mlflow=not args.no_mlflow, name=args.name,
                                   retrain_generation=retrain)
-            rows.append(cell_rows(result, heldout, arm.name))
+            done[i] = cell_rows(result, heldout, arm.name)
+            rows.append(done[i])
+        rows[:] = [done[i] for i in sorted(done)]  # the report's order: seed by seed
         return 0
 
     restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does
