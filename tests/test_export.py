@@ -356,10 +356,11 @@ def test_onnx_is_scored_on_the_test_split_and_must_predict_what_model_py_does(tm
     # the check: another class on an image the network separates clearly fails; a tie does not
     with torch.no_grad():
         logits = net(torch.from_numpy(data.test.x)).numpy()
+    session = export_run._onnx_session(out / "model.onnx")
     with pytest.raises(TargetError, match=r"another class than model\.py on \d+ of 270 test"):
-        export_run._onnx_split_check(out / "model.onnx", data.test.x, data.test.y,
+        export_run._onnx_split_check(session, data.test.x, data.test.y,
                                      np.roll(logits, 1, axis=1))
-    assert export_run._onnx_split_check(out / "model.onnx", data.test.x, data.test.y,
+    assert export_run._onnx_split_check(session, data.test.x, data.test.y,
                                         np.zeros_like(logits)) == pytest.approx(expected)
 
 

@@ -195,9 +195,10 @@ def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def _needs_training(folder: Path) -> bool:
     """Whether assessing this cell's winner must re-train it first."""
+    from ..assess.target import WEIGHT_NAMES
     from .heldout_cell import RETRAINED_NAME
 
-    return not any((folder / name).is_file() for name in ("best_model.pt", RETRAINED_NAME))
+    return not any((folder / name).is_file() for name in (*WEIGHT_NAMES, RETRAINED_NAME))
 
 
 def _jobs(arms: Sequence[Arm], methods: Sequence[str]) -> tuple[list[Job], list[Job]]:
@@ -253,14 +254,13 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     if absent or not Path(args.heldout_bank.replace("{seed}", "0")).parent.is_dir():
         parser.error(f"--heldout-bank {args.heldout_bank}: no such file {', '.join(absent)}; "
                      "build it with python -m ras_deap.attacks heldout --out ...")
-    rows = []
+    done: dict[int, dict[str, Any]] = {}  # by job index
     # winners with weights first: one to re-train takes up to an hour more, and an
     # interrupted session should have finished as many winners as it could
     order = sorted(range(len(jobs)), key=lambda i: _needs_training(
         cell_dir(jobs[i][0].out, jobs[i][1], jobs[i][2])))
 
     def assess_all() -> int:
-        done: dict[int, dict[str, Any]] = {}
         for i in tqdm(order, desc="held-out attacks", unit="winner",
                       disable=args.no_progress):
             arm, method, seed, result, retrain = jobs[i]
@@ -269,20 +269,19 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
                                   mlflow=not args.no_mlflow, name=args.name,
                                   retrain_generation=retrain)
             done[i] = cell_rows(result, heldout, arm.name)
-            rows.append(done[i])
-        rows[:] = [done[i] for i in sorted(done)]  # the report's order: seed by seed
         return 0
 
     restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does
     try:
         code = run_cli(parser.prog, assess_all, on_interrupt=lambda exc: (
-            f"{len(rows)} winner(s) assessed and stored in their cells, the running one's "
+            f"{len(done)} winner(s) assessed and stored in their cells, the running one's "
             f"finished attacks in its {args.name}.partial.jsonl; run the same command again "
             "to go on"))
     finally:
         restore()
     if code:
         return code
+    rows = [done[i] for i in sorted(done)]  # the report's order: seed by seed
     log(f"[heldout] {len(rows)} winners assessed" +
         (f"; not finished yet: {', '.join(f'{a.name}/{m}-seed{s}' for a, m, s, *_ in missing)}"
          if missing else ""))

@@ -88,9 +88,7 @@ class ComparisonStatus:
         return sum(c.state == state for c in self.cells)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out": self.out, "budget": self.budget, "budget_epochs": self.budget_epochs,
-                "cells": [asdict(c) for c in self.cells],
-                "sessions": [asdict(s) for s in self.sessions]}
+        return asdict(self)  # the cells and sessions too
 
 
 def _age(path: Path, now: float) -> float | None:

@@ -145,16 +145,14 @@ def _split_logits(module: Any, images: Any) -> Any:
                                .split(1000)])
 
 
-def _onnx_split_check(path: Path, images: Any, labels: Any, logits: Any) -> float:
+def _onnx_split_check(session: Any, images: Any, labels: Any, logits: Any) -> float:
     """``model.onnx``'s test accuracy under onnxruntime; :class:`TargetError`
     if it predicts another class than ``model.py`` (``logits``) on an image
     whose two best logits ``model.py`` separates by more than float32 can
     blur (``ONNX_ATOL`` of the logits' scale: there either answer is the
     network's)."""
     import numpy as np
-    import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_logits = np.concatenate([
         session.run(["logits"], {"images": images[i:i + 1000].astype(np.float32)})[0]
         for i in range(0, len(images), 1000)])
@@ -185,10 +183,13 @@ def _export_onnx(module: Any, example: Any, path: Path) -> None:
     write_bytes_atomic(path, lambda fh: fh.write(buffer.getvalue()))
 
 
-def _onnxruntime_diff(path: Path, x: Any, reference: Any) -> float:
+def _onnx_session(path: Path) -> Any:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _onnxruntime_diff(session: Any, x: Any, reference: Any) -> float:
     (logits,) = session.run(["logits"], {"images": x.numpy()})
     return logit_error(logits, reference.numpy())
 
@@ -260,13 +261,14 @@ def _write_onnx(result: ExportResult, module: Any, x: Any, reference: Any, folde
     _export_onnx(module, x, result.files["model.onnx"])
     result.notes.append("`model.onnx` passes `onnx.checker.check_model(full_check=True)`")
     if _importable("onnxruntime"):
-        result.onnx_diff = _onnxruntime_diff(result.files["model.onnx"], x, reference)
+        session = _onnx_session(result.files["model.onnx"])
+        result.onnx_diff = _onnxruntime_diff(session, x, reference)
         if not result.onnx_diff <= ONNX_ATOL:
             raise TargetError(f"model.onnx differs from the network by {result.onnx_diff:.2e} "
                               f"of its logits' scale (> {ONNX_ATOL:g}) under onnxruntime: "
                               "please report it")
         if split is not None:
-            result.onnx_test_accuracy = _onnx_split_check(result.files["model.onnx"], *split)
+            result.onnx_test_accuracy = _onnx_split_check(session, *split)
     else:
         result.notes.append("onnxruntime is not installed: model.onnx was not run")
     return True
