@@ -30,15 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ras_deap.atomic import read_json_lines
+from ras_deap.checkpoint import checkpoint_evaluations
+from ras_deap.compare.cells import ras_run_dir
 
 __all__ = ["cell_costs", "main"]
-
-
-def _ras_evaluations(out: Path, name: str) -> int | None:
-    checkpoint = out / "ras_runs" / name / "checkpoint.json"
-    if not checkpoint.is_file():
-        return None
-    return int(json.loads(checkpoint.read_text(encoding="utf-8"))["state"]["evaluations"])
 
 
 def _median_parameters(entries: list[dict[str, Any]]) -> float:
@@ -61,7 +56,7 @@ def cell_costs(out: Path, stretch: int = 70,
         result_path = folder / "result.json"
         result = (json.loads(result_path.read_text(encoding="utf-8"))
                   if result_path.is_file() else None)
-        row: dict[str, Any] = {"cell": name, "method": name.rsplit("-seed", 1)[0],
+        row: dict[str, Any] = {"cell": name, "method": name.rpartition("-seed")[0],
                                "finished": result is not None}
         if journal:
             seconds = [float(e.get("seconds") or 0.0) for e in journal]
@@ -71,7 +66,7 @@ def cell_costs(out: Path, stretch: int = 70,
                        parameters_last=_median_parameters(journal[-k:]))
         else:  # a RAS cell: its checkpoint counts evaluations but keeps no times
             row["evaluations"] = (result["outcome"]["evaluations"] if result
-                                  else _ras_evaluations(out, name)) or 0
+                                  else checkpoint_evaluations(ras_run_dir(out, name))) or 0
         if result:
             assessment = result.get("assessment") or {}
             row.update(remeasure_seconds=float(result["remeasured"]["seconds"]),

@@ -37,6 +37,7 @@ from typing import Any
 from resumable_jobs import load_done, run_jobs
 
 from ras_deap.atomic import read_json_lines, write_json_atomic
+from ras_deap.compare.cells import parse_cell_name, ras_run_dir
 
 FINALISTS_SALT = "finalists"
 COMPARE_SALT = "compare"  # the salt of a compare cell's re-measurement (ras_deap.compare.cells)
@@ -75,7 +76,7 @@ def _ras_candidates(out: Path, cell: Path) -> list[dict[str, Any]]:
     """The final representatives and the hall of fame of a RAS cell's run."""
     from ras_deap.checkpoint import load_checkpoint
 
-    state = load_checkpoint(out / "ras_runs" / cell.name).state
+    state = load_checkpoint(ras_run_dir(out, cell.name)).state
     members = list(state.population) + list(state.halloffame)
     return [{"id": ind.genome.id, "genome": ind.genome.to_json(None),
              "generation": int(ind.generation), "fitness": float(sum(ind.fitness.values))}
@@ -94,11 +95,10 @@ def finalists(candidates: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
 
 
 def _cells(out: Path, methods: list[str]) -> list[Path]:
-    found = sorted(p for p in (out / "cells").iterdir()
-                   if p.is_dir() and p.name.rsplit("-seed", 1)[0] in methods
-                   and (p / "result.json").is_file())
-    return sorted(found, key=lambda p: (p.name.rsplit("-seed", 1)[0],
-                                        int(p.name.rsplit("-seed", 1)[1])))
+    found = {parsed: p for p in (out / "cells").iterdir()
+             if p.is_dir() and (parsed := parse_cell_name(p.name)) is not None
+             and parsed[0] in methods and (p / "result.json").is_file()}
+    return [found[key] for key in sorted(found)]
 
 
 def _paired(diffs: list[float]) -> str:

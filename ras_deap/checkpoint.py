@@ -26,7 +26,7 @@ import numpy as np
 from deap import tools
 
 from . import __version__
-from .atomic import write_atomic
+from .atomic import read_json_if_valid, write_atomic
 from .errors import UsageError
 from .evolution import SearchState
 from .evolution.individual import make_individual
@@ -35,7 +35,7 @@ from .genome import Block, GenePool, GenomeError, Layer, Model
 
 __all__ = ["CHECKPOINT_NAME", "LEGACY_CHECKPOINT_NAME", "CheckpointError", "Checkpoint",
            "save_checkpoint", "load_checkpoint", "checkpoint_text", "checkpoint_to_dict",
-           "checkpoint_from_dict"]
+           "checkpoint_from_dict", "checkpoint_evaluations"]
 
 CHECKPOINT_NAME = "checkpoint.json"
 LEGACY_CHECKPOINT_NAME = "checkpoint.pkl"  # formats 1 and 2: pickles, refused unread
@@ -309,6 +309,16 @@ def _legacy_message(path: Path) -> str:
             "Pickles can run arbitrary code when loaded, so this version never opens them: "
             "finish that run with the version that wrote it, or start a new run (without "
             "--resume, or with another --run-name)")
+
+
+def checkpoint_evaluations(run_dir: Path) -> int | None:
+    """The evaluations the checkpoint in ``run_dir`` records, read without
+    rebuilding its state (for progress views and journal repairs); None if
+    there is none or it is unreadable."""
+    data = read_json_if_valid(Path(run_dir) / CHECKPOINT_NAME)
+    state = data.get("state") if isinstance(data, dict) else None
+    value = state.get("evaluations") if isinstance(state, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

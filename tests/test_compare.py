@@ -958,6 +958,21 @@ def test_a_second_command_on_a_running_comparison_is_refused_in_one_line(tmp_pat
     assert len(result.runs) == 1
 
 
+def test_cell_names_parse_back_and_seeds_are_read_from_cell_folders(tmp_path):
+    from ras_deap.compare.cells import cell_dir, cell_name, cell_seeds, parse_cell_name
+
+    for method, seed in (("ras", 0), ("ras_mo", 12), ("mu_plus_lambda", 3)):
+        assert parse_cell_name(cell_name(method, seed)) == (method, seed)
+    for name in ("ras", "ras-seed", "-seed1", "ras-seedx", "report-notes.md"):
+        assert parse_cell_name(name) is None
+    assert cell_seeds(tmp_path) == []  # no cells folder yet
+    for method, seed in (("ras", 2), ("ras_mo", 0), ("tpe", 1), ("ras", 0)):
+        cell_dir(tmp_path, method, seed).mkdir(parents=True)
+    (tmp_path / "cells" / "tpe-seed9").write_text("a file, not a cell")
+    assert cell_seeds(tmp_path) == [0, 1, 2]
+    assert cell_seeds(tmp_path, "ras") == [0, 2] and cell_seeds(tmp_path, "random") == []
+
+
 def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, capsys):
     from ras_deap.compare.cells import RESULT_NAME
     from ras_deap.compare.runner import run_comparison
@@ -973,10 +988,12 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     kept = journal.read_text().splitlines()[:3]
     journal.write_text("\n".join(kept) + '\n{"index": 3, "fitn')
     (cells / "regularized-seed0" / RESULT_NAME).unlink()
-    # a RAS cell part-way (its checkpoint counts), one planned but not started
+    # a RAS cell part-way, its curve one evaluation ahead of its checkpoint (written after
+    # MLflow's queued writes); one planned but not started
     (cells / "ras-seed0").mkdir()
     (cells / "ras-seed0" / "ras_curve.jsonl").write_text(
-        '{"best": 1.2, "fitness": 1.2}\n{"best": 1.5, "fitness": 1.5}\n')
+        '{"best": 1.2, "fitness": 1.2}\n{"best": 1.5, "fitness": 1.5}\n'
+        '{"best": 1.5, "fitness": 1.4}\n')
     (out / "ras_runs" / "ras-seed0").mkdir(parents=True)
     (out / "ras_runs" / "ras-seed0" / "checkpoint.json").write_text(
         json.dumps({"state": {"evaluations": 2}}))
@@ -1008,7 +1025,7 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     assert tpe.recent_seconds == pytest.approx(
         statistics.fmean(json.loads(line)["seconds"] for line in kept))
     assert by["regularized-seed0"].state == "post-search"
-    assert (by["ras-seed0"].state, by["ras-seed0"].evaluations) == ("searching", 2)
+    assert (by["ras-seed0"].state, by["ras-seed0"].evaluations) == ("searching", 3)
     assert by["ras-seed0"].best_fitness == 1.5
     assert by["random-seed1"].state == "not started"
     assert [s.state for s in status.sessions] == ["finished", "lost", "running"]
@@ -1016,6 +1033,10 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     assert "1 of 5 cells done, 2 searching, 1 after their search, 1 not started" in text
     assert "running now: session now" in text
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    # the checkpoint ahead of the curve (a curve line lost to a kill) counts too
+    (out / "ras_runs" / "ras-seed0" / "checkpoint.json").write_text(
+        json.dumps({"state": {"evaluations": 4}}))
+    assert {c.name: c.evaluations for c in comparison_status(out).cells}["ras-seed0"] == 4
 
     assert main([str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cells"][1]["evaluations"] == 3
@@ -1518,6 +1539,31 @@ def test_nsga2_and_ras_mo_cells_resume_to_the_same_front(tmp_path, stop_after):
         assert len(second) == 17 - stop_after + extra
         if method == "nsga2":
             assert again.runs[0].data["replayed"] == stop_after
+
+
+@pytest.mark.slow
+def test_a_ras_cell_killed_with_its_curve_ahead_of_its_checkpoint_resumes(tmp_path):
+    """A kill after an evaluation's curve line and before its checkpoint (written
+    after MLflow's queued writes), and one tearing a line: the curve is cut to the
+    checkpoint and the search resumes; it used to start over from scratch."""
+    from ras_deap.compare.runner import run_comparison
+
+    whole_log = []
+    whole = run_comparison(_mo_cfg(tmp_path / "a", methods=("ras",)),
+                           evaluator_factory=lambda c: TradeOff(whole_log), log=lambda m: None)
+    cfg = _mo_cfg(tmp_path / "b", methods=("ras",))
+    first = []
+    with pytest.raises(KeyboardInterrupt):
+        run_comparison(cfg, evaluator_factory=lambda c: TradeOff(first, 6), log=lambda m: None)
+    curve = tmp_path / "b" / "out" / "cells" / "ras-seed0" / "ras_curve.jsonl"
+    lines = curve.read_text().splitlines()
+    assert len(lines) == 6
+    curve.write_text("\n".join([*lines, lines[-1]]) + '\n{"best": 1.')
+    second = []
+    again = run_comparison(cfg, evaluator_factory=lambda c: TradeOff(second), log=lambda m: None)
+    assert len(second) == len(whole_log) - 6  # nothing trained twice
+    assert again.runs[0].data["outcome"]["curve"] == whole.runs[0].data["outcome"]["curve"]
+    assert len(curve.read_text().splitlines()) == 17
 
 
 def test_ras_mo_refuses_settings_a_multiobjective_search_cannot_take():

@@ -32,6 +32,7 @@ from typing import Any
 from ..atomic import read_json_lines, write_atomic, write_csv_atomic
 from ..errors import UsageError
 from ..flags import OptionParser
+from .cells import cell_seeds
 from .compare_config import METHOD_ORDER
 from .stats import PairedResult, mean_ci95, paired_comparison
 
@@ -112,10 +113,8 @@ def load_rows(variant: Variant) -> list[dict[str, Any]]:
     from .rows import row_of
 
     cfg = CompareConfig.from_dict({**_settings(variant.out), "out": str(variant.out)})
-    seeds = sorted({int(s) for d in (variant.out / "cells").glob(f"{variant.method}-seed*")
-                    if (s := d.name.rpartition("-seed")[2]).isdigit()})
     rows = []
-    for seed in seeds:
+    for seed in cell_seeds(variant.out, variant.method):
         result = load_result(cfg, variant.method, seed)
         if result is not None:
             rows.append({**row_of(result), "variant": variant.name})

@@ -50,21 +50,43 @@ from .front import cell_front, population_records, search_run_ids, write_front_f
 from .method import MethodContext
 
 __all__ = ["REMEASURE_JOURNAL", "CellSpec", "RESULT_NAME", "cell_dir", "cell_name",
-           "journal_length", "run_cell", "search_config_for"]
+           "cell_seeds", "journal_length", "parse_cell_name", "ras_run_dir", "run_cell",
+           "search_config_for"]
 
 RESULT_NAME = "result.json"
 # the winner's finished re-measurement trainings, until result.json holds them
 REMEASURE_JOURNAL = "remeasure.partial.jsonl"
 JOURNAL_NAME = "evaluations.jsonl"
 RAS_CURVE_NAME = "ras_curve.jsonl"
+RAS_RUNS = "ras_runs"  # RAS cells' own search folders, ras_runs/<cell name>/
 
 
 def cell_name(method: str, seed: int) -> str:
     return f"{method}-seed{seed}"
 
 
+def parse_cell_name(name: str) -> tuple[str, int] | None:
+    """``(method, seed)`` of a cell folder's name, None for any other name."""
+    method, sep, seed = name.rpartition("-seed")
+    return (method, int(seed)) if sep and method and seed.isdigit() else None
+
+
 def cell_dir(out: str | Path, method: str, seed: int) -> Path:
     return Path(out) / "cells" / cell_name(method, seed)
+
+
+def cell_seeds(out: str | Path, method: str | None = None) -> list[int]:
+    """The seeds that have a cell folder in comparison ``out`` (of ``method``,
+    or of any method), ascending."""
+    cells = Path(out) / "cells"
+    found = (parse_cell_name(d.name) for d in cells.iterdir() if d.is_dir()) \
+        if cells.is_dir() else ()
+    return sorted({p[1] for p in found if p is not None and method in (None, p[0])})
+
+
+def ras_run_dir(out: str | Path, name: str) -> Path:
+    """The run folder (checkpoint, settings) of RAS cell ``name``'s own search."""
+    return Path(out) / RAS_RUNS / name
 
 
 def journal_length(folder: Path) -> int:
@@ -86,7 +108,7 @@ def search_config_for(cfg: CompareConfig, seed: int) -> SearchConfig:
     """The search settings of every method of ``seed``: same data split,
     bank and training schedule; RAS's run folders under ``<out>/ras_runs``;
     one process per cell (``workers=1``: the comparison parallelises cells)."""
-    return cfg.search.replace(seed=seed, run_dir=str(Path(cfg.out) / "ras_runs"), workers=1,
+    return cfg.search.replace(seed=seed, run_dir=str(Path(cfg.out) / RAS_RUNS), workers=1,
                               scheduler=None)
 
 

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..atomic import append_line, read_json_lines
+from ..atomic import append_line, read_json_lines, write_atomic
+from ..checkpoint import checkpoint_evaluations
 from ..config import SearchConfig
 from .method import MethodContext, MethodOutcome, method_objectives
 
@@ -33,17 +34,33 @@ def curve_best(entry: Any) -> float:
     return float(entry["best"] if isinstance(entry, dict) else entry)
 
 
+def _resumable_curve(curve_file: Path, evaluations: int | None) -> list[float]:
+    """The curve a resumed search continues: its lines up to the first torn
+    or unreadable one, cut to the checkpoint's ``evaluations`` (the curve is
+    appended as an evaluation ends, the checkpoint written after MLflow's
+    queued writes, so a kill between them leaves the curve ahead: the
+    resumed search trains those again and appends them anew), and rewritten
+    so that appends start on a clean line."""
+    entries: list[Any] = []
+    for entry in read_json_lines(curve_file):
+        try:
+            curve_best(entry)
+        except (TypeError, ValueError, KeyError):
+            break
+        entries.append(entry)
+    if evaluations is not None:
+        del entries[evaluations:]
+    write_atomic(curve_file, "".join(json.dumps(e) + "\n" for e in entries))
+    return [curve_best(e) for e in entries]
+
+
 def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | None,
                  resume: Path | None) -> tuple[Any, list[float]]:
     from ..search import run_search
 
     curve: list[float] = []
-    if resume is not None and curve_file is not None and curve_file.is_file():
-        for entry in read_json_lines(curve_file):
-            try:
-                curve.append(curve_best(entry))
-            except (TypeError, ValueError, KeyError):
-                break
+    if resume is not None and curve_file is not None:
+        curve = _resumable_curve(curve_file, checkpoint_evaluations(resume))
     elif curve_file is not None:
         curve_file.unlink(missing_ok=True)
 
@@ -79,9 +96,10 @@ def run_ras(ctx: MethodContext) -> MethodOutcome:
     With ``ctx.cell_dir`` the search runs in ``<run_dir>/ras-seed<seed>``: a
     checkpoint left there by an interrupted attempt is resumed (RAS's own
     resume: nothing evaluated is trained again), with the best-fitness curve
-    read back from ``cell_dir/ras_curve.jsonl``. If the curve and the
-    checkpoint disagree (a kill between the two writes), the search starts
-    over from scratch rather than report a wrong curve."""
+    read back from ``cell_dir/ras_curve.jsonl`` (cut to the checkpoint's
+    evaluations when a kill left it ahead). If the curve still disagrees
+    with the checkpoint (it lacks evaluations the checkpoint holds), the
+    search starts over from scratch rather than report a wrong curve."""
     return _run_ras(ctx, "ras")
 
 

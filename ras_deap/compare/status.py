@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import read_json_if_valid, read_json_lines
+from ..checkpoint import checkpoint_evaluations
 from ..errors import UsageError
 from ..flags import OptionParser
-from .cells import JOURNAL_NAME, RAS_CURVE_NAME, RESULT_NAME
+from .cells import JOURNAL_NAME, RAS_CURVE_NAME, RESULT_NAME, parse_cell_name, ras_run_dir
 from .compare_config import METHOD_ORDER
 from .heartbeat import HEARTBEAT_SECONDS
 from .manifest import MANIFEST_NAME
@@ -98,11 +99,6 @@ def _age(path: Path, now: float) -> float | None:
         return None
 
 
-def _split(name: str) -> tuple[str, int] | None:
-    method, sep, seed = name.rpartition("-seed")
-    return (method, int(seed)) if sep and method and seed.isdigit() else None
-
-
 def _number(value: Any) -> float | None:
     """A JSON number as a float; None for anything else (a planted or
     hand-edited file is shown as unknown, never trusted or crashed on)."""
@@ -123,7 +119,7 @@ def _best(values: list[Any]) -> float | None:
 
 
 def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus | None:
-    parsed = _split(folder.name)
+    parsed = parse_cell_name(folder.name)
     if parsed is None:
         return None
     method, seed = parsed
@@ -150,9 +146,9 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         recent = statistics.fmean(seconds) if seconds else None
     else:
         lines = [e for e in read_json_lines(curve) if isinstance(e, dict)]
-        evaluations = _number(_field(read_json_if_valid(
-            out / "ras_runs" / folder.name / "checkpoint.json"), "state", "evaluations"))
-        count = len(lines) if evaluations is None else int(evaluations)
+        # the curve is appended as each evaluation ends, the checkpoint written after
+        # MLflow's queued writes: either may be ahead, and both count finished work
+        count = max(len(lines), checkpoint_evaluations(ras_run_dir(out, folder.name)) or 0)
         best = _best([e.get("best") for e in lines])
         changed = _age(curve, now) if curve.is_file() else None
         recent = None  # a RAS curve keeps no times
