@@ -37,14 +37,15 @@ def lock_owner(path: Path) -> str:
 class RunLock:
     """An exclusive, non-blocking lock on a run folder, held until
     :meth:`release` (or the process dies). ``what`` names the folder and
-    ``advice`` the fix in the refusal (a search's run folder by default)."""
+    ``advice`` the fix in the refusal (a search's run folder by default);
+    ``name``, the lock file's, lets two kinds of work own one folder apart."""
 
     def __init__(self, folder: Path, *, what: str = "run folder",
                  advice: str = "one process owns a run at a time. Wait for it to end (or stop "
                                "it), then --resume; or start another run with another "
-                               "--run-name") -> None:
+                               "--run-name", name: str = LOCK_NAME) -> None:
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / name
         self.what, self.advice = what, advice
         self._fd: int | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import shutil
 
 import numpy as np
@@ -376,6 +377,30 @@ def test_heldout_assesses_winners_with_weights_before_those_it_must_retrain(
     assert heldout.main(["--arm", f"bank={arm}", "--methods", "random,ras", "--heldout-bank",
                          str(heldout_bank), "--no-mlflow", "--no-progress"]) == 0
     assert seen == ["ras-seed0", "random-seed1", "ras-seed1", "random-seed0"]
+
+
+def test_heldout_takes_one_lock_per_name_beside_a_running_comparison(
+        tiny, heldout_bank, tmp_path, monkeypatch, capsys):
+    """A second held-out command under the same --name stops before it attacks
+    anything (one line, exit 2, naming the holder and the fix); one under another
+    --name, or beside the comparison still writing the folder, runs."""
+    from ras_deap.compare import heldout
+    from ras_deap.locks import RunLock
+
+    arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
+    seen = []
+    monkeypatch.setattr(heldout, "assess_cell", lambda folder, *a, **k: seen.append(folder.name))
+    monkeypatch.setattr(heldout, "cell_rows", lambda result, record, arm: {})
+    argv = ["--arm", f"bank={arm}", "--methods", "random,ras", "--heldout-bank",
+            str(heldout_bank), "--no-mlflow", "--no-progress"]
+    with RunLock(arm), RunLock(arm, name=".heldout.lock"):  # the comparison, another command
+        assert heldout.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"pid {os.getpid()}" in err and "--name" in err
+        assert seen == []
+        assert heldout.main([*argv, "--name", "heldout-v2"]) == 0
+    assert len(seen) == 4
+    assert heldout.main(argv) == 0 and len(seen) == 8  # released when its holder ends
 
 
 def test_heldout_name_keeps_results_apart_and_seed_picks_the_bank(tiny, heldout_bank, tmp_path,

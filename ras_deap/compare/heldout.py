@@ -37,6 +37,7 @@ can be stored beside the first without replacing it (:mod:`.heldout_cell`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -47,6 +48,7 @@ from typing import Any
 
 from ..assess.assess_config import ASSESS_OPTIONS, AssessConfig
 from ..flags import OptionParser, add_option, given
+from .cells import cell_seeds
 from .compare_config import METHOD_ORDER
 from .heldout_cell import HELDOUT_NAME, HeldoutError, assess_cell, cell_rows
 
@@ -211,9 +213,7 @@ def _jobs(arms: Sequence[Arm], methods: Sequence[str]) -> tuple[list[Job], list[
     for arm in arms:
         settings = json.loads((arm.out / "comparison.json").read_text())["settings"]
         cfg = CompareConfig.from_dict({**settings, "out": str(arm.out)})
-        seeds = sorted({int(d.name.rpartition("-seed")[2]) for d in (arm.out / "cells").glob(
-            "*-seed*") if d.name.rpartition("-seed")[2].isdigit()})
-        for seed in seeds:
+        for seed in cell_seeds(arm.out):
             for method in methods:
                 result = load_result(cfg, method, seed)
                 (jobs if result is not None else missing).append(
@@ -243,6 +243,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     from tqdm.auto import tqdm
 
     from ..errors import run_cli, sigterm_as_interrupt
+    from ..locks import RunLock
     from .cells import cell_dir
 
     parser = _parser()
@@ -261,6 +262,18 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
         cell_dir(jobs[i][0].out, jobs[i][1], jobs[i][2])))
 
     def assess_all() -> int:
+        with contextlib.ExitStack() as locks:
+            for arm in arms:  # one command per --name writes a comparison's held-out results
+                locks.enter_context(RunLock(
+                    arm.out, name=f".{args.name}.lock",
+                    what=f"the held-out assessment (--name {args.name}) of",
+                    advice="one command assesses a comparison's winners under one --name at a "
+                           "time. Wait for it to end (or stop it), then run the same command "
+                           "again to resume; or pass another --name"))
+            assess_locked()
+        return 0
+
+    def assess_locked() -> None:
         for i in tqdm(order, desc="held-out attacks", unit="winner",
                       disable=args.no_progress):
             arm, method, seed, result, retrain = jobs[i]
@@ -269,7 +282,6 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
                                   mlflow=not args.no_mlflow, name=args.name,
                                   retrain_generation=retrain)
             done[i] = cell_rows(result, heldout, arm.name)
-        return 0
 
     restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does
     try:
