@@ -281,3 +281,65 @@ def test_comparison_table_shows_autoattack_but_not_its_partial_rows():
         ("er_clean", "Clean ER"), ("er_pgd_eps1", "PGD 1/255"),
         ("er_autoattack_eps1", "AutoAttack 1/255"), ("er_autoattack_eps10", "AutoAttack 10/255"),
         ("er_autoattack_eps0.1", "AutoAttack 0.1"), ("er_pixel_th3", "L0 3 px")]
+
+
+def test_logit_memo_computes_each_image_once_and_returns_the_networks_logits():
+    from ras_deap.assess.memo import LogitMemo
+
+    calls = []
+
+    def predict(x, batch_size=128, training_mode=False):
+        calls.append((len(x), training_mode))
+        return x.reshape(len(x), 4)[:, :3] * 2.0 + 1.0
+
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 1, 2, 2), dtype=np.float32)
+    memo = LogitMemo(predict, capacity=4)
+    assert np.array_equal(memo(x, batch_size=7), predict(x))
+    calls.clear()
+    y = np.concatenate([x[[4, 1]], rng.random((2, 1, 2, 2), dtype=np.float32), x[[4]]])
+    assert np.array_equal(memo(y), predict(y))  # seen rows looked up, a repeat computed once
+    assert calls[0] == (2, False) and (memo.hits, memo.misses) == (3, 8)
+    assert memo(y[:0]).shape == (0, 3)
+    calls.clear()
+    memo(x, training_mode=True)  # training mode: never remembered
+    assert calls == [(6, True)]
+    # bounded: three calls' worth of rows at most (a query re-reads the two calls before it)
+    for _ in range(5):
+        memo(rng.random((6, 1, 2, 2), dtype=np.float32))
+    assert len(memo._rows) == 18
+    with pytest.raises(ValueError, match="capacity"):
+        LogitMemo(predict, 0)
+
+
+def test_square_with_the_logit_memo_attacks_as_without_it_at_a_third_of_the_forwards(tiny):
+    """The memo changes how often the network runs, not what Square finds; the
+    classifier Square was given a copy of is left as it was."""
+    from art.attacks.evasion import SquareAttack
+
+    from ras_deap.assess.attacks import _classifier
+    from ras_deap.assess.memo import LogitMemo, memoised
+    from ras_deap.seeding import seed_everything
+
+    data, net = tiny["data"], tiny["net"]
+    x, y = data.test.x[:40], data.test.y[:40]
+    clf = _classifier(net, x.shape[1:], data.num_classes)
+    forwards = []
+    plain_predict = clf.predict
+
+    def counted(x, **kwargs):
+        forwards.append(len(x))
+        return plain_predict(x, **kwargs)
+
+    clf.predict = counted
+    found = {}
+    for label, target in (("plain", clf), ("memo", memoised(clf))):
+        forwards.clear()
+        seed_everything(3)
+        found[label] = SquareAttack(target, norm=np.inf, eps=2 / 16, max_iter=60, batch_size=256,
+                                    verbose=False).generate(x, y=y)
+        found[label + " forwards"] = sum(forwards)
+    assert np.array_equal(found["plain"], found["memo"])
+    assert (clf.predict(found["memo"]).argmax(1) != y).any()  # it did break some images
+    assert found["memo forwards"] < found["plain forwards"] / 2.5
+    assert clf.predict is counted and not isinstance(clf.predict, LogitMemo)

@@ -126,6 +126,7 @@ def _linf_row(name: str, k: int, net: nn.Module, clf: Any, x: np.ndarray, y: np.
 
     from ..attacks.attack import image_seed
     from ..seeding import seed_everything
+    from .memo import memoised
 
     t0 = time.perf_counter()
     eps = k / grid
@@ -133,7 +134,7 @@ def _linf_row(name: str, k: int, net: nn.Module, clf: Any, x: np.ndarray, y: np.
         attack = FastGradientMethod(clf, eps=eps, batch_size=256)
         label = "FGSM"
     elif name == "square":
-        attack = SquareAttack(clf, norm=np.inf, eps=eps, max_iter=config.square_iter,
+        attack = SquareAttack(memoised(clf), norm=np.inf, eps=eps, max_iter=config.square_iter,
                               nb_restarts=1, batch_size=256, verbose=False)
         label = f"SquareAttack ({config.square_iter} queries)"
         seed_everything(image_seed(int(seed), 7, int(k)))  # ART draws from np.random
