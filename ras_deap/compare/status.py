@@ -65,6 +65,7 @@ class CellStatus:
     last_change: float | None        # seconds since its journal (or result) last changed
     heldout: bool                    # a held-out assessment is stored beside it
     recent_seconds: float | None = None  # mean time of its last RECENT journalled evaluations
+    heldout_attacks: int = 0         # attacks a running held-out assessment has finished
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         return None
     method, seed = parsed
     heldout = any(folder.glob("heldout*.json"))
+    heldout_attacks = len({e.get("attack") for path in folder.glob("heldout*.partial.jsonl")
+                           for e in read_json_lines(path, ordered=False)
+                           if isinstance(e, dict) and isinstance(e.get("attack"), str)})
     result = read_json_if_valid(folder / RESULT_NAME)
     if isinstance(_field(result, "outcome"), dict):
         fitness = _field(result, "remeasured", "fitness")
@@ -135,7 +139,8 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
                           _number(_field(result, "outcome", "best_fitness")),
                           statistics.fmean(fitness) if fitness else None,
                           _number(_field(result, "final_metrics", "test_accuracy")),
-                          _age(folder / RESULT_NAME, now), heldout)
+                          _age(folder / RESULT_NAME, now), heldout,
+                          heldout_attacks=heldout_attacks)
     journal, curve = folder / JOURNAL_NAME, folder / RAS_CURVE_NAME
     if journal.is_file():
         entries = [e for e in read_json_lines(journal) if isinstance(e, dict)]
@@ -154,10 +159,10 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         recent = None  # a RAS curve keeps no times
     if count == 0:
         return CellStatus(folder.name, method, seed, "not started", 0, budget, None, None, None,
-                          None, heldout)
+                          None, heldout, heldout_attacks=heldout_attacks)
     state = "post-search" if budget is not None and count >= budget else "searching"
     return CellStatus(folder.name, method, seed, state, count, budget, best, None, None,
-                      changed, heldout, recent)
+                      changed, heldout, recent, heldout_attacks)
 
 
 def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
@@ -224,6 +229,13 @@ def _shown(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _heldout(cell: CellStatus) -> str:
+    if cell.heldout:
+        return "yes"
+    n = cell.heldout_attacks
+    return f"{n} attack{'s' if n > 1 else ''} so far" if n else "-"
+
+
 def format_status(status: ComparisonStatus) -> str:
     """The status as Markdown tables (readable in a terminal)."""
     done, total = status.count("done"), len(status.cells)
@@ -249,7 +261,7 @@ def format_status(status: ComparisonStatus) -> str:
         of = "" if c.budget is None else f"/{c.budget}"
         lines.append(f"| {c.name} | {c.state} | {c.evaluations}{of} "
                      f"| {_shown(c.best_fitness)} | {_shown(c.remeasured)} "
-                     f"| {_shown(c.test_accuracy)} | {'yes' if c.heldout else '-'} | {ago} "
+                     f"| {_shown(c.test_accuracy)} | {_heldout(c)} | {ago} "
                      f"| {_shown(c.recent_seconds, 0)} |")
     if status.sessions:
         wall = sum(s.seconds for s in status.sessions)
