@@ -346,9 +346,18 @@ def test_heldout_comparison_assesses_every_winner_once_and_reports(tiny, heldout
     first = json.loads(cells[0].read_text())
     assert {r["key"] for r in first["assessment"]["rows"]} >= {"square_eps1", "heldout_bank"}
     stamps = [c.stat().st_mtime_ns for c in cells]
-    assert heldout.main(argv) == 0  # stored: nothing is attacked again
+    # the command's compute is recorded in both arms, once, and the report counts it once
+    records = [json.loads((arm / "heldout.sessions.json").read_text())["sessions"]
+               for arm in (bank_arm, direct_arm)]
+    assert records[0] == records[1] and len(records[0]) == 1
+    session = records[0][0]
+    assert (session["ended"], session["winners"]) == ("finished", 8)
+    assert session["cpu_seconds"] > 0 and session["seconds"] > 0 and "--arm" in session["command"]
+    assert heldout.main(argv) == 0  # stored: nothing is attacked again, no session added
     assert [c.stat().st_mtime_ns for c in cells] == stamps
+    assert len(json.loads((bank_arm / "heldout.sessions.json").read_text())["sessions"]) == 1
     text = report.read_text()
+    assert "Compute: 1 held-out command from " in text and "CPU-hours" in text
     assert "## Decision" in text and "| direct | RAS (spectrum niching) | 2 |" in text
     # identical winners in both arms: no difference, so the paper's bank stays
     assert "* **bank** (bank: no significant gain for direct" in text
@@ -578,3 +587,5 @@ def test_heldout_stops_on_sigterm_with_one_line_and_exit_130(tiny, heldout_bank,
     assert code == 130
     err = capsys.readouterr().err
     assert "terminated: 0 winner(s) assessed" in err and "run the same command again" in err
+    session, = json.loads((arm / "heldout.sessions.json").read_text())["sessions"]
+    assert (session["ended"], session["winners"]) == ("interrupted", 0)

@@ -50,7 +50,8 @@ def test_every_committed_comparison_keeps_what_its_page_reads_back_in_git() -> N
     assert listed, "no committed comparison found"
     for manifest in listed:
         folder = Path(manifest).parent
-        for name in ("report-notes.md", "comparison.json", "cells/random-seed0/result.json"):
+        for name in ("report-notes.md", "comparison.json", "cells/random-seed0/result.json",
+                     "heldout.sessions.json"):
             ignored = subprocess.run(["git", "check-ignore", "-q", str(folder / name)],
                                      cwd=ROOT).returncode == 0
             assert not ignored, f"{folder}/.gitignore ignores {name}: add !{name}"

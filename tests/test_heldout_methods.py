@@ -101,3 +101,38 @@ def test_heldout_command_takes_the_assessments_options_from_the_schema(tmp_path)
     with pytest.raises(SystemExit) as exc:
         _checked(parser, parser.parse_args([*base, "--square-iter", "0"]))
     assert exc.value.code == 2
+
+
+def test_heldout_sessions_are_counted_once_across_arms_and_a_lost_one_is_named(tmp_path):
+    import json
+
+    from ras_deap.compare.heldout_sessions import HeldoutSession, compute_line, load_sessions
+
+    arms = [tmp_path / "a", tmp_path / "b"]
+    for arm in arms:
+        arm.mkdir()
+    with HeldoutSession(arms, "heldout", "python -m ras_deap.compare.heldout ...", {"cpus": 2},
+                        log=print) as session:
+        session.winners = 3
+    paths = [arm / "heldout.sessions.json" for arm in arms]
+    first = load_sessions(paths)
+    assert len(first) == 1 and first[0]["ended"] == "finished" and first[0]["winners"] == 3
+    lost = {"id": "x", "started": "2026-12-01T00:00:00+00:00", "seconds": 3600.0,
+            "cpu_seconds": 7200.0, "last_seen": "2026-12-01T01:00:00+00:00"}
+    data = json.loads(paths[1].read_text())
+    data["sessions"].insert(0, lost)
+    paths[1].write_text(json.dumps(data))
+    both = load_sessions(paths)
+    assert [s["id"] for s in both] == ["x", first[0]["id"]]
+    line = compute_line(both)
+    assert line.startswith("Compute: 2 held-out commands from 2026-12-01T00:00 to ")
+    cpu = (7200.0 + first[0]["cpu_seconds"]) / 3600
+    wall = (3600.0 + first[0]["seconds"]) / 3600
+    assert f"{wall:.2f} h of wall time, {cpu:.2f} CPU-hours" in line
+    assert "1 of them ended without a record" in line
+    assert compute_line([]).startswith("Compute: no held-out command")
+    with pytest.raises(KeyboardInterrupt), HeldoutSession(arms[:1], "other", "c", {}):
+        raise KeyboardInterrupt
+    assert load_sessions([arms[0] / "other.sessions.json"])[0]["ended"] == "interrupted"
+    (arms[0] / "planted.sessions.json").write_text('{"sessions": [1, "x"]}')
+    assert load_sessions([arms[0] / "planted.sessions.json", tmp_path / "none.json"]) == []

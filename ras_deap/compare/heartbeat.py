@@ -61,13 +61,14 @@ class Heartbeat:
     """
 
     def __init__(self, beat: Callable[[], None], warn: Callable[[str], None],
-                 seconds: float = HEARTBEAT_SECONDS) -> None:
+                 seconds: float = HEARTBEAT_SECONDS, what: str = "compare") -> None:
         if not seconds > 0:
             raise ValueError(f"seconds={seconds!r}: give the interval between beats, > 0")
         self._beat, self._warn, self._seconds = beat, warn, float(seconds)
+        self._what = what  # the command, in the warning
         self._stop = threading.Event()
         self._warned = False
-        self._thread = threading.Thread(target=self._run, name="compare-heartbeat", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{what}-heartbeat", daemon=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -84,5 +85,6 @@ class Heartbeat:
             except OSError as e:
                 if not self._warned:
                     self._warned = True
-                    self._warn(f"[compare] could not refresh this session's record ({e}); "
-                               "the comparison goes on, its times are written when it ends")
+                    self._warn(f"[{self._what}] could not refresh this session's record "
+                               f"({e}); the command goes on, its times are written when it "
+                               "ends")

@@ -50,7 +50,7 @@ from ..assess.assess_config import ASSESS_OPTIONS, AssessConfig
 from ..flags import OptionParser, add_option, given
 from .cells import cell_seeds
 from .compare_config import METHOD_ORDER
-from .heldout_cell import HELDOUT_NAME, HeldoutError, assess_cell, cell_rows
+from .heldout_cell import HELDOUT_NAME, HeldoutError, assess_cell, cell_rows, is_assessed
 
 __all__ = ["Arm", "bank_for_seed", "describe_bank", "main", "parse_arm"]
 
@@ -221,17 +221,23 @@ def _jobs(arms: Sequence[Arm], methods: Sequence[str]) -> tuple[list[Job], list[
     return jobs, missing
 
 
+def _command(argv: Sequence[str] | None) -> str:
+    return "python -m ras_deap.compare.heldout " + " ".join(
+        sys.argv[1:] if argv is None else list(argv))
+
+
 def _report(args: argparse.Namespace, argv: Sequence[str] | None, arms: Sequence[Arm],
             methods: Sequence[str], config: AssessConfig, rows: list[dict[str, Any]],
             jobs: Sequence[Job], missing: Sequence[Job]) -> list[Path]:
     from .heldout_report import write_report
+    from .heldout_sessions import compute_line, load_sessions, sessions_path
 
-    command = "python -m ras_deap.compare.heldout " + " ".join(
-        sys.argv[1:] if argv is None else list(argv))
     seeds = sorted({seed for _, _, seed, _, _ in jobs})
     report = write_report if len(arms) > 1 else _methods_report(args.reference_method)
+    compute = compute_line(load_sessions([sessions_path(a.out, args.name) for a in arms]))
     return report(Path(args.report), rows, reference=args.reference,
-                  arms=[a.name for a in arms], methods=methods, command=command,
+                  arms=[a.name for a in arms], methods=methods, command=_command(argv),
+                  compute=compute,
                   config=config, heldout_bank=Path(args.heldout_bank),
                   bank_notes=[describe_bank(bank_for_seed(args.heldout_bank, s))
                               for s in (seeds if "{seed}" in args.heldout_bank
@@ -245,6 +251,8 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
     from ..errors import run_cli, sigterm_as_interrupt
     from ..locks import RunLock
     from .cells import cell_dir
+    from .heldout_sessions import HeldoutSession
+    from .manifest import machine
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -270,18 +278,31 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
                     advice="one command assesses a comparison's winners under one --name at a "
                            "time. Wait for it to end (or stop it), then run the same command "
                            "again to resume; or pass another --name"))
-            assess_locked()
+            # a command with winners to attack records its compute (one that only
+            # rewrites the report adds no session)
+            session = locks.enter_context(HeldoutSession(
+                [a.out for a in arms], args.name, _command(argv), machine(), log)
+                if any(not stored(i) for i in order) else contextlib.nullcontext())
+            assess_locked(session)
         return 0
 
-    def assess_locked() -> None:
+    def stored(i: int) -> bool:
+        arm, method, seed, *_ = jobs[i]
+        return is_assessed(cell_dir(arm.out, method, seed), config,
+                           bank_for_seed(args.heldout_bank, seed), args.name)
+
+    def assess_locked(session: HeldoutSession | None) -> None:
         for i in tqdm(order, desc="held-out attacks", unit="winner",
                       disable=args.no_progress):
             arm, method, seed, result, retrain = jobs[i]
+            fresh = session is not None and not stored(i)
             heldout = assess_cell(cell_dir(arm.out, method, seed), config,
                                   bank_for_seed(args.heldout_bank, seed),
                                   mlflow=not args.no_mlflow, name=args.name,
                                   retrain_generation=retrain)
             done[i] = cell_rows(result, heldout, arm.name)
+            if fresh:
+                session.winners += 1
 
     restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does
     try:

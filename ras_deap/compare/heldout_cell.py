@@ -24,7 +24,7 @@ from ..assess.assess_config import AssessConfig
 from ..errors import UsageError
 
 __all__ = ["HELDOUT_FORMAT", "HELDOUT_NAME", "RETRAINED_NAME", "HeldoutError", "assess_cell",
-           "cell_rows"]
+           "cell_rows", "is_assessed"]
 
 HELDOUT_NAME = "heldout"
 # a winner re-trained for want of best_model.pt: its weights and its record
@@ -132,6 +132,12 @@ def _stored(folder: Path, config: AssessConfig, bank_sha: str,
     same = (data.get("format") == HELDOUT_FORMAT and data.get("heldout_bank_sha256") == bank_sha
             and data.get("assessment", {}).get("config") == config.to_dict())
     return data if same else None
+
+
+def is_assessed(folder: Path, config: AssessConfig, heldout_bank: Path,
+                name: str = HELDOUT_NAME) -> bool:
+    """Whether :func:`assess_cell` would return a stored result without attacking."""
+    return _stored(folder, config, _sha256(heldout_bank), name) is not None
 
 
 def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,

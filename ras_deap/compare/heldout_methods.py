@@ -110,9 +110,10 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
 def write_methods_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                          methods: Sequence[str], command: str, config: Any,
                          heldout_bank: Path, missing: Sequence[str] = (),
-                         bank_notes: Sequence[str] = (),
+                         bank_notes: Sequence[str] = (), compute: str | None = None,
                          eps: int = PREREGISTERED_EPS) -> list[Path]:
-    """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner)."""
+    """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner);
+    ``compute``: what the assessment cost (:func:`.heldout_sessions.compute_line`)."""
     from ..atomic import write_atomic, write_csv_atomic
 
     columns = _columns(rows)
@@ -133,6 +134,7 @@ def write_methods_report(path: Path, rows: Sequence[dict[str, Any]], *, referenc
              f"on {config.autoattack_images} test images, SquareAttack on {config.images}, "
              "and a held-out transfer bank:", "",
              *(f"* {note}" for note in bank_notes), "",
+             *([compute, ""] if compute else []),
              "Robust accuracy in %, mean ± 95 % CI over seeds (higher is better).", ""]
     header = ["Method", "n", *(label for _, label in columns)]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -208,10 +208,11 @@ def _paired(rows: Sequence[dict[str, Any]], others: Sequence[str], reference: st
 def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
                  arms: Sequence[str], methods: Sequence[str], command: str, config: Any,
                  heldout_bank: Path, missing: Sequence[str] = (),
-                 bank_notes: Sequence[str] = ()) -> list[Path]:
+                 bank_notes: Sequence[str] = (), compute: str | None = None) -> list[Path]:
     """Write ``path`` (Markdown) and ``<stem>.csv`` (one row per winner).
     ``bank_notes``: what each held-out bank holds and shares with the
-    fitness (:func:`ras_deap.compare.heldout.describe_bank`)."""
+    fitness (:func:`ras_deap.compare.heldout.describe_bank`); ``compute``: what
+    the assessment cost (:func:`.heldout_sessions.compute_line`)."""
     from ..atomic import write_atomic, write_csv_atomic
 
     others = [a for a in arms if a != reference]
@@ -223,6 +224,8 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], *, reference: str,
     lines = _intro(rows, arms, command, config, heldout_bank)
     if bank_notes:
         lines += ["**The held-out bank:**", "", *[f"* {n}" for n in bank_notes], ""]
+    if compute:
+        lines += [compute, ""]
     lines += _networks(rows)
     if missing:
         lines += [f"**Incomplete:** {len(missing)} cells have not finished yet "
