@@ -15,9 +15,10 @@ finished cells' pace.
         --methods random,tpe,regularized,ras --seeds 5
 
 Every time is the evaluations' or the cells' own wall time on one core
-(one torch thread each), on whichever machine ran it; a RAS cell keeps its
-evaluations in its checkpoint, which holds no per-evaluation time, so its
-search time is not given.
+(one torch thread each), on whichever machine ran it; a RAS cell keeps no
+journal, and its evaluations and their summed time come from its
+checkpoint (``ras_runs/<cell>/checkpoint.json``), so it has no parameter
+medians.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ras_deap.atomic import read_json_lines
-from ras_deap.checkpoint import checkpoint_evaluations
+from ras_deap.checkpoint import checkpoint_evaluations, checkpoint_timings
 from ras_deap.compare.cells import ras_run_dir
 
 __all__ = ["cell_costs", "main"]
@@ -64,9 +65,12 @@ def cell_costs(out: Path, stretch: int = 70,
             row.update(evaluations=len(journal), evaluation_seconds=sum(seconds),
                        parameters_first=_median_parameters(journal[:k]),
                        parameters_last=_median_parameters(journal[-k:]))
-        else:  # a RAS cell: its checkpoint counts evaluations but keeps no times
+        else:  # a RAS cell: its checkpoint counts evaluations and sums their time
+            run_dir = ras_run_dir(out, name)
             row["evaluations"] = (result["outcome"]["evaluations"] if result
-                                  else checkpoint_evaluations(ras_run_dir(out, name))) or 0
+                                  else checkpoint_evaluations(run_dir)) or 0
+            if (seconds := checkpoint_timings(run_dir).get("evaluation")) is not None:
+                row["evaluation_seconds"] = seconds
         if result:
             assessment = result.get("assessment") or {}
             row.update(remeasure_seconds=float(result["remeasured"]["seconds"]),
@@ -124,10 +128,9 @@ def format_costs(rows: list[dict[str, Any]], sessions: list[dict[str, Any]], bud
 
 def _left(rows: list[dict[str, Any]], budget: int) -> str:
     """The unfinished cells' time at their method's measured pace: the mean
-    journalled time per evaluation (of its finished searches where it has
-    some) for the evaluations still to run, plus the
-    mean post-phase of the method's finished cells; what has no measured pace
-    yet is named, not guessed."""
+    time per evaluation (of its finished searches where it has some) for the
+    evaluations still to run, plus the mean post-phase of the method's
+    finished cells; what has no measured pace yet is named, not guessed."""
     eval_pace: dict[str, list[float]] = {}
     post_pace: dict[str, list[float]] = {}
     # a whole search's pace where a method has one: a search's first evaluations, of small
@@ -152,7 +155,7 @@ def _left(rows: list[dict[str, Any]], budget: int) -> str:
             left += statistics.mean(post_pace[r["method"]])
         else:
             missing.add(f"{r['method']}'s post-phases")
-    return (f"Left at the measured pace (each method's mean time per journalled evaluation, "
+    return (f"Left at the measured pace (each method's mean time per evaluation, "
             f"plus its finished cells' mean post-phase; one core each): about {_hours(left)} "
             "of cell time" + (f", without {', '.join(sorted(missing))}, which have no "
                               "measured pace yet" if missing else "") + ".")

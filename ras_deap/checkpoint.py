@@ -35,7 +35,7 @@ from .genome import Block, GenePool, GenomeError, Layer, Model
 
 __all__ = ["CHECKPOINT_NAME", "LEGACY_CHECKPOINT_NAME", "CheckpointError", "Checkpoint",
            "save_checkpoint", "load_checkpoint", "checkpoint_text", "checkpoint_to_dict",
-           "checkpoint_from_dict", "checkpoint_evaluations"]
+           "checkpoint_from_dict", "checkpoint_evaluations", "checkpoint_timings"]
 
 CHECKPOINT_NAME = "checkpoint.json"
 LEGACY_CHECKPOINT_NAME = "checkpoint.pkl"  # formats 1 and 2: pickles, refused unread
@@ -311,14 +311,30 @@ def _legacy_message(path: Path) -> str:
             "--resume, or with another --run-name)")
 
 
+def _peek_state(run_dir: Path) -> dict[str, Any]:
+    data = read_json_if_valid(Path(run_dir) / CHECKPOINT_NAME)
+    state = data.get("state") if isinstance(data, dict) else None
+    return state if isinstance(state, dict) else {}
+
+
 def checkpoint_evaluations(run_dir: Path) -> int | None:
     """The evaluations the checkpoint in ``run_dir`` records, read without
     rebuilding its state (for progress views and journal repairs); None if
     there is none or it is unreadable."""
-    data = read_json_if_valid(Path(run_dir) / CHECKPOINT_NAME)
-    state = data.get("state") if isinstance(data, dict) else None
-    value = state.get("evaluations") if isinstance(state, dict) else None
+    value = _peek_state(run_dir).get("evaluations")
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def checkpoint_timings(run_dir: Path) -> dict[str, float]:
+    """The wall seconds the search in ``run_dir`` spent per phase, summed over
+    the sessions of a resumed search (``evaluation``, ``checkpoint``, ...), read
+    without rebuilding its state; empty if there is no readable checkpoint."""
+    extra = _peek_state(run_dir).get("extra")
+    timings = extra.get("timings") if isinstance(extra, dict) else None
+    if not isinstance(timings, dict):
+        return {}
+    return {str(k): float(v) for k, v in timings.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

@@ -36,6 +36,11 @@ def test_costs_from_journals_results_and_sessions(tmp_path, capsys):
         "cpu_seconds": 900.0, "final": {"parameters": 5e6}}))
     _journal(out / "cells" / "tpe-seed1", [20.0], [2e6])
     (out / "cells" / "ras-seed0").mkdir(parents=True)
+    # a running RAS cell: no journal; its checkpoint counts and times its evaluations
+    (out / "cells" / "ras-seed1").mkdir(parents=True)
+    (out / "ras_runs" / "ras-seed1").mkdir(parents=True)
+    (out / "ras_runs" / "ras-seed1" / "checkpoint.json").write_text(json.dumps(
+        {"state": {"evaluations": 2, "extra": {"timings": {"evaluation": 30.0, "x": "y"}}}}))
     (out / "comparison.json").write_text(json.dumps({
         "settings": {"budget": 4},
         "sessions": [{"seconds": 3600.0}, {"seconds": 1800.0, "cpu_seconds": 3600.0}]}))
@@ -45,13 +50,16 @@ def test_costs_from_journals_results_and_sessions(tmp_path, capsys):
     assert (tpe["parameters_first"], tpe["parameters_last"]) == (1e6, 4e6)  # medians of 2
     assert costs._post(tpe) == 1440.0
     assert not rows["tpe-seed1"]["finished"] and rows["ras-seed0"]["evaluations"] == 0
+    assert (rows["ras-seed1"]["evaluations"], rows["ras-seed1"]["evaluation_seconds"]) == (2, 30.0)
     assert costs.main([str(out), "--stretch", "2"]) == 0
     printed = capsys.readouterr().out
     assert "| tpe-seed0 | 4 | 20 | 0.0 h | 1.0 M to 4.0 M | 0.4 h" in printed
     assert "| tpe-seed1 (running) | 1 |" in printed and "| ras-seed0 (not started) | 0 |" in printed
     assert "2 recorded, 1.5 h of wall time; 1 record their CPU time, 1.0 h" in printed
-    # tpe-seed1: 3 evaluations at the mean pace (20 s, 20 s) + the mean post-phase (1440 s)
-    assert "about 0.4 h of cell time, without ras's post-phases, ras's searches" in printed
+    assert "| ras-seed1 (running) | 2 | 15 | 0.0 h | n/a to n/a |" in printed
+    # tpe-seed1: 3 evaluations at the mean pace (20 s, 20 s) + the mean post-phase (1440 s);
+    # ras: 4 + 2 evaluations at 15 s; no RAS cell has finished, so no post-phase pace
+    assert "about 0.4 h of cell time, without ras's post-phases, which" in printed
     # a cell not started has no folder in git: --methods and --seeds count it
     assert costs.main([str(out), "--stretch", "2", "--methods", "tpe", "--seeds", "3"]) == 0
     printed = capsys.readouterr().out
