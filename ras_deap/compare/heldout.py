@@ -278,30 +278,27 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
                     advice="one command assesses a comparison's winners under one --name at a "
                            "time. Wait for it to end (or stop it), then run the same command "
                            "again to resume; or pass another --name"))
-            # a command with winners to attack records its compute (one that only
-            # rewrites the report adds no session)
+            # the winners to attack (under the lock: another command may have stored some);
+            # a command with none only rewrites the report and records no session
+            pending = {i for i in order if not is_assessed(
+                cell_dir(jobs[i][0].out, jobs[i][1], jobs[i][2]), config,
+                bank_for_seed(args.heldout_bank, jobs[i][2]), args.name)}
             session = locks.enter_context(HeldoutSession(
                 [a.out for a in arms], args.name, _command(argv), machine(), log)
-                if any(not stored(i) for i in order) else contextlib.nullcontext())
-            assess_locked(session)
+                if pending else contextlib.nullcontext())
+            assess_locked(session, pending)
         return 0
 
-    def stored(i: int) -> bool:
-        arm, method, seed, *_ = jobs[i]
-        return is_assessed(cell_dir(arm.out, method, seed), config,
-                           bank_for_seed(args.heldout_bank, seed), args.name)
-
-    def assess_locked(session: HeldoutSession | None) -> None:
+    def assess_locked(session: HeldoutSession | None, pending: set[int]) -> None:
         for i in tqdm(order, desc="held-out attacks", unit="winner",
                       disable=args.no_progress):
             arm, method, seed, result, retrain = jobs[i]
-            fresh = session is not None and not stored(i)
             heldout = assess_cell(cell_dir(arm.out, method, seed), config,
                                   bank_for_seed(args.heldout_bank, seed),
                                   mlflow=not args.no_mlflow, name=args.name,
                                   retrain_generation=retrain)
             done[i] = cell_rows(result, heldout, arm.name)
-            if fresh:
+            if session is not None and i in pending:
                 session.winners += 1
 
     restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does

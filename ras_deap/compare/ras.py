@@ -42,16 +42,17 @@ def _resumable_curve(curve_file: Path, evaluations: int | None) -> list[float]:
     resumed search trains those again and appends them anew), and rewritten
     so that appends start on a clean line."""
     entries: list[Any] = []
+    curve: list[float] = []
     for entry in read_json_lines(curve_file):
         try:
-            curve_best(entry)
+            curve.append(curve_best(entry))
         except (TypeError, ValueError, KeyError):
             break
         entries.append(entry)
     if evaluations is not None:
-        del entries[evaluations:]
+        del entries[evaluations:], curve[evaluations:]
     write_atomic(curve_file, "".join(json.dumps(e) + "\n" for e in entries))
-    return [curve_best(e) for e in entries]
+    return curve
 
 
 def _ras_attempt(ctx: MethodContext, config: SearchConfig, curve_file: Path | None,
