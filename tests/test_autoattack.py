@@ -3,6 +3,7 @@ cross-check when it is importable)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from itertools import pairwise
 from types import SimpleNamespace
@@ -343,3 +344,59 @@ def test_square_with_the_logit_memo_attacks_as_without_it_at_a_third_of_the_forw
     assert (clf.predict(found["memo"]).argmax(1) != y).any()  # it did break some images
     assert found["memo forwards"] < found["plain forwards"] / 2.5
     assert clf.predict is counted and not isinstance(clf.predict, LogitMemo)
+
+
+def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_path,
+                                                                      monkeypatch):
+    """An interrupted AutoAttack keeps its finished parts; the rerun attacks
+    only the rest and gives the uninterrupted numbers, times included. A part
+    depends on its images, not on how many the assessment asks for."""
+    import ras_deap.assess.autoattack as aa
+    from ras_deap.assess import assess_network
+    from ras_deap.assess.journal import AttackJournal
+
+    monkeypatch.setattr(aa, "PART_IMAGES", 12)
+    data, net = tiny["data"], tiny["net"]
+    config = AssessConfig(images=30, attacks=("autoattack",), eps_steps=(2,),
+                          autoattack_eps=(), bank=False, **FAST)
+    whole = assess_network(net, data, None, config, seed=5)
+    calls = []
+    real = aa.run_autoattack
+
+    def counted(clf, x, y, eps, **kw):
+        calls.append(len(x))
+        return real(clf, x, y, eps, **kw)
+
+    monkeypatch.setattr(aa, "run_autoattack", counted)
+    path = tmp_path / "heldout.partial.jsonl"
+
+    class Cut(AttackJournal):
+        def add_part(self, settings, payload):
+            super().add_part(settings, payload)
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+
+    def journal(cls, cfg):
+        return cls.for_network(path, net, 5, cfg)
+
+    with pytest.raises(KeyboardInterrupt):
+        assess_network(net, data, None, config, seed=5, journal=journal(Cut, config))
+    assert calls == [12, 12]
+    resumed = assess_network(net, data, None, config, seed=5,
+                             journal=journal(AttackJournal, config))
+    assert calls == [12, 12, 6]  # only the last part ran again
+    assert [(r.key, r.accuracy, r.seconds) for r in resumed.rows
+            if r.key.startswith("autoattack")] == [
+        (r.key, r.accuracy, pytest.approx(r.seconds, rel=0.5, abs=5)) for r in whole.rows
+        if r.key.startswith("autoattack")]
+    assert [r.accuracy for r in resumed.rows] == [r.accuracy for r in whole.rows]
+    fewer = dataclasses.replace(config, autoattack_images=24)
+    first = assess_network(net, data, None, fewer, seed=5, journal=journal(AttackJournal, fewer))
+    assert calls == [12, 12, 6]  # both parts stored, though the assessment's settings differ
+    assert first.row("autoattack_eps2").images == 24
+    assert AttackJournal.for_network(path, net, 5, fewer).part(  # stored under seed 5 ...
+        {"attack": "autoattack", "eps": 2 / 16, "images": [0, 12], "iter": 10,
+         "queries": 30}) is not None
+    assert AttackJournal.for_network(path, net, 6, config).part(
+        {"attack": "autoattack", "eps": 2 / 16, "images": [0, 12], "iter": 10,
+         "queries": 30}) is None  # ... so seed 6 shares nothing

@@ -999,10 +999,12 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
         json.dumps({"state": {"evaluations": 2}}))
     (cells / "random-seed1").mkdir()
     (cells / "random-seed1" / "mlflow_run_id").write_text("abc")
-    # a held-out assessment of random-seed0 cut after two attacks (a third line torn)
+    # a held-out assessment of random-seed0 cut after two attacks and one AutoAttack part
+    # (a last line torn)
     (cells / "random-seed0" / "heldout.partial.jsonl").write_text(
         '{"key": "k", "attack": "square 1", "rows": []}\n'
-        '{"key": "k", "attack": "autoattack 1", "rows": []}\n{"key": "k", "att')
+        '{"key": "k", "attack": "autoattack 1", "rows": []}\n'
+        '{"part_key": "p", "part": {}}\n{"key": "k", "att')
     manifest = json.loads((out / "comparison.json").read_text())
     now = time.time()
 
@@ -1023,7 +1025,8 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     assert by["random-seed0"].remeasured == pytest.approx(
         statistics.fmean(done["remeasured"]["fitness"]))
     assert by["random-seed0"].best_fitness == done["outcome"]["best_fitness"]
-    assert (by["random-seed0"].heldout, by["random-seed0"].heldout_attacks) == (False, 2)
+    assert (by["random-seed0"].heldout, by["random-seed0"].heldout_attacks,
+            by["random-seed0"].heldout_parts) == (False, 2, 1)
     tpe = by["tpe-seed0"]
     assert (tpe.state, tpe.evaluations) == ("searching", 3)  # the torn line is not counted
     assert tpe.best_fitness == max(json.loads(line)["fitness"] for line in kept)
@@ -1037,7 +1040,7 @@ def test_status_reads_a_comparison_as_it_stands_without_touching_it(tmp_path, ca
     text = format_status(status)
     assert "1 of 5 cells done, 2 searching, 1 after their search, 1 not started" in text
     assert "running now: session now" in text
-    assert "| 2 attacks so far |" in text and text.count("| - |") >= 4
+    assert "| 2 attacks and 1 AutoAttack part so far |" in text and text.count("| - |") >= 4
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
     # the checkpoint ahead of the curve (a curve line lost to a kill) counts too
     (out / "ras_runs" / "ras-seed0" / "checkpoint.json").write_text(

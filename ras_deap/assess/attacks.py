@@ -72,27 +72,59 @@ def _bank_rows(net: nn.Module, bank: Any, key: str, label: str,
 
 def _autoattack_rows(net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
                      clean_ok: np.ndarray, eps: float, key: str, budget: str,
-                     config: AssessConfig, seed: int) -> list[AttackRow]:
+                     config: AssessConfig, seed: int, journal: Any = None) -> list[AttackRow]:
     """Rows ``<key>_apgd-ce``, ``<key>_apgd-t`` (robust after the ensemble's
-    first attacks, each with its own time) and ``<key>`` (after all)."""
-    from ..attacks.attack import image_seed
-    from .autoattack import COMPONENTS, run_autoattack
+    first attacks, each with its own time) and ``<key>`` (after all).
 
-    t0 = time.perf_counter()
+    The images run in parts of :data:`~.autoattack.PART_IMAGES`, each seeded
+    by its first image's index and stored in ``journal`` as it ends: at a
+    small eps one mnist10k winner costs hours, and an interruption loses at
+    most the part under way. Times are the parts' own, summed, so a resumed
+    assessment reports what the whole cost."""
+    from ..attacks.attack import image_seed
+    from .autoattack import COMPONENTS, PART_IMAGES, run_autoattack
+
     m = len(x)
-    result = run_autoattack(clf, x, y, eps, iters=config.autoattack_iter,
-                            queries=config.autoattack_queries,
-                            seed=image_seed(int(seed), 11, round(eps * 1e6)))
-    ok = clean_ok & result.robust & (predict(net, result.x_adv) == y)
+    names = [name for name, _ in COMPONENTS]
+    robust_after = {name: np.zeros(m, dtype=bool) for name in names}
+    ok = np.zeros(m, dtype=bool)
+    seconds = dict.fromkeys(names, 0.0)
+    for start in range(0, m, PART_IMAGES):
+        stop = min(start + PART_IMAGES, m)
+        settings = {"attack": "autoattack", "eps": float(eps), "images": [start, stop],
+                    "iter": config.autoattack_iter, "queries": config.autoattack_queries}
+        part = journal.part(settings) if journal is not None else None
+        if part is None:
+            result = run_autoattack(clf, x[start:stop], y[start:stop], eps,
+                                    iters=config.autoattack_iter,
+                                    queries=config.autoattack_queries,
+                                    seed=image_seed(int(seed), 11, round(eps * 1e6), start))
+            still_right = result.robust & (predict(net, result.x_adv) == y[start:stop])
+            part = {"robust_after": {n: _bits(result.robust_after[n]) for n in names},
+                    "ok": _bits(still_right), "seconds": result.seconds}
+            if journal is not None:
+                journal.add_part(settings, part)
+        for name in names:
+            robust_after[name][start:stop] = _unbits(part["robust_after"][name])
+            seconds[name] += float(part["seconds"][name])
+        ok[start:stop] = _unbits(part["ok"])
     rows = []
     for name, label in COMPONENTS[:-1]:
         rows.append(AttackRow(f"{key}_{name}", f"AutoAttack after {label}", "Linf", budget, m,
-                              float((clean_ok & result.robust_after[name]).mean()),
-                              result.seconds[name]))
-    names = ", ".join(label for _, label in COMPONENTS)
-    rows.append(AttackRow(key, f"AutoAttack ({names})", "Linf", budget, m, float(ok.mean()),
-                          time.perf_counter() - t0))
+                              float((clean_ok & robust_after[name]).mean()), seconds[name]))
+    labels = ", ".join(label for _, label in COMPONENTS)
+    rows.append(AttackRow(key, f"AutoAttack ({labels})", "Linf", budget, m,
+                          float((clean_ok & ok).mean()), sum(seconds.values())))
     return rows
+
+
+def _bits(mask: np.ndarray) -> str:
+    """A boolean mask as a JSON-friendly string of 0s and 1s."""
+    return "".join("1" if v else "0" for v in np.asarray(mask, dtype=bool))
+
+
+def _unbits(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode(), dtype=np.uint8) == ord("1")
 
 
 def _autoattack_plan(config: AssessConfig, dataset: Any, levels: int
@@ -215,7 +247,7 @@ def assess_network(net: nn.Module, dataset: Any, bank: Any = None,
                 if name == "autoattack":
                     key, eps, budget = k
                     done = _autoattack_rows(net, clf, x[:k_aa], y[:k_aa], clean_ok[:k_aa], eps,
-                                            key, budget, config, seed)
+                                            key, budget, config, seed, journal)
                 elif name in ("fgsm", "pgd", "square"):
                     done = [_linf_row(name, k, net, clf, x, y, clean_ok, config, seed,
                                       levels - 1)]

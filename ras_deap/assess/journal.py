@@ -5,7 +5,12 @@ a session that ends mid-way must not lose the attacks already run. Each
 finished attack's rows are appended (one JSON line) under a key naming the
 network (a digest of its weights), the settings and the seed; a resumed
 assessment takes the rows of every attack whose key matches and runs the
-rest. Another network, settings or seed share nothing with the lines."""
+rest. Another network, settings or seed share nothing with the lines.
+
+An attack that runs for hours (AutoAttack at a small eps) also stores its
+*parts* (one chunk of images each) under a key naming only the network, the
+seed and the part's own settings, so a part is reused whatever the
+assessment around it asks for (more images, other attacks)."""
 
 from __future__ import annotations
 
@@ -30,17 +35,28 @@ def network_digest(net: Any) -> str:
     return digest.hexdigest()
 
 
+def _dumps(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True, default=str)
+
+
 class AttackJournal:
     """Rows of finished attacks under ``key`` in the JSON-lines file ``path``
     (a torn last line, from a kill, is ignored)."""
 
     def __init__(self, path: Path, key: dict[str, Any]) -> None:
         self.path = Path(path)
-        self.key = json.dumps(key, sort_keys=True, default=str)
+        self.key = _dumps(key)
+        # a part's key: the network and seed, without the assessment's settings
+        self._identity = {k: v for k, v in key.items() if k != "config"}
         self._done: dict[str, list[AttackRow]] = {}
+        self._parts: dict[str, dict[str, Any]] = {}
         for entry in read_json_lines(self.path, ordered=False):
-            if isinstance(entry, dict) and entry.get("key") == self.key:
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("key") == self.key:
                 self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
+            elif isinstance(entry.get("part_key"), str) and isinstance(entry.get("part"), dict):
+                self._parts[entry["part_key"]] = entry["part"]
 
     @classmethod
     def for_network(cls, path: Path, net: Any, seed: int, config: Any) -> AttackJournal:
@@ -56,6 +72,18 @@ class AttackJournal:
         self._done[attack] = list(rows)
         append_line(self.path, json.dumps({"key": self.key, "attack": attack,
                                            "rows": [dataclasses.asdict(r) for r in rows]}))
+
+    def part(self, settings: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored payload of the part run with ``settings``, or None."""
+        return self._parts.get(self._part_key(settings))
+
+    def add_part(self, settings: dict[str, Any], payload: dict[str, Any]) -> None:
+        key = self._part_key(settings)
+        self._parts[key] = dict(payload)
+        append_line(self.path, json.dumps({"part_key": key, "part": payload}))
+
+    def _part_key(self, settings: dict[str, Any]) -> str:
+        return _dumps({**self._identity, "part": settings})
 
     def __len__(self) -> int:
         return len(self._done)

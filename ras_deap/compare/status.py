@@ -66,6 +66,7 @@ class CellStatus:
     heldout: bool                    # a held-out assessment is stored beside it
     recent_seconds: float | None = None  # mean time of its last RECENT journalled evaluations
     heldout_attacks: int = 0         # attacks a running held-out assessment has finished
+    heldout_parts: int = 0           # and parts (image chunks) of AutoAttack it has stored
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,10 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         return None
     method, seed = parsed
     heldout = any(folder.glob("heldout*.json"))
-    heldout_attacks = len({e.get("attack") for path in folder.glob("heldout*.partial.jsonl")
-                           for e in read_json_lines(path, ordered=False)
-                           if isinstance(e, dict) and isinstance(e.get("attack"), str)})
+    entries = [e for path in folder.glob("heldout*.partial.jsonl")
+               for e in read_json_lines(path, ordered=False) if isinstance(e, dict)]
+    heldout_attacks = len({e["attack"] for e in entries if isinstance(e.get("attack"), str)})
+    heldout_parts = len({e["part_key"] for e in entries if isinstance(e.get("part_key"), str)})
     result = read_json_if_valid(folder / RESULT_NAME)
     if isinstance(_field(result, "outcome"), dict):
         fitness = _field(result, "remeasured", "fitness")
@@ -140,7 +142,7 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
                           statistics.fmean(fitness) if fitness else None,
                           _number(_field(result, "final_metrics", "test_accuracy")),
                           _age(folder / RESULT_NAME, now), heldout,
-                          heldout_attacks=heldout_attacks)
+                          heldout_attacks=heldout_attacks, heldout_parts=heldout_parts)
     journal, curve = folder / JOURNAL_NAME, folder / RAS_CURVE_NAME
     if journal.is_file():
         entries = [e for e in read_json_lines(journal) if isinstance(e, dict)]
@@ -159,10 +161,11 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         recent = None  # a RAS curve keeps no times
     if count == 0:
         return CellStatus(folder.name, method, seed, "not started", 0, budget, None, None, None,
-                          None, heldout, heldout_attacks=heldout_attacks)
+                          None, heldout, heldout_attacks=heldout_attacks,
+                          heldout_parts=heldout_parts)
     state = "post-search" if budget is not None and count >= budget else "searching"
     return CellStatus(folder.name, method, seed, state, count, budget, best, None, None,
-                      changed, heldout, recent, heldout_attacks)
+                      changed, heldout, recent, heldout_attacks, heldout_parts)
 
 
 def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
@@ -232,8 +235,10 @@ def _shown(value: float | None, digits: int = 3) -> str:
 def _heldout(cell: CellStatus) -> str:
     if cell.heldout:
         return "yes"
-    n = cell.heldout_attacks
-    return f"{n} attack{'s' if n > 1 else ''} so far" if n else "-"
+    n, parts = cell.heldout_attacks, cell.heldout_parts
+    said = [f"{n} attack{'s' if n > 1 else ''}"] if n else []
+    said += [f"{parts} AutoAttack part{'s' if parts > 1 else ''}"] if parts else []
+    return f"{' and '.join(said)} so far" if said else "-"
 
 
 def format_status(status: ComparisonStatus) -> str:
