@@ -252,6 +252,50 @@ def test_assess_a_saved_genome_with_and_without_weights(tiny, tmp_path, capsys):
     assert np.isfinite(loaded["seconds"])
 
 
+
+def test_assess_cli_stopped_by_kill_says_where_its_attacks_are_and_resumes(tiny, tmp_path,
+                                                                           capsys, monkeypatch):
+    """SIGTERM mid-assessment: one line, exit 130, the finished attacks kept
+    in assess.partial.jsonl; the same command then runs only the rest, gives
+    the uninterrupted numbers and removes the journal."""
+    import torch
+
+    from ras_deap.assess import attacks
+    from ras_deap.errors import Terminated
+
+    genome = tmp_path / "best_genome.json"
+    genome.write_text(tiny["genome"].to_json())
+    weights = tmp_path / "best_model.pt"
+    torch.save(tiny["state"], weights)
+    argv = [str(genome), "--weights", str(weights), "--bank", str(tiny["bank"]), "--no-mlflow",
+            "--no-progress", "--attacks", "fgsm,pgd", "--out", str(tmp_path / "whole"), *TINY]
+    assert main(argv) == 0
+    whole = json.loads((tmp_path / "whole" / "assess.json").read_text())
+    argv[argv.index("--out") + 1] = str(tmp_path / "cut")
+    real, calls = attacks._linf_row, []
+
+    def killed_at_the_third(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise Terminated()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(attacks, "_linf_row", killed_at_the_third)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    partial = tmp_path / "cut" / "assess.partial.jsonl"
+    assert err[-1] == (f"terminated: the finished attacks are kept in {partial}; run the same "
+                       "command again to go on")
+    assert len(partial.read_text().splitlines()) == 2 and not (tmp_path / "cut" /
+                                                                "assess.json").exists()
+    monkeypatch.setattr(attacks, "_linf_row", real)
+    assert main(argv) == 0
+    assert "2 attack(s) finished before, resumed" in capsys.readouterr().err
+    resumed = json.loads((tmp_path / "cut" / "assess.json").read_text())
+    assert [(r["key"], r["accuracy"]) for r in resumed["rows"]] == [
+        (r["key"], r["accuracy"]) for r in whole["rows"]]
+    assert not partial.exists()
+
 # -- held-out attacks: SquareAttack and a second bank ------------------------------------
 def test_square_iter_stays_out_of_records_written_before_square_existed():
     """Stored comparisons resume on equal assess settings: the default record

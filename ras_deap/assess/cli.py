@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config import DATASET_NAMES, OPTIONS, ConfigError
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, run_cli, sigterm_as_interrupt
 from ..flags import OptionParser, add_option, given
 from .assess_config import ASSESS_OPTIONS, ATTACKS, DEFAULT_ATTACKS, AssessConfig
 
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return usage(str(exc))
     from ..bank import BankError
     from ..data import DatasetError
-    from .run import assess_target
+    from .run import assess_target, partial_path
     from .target import TargetError, resolve_target
 
     try:
@@ -147,15 +147,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         common = {"mlflow": not args.no_mlflow, "progress": not args.no_progress,
                   "heldout_bank": args.heldout_bank,
                   "log": lambda m: print(m, file=sys.stderr, flush=True)}
-        kind = getattr(args, "final_training", "standard")
+    except (TargetError, ConfigError, DatasetError, BankError) as exc:
+        return usage(str(exc))
+    kind = getattr(args, "final_training", "standard")
+    name = "assess" if kind == "standard" else f"assess-{kind}"
+    outcomes = []
+
+    def work() -> int:
         if kind == "standard":
-            outcome = assess_target(target, config, **common)
+            outcomes.append(assess_target(target, config, **common))
         else:  # the network before and after adversarial fine-tuning, side by side
             from .harden import assess_hardened
 
-            outcome = assess_hardened(target, kind, config, **common)
-    except (TargetError, ConfigError, DatasetError, BankError) as exc:
-        return usage(str(exc))
+            outcomes.append(assess_hardened(target, kind, config, **common))
+        return 0
+
+    restore = sigterm_as_interrupt()  # `kill PID` stops as Ctrl-C does
+    try:
+        code = run_cli(parser.prog, work, on_interrupt=lambda exc: (
+            f"the finished attacks are kept in {partial_path(target, name)}; run the same "
+            "command again to go on"))
+    finally:
+        restore()
+    if code:
+        return code
+    outcome = outcomes[0]
     print(outcome.table)
     print(f"wrote {', '.join(str(p) for p in outcome.files.values())}")
     if outcome.logged_run_id:

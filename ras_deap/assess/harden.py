@@ -56,7 +56,7 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
     from ..search import make_evaluator
     from ..seeding import derive_seed
     from .attacks import assess_network
-    from .run import build_network, load_heldout_bank, log_assessment
+    from .run import build_network, load_heldout_bank, log_assessment, open_journal, partial_path
 
     config = config or AssessConfig()
     start = time.perf_counter()
@@ -88,13 +88,16 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
               "weights": str(target.weights) if target.weights else None,
               "retrained": retrained, "run_id": target.run_id}
     seed = int(target.config.seed)
+    partial = partial_path(target, f"assess-{kind}")  # one file, keyed by each network
     before = assess_network(net, data.dataset, data.bank, config, seed=seed,
                             bank_fallback=data.bank_fallback, progress=progress,
-                            source={**source, "network": first}, heldout_bank=heldout)
+                            source={**source, "network": first}, heldout_bank=heldout,
+                            journal=open_journal(partial, net, seed, config, log))
     after = assess_network(hardened, data.dataset, data.bank, config, seed=seed,
                            bank_fallback=data.bank_fallback, progress=progress,
                            source={**source, "network": second, "final_training": kind},
-                           heldout_bank=heldout)
+                           heldout_bank=heldout,
+                           journal=open_journal(partial, hardened, seed, config, log))
     result = SideBySide(before=before, after=after, labels=(first, second), final_training=kind,
                         training=training,
                         seconds=time.perf_counter() - start)
@@ -108,6 +111,7 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
              "json": write_atomic(out / f"assess-{kind}.json",
                                   json.dumps(result.to_dict(), indent=2)),
              "weights": weights}
+    partial.unlink(missing_ok=True)
     logged = None
     if mlflow and target.run_id:
         from ..tracking import log_to_run

@@ -14,7 +14,7 @@ from .result import METRIC_PREFIX, Assessment, format_table
 from .target import AssessTarget, TargetError
 
 __all__ = ["AssessOutcome", "assess_target", "build_network", "load_heldout_bank",
-           "log_assessment", "write_atomic"]
+           "log_assessment", "open_journal", "partial_path", "write_atomic"]
 
 
 @dataclass
@@ -79,6 +79,24 @@ def load_heldout_bank(path: str | Path, dataset: Any) -> Any:
     return bank
 
 
+def partial_path(target: AssessTarget, name: str) -> Path:
+    """Where an assessment named ``name`` keeps its finished attacks until it ends."""
+    return target.out_dir / f"{name}.partial.jsonl"
+
+
+def open_journal(path: Path, net: Any, seed: int, config: AssessConfig,
+                 log: Any = print) -> Any:
+    """The journal of ``net``'s attacks at ``path``: an assessment stopped by
+    Ctrl-C or ``kill`` (AutoAttack on an 8-bit winner runs for hours) goes on
+    from its finished attacks when the same command runs again."""
+    from .journal import AttackJournal
+
+    journal = AttackJournal.for_network(path, net, seed, config)
+    if len(journal):
+        log(f"[assess] {len(journal)} attack(s) finished before, resumed from {path}")
+    return journal
+
+
 def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
                   mlflow: bool = True, progress: bool = True, log: Any = print,
                   heldout_bank: str | Path | None = None,
@@ -104,14 +122,18 @@ def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
     source = {"target": target.description, "genome_id": target.genome.id,
               "weights": str(target.weights) if target.weights else None,
               "retrained": retrained, "run_id": target.run_id}
+    seed = int(target.config.seed)
+    journal = open_journal(partial_path(target, name), net, seed, config, log)
     assessment = assess_network(net, data.dataset, data.bank, config,
-                                seed=int(target.config.seed), bank_fallback=data.bank_fallback,
-                                progress=progress, source=source, heldout_bank=heldout)
+                                seed=seed, bank_fallback=data.bank_fallback,
+                                progress=progress, source=source, heldout_bank=heldout,
+                                journal=journal)
     assessment.seconds = time.perf_counter() - start
     table = format_table(assessment)
     files = {"markdown": write_atomic(target.out_dir / f"{name}.md", table),
              "json": write_atomic(target.out_dir / f"{name}.json",
                                   json.dumps(assessment.to_dict(), indent=2))}
+    journal.path.unlink(missing_ok=True)
     logged = None
     if mlflow and target.run_id:
         log_assessment(assessment, target.tracking_uri, target.run_id, list(files.values()))
