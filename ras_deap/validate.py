@@ -12,12 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["check_int", "is_int"]
+__all__ = ["check_int", "is_int", "json_number"]
 
 
 def is_int(value: Any) -> bool:
     """An int that is not a bool (``True`` is an int to Python, never to us)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def json_number(value: Any) -> float | None:
+    """A number read from a JSON file as a float; None for a bool, NaN or
+    anything else, so a planted or hand-edited record reads as unknown and
+    is never trusted or crashed on."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value)
 
 
 def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False,

@@ -358,3 +358,12 @@ def test_old_flag_names_are_accepted_only_where_a_recorded_command_needs_them():
         assert vars(old) == vars(new), flag
         recorded = (REPO / flag.recorded_in.split()[0]).read_text()
         assert f"{flag.old} " in recorded, f"{flag.recorded_in} no longer uses {flag.old}"
+
+
+@pytest.mark.parametrize("value, expected", [(3, 3.0), (2.5, 2.5), (float("inf"), float("inf")),
+                                             (True, None), (float("nan"), None), ("1", None),
+                                             (None, None), ([1], None)])
+def test_json_number_reads_planted_values_as_unknown(value, expected):
+    from ras_deap.validate import json_number
+
+    assert json_number(value) == expected

@@ -16,13 +16,14 @@ which is what ``/usr/bin/time`` around the command would have reported.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import psutil
 
-__all__ = ["HEARTBEAT_SECONDS", "Heartbeat", "tree_cpu_seconds", "utc_now"]
+__all__ = ["HEARTBEAT_SECONDS", "Heartbeat", "session_times", "tree_cpu_seconds", "utc_now"]
 
 HEARTBEAT_SECONDS = 60.0
 
@@ -50,6 +51,14 @@ def tree_cpu_seconds() -> float:
         except psutil.Error:  # it ended between the listing and the read
             continue
     return total
+
+
+def session_times(started: float) -> dict[str, Any]:
+    """A session record's clock, now: wall seconds since ``started`` (a
+    ``time.perf_counter()`` value), the process tree's CPU seconds and the
+    UTC time of this beat (``last_seen``)."""
+    return {"seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(tree_cpu_seconds(), 1), "last_seen": utc_now()}
 
 
 class Heartbeat:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import read_json_if_valid, write_json_atomic
-from .heartbeat import Heartbeat, tree_cpu_seconds, utc_now
+from ..validate import json_number
+from .heartbeat import Heartbeat, session_times, utc_now
 
 __all__ = ["SESSIONS_SUFFIX", "HeldoutSession", "compute_line", "load_sessions",
            "sessions_path"]
@@ -50,17 +51,12 @@ def load_sessions(paths: Sequence[Path]) -> list[dict[str, Any]]:
     return sorted(seen.values(), key=lambda e: str(e.get("started", "")))
 
 
-def _number(value: Any) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    return float(value) if ok else 0.0
-
-
 def compute_line(sessions: Sequence[dict[str, Any]]) -> str:
     """One sentence for a report: the commands, their wall and CPU time."""
     if not sessions:
         return "Compute: no held-out command recorded its time here."
-    wall = sum(_number(s.get("seconds")) for s in sessions)
-    cpu = sum(_number(s.get("cpu_seconds")) for s in sessions)
+    wall = sum(json_number(s.get("seconds")) or 0.0 for s in sessions)
+    cpu = sum(json_number(s.get("cpu_seconds")) or 0.0 for s in sessions)
     lost = sum(1 for s in sessions if not s.get("ended"))
     first, last = str(sessions[0].get("started", "?")), str(sessions[-1].get("started", "?"))
     return (f"Compute: {len(sessions)} held-out command{'s' if len(sessions) > 1 else ''} "
@@ -88,9 +84,7 @@ class HeldoutSession:
 
     def beat(self, ended: str | None = None) -> None:
         with self._lock:
-            self.entry.update(seconds=round(time.perf_counter() - self._start, 1),
-                              cpu_seconds=round(tree_cpu_seconds(), 1),
-                              winners=self.winners, last_seen=utc_now())
+            self.entry.update(session_times(self._start), winners=self.winners)
             if ended is not None:
                 self.entry["ended"] = ended
             for path, others in zip(self.paths, self._others, strict=True):

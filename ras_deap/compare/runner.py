@@ -26,7 +26,7 @@ from ..locks import RunLock
 from ..validate import check_int
 from .cells import REMEASURE_JOURNAL, RESULT_NAME, CellSpec, cell_dir, cell_name, journal_length
 from .compare_config import CompareConfig
-from .heartbeat import Heartbeat, tree_cpu_seconds, utc_now
+from .heartbeat import Heartbeat, session_times
 from .manifest import (
     CompareError,
     load_result,
@@ -157,14 +157,12 @@ class _Session:
         written once it has) and write the manifest; the wall seconds."""
         assert self.entry is not None
         with self.lock:
-            seconds = time.perf_counter() - self.started
-            self.entry.update({"seconds": seconds, "cpu_seconds": round(tree_cpu_seconds(), 1),
-                               "cells_run": list(self.result.cells_run),
-                               "last_seen": utc_now()})
+            times = session_times(self.started)
+            self.entry.update(times, cells_run=list(self.result.cells_run))
             if ended is not None:
                 self.entry.update({"ended": ended, "interrupted": ended == "interrupted"})
             write_manifest(self.cfg, self.manifest)
-        return seconds
+        return times["seconds"]
 
     def record(self, interrupted: bool) -> float:
         """End this session's record (a rerun that ran no cell, only rewrote

@@ -29,6 +29,7 @@ from ..atomic import read_json_if_valid, read_json_lines
 from ..checkpoint import checkpoint_evaluations
 from ..errors import UsageError
 from ..flags import OptionParser
+from ..validate import json_number
 from .cells import JOURNAL_NAME, RAS_CURVE_NAME, RESULT_NAME, parse_cell_name, ras_run_dir
 from .compare_config import METHOD_ORDER
 from .heartbeat import HEARTBEAT_SECONDS
@@ -101,14 +102,6 @@ def _age(path: Path, now: float) -> float | None:
         return None
 
 
-def _number(value: Any) -> float | None:
-    """A JSON number as a float; None for anything else (a planted or
-    hand-edited file is shown as unknown, never trusted or crashed on)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return None
-    return float(value)
-
-
 def _field(data: Any, *keys: str) -> Any:
     for key in keys:
         data = data.get(key) if isinstance(data, dict) else None
@@ -116,7 +109,7 @@ def _field(data: Any, *keys: str) -> Any:
 
 
 def _best(values: list[Any]) -> float | None:
-    numbers = [v for v in map(_number, values) if v is not None and math.isfinite(v)]
+    numbers = [v for v in map(json_number, values) if v is not None and math.isfinite(v)]
     return max(numbers) if numbers else None
 
 
@@ -133,14 +126,14 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
     result = read_json_if_valid(folder / RESULT_NAME)
     if isinstance(_field(result, "outcome"), dict):
         fitness = _field(result, "remeasured", "fitness")
-        fitness = [v for v in map(_number, fitness if isinstance(fitness, list) else [])
+        fitness = [v for v in map(json_number, fitness if isinstance(fitness, list) else [])
                    if v is not None]
-        evaluations = _number(_field(result, "outcome", "evaluations"))
+        evaluations = json_number(_field(result, "outcome", "evaluations"))
         return CellStatus(folder.name, method, seed, "done",
                           0 if evaluations is None else int(evaluations), budget,
-                          _number(_field(result, "outcome", "best_fitness")),
+                          json_number(_field(result, "outcome", "best_fitness")),
                           statistics.fmean(fitness) if fitness else None,
-                          _number(_field(result, "final_metrics", "test_accuracy")),
+                          json_number(_field(result, "final_metrics", "test_accuracy")),
                           _age(folder / RESULT_NAME, now), heldout,
                           heldout_attacks=heldout_attacks, heldout_parts=heldout_parts)
     journal, curve = folder / JOURNAL_NAME, folder / RAS_CURVE_NAME
@@ -149,7 +142,8 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         count = len(entries)
         best = _best([e.get("fitness") for e in entries if not e.get("failure")])
         changed = _age(journal, now)
-        seconds = [v for e in entries[-RECENT:] if (v := _number(e.get("seconds"))) is not None]
+        seconds = [v for e in entries[-RECENT:]
+                   if (v := json_number(e.get("seconds"))) is not None]
         recent = statistics.fmean(seconds) if seconds else None
     else:
         lines = [e for e in read_json_lines(curve) if isinstance(e, dict)]
@@ -183,8 +177,8 @@ def _session(entry: dict[str, Any], now: datetime) -> SessionStatus:
         state = "running" if age <= STALE_SECONDS else "lost"
     cells_run = entry.get("cells_run")
     return SessionStatus(str(entry.get("started", "?")), state,
-                         _number(entry.get("seconds")) or 0.0,
-                         _number(entry.get("cpu_seconds")), last_seen,
+                         json_number(entry.get("seconds")) or 0.0,
+                         json_number(entry.get("cpu_seconds")), last_seen,
                          len(cells_run) if isinstance(cells_run, list) else 0)
 
 
@@ -195,14 +189,14 @@ def comparison_status(out: str | Path, *, now: float | None = None) -> Compariso
     cells never started), seed by seed in the comparison's method order."""
     out = Path(out)
     manifest = read_json_if_valid(out / MANIFEST_NAME)
-    budget = _number(_field(manifest, "settings", "budget"))
+    budget = json_number(_field(manifest, "settings", "budget"))
     if budget is None or budget < 1 or budget != int(budget):
         raise StatusError(f"{out} holds no readable {MANIFEST_NAME} (one recording the settings "
                           "and budget): give the --out folder of python -m ras_deap.compare (it "
                           "is written when the comparison starts)")
     budget = int(budget)
     # with a compute budget a cell trains as many networks as fit: its count is not known here
-    epochs = _number(_field(manifest, "settings", "search", "budget_epochs"))
+    epochs = json_number(_field(manifest, "settings", "search", "budget_epochs"))
     cell_budget = None if epochs is not None else budget
     now = time.time() if now is None else now
     folders = sorted((out / "cells").glob("*-seed*")) if (out / "cells").is_dir() else []
