@@ -7,6 +7,7 @@ import dataclasses
 import json
 from itertools import pairwise
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -400,3 +401,41 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
     assert AttackJournal.for_network(path, net, 6, config).part(
         {"attack": "autoattack", "eps": 2 / 16, "images": [0, 12], "iter": 10,
          "queries": 30}) is None  # ... so seed 6 shares nothing
+
+
+@pytest.mark.parametrize("loss_type, targeted", [("cross_entropy", False),
+                                                 ("difference_logits_ratio", True)])
+def test_apgd_with_remembered_gradients_attacks_as_without_at_one_forward_per_step(
+        tiny, loss_type, targeted):
+    """APGD-CE and APGD-T's steps: the same adversarials with the gradient
+    memo, with about half the forward passes."""
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
+    from ras_deap.assess.attacks import _classifier
+    from ras_deap.assess.memo import memoised_gradients
+    from ras_deap.seeding import seed_everything
+
+    data, net = tiny["data"], tiny["net"]
+    x, y = data.test.x[:40], data.test.y[:40]
+    clf = _classifier(net, x.shape[1:], data.num_classes)
+    labels = np.eye(data.num_classes, dtype=np.float32)[(y + 1) % data.num_classes if targeted
+                                                         else y]
+    forwards = []
+    hook = net.register_forward_hook(lambda m, i, out: forwards.append(len(out)))
+
+    def attack(memo: bool) -> tuple[np.ndarray, int, Any]:
+        a = AutoProjectedGradientDescent(clf, norm=np.inf, eps=2 / 16, eps_step=4 / 16,
+                                         max_iter=20, targeted=targeted, nb_random_init=1,
+                                         batch_size=256, loss_type=loss_type, verbose=False)
+        a = memoised_gradients(a) if memo else a
+        seed_everything(3)
+        forwards.clear()
+        return a.generate(x, y=labels), len(forwards), a.estimator
+
+    try:
+        plain, plain_passes, _ = attack(False)
+        memo, memo_passes, estimator = attack(True)
+    finally:
+        hook.remove()
+    assert np.array_equal(plain, memo)
+    assert estimator.hits >= 10 and memo_passes <= plain_passes - 10

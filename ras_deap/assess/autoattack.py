@@ -28,7 +28,9 @@ ART draws its random starts and squares from numpy's and python's global
 RNGs; :func:`run_autoattack` seeds them, so a result is reproducible.
 Square gets the classifier through :func:`~ras_deap.assess.memo.memoised`:
 it spends most of AutoAttack's time at small eps, and two of its three
-forward passes per query are of images it ran the query before.
+forward passes per query are of images it ran the query before. APGD gets
+its classifier through :func:`~ras_deap.assess.memo.memoised_gradients`:
+each step's loss pass also gives the next step's gradient.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .assess_config import AUTOATTACK_COMPONENTS as COMPONENTS
-from .memo import memoised
+from .memo import memoised, memoised_gradients
 
 __all__ = ["COMPONENTS", "PART_IMAGES", "AutoAttackResult", "run_autoattack",
            "targets_by_logit"]
@@ -86,9 +88,9 @@ def _apgd_t(clf: Any, eps: float, iters: int, targets: int) -> Callable[..., np.
     any wrong class, as in the original."""
     from art.attacks.evasion import AutoProjectedGradientDescent
 
-    attack = AutoProjectedGradientDescent(
+    attack = memoised_gradients(AutoProjectedGradientDescent(
         clf, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=iters, targeted=True,
-        nb_random_init=1, batch_size=BATCH, loss_type="difference_logits_ratio", verbose=False)
+        nb_random_init=1, batch_size=BATCH, loss_type="difference_logits_ratio", verbose=False))
 
     def generate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         labels = y.argmax(1)
@@ -111,9 +113,10 @@ def _components(clf: Any, eps: float, iters: int, queries: int
                 ) -> list[tuple[str, Callable[..., np.ndarray]]]:
     from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
 
-    apgd_ce = AutoProjectedGradientDescent(
+    # each APGD step's loss pass also gives the next step's gradient: remembered
+    apgd_ce = memoised_gradients(AutoProjectedGradientDescent(
         clf, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=iters, targeted=False,
-        nb_random_init=1, batch_size=BATCH, loss_type="cross_entropy", verbose=False)
+        nb_random_init=1, batch_size=BATCH, loss_type="cross_entropy", verbose=False))
     # Square re-reads the logits of images it queried one step before: remembered
     square = SquareAttack(memoised(clf), norm=np.inf, eps=eps, max_iter=queries, p_init=0.8,
                           nb_restarts=1, batch_size=BATCH, verbose=False)
