@@ -149,6 +149,15 @@ def test_assess_network_on_a_tiny_trained_model(tiny):
     again = assess_network(net, data, bank, config, seed=5)  # seeded: the same numbers
     assert [r.accuracy for r in again.rows] == [r.accuracy for r in a.rows]
     assert "eps=3/16" in format_table(a)
+    # the attacks turn the weights' gradients off while they run, and back on after
+    assert all(p.requires_grad for p in net.parameters())
+    first = next(net.parameters())
+    first.requires_grad_(False)  # a frozen weight stays frozen
+    try:
+        assess_network(net, data, None, AssessConfig(images=10, attacks=("fgsm",), bank=False))
+        assert [p.requires_grad for p in net.parameters()][:2] == [False, True]
+    finally:
+        first.requires_grad_(True)
 
 
 def test_pgd_row_matches_a_hand_written_projected_attack(tiny):
