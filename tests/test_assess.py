@@ -642,3 +642,23 @@ def test_heldout_stops_on_sigterm_with_one_line_and_exit_130(tiny, heldout_bank,
     assert "terminated: 0 winner(s) assessed" in err and "run the same command again" in err
     session, = json.loads((arm / "heldout.sessions.json").read_text())["sessions"]
     assert (session["ended"], session["winners"]) == ("interrupted", 0)
+
+
+def test_journal_parts_go_to_their_own_file_and_old_ones_are_still_read(tmp_path):
+    """Parts journalled in the assessment's journal (before they had a file
+    of their own) are found; new parts go to the parts file, which a
+    journal under other settings of the same network and seed reads."""
+    from ras_deap.assess.journal import AttackJournal
+
+    path, parts = tmp_path / "heldout.partial.jsonl", tmp_path / "autoattack-parts.jsonl"
+    key = {"network": "abc", "seed": 1, "config": {"images": 200}}
+    settings = {"attack": "autoattack", "eps": 0.1, "images": [0, 50]}
+    AttackJournal(path, key).add_part(settings, {"ok": "1"})  # the old layout
+    journal = AttackJournal(path, key, parts)
+    assert journal.part(settings) == {"ok": "1"} and not parts.exists()
+    journal.add_part({**settings, "eps": 0.3}, {"ok": "0"})
+    assert len(parts.read_text().splitlines()) == 1
+    other = AttackJournal(tmp_path / "assess.partial.jsonl",
+                          {**key, "config": {"images": 100}}, parts)
+    assert other.part({**settings, "eps": 0.3}) == {"ok": "0"} and len(other) == 0
+    assert AttackJournal(path, {**key, "seed": 2}, parts).part({**settings, "eps": 0.3}) is None

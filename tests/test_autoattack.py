@@ -351,7 +351,8 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
                                                                       monkeypatch):
     """An interrupted AutoAttack keeps its finished parts; the rerun attacks
     only the rest and gives the uninterrupted numbers, times included. A part
-    depends on its images, not on how many the assessment asks for."""
+    depends on its images, not on how many the assessment asks for, and
+    outlives the journal (another assessment of the network reuses it)."""
     import ras_deap.assess.autoattack as aa
     from ras_deap.assess import assess_network
     from ras_deap.assess.journal import AttackJournal
@@ -377,8 +378,10 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
             if len(calls) == 2:
                 raise KeyboardInterrupt
 
+    parts = tmp_path / "autoattack-parts.jsonl"
+
     def journal(cls, cfg):
-        return cls.for_network(path, net, 5, cfg)
+        return cls.for_network(path, net, 5, cfg, parts)
 
     with pytest.raises(KeyboardInterrupt):
         assess_network(net, data, None, config, seed=5, journal=journal(Cut, config))
@@ -391,14 +394,16 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
         (r.key, r.accuracy, pytest.approx(r.seconds, rel=0.5, abs=5)) for r in whole.rows
         if r.key.startswith("autoattack")]
     assert [r.accuracy for r in resumed.rows] == [r.accuracy for r in whole.rows]
+    path.unlink()  # a finished assessment removes its journal; the parts stay
     fewer = dataclasses.replace(config, autoattack_images=24)
     first = assess_network(net, data, None, fewer, seed=5, journal=journal(AttackJournal, fewer))
     assert calls == [12, 12, 6]  # both parts stored, though the assessment's settings differ
+    assert len(parts.read_text().splitlines()) == 3
     assert first.row("autoattack_eps2").images == 24
-    assert AttackJournal.for_network(path, net, 5, fewer).part(  # stored under seed 5 ...
+    assert AttackJournal.for_network(path, net, 5, fewer, parts).part(  # under seed 5 ...
         {"attack": "autoattack", "eps": 2 / 16, "images": [0, 12], "iter": 10,
          "queries": 30}) is not None
-    assert AttackJournal.for_network(path, net, 6, config).part(
+    assert AttackJournal.for_network(path, net, 6, config, parts).part(
         {"attack": "autoattack", "eps": 2 / 16, "images": [0, 12], "iter": 10,
          "queries": 30}) is None  # ... so seed 6 shares nothing
 

@@ -51,7 +51,7 @@ def test_every_committed_comparison_keeps_what_its_page_reads_back_in_git() -> N
     for manifest in listed:
         folder = Path(manifest).parent
         for name in ("report-notes.md", "comparison.json", "cells/random-seed0/result.json",
-                     "heldout.sessions.json"):
+                     "heldout.sessions.json", "cells/random-seed0/autoattack-parts.jsonl"):
             ignored = subprocess.run(["git", "check-ignore", "-q", str(folder / name)],
                                      cwd=ROOT).returncode == 0
             assert not ignored, f"{folder}/.gitignore ignores {name}: add !{name}"

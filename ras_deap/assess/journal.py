@@ -10,7 +10,11 @@ rest. Another network, settings or seed share nothing with the lines.
 An attack that runs for hours (AutoAttack at a small eps) also stores its
 *parts* (one chunk of images each) under a key naming only the network, the
 seed and the part's own settings, so a part is reused whatever the
-assessment around it asks for (more images, other attacks)."""
+assessment around it asks for (more images, other attacks, another eps
+grid). Parts go to a file of their own (``parts_path``, by convention
+:data:`PARTS_NAME` beside the journal) that outlives the journal: an
+assessment that asks first for one eps and later for the whole grid pays
+for that eps once."""
 
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ from typing import Any
 from ..atomic import append_line, read_json_lines
 from .result import AttackRow
 
-__all__ = ["AttackJournal", "network_digest"]
+__all__ = ["PARTS_NAME", "AttackJournal", "network_digest"]
+
+PARTS_NAME = "autoattack-parts.jsonl"  # beside the journals of a folder; never removed
 
 
 def network_digest(net: Any) -> str:
@@ -41,28 +47,36 @@ def _dumps(key: dict[str, Any]) -> str:
 
 class AttackJournal:
     """Rows of finished attacks under ``key`` in the JSON-lines file ``path``
-    (a torn last line, from a kill, is ignored)."""
+    (a torn last line, from a kill, is ignored); parts in ``parts_path``
+    (default: ``path`` itself)."""
 
-    def __init__(self, path: Path, key: dict[str, Any]) -> None:
+    def __init__(self, path: Path, key: dict[str, Any],
+                 parts_path: Path | None = None) -> None:
         self.path = Path(path)
+        self.parts_path = self.path if parts_path is None else Path(parts_path)
         self.key = _dumps(key)
         # a part's key: the network and seed, without the assessment's settings
         self._identity = {k: v for k, v in key.items() if k != "config"}
         self._done: dict[str, list[AttackRow]] = {}
         self._parts: dict[str, dict[str, Any]] = {}
-        for entry in read_json_lines(self.path, ordered=False):
-            if not isinstance(entry, dict):
-                continue
-            if entry.get("key") == self.key:
-                self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
-            elif isinstance(entry.get("part_key"), str) and isinstance(entry.get("part"), dict):
-                self._parts[entry["part_key"]] = entry["part"]
+        # parts written to the journal itself (before they had a file) are read too
+        for source in dict.fromkeys([self.path, self.parts_path]):
+            for entry in read_json_lines(source, ordered=False):
+                if not isinstance(entry, dict):
+                    continue
+                if entry.get("key") == self.key and source == self.path:
+                    self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
+                elif (isinstance(entry.get("part_key"), str)
+                      and isinstance(entry.get("part"), dict)):
+                    self._parts[entry["part_key"]] = entry["part"]
 
     @classmethod
-    def for_network(cls, path: Path, net: Any, seed: int, config: Any) -> AttackJournal:
-        """The journal of ``net`` attacked with ``config`` (an AssessConfig) and ``seed``."""
+    def for_network(cls, path: Path, net: Any, seed: int, config: Any,
+                    parts_path: Path | None = None) -> AttackJournal:
+        """The journal of ``net`` attacked with ``config`` (an AssessConfig)
+        and ``seed``; its AutoAttack parts in ``parts_path`` (default: ``path``)."""
         return cls(path, {"network": network_digest(net), "seed": seed,
-                          "config": config.to_dict()})
+                          "config": config.to_dict()}, parts_path)
 
     def rows(self, attack: str) -> list[AttackRow] | None:
         """The stored rows of ``attack`` (e.g. ``autoattack 3``), or None."""
@@ -80,7 +94,7 @@ class AttackJournal:
     def add_part(self, settings: dict[str, Any], payload: dict[str, Any]) -> None:
         key = self._part_key(settings)
         self._parts[key] = dict(payload)
-        append_line(self.path, json.dumps({"part_key": key, "part": payload}))
+        append_line(self.parts_path, json.dumps({"part_key": key, "part": payload}))
 
     def _part_key(self, settings: dict[str, Any]) -> str:
         return _dumps({**self._identity, "part": settings})

@@ -86,12 +86,13 @@ def partial_path(target: AssessTarget, name: str) -> Path:
 
 def open_journal(path: Path, net: Any, seed: int, config: AssessConfig,
                  log: Any = print) -> Any:
-    """The journal of ``net``'s attacks at ``path``: an assessment stopped by
-    Ctrl-C or ``kill`` (AutoAttack on an 8-bit winner runs for hours) goes on
-    from its finished attacks when the same command runs again."""
-    from .journal import AttackJournal
+    """The journal of ``net``'s attacks at ``path`` (its AutoAttack parts in
+    :data:`~.journal.PARTS_NAME` beside it): an assessment stopped by Ctrl-C
+    or ``kill`` (AutoAttack on an 8-bit winner runs for hours) goes on from
+    its finished attacks when the same command runs again."""
+    from .journal import PARTS_NAME, AttackJournal
 
-    journal = AttackJournal.for_network(path, net, seed, config)
+    journal = AttackJournal.for_network(path, net, seed, config, path.parent / PARTS_NAME)
     if len(journal):
         log(f"[assess] {len(journal)} attack(s) finished before, resumed from {path}")
     return journal

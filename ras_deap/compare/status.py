@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..assess.journal import PARTS_NAME
 from ..atomic import read_json_if_valid, read_json_lines
 from ..checkpoint import checkpoint_evaluations
 from ..errors import UsageError
@@ -119,7 +120,7 @@ def _cell(out: Path, folder: Path, budget: int | None, now: float) -> CellStatus
         return None
     method, seed = parsed
     heldout = any(folder.glob("heldout*.json"))
-    entries = [e for path in folder.glob("heldout*.partial.jsonl")
+    entries = [e for path in [*folder.glob("heldout*.partial.jsonl"), folder / PARTS_NAME]
                for e in read_json_lines(path, ordered=False) if isinstance(e, dict)]
     heldout_attacks = len({e["attack"] for e in entries if isinstance(e.get("attack"), str)})
     heldout_parts = len({e["part_key"] for e in entries if isinstance(e.get("part_key"), str)})
