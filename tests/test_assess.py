@@ -441,6 +441,35 @@ def test_heldout_assesses_winners_with_weights_before_those_it_must_retrain(
     assert seen == ["ras-seed0", "random-seed1", "ras-seed1", "random-seed0"]
 
 
+def test_heldout_takes_the_eps_grid_and_autoattacks_budgets(tiny, heldout_bank, tmp_path,
+                                                            monkeypatch, capsys):
+    """--eps-steps and --autoattack-eps reach the assessment's settings (the
+    pre-registered eps first, the grid later); a bad budget is one line, exit 2."""
+    from ras_deap.compare import heldout
+
+    arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
+    configs = []
+
+    def assess(folder, config, *args, **kwargs):
+        configs.append(config)
+        return {}
+
+    monkeypatch.setattr(heldout, "assess_cell", assess)
+    monkeypatch.setattr(heldout, "cell_rows", lambda result, record, arm: {})
+    argv = ["--arm", f"bank={arm}", "--methods", "ras", "--heldout-bank", str(heldout_bank),
+            "--no-mlflow", "--no-progress", "--autoattack"]
+    assert heldout.main([*argv, "--eps-steps", "3", "--autoattack-eps", "0.3,0.1"]) == 0
+    assert {(c.eps_steps, c.autoattack_eps, c.attacks) for c in configs} == {
+        ((3,), (0.1, 0.3), ("square", "autoattack"))}
+    configs.clear()
+    assert heldout.main(argv) == 0
+    assert {(c.eps_steps, c.autoattack_eps) for c in configs} == {(None, None)}
+    with pytest.raises(SystemExit) as stop:
+        heldout.main([*argv, "--autoattack-eps", "0.1,big"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--autoattack-eps '0.1,big': give comma-separated L-inf budgets" in err[-1]
+
 def test_heldout_takes_one_lock_per_name_beside_a_running_comparison(
         tiny, heldout_bank, tmp_path, monkeypatch, capsys):
     """A second held-out command under the same --name stops before it attacks

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ..config import DATASET_NAMES, OPTIONS, ConfigError
 from ..errors import EXIT_USAGE, run_cli, sigterm_as_interrupt
 from ..flags import OptionParser, add_option, given
 from .assess_config import ASSESS_OPTIONS, ATTACKS, DEFAULT_ATTACKS, AssessConfig
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_eps_arguments", "build_parser", "eps_settings", "main"]
 
 # AssessConfig's numbers: flag, type and help from their declarations
 COUNTS = ("images", "l0_images", "pgd_steps", "pixel_iter", "square_iter", "autoattack_images",
@@ -47,6 +48,27 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+def add_eps_arguments(group: Any, *, grid: bool = True, autoattack: bool = True) -> None:
+    """``--eps-steps`` (the L-inf grid) and ``--autoattack-eps`` (AutoAttack's
+    absolute budgets), as ``assess`` and ``compare.heldout`` take them; read
+    back with :func:`eps_settings`."""
+    if grid:
+        group.add_argument("--eps-steps", type=_ints, metavar="K,K",
+                           help="Linf budgets in intensity steps of the data (default 1,2,3 on "
+                                "digits = 1/16, 2/16, 3/16; 1,3,5,10 on 8-bit data = x/255)")
+    if autoattack:
+        group.add_argument("--autoattack-eps", metavar="E,E",
+                           help="absolute L-inf budgets for AutoAttack beside the eps grid "
+                                "(default 0.1,0.3 on 28x28 8-bit data such as mnist10k, the "
+                                "field's MNIST budgets; none elsewhere; 'none' for none)")
+
+
+def eps_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """AssessConfig's ``eps_steps`` and ``autoattack_eps`` from
+    :func:`add_eps_arguments`' flags (a bad budget: one ConfigError)."""
+    return {"eps_steps": args.eps_steps, "autoattack_eps": _eps_values(args.autoattack_eps)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = AssessConfig()
     p = OptionParser(
@@ -72,9 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("attacks")
     for name in ("images", "l0_images"):
         add_option(g, ASSESS_OPTIONS[name])
-    g.add_argument("--eps-steps", type=_ints, metavar="K,K",
-                   help="Linf budgets in intensity steps of the data (default 1,2,3 on digits "
-                        "= 1/16, 2/16, 3/16; 1,3,5,10 on 8-bit data = x/255)")
+    add_eps_arguments(g, autoattack=False)
     add_option(g, ASSESS_OPTIONS["pgd_steps"])
     g.add_argument("--pixel-th", type=_ints, default=d.pixel_th, metavar="T,T",
                    help="PixelAttack budgets in changed pixels (default 1,3,5,10)")
@@ -86,10 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "autoattack the field's reference assessment, minutes per eps)")
     for name in ("autoattack_images", "autoattack_iter", "autoattack_queries"):
         add_option(g, ASSESS_OPTIONS[name])
-    g.add_argument("--autoattack-eps", metavar="E,E",
-                   help="absolute L-inf budgets for AutoAttack beside the eps grid (default "
-                        "0.1,0.3 on 28x28 8-bit data such as mnist10k, the field's MNIST "
-                        "budgets; none elsewhere; 'none' for none)")
+    add_eps_arguments(g, grid=False)
     g.add_argument("--no-bank", action="store_true", help="skip the transfer bank")
     add_option(g, OPTIONS["final_training"],
                note="here: also fine-tune a copy of the network (its weights, or its standard "
@@ -126,10 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     try:
-        config = AssessConfig(**given(args, COUNTS), eps_steps=args.eps_steps,
-                              pixel_th=args.pixel_th, attacks=args.attacks,
-                              bank=not args.no_bank,
-                              autoattack_eps=_eps_values(args.autoattack_eps))
+        config = AssessConfig(**given(args, COUNTS), pixel_th=args.pixel_th,
+                              attacks=args.attacks, bank=not args.no_bank,
+                              **eps_settings(args))
     except ConfigError as exc:
         return usage(str(exc))
     from ..bank import BankError

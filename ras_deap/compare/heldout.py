@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from ..assess.assess_config import ASSESS_OPTIONS, AssessConfig
+from ..assess.cli import add_eps_arguments, eps_settings
 from ..flags import OptionParser, add_option, given
 from .cells import cell_seeds
 from .compare_config import METHOD_ORDER
@@ -138,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="also run AutoAttack (APGD-CE, APGD-T, Square; the field's reference "
                         "assessment; minutes per winner)")
     add_option(p, ASSESS_OPTIONS["autoattack_images"])
+    add_eps_arguments(p)
     p.add_argument("--reference", default="bank",
                    help="the arm the others are tested against (default bank)")
     p.add_argument("--reference-method", default="ras",
@@ -189,7 +191,7 @@ def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace
                                "e.g. heldout-test")
         config = AssessConfig(**given(args, _ASSESS_COUNTS), bank=False,
                               attacks=("square", "autoattack") if args.autoattack
-                              else ("square",))
+                              else ("square",), **eps_settings(args))
     except (HeldoutError, ConfigError) as exc:
         parser.error(str(exc))
     return arms, methods, config
