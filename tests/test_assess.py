@@ -304,6 +304,13 @@ def test_assess_cli_stopped_by_kill_says_where_its_attacks_are_and_resumes(tiny,
     assert [(r["key"], r["accuracy"]) for r in resumed["rows"]] == [
         (r["key"], r["accuracy"]) for r in whole["rows"]]
     assert not partial.exists()
+    # the attacks ran on the run's threads setting (1 here), not torch's default of every core
+    torch.set_num_threads(2)
+    try:
+        assert main(argv) == 0 and torch.get_num_threads() == 1
+        assert main([*argv, "--threads", "2"]) == 0 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
 
 # -- held-out attacks: SquareAttack and a second bank ------------------------------------
 def test_square_iter_stays_out_of_records_written_before_square_existed():
@@ -448,10 +455,11 @@ def test_heldout_takes_the_eps_grid_and_autoattacks_budgets(tiny, heldout_bank, 
     from ras_deap.compare import heldout
 
     arm = _fake_comparison(tiny, tmp_path / "bank", "bank")
-    configs = []
+    configs, threads = [], []
 
     def assess(folder, config, *args, **kwargs):
         configs.append(config)
+        threads.append(kwargs["threads"])
         return {}
 
     monkeypatch.setattr(heldout, "assess_cell", assess)
@@ -462,8 +470,9 @@ def test_heldout_takes_the_eps_grid_and_autoattacks_budgets(tiny, heldout_bank, 
     assert {(c.eps_steps, c.autoattack_eps, c.attacks) for c in configs} == {
         ((3,), (0.1, 0.3), ("square", "autoattack"))}
     configs.clear()
-    assert heldout.main(argv) == 0
+    assert heldout.main([*argv, "--threads", "2"]) == 0
     assert {(c.eps_steps, c.autoattack_eps) for c in configs} == {(None, None)}
+    assert set(threads) == {None, 2}  # each cell's own setting, or --threads
     with pytest.raises(SystemExit) as stop:
         heldout.main([*argv, "--autoattack-eps", "0.1,big"])
     assert stop.value.code == 2

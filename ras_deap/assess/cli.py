@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bank", help="adversarial bank .npz (default: the run's, or the shipped)")
     g.add_argument("--full-epochs", type=int, help="epochs of the re-training (no weights)")
     g.add_argument("--device", help="torch device of a re-training (attacks run on the CPU)")
+    add_option(g, OPTIONS["threads"], default="the run's setting",
+               note="here: for a re-training and the attacks")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="folder of assess.md/assess.json (default: the run folder)")
     g.add_argument("--tracking-uri", help="MLflow store of the run (default: the run's, else "
@@ -159,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 log_run=args.log_run, member=args.member,
                                 dataset=args.dataset, seed=args.seed,
                                 data_dir=args.data_dir, bank=args.bank,
-                                full_epochs=args.full_epochs, device=args.device)
+                                full_epochs=args.full_epochs, device=args.device,
+                                threads=getattr(args, "threads", None))
         common = {"mlflow": not args.no_mlflow, "progress": not args.no_progress,
                   "heldout_bank": args.heldout_bank,
                   "log": lambda m: print(m, file=sys.stderr, flush=True)}

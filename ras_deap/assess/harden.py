@@ -61,6 +61,7 @@ def assess_hardened(target: AssessTarget, kind: str, config: AssessConfig | None
     config = config or AssessConfig()
     start = time.perf_counter()
     evaluator = make_evaluator(target.config)
+    evaluator.use_threads()  # the attacks too: the run's threads setting
     data = evaluator.data()  # a missing data folder or a leaking bank fails here
     heldout = None if heldout_bank is None else load_heldout_bank(heldout_bank, data.dataset)
     first, second = column_labels(target, kind)

@@ -113,6 +113,7 @@ def assess_target(target: AssessTarget, config: AssessConfig | None = None, *,
     config = config or AssessConfig()
     start = time.perf_counter()
     evaluator = make_evaluator(target.config)
+    evaluator.use_threads()  # the attacks too: the run's threads setting
     data = evaluator.data()  # a missing data folder or a leaking bank fails here
     heldout = None if heldout_bank is None else load_heldout_bank(heldout_bank, data.dataset)
     log(f"[assess] {target.description}: genome {target.genome.id}, dataset "

@@ -48,6 +48,7 @@ from typing import Any
 
 from ..assess.assess_config import ASSESS_OPTIONS, AssessConfig
 from ..assess.cli import add_eps_arguments, eps_settings
+from ..config import OPTIONS
 from ..flags import OptionParser, add_option, given
 from .cells import cell_seeds
 from .compare_config import METHOD_ORDER
@@ -140,6 +141,8 @@ def _parser() -> argparse.ArgumentParser:
                         "assessment; minutes per winner)")
     add_option(p, ASSESS_OPTIONS["autoattack_images"])
     add_eps_arguments(p)
+    add_option(p, OPTIONS["threads"], default="each cell's setting",
+               note="here: for re-trainings and the attacks")
     p.add_argument("--reference", default="bank",
                    help="the arm the others are tested against (default bank)")
     p.add_argument("--reference-method", default="ras",
@@ -298,7 +301,8 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] = print) 
             heldout = assess_cell(cell_dir(arm.out, method, seed), config,
                                   bank_for_seed(args.heldout_bank, seed),
                                   mlflow=not args.no_mlflow, name=args.name,
-                                  retrain_generation=retrain)
+                                  retrain_generation=retrain,
+                                  threads=getattr(args, "threads", None))
             done[i] = cell_rows(result, heldout, arm.name)
             if session is not None and i in pending:
                 session.winners += 1

@@ -142,12 +142,14 @@ def is_assessed(folder: Path, config: AssessConfig, heldout_bank: Path,
 
 def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
                 mlflow: bool = True, name: str = HELDOUT_NAME,
-                retrain_generation: int | None = None) -> dict[str, Any]:
+                retrain_generation: int | None = None,
+                threads: int | None = None) -> dict[str, Any]:
     """The held-out assessment of the winner stored in cell ``folder``
     (``<name>.json``, computed and stored if missing or made with other
     settings or another bank). Without ``best_model.pt`` the winner is
     re-trained as the final training of generation ``retrain_generation``
-    was (an error when it is None)."""
+    was (an error when it is None). ``threads``: torch threads for the
+    re-training and the attacks (default: the cell's setting)."""
     from ..assess.attacks import assess_network
     from ..assess.journal import PARTS_NAME, AttackJournal
     from ..assess.result import format_table
@@ -161,11 +163,12 @@ def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
     stored = _stored(folder, config, bank_sha, name)
     if stored is not None:
         return stored
-    target = resolve_target(str(folder))
+    target = resolve_target(str(folder), threads=threads)
     if target.weights is None and retrain_generation is None:
         raise HeldoutError(f"{folder} has no best_model.pt: the cell's final training did not "
                            "finish; rerun its comparison to finish it")
     evaluator = make_evaluator(target.config)
+    evaluator.use_threads()  # the attacks too: the cell's threads setting or --threads
     data = evaluator.data()
     bank = load_heldout_bank(heldout_bank, data.dataset)
     if target.weights is not None:
