@@ -386,9 +386,13 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
     with pytest.raises(KeyboardInterrupt):
         assess_network(net, data, None, config, seed=5, journal=journal(Cut, config))
     assert calls == [12, 12]
+    first_line = json.loads(parts.read_text().splitlines()[0])  # a damaged copy of part 1
+    with open(parts, "a") as fh:
+        fh.write(json.dumps({**first_line, "part": {**first_line["part"], "ok": "11"}}) + "\n")
     resumed = assess_network(net, data, None, config, seed=5,
                              journal=journal(AttackJournal, config))
-    assert calls == [12, 12, 6]  # only the last part ran again
+    assert calls == [12, 12, 12, 6]  # the damaged part and the last ran again
+    calls[2:3] = []
     assert [(r.key, r.accuracy, r.seconds) for r in resumed.rows
             if r.key.startswith("autoattack")] == [
         (r.key, r.accuracy, pytest.approx(r.seconds, rel=0.5, abs=5)) for r in whole.rows
@@ -398,7 +402,7 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
     fewer = dataclasses.replace(config, autoattack_images=24)
     first = assess_network(net, data, None, fewer, seed=5, journal=journal(AttackJournal, fewer))
     assert calls == [12, 12, 6]  # both parts stored, though the assessment's settings differ
-    assert len(parts.read_text().splitlines()) == 3
+    assert len(parts.read_text().splitlines()) == 5  # 3 parts, 1 damaged, 1 re-run
     assert first.row("autoattack_eps2").images == 24
     assert AttackJournal.for_network(path, net, 5, fewer, parts).part(  # under seed 5 ...
         {"attack": "autoattack", "eps": 2 / 16, "images": [0, 12], "iter": 10,
