@@ -23,38 +23,27 @@ import sys
 import time
 
 import numpy as np
+import stored_winner
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folder")
-    p.add_argument("--images", type=int, default=50)
+    stored_winner.add_arguments(p, images=50)
     p.add_argument("--iters", type=int, default=100)
-    p.add_argument("--eps-step", type=int, default=3, help="eps in steps of the data's grid")
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     import torch
     from art.attacks.evasion import AutoProjectedGradientDescent
 
-    from ras_deap.assess.attacks import _classifier, _input_gradients_only
+    from ras_deap.assess.attacks import _input_gradients_only
     from ras_deap.assess.autoattack import targets_by_logit
     from ras_deap.assess.memo import memoised_gradients
-    from ras_deap.assess.run import build_network
-    from ras_deap.assess.target import resolve_target
-    from ras_deap.search import make_evaluator
     from ras_deap.seeding import seed_everything
 
     torch.set_num_threads(1)
-    target = resolve_target(args.folder)
-    evaluator = make_evaluator(target.config)
-    dataset = evaluator.data().dataset
-    net, _ = build_network(target, evaluator)
-    net = net.cpu().eval()
-    x, y = dataset.test.x[:args.images], dataset.test.y[:args.images]
-    eps = args.eps_step / (int(dataset.levels) - 1)
-    clf = _classifier(net, x.shape[1:], dataset.num_classes)
-    eye = np.eye(dataset.num_classes, dtype=np.float32)
+    w = stored_winner.load(args)
+    net, clf, x, y, eps = w.net, w.clf, w.x, w.y, w.eps
+    eye = np.eye(w.num_classes, dtype=np.float32)
     first_target = targets_by_logit(clf.predict(x), y, 1)[:, 0]
     for loss_type, targeted, labels in (("cross_entropy", False, eye[y]),
                                         ("difference_logits_ratio", True, eye[first_target])):

@@ -22,34 +22,22 @@ import sys
 import time
 
 import numpy as np
+import stored_winner
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folder")
-    p.add_argument("--images", type=int, default=64)
+    stored_winner.add_arguments(p, images=64)
     p.add_argument("--queries", type=int, default=100)
-    p.add_argument("--eps-step", type=int, default=3, help="eps in steps of the data's grid")
-    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
     from art.attacks.evasion import SquareAttack
 
-    from ras_deap.assess.attacks import _classifier
     from ras_deap.assess.memo import memoised
-    from ras_deap.assess.run import build_network
-    from ras_deap.assess.target import resolve_target
-    from ras_deap.search import make_evaluator
     from ras_deap.seeding import seed_everything
 
-    target = resolve_target(args.folder)
-    evaluator = make_evaluator(target.config)
-    dataset = evaluator.data().dataset
-    net, _ = build_network(target, evaluator)
-    net = net.cpu().eval()
-    x, y = dataset.test.x[:args.images], dataset.test.y[:args.images]
-    eps = args.eps_step / (int(dataset.levels) - 1)
-    clf = _classifier(net, x.shape[1:], dataset.num_classes)
+    w = stored_winner.load(args)
+    clf, x, y, eps = w.clf, w.x, w.y, w.eps
     found, report = {}, {"folder": args.folder, "images": len(x), "queries": args.queries,
                          "eps": eps}
     for label, attacked in (("plain", clf), ("memo", memoised(clf))):
