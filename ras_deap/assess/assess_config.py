@@ -22,7 +22,8 @@ __all__ = ["ASSESS_OPTIONS", "ATTACKS", "AUTOATTACK_COMPONENTS", "AUTOATTACK_FIE
 ATTACKS = ("fgsm", "pgd", "square", "autoattack", "pixel")
 # What an assessment runs unless told otherwise. SquareAttack is opt-in: it is the
 # gradient-free L-inf check that no fitness uses (held-out comparisons, masking checks).
-# AutoAttack is opt-in too: the field's reference (RobustBench), minutes per eps.
+# AutoAttack is opt-in too: the field's reference (RobustBench), minutes per eps on digits,
+# up to a CPU-hour per eps on an 8-bit winner.
 DEFAULT_ATTACKS = ("fgsm", "pgd", "pixel")
 SQUARE_ITER = 200  # ART SquareAttack queries per image, as in the masking check of #18
 COARSE_EPS_STEPS = (1, 2, 3)  # data with few intensity levels (digits: 1/16, 2/16, 3/16)

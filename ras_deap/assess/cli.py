@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--attacks", type=_names, default=DEFAULT_ATTACKS,
                    help=f"subset of {','.join(ATTACKS)} (default "
                         f"{','.join(DEFAULT_ATTACKS)}; square is the gradient-free Linf check, "
-                        "autoattack the field's reference assessment, minutes per eps)")
+                        "autoattack the field's reference assessment, minutes per eps on "
+                        "digits, up to a CPU-hour per eps on an 8-bit winner)")
     for name in ("autoattack_images", "autoattack_iter", "autoattack_queries"):
         add_option(g, ASSESS_OPTIONS[name])
     add_eps_arguments(g, grid=False)

@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     add_option(p, ASSESS_OPTIONS["square_iter"])
     p.add_argument("--autoattack", action="store_true",
                    help="also run AutoAttack (APGD-CE, APGD-T, Square; the field's reference "
-                        "assessment; minutes per winner)")
+                        "assessment; up to a CPU-hour per eps on an 8-bit winner)")
     add_option(p, ASSESS_OPTIONS["autoattack_images"])
     add_eps_arguments(p)
     add_option(p, OPTIONS["threads"], default="each cell's setting",
