@@ -71,3 +71,40 @@ def test_costs_from_journals_results_and_sessions(tmp_path, capsys):
 def test_a_folder_that_is_no_comparison_is_refused(tmp_path, capsys):
     assert _module().main([str(tmp_path)]) == 2
     assert "has no comparison.json" in capsys.readouterr().err
+
+
+def test_autoattack_costs_from_stored_parts(tmp_path, capsys):
+    """benchmarks/autoattack_costs.py sums each winner's stored AutoAttack
+    parts per eps (old parts in a held-out journal too, damaged lines left
+    out) and prices a whole assessment at their mean pace."""
+    path = ROOT / "benchmarks" / "autoattack_costs.py"
+    spec = importlib.util.spec_from_file_location("autoattack_costs", path)
+    costs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(costs)
+
+    def line(eps: float, start: int, ok: str, seconds: float) -> str:
+        key = json.dumps({"network": "n", "seed": 1, "part": {
+            "attack": "autoattack", "eps": eps, "images": [start, start + len(ok)]}})
+        return json.dumps({"part_key": key, "part": {
+            "ok": ok, "robust_after": {"apgd-ce": "1" * len(ok), "apgd-t": ok, "square": ok},
+            "seconds": {"apgd-ce": seconds, "apgd-t": seconds, "square": 2 * seconds}}})
+
+    cell = tmp_path / "cmp" / "cells" / "ras-seed0"
+    cell.mkdir(parents=True)
+    (cell / "heldout.partial.jsonl").write_text(line(3 / 255, 0, "1100", 10.0) + "\n")
+    (cell / "autoattack-parts.jsonl").write_text("\n".join([
+        line(3 / 255, 4, "1111", 30.0), line(0.3, 0, "0000", 1.0),
+        json.dumps({"part_key": "x", "part": {"ok": "1"}}), '{"part_key": "cut']) + "\n")
+    (tmp_path / "cmp" / "cells" / "tpe-seed0").mkdir()  # nothing stored yet
+    rows = costs.autoattack_costs(tmp_path / "cmp")
+    assert [(r["cell"], r["eps"], r["parts"], r["images"]) for r in rows] == [
+        ("ras-seed0", 3 / 255, 2, 8), ("ras-seed0", 0.3, 1, 4)]
+    assert rows[0]["robust_after"] == {"apgd-ce": 1.0, "apgd-t": 0.75, "square": 0.75}
+    assert rows[0]["seconds"] == {"apgd-ce": 40.0, "apgd-t": 40.0, "square": 80.0}
+    assert costs.main([str(tmp_path / "cmp"), "--images", "200", "--winners", "10"]) == 0
+    text = capsys.readouterr().out
+    assert "| ras-seed0 | 3/255 | 2 | 8 | 100 % / 75 % / 75 % | 40 | 40 | 80 | 80 |" in text
+    # 80 s per part, 4 parts per winner: 320 s = 0.09 h; 10 winners: 0.9 h
+    assert "* 3/255: 80 s per part over 2 parts; 0.09 h per winner, 0.9 h for 10" in text
+    assert "* 0.3: 4 s per part" in text
+    assert costs.main([str(tmp_path / "nothing")]) == 2
