@@ -6,16 +6,17 @@ PART_IMAGES``), each stored when it ends with the time of each component
 (``autoattack-parts.jsonl`` in the cell; parts of an older run also sit in
 its ``heldout*.partial.jsonl``). This reads them without attacking anything
 and prints, per winner and eps, the parts and images done, the share still
-robust after APGD-CE, APGD-T and Square, and each component's summed time;
+robust after APGD-CE, APGD-T and Square, each component's summed wall time
+and the CPU time per part (parts stored since 2026-12-08 record it);
 then, per eps, the mean time of a part over every winner measured, and what
 a whole assessment (``--images`` per winner, ``--winners`` winners) costs
 at that pace.
 
     python benchmarks/autoattack_costs.py docs/results/table2-mnist10k-cells
 
-Times are each part's own wall time, on whichever machine, load and number
-of torch threads ran it (a part's seconds are ``time.perf_counter`` spans):
-on a shared machine they overstate the CPU time.
+Times are each part's own, on whichever machine, load and number of torch
+threads ran it: on a shared machine the wall time overstates the CPU time,
+and before 2026-12-08 a second torch thread could double the CPU time too.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def autoattack_costs(out: Path) -> list[dict[str, Any]]:
                 "cell": folder.name, "eps": eps, "parts": len(parts), "images": images,
                 "robust_after": {c: sum(p["robust_after"][c].count("1") for p in parts) / images
                                  for c in COMPONENTS},
-                "seconds": {c: sum(float(p["seconds"][c]) for p in parts) for c in COMPONENTS}})
+                "seconds": {c: sum(float(p["seconds"][c]) for p in parts) for c in COMPONENTS},
+                # CPU time: only parts written since it was recorded (2026-12-08) have it
+                "cpu_seconds": sum(sum(map(float, p["cpu_seconds"].values())) for p in parts)
+                if all(isinstance(p.get("cpu_seconds"), dict) for p in parts) else None})
     return rows
 
 
@@ -92,13 +96,16 @@ def _eps_label(eps: float) -> str:
 def format_costs(rows: list[dict[str, Any]], images: int, winners: int,
                  part_images: int = 50) -> str:
     lines = ["| winner | eps | parts | images | robust after APGD-CE / APGD-T / Square | "
-             "APGD-CE s | APGD-T s | Square s | s per part |", "|---" * 9 + "|"]
+             "APGD-CE s | APGD-T s | Square s | s per part | CPU-s per part |",
+             "|---" * 10 + "|"]
     for r in rows:
         after = " / ".join(f"{100 * r['robust_after'][c]:.0f} %" for c in COMPONENTS)
         s = r["seconds"]
         lines.append(f"| {r['cell']} | {_eps_label(r['eps'])} | {r['parts']} | {r['images']} | "
                      f"{after} | {s['apgd-ce']:.0f} | {s['apgd-t']:.0f} | {s['square']:.0f} | "
-                     f"{sum(s.values()) / r['parts']:.0f} |")
+                     f"{sum(s.values()) / r['parts']:.0f} | "
+                     + ("-" if r["cpu_seconds"] is None else f"{r['cpu_seconds'] / r['parts']:.0f}")
+                     + " |")
     per_eps: dict[float, list[float]] = defaultdict(list)
     for r in rows:
         per_eps[r["eps"]] += [sum(r["seconds"].values()) / r["parts"]] * r["parts"]

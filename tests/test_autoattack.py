@@ -141,6 +141,8 @@ def test_run_autoattack_finds_valid_adversarials_reproducibly(tiny):
     assert list(result.robust_after) == ["apgd-ce", "apgd-t", "square"]
     assert all((later <= earlier).all() for earlier, later in pairwise(after))
     assert (after[-1] == result.robust).all()
+    assert list(result.cpu_seconds) == list(result.seconds)
+    assert all(v >= 0 for v in result.cpu_seconds.values())
     again = run_autoattack(clf, x, y, eps, iters=10, queries=30, seed=4)
     assert (again.robust == result.robust).all() and np.array_equal(again.x_adv, result.x_adv)
 
@@ -387,6 +389,7 @@ def test_autoattack_resumes_by_parts_and_reuses_them_for_fewer_images(tiny, tmp_
         assess_network(net, data, None, config, seed=5, journal=journal(Cut, config))
     assert calls == [12, 12]
     first_line = json.loads(parts.read_text().splitlines()[0])  # a damaged copy of part 1
+    assert set(first_line["part"]["cpu_seconds"]) == {"apgd-ce", "apgd-t", "square"}
     with open(parts, "a") as fh:
         fh.write(json.dumps({**first_line, "part": {**first_line["part"], "ok": "11"}}) + "\n")
     resumed = assess_network(net, data, None, config, seed=5,

@@ -82,18 +82,19 @@ def test_autoattack_costs_from_stored_parts(tmp_path, capsys):
     costs = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(costs)
 
-    def line(eps: float, start: int, ok: str, seconds: float) -> str:
+    def line(eps: float, start: int, ok: str, seconds: float, cpu: bool = False) -> str:
         key = json.dumps({"network": "n", "seed": 1, "part": {
             "attack": "autoattack", "eps": eps, "images": [start, start + len(ok)]}})
+        times = {"apgd-ce": seconds, "apgd-t": seconds, "square": 2 * seconds}
         return json.dumps({"part_key": key, "part": {
             "ok": ok, "robust_after": {"apgd-ce": "1" * len(ok), "apgd-t": ok, "square": ok},
-            "seconds": {"apgd-ce": seconds, "apgd-t": seconds, "square": 2 * seconds}}})
+            "seconds": times, **({"cpu_seconds": times} if cpu else {})}})
 
     cell = tmp_path / "cmp" / "cells" / "ras-seed0"
     cell.mkdir(parents=True)
     (cell / "heldout.partial.jsonl").write_text(line(3 / 255, 0, "1100", 10.0) + "\n")
     (cell / "autoattack-parts.jsonl").write_text("\n".join([
-        line(3 / 255, 4, "1111", 30.0), line(0.3, 0, "0000", 1.0),
+        line(3 / 255, 4, "1111", 30.0), line(0.3, 0, "0000", 1.0, cpu=True),
         json.dumps({"part_key": "x", "part": {"ok": "1"}}), '{"part_key": "cut']) + "\n")
     (tmp_path / "cmp" / "cells" / "tpe-seed0").mkdir()  # nothing stored yet
     rows = costs.autoattack_costs(tmp_path / "cmp")
@@ -103,7 +104,8 @@ def test_autoattack_costs_from_stored_parts(tmp_path, capsys):
     assert rows[0]["seconds"] == {"apgd-ce": 40.0, "apgd-t": 40.0, "square": 80.0}
     assert costs.main([str(tmp_path / "cmp"), "--images", "200", "--winners", "10"]) == 0
     text = capsys.readouterr().out
-    assert "| ras-seed0 | 3/255 | 2 | 8 | 100 % / 75 % / 75 % | 40 | 40 | 80 | 80 |" in text
+    assert "| ras-seed0 | 3/255 | 2 | 8 | 100 % / 75 % / 75 % | 40 | 40 | 80 | 80 | - |" in text
+    assert "| ras-seed0 | 0.3 | 1 | 4 | 100 % / 0 % / 0 % | 1 | 1 | 2 | 4 | 4 |" in text
     # 80 s per part, 4 parts per winner: 320 s = 0.09 h; 10 winners: 0.9 h
     assert "* 3/255: 80 s per part over 2 parts; 0.09 h per winner, 0.9 h for 10" in text
     assert "* 0.3: 4 s per part" in text

@@ -122,7 +122,8 @@ def _autoattack_rows(net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
                                     seed=image_seed(int(seed), 11, round(eps * 1e6), start))
             still_right = result.robust & (predict(net, result.x_adv) == y[start:stop])
             part = {"robust_after": {n: _bits(result.robust_after[n]) for n in names},
-                    "ok": _bits(still_right), "seconds": result.seconds}
+                    "ok": _bits(still_right), "seconds": result.seconds,
+                    "cpu_seconds": result.cpu_seconds}
             if journal is not None:
                 journal.add_part(settings, part)
         for name in names:
