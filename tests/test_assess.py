@@ -700,3 +700,22 @@ def test_journal_parts_go_to_their_own_file_and_old_ones_are_still_read(tmp_path
                           {**key, "config": {"images": 100}}, parts)
     assert other.part({**settings, "eps": 0.3}) == {"ok": "0"} and len(other) == 0
     assert AttackJournal(path, {**key, "seed": 2}, parts).part({**settings, "eps": 0.3}) is None
+
+
+def test_journal_skips_damaged_or_planted_rows(tmp_path):
+    """A journal line under the right key whose rows are not rows is run
+    again, never crashed on."""
+    from ras_deap.assess.journal import AttackJournal
+
+    key = {"network": "a", "seed": 1, "config": {}}
+    k = json.dumps(key, sort_keys=True)
+    path = tmp_path / "heldout.partial.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in [
+        {"key": k, "attack": "square 1", "rows": [{"bogus": 1}]},
+        {"key": k, "attack": "square 3"}, {"key": k, "attack": "square 5", "rows": 5},
+        {"key": k, "attack": "fgsm 1", "rows": [{"key": "fgsm_eps1", "attack": "FGSM",
+                                                 "norm": "Linf", "budget": "eps=1/255",
+                                                 "images": 2, "accuracy": 0.5}]}]) + "\n")
+    journal = AttackJournal(path, key)
+    assert len(journal) == 1 and journal.rows("fgsm 1")[0].accuracy == 0.5
+    assert journal.rows("square 1") is None

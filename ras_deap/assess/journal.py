@@ -65,7 +65,10 @@ class AttackJournal:
                 if not isinstance(entry, dict):
                     continue
                 if entry.get("key") == self.key and source == self.path:
-                    self._done[entry["attack"]] = [AttackRow(**r) for r in entry["rows"]]
+                    try:
+                        self._done[str(entry["attack"])] = [AttackRow(**r) for r in entry["rows"]]
+                    except (KeyError, TypeError):  # a damaged or planted line: run it again
+                        continue
                 elif (isinstance(entry.get("part_key"), str)
                       and isinstance(entry.get("part"), dict)):
                     self._parts[entry["part_key"]] = entry["part"]
