@@ -63,7 +63,8 @@ def _parts(folder: Path) -> dict[str, dict[str, Any]]:
 def autoattack_costs(out: Path) -> list[dict[str, Any]]:
     """One record per cell and eps: ``parts``, ``images``, ``robust_after``
     (component -> share of the images still robust, clean errors counted
-    robust as the part stores them), ``seconds`` (component -> summed)."""
+    robust as the part stores them), ``seconds`` (component -> summed wall
+    time), ``cpu_seconds`` (each part's CPU time, for the parts that have it)."""
     rows = []
     for folder in sorted(p for p in (out / "cells").iterdir() if p.is_dir()):
         by_eps: dict[float, list[dict[str, Any]]] = defaultdict(list)
@@ -83,14 +84,22 @@ def autoattack_costs(out: Path) -> list[dict[str, Any]]:
                                  for c in COMPONENTS},
                 "seconds": {c: sum(float(p["seconds"][c]) for p in parts) for c in COMPONENTS},
                 # CPU time: only parts written since it was recorded (2026-12-08) have it
-                "cpu_seconds": sum(sum(map(float, p["cpu_seconds"].values())) for p in parts)
-                if all(isinstance(p.get("cpu_seconds"), dict) for p in parts) else None})
+                "cpu_seconds": [sum(map(float, p["cpu_seconds"].values())) for p in parts
+                                if isinstance(p.get("cpu_seconds"), dict)]})
     return rows
 
 
 def _eps_label(eps: float) -> str:
     steps = eps * 255
     return f"{round(steps)}/255" if math.isclose(steps, round(steps), abs_tol=1e-6) else f"{eps:g}"
+
+
+def _cpu(seconds: list[float], parts: int) -> str:
+    """Mean CPU-s of the parts that recorded it (how many, when not all)."""
+    if not seconds:
+        return "-"
+    mean = f"{statistics.fmean(seconds):.0f}"
+    return mean if len(seconds) == parts else f"{mean} ({len(seconds)} of {parts} parts)"
 
 
 def format_costs(rows: list[dict[str, Any]], images: int, winners: int,
@@ -104,8 +113,7 @@ def format_costs(rows: list[dict[str, Any]], images: int, winners: int,
         lines.append(f"| {r['cell']} | {_eps_label(r['eps'])} | {r['parts']} | {r['images']} | "
                      f"{after} | {s['apgd-ce']:.0f} | {s['apgd-t']:.0f} | {s['square']:.0f} | "
                      f"{sum(s.values()) / r['parts']:.0f} | "
-                     + ("-" if r["cpu_seconds"] is None else f"{r['cpu_seconds'] / r['parts']:.0f}")
-                     + " |")
+                     + _cpu(r["cpu_seconds"], r["parts"]) + " |")
     per_eps: dict[float, list[float]] = defaultdict(list)
     for r in rows:
         per_eps[r["eps"]] += [sum(r["seconds"].values()) / r["parts"]] * r["parts"]

@@ -105,6 +105,10 @@ def test_autoattack_costs_from_stored_parts(tmp_path, capsys):
     assert costs.main([str(tmp_path / "cmp"), "--images", "200", "--winners", "10"]) == 0
     text = capsys.readouterr().out
     assert "| ras-seed0 | 3/255 | 2 | 8 | 100 % / 75 % / 75 % | 40 | 40 | 80 | 80 | - |" in text
+    cut = tmp_path / "cmp" / "cells" / "ras-seed0" / "heldout.partial.jsonl"
+    cut.write_text(line(3 / 255, 0, "1100", 10.0, cpu=True) + "\n")
+    assert costs.main([str(tmp_path / "cmp")]) == 0
+    assert "| 80 | 40 (1 of 2 parts) |" in capsys.readouterr().out
     assert "| ras-seed0 | 0.3 | 1 | 4 | 100 % / 0 % / 0 % | 1 | 1 | 2 | 4 | 4 |" in text
     # 80 s per part, 4 parts per winner: 320 s = 0.09 h; 10 winners: 0.9 h
     assert "* 3/255: 80 s per part over 2 parts; 0.09 h per winner, 0.9 h for 10" in text
