@@ -30,23 +30,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ras_deap.assess.journal import PARTS_NAME
+from ras_deap.assess.assess_config import AUTOATTACK_COMPONENTS
+from ras_deap.assess.journal import PARTS_NAME, valid_part
 from ras_deap.atomic import read_json_lines
 
 __all__ = ["autoattack_costs", "main"]
 
-COMPONENTS = ("apgd-ce", "apgd-t", "square")
-
-
-def _readable(part: Any) -> bool:
-    """A part as the assessment writes it (a damaged line is left out)."""
-    try:
-        return (isinstance(part["ok"], str)
-                and all(isinstance(part["robust_after"][c], str)
-                        and len(part["robust_after"][c]) == len(part["ok"]) for c in COMPONENTS)
-                and all(math.isfinite(float(part["seconds"][c])) for c in COMPONENTS))
-    except (KeyError, TypeError, ValueError):
-        return False
+COMPONENTS = tuple(name for name, _ in AUTOATTACK_COMPONENTS)
 
 
 def _parts(folder: Path) -> dict[str, dict[str, Any]]:
@@ -55,7 +45,7 @@ def _parts(folder: Path) -> dict[str, dict[str, Any]]:
     for path in [*sorted(folder.glob("heldout*.partial.jsonl")), folder / PARTS_NAME]:
         for entry in read_json_lines(path, ordered=False):
             if isinstance(entry, dict) and isinstance(entry.get("part_key"), str) \
-                    and _readable(entry.get("part")):
+                    and valid_part(entry.get("part")):
                 found[entry["part_key"]] = entry["part"]
     return found
 

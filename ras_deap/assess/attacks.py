@@ -33,7 +33,6 @@ import numpy as np
 from torch import nn
 
 from ..evaluation.inference import predict
-from ..validate import json_number
 from .assess_config import AssessConfig
 from .result import Assessment, AttackRow
 
@@ -102,6 +101,7 @@ def _autoattack_rows(net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
     assessment reports what the whole cost."""
     from ..attacks.attack import image_seed
     from .autoattack import COMPONENTS, PART_IMAGES, run_autoattack
+    from .journal import valid_part
 
     m = len(x)
     names = [name for name, _ in COMPONENTS]
@@ -113,7 +113,7 @@ def _autoattack_rows(net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
         settings = {"attack": "autoattack", "eps": float(eps), "images": [start, stop],
                     "iter": config.autoattack_iter, "queries": config.autoattack_queries}
         part = journal.part(settings) if journal is not None else None
-        if not _valid_part(part, names, stop - start):  # none, or a damaged or planted line
+        if not valid_part(part, stop - start):  # none, or a damaged or planted line
             part = None
         if part is None:
             result = run_autoattack(clf, x[start:stop], y[start:stop], eps,
@@ -138,20 +138,6 @@ def _autoattack_rows(net: nn.Module, clf: Any, x: np.ndarray, y: np.ndarray,
     rows.append(AttackRow(key, f"AutoAttack ({labels})", "Linf", budget, m,
                           float((clean_ok & ok).mean()), sum(seconds.values())))
     return rows
-
-
-def _valid_part(part: Any, names: list[str], length: int) -> bool:
-    """A stored part of the shape :func:`_autoattack_rows` writes, for
-    ``length`` images (anything else is attacked again, never trusted)."""
-    def bits(v: Any) -> bool:
-        return isinstance(v, str) and len(v) == length and set(v) <= {"0", "1"}
-
-    if not isinstance(part, dict):
-        return False
-    after, seconds = part.get("robust_after"), part.get("seconds")
-    return (isinstance(after, dict) and isinstance(seconds, dict) and bits(part.get("ok"))
-            and all(bits(after.get(n)) for n in names)
-            and all(json_number(seconds.get(n)) is not None for n in names))
 
 
 def _bits(mask: np.ndarray) -> str:

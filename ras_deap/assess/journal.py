@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import append_line, read_json_lines
+from ..validate import json_number
+from .assess_config import AUTOATTACK_COMPONENTS
 from .result import AttackRow
 
-__all__ = ["PARTS_NAME", "AttackJournal", "network_digest"]
+__all__ = ["PARTS_NAME", "AttackJournal", "network_digest", "valid_part"]
 
 PARTS_NAME = "autoattack-parts.jsonl"  # beside the journals of a folder; never removed
 
@@ -39,6 +41,24 @@ def network_digest(net: Any) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def valid_part(part: Any, length: int | None = None) -> bool:
+    """A stored AutoAttack part of the shape the assessment writes (for
+    ``length`` images, when given): anything else, a damaged or planted
+    line, is attacked again or left out, never trusted."""
+    if not isinstance(part, dict) or not isinstance(part.get("ok"), str):
+        return False
+    n = len(part["ok"]) if length is None else length
+
+    def bits(v: Any) -> bool:
+        return isinstance(v, str) and len(v) == n and set(v) <= {"0", "1"}
+
+    after, seconds = part.get("robust_after"), part.get("seconds")
+    names = [name for name, _ in AUTOATTACK_COMPONENTS]
+    return (isinstance(after, dict) and isinstance(seconds, dict) and bits(part["ok"])
+            and all(bits(after.get(c)) for c in names)
+            and all(json_number(seconds.get(c)) is not None for c in names))
 
 
 def _dumps(key: dict[str, Any]) -> str:
@@ -77,9 +97,11 @@ class AttackJournal:
     def for_network(cls, path: Path, net: Any, seed: int, config: Any,
                     parts_path: Path | None = None) -> AttackJournal:
         """The journal of ``net`` attacked with ``config`` (an AssessConfig)
-        and ``seed``; its AutoAttack parts in ``parts_path`` (default: ``path``)."""
+        and ``seed``; its AutoAttack parts in ``parts_path`` (default:
+        :data:`PARTS_NAME` beside ``path``)."""
         return cls(path, {"network": network_digest(net), "seed": seed,
-                          "config": config.to_dict()}, parts_path)
+                          "config": config.to_dict()},
+                   Path(path).parent / PARTS_NAME if parts_path is None else parts_path)
 
     def rows(self, attack: str) -> list[AttackRow] | None:
         """The stored rows of ``attack`` (e.g. ``autoattack 3``), or None."""

@@ -90,9 +90,9 @@ def open_journal(path: Path, net: Any, seed: int, config: AssessConfig,
     :data:`~.journal.PARTS_NAME` beside it): an assessment stopped by Ctrl-C
     or ``kill`` (AutoAttack on an 8-bit winner runs for hours) goes on from
     its finished attacks when the same command runs again."""
-    from .journal import PARTS_NAME, AttackJournal
+    from .journal import AttackJournal
 
-    journal = AttackJournal.for_network(path, net, seed, config, path.parent / PARTS_NAME)
+    journal = AttackJournal.for_network(path, net, seed, config)
     if len(journal):
         log(f"[assess] {len(journal)} attack(s) finished before, resumed from {path}")
     return journal

@@ -282,7 +282,7 @@ def _assess(spec: CellSpec, evaluator: Any, final: Any, outcome: Any) -> Any:
     if spec.cfg.assess is None or module is None or not callable(data):
         return None
     from ..assess.attacks import assess_network
-    from ..assess.journal import PARTS_NAME, AttackJournal
+    from ..assess.journal import AttackJournal
     from ..assess.result import format_table
 
     loaded = data()
@@ -290,8 +290,7 @@ def _assess(spec: CellSpec, evaluator: Any, final: Any, outcome: Any) -> Any:
     # an interrupted cell keeps the attacks it finished (PixelAttack on an mnist10k
     # winner is most of an hour); the re-trained network is the same one on resume
     partial = spec.folder / "assess.partial.jsonl"
-    journal = AttackJournal.for_network(partial, module, seed, spec.cfg.assess,
-                                        spec.folder / PARTS_NAME)
+    journal = AttackJournal.for_network(partial, module, seed, spec.cfg.assess)
     assessment = assess_network(
         module, loaded.dataset, loaded.bank, spec.cfg.assess, seed=seed,
         bank_fallback=loaded.bank_fallback, journal=journal,

@@ -151,7 +151,7 @@ def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
     was (an error when it is None). ``threads``: torch threads for the
     re-training and the attacks (default: the cell's setting)."""
     from ..assess.attacks import assess_network
-    from ..assess.journal import PARTS_NAME, AttackJournal
+    from ..assess.journal import AttackJournal
     from ..assess.result import format_table
     from ..assess.run import build_network, load_heldout_bank
     from ..assess.target import resolve_target
@@ -183,7 +183,7 @@ def assess_cell(folder: Path, config: AssessConfig, heldout_bank: Path, *,
     seed = derive_seed(target.config.seed, HELDOUT_NAME, target.genome.id)
     # finished attacks survive an interruption (tens of CPU-minutes with AutoAttack)
     partial = folder / f"{name}.partial.jsonl"
-    journal = AttackJournal.for_network(partial, net, seed, config, folder / PARTS_NAME)
+    journal = AttackJournal.for_network(partial, net, seed, config)
     if len(journal):
         print(f"[heldout] {folder.name}: {len(journal)} attack(s) finished before, resumed",
               flush=True)
